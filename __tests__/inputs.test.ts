@@ -1,0 +1,346 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { InputError } from '../src/errors';
+import { parseAgeLimit, parseDurationMs, readInputs } from '../src/inputs';
+
+const S = 1000;
+const M = 60 * S;
+const H = 60 * M;
+const D = 24 * H;
+
+const read = (values: Record<string, string>, env: Record<string, string | undefined> = {}) =>
+  readInputs((name) => values[name] ?? '', env);
+
+/** Runs `fn`, expecting an InputError for `input` and `value` whose message matches `why`. */
+function expectInputError(fn: () => unknown, input: string, value: string, why: RegExp | string) {
+  let error: unknown;
+  try {
+    fn();
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(InputError);
+  expect(error).toMatchObject({ name: 'InputError', input, value });
+  const message = (error as Error).message;
+  expect(message.startsWith(`${input}: ${JSON.stringify(value)} `)).toBe(true);
+  expect(message).toMatch(why);
+}
+
+describe('InputError', () => {
+  it('names the input and the value', () => {
+    const e = new InputError(
+      'older-than',
+      '7 days',
+      'is not a duration or timestamp; use 7d, 36h or 2026-01-31',
+    );
+    expect(e.message).toBe('older-than: "7 days" is not a duration or timestamp; use 7d, 36h or 2026-01-31');
+    expect(e).toBeInstanceOf(Error);
+    expect(e.name).toBe('InputError');
+  });
+});
+
+describe('readInputs defaults', () => {
+  it('uses the defaults when nothing is set', () => {
+    expect(read({}, { RUNNER_TEMP: '/runner/tmp' })).toEqual({
+      mode: 'report',
+      images: 'dangling',
+      olderThan: undefined,
+      protect: [],
+      keepRecent: 2,
+      dockerHost: undefined,
+      reportFile: path.join('/runner/tmp', 'safe-docker-prune-report.json'),
+    });
+  });
+
+  it('writes the report to the OS temp directory outside Actions', () => {
+    expect(read({}).reportFile).toBe(path.join(os.tmpdir(), 'safe-docker-prune-report.json'));
+    expect(read({}, { RUNNER_TEMP: '' }).reportFile).toBe(
+      path.join(os.tmpdir(), 'safe-docker-prune-report.json'),
+    );
+  });
+
+  it('trims values', () => {
+    const inputs = read({
+      mode: ' prune\n',
+      images: '\tunused ',
+      'older-than': ' 7d ',
+      'keep-recent': ' 3 ',
+      'report-file': ' out/report.json ',
+      'docker-host': ' tcp://docker:2375 ',
+    });
+    expect(inputs).toMatchObject({
+      mode: 'prune',
+      images: 'unused',
+      olderThan: { text: '7d', durationMs: 7 * D },
+      keepRecent: 3,
+      reportFile: 'out/report.json',
+      dockerHost: 'tcp://docker:2375',
+    });
+  });
+
+  it('accepts prune with images: none and any keep-recent or older-than', () => {
+    expect(read({ mode: 'prune', images: 'none', 'keep-recent': '0', 'older-than': '1d' })).toMatchObject({
+      mode: 'prune',
+      images: 'none',
+      keepRecent: 0,
+    });
+  });
+});
+
+describe('mode and images', () => {
+  it.each([
+    ['mode', 'report'],
+    ['mode', 'prune'],
+    ['images', 'none'],
+    ['images', 'dangling'],
+    ['images', 'unused'],
+  ])('%s: %s', (input, value) => expect(read({ [input]: value })[input as 'mode' | 'images']).toBe(value));
+
+  it.each([
+    ['mode', 'Prune', 'is not one of: report, prune'],
+    ['mode', 'delete', 'is not one of: report, prune'],
+    ['mode', 'dry-run', 'is not one of: report, prune'],
+    ['images', 'all', 'is not one of: none, dangling, unused'],
+    ['images', 'Dangling', 'is not one of: none, dangling, unused'],
+    ['images', 'true', 'is not one of: none, dangling, unused'],
+  ])('rejects %s: %s', (input, value, why) =>
+    expectInputError(() => read({ [input]: value }), input, value, why),
+  );
+});
+
+describe('parseDurationMs', () => {
+  it.each<[string, number]>([
+    ['90m', 90 * M],
+    ['24h', 24 * H],
+    ['36h', 36 * H],
+    ['1h30m', 90 * M],
+    ['1.5h', 90 * M],
+    ['.5h', 30 * M],
+    ['1.h', H],
+    ['300s', 300 * S],
+    ['500ms', 500],
+    ['1500us', 1.5],
+    ['1500µs', 1.5],
+    ['1500μs', 1.5],
+    ['2000000ns', 2],
+    ['7d', 7 * D],
+    ['2w', 14 * D],
+    ['1w2d', 9 * D],
+    ['2d12h', 60 * H],
+    ['1h1h', 2 * H],
+    ['0s', 0],
+    ['0d', 0],
+    ['+2h', 2 * H],
+    ['-2h', -2 * H],
+  ])('%s = %d ms', (text, ms) => expect(parseDurationMs(text)).toBeCloseTo(ms, 9));
+
+  it.each([
+    '',
+    '0',
+    '7',
+    '1700000000',
+    'd',
+    '7 d',
+    '7days',
+    '7D',
+    '1h 30m',
+    'h1',
+    '1.5.2h',
+    '.h',
+    '1y',
+    '2026-01-31',
+  ])('not a duration: %j', (text) => expect(parseDurationMs(text)).toBeUndefined());
+});
+
+describe('parseAgeLimit', () => {
+  it.each<[string, number]>([
+    ['90m', 90 * M],
+    ['24h', 24 * H],
+    ['1h30m', 90 * M],
+    ['7d', 7 * D],
+    ['2w', 14 * D],
+    ['1w2d', 9 * D],
+    ['0s', 0],
+  ])('duration %s', (text, durationMs) =>
+    expect(parseAgeLimit('older-than', text)).toEqual({ text, durationMs }),
+  );
+
+  it.each<[string, string]>([
+    ['2026-01-31', '2026-01-31T00:00:00.000Z'],
+    ['2024-02-29', '2024-02-29T00:00:00.000Z'],
+    ['2000-02-29', '2000-02-29T00:00:00.000Z'],
+    ['2026-01-31T10:00', '2026-01-31T10:00:00.000Z'],
+    ['2026-01-31T10:00:30', '2026-01-31T10:00:30.000Z'],
+    ['2026-01-31T10:00:00Z', '2026-01-31T10:00:00.000Z'],
+    ['2026-01-31t10:00:00z', '2026-01-31T10:00:00.000Z'],
+    ['2026-01-31T10:00:00+02:00', '2026-01-31T08:00:00.000Z'],
+    ['2026-01-31T10:00:00-05:30', '2026-01-31T15:30:00.000Z'],
+    ['2026-01-31T00:30:00+01:00', '2026-01-30T23:30:00.000Z'],
+    ['2026-01-31T10:00:00.25Z', '2026-01-31T10:00:00.250Z'],
+    ['2026-01-31T10:00:00.123456789+00:00', '2026-01-31T10:00:00.123Z'],
+    ['2026-01-31T10:00Z', '2026-01-31T10:00:00.000Z'],
+    ['2026-01-31T23:59:59', '2026-01-31T23:59:59.000Z'],
+    ['0050-06-01', '0050-06-01T00:00:00.000Z'],
+  ])('timestamp %s', (text, iso) => {
+    const limit = parseAgeLimit('older-than', text);
+    expect(limit.text).toBe(text);
+    expect(limit.durationMs).toBeUndefined();
+    expect(new Date(limit.atMs!).toISOString()).toBe(iso);
+  });
+
+  it('keeps fractions of a second', () => {
+    expect(parseAgeLimit('older-than', '2026-01-31T10:00:00.123456789Z').atMs).toBeCloseTo(
+      Date.UTC(2026, 0, 31, 10) + 123.456789,
+      6,
+    );
+  });
+
+  it.each<[string, number]>([
+    ['1700000000', 1_700_000_000_000],
+    ['1700000000.5', 1_700_000_000_500],
+    ['0', 0],
+  ])('unix seconds %s', (text, atMs) => expect(parseAgeLimit('older-than', text)).toEqual({ text, atMs }));
+
+  it('trims', () => expect(parseAgeLimit('older-than', ' 7d\n')).toEqual({ text: '7d', durationMs: 7 * D }));
+
+  it.each<[string, RegExp]>([
+    ['7 days', /is not a duration or timestamp; use 7d, 36h or 2026-01-31$/],
+    ['7days', /is not a duration or timestamp/],
+    ['1y', /is not a duration or timestamp/],
+    ['yesterday', /is not a duration or timestamp/],
+    ['1e3', /is not a duration or timestamp/],
+    ['2026/01/31', /is not a duration or timestamp/],
+    ['2026-1-31', /is not a duration or timestamp/],
+    ['31-01-2026', /is not a duration or timestamp/],
+    ['2026-01-31 10:00', /is not a duration or timestamp/],
+    ['2026-01-31T10', /is not a duration or timestamp/],
+    ['2026-01-31T10:00:00+0200', /is not a duration or timestamp/],
+    ['-1700000000', /is not a duration or timestamp/],
+    ['-7d', /is negative/],
+    ['-0.5h', /is negative/],
+    ['2026-02-30', /is not a valid date and time/],
+    ['2025-02-29', /is not a valid date and time/],
+    ['1900-02-29', /is not a valid date and time/],
+    ['2026-04-31', /is not a valid date and time/],
+    ['2026-13-01', /is not a valid date and time/],
+    ['2026-00-10', /is not a valid date and time/],
+    ['2026-01-00', /is not a valid date and time/],
+    ['2026-01-31T24:00', /is not a valid date and time/],
+    ['2026-01-31T10:60', /is not a valid date and time/],
+    ['2026-01-31T10:00:60Z', /is not a valid date and time/],
+    ['2026-01-31T10:00:00+24:00', /is not a valid date and time/],
+    ['2026-01-31T10:00:00+02:60', /is not a valid date and time/],
+    ['9'.repeat(400) + 'h', /is too large/],
+  ])('rejects %j', (value, why) =>
+    expectInputError(() => parseAgeLimit('older-than', value), 'older-than', value, why),
+  );
+
+  it('rejects through readInputs with the exact message', () => {
+    expect(() => read({ 'older-than': '7 days' })).toThrow(
+      'older-than: "7 days" is not a duration or timestamp; use 7d, 36h or 2026-01-31',
+    );
+  });
+});
+
+describe('protect', () => {
+  const entries = (value: string) => read({ protect: value }).protect.map((rule) => rule.entry);
+
+  it.each<[string, string[]]>([
+    ['postgres:16', ['postgres:16']],
+    ['postgres:16,redis', ['postgres:16', 'redis']],
+    ['postgres:16, redis ,, ', ['postgres:16', 'redis']],
+    ['postgres:16\nredis\n', ['postgres:16', 'redis']],
+    ['postgres:16\r\nredis\r\n', ['postgres:16', 'redis']],
+    ['a, b\nc\n\n  \nd,e', ['a', 'b', 'c', 'd', 'e']],
+    ['# databases\npostgres:16\n  # caches, too\nredis', ['postgres:16', 'redis']],
+    ['label=keep=true, 0123456789ab', ['label=keep=true', '0123456789ab']],
+    ['', []],
+    [' \n , \n', []],
+  ])('%j', (value, expected) => expect(entries(value)).toEqual(expected));
+
+  it('parses each entry', () => {
+    expect(read({ protect: 'postgres:16\nlabel=keep\nsha256:0123456789AB' }).protect).toEqual([
+      { kind: 'reference', entry: 'postgres:16', name: 'docker.io/library/postgres', tag: '16' },
+      { kind: 'label', entry: 'label=keep', key: 'keep' },
+      { kind: 'id', entry: 'sha256:0123456789AB', prefix: '0123456789ab' },
+    ]);
+  });
+
+  it('names the bad entry', () =>
+    expectInputError(
+      () => read({ protect: 'postgres:16\nmy app, redis' }),
+      'protect',
+      'my app',
+      /contains spaces/,
+    ));
+});
+
+describe('keep-recent', () => {
+  it.each<[string, number]>([
+    ['0', 0],
+    ['2', 2],
+    ['10', 10],
+    ['007', 7],
+  ])('%s', (value, n) => expect(read({ 'keep-recent': value }).keepRecent).toBe(n));
+
+  it.each(['-1', '1.5', 'abc', '1e3', '+1', '0x10', '2 3', '99999999999999999999'])('rejects %s', (value) =>
+    expectInputError(
+      () => read({ 'keep-recent': value }),
+      'keep-recent',
+      value,
+      'is not a whole number of 0 or more',
+    ),
+  );
+});
+
+describe('docker-host', () => {
+  it.each([
+    'unix:///var/run/docker.sock',
+    'unix:///run/user/1000/docker.sock',
+    'tcp://localhost:2375',
+    'tcp://docker:2376',
+    'tcp://10.0.0.5:2375/',
+    'tcp://[::1]:2375',
+    'npipe:////./pipe/docker_engine',
+    'ssh://user@host',
+    'ssh://deploy@build.example.com:2222',
+  ])('accepts %s', (value) => expect(read({ 'docker-host': value }).dockerHost).toBe(value));
+
+  it('falls back to DOCKER_HOST', () => {
+    expect(read({}, { DOCKER_HOST: 'tcp://docker:2375' }).dockerHost).toBe('tcp://docker:2375');
+    expect(read({}, { DOCKER_HOST: '' }).dockerHost).toBeUndefined();
+    expect(read({}, { DOCKER_HOST: '  ' }).dockerHost).toBeUndefined();
+    expect(read({ 'docker-host': 'unix:///a.sock' }, { DOCKER_HOST: 'tcp://docker:2375' }).dockerHost).toBe(
+      'unix:///a.sock',
+    );
+  });
+
+  it.each<[string, RegExp]>([
+    ['tcp://docker', /has no port; add it, e\.g\. :2375 \(or :2376 for TLS\)/],
+    ['tcp://docker/', /has no port/],
+    ['tcp://docker:0', /port outside 1-65535/],
+    ['tcp://docker:65536', /port outside 1-65535/],
+    ['/var/run/docker.sock', /is a bare path; use unix:\/\/\/var\/run\/docker\.sock$/],
+    [
+      'unix://var/run/docker.sock',
+      /is not a Docker host; use unix:\/\/\/path\/to\/docker.sock, tcp:\/\/HOST:PORT/,
+    ],
+    ['unix://', /is not a Docker host/],
+    ['unix:///', /is not a Docker host/],
+    ['npipe://', /is not a Docker host/],
+    ['ssh://host', /is not a Docker host/],
+    ['docker:2375', /is not a Docker host/],
+    ['http://docker:2375', /is not a Docker host/],
+    ['tcp://doc ker:2375', /is not a Docker host/],
+  ])('rejects %s', (value, why) =>
+    expectInputError(() => read({ 'docker-host': value }), 'docker-host', value, why),
+  );
+
+  it('names DOCKER_HOST when the bad value came from the environment', () =>
+    expectInputError(
+      () => read({}, { DOCKER_HOST: 'tcp://docker' }),
+      'DOCKER_HOST',
+      'tcp://docker',
+      /has no port/,
+    ));
+});

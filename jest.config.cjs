@@ -1,0 +1,21 @@
+// Unit tests exercise the pure core with plain data; integration tests (*.itg.test.ts) run the
+// bundled action against a private Docker daemon that the test run starts itself.
+const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json', isolatedModules: true }] };
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      testEnvironment: 'node',
+      transform,
+      testMatch: ['<rootDir>/__tests__/**/*.test.ts'],
+      testPathIgnorePatterns: ['\\.itg\\.test\\.ts$'],
+    },
+    {
+      displayName: 'integration',
+      testEnvironment: 'node',
+      transform,
+      testMatch: ['<rootDir>/__tests__/**/*.itg.test.ts'],
+      slowTestThreshold: 60,
+    },
+  ],
+};

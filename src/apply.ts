@@ -1,0 +1,81 @@
+// Doing: remove exactly the planned images, never with force. A tagged image goes by deleting each of
+// its tags (the last one deletes the image), an untagged one by ID. Failures are collected, not thrown.
+
+import { messageOf, statusOf, type DockerApi } from './docker';
+import { mapPool } from './pool';
+import type { ImageInfo, Plan, RemovalResult } from './types';
+
+interface DeleteItem {
+  Untagged?: string;
+  Deleted?: string;
+}
+
+/**
+ * Images that share an untagged parent chain are deleted one after another: Docker removes the parent
+ * with the last child, and two siblings deleted at once can each see the other and both leave it.
+ */
+export function deletionGroups(plan: Plan): ImageInfo[][] {
+  const byId = new Map(plan.images.map((d) => [d.image.id, d.image]));
+  const cascade = new Set(plan.cascade);
+  const groups = new Map<string, ImageInfo[]>();
+  for (const decision of plan.images) {
+    if (decision.action !== 'remove' || cascade.has(decision.image.id)) continue;
+    let root = decision.image;
+    for (let p = byId.get(root.parentId); p && cascade.has(p.id); p = byId.get(p.parentId)) root = p;
+    groups.set(root.id, [...(groups.get(root.id) ?? []), decision.image]);
+  }
+  return [...groups.values()];
+}
+
+export async function applyPlan(
+  docker: DockerApi,
+  plan: Plan,
+  concurrency: number,
+  onProgress: (done: number, total: number) => void = () => {},
+): Promise<RemovalResult[]> {
+  const noPrune = new Set(plan.noPrune);
+  const groups = deletionGroups(plan);
+  const total = groups.reduce((n, g) => n + g.length, 0);
+  let done = 0;
+  const perGroup = await mapPool(groups, concurrency, async (group) => {
+    const results: RemovalResult[] = [];
+    for (const image of group) {
+      results.push(await removeImage(docker, image, noPrune.has(image.id)));
+      onProgress(++done, total);
+    }
+    return results;
+  });
+  return perGroup.flat();
+}
+
+async function removeImage(docker: DockerApi, image: ImageInfo, noprune: boolean): Promise<RemovalResult> {
+  const result: RemovalResult = { id: image.id, status: 'removed', deleted: [], untagged: [] };
+  const remove = async (name: string) => {
+    const items = await docker.request<DeleteItem[]>('DELETE', `/images/${encodeURIComponent(name)}`, {
+      noprune,
+    });
+    for (const item of items ?? []) {
+      if (item.Deleted) result.deleted.push(item.Deleted);
+      if (item.Untagged) result.untagged.push(item.Untagged);
+    }
+  };
+  try {
+    // Extra tags are untagged by name, but only while they still point at this image: a build may
+    // have moved `app:latest` to a new image since the inventory.
+    for (const tag of image.repoTags.slice(1)) {
+      const current = await docker
+        .request<{ Id: string }>('GET', `/images/${encodeURIComponent(tag)}/json`)
+        .catch((error) => (statusOf(error) === 404 ? undefined : Promise.reject(error)));
+      if (current?.Id === image.id)
+        await remove(tag).catch((e) => (statusOf(e) === 404 ? undefined : Promise.reject(e)));
+    }
+    // The last reference goes by ID: Docker deletes an image by ID when at most one tag is left, and
+    // answers 409 rather than touch an image that gained a reference or a container since the plan.
+    await remove(image.id);
+  } catch (error) {
+    const status = statusOf(error);
+    if (status === 404) return { ...result, status: 'gone', message: 'already removed by someone else' };
+    return { ...result, status: status === 409 ? 'conflict' : 'error', message: messageOf(error) };
+  }
+  return result;
+}

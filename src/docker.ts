@@ -1,0 +1,79 @@
+// The one place that talks HTTP to the Docker daemon. Everything goes through dockerode's modem so the
+// same code serves unix sockets, tcp (with TLS from DOCKER_TLS_VERIFY / DOCKER_CERT_PATH) and ssh.
+
+import http from 'node:http';
+import https from 'node:https';
+import Docker from 'dockerode';
+
+export interface DockerApi {
+  /** The daemon address, for messages. */
+  readonly host: string;
+  request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, query?: Record<string, unknown>): Promise<T>;
+  close(): void;
+}
+
+/** An error answered by the daemon (statusCode set) or met on the way to it. */
+export interface DockerError extends Error {
+  statusCode?: number;
+  json?: { message?: string } | null;
+  reason?: string;
+}
+
+export function statusOf(error: unknown): number | undefined {
+  return (error as DockerError)?.statusCode;
+}
+
+/** The daemon's own message when it gave one, else the error's. */
+export function messageOf(error: unknown): string {
+  const e = error as DockerError;
+  return (e?.json?.message ?? e?.message ?? String(error)).trim();
+}
+
+export const DEFAULT_HOST = 'unix:///var/run/docker.sock';
+
+export function connectDocker(
+  host: string | undefined,
+  options: { connections: number; timeoutMs: number },
+): DockerApi {
+  // dockerode reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
+  // gets the same parsing as the environment variable.
+  if (host) process.env.DOCKER_HOST = host;
+  const resolved = host ?? process.env.DOCKER_HOST ?? DEFAULT_HOST;
+  const secure = process.env.DOCKER_TLS_VERIFY === '1' || /:2376\/?$/.test(resolved);
+  // Keep-alive connections, several at once: deletes are latency-bound, not bandwidth-bound.
+  const agentOptions = { keepAlive: true, maxSockets: options.connections };
+  const agent = resolved.startsWith('ssh://')
+    ? undefined
+    : secure
+      ? new https.Agent(agentOptions)
+      : new http.Agent(agentOptions);
+  const docker = new Docker({ agent, timeout: options.timeoutMs } as Docker.DockerOptions);
+
+  return {
+    host: resolved,
+    request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, query?: Record<string, unknown>) {
+      return new Promise<T>((resolve, reject) => {
+        docker.modem.dial(
+          {
+            path: `${path}?`,
+            method,
+            options: query ?? {},
+            statusCodes: {
+              200: true,
+              201: true,
+              204: true,
+              400: 'bad parameter',
+              404: 'not found',
+              409: 'conflict',
+              500: 'server error',
+            },
+          },
+          (err: unknown, data: unknown) => (err ? reject(err) : resolve(data as T)),
+        );
+      });
+    },
+    close() {
+      agent?.destroy();
+    },
+  };
+}

@@ -1,0 +1,149 @@
+// Reads and validates the action inputs. Pure: the caller passes the input getter and the environment.
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { InputError } from './errors';
+import { parseProtectEntry } from './protect';
+import type { AgeLimit, ImageScope, Inputs, Mode } from './types';
+
+const MODES: readonly Mode[] = ['report', 'prune'];
+const SCOPES: readonly ImageScope[] = ['none', 'dangling', 'unused'];
+
+function oneOf<T extends string>(input: string, value: string, allowed: readonly T[], fallback: T): T {
+  if (value === '') return fallback;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new InputError(input, value, `is not one of: ${allowed.join(', ')}`);
+}
+
+// Go's time.ParseDuration units, plus days and weeks which Go lacks but people write.
+const UNIT_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3, // U+00B5 micro sign
+  μs: 1e-3, // U+03BC Greek mu; Go accepts both
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+const DURATION = /^([-+]?)((?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h|d|w))+)$/;
+const DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d|w)/g;
+
+/**
+ * Milliseconds of a Go-style duration with `d` and `w` units (`90m`, `1h30m`, `1.5h`, `1w2d`, `-2h`),
+ * or undefined if the text is not one. A unit is required: bare numbers are unix timestamps.
+ */
+export function parseDurationMs(text: string): number | undefined {
+  const m = DURATION.exec(text);
+  if (!m) return undefined;
+  let ms = 0;
+  for (const [, n, unit] of m[2].matchAll(DURATION_PART)) ms += Number(n) * UNIT_MS[unit];
+  return m[1] === '-' ? 0 - ms : ms; // 0 - ms: `-0s` is 0, not -0
+}
+
+// Date, optional time and zone. Without a zone the time is UTC: the daemon's notion of local time
+// is unknowable here, and hosted runners run in UTC anyway.
+const TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?([Zz]|([+-])(\d{2}):(\d{2}))?)?$/;
+
+/** Epoch ms of a timestamp, undefined if the text has no timestamp shape, NaN if it has one but is no real moment. */
+function parseTimestampMs(text: string): number | undefined {
+  if (/^\d+(?:\.\d+)?$/.test(text)) return Number(text) * 1000; // unix seconds, as Docker's `until` filter
+  const m = TIMESTAMP.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s, , , , oh, om] = m.slice(1).map((v) => Number(v ?? 0));
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  const maxDay = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1];
+  if (!maxDay || d < 1 || d > maxDay || h > 23 || mi > 59 || s > 59 || oh > 23 || om > 59) return NaN;
+  const offsetMin = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
+  const date = new Date(0);
+  date.setUTCFullYear(y, mo - 1, d); // Date.UTC would map years 0-99 to 1900-1999
+  date.setUTCHours(h, mi, s, 0);
+  return date.getTime() + (m[7] ? Number(`0.${m[7]}`) * 1000 : 0) - offsetMin * 60_000;
+}
+
+/** Parses `older-than`: a duration back from now, or a timestamp. */
+export function parseAgeLimit(input: string, value: string): AgeLimit {
+  const text = value.trim();
+  const durationMs = parseDurationMs(text);
+  if (durationMs !== undefined) {
+    if (durationMs < 0)
+      throw new InputError(input, value, 'is negative; use a duration such as 7d or a timestamp');
+    if (!Number.isFinite(durationMs)) throw new InputError(input, value, 'is too large');
+    return { text, durationMs };
+  }
+  const atMs = parseTimestampMs(text);
+  if (atMs === undefined) {
+    throw new InputError(input, value, 'is not a duration or timestamp; use 7d, 36h or 2026-01-31');
+  }
+  if (!Number.isFinite(atMs)) throw new InputError(input, value, 'is not a valid date and time');
+  return { text, atMs };
+}
+
+/** Splits on newlines and commas; blank entries and lines starting with `#` are ignored. */
+function parseProtect(value: string) {
+  return value
+    .split(/\r?\n/)
+    .filter((line) => !line.trim().startsWith('#'))
+    .flatMap((line) => line.split(','))
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+    .map(parseProtectEntry);
+}
+
+function parseKeepRecent(value: string): number {
+  if (value === '') return 2;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
+    throw new InputError('keep-recent', value, 'is not a whole number of 0 or more');
+  }
+  return n;
+}
+
+const HOST_FORMS =
+  'use unix:///path/to/docker.sock, tcp://HOST:PORT, npipe:////./pipe/NAME or ssh://USER@HOST';
+
+/** Checks the forms dockerode understands, so a typo fails here and not as a confusing connection error. */
+function parseDockerHost(input: string, value: string): string {
+  if (/^unix:\/\/\/\S*[^/\s]/.test(value) || /^npipe:\/\/\S+$/.test(value)) return value;
+  if (/^ssh:\/\/[^@/\s]+@[^@/\s]+\/?$/.test(value)) return value;
+  const tcp = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d+))?\/?$/.exec(value);
+  if (tcp) {
+    // Without a port dockerode silently connects to port 80.
+    if (tcp[2] === undefined)
+      throw new InputError(input, value, 'has no port; add it, e.g. :2375 (or :2376 for TLS)');
+    const port = Number(tcp[2]);
+    if (port >= 1 && port <= 65535) return value;
+    throw new InputError(input, value, 'has a port outside 1-65535');
+  }
+  if (value.startsWith('/')) throw new InputError(input, value, `is a bare path; use unix://${value}`);
+  throw new InputError(input, value, `is not a Docker host; ${HOST_FORMS}`);
+}
+
+// Checks across inputs go here; each throws an InputError naming the input at fault.
+// None are needed yet: `prune` with `images: none`, or `keep-recent` with it, simply has nothing to do.
+const CROSS_CHECKS: ReadonlyArray<(inputs: Inputs) => void> = [];
+
+export function readInputs(get: (name: string) => string, env: Record<string, string | undefined>): Inputs {
+  const read = (name: string) => get(name).trim();
+  const olderThan = read('older-than');
+  const host = read('docker-host');
+  const envHost = env.DOCKER_HOST?.trim();
+  const inputs: Inputs = {
+    mode: oneOf('mode', read('mode'), MODES, 'report'),
+    images: oneOf('images', read('images'), SCOPES, 'dangling'),
+    olderThan: olderThan ? parseAgeLimit('older-than', olderThan) : undefined,
+    protect: parseProtect(get('protect')),
+    keepRecent: parseKeepRecent(read('keep-recent')),
+    dockerHost: host
+      ? parseDockerHost('docker-host', host)
+      : envHost
+        ? parseDockerHost('DOCKER_HOST', envHost)
+        : undefined,
+    reportFile:
+      read('report-file') || path.join(env.RUNNER_TEMP || os.tmpdir(), 'safe-docker-prune-report.json'),
+  };
+  for (const check of CROSS_CHECKS) check(inputs);
+  return inputs;
+}
