@@ -1,6 +1,6 @@
 // Unit tests exercise the pure core with plain data; integration tests (*.itg.test.ts) run the
 // bundled action against a private Docker daemon that the test run starts itself.
-const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json', isolatedModules: true }] };
+const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }] };
 module.exports = {
   projects: [
     {

@@ -118,9 +118,10 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
   };
 }
 
-/** Repository an image is listed under: that of its first tag, or `<dangling>`. */
+/** Repository an image is listed under: that of its first tag as people write it, or `<untagged>`. */
 export function repositoryKey(image: ImageInfo): string {
-  return image.repoTags.length > 0 ? repositoryOf(image.repoTags[0]) : '<dangling>';
+  if (image.repoTags.length === 0) return '<untagged>';
+  return repositoryOf(image.repoTags[0]).replace(/^docker\.io\/(library\/)?/, '');
 }
 
 export function groupByRepository(rows: ImageRow[]): [string, ImageRow[]][] {

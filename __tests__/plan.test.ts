@@ -1,0 +1,365 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from '@jest/globals';
+import { deletionGroups } from '../src/apply';
+import { bytesFreed, EMPTY_LAYER, layerSizesFromHistory } from '../src/estimate';
+import { parseProtectEntry } from '../src/protect';
+import { planRemovals, type Policy } from '../src/plan';
+import type { ContainerInfo, ImageInfo, Inventory } from '../src/types';
+
+const NOW = Date.parse('2026-06-01T00:00:00Z');
+const DAY = 86_400;
+const hex = (n: number) => createHash('sha256').update(String(n)).digest('hex');
+
+let seq = 0;
+/** An image created `ageDays` before NOW, with layers named by key and each sized as given. */
+function image(
+  tags: string[],
+  ageDays: number,
+  layers: [string, number][] = [],
+  extra: Partial<ImageInfo> = {},
+): ImageInfo {
+  seq++;
+  const own: [string, number][] = layers.length > 0 ? layers : [[`own${seq}`, 1000]];
+  return {
+    id: `sha256:${hex(seq)}`,
+    repoTags: tags,
+    repoDigests: [],
+    created: NOW / 1000 - ageDays * DAY,
+    size: own.reduce((n, [, s]) => n + s, 0),
+    labels: {},
+    parentId: '',
+    layers: own.map(([k]) => `sha256:${k}`),
+    layerSizes: own.map(([, s]) => s),
+    layerSizesExact: true,
+    ...extra,
+  };
+}
+
+function container(name: string, img: ImageInfo, state = 'running'): ContainerInfo {
+  return {
+    id: hex(name.length + 1000),
+    names: [name],
+    imageId: img.id,
+    image: img.repoTags[0] ?? img.id,
+    state,
+    created: 0,
+    labels: {},
+  };
+}
+
+function inventory(images: ImageInfo[], containers: ContainerInfo[] = []): Inventory {
+  return { images, containers, layersSize: 0, apiVersion: '1.41', takenAt: NOW };
+}
+
+const policy = (p: Partial<Policy> = {}): Policy => ({
+  mode: 'report',
+  images: 'unused',
+  protect: [],
+  keepRecent: 0,
+  ...p,
+});
+
+const decisionsOf = (inv: Inventory, p: Partial<Policy>) =>
+  Object.fromEntries(
+    planRemovals(inv, policy(p), NOW).images.map((d) => [
+      d.image.repoTags[0] ?? d.image.id,
+      `${d.action}:${d.reason}`,
+    ]),
+  );
+
+describe('planRemovals: one decision and reason per image', () => {
+  const app1 = image(['web/api:v1'], 30);
+  const app10 = image(['web/api:v10'], 20);
+  const app11 = image(['web/api:v11'], 10);
+  const pg = image(['postgres:16'], 40, [], { labels: { keep: 'yes' } });
+  const pgAlpine = image(['postgres:16-alpine'], 40);
+  const dangling = image([], 50);
+  const created = image(['tools/lint:1'], 60);
+  const exited = image(['tools/fmt:1'], 60);
+  const fresh = image(['web/ui:1'], 0.5);
+  const all = [app1, app10, app11, pg, pgAlpine, dangling, created, exited, fresh];
+  const inv = inventory(all, [
+    container('lint', created, 'created'),
+    container('fmt', exited, 'exited'),
+    container('api', app11),
+  ]);
+
+  const cases: [string, Partial<Policy>, Record<string, string>][] = [
+    [
+      'unused: everything no container refers to',
+      {},
+      {
+        'web/api:v1': 'remove:remove',
+        'web/api:v10': 'remove:remove',
+        'web/api:v11': 'keep:in-use',
+        'postgres:16': 'remove:remove',
+        'postgres:16-alpine': 'remove:remove',
+        [dangling.id]: 'remove:remove',
+        'tools/lint:1': 'keep:in-use',
+        'tools/fmt:1': 'keep:in-use',
+        'web/ui:1': 'remove:remove',
+      },
+    ],
+    [
+      'dangling: tagged images are kept',
+      { images: 'dangling' },
+      { 'web/api:v1': 'keep:tagged', [dangling.id]: 'remove:remove', 'web/api:v11': 'keep:in-use' },
+    ],
+    [
+      'none: nothing is a candidate',
+      { images: 'none' },
+      { [dangling.id]: 'keep:not-selected', 'web/api:v1': 'keep:not-selected' },
+    ],
+    [
+      'a reference is matched whole, never as a substring',
+      { protect: [parseProtectEntry('web/api:v1'), parseProtectEntry('postgres:16')] },
+      {
+        'web/api:v1': 'keep:protected',
+        'web/api:v10': 'remove:remove',
+        'postgres:16': 'keep:protected',
+        'postgres:16-alpine': 'remove:remove',
+      },
+    ],
+    [
+      'a name without a tag protects every tag; Docker Hub names are normalised',
+      { protect: [parseProtectEntry('docker.io/library/postgres')] },
+      {
+        'postgres:16': 'keep:protected',
+        'postgres:16-alpine': 'keep:protected',
+        'web/api:v1': 'remove:remove',
+      },
+    ],
+    [
+      'wildcards in the tag',
+      { protect: [parseProtectEntry('web/api:v1*')] },
+      { 'web/api:v1': 'keep:protected', 'web/api:v10': 'keep:protected', 'web/ui:1': 'remove:remove' },
+    ],
+    [
+      'by label and by ID prefix',
+      {
+        protect: [
+          parseProtectEntry('label=keep=yes'),
+          parseProtectEntry(`sha256:${dangling.id.slice(7, 19)}`),
+        ],
+      },
+      {
+        'postgres:16': 'keep:protected',
+        [dangling.id]: 'keep:protected',
+        'postgres:16-alpine': 'remove:remove',
+      },
+    ],
+    [
+      'keep-recent keeps the newest per repository, in use or not',
+      { keepRecent: 2 },
+      {
+        'web/api:v11': 'keep:in-use',
+        'web/api:v10': 'keep:keep-recent',
+        'web/api:v1': 'remove:remove',
+        'postgres:16': 'keep:keep-recent',
+        'postgres:16-alpine': 'keep:keep-recent',
+        [dangling.id]: 'remove:remove',
+      },
+    ],
+    [
+      'older-than as a duration: newer images are too recent',
+      { olderThan: { text: '15d', durationMs: 15 * DAY * 1000 } },
+      { 'web/api:v1': 'remove:remove', 'web/api:v10': 'remove:remove', 'web/ui:1': 'keep:too-recent' },
+    ],
+    [
+      'older-than as a timestamp',
+      { olderThan: { text: '2026-05-05', atMs: Date.parse('2026-05-05') } },
+      { 'web/api:v1': 'remove:remove', 'web/api:v10': 'keep:too-recent' },
+    ],
+    [
+      'in use beats protection, protection beats keep-recent',
+      { keepRecent: 1, protect: [parseProtectEntry('web/**')] },
+      { 'web/api:v11': 'keep:in-use', 'web/api:v1': 'keep:protected', 'web/ui:1': 'keep:protected' },
+    ],
+  ];
+
+  it.each(cases)('%s', (_name, p, expected) => {
+    const got = decisionsOf(inv, p);
+    for (const [key, value] of Object.entries(expected)) expect([key, got[key]]).toEqual([key, value]);
+  });
+
+  it('reports protect entries that match nothing', () => {
+    const plan = planRemovals(
+      inv,
+      policy({ protect: [parseProtectEntry('nothing/here'), parseProtectEntry('postgres')] }),
+      NOW,
+    );
+    expect(plan.unmatchedProtect).toEqual(['nothing/here']);
+  });
+
+  it('names the containers that use an image', () => {
+    const plan = planRemovals(inv, policy(), NOW);
+    expect(plan.images.find((d) => d.image === created)?.detail).toContain('lint');
+  });
+
+  it('an age exactly at the cutoff is a candidate (Docker skips only images created after it)', () => {
+    const at = image(['edge:1'], 0);
+    const plan = planRemovals(
+      inventory([at]),
+      policy({ olderThan: { text: 'x', atMs: at.created * 1000 } }),
+      NOW,
+    );
+    expect(plan.images[0].action).toBe('remove');
+  });
+});
+
+describe('legacy-builder parents', () => {
+  // base:1 <- p1 (untagged) <- p2 (untagged) <- app:1 ; p1 <- q (untagged) <- app:2 (in use)
+  const base = image(['base:1'], 10, [['b', 100]]);
+  const p1 = image(
+    [],
+    10,
+    [
+      ['b', 100],
+      ['l1', 10],
+    ],
+    { parentId: base.id },
+  );
+  const p2 = image(
+    [],
+    10,
+    [
+      ['b', 100],
+      ['l1', 10],
+      ['l2', 20],
+    ],
+    { parentId: p1.id },
+  );
+  const app1 = image(
+    ['app:1'],
+    10,
+    [
+      ['b', 100],
+      ['l1', 10],
+      ['l2', 20],
+      ['l3', 30],
+    ],
+    { parentId: p2.id },
+  );
+  const q = image(
+    [],
+    10,
+    [
+      ['b', 100],
+      ['l1', 10],
+      ['m', 40],
+    ],
+    { parentId: p1.id },
+  );
+  const app2 = image(
+    ['app:2'],
+    10,
+    [
+      ['b', 100],
+      ['l1', 10],
+      ['m', 40],
+      ['n', 50],
+    ],
+    { parentId: q.id },
+  );
+
+  it('parents are not candidates of their own; untagged ones go with their last child', () => {
+    const plan = planRemovals(
+      inventory([base, p1, p2, app1, q, app2], [container('c', app2)]),
+      policy(),
+      NOW,
+    );
+    const by = Object.fromEntries(plan.images.map((d) => [d.image.id, `${d.action}:${d.reason}`]));
+    expect(by[app1.id]).toBe('remove:remove');
+    expect(by[p2.id]).toBe('remove:parent');
+    expect(by[p1.id]).toBe('keep:parent'); // q still needs it
+    expect(by[base.id]).toBe('keep:parent');
+    expect(plan.cascade).toEqual([p2.id]);
+    expect(plan.estimatedBytes).toBe(20 + 30);
+  });
+
+  it('the whole chain goes when every child goes', () => {
+    const plan = planRemovals(inventory([base, p1, p2, app1, q, app2]), policy(), NOW);
+    expect(new Set(plan.cascade)).toEqual(new Set([p1.id, p2.id, q.id]));
+    expect(plan.estimatedBytes).toBe(10 + 20 + 30 + 40 + 50);
+    // Siblings under the same untagged parent are deleted in one sequence.
+    expect(deletionGroups(plan).map((g) => g.length)).toEqual([2]);
+  });
+
+  it('a protected untagged parent is kept: its children are deleted with noprune', () => {
+    const plan = planRemovals(
+      inventory([base, p1, p2, app1]),
+      policy({ protect: [parseProtectEntry(p1.id)] }),
+      NOW,
+    );
+    expect(plan.noPrune).toEqual([app1.id]);
+    expect(plan.cascade).toEqual([]);
+    expect(plan.estimatedBytes).toBe(30);
+  });
+});
+
+describe('exact bytes from the layer graph', () => {
+  it('counts a shared layer once, and only when no remaining image has it', () => {
+    const a = image(['a:1'], 1, [
+      ['base', 1000],
+      ['a', 10],
+    ]);
+    const b = image(['b:1'], 1, [
+      ['base', 1000],
+      ['b', 20],
+    ]);
+    const c = image(['c:1'], 1, [
+      ['base', 1000],
+      ['c', 40],
+    ]);
+    expect(bytesFreed([a, b], [c])).toBe(30);
+    expect(bytesFreed([a, b, c], [])).toBe(1070);
+  });
+
+  it('a layer is identified by its chain: the same diff on another base is another layer', () => {
+    const x = image(['x:1'], 1, [
+      ['base1', 100],
+      ['same', 7],
+    ]);
+    const y = image(['y:1'], 1, [
+      ['base2', 100],
+      ['same', 7],
+    ]);
+    expect(bytesFreed([x], [y])).toBe(107);
+  });
+
+  it('stopped containers keep their image and so its layers', () => {
+    const used = image(['used:1'], 1, [
+      ['base', 100],
+      ['u', 5],
+    ]);
+    const other = image(['other:1'], 1, [
+      ['base', 100],
+      ['o', 9],
+    ]);
+    const plan = planRemovals(
+      inventory([used, other], [container('stopped', used, 'exited')]),
+      policy(),
+      NOW,
+    );
+    expect(plan.estimatedBytes).toBe(9);
+  });
+});
+
+describe('layerSizesFromHistory', () => {
+  const L = (n: number) => `sha256:${hex(n)}`;
+  it.each([
+    ['one step per layer', [L(1), L(2)], [20, 10], [10, 20], true],
+    ['metadata steps (size 0) are skipped', [L(1), L(2)], [0, 20, 0, 0, 10], [10, 20], true],
+    ['an empty layer is placed by its diff ID', [L(1), EMPTY_LAYER, L(2)], [20, 0, 0, 10], [10, 0, 20], true],
+    ['steps and layers agree in number', [L(1), L(2), L(3)], [5, 0, 7], [7, 0, 5], true],
+    [
+      'a zero-size content layer among metadata steps is a guess',
+      [L(1), L(2), L(3)],
+      [0, 7, 0, 5],
+      [5, 7, 0],
+      false,
+    ],
+  ])('%s', (_name, layers, history, sizes, exact) => {
+    expect(layerSizesFromHistory(layers, history)).toEqual({ sizes, exact });
+  });
+});
