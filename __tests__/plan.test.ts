@@ -272,7 +272,9 @@ describe('legacy-builder parents', () => {
     expect(by[app1.id]).toBe('remove:remove');
     expect(by[p2.id]).toBe('remove:parent');
     expect(by[p1.id]).toBe('keep:parent'); // q still needs it
-    expect(by[base.id]).toBe('keep:parent');
+    // A tagged parent is a candidate like Docker's prune -a has it, but only its tags can go.
+    expect(by[base.id]).toBe('remove:remove');
+    expect(plan.untagOnly).toEqual([base.id]);
     expect(plan.cascade).toEqual([p2.id]);
     expect(plan.estimatedBytes).toBe(20 + 30);
   });
@@ -280,9 +282,10 @@ describe('legacy-builder parents', () => {
   it('the whole chain goes when every child goes', () => {
     const plan = planRemovals(inventory([base, p1, p2, app1, q, app2]), policy(), NOW);
     expect(new Set(plan.cascade)).toEqual(new Set([p1.id, p2.id, q.id]));
-    expect(plan.estimatedBytes).toBe(10 + 20 + 30 + 40 + 50);
-    // Siblings under the same untagged parent are deleted in one sequence.
-    expect(deletionGroups(plan).map((g) => g.length)).toEqual([2]);
+    expect(plan.untagOnly).toEqual([]);
+    expect(plan.estimatedBytes).toBe(100 + 10 + 20 + 30 + 40 + 50);
+    // Images related by parents are deleted in one sequence, children first.
+    expect(deletionGroups(plan).map((g) => g.map((i) => i.repoTags[0]))).toEqual([['app:1', 'app:2', 'base:1']]);
   });
 
   it('a protected untagged parent is kept: its children are deleted with noprune', () => {

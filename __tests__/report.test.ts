@@ -27,6 +27,7 @@ function facts(decisions: ImageDecision[], mode: Plan['mode'] = 'report'): RunFa
     images: decisions,
     cascade: [],
     noPrune: [],
+    untagOnly: [],
     estimatedBytes: 1234,
     estimateExact: true,
     unmatchedProtect: [],

@@ -11,20 +11,29 @@ interface DeleteItem {
 }
 
 /**
- * Images that share an untagged parent chain are deleted one after another: Docker removes the parent
- * with the last child, and two siblings deleted at once can each see the other and both leave it.
+ * Images related by parent links are deleted one after another, children first: Docker removes an
+ * untagged parent with its last child, and two siblings deleted at once can each see the other and
+ * both leave the parent behind. Unrelated images are deleted concurrently.
  */
 export function deletionGroups(plan: Plan): ImageInfo[][] {
   const byId = new Map(plan.images.map((d) => [d.image.id, d.image]));
-  const cascade = new Set(plan.cascade);
+  const gone = new Set([
+    ...plan.cascade,
+    ...plan.images.filter((d) => d.action === 'remove').map((d) => d.image.id),
+  ]);
+  const depth = (image: ImageInfo) => {
+    let n = 0;
+    for (let p = byId.get(image.parentId); p; p = byId.get(p.parentId)) n++;
+    return n;
+  };
   const groups = new Map<string, ImageInfo[]>();
   for (const decision of plan.images) {
-    if (decision.action !== 'remove' || cascade.has(decision.image.id)) continue;
+    if (decision.action !== 'remove' || plan.cascade.includes(decision.image.id)) continue;
     let root = decision.image;
-    for (let p = byId.get(root.parentId); p && cascade.has(p.id); p = byId.get(p.parentId)) root = p;
+    for (let p = byId.get(root.parentId); p && gone.has(p.id); p = byId.get(p.parentId)) root = p;
     groups.set(root.id, [...(groups.get(root.id) ?? []), decision.image]);
   }
-  return [...groups.values()];
+  return [...groups.values()].map((group) => group.sort((a, b) => depth(b) - depth(a)));
 }
 
 export async function applyPlan(
@@ -34,13 +43,14 @@ export async function applyPlan(
   onProgress: (done: number, total: number) => void = () => {},
 ): Promise<RemovalResult[]> {
   const noPrune = new Set(plan.noPrune);
+  const untagOnly = new Set(plan.untagOnly);
   const groups = deletionGroups(plan);
   const total = groups.reduce((n, g) => n + g.length, 0);
   let done = 0;
   const perGroup = await mapPool(groups, concurrency, async (group) => {
     const results: RemovalResult[] = [];
     for (const image of group) {
-      results.push(await removeImage(docker, image, noPrune.has(image.id)));
+      results.push(await removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id)));
       onProgress(++done, total);
     }
     return results;
@@ -48,7 +58,12 @@ export async function applyPlan(
   return perGroup.flat();
 }
 
-async function removeImage(docker: DockerApi, image: ImageInfo, noprune: boolean): Promise<RemovalResult> {
+async function removeImage(
+  docker: DockerApi,
+  image: ImageInfo,
+  noprune: boolean,
+  untagOnly: boolean,
+): Promise<RemovalResult> {
   const result: RemovalResult = { id: image.id, status: 'removed', deleted: [], untagged: [] };
   const remove = async (name: string) => {
     const items = await docker.request<DeleteItem[]>('DELETE', `/images/${encodeURIComponent(name)}`, {
@@ -59,16 +74,17 @@ async function removeImage(docker: DockerApi, image: ImageInfo, noprune: boolean
       if (item.Untagged) result.untagged.push(item.Untagged);
     }
   };
+  const ignoreMissing = (error: unknown) => (statusOf(error) === 404 ? undefined : Promise.reject(error));
   try {
-    // Extra tags are untagged by name, but only while they still point at this image: a build may
-    // have moved `app:latest` to a new image since the inventory.
-    for (const tag of image.repoTags.slice(1)) {
+    // Tags are removed by name, but only while they still point at this image: a build may have moved
+    // `app:latest` to a new image since the inventory.
+    for (const tag of untagOnly ? image.repoTags : image.repoTags.slice(1)) {
       const current = await docker
         .request<{ Id: string }>('GET', `/images/${encodeURIComponent(tag)}/json`)
-        .catch((error) => (statusOf(error) === 404 ? undefined : Promise.reject(error)));
-      if (current?.Id === image.id)
-        await remove(tag).catch((e) => (statusOf(e) === 404 ? undefined : Promise.reject(e)));
+        .catch(ignoreMissing);
+      if (current?.Id === image.id) await remove(tag).catch(ignoreMissing);
     }
+    if (untagOnly) return { ...result, status: result.untagged.length > 0 ? 'untagged' : 'gone' };
     // The last reference goes by ID: Docker deletes an image by ID when at most one tag is left, and
     // answers 409 rather than touch an image that gained a reference or a container since the plan.
     await remove(image.id);

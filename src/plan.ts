@@ -40,13 +40,13 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
     if (users) return keep('in-use', `used by container ${users.join(', ')}`);
     const rule = findProtection(policy.protect, image);
     if (rule) return keep('protected', `matches protect entry "${rule.entry}"`);
+    // Untagged parents are not candidates of their own (Docker's prune skips them too); a tagged parent
+    // is, and losing its tags is all that removing it can do while child images still need its layers.
     const kids = children.get(image.id);
-    if (kids) {
+    if (kids && image.repoTags.length === 0) {
       return keep(
         'parent',
-        image.repoTags.length === 0
-          ? `untagged parent of ${kids.length} image(s); Docker removes it with its last child`
-          : `parent of ${kids.length} image(s)`,
+        `untagged parent of ${kids.length} image(s); Docker removes it with its last child`,
       );
     }
     if (policy.images === 'none') return keep('not-selected', 'images is none');
@@ -70,10 +70,15 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
   const { cascade, noPrune } = cascadeParents(removed, byId, children, usedBy, protectedIds);
   const goneIds = new Set([...removed, ...cascade]);
   const gone = (image: ImageInfo) => goneIds.has(image.id);
+  const untagOnly = [...removed].filter((id) =>
+    (children.get(id) ?? []).some((child) => !goneIds.has(child)),
+  );
   for (const decision of decisions) {
     if (cascade.includes(decision.image.id)) {
       decision.action = 'remove';
       decision.detail = 'untagged parent; Docker removes it with its last child';
+    } else if (untagOnly.includes(decision.image.id)) {
+      decision.detail = `${decision.detail}; only its tags go: child images still need its layers`;
     }
   }
 
@@ -82,6 +87,7 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
     images: decisions,
     cascade,
     noPrune,
+    untagOnly,
     estimatedBytes: bytesFreed(
       images.filter(gone),
       images.filter((image) => !gone(image)),

@@ -3,7 +3,8 @@
 import { repositoryOf } from './protect';
 import type { ImageDecision, ImageInfo, ImageReason, Plan, RemovalResult } from './types';
 
-export type FinalState = 'removed' | 'would-remove' | 'kept' | 'gone' | 'failed';
+/** `untagged`: a parent image lost its tags but stays for the child images built on it. */
+export type FinalState = 'removed' | 'untagged' | 'would-remove' | 'kept' | 'gone' | 'failed';
 
 export interface ImageRow {
   image: ImageInfo;
@@ -50,6 +51,8 @@ export function imageRows(plan: Plan, results?: RemovalResult[]): ImageRow[] {
     switch (result?.status) {
       case 'removed':
         return { ...row, state: 'removed' };
+      case 'untagged':
+        return { ...row, state: 'untagged' };
       case 'gone':
         return { ...row, state: 'gone', message: result.message };
       case 'conflict':
@@ -70,7 +73,10 @@ export function imageRows(plan: Plan, results?: RemovalResult[]): ImageRow[] {
 }
 
 export interface Totals {
+  /** Image IDs removed (prune) or that would be removed (report). */
   removed: number;
+  /** Parent images whose tags were removed while child images keep them. */
+  untagged: number;
   kept: number;
   gone: number;
   failed: number;
@@ -81,7 +87,12 @@ export interface Totals {
 export function totalsOf(facts: RunFacts, rows: ImageRow[]): Totals {
   const count = (...states: FinalState[]) => rows.filter((r) => states.includes(r.state)).length;
   return {
-    removed: count('removed', 'would-remove'),
+    removed: facts.results
+      ? count('removed')
+      : rows.filter((r) => r.state === 'would-remove' && !facts.plan.untagOnly.includes(r.image.id)).length,
+    untagged: facts.results
+      ? count('untagged')
+      : rows.filter((r) => facts.plan.untagOnly.includes(r.image.id)).length,
     kept: count('kept'),
     gone: count('gone'),
     failed: count('failed'),

@@ -83,7 +83,9 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
     );
   }
 
-  const removed = rows.filter((r) => r.state === 'removed' || r.state === 'would-remove');
+  const removed = rows.filter(
+    (r) => r.state === 'removed' || r.state === 'would-remove' || r.state === 'untagged',
+  );
   out.push(`### ${prune ? 'Removed' : 'Would be removed'} (${removed.length})`);
   if (removed.length === 0) out.push('Nothing.');
   else {
@@ -103,7 +105,7 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
     out.push(table(['Repository', 'Tags', 'Image', 'Age', 'Size', 'Why'], cells));
   }
 
-  const others = rows.filter((r) => r.state !== 'removed' && r.state !== 'would-remove');
+  const others = rows.filter((r) => !removed.includes(r));
   const keptCells = others.map((r) => [
     tagsCell(r),
     code(shortId(r.image.id)),

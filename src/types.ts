@@ -99,6 +99,8 @@ export interface Plan {
   images: ImageDecision[];
   /** Untagged parent images that Docker deletes together with the planned images (decided `remove`, reason `parent`). */
   cascade: string[];
+  /** Planned images that keep child images: only their tags can go, the image stays as an untagged parent. */
+  untagOnly: string[];
   /** Planned images whose delete must keep their (protected) untagged parents: `noprune`. */
   noPrune: string[];
   /** Exact bytes of image layers that nothing left behind references. */
@@ -111,7 +113,7 @@ export interface Plan {
   unmatchedProtect: string[];
 }
 
-export type RemovalStatus = 'removed' | 'gone' | 'conflict' | 'error' | 'skipped';
+export type RemovalStatus = 'removed' | 'untagged' | 'gone' | 'conflict' | 'error';
 
 export interface RemovalResult {
   id: string;
