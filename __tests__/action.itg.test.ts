@@ -78,7 +78,9 @@ describeDocker('the action on a real daemon', () => {
     expect(byTag(`${P}/base:1`)).toMatchObject({ reason: 'keep-recent' }); // newest of its repository
     // Legacy-builder parents: untagged ones are not candidates; they go with their last child.
     expect(images.filter((i) => i.tags.length === 0 && i.reason === 'parent').length).toBeGreaterThan(0);
-    expect(images.find((i) => i.tags.length === 0 && i.state === 'would-remove' && i.reason === 'parent')).toBeTruthy();
+    expect(
+      images.find((i) => i.tags.length === 0 && i.state === 'would-remove' && i.reason === 'parent'),
+    ).toBeTruthy();
 
     const wouldRemove = images.filter((i) => i.state === 'would-remove').length;
     expect(result.outputs['removed-count']).toBe(String(wouldRemove));

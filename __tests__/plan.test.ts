@@ -285,7 +285,9 @@ describe('legacy-builder parents', () => {
     expect(plan.untagOnly).toEqual([]);
     expect(plan.estimatedBytes).toBe(100 + 10 + 20 + 30 + 40 + 50);
     // Images related by parents are deleted in one sequence, children first.
-    expect(deletionGroups(plan).map((g) => g.map((i) => i.repoTags[0]))).toEqual([['app:1', 'app:2', 'base:1']]);
+    expect(deletionGroups(plan).map((g) => g.map((i) => i.repoTags[0]))).toEqual([
+      ['app:1', 'app:2', 'base:1'],
+    ]);
   });
 
   it('a protected untagged parent is kept: its children are deleted with noprune', () => {

@@ -18,12 +18,14 @@ if ! command -v dockerd >/dev/null || [ ! -x /bin/busybox ]; then
 fi
 
 npm run --silent bundle >/dev/null
-results=$(mktemp)
-status=0
-npx jest --ci --json --outputFile="$results" "$@" || status=$?
-node -e '
-  const r = require(process.argv[1]);
-  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
-' "$results" || true
-rm -f "$results"
+log=$(mktemp)
+set +e
+npx jest --ci "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One plain closing line with the counts from Jest's "Tests:" summary.
+line=$(grep -E '^Tests:' "$log" | tail -n 1 || true)
+count() { echo "$line" | grep -oE "[0-9]+ $1" | grep -oE '[0-9]+' || echo 0; }
+echo "$(count passed) passed, $(count failed) failed, $(count skipped) skipped"
+rm -f "$log"
 exit $status

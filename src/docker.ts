@@ -31,23 +31,15 @@ export function messageOf(error: unknown): string {
 
 export const DEFAULT_HOST = 'unix:///var/run/docker.sock';
 
-export function connectDocker(
-  host: string | undefined,
-  options: { connections: number; timeoutMs: number },
-): DockerApi {
+export function connectDocker(host: string | undefined, options: { timeoutMs: number }): DockerApi {
   // dockerode reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
   // gets the same parsing as the environment variable.
   if (host) process.env.DOCKER_HOST = host;
   const resolved = host ?? process.env.DOCKER_HOST ?? DEFAULT_HOST;
-  const secure = process.env.DOCKER_TLS_VERIFY === '1' || /:2376\/?$/.test(resolved);
-  // Keep-alive connections, several at once: deletes are latency-bound, not bandwidth-bound.
-  const agentOptions = { keepAlive: true, maxSockets: options.connections };
-  const agent = resolved.startsWith('ssh://')
-    ? undefined
-    : secure
-      ? new https.Agent(agentOptions)
-      : new http.Agent(agentOptions);
-  const docker = new Docker({ agent, timeout: options.timeoutMs } as Docker.DockerOptions);
+  // No custom http.Agent: docker-modem formats every request's options with util.inspect (even with
+  // debugging off), and an agent in them makes each call cost ~9 ms instead of ~0.2 ms. Node's global
+  // agent keeps connections alive; the callers bound the concurrency.
+  const docker = new Docker({ timeout: options.timeoutMs } as Docker.DockerOptions);
 
   return {
     host: resolved,
@@ -73,7 +65,9 @@ export function connectDocker(
       });
     },
     close() {
-      agent?.destroy();
+      // Idle keep-alive sockets must not hold the process open after the run.
+      http.globalAgent.destroy();
+      https.globalAgent.destroy();
     },
   };
 }

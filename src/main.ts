@@ -29,7 +29,7 @@ export async function run(): Promise<void> {
     core.setFailed(messageOf(error));
     return;
   }
-  const docker = connectDocker(inputs.dockerHost, { connections: CONNECTIONS, timeoutMs: API_TIMEOUT_MS });
+  const docker = connectDocker(inputs.dockerHost, { timeoutMs: API_TIMEOUT_MS });
   try {
     await prune(inputs, docker);
   } catch (error) {
