@@ -49,6 +49,10 @@ describe('readInputs defaults', () => {
       keepRecent: 2,
       dockerHost: undefined,
       reportFile: path.join('/runner/tmp', 'safe-docker-prune-report.json'),
+      criticalContainers: [],
+      gateTimeoutMs: 60_000,
+      apiTimeoutMs: 120_000,
+      failOnError: false,
     });
   });
 
@@ -343,4 +347,31 @@ describe('docker-host', () => {
       'tcp://docker',
       /has no port/,
     ));
+});
+
+describe('gates, timeouts and fail-on-error', () => {
+  it.each([
+    [
+      { 'critical-containers': 'db, /cache\n# comment\nweb-1' },
+      'criticalContainers',
+      ['db', 'cache', 'web-1'],
+    ],
+    [{ 'critical-containers': '0123456789ab' }, 'criticalContainers', ['0123456789ab']],
+    [{ 'gate-timeout': '90s' }, 'gateTimeoutMs', 90_000],
+    [{ 'api-timeout': '1m30s' }, 'apiTimeoutMs', 90_000],
+    [{ 'fail-on-error': 'true' }, 'failOnError', true],
+    [{ 'fail-on-error': 'False' }, 'failOnError', false],
+  ] as [Record<string, string>, string, unknown][])('%j gives %s', (inputs, field, value) => {
+    expect((read(inputs) as unknown as Record<string, unknown>)[field]).toEqual(value);
+  });
+
+  it.each([
+    ['critical-containers', 'db, bad name', 'critical-containers: "bad name" is not a container name or ID'],
+    ['gate-timeout', '0s', 'gate-timeout: "0s" is not a positive duration'],
+    ['gate-timeout', 'soon', 'gate-timeout: "soon" is not a positive duration'],
+    ['api-timeout', '-5s', 'api-timeout: "-5s" is not a positive duration'],
+    ['fail-on-error', 'yes', 'fail-on-error: "yes" is not a boolean; use true or false'],
+  ])('%s: %j is rejected by name', (input, value, message) => {
+    expect(() => read({ [input]: value })).toThrow(message);
+  });
 });

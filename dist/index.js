@@ -100825,6 +100825,12 @@ function messageOf(error) {
     return (e?.json?.message ?? e?.message ?? String(error)).trim();
 }
 const DEFAULT_HOST = 'unix:///var/run/docker.sock';
+/** A reachable daemon answers `/_ping` in well under a second; a dead or silent host is given this long. */
+const PING_TIMEOUT_MS = 10_000;
+/** No HTTP status: the connection failed, was reset or timed out (the daemon may be gone). */
+function isConnectionError(error) {
+    return statusOf(error) === undefined;
+}
 function connectDocker(host, options) {
     // dockerode reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
     // gets the same parsing as the environment variable.
@@ -100835,25 +100841,34 @@ function connectDocker(host, options) {
     // debugging off), and an agent in them makes each call cost ~9 ms instead of ~0.2 ms. Node's global
     // agent keeps connections alive; the callers bound the concurrency.
     const docker = new (docker_default())({ timeout: options.timeoutMs });
+    const pinger = new (docker_default())({
+        timeout: Math.min(PING_TIMEOUT_MS, options.timeoutMs),
+    });
+    const dial = (client, method, path, query) => new Promise((resolve, reject) => {
+        client.modem.dial({
+            path: `${path}?`,
+            method,
+            options: query ?? {},
+            statusCodes: {
+                200: true,
+                201: true,
+                204: true,
+                400: 'bad parameter',
+                404: 'not found',
+                409: 'conflict',
+                500: 'server error',
+            },
+        }, (err, data) => (err ? reject(err) : resolve(data)));
+    });
     return {
         host: resolved,
-        request(method, path, query) {
-            return new Promise((resolve, reject) => {
-                docker.modem.dial({
-                    path: `${path}?`,
-                    method,
-                    options: query ?? {},
-                    statusCodes: {
-                        200: true,
-                        201: true,
-                        204: true,
-                        400: 'bad parameter',
-                        404: 'not found',
-                        409: 'conflict',
-                        500: 'server error',
-                    },
-                }, (err, data) => (err ? reject(err) : resolve(data)));
-            });
+        request: (method, path, query) => dial(docker, method, path, query),
+        async ping() {
+            const answer = await dial(pinger, 'GET', '/_ping');
+            // Docker answers the plain text OK; anything else is some other HTTP server.
+            if (String(answer).trim() !== 'OK') {
+                throw new Error(`${resolved} answered /_ping with something other than Docker's "OK"`);
+            }
         },
         close() {
             // Idle keep-alive sockets must not hold the process open after the run.
@@ -100917,15 +100932,34 @@ async function applyPlan(docker, plan, concurrency, onProgress = () => { }) {
     const groups = deletionGroups(plan);
     const total = groups.reduce((n, g) => n + g.length, 0);
     let done = 0;
+    let aborted;
     const perGroup = await mapPool(groups, concurrency, async (group) => {
         const results = [];
         for (const image of group) {
-            results.push(await removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id)));
+            if (aborted) {
+                results.push({
+                    id: image.id,
+                    status: 'error',
+                    message: `not attempted: ${aborted}`,
+                    deleted: [],
+                    untagged: [],
+                });
+                continue;
+            }
+            const result = await removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
+            results.push(result);
             onProgress(++done, total);
+            // A connection that failed or timed out may be a daemon that went away: if it no longer answers
+            // a ping, stop here rather than fail every remaining delete one timeout at a time.
+            if (result.status === 'error' && result.connectionFailed && !aborted) {
+                await docker.ping().catch((error) => {
+                    aborted ??= `the daemon at ${docker.host} stopped answering (${messageOf(error)})`;
+                });
+            }
         }
         return results;
     });
-    return perGroup.flat();
+    return { results: perGroup.flat(), aborted };
 }
 async function removeImage(docker, image, noprune, untagOnly) {
     const result = { id: image.id, status: 'removed', deleted: [], untagged: [] };
@@ -100961,7 +100995,12 @@ async function removeImage(docker, image, noprune, untagOnly) {
         const status = statusOf(error);
         if (status === 404)
             return { ...result, status: 'gone', message: 'already removed by someone else' };
-        return { ...result, status: status === 409 ? 'conflict' : 'error', message: messageOf(error) };
+        return {
+            ...result,
+            status: status === 409 ? 'conflict' : 'error',
+            message: messageOf(error),
+            connectionFailed: isConnectionError(error),
+        };
     }
     return result;
 }
@@ -101199,14 +101238,43 @@ function parseAgeLimit(input, value) {
     return { text, atMs };
 }
 /** Splits on newlines and commas; blank entries and lines starting with `#` are ignored. */
-function parseProtect(value) {
+/** A list input: one entry per line or comma-separated; blank entries and `#` comment lines are skipped. */
+function parseList(value) {
     return value
         .split(/\r?\n/)
         .filter((line) => !line.trim().startsWith('#'))
         .flatMap((line) => line.split(','))
         .map((entry) => entry.trim())
-        .filter((entry) => entry !== '')
-        .map(parseProtectEntry);
+        .filter((entry) => entry !== '');
+}
+function parseProtect(value) {
+    return parseList(value).map(parseProtectEntry);
+}
+/** A positive duration input (`30s`, `2m`, `1h`), in milliseconds. */
+function parseTimeout(input, value, fallback) {
+    const ms = parseDurationMs(value || fallback);
+    if (ms === undefined || ms <= 0) {
+        throw new InputError(input, value, 'is not a positive duration; use e.g. 30s, 2m or 1h');
+    }
+    return ms;
+}
+const CONTAINER_REF = /^(?:[a-zA-Z0-9][a-zA-Z0-9_.-]*|[0-9a-f]{12,64})$/;
+function parseContainers(input, value) {
+    const names = parseList(value).map((n) => n.replace(/^\//, ''));
+    const bad = names.find((n) => !CONTAINER_REF.test(n));
+    if (bad !== undefined)
+        throw new InputError(input, bad, 'is not a container name or ID');
+    return names;
+}
+function parseBoolean(input, value, fallback) {
+    if (value === '')
+        return fallback;
+    // The YAML 1.2 core schema's booleans, as @actions/core's getBooleanInput accepts them.
+    if (['true', 'True', 'TRUE'].includes(value))
+        return true;
+    if (['false', 'False', 'FALSE'].includes(value))
+        return false;
+    throw new InputError(input, value, 'is not a boolean; use true or false');
 }
 function parseKeepRecent(value) {
     if (value === '')
@@ -101258,6 +101326,10 @@ function readInputs(get, env) {
                 ? parseDockerHost('DOCKER_HOST', envHost)
                 : undefined,
         reportFile: read('report-file') || external_node_path_namespaceObject.join(env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir(), 'safe-docker-prune-report.json'),
+        criticalContainers: parseContainers('critical-containers', get('critical-containers')),
+        gateTimeoutMs: parseTimeout('gate-timeout', read('gate-timeout'), '60s'),
+        apiTimeoutMs: parseTimeout('api-timeout', read('api-timeout'), '2m'),
+        failOnError: parseBoolean('fail-on-error', read('fail-on-error'), false),
     };
     for (const check of CROSS_CHECKS)
         check(inputs);
@@ -101621,6 +101693,8 @@ function buildReport(facts, rows) {
         cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
         unmatchedProtect: facts.plan.unmatchedProtect,
         warnings: facts.warnings,
+        failures: facts.failures ?? [],
+        gates: facts.gates ?? { before: [] },
         images: rows.map((r) => ({
             id: r.image.id,
             tags: r.image.repoTags,
@@ -101699,6 +101773,55 @@ function formatAge(createdSeconds, nowMs) {
     return `${Math.floor(minutes / 1440)}d`;
 }
 
+;// CONCATENATED MODULE: ./src/gates.ts
+// Safety gates: containers that must be running, and healthy when they have a healthcheck, before
+// anything is planned and again after a prune.
+
+/** Pure: a container's gate verdict from its inspect data; `starting` means "ask again later". */
+function judgeContainer(inspect) {
+    const state = inspect.State ?? {};
+    const status = state.Status ?? 'unknown';
+    if (status !== 'running' || !state.Running || state.Paused || state.Restarting) {
+        return { ok: false, reason: `not running (${status})` };
+    }
+    const health = state.Health?.Status;
+    if (health === undefined || health === '' || health === 'none')
+        return { ok: true, reason: 'running' };
+    if (health === 'healthy')
+        return { ok: true, reason: 'running and healthy' };
+    if (health === 'starting')
+        return 'starting';
+    return { ok: false, reason: health };
+}
+async function checkGates(docker, containers, timeoutMs, log) {
+    const deadline = Date.now() + timeoutMs;
+    return Promise.all(containers.map(async (container) => {
+        for (let waited = false;; waited = true) {
+            let inspect;
+            try {
+                inspect = await docker.request('GET', `/containers/${encodeURIComponent(container)}/json`);
+            }
+            catch (error) {
+                const reason = statusOf(error) === 404 ? 'not found' : `could not be inspected: ${messageOf(error)}`;
+                return { container, ok: false, reason };
+            }
+            const verdict = judgeContainer(inspect);
+            if (verdict !== 'starting')
+                return { container, ...verdict };
+            if (Date.now() >= deadline) {
+                return {
+                    container,
+                    ok: false,
+                    reason: `health still starting after ${Math.round(timeoutMs / 1000)} s`,
+                };
+            }
+            if (!waited)
+                log(`waiting for ${container} to become healthy (up to ${Math.round(timeoutMs / 1000)} s)`);
+            await new Promise((resolve) => setTimeout(resolve, Math.min(1000, Math.max(0, deadline - Date.now()))));
+        }
+    }));
+}
+
 ;// CONCATENATED MODULE: ./src/summary.ts
 // The job summary, as a pure function of the run's facts. Tables are HTML with every user-controlled
 // string entity-escaped on one line, so tags, labels and names cannot change the summary's structure.
@@ -101721,6 +101844,28 @@ function table(headers, rows, total = rows.length) {
 }
 const code = (text) => `<code>${escapeHtml(text)}</code>`;
 const tagsCell = (row) => row.image.repoTags.length > 0 ? row.image.repoTags.map(code).join('<br>') : '<i>untagged</i>';
+function gateSection(gates) {
+    if (!gates || gates.before.length === 0)
+        return [];
+    const rows = (phase, results) => results.map((g) => [phase, code(g.container), g.ok ? 'ok' : '<b>FAILED</b>', escapeHtml(g.reason)]);
+    return [
+        '### Safety gates',
+        table(['When', 'Container', 'Result', 'Why'], [...rows('before', gates.before), ...rows('after', gates.after ?? [])]),
+    ];
+}
+function failureSection(failures) {
+    if (!failures || failures.length === 0)
+        return [];
+    return ['> [!CAUTION]\n' + failures.map((f) => `> **Failed:** ${escapeHtml(f)}`).join('\n>\n')];
+}
+/** The summary when a safety gate failed before anything was planned. */
+function renderGatesOnly(mode, gates) {
+    return ([
+        `## safe-docker-prune: ${mode === 'prune' ? 'prune' : 'report'} stopped by a safety gate`,
+        '**Nothing was removed**: a critical container is not running or not healthy.',
+        ...gateSection(gates),
+    ].join('\n\n') + '\n');
+}
 function renderSummary(facts, rows) {
     const totals = totalsOf(facts, rows);
     const prune = facts.plan.mode === 'prune';
@@ -101728,14 +101873,19 @@ function renderSummary(facts, rows) {
     out.push(`## safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`);
     const estimate = `${formatBytes(totals.estimatedBytes)}${facts.plan.estimateExact ? '' : ' (approximate)'}`;
     out.push(prune
-        ? `**Removed ${totals.removed} image(s), reclaimed ${formatBytes(totals.reclaimedBytes)}** (estimated ${estimate}) · kept ${totals.kept}`
+        ? `**Removed ${totals.removed} image(s), reclaimed ${facts.layersSizeAfter === undefined ? 'an unknown amount' : formatBytes(totals.reclaimedBytes)}** (estimated ${estimate}) · kept ${totals.kept}` +
+            (totals.failed > 0 ? ` · ${totals.failed} not removed` : '')
         : `**Would remove ${totals.removed} image(s), freeing ${estimate}** · kept ${totals.kept}`);
     out.push(`Daemon ${code(facts.host)} (API ${escapeHtml(facts.apiVersion)}) · image layers ${formatBytes(facts.layersSizeBefore)}` +
         (facts.layersSizeAfter === undefined ? '' : ` before, ${formatBytes(facts.layersSizeAfter)} after`) +
         (facts.plan.cutoffMs === undefined
             ? ''
             : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`));
-    if (prune) {
+    out.push(...failureSection(facts.failures), ...gateSection(facts.gates));
+    if (prune && facts.layersSizeAfter === undefined) {
+        out.push('Measured: unknown (the daemon did not answer after the removals).');
+    }
+    else if (prune) {
         const differs = Math.abs(totals.reclaimedBytes - totals.estimatedBytes) > 0.01 * Math.max(totals.estimatedBytes, 1);
         out.push(table(['', 'Bytes'], [
             ['Estimated before removing', formatBytes(totals.estimatedBytes)],
@@ -101802,9 +101952,9 @@ function renderSummary(facts, rows) {
 
 
 
+
 /** Concurrent API connections: deletes are latency-bound; measured best around 8 on 2 cores. */
 const CONNECTIONS = 8;
-const API_TIMEOUT_MS = 300_000;
 /** Keeps user-controlled text on one log line and out of workflow-command syntax. */
 function logSafe(text) {
     return text.replace(/[\r\n]+/g, ' ').replace(/::/g, ':\u200b:');
@@ -101818,17 +101968,20 @@ async function run() {
         setFailed(messageOf(error));
         return;
     }
-    const docker = connectDocker(inputs.dockerHost, { timeoutMs: API_TIMEOUT_MS });
+    const docker = connectDocker(inputs.dockerHost, { timeoutMs: inputs.apiTimeoutMs });
     try {
-        await prune(inputs, docker);
+        const failures = await prune(inputs, docker);
+        if (failures.length > 0)
+            setFailed(logSafe(failures.join('; ')));
     }
     catch (error) {
-        setFailed(messageOf(error));
+        setFailed(logSafe(messageOf(error)));
     }
     finally {
         docker.close();
     }
 }
+/** Runs the pipeline; returns the reasons the step fails (outputs and summary are written first). */
 async function prune(inputs, docker) {
     const timings = {};
     const timed = async (name, key, fn) => {
@@ -101840,14 +101993,32 @@ async function prune(inputs, docker) {
             timings[key] = Math.round(performance.now() - start);
         }
     };
+    const failures = [];
+    try {
+        await docker.ping();
+    }
+    catch (error) {
+        throw new Error(`Could not reach a Docker daemon at ${docker.host}: ${messageOf(error)}. Check that the daemon is running, ` +
+            'that docker-host (or DOCKER_HOST) points at it, and that this job may use its socket.');
+    }
+    const gates = { before: [] };
+    if (inputs.criticalContainers.length > 0) {
+        gates.before = await timed('Safety gates', 'gatesMs', () => checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (l) => info(logSafe(l))));
+        const failed = gates.before.filter((g) => !g.ok);
+        gates.before.forEach((g) => info(logSafe(`${g.container}: ${g.ok ? 'ok' : 'FAILED'}, ${g.reason}`)));
+        if (failed.length > 0) {
+            const reason = `safety gate failed, nothing was ${inputs.mode === 'prune' ? 'removed' : 'planned'}: ${failed.map((g) => `${g.container} ${g.reason}`).join(', ')}`;
+            await writeResults(inputs, undefined, gates, timings);
+            return [reason];
+        }
+    }
     const inventory = await timed('Inventory', 'inventoryMs', async () => {
         let taken;
         try {
             taken = await takeInventory(docker, CONNECTIONS);
         }
         catch (error) {
-            throw new Error(`Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}. ` +
-                'Check that the daemon is running and that docker-host (or DOCKER_HOST) points at it.');
+            throw new Error(`Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}`);
         }
         info(`${taken.images.length} images, ${taken.containers.length} containers, API ${taken.apiVersion} at ${docker.host}`);
         return taken;
@@ -101862,11 +102033,11 @@ async function prune(inputs, docker) {
         return planned;
     });
     const warnings = plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched no image`);
-    warnings.forEach((w) => warning(logSafe(w)));
-    let results;
+    warnings.forEach((w) => warning(w));
+    let applied;
     let layersSizeAfter;
     if (inputs.mode === 'prune') {
-        results = await timed('Remove images', 'applyMs', async () => {
+        applied = await timed('Remove images', 'applyMs', async () => {
             let lastLog = 0;
             const done = await applyPlan(docker, plan, CONNECTIONS, (n, total) => {
                 if (n === total || performance.now() - lastLog > 2000) {
@@ -101874,16 +102045,33 @@ async function prune(inputs, docker) {
                     info(`removed ${n}/${total}`);
                 }
             });
-            for (const r of done.filter((r) => r.status === 'error' || r.status === 'conflict')) {
-                warning(logSafe(`could not remove ${shortId(r.id)}: ${r.message ?? r.status}`));
+            for (const r of done.results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
+                if (!r.message?.startsWith('not attempted'))
+                    warning(`could not remove ${describe(plan, r.id)}: ${r.message}`);
             }
             return done;
         });
-        layersSizeAfter = await layersSize(docker);
+        if (applied.aborted) {
+            failures.push(`stopped: ${applied.aborted}; see the summary for what was and was not removed`);
+        }
+        else {
+            layersSizeAfter = await layersSize(docker).catch(() => undefined);
+        }
+        const errors = applied.results.filter((r) => r.status === 'error' || r.status === 'conflict').length;
+        if (inputs.failOnError && errors > 0 && !applied.aborted) {
+            failures.push(`${errors} image(s) could not be removed (fail-on-error is true)`);
+        }
+        if (inputs.criticalContainers.length > 0 && !applied.aborted) {
+            gates.after = await timed('Safety gates after the prune', 'gatesAfterMs', () => checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (l) => info(logSafe(l))));
+            const failed = gates.after.filter((g) => !g.ok);
+            if (failed.length > 0) {
+                failures.push(`after the prune: ${failed.map((g) => `${g.container} ${g.reason}`).join(', ')}`);
+            }
+        }
     }
     const facts = {
         plan,
-        results,
+        results: applied?.results,
         host: docker.host,
         apiVersion: inventory.apiVersion,
         nowMs,
@@ -101891,26 +102079,44 @@ async function prune(inputs, docker) {
         layersSizeAfter,
         timings,
         warnings,
+        gates,
+        failures,
     };
-    const rows = imageRows(plan, results);
-    const totals = totalsOf(facts, rows);
+    await writeResults(inputs, facts, gates, timings);
+    const totals = totalsOf(facts, imageRows(plan, applied?.results));
+    info(`${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); estimated ${totals.estimatedBytes} bytes` +
+        (inputs.mode === 'prune'
+            ? `, measured ${layersSizeAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
+            : ''));
+    return failures;
+}
+function describe(plan, id) {
+    const image = plan.images.find((d) => d.image.id === id)?.image;
+    return image && image.repoTags.length > 0 ? `${image.repoTags.join(' ')} (${shortId(id)})` : shortId(id);
+}
+/** Report file, outputs, annotations and summary; with no facts (a gate failed first) only the gates. */
+async function writeResults(inputs, facts, gates, timings) {
+    const rows = facts ? imageRows(facts.plan, facts.results) : [];
+    const totals = facts ? totalsOf(facts, rows) : undefined;
     await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.dirname)(inputs.reportFile), { recursive: true });
     timings.totalMs = Math.round(performance.now());
-    await (0,promises_namespaceObject.writeFile)(inputs.reportFile, JSON.stringify(buildReport(facts, rows), null, 2));
-    setOutput('removed-count', totals.removed);
-    setOutput('kept-count', totals.kept);
-    setOutput('reclaimed-bytes', totals.reclaimedBytes);
-    setOutput('estimated-bytes', totals.estimatedBytes);
+    const report = facts
+        ? buildReport(facts, rows)
+        : { version: 1, mode: inputs.mode, gates, images: [], timings };
+    await (0,promises_namespaceObject.writeFile)(inputs.reportFile, JSON.stringify(report, null, 2));
+    setOutput('removed-count', totals?.removed ?? 0);
+    setOutput('kept-count', totals?.kept ?? 0);
+    setOutput('reclaimed-bytes', totals?.reclaimedBytes ?? 0);
+    setOutput('estimated-bytes', totals?.estimatedBytes ?? 0);
     setOutput('report-file', inputs.reportFile);
-    if (inputs.mode === 'report' && process.env.GITHUB_EVENT_NAME?.startsWith('pull_request')) {
+    if (facts && inputs.mode === 'report' && process.env.GITHUB_EVENT_NAME?.startsWith('pull_request')) {
         for (const note of removalAnnotations(rows))
             notice(note.message, { title: note.title });
     }
     if (process.env.GITHUB_STEP_SUMMARY) {
-        await summary.addRaw(renderSummary(facts, rows)).write();
+        const markdown = facts ? renderSummary(facts, rows) : renderGatesOnly(inputs.mode, gates);
+        await summary.addRaw(markdown).write();
     }
-    info(`${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); estimated ${totals.estimatedBytes} bytes` +
-        (inputs.mode === 'prune' ? `, measured ${totals.reclaimedBytes} bytes` : ''));
 }
 
 ;// CONCATENATED MODULE: ./src/index.ts

@@ -1,7 +1,7 @@
 // Doing: remove exactly the planned images, never with force. A tagged image goes by deleting each of
 // its tags (the last one deletes the image), an untagged one by ID. Failures are collected, not thrown.
 
-import { messageOf, statusOf, type DockerApi } from './docker';
+import { isConnectionError, messageOf, statusOf, type DockerApi } from './docker';
 import { mapPool } from './pool';
 import type { ImageInfo, Plan, RemovalResult } from './types';
 
@@ -36,26 +36,51 @@ export function deletionGroups(plan: Plan): ImageInfo[][] {
   return [...groups.values()].map((group) => group.sort((a, b) => depth(b) - depth(a)));
 }
 
+export interface Applied {
+  results: RemovalResult[];
+  /** Set when the daemon stopped answering: the run stopped and the rest was not attempted. */
+  aborted?: string;
+}
+
 export async function applyPlan(
   docker: DockerApi,
   plan: Plan,
   concurrency: number,
   onProgress: (done: number, total: number) => void = () => {},
-): Promise<RemovalResult[]> {
+): Promise<Applied> {
   const noPrune = new Set(plan.noPrune);
   const untagOnly = new Set(plan.untagOnly);
   const groups = deletionGroups(plan);
   const total = groups.reduce((n, g) => n + g.length, 0);
   let done = 0;
+  let aborted: string | undefined;
   const perGroup = await mapPool(groups, concurrency, async (group) => {
     const results: RemovalResult[] = [];
     for (const image of group) {
-      results.push(await removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id)));
+      if (aborted) {
+        results.push({
+          id: image.id,
+          status: 'error',
+          message: `not attempted: ${aborted}`,
+          deleted: [],
+          untagged: [],
+        });
+        continue;
+      }
+      const result = await removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
+      results.push(result);
       onProgress(++done, total);
+      // A connection that failed or timed out may be a daemon that went away: if it no longer answers
+      // a ping, stop here rather than fail every remaining delete one timeout at a time.
+      if (result.status === 'error' && result.connectionFailed && !aborted) {
+        await docker.ping().catch((error: unknown) => {
+          aborted ??= `the daemon at ${docker.host} stopped answering (${messageOf(error)})`;
+        });
+      }
     }
     return results;
   });
-  return perGroup.flat();
+  return { results: perGroup.flat(), aborted };
 }
 
 async function removeImage(
@@ -91,7 +116,12 @@ async function removeImage(
   } catch (error) {
     const status = statusOf(error);
     if (status === 404) return { ...result, status: 'gone', message: 'already removed by someone else' };
-    return { ...result, status: status === 409 ? 'conflict' : 'error', message: messageOf(error) };
+    return {
+      ...result,
+      status: status === 409 ? 'conflict' : 'error',
+      message: messageOf(error),
+      connectionFailed: isConnectionError(error),
+    };
   }
   return result;
 }

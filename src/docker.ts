@@ -9,6 +9,8 @@ export interface DockerApi {
   /** The daemon address, for messages. */
   readonly host: string;
   request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, query?: Record<string, unknown>): Promise<T>;
+  /** Rejects, within PING_TIMEOUT_MS, unless a Docker daemon answers `/_ping`. */
+  ping(): Promise<void>;
   close(): void;
 }
 
@@ -30,6 +32,13 @@ export function messageOf(error: unknown): string {
 }
 
 export const DEFAULT_HOST = 'unix:///var/run/docker.sock';
+/** A reachable daemon answers `/_ping` in well under a second; a dead or silent host is given this long. */
+export const PING_TIMEOUT_MS = 10_000;
+
+/** No HTTP status: the connection failed, was reset or timed out (the daemon may be gone). */
+export function isConnectionError(error: unknown): boolean {
+  return statusOf(error) === undefined;
+}
 
 export function connectDocker(host: string | undefined, options: { timeoutMs: number }): DockerApi {
   // dockerode reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
@@ -40,29 +49,41 @@ export function connectDocker(host: string | undefined, options: { timeoutMs: nu
   // debugging off), and an agent in them makes each call cost ~9 ms instead of ~0.2 ms. Node's global
   // agent keeps connections alive; the callers bound the concurrency.
   const docker = new Docker({ timeout: options.timeoutMs } as Docker.DockerOptions);
+  const pinger = new Docker({
+    timeout: Math.min(PING_TIMEOUT_MS, options.timeoutMs),
+  } as Docker.DockerOptions);
+
+  const dial = <T>(client: Docker, method: string, path: string, query?: Record<string, unknown>) =>
+    new Promise<T>((resolve, reject) => {
+      client.modem.dial(
+        {
+          path: `${path}?`,
+          method,
+          options: query ?? {},
+          statusCodes: {
+            200: true,
+            201: true,
+            204: true,
+            400: 'bad parameter',
+            404: 'not found',
+            409: 'conflict',
+            500: 'server error',
+          },
+        },
+        (err: unknown, data: unknown) => (err ? reject(err) : resolve(data as T)),
+      );
+    });
 
   return {
     host: resolved,
-    request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, query?: Record<string, unknown>) {
-      return new Promise<T>((resolve, reject) => {
-        docker.modem.dial(
-          {
-            path: `${path}?`,
-            method,
-            options: query ?? {},
-            statusCodes: {
-              200: true,
-              201: true,
-              204: true,
-              400: 'bad parameter',
-              404: 'not found',
-              409: 'conflict',
-              500: 'server error',
-            },
-          },
-          (err: unknown, data: unknown) => (err ? reject(err) : resolve(data as T)),
-        );
-      });
+    request: <T>(method: 'GET' | 'POST' | 'DELETE', path: string, query?: Record<string, unknown>) =>
+      dial<T>(docker, method, path, query),
+    async ping() {
+      const answer = await dial<unknown>(pinger, 'GET', '/_ping');
+      // Docker answers the plain text OK; anything else is some other HTTP server.
+      if (String(answer).trim() !== 'OK') {
+        throw new Error(`${resolved} answered /_ping with something other than Docker's "OK"`);
+      }
     },
     close() {
       // Idle keep-alive sockets must not hold the process open after the run.

@@ -82,14 +82,44 @@ export function parseAgeLimit(input: string, value: string): AgeLimit {
 }
 
 /** Splits on newlines and commas; blank entries and lines starting with `#` are ignored. */
-function parseProtect(value: string) {
+/** A list input: one entry per line or comma-separated; blank entries and `#` comment lines are skipped. */
+export function parseList(value: string): string[] {
   return value
     .split(/\r?\n/)
     .filter((line) => !line.trim().startsWith('#'))
     .flatMap((line) => line.split(','))
     .map((entry) => entry.trim())
-    .filter((entry) => entry !== '')
-    .map(parseProtectEntry);
+    .filter((entry) => entry !== '');
+}
+
+function parseProtect(value: string) {
+  return parseList(value).map(parseProtectEntry);
+}
+
+/** A positive duration input (`30s`, `2m`, `1h`), in milliseconds. */
+function parseTimeout(input: string, value: string, fallback: string): number {
+  const ms = parseDurationMs(value || fallback);
+  if (ms === undefined || ms <= 0) {
+    throw new InputError(input, value, 'is not a positive duration; use e.g. 30s, 2m or 1h');
+  }
+  return ms;
+}
+
+const CONTAINER_REF = /^(?:[a-zA-Z0-9][a-zA-Z0-9_.-]*|[0-9a-f]{12,64})$/;
+
+function parseContainers(input: string, value: string): string[] {
+  const names = parseList(value).map((n) => n.replace(/^\//, ''));
+  const bad = names.find((n) => !CONTAINER_REF.test(n));
+  if (bad !== undefined) throw new InputError(input, bad, 'is not a container name or ID');
+  return names;
+}
+
+function parseBoolean(input: string, value: string, fallback: boolean): boolean {
+  if (value === '') return fallback;
+  // The YAML 1.2 core schema's booleans, as @actions/core's getBooleanInput accepts them.
+  if (['true', 'True', 'TRUE'].includes(value)) return true;
+  if (['false', 'False', 'FALSE'].includes(value)) return false;
+  throw new InputError(input, value, 'is not a boolean; use true or false');
 }
 
 function parseKeepRecent(value: string): number {
@@ -143,6 +173,10 @@ export function readInputs(get: (name: string) => string, env: Record<string, st
         : undefined,
     reportFile:
       read('report-file') || path.join(env.RUNNER_TEMP || os.tmpdir(), 'safe-docker-prune-report.json'),
+    criticalContainers: parseContainers('critical-containers', get('critical-containers')),
+    gateTimeoutMs: parseTimeout('gate-timeout', read('gate-timeout'), '60s'),
+    apiTimeoutMs: parseTimeout('api-timeout', read('api-timeout'), '2m'),
+    failOnError: parseBoolean('fail-on-error', read('fail-on-error'), false),
   };
   for (const check of CROSS_CHECKS) check(inputs);
   return inputs;

@@ -3,18 +3,26 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as core from '@actions/core';
-import { applyPlan } from './apply';
+import { applyPlan, type Applied } from './apply';
 import { connectDocker, messageOf, type DockerApi } from './docker';
 import { readInputs } from './inputs';
 import { layersSize, takeInventory } from './inventory';
 import { planRemovals } from './plan';
-import { buildReport, imageRows, removalAnnotations, shortId, totalsOf, type RunFacts } from './report';
-import { renderSummary } from './summary';
-import type { Inputs, Inventory, RemovalResult } from './types';
+import {
+  buildReport,
+  imageRows,
+  removalAnnotations,
+  shortId,
+  totalsOf,
+  type GateReport,
+  type RunFacts,
+} from './report';
+import { checkGates } from './gates';
+import { renderGatesOnly, renderSummary } from './summary';
+import type { Inputs, Inventory, Plan } from './types';
 
 /** Concurrent API connections: deletes are latency-bound; measured best around 8 on 2 cores. */
 const CONNECTIONS = 8;
-const API_TIMEOUT_MS = 300_000;
 
 /** Keeps user-controlled text on one log line and out of workflow-command syntax. */
 export function logSafe(text: string): string {
@@ -29,17 +37,19 @@ export async function run(): Promise<void> {
     core.setFailed(messageOf(error));
     return;
   }
-  const docker = connectDocker(inputs.dockerHost, { timeoutMs: API_TIMEOUT_MS });
+  const docker = connectDocker(inputs.dockerHost, { timeoutMs: inputs.apiTimeoutMs });
   try {
-    await prune(inputs, docker);
+    const failures = await prune(inputs, docker);
+    if (failures.length > 0) core.setFailed(logSafe(failures.join('; ')));
   } catch (error) {
-    core.setFailed(messageOf(error));
+    core.setFailed(logSafe(messageOf(error)));
   } finally {
     docker.close();
   }
 }
 
-async function prune(inputs: Inputs, docker: DockerApi): Promise<void> {
+/** Runs the pipeline; returns the reasons the step fails (outputs and summary are written first). */
+async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
   const timings: Record<string, number> = {};
   const timed = async <T>(name: string, key: string, fn: () => Promise<T>): Promise<T> => {
     const start = performance.now();
@@ -49,6 +59,30 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<void> {
       timings[key] = Math.round(performance.now() - start);
     }
   };
+  const failures: string[] = [];
+
+  try {
+    await docker.ping();
+  } catch (error) {
+    throw new Error(
+      `Could not reach a Docker daemon at ${docker.host}: ${messageOf(error)}. Check that the daemon is running, ` +
+        'that docker-host (or DOCKER_HOST) points at it, and that this job may use its socket.',
+    );
+  }
+
+  const gates: GateReport = { before: [] };
+  if (inputs.criticalContainers.length > 0) {
+    gates.before = await timed('Safety gates', 'gatesMs', () =>
+      checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (l) => core.info(logSafe(l))),
+    );
+    const failed = gates.before.filter((g) => !g.ok);
+    gates.before.forEach((g) => core.info(logSafe(`${g.container}: ${g.ok ? 'ok' : 'FAILED'}, ${g.reason}`)));
+    if (failed.length > 0) {
+      const reason = `safety gate failed, nothing was ${inputs.mode === 'prune' ? 'removed' : 'planned'}: ${failed.map((g) => `${g.container} ${g.reason}`).join(', ')}`;
+      await writeResults(inputs, undefined, gates, timings);
+      return [reason];
+    }
+  }
 
   const inventory = await timed('Inventory', 'inventoryMs', async () => {
     let taken: Inventory;
@@ -56,8 +90,7 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<void> {
       taken = await takeInventory(docker, CONNECTIONS);
     } catch (error) {
       throw new Error(
-        `Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}. ` +
-          'Check that the daemon is running and that docker-host (or DOCKER_HOST) points at it.',
+        `Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}`,
       );
     }
     core.info(
@@ -76,12 +109,12 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<void> {
     return planned;
   });
   const warnings = plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched no image`);
-  warnings.forEach((w) => core.warning(logSafe(w)));
+  warnings.forEach((w) => core.warning(w));
 
-  let results: RemovalResult[] | undefined;
+  let applied: Applied | undefined;
   let layersSizeAfter: number | undefined;
   if (inputs.mode === 'prune') {
-    results = await timed('Remove images', 'applyMs', async () => {
+    applied = await timed('Remove images', 'applyMs', async () => {
       let lastLog = 0;
       const done = await applyPlan(docker, plan, CONNECTIONS, (n, total) => {
         if (n === total || performance.now() - lastLog > 2000) {
@@ -89,17 +122,35 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<void> {
           core.info(`removed ${n}/${total}`);
         }
       });
-      for (const r of done.filter((r) => r.status === 'error' || r.status === 'conflict')) {
-        core.warning(logSafe(`could not remove ${shortId(r.id)}: ${r.message ?? r.status}`));
+      for (const r of done.results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
+        if (!r.message?.startsWith('not attempted'))
+          core.warning(`could not remove ${describe(plan, r.id)}: ${r.message}`);
       }
       return done;
     });
-    layersSizeAfter = await layersSize(docker);
+    if (applied.aborted) {
+      failures.push(`stopped: ${applied.aborted}; see the summary for what was and was not removed`);
+    } else {
+      layersSizeAfter = await layersSize(docker).catch(() => undefined);
+    }
+    const errors = applied.results.filter((r) => r.status === 'error' || r.status === 'conflict').length;
+    if (inputs.failOnError && errors > 0 && !applied.aborted) {
+      failures.push(`${errors} image(s) could not be removed (fail-on-error is true)`);
+    }
+    if (inputs.criticalContainers.length > 0 && !applied.aborted) {
+      gates.after = await timed('Safety gates after the prune', 'gatesAfterMs', () =>
+        checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (l) => core.info(logSafe(l))),
+      );
+      const failed = gates.after.filter((g) => !g.ok);
+      if (failed.length > 0) {
+        failures.push(`after the prune: ${failed.map((g) => `${g.container} ${g.reason}`).join(', ')}`);
+      }
+    }
   }
 
   const facts: RunFacts = {
     plan,
-    results,
+    results: applied?.results,
     host: docker.host,
     apiVersion: inventory.apiVersion,
     nowMs,
@@ -107,28 +158,52 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<void> {
     layersSizeAfter,
     timings,
     warnings,
+    gates,
+    failures,
   };
-  const rows = imageRows(plan, results);
-  const totals = totalsOf(facts, rows);
+  await writeResults(inputs, facts, gates, timings);
+  const totals = totalsOf(facts, imageRows(plan, applied?.results));
+  core.info(
+    `${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); estimated ${totals.estimatedBytes} bytes` +
+      (inputs.mode === 'prune'
+        ? `, measured ${layersSizeAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
+        : ''),
+  );
+  return failures;
+}
 
+function describe(plan: Plan, id: string): string {
+  const image = plan.images.find((d) => d.image.id === id)?.image;
+  return image && image.repoTags.length > 0 ? `${image.repoTags.join(' ')} (${shortId(id)})` : shortId(id);
+}
+
+/** Report file, outputs, annotations and summary; with no facts (a gate failed first) only the gates. */
+async function writeResults(
+  inputs: Inputs,
+  facts: RunFacts | undefined,
+  gates: GateReport,
+  timings: Record<string, number>,
+): Promise<void> {
+  const rows = facts ? imageRows(facts.plan, facts.results) : [];
+  const totals = facts ? totalsOf(facts, rows) : undefined;
   await mkdir(dirname(inputs.reportFile), { recursive: true });
   timings.totalMs = Math.round(performance.now());
-  await writeFile(inputs.reportFile, JSON.stringify(buildReport(facts, rows), null, 2));
+  const report = facts
+    ? buildReport(facts, rows)
+    : { version: 1, mode: inputs.mode, gates, images: [], timings };
+  await writeFile(inputs.reportFile, JSON.stringify(report, null, 2));
 
-  core.setOutput('removed-count', totals.removed);
-  core.setOutput('kept-count', totals.kept);
-  core.setOutput('reclaimed-bytes', totals.reclaimedBytes);
-  core.setOutput('estimated-bytes', totals.estimatedBytes);
+  core.setOutput('removed-count', totals?.removed ?? 0);
+  core.setOutput('kept-count', totals?.kept ?? 0);
+  core.setOutput('reclaimed-bytes', totals?.reclaimedBytes ?? 0);
+  core.setOutput('estimated-bytes', totals?.estimatedBytes ?? 0);
   core.setOutput('report-file', inputs.reportFile);
 
-  if (inputs.mode === 'report' && process.env.GITHUB_EVENT_NAME?.startsWith('pull_request')) {
+  if (facts && inputs.mode === 'report' && process.env.GITHUB_EVENT_NAME?.startsWith('pull_request')) {
     for (const note of removalAnnotations(rows)) core.notice(note.message, { title: note.title });
   }
   if (process.env.GITHUB_STEP_SUMMARY) {
-    await core.summary.addRaw(renderSummary(facts, rows)).write();
+    const markdown = facts ? renderSummary(facts, rows) : renderGatesOnly(inputs.mode, gates);
+    await core.summary.addRaw(markdown).write();
   }
-  core.info(
-    `${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); estimated ${totals.estimatedBytes} bytes` +
-      (inputs.mode === 'prune' ? `, measured ${totals.reclaimedBytes} bytes` : ''),
-  );
 }

@@ -1,5 +1,6 @@
 // Telling, as pure functions: what happened to each image, the JSON report, the annotations.
 
+import type { GateResult } from './gates';
 import { repositoryOf } from './protect';
 import type { ImageDecision, ImageInfo, ImageReason, Plan, RemovalResult } from './types';
 
@@ -27,6 +28,14 @@ export interface RunFacts {
   layersSizeAfter?: number;
   timings: Record<string, number>;
   warnings: string[];
+  gates?: GateReport;
+  /** Why the step fails, if it does. */
+  failures?: string[];
+}
+
+export interface GateReport {
+  before: GateResult[];
+  after?: GateResult[];
 }
 
 /** Each image's final state: the plan's decision combined with what the daemon answered. */
@@ -114,6 +123,8 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
     cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
     unmatchedProtect: facts.plan.unmatchedProtect,
     warnings: facts.warnings,
+    failures: facts.failures ?? [],
+    gates: facts.gates ?? { before: [] },
     images: rows.map((r) => ({
       id: r.image.id,
       tags: r.image.repoTags,

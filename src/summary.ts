@@ -1,12 +1,14 @@
 // The job summary, as a pure function of the run's facts. Tables are HTML with every user-controlled
 // string entity-escaped on one line, so tags, labels and names cannot change the summary's structure.
 
+import type { GateResult } from './gates';
 import {
   formatAge,
   formatBytes,
   groupByRepository,
   shortId,
   totalsOf,
+  type GateReport,
   type ImageRow,
   type RunFacts,
 } from './report';
@@ -34,6 +36,35 @@ const code = (text: string) => `<code>${escapeHtml(text)}</code>`;
 const tagsCell = (row: ImageRow) =>
   row.image.repoTags.length > 0 ? row.image.repoTags.map(code).join('<br>') : '<i>untagged</i>';
 
+function gateSection(gates: GateReport | undefined): string[] {
+  if (!gates || gates.before.length === 0) return [];
+  const rows = (phase: string, results: GateResult[]) =>
+    results.map((g) => [phase, code(g.container), g.ok ? 'ok' : '<b>FAILED</b>', escapeHtml(g.reason)]);
+  return [
+    '### Safety gates',
+    table(
+      ['When', 'Container', 'Result', 'Why'],
+      [...rows('before', gates.before), ...rows('after', gates.after ?? [])],
+    ),
+  ];
+}
+
+function failureSection(failures: string[] | undefined): string[] {
+  if (!failures || failures.length === 0) return [];
+  return ['> [!CAUTION]\n' + failures.map((f) => `> **Failed:** ${escapeHtml(f)}`).join('\n>\n')];
+}
+
+/** The summary when a safety gate failed before anything was planned. */
+export function renderGatesOnly(mode: string, gates: GateReport): string {
+  return (
+    [
+      `## safe-docker-prune: ${mode === 'prune' ? 'prune' : 'report'} stopped by a safety gate`,
+      '**Nothing was removed**: a critical container is not running or not healthy.',
+      ...gateSection(gates),
+    ].join('\n\n') + '\n'
+  );
+}
+
 export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
   const totals = totalsOf(facts, rows);
   const prune = facts.plan.mode === 'prune';
@@ -43,7 +74,8 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
   const estimate = `${formatBytes(totals.estimatedBytes)}${facts.plan.estimateExact ? '' : ' (approximate)'}`;
   out.push(
     prune
-      ? `**Removed ${totals.removed} image(s), reclaimed ${formatBytes(totals.reclaimedBytes)}** (estimated ${estimate}) · kept ${totals.kept}`
+      ? `**Removed ${totals.removed} image(s), reclaimed ${facts.layersSizeAfter === undefined ? 'an unknown amount' : formatBytes(totals.reclaimedBytes)}** (estimated ${estimate}) · kept ${totals.kept}` +
+          (totals.failed > 0 ? ` · ${totals.failed} not removed` : '')
       : `**Would remove ${totals.removed} image(s), freeing ${estimate}** · kept ${totals.kept}`,
   );
   out.push(
@@ -53,7 +85,10 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
         ? ''
         : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`),
   );
-  if (prune) {
+  out.push(...failureSection(facts.failures), ...gateSection(facts.gates));
+  if (prune && facts.layersSizeAfter === undefined) {
+    out.push('Measured: unknown (the daemon did not answer after the removals).');
+  } else if (prune) {
     const differs =
       Math.abs(totals.reclaimedBytes - totals.estimatedBytes) > 0.01 * Math.max(totals.estimatedBytes, 1);
     out.push(

@@ -37,6 +37,14 @@ export interface Inputs {
   dockerHost?: string;
   /** Where the JSON report goes. */
   reportFile: string;
+  /** Containers that must be running (and healthy) before and after. */
+  criticalContainers: string[];
+  /** How long a critical container's `starting` health is waited for. */
+  gateTimeoutMs: number;
+  /** Limit for every API call. */
+  apiTimeoutMs: number;
+  /** Per-object failures fail the step. */
+  failOnError: boolean;
 }
 
 export interface ImageInfo {
@@ -124,6 +132,8 @@ export interface RemovalResult {
   deleted: string[];
   /** References Docker reports as untagged. */
   untagged: string[];
+  /** The request got no HTTP answer (refused, reset, timed out). */
+  connectionFailed?: boolean;
 }
 
 export interface Outcome {
