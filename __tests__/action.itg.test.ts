@@ -148,7 +148,7 @@ describeDocker('the action on a real daemon', () => {
     }
     expect(tags).not.toContain(`${P}/web:v2`);
     expect(tags).toContain(`${P}/solo:1`); // the newest (only) image of its repository
-    expect(result.stdout).toContain('::warning::protect entry "nothing/matches:*" matched no image');
+    expect(result.stdout).toContain('::warning::protect entry "nothing/matches:*" matched nothing');
   }, 120_000);
 
   it('rejects bad input by name before touching the daemon', async () => {

@@ -53,6 +53,11 @@ describe('readInputs defaults', () => {
       gateTimeoutMs: 60_000,
       apiTimeoutMs: 120_000,
       failOnError: false,
+      containers: 'none',
+      networks: 'none',
+      buildCache: 'none',
+      buildCacheKeep: undefined,
+      volumes: 'none',
     });
   });
 
@@ -373,5 +378,27 @@ describe('gates, timeouts and fail-on-error', () => {
     ['fail-on-error', 'yes', 'fail-on-error: "yes" is not a boolean; use true or false'],
   ])('%s: %j is rejected by name', (input, value, message) => {
     expect(() => read({ [input]: value })).toThrow(message);
+  });
+});
+
+describe('the other classes', () => {
+  it.each([
+    [{ containers: 'stopped' }, 'containers', 'stopped'],
+    [{ networks: 'unused' }, 'networks', 'unused'],
+    [{ volumes: 'anonymous' }, 'volumes', 'anonymous'],
+    [{ 'build-cache': 'unused', 'build-cache-keep': '5GB' }, 'buildCacheKeep', 5e9],
+    [{ 'build-cache': 'unused', 'build-cache-keep': '512MiB' }, 'buildCacheKeep', 512 * 1024 ** 2],
+    [{ 'build-cache': 'unused', 'build-cache-keep': '1000' }, 'buildCacheKeep', 1000],
+  ] as [Record<string, string>, string, unknown][])('%j gives %s', (inputs, field, value) => {
+    expect((read(inputs) as unknown as Record<string, unknown>)[field]).toEqual(value);
+  });
+
+  it.each([
+    [{ containers: 'all' }, 'containers: "all" is not one of: none, stopped'],
+    [{ volumes: 'named' }, 'volumes: "named" is not one of: none, anonymous'],
+    [{ 'build-cache': 'unused', 'build-cache-keep': 'lots' }, 'build-cache-keep: "lots" is not a size'],
+    [{ 'build-cache-keep': '5GB' }, 'build-cache-keep: "5GB" needs build-cache: unused'],
+  ])('%j is rejected by name', (inputs, message) => {
+    expect(() => read(inputs)).toThrow(message);
   });
 });

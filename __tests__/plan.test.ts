@@ -4,7 +4,7 @@ import { deletionGroups } from '../src/apply';
 import { bytesFreed, EMPTY_LAYER, layerSizesFromHistory } from '../src/estimate';
 import { parseProtectEntry } from '../src/protect';
 import { planRemovals, type Policy } from '../src/plan';
-import type { ContainerInfo, ImageInfo, Inventory } from '../src/types';
+import type { ContainerInfo, ImageInfo, Inventory, NetworkInfo, VolumeInfo } from '../src/types';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 const DAY = 86_400;
@@ -35,20 +35,45 @@ function image(
   };
 }
 
-function container(name: string, img: ImageInfo, state = 'running'): ContainerInfo {
+function container(
+  name: string,
+  img: ImageInfo,
+  state = 'running',
+  extra: Partial<ContainerInfo> = {},
+): ContainerInfo {
   return {
-    id: hex(name.length + 1000),
+    id: hex(name.length * 7919 + name.charCodeAt(0)),
     names: [name],
     imageId: img.id,
     image: img.repoTags[0] ?? img.id,
     state,
-    created: 0,
+    created: NOW / 1000 - 10 * DAY,
     labels: {},
+    sizeRw: 0,
+    networks: [],
+    volumes: [],
+    ...extra,
   };
 }
 
-function inventory(images: ImageInfo[], containers: ContainerInfo[] = []): Inventory {
-  return { images, containers, layersSize: 0, apiVersion: '1.41', takenAt: NOW };
+function inventory(
+  images: ImageInfo[],
+  containers: ContainerInfo[] = [],
+  extra: Partial<Inventory> = {},
+): Inventory {
+  return {
+    images,
+    containers,
+    networks: [],
+    volumes: [],
+    buildCache: [],
+    layersSize: 0,
+    usage: { layers: 0, containers: 0, volumes: 0, buildCache: 0 },
+    apiVersion: '1.41',
+    rootDir: '/var/lib/docker',
+    takenAt: NOW,
+    ...extra,
+  };
 }
 
 const policy = (p: Partial<Policy> = {}): Policy => ({
@@ -366,5 +391,146 @@ describe('layerSizesFromHistory', () => {
     ],
   ])('%s', (_name, layers, history, sizes, exact) => {
     expect(layerSizesFromHistory(layers, history)).toEqual({ sizes, exact });
+  });
+});
+
+describe('containers, networks, volumes and build cache', () => {
+  const img = image(['app:1'], 30);
+  const other = image(['tool:1'], 30);
+  const running = container('web', img, 'running', { networks: ['backend'], volumes: ['data'] });
+  const exited = container('job', other, 'exited', {
+    sizeRw: 500,
+    networks: ['jobs'],
+    volumes: [hex(1).slice(0, 64)],
+  });
+  const fresh = container('fresh', other, 'created', { created: NOW / 1000 - 3600 });
+  const keepMe = container('keep-me', other, 'dead', { labels: { keep: '1' } });
+  const net = (name: string, extra: Partial<NetworkInfo> = {}): NetworkInfo => ({
+    id: hex(name.length + 5000),
+    name,
+    driver: 'bridge',
+    scope: 'local',
+    labels: {},
+    created: 0,
+    ...extra,
+  });
+  const vol = (name: string, extra: Partial<VolumeInfo> = {}): VolumeInfo => ({
+    name,
+    driver: 'local',
+    labels: {},
+    size: 100,
+    refCount: 0,
+    created: 0,
+    ...extra,
+  });
+  const anon = hex(1).slice(0, 64);
+  const inv = inventory([img, other], [running, exited, fresh, keepMe], {
+    networks: [
+      net('bridge'),
+      net('host'),
+      net('none'),
+      net('backend'),
+      net('jobs'),
+      net('idle'),
+      net('kept', { labels: { keep: '1' } }),
+    ],
+    volumes: [
+      vol('data', { refCount: 1 }),
+      vol(anon, { refCount: 1, size: 300 }),
+      vol(hex(2).slice(0, 64), { size: 50 }),
+      vol('named-cache'),
+      vol('labelled', { labels: { 'com.docker.volume.anonymous': '' }, size: 7 }),
+      vol(hex(3).slice(0, 64), { driver: 'nfs' }),
+    ],
+    buildCache: [
+      { id: 'a', size: 1000, inUse: false, shared: false, lastUsedMs: NOW - 10 * DAY * 1000 },
+      { id: 'b', size: 2000, inUse: false, shared: false, lastUsedMs: NOW - 5 * DAY * 1000 },
+      { id: 'c', size: 4000, inUse: true, shared: false, lastUsedMs: NOW - 20 * DAY * 1000 },
+      { id: 'd', size: 8000, inUse: false, shared: false, lastUsedMs: NOW - 3600 * 1000 },
+      { id: 'e', size: 16000, inUse: false, shared: true, lastUsedMs: NOW - 30 * DAY * 1000 },
+    ],
+  });
+  const all: Partial<Policy> = {
+    containers: 'stopped',
+    networks: 'unused',
+    volumes: 'anonymous',
+    buildCache: 'unused',
+    protect: [parseProtectEntry('label=keep')],
+    olderThan: { text: '1d', durationMs: DAY * 1000 },
+  };
+  const decided = (p: Partial<Policy>) =>
+    Object.fromEntries(
+      planRemovals(inv, policy(p), NOW).objects.map((o) => [
+        `${o.kind}:${o.name}`,
+        `${o.action}:${o.reason}`,
+      ]),
+    );
+
+  it('stopped containers go unless protected or too recent; running ones never', () => {
+    expect(decided(all)).toMatchObject({
+      'container:web': 'keep:running',
+      'container:job': 'remove:remove',
+      'container:fresh': 'keep:too-recent',
+      'container:keep-me': 'keep:protected',
+    });
+    expect(decided({ ...all, protect: [parseProtectEntry('job')] })['container:job']).toBe('keep:protected');
+  });
+
+  it('removing a container frees its image, network and anonymous volume in the same run', () => {
+    const plan = planRemovals(inv, policy({ ...all, keepRecent: 0 }), NOW);
+    const byTag = Object.fromEntries(plan.images.map((d) => [d.image.repoTags[0], d.reason]));
+    expect(byTag['tool:1']).toBe('in-use'); // fresh and keep-me still use it
+    expect(decided(all)).toMatchObject({
+      'network:jobs': 'remove:remove',
+      [`volume:${anon}`]: 'remove:remove',
+    });
+    expect(decided({ ...all, containers: 'none' })).toMatchObject({
+      'network:jobs': 'keep:in-use',
+      [`volume:${anon}`]: 'keep:in-use',
+    });
+  });
+
+  it('networks: never the predefined ones, never one in use, never a protected one', () => {
+    expect(decided(all)).toMatchObject({
+      'network:bridge': 'keep:predefined',
+      'network:host': 'keep:predefined',
+      'network:none': 'keep:predefined',
+      'network:backend': 'keep:in-use',
+      'network:idle': 'remove:remove',
+      'network:kept': 'keep:protected',
+    });
+  });
+
+  it('volumes: only anonymous, unused and local ones; named volumes never', () => {
+    expect(decided(all)).toMatchObject({
+      'volume:data': 'keep:named',
+      'volume:named-cache': 'keep:named',
+      [`volume:${hex(2).slice(0, 64)}`]: 'remove:remove',
+      'volume:labelled': 'remove:remove',
+      [`volume:${hex(3).slice(0, 64)}`]: 'keep:not-local',
+    });
+    // On API 1.42 and later only the label marks an anonymous volume.
+    const newer = planRemovals({ ...inv, apiVersion: '1.45' }, policy(all), NOW).objects;
+    expect(newer.find((o) => o.name === hex(2).slice(0, 64))?.reason).toBe('named');
+  });
+
+  it('classes left at none decide nothing', () => {
+    expect(Object.values(decided({})).every((v) => v === 'keep:not-selected')).toBe(true);
+    expect(planRemovals(inv, policy({}), NOW).buildCache).toBeUndefined();
+  });
+
+  it('the estimate adds container layers, volumes and build cache to the image layers', () => {
+    const plan = planRemovals(inv, policy(all), NOW);
+    // Build cache: a and b are unused and older than a day; c is in use, d recent, e shared (frees nothing).
+    expect(plan.buildCache).toMatchObject({ candidates: 3, estimatedBytes: 3000, until: '86400s' });
+    expect(plan.estimate).toMatchObject({ containers: 500, volumes: 300 + 50 + 7, buildCache: 3000 });
+    expect(plan.estimate.total).toBe(plan.estimate.images + 500 + 357 + 3000);
+  });
+
+  it('build-cache-keep keeps the most recently used cache', () => {
+    // Own (unshared) cache totals 15000; keeping 14000 takes the oldest records until it fits: the shared
+    // e (frees nothing) and a.
+    const plan = planRemovals(inv, policy({ ...all, olderThan: undefined, buildCacheKeep: 14000 }), NOW);
+    expect(plan.buildCache).toMatchObject({ candidates: 2, estimatedBytes: 1000, keepStorage: 14000 });
   });
 });

@@ -28,6 +28,8 @@ function facts(decisions: ImageDecision[], mode: Plan['mode'] = 'report'): RunFa
     cascade: [],
     noPrune: [],
     untagOnly: [],
+    objects: [],
+    estimate: { images: 1234, containers: 0, volumes: 0, buildCache: 0, total: 1234 },
     estimatedBytes: 1234,
     estimateExact: true,
     unmatchedProtect: [],
@@ -37,7 +39,8 @@ function facts(decisions: ImageDecision[], mode: Plan['mode'] = 'report'): RunFa
     host: 'unix:///x.sock',
     apiVersion: '1.41',
     nowMs: NOW,
-    layersSizeBefore: 5000,
+    usageBefore: { layers: 5000, containers: 0, volumes: 0, buildCache: 0 },
+    measured: ['layers'],
     timings: {},
     warnings: [],
   };

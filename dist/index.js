@@ -100848,12 +100848,14 @@ function connectDocker(host, options) {
         client.modem.dial({
             path: `${path}?`,
             method,
-            options: query ?? {},
+            // A POST would also send its options as the JSON body; these endpoints take none.
+            options: method === 'POST' ? { _query: query ?? {}, _body: {} } : (query ?? {}),
             statusCodes: {
                 200: true,
                 201: true,
                 204: true,
                 400: 'bad parameter',
+                403: 'forbidden',
                 404: 'not found',
                 409: 'conflict',
                 500: 'server error',
@@ -100926,21 +100928,38 @@ function deletionGroups(plan) {
     }
     return [...groups.values()].map((group) => group.sort((a, b) => depth(b) - depth(a)));
 }
-async function applyPlan(docker, plan, concurrency, onProgress = () => { }) {
+/**
+ * Stops the run once the daemon no longer answers: after a request that got no HTTP answer, a ping
+ * decides whether that was one bad request or a daemon that went away.
+ */
+class Stopper {
+    docker;
+    reason;
+    constructor(docker) {
+        this.docker = docker;
+    }
+    async afterFailure(connectionFailed) {
+        if (!connectionFailed || this.reason)
+            return;
+        await this.docker.ping().catch((error) => {
+            this.reason ??= `the daemon at ${this.docker.host} stopped answering (${messageOf(error)})`;
+        });
+    }
+}
+async function applyPlan(docker, plan, concurrency, stopper, onProgress = () => { }) {
     const noPrune = new Set(plan.noPrune);
     const untagOnly = new Set(plan.untagOnly);
     const groups = deletionGroups(plan);
     const total = groups.reduce((n, g) => n + g.length, 0);
     let done = 0;
-    let aborted;
     const perGroup = await mapPool(groups, concurrency, async (group) => {
         const results = [];
         for (const image of group) {
-            if (aborted) {
+            if (stopper.reason) {
                 results.push({
                     id: image.id,
                     status: 'error',
-                    message: `not attempted: ${aborted}`,
+                    message: `not attempted: ${stopper.reason}`,
                     deleted: [],
                     untagged: [],
                 });
@@ -100949,17 +100968,55 @@ async function applyPlan(docker, plan, concurrency, onProgress = () => { }) {
             const result = await removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
             results.push(result);
             onProgress(++done, total);
-            // A connection that failed or timed out may be a daemon that went away: if it no longer answers
-            // a ping, stop here rather than fail every remaining delete one timeout at a time.
-            if (result.status === 'error' && result.connectionFailed && !aborted) {
-                await docker.ping().catch((error) => {
-                    aborted ??= `the daemon at ${docker.host} stopped answering (${messageOf(error)})`;
-                });
-            }
+            await stopper.afterFailure(result.connectionFailed);
         }
         return results;
     });
-    return { results: perGroup.flat(), aborted };
+    return perGroup.flat();
+}
+const OBJECT_PATHS = {
+    container: '/containers',
+    network: '/networks',
+    volume: '/volumes',
+};
+/** Removes planned containers, networks or volumes one by one, never with force. */
+async function removeObjects(docker, decisions, concurrency, stopper) {
+    return mapPool(decisions, concurrency, async ({ kind, id }) => {
+        if (stopper.reason)
+            return { kind, id, status: 'error', message: `not attempted: ${stopper.reason}` };
+        try {
+            // `v: false`: a container's anonymous volumes are the volumes class's business.
+            await docker.request('DELETE', `${OBJECT_PATHS[kind]}/${encodeURIComponent(id)}`, kind === 'container' ? { v: false } : {});
+            return { kind, id, status: 'removed' };
+        }
+        catch (error) {
+            const status = statusOf(error);
+            await stopper.afterFailure(isConnectionError(error));
+            if (status === 404)
+                return { kind, id, status: 'gone', message: 'already removed by someone else' };
+            // 409 (or 403 for networks): in use since the plan.
+            const conflict = status === 409 || status === 403;
+            return { kind, id, status: conflict ? 'conflict' : 'error', message: messageOf(error) };
+        }
+    });
+}
+/** One `/build/prune` call; dockerode drops its options, so the query is built here. */
+async function pruneBuildCache(docker, plan) {
+    const query = { all: true };
+    if (plan.keepStorage !== undefined)
+        query['keep-storage'] = plan.keepStorage;
+    if (plan.until !== undefined)
+        query.filters = JSON.stringify({ until: [plan.until] });
+    try {
+        const answer = await docker.request('POST', '/build/prune', query);
+        return { status: 'removed', reclaimedBytes: answer?.SpaceReclaimed ?? 0 };
+    }
+    catch (error) {
+        // Another run's prune holds the lock: it is doing this work already.
+        if (statusOf(error) === 409)
+            return { status: 'busy', reclaimedBytes: 0, message: messageOf(error) };
+        return { status: 'error', reclaimedBytes: 0, message: messageOf(error) };
+    }
 }
 async function removeImage(docker, image, noprune, untagOnly) {
     const result = { id: image.id, status: 'removed', deleted: [], untagged: [] };
@@ -101003,6 +101060,30 @@ async function removeImage(docker, image, noprune, untagOnly) {
         };
     }
     return result;
+}
+
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = require("node:fs");
+;// CONCATENATED MODULE: ./src/disk.ts
+// Free disk space where Docker keeps its data, when that is this machine's disk.
+
+
+
+/**
+ * Bytes available on the filesystem holding the daemon's data root, or undefined when that cannot be
+ * known from here: a remote daemon, or a socket from another machine or container whose data root is
+ * not visible at the same path (then a number would be some other disk's, so none is given).
+ */
+async function diskFree(host, rootDir) {
+    if (!host.startsWith('unix://') || !rootDir || !(0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(rootDir, 'image')))
+        return undefined;
+    try {
+        const fs = await (0,promises_namespaceObject.statfs)(rootDir);
+        return fs.bavail * fs.bsize;
+    }
+    catch {
+        return undefined;
+    }
 }
 
 ;// CONCATENATED MODULE: external "node:os"
@@ -101153,6 +101234,23 @@ function ruleMatches(rule, image) {
 function findProtection(rules, image) {
     return rules.find((rule) => ruleMatches(rule, image));
 }
+const nameGlobs = new Map();
+/**
+ * The rule that protects a container, network or volume, if any: a label entry, an ID prefix, or an
+ * entry that is a plain name pattern (no `/`, no tag: `db`, `cache-*`) matched against its name.
+ */
+function findObjectProtection(rules, object) {
+    return rules.find((rule) => {
+        if (rule.kind !== 'reference')
+            return ruleMatches(rule, { id: object.id, repoTags: [], labels: object.labels });
+        if (/[/:]/.test(rule.entry))
+            return false;
+        let glob = nameGlobs.get(rule.entry);
+        if (!glob)
+            nameGlobs.set(rule.entry, (glob = globToRegExp(rule.entry)));
+        return glob.test(object.name);
+    });
+}
 
 ;// CONCATENATED MODULE: ./src/inputs.ts
 // Reads and validates the action inputs. Pure: the caller passes the input getter and the environment.
@@ -101162,6 +101260,30 @@ function findProtection(rules, image) {
 
 const MODES = ['report', 'prune'];
 const SCOPES = ['none', 'dangling', 'unused'];
+const CONTAINER_SCOPES = ['none', 'stopped'];
+const NETWORK_SCOPES = ['none', 'unused'];
+const CACHE_SCOPES = ['none', 'unused'];
+const VOLUME_SCOPES = ['none', 'anonymous'];
+const SIZE_UNITS = {
+    b: 1,
+    kb: 1e3,
+    mb: 1e6,
+    gb: 1e9,
+    tb: 1e12,
+    kib: 1024,
+    mib: 1024 ** 2,
+    gib: 1024 ** 3,
+    tib: 1024 ** 4,
+};
+/** A size like `5GB` (decimal units), `512MiB` (binary units) or plain bytes, in bytes. */
+function parseSize(input, value) {
+    const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value);
+    const unit = match ? SIZE_UNITS[(match[2] || 'b').toLowerCase()] : undefined;
+    if (!match || unit === undefined) {
+        throw new InputError(input, value, 'is not a size; use e.g. 5GB, 512MiB or a number of bytes');
+    }
+    return Math.round(Number(match[1]) * unit);
+}
 function oneOf(input, value, allowed, fallback) {
     if (value === '')
         return fallback;
@@ -101308,7 +101430,13 @@ function parseDockerHost(input, value) {
 }
 // Checks across inputs go here; each throws an InputError naming the input at fault.
 // None are needed yet: `prune` with `images: none`, or `keep-recent` with it, simply has nothing to do.
-const CROSS_CHECKS = [];
+const CROSS_CHECKS = [
+    (inputs, raw) => {
+        if (inputs.buildCacheKeep !== undefined && inputs.buildCache === 'none') {
+            throw new InputError('build-cache-keep', raw('build-cache-keep'), 'needs build-cache: unused (build-cache is none, so no build cache is pruned)');
+        }
+    },
+];
 function readInputs(get, env) {
     const read = (name) => get(name).trim();
     const olderThan = read('older-than');
@@ -101330,9 +101458,16 @@ function readInputs(get, env) {
         gateTimeoutMs: parseTimeout('gate-timeout', read('gate-timeout'), '60s'),
         apiTimeoutMs: parseTimeout('api-timeout', read('api-timeout'), '2m'),
         failOnError: parseBoolean('fail-on-error', read('fail-on-error'), false),
+        containers: oneOf('containers', read('containers'), CONTAINER_SCOPES, 'none'),
+        networks: oneOf('networks', read('networks'), NETWORK_SCOPES, 'none'),
+        buildCache: oneOf('build-cache', read('build-cache'), CACHE_SCOPES, 'none'),
+        buildCacheKeep: read('build-cache-keep')
+            ? parseSize('build-cache-keep', read('build-cache-keep'))
+            : undefined,
+        volumes: oneOf('volumes', read('volumes'), VOLUME_SCOPES, 'none'),
     };
     for (const check of CROSS_CHECKS)
-        check(inputs);
+        check(inputs, read);
     return inputs;
 }
 
@@ -101402,54 +101537,147 @@ function layerSizesFromHistory(layers, historySizesNewestFirst) {
     }
     return { sizes, exact: nonZero.length === 0 };
 }
+/**
+ * Which images need their history fetched to size every layer, and how to size the rest without it.
+ * An image's unique tail (the layers no other image has) totals `Size - SharedSize` from `/system/df`, so
+ * it needs no call when df's view of sharing matches ours; the shared layers above it are sized from the
+ * history of one image per deepest shared layer. Every result is checked against the image's own size.
+ */
+function planLayerSizing(images, df) {
+    const refs = new Map();
+    const dfRefs = new Map();
+    const keysOf = new Map(images.map((image) => [image.id, chainKeys(image)]));
+    for (const image of images) {
+        for (const key of keysOf.get(image.id)) {
+            refs.set(key, (refs.get(key) ?? 0) + 1);
+            if (df.has(image.id))
+                dfRefs.set(key, (dfRefs.get(key) ?? 0) + 1);
+        }
+    }
+    const tailStart = new Map();
+    const history = new Set();
+    for (const image of images) {
+        const keys = keysOf.get(image.id);
+        let k = keys.length;
+        while (k > 0 && refs.get(keys[k - 1]) === 1)
+            k--;
+        const d = df.get(image.id);
+        const consistent = d !== undefined &&
+            d.shared >= 0 &&
+            d.size === image.size &&
+            keys.slice(0, k).every((key) => (dfRefs.get(key) ?? 0) >= 2) &&
+            keys.slice(k).every((key) => dfRefs.get(key) === 1);
+        if (consistent)
+            tailStart.set(image.id, k);
+        else
+            history.add(image.id);
+    }
+    const covered = new Set();
+    for (const id of history)
+        for (const key of keysOf.get(id))
+            covered.add(key);
+    for (const image of [...images].sort((a, b) => b.layers.length - a.layers.length)) {
+        const k = tailStart.get(image.id);
+        const keys = keysOf.get(image.id);
+        // The deepest shared layer: just above the unique tail, or the last one when nothing is unique.
+        const deepest = k === undefined ? -1 : k > 0 ? k - 1 : keys.length - 1;
+        if (deepest < 0 || covered.has(keys[deepest]))
+            continue;
+        history.add(image.id);
+        tailStart.delete(image.id);
+        for (const key of keys)
+            covered.add(key);
+    }
+    /** Layer sizes of every image, given the histories (step sizes, newest first) of `history`. */
+    const resolve = (histories) => {
+        const result = new Map();
+        const known = new Map();
+        for (const image of images) {
+            const steps = histories.get(image.id);
+            if (!steps)
+                continue;
+            const sized = layerSizesFromHistory(image.layers, steps);
+            keysOf.get(image.id).forEach((key, i) => known.set(key, { size: sized.sizes[i], exact: sized.exact }));
+            result.set(image.id, sized);
+        }
+        for (const image of images) {
+            if (result.has(image.id))
+                continue;
+            const keys = keysOf.get(image.id);
+            const k = tailStart.get(image.id) ?? keys.length;
+            const d = df.get(image.id);
+            const sizes = keys.map((key, i) => (i < k ? (known.get(key)?.size ?? 0) : 0));
+            if (k < keys.length && d)
+                sizes[k] = d.size - d.shared;
+            const exact = keys.slice(0, k).every((key) => known.get(key)?.exact === true) &&
+                sizes.reduce((n, s) => n + s, 0) === image.size;
+            result.set(image.id, { sizes, exact });
+        }
+        return result;
+    };
+    return { history: [...history], resolve };
+}
 
 ;// CONCATENATED MODULE: ./src/inventory.ts
-// One inventory of the daemon: images with their layers, containers, and Docker's own layer total.
-// Per image it costs two calls (inspect for the diff IDs, history for the layer sizes), run concurrently.
+// One inventory of the daemon: images with their layers, containers, networks, volumes, build cache, and
+// Docker's own byte totals. Per image: one inspect (the diff IDs); a history (layer sizes) only where
+// `/system/df` cannot size the image's layers already (see planLayerSizing).
 
 
 /** Dangling images show `<none>:<none>` (API < 1.45), `null` or `[]` depending on the daemon. */
 function realTags(tags) {
     return (tags ?? []).filter((t) => t !== '<none>:<none>');
 }
+const seconds = (iso) => (iso ? Math.floor(Date.parse(iso) / 1000) || 0 : 0);
+/** The daemon's per-class byte totals from one `/system/df` answer. */
+function usageOf(df) {
+    const sum = (values) => values.reduce((n, v) => n + (v > 0 ? v : 0), 0);
+    return {
+        layers: df.LayersSize,
+        containers: sum((df.Containers ?? []).map((c) => c.SizeRw ?? 0)),
+        volumes: sum((df.Volumes ?? []).map((v) => v.UsageData?.Size ?? 0)),
+        buildCache: sum((df.BuildCache ?? []).filter((r) => !r.Shared).map((r) => r.Size)),
+    };
+}
 async function takeInventory(docker, concurrency) {
     const takenAt = Date.now();
-    const [version, summaries, containers, df] = await Promise.all([
+    const [version, info, summaries, containers, networks, df] = await Promise.all([
         docker.request('GET', '/version'),
+        docker.request('GET', '/info'),
         docker.request('GET', '/images/json', { all: true }),
         docker.request('GET', '/containers/json', { all: true }),
+        docker.request('GET', '/networks'),
         docker.request('GET', '/system/df'),
     ]);
-    const images = await mapPool(summaries, concurrency, async (summary) => {
-        try {
-            const [inspect, history] = await Promise.all([
-                docker.request('GET', `/images/${summary.Id}/json`),
-                docker.request('GET', `/images/${summary.Id}/history`),
-            ]);
-            const layers = inspect.RootFS?.Layers ?? [];
-            const { sizes, exact } = layerSizesFromHistory(layers, history.map((step) => step.Size));
-            return {
-                id: summary.Id,
-                repoTags: realTags(summary.RepoTags),
-                repoDigests: (summary.RepoDigests ?? []).filter((d) => d !== '<none>@<none>'),
-                created: summary.Created,
-                size: summary.Size,
-                labels: summary.Labels ?? {},
-                parentId: summary.ParentId ?? '',
-                layers,
-                layerSizes: sizes,
-                layerSizesExact: exact,
-            };
-        }
-        catch (error) {
-            // Deleted between the listing and the inspect (another run, a user): it is no longer there to plan.
-            if (error.statusCode === 404)
-                return undefined;
-            throw error;
-        }
+    // Deleted between the listing and a later call (another run, a user): no longer there to plan.
+    const unlessGone = (call) => call.catch((error) => error.statusCode === 404 ? undefined : Promise.reject(error));
+    const inspected = await mapPool(summaries, concurrency, (summary) => unlessGone(docker.request('GET', `/images/${summary.Id}/json`)));
+    const present = summaries
+        .map((summary, i) => ({ summary, layers: inspected[i]?.RootFS?.Layers ?? [], gone: !inspected[i] }))
+        .filter((entry) => !entry.gone);
+    const dfImages = new Map((df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }]));
+    const sizing = planLayerSizing(present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })), dfImages);
+    const histories = new Map();
+    await mapPool(sizing.history, concurrency, async (id) => {
+        const steps = await unlessGone(docker.request('GET', `/images/${id}/history`));
+        if (steps)
+            histories.set(id, steps.map((step) => step.Size));
     });
+    const sized = sizing.resolve(histories);
+    const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
     return {
-        images: images.filter((image) => image !== undefined),
+        images: present.map(({ summary, layers }) => ({
+            id: summary.Id,
+            repoTags: realTags(summary.RepoTags),
+            repoDigests: (summary.RepoDigests ?? []).filter((d) => d !== '<none>@<none>'),
+            created: summary.Created,
+            size: summary.Size,
+            labels: summary.Labels ?? {},
+            parentId: summary.ParentId ?? '',
+            layers,
+            layerSizes: sized.get(summary.Id)?.sizes ?? layers.map(() => 0),
+            layerSizesExact: sized.get(summary.Id)?.exact ?? false,
+        })),
         containers: containers.map((c) => ({
             id: c.Id,
             names: (c.Names ?? []).map((n) => n.replace(/^\//, '')),
@@ -101458,15 +101686,49 @@ async function takeInventory(docker, concurrency) {
             state: c.State,
             created: c.Created,
             labels: c.Labels ?? {},
+            sizeRw: sizeRw.get(c.Id) ?? 0,
+            networks: [
+                ...Object.entries(c.NetworkSettings?.Networks ?? {}).flatMap(([name, n]) => [
+                    name,
+                    n.NetworkID ?? '',
+                ]),
+                c.HostConfig?.NetworkMode ?? '',
+            ].filter(Boolean),
+            volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name),
+        })),
+        networks: networks.map((n) => ({
+            id: n.Id,
+            name: n.Name,
+            driver: n.Driver,
+            scope: n.Scope,
+            labels: n.Labels ?? {},
+            created: seconds(n.Created),
+        })),
+        volumes: (df.Volumes ?? []).map((v) => ({
+            name: v.Name,
+            driver: v.Driver,
+            labels: v.Labels ?? {},
+            size: v.UsageData?.Size ?? -1,
+            refCount: v.UsageData?.RefCount ?? -1,
+            created: seconds(v.CreatedAt),
+        })),
+        buildCache: (df.BuildCache ?? []).map((r) => ({
+            id: r.ID,
+            size: r.Size,
+            inUse: r.InUse,
+            shared: r.Shared,
+            lastUsedMs: Date.parse(r.LastUsedAt ?? r.CreatedAt ?? '') || 0,
         })),
         layersSize: df.LayersSize,
+        usage: usageOf(df),
         apiVersion: version.ApiVersion,
+        rootDir: info.DockerRootDir ?? '',
         takenAt,
     };
 }
-/** Docker's exact bytes of all image layers, for measuring what a prune freed. */
-async function layersSize(docker) {
-    return (await docker.request('GET', '/system/df')).LayersSize;
+/** Docker's per-class byte totals now, for measuring what a prune freed. */
+async function measureUsage(docker) {
+    return usageOf(await docker.request('GET', '/system/df'));
 }
 
 ;// CONCATENATED MODULE: ./src/plan.ts
@@ -101474,8 +101736,166 @@ async function layersSize(docker) {
 // reason; nothing here talks to Docker.
 
 
+const keepAs = (reason, detail) => ({
+    action: 'keep',
+    reason,
+    detail,
+});
+const nameOf = (c) => c.names[0] ?? c.id.slice(0, 12);
+/**
+ * Classes are planned in the order they are cleaned (containers, images, networks, build cache,
+ * volumes), each with the earlier ones in mind: a container removed in this run no longer pins its
+ * image, network or volume.
+ */
 function planRemovals(inventory, policy, nowMs) {
-    const { images, containers } = inventory;
+    const cutoffMs = policy.olderThan
+        ? (policy.olderThan.atMs ?? nowMs - (policy.olderThan.durationMs ?? 0))
+        : undefined;
+    const containerDecisions = inventory.containers.map((c) => decideContainer(c, policy, cutoffMs));
+    const removedContainers = new Set(containerDecisions.filter((d) => d.action === 'remove').map((d) => d.id));
+    const containers = inventory.containers.filter((c) => !removedContainers.has(c.id));
+    const imagePlan = planImages(inventory.images, containers, policy, cutoffMs);
+    const networkDecisions = inventory.networks.map((n) => decideNetwork(n, containers, policy));
+    const buildCache = planBuildCache(inventory.buildCache, policy, cutoffMs, nowMs);
+    const volumeDecisions = inventory.volumes.map((v) => decideVolume(v, inventory.containers, removedContainers, policy, inventory.apiVersion));
+    const objects = [...containerDecisions, ...networkDecisions, ...volumeDecisions];
+    const removedBytes = (kind) => objects.filter((o) => o.kind === kind && o.action === 'remove').reduce((n, o) => n + o.size, 0);
+    const estimate = {
+        images: imagePlan.estimatedBytes,
+        containers: removedBytes('container'),
+        volumes: removedBytes('volume'),
+        buildCache: buildCache?.estimatedBytes ?? 0,
+        total: 0,
+    };
+    estimate.total = estimate.images + estimate.containers + estimate.volumes + estimate.buildCache;
+    const objectsForProtection = [
+        ...inventory.containers.map((c) => ({ id: c.id, name: nameOf(c), labels: c.labels })),
+        ...inventory.networks.map((n) => ({ id: n.id, name: n.name, labels: n.labels })),
+        ...inventory.volumes.map((v) => ({ id: v.name, name: v.name, labels: v.labels })),
+    ];
+    return {
+        mode: policy.mode,
+        ...imagePlan,
+        objects,
+        buildCache,
+        estimate,
+        cutoffMs,
+        unmatchedProtect: policy.protect
+            .filter((rule) => !inventory.images.some((image) => ruleMatches(rule, image)) &&
+            !objectsForProtection.some((o) => findObjectProtection([rule], o)))
+            .map((rule) => rule.entry),
+    };
+}
+function decideContainer(c, policy, cutoffMs) {
+    const base = { kind: 'container', id: c.id, name: nameOf(c), created: c.created, size: c.sizeRw };
+    const verdict = (() => {
+        if ((policy.containers ?? 'none') === 'none')
+            return keepAs('not-selected', 'containers is none');
+        // Only containers that are not running: exited, dead or never started.
+        if (!['exited', 'dead', 'created'].includes(c.state))
+            return keepAs('running', `state ${c.state}`);
+        const rule = findObjectProtection(policy.protect, { id: c.id, name: nameOf(c), labels: c.labels });
+        if (rule)
+            return keepAs('protected', `matches protect entry "${rule.entry}"`);
+        if (cutoffMs !== undefined && c.created * 1000 > cutoffMs) {
+            return keepAs('too-recent', `created after ${new Date(cutoffMs).toISOString()}`);
+        }
+        return { action: 'remove', reason: 'remove', detail: `stopped (${c.state})` };
+    })();
+    return { ...base, ...verdict };
+}
+const PREDEFINED_NETWORKS = ['bridge', 'host', 'none'];
+function decideNetwork(n, containers, policy) {
+    const base = { kind: 'network', id: n.id, name: n.name, created: n.created, size: 0 };
+    const verdict = (() => {
+        if ((policy.networks ?? 'none') === 'none')
+            return keepAs('not-selected', 'networks is none');
+        if (PREDEFINED_NETWORKS.includes(n.name) || n.scope === 'swarm') {
+            return keepAs('predefined', `${n.name} is predefined`);
+        }
+        const users = containers.filter((c) => c.networks.includes(n.name) || c.networks.includes(n.id));
+        if (users.length > 0)
+            return keepAs('in-use', `used by container ${users.map(nameOf).join(', ')}`);
+        const rule = findObjectProtection(policy.protect, { id: n.id, name: n.name, labels: n.labels });
+        if (rule)
+            return keepAs('protected', `matches protect entry "${rule.entry}"`);
+        return { action: 'remove', reason: 'remove', detail: 'no container is attached to it' };
+    })();
+    return { ...base, ...verdict };
+}
+const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
+/** Anonymous volumes carry a label from API 1.42 on; older daemons give them a random 64-hex name. */
+function isAnonymousVolume(v, apiVersion) {
+    if (Object.hasOwn(v.labels, ANONYMOUS_LABEL))
+        return true;
+    const [major, minor] = apiVersion.split('.').map(Number);
+    return (major < 1 || (major === 1 && minor < 42)) && /^[0-9a-f]{64}$/.test(v.name);
+}
+function decideVolume(v, all, removed, policy, apiVersion) {
+    const base = {
+        kind: 'volume',
+        id: v.name,
+        name: v.name,
+        created: v.created,
+        size: Math.max(0, v.size),
+    };
+    const verdict = (() => {
+        if ((policy.volumes ?? 'none') === 'none')
+            return keepAs('not-selected', 'volumes is none');
+        if (!isAnonymousVolume(v, apiVersion))
+            return keepAs('named', 'named volumes are never removed');
+        if (v.driver !== 'local')
+            return keepAs('not-local', `driver ${v.driver}`);
+        const users = all.filter((c) => c.volumes.includes(v.name));
+        const staying = users.filter((c) => !removed.has(c.id));
+        if (staying.length > 0)
+            return keepAs('in-use', `mounted by container ${staying.map(nameOf).join(', ')}`);
+        // The daemon may know of references the container list does not show (another namespace, a plugin).
+        if (v.refCount > users.length)
+            return keepAs('in-use', `referenced by ${v.refCount} container(s)`);
+        const rule = findObjectProtection(policy.protect, { id: v.name, name: v.name, labels: v.labels });
+        if (rule)
+            return keepAs('protected', `matches protect entry "${rule.entry}"`);
+        return { action: 'remove', reason: 'remove', detail: 'anonymous and unused' };
+    })();
+    return { ...base, ...verdict };
+}
+/**
+ * What `/build/prune` (all unused cache, `until`, `keep-storage`) frees: records not in use and last used
+ * before the cutoff, least recently used first, until what is left fits in `keep-storage`. Shared records
+ * also belong to images, so they free nothing.
+ */
+function planBuildCache(records, policy, cutoffMs, nowMs) {
+    if ((policy.buildCache ?? 'none') === 'none')
+        return undefined;
+    const own = (r) => (r.shared ? 0 : r.size);
+    let total = records.reduce((n, r) => n + own(r), 0);
+    const keep = policy.buildCacheKeep;
+    const eligible = records
+        .filter((r) => !r.inUse && (cutoffMs === undefined || r.lastUsedMs <= cutoffMs))
+        .sort((a, b) => a.lastUsedMs - b.lastUsedMs);
+    let freed = 0;
+    let candidates = 0;
+    for (const record of eligible) {
+        if (keep !== undefined && total <= keep)
+            break;
+        candidates++;
+        freed += own(record);
+        total -= own(record);
+    }
+    return {
+        until: cutoffMs === undefined ? undefined : `${Math.max(0, Math.floor((nowMs - cutoffMs) / 1000))}s`,
+        keepStorage: keep,
+        records: records.length,
+        candidates,
+        estimatedBytes: freed,
+        detail: `${candidates} of ${records.length} record(s)` +
+            (cutoffMs === undefined ? '' : `, last used before ${new Date(cutoffMs).toISOString()}`) +
+            (keep === undefined ? '' : `, keeping ${keep} bytes of the most recently used`),
+    };
+}
+/** Images, with the containers that stay after this run. */
+function planImages(images, containers, policy, cutoffMs) {
     const byId = new Map(images.map((image) => [image.id, image]));
     const children = new Map();
     for (const image of images) {
@@ -101489,9 +101909,6 @@ function planRemovals(inventory, policy, nowMs) {
         const name = container.names[0] ?? container.id.slice(0, 12);
         usedBy.set(container.imageId, [...(usedBy.get(container.imageId) ?? []), name]);
     }
-    const cutoffMs = policy.olderThan
-        ? (policy.olderThan.atMs ?? nowMs - (policy.olderThan.durationMs ?? 0))
-        : undefined;
     const recent = newestPerRepository(images, policy.keepRecent);
     const decide = (image) => {
         const keep = (reason, detail) => ({
@@ -101541,17 +101958,12 @@ function planRemovals(inventory, policy, nowMs) {
         }
     }
     return {
-        mode: policy.mode,
         images: decisions,
         cascade,
         noPrune,
         untagOnly,
         estimatedBytes: bytesFreed(images.filter(gone), images.filter((image) => !gone(image))),
         estimateExact: images.filter(gone).every((image) => image.layerSizesExact),
-        cutoffMs,
-        unmatchedProtect: policy.protect
-            .filter((rule) => !images.some((image) => ruleMatches(rule, image)))
-            .map((rule) => rule.entry),
     };
 }
 function removalDetail(scope, image) {
@@ -101664,23 +102076,60 @@ function imageRows(plan, results) {
         }
     });
 }
+/** Each container, network and volume: its decision combined with what the daemon answered. */
+function objectRows(plan, results) {
+    const byKey = new Map((results ?? []).map((r) => [`${r.kind}/${r.id}`, r]));
+    return plan.objects.map((decision) => {
+        if (decision.action === 'keep')
+            return { decision, state: 'kept' };
+        if (!results)
+            return { decision, state: 'would-remove' };
+        const result = byKey.get(`${decision.kind}/${decision.id}`);
+        switch (result?.status) {
+            case 'removed':
+                return { decision, state: 'removed' };
+            case 'gone':
+                return { decision, state: 'gone', message: result.message };
+            case 'conflict':
+                return { decision: { ...decision, reason: 'in-use' }, state: 'kept', message: result.message };
+            case 'error':
+                return { decision, state: 'failed', message: result.message };
+            default:
+                return { decision, state: 'failed', message: 'not attempted' };
+        }
+    });
+}
+/** Measured bytes freed: the daemon's totals before minus after, over the classes this run cleans. */
+function measuredBytes(facts) {
+    const after = facts.usageAfter;
+    if (!after)
+        return undefined;
+    return facts.measured.reduce((n, key) => n + (facts.usageBefore[key] - after[key]), 0);
+}
 function totalsOf(facts, rows) {
     const count = (...states) => rows.filter((r) => states.includes(r.state)).length;
+    const objects = objectRows(facts.plan, facts.objectResults);
+    const removedOf = (kind) => objects.filter((o) => o.decision.kind === kind && (o.state === 'removed' || o.state === 'would-remove'))
+        .length;
+    const untagOnly = new Set(facts.plan.untagOnly);
     return {
         removed: facts.results
             ? count('removed')
-            : rows.filter((r) => r.state === 'would-remove' && !facts.plan.untagOnly.includes(r.image.id)).length,
-        untagged: facts.results
-            ? count('untagged')
-            : rows.filter((r) => facts.plan.untagOnly.includes(r.image.id)).length,
+            : rows.filter((r) => r.state === 'would-remove' && !untagOnly.has(r.image.id)).length,
+        untagged: facts.results ? count('untagged') : rows.filter((r) => untagOnly.has(r.image.id)).length,
         kept: count('kept'),
         gone: count('gone'),
         failed: count('failed'),
-        estimatedBytes: facts.plan.estimatedBytes,
-        reclaimedBytes: facts.layersSizeAfter === undefined ? 0 : facts.layersSizeBefore - facts.layersSizeAfter,
+        removedContainers: removedOf('container'),
+        removedNetworks: removedOf('network'),
+        removedVolumes: removedOf('volume'),
+        buildCacheBytes: facts.buildCacheResult?.reclaimedBytes ??
+            (facts.results ? 0 : (facts.plan.buildCache?.estimatedBytes ?? 0)),
+        estimatedBytes: facts.plan.estimate.total,
+        reclaimedBytes: measuredBytes(facts) ?? 0,
     };
 }
-/** The JSON report: every image with its decision and reason, and the totals. */
+/** The JSON report: every object with its decision and reason, and the totals. */
 function buildReport(facts, rows) {
     return {
         version: 1,
@@ -101688,8 +102137,14 @@ function buildReport(facts, rows) {
         generatedAt: new Date(facts.nowMs).toISOString(),
         daemon: { host: facts.host, apiVersion: facts.apiVersion },
         totals: { ...totalsOf(facts, rows), estimateExact: facts.plan.estimateExact },
-        layersSizeBefore: facts.layersSizeBefore,
-        layersSizeAfter: facts.layersSizeAfter ?? null,
+        estimate: facts.plan.estimate,
+        measured: {
+            classes: facts.measured,
+            bytes: measuredBytes(facts) ?? null,
+            before: facts.usageBefore,
+            after: facts.usageAfter ?? null,
+        },
+        disk: { freeBefore: facts.diskFreeBefore ?? null, freeAfter: facts.diskFreeAfter ?? null },
         cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
         unmatchedProtect: facts.plan.unmatchedProtect,
         warnings: facts.warnings,
@@ -101706,6 +102161,19 @@ function buildReport(facts, rows) {
             detail: r.detail,
             ...(r.message ? { message: r.message } : {}),
         })),
+        objects: objectRows(facts.plan, facts.objectResults).map((o) => ({
+            kind: o.decision.kind,
+            id: o.decision.id,
+            name: o.decision.name,
+            size: o.decision.size,
+            state: o.state,
+            reason: o.decision.reason,
+            detail: o.decision.detail,
+            ...(o.message ? { message: o.message } : {}),
+        })),
+        buildCache: facts.plan.buildCache
+            ? { ...facts.plan.buildCache, result: facts.buildCacheResult ?? null }
+            : null,
         timings: facts.timings,
     };
 }
@@ -101871,29 +102339,60 @@ function renderSummary(facts, rows) {
     const prune = facts.plan.mode === 'prune';
     const out = [];
     out.push(`## safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`);
+    const measured = measuredBytes(facts);
     const estimate = `${formatBytes(totals.estimatedBytes)}${facts.plan.estimateExact ? '' : ' (approximate)'}`;
+    const otherClasses = [
+        [totals.removedContainers, 'container(s)'],
+        [totals.removedNetworks, 'network(s)'],
+        [totals.removedVolumes, 'volume(s)'],
+    ]
+        .filter(([n]) => Number(n) > 0)
+        .map(([n, what]) => `${n} ${what}`);
+    const what = [`${totals.removed} image(s)`, ...otherClasses].join(', ');
     out.push(prune
-        ? `**Removed ${totals.removed} image(s), reclaimed ${facts.layersSizeAfter === undefined ? 'an unknown amount' : formatBytes(totals.reclaimedBytes)}** (estimated ${estimate}) · kept ${totals.kept}` +
+        ? `**Removed ${what}, reclaimed ${measured === undefined ? 'an unknown amount' : formatBytes(measured)}** (estimated ${estimate}) · kept ${totals.kept} image(s)` +
             (totals.failed > 0 ? ` · ${totals.failed} not removed` : '')
-        : `**Would remove ${totals.removed} image(s), freeing ${estimate}** · kept ${totals.kept}`);
-    out.push(`Daemon ${code(facts.host)} (API ${escapeHtml(facts.apiVersion)}) · image layers ${formatBytes(facts.layersSizeBefore)}` +
-        (facts.layersSizeAfter === undefined ? '' : ` before, ${formatBytes(facts.layersSizeAfter)} after`) +
+        : `**Would remove ${what}, freeing ${estimate}** · kept ${totals.kept} image(s)`);
+    const disk = (bytes) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
+    out.push(`Daemon ${code(facts.host)} (API ${escapeHtml(facts.apiVersion)}) · free disk ${disk(facts.diskFreeBefore)}` +
+        (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
         (facts.plan.cutoffMs === undefined
             ? ''
             : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`));
     out.push(...failureSection(facts.failures), ...gateSection(facts.gates));
-    if (prune && facts.layersSizeAfter === undefined) {
+    // Estimate and measurement side by side, per class.
+    const e = facts.plan.estimate;
+    const after = facts.usageAfter;
+    const diff = (key) => !prune
+        ? ''
+        : after && facts.measured.includes(key)
+            ? formatBytes(facts.usageBefore[key] - after[key])
+            : '–';
+    const lines = [
+        ['Images (layers)', e.images, 'layers'],
+        ['Containers (writable layers)', e.containers, 'containers'],
+        ['Build cache', e.buildCache, 'buildCache'],
+        ['Volumes', e.volumes, 'volumes'],
+    ];
+    const cells = lines.map(([label, bytes, key]) => [
+        label,
+        formatBytes(bytes),
+        ...(prune ? [diff(key)] : []),
+    ]);
+    cells.push([
+        '<b>Total</b>',
+        `<b>${formatBytes(e.total)}</b>`,
+        ...(prune ? [`<b>${measured === undefined ? 'unknown' : formatBytes(measured)}</b>`] : []),
+    ]);
+    out.push(table(['', 'Estimated before removing', ...(prune ? ['Measured (Docker’s totals before − after)'] : [])], cells));
+    if (prune && measured === undefined) {
         out.push('Measured: unknown (the daemon did not answer after the removals).');
     }
-    else if (prune) {
-        const differs = Math.abs(totals.reclaimedBytes - totals.estimatedBytes) > 0.01 * Math.max(totals.estimatedBytes, 1);
-        out.push(table(['', 'Bytes'], [
-            ['Estimated before removing', formatBytes(totals.estimatedBytes)],
-            ['Measured (image layers before − after)', formatBytes(totals.reclaimedBytes)],
-        ]) +
-            (differs && totals.estimatedBytes > 0
-                ? '\n\n> [!NOTE]\n> The measurement differs from the estimate by more than 1%.'
-                : ''));
+    else if (prune &&
+        measured !== undefined &&
+        Math.abs(measured - e.total) > 0.01 * Math.max(e.total, 1) &&
+        e.total > 0) {
+        out.push('> [!NOTE]\n> The measurement differs from the estimate by more than 1% (another process may have changed the host meanwhile).');
     }
     const problems = rows.filter((r) => r.state === 'failed' || r.state === 'gone' || r.message);
     if (facts.warnings.length > 0 || problems.some((r) => r.state === 'failed')) {
@@ -101937,11 +102436,45 @@ function renderSummary(facts, rows) {
     out.push(`<details><summary>Kept and other images (${others.length})</summary>\n\n` +
         table(['Tags', 'Image', 'Age', 'Size', 'Reason', 'Detail'], keptCells) +
         '\n\n</details>');
+    out.push(...objectSections(facts));
     return out.join('\n\n') + '\n';
+}
+const KIND_TITLES = { container: 'Containers', network: 'Networks', volume: 'Volumes' };
+/** Containers, networks and volumes of the classes this run cleans, and the build cache. */
+function objectSections(facts) {
+    const out = [];
+    const rows = objectRows(facts.plan, facts.objectResults).filter((r) => r.decision.reason !== 'not-selected');
+    for (const kind of ['container', 'network', 'volume']) {
+        const members = rows.filter((r) => r.decision.kind === kind);
+        if (members.length === 0)
+            continue;
+        const removed = members.filter((r) => r.state === 'removed' || r.state === 'would-remove').length;
+        out.push(`<details><summary>${KIND_TITLES[kind]}: ${removed} ${facts.results ? 'removed' : 'would be removed'}, ${members.length - removed} other(s)</summary>\n\n` +
+            table(['Name', 'Size', 'State', 'Reason', 'Detail'], members.map((r) => [
+                code(r.decision.name),
+                formatBytes(r.decision.size),
+                escapeHtml(r.state),
+                `<b>${escapeHtml(r.decision.reason)}</b>`,
+                escapeHtml(r.message ? `${r.decision.detail}: ${r.message}` : r.decision.detail),
+            ])) +
+            '\n\n</details>');
+    }
+    const cache = facts.plan.buildCache;
+    if (cache) {
+        const result = facts.buildCacheResult;
+        out.push(`**Build cache**: ${escapeHtml(cache.detail)}; estimated ${formatBytes(cache.estimatedBytes)}` +
+            (result
+                ? result.status === 'removed'
+                    ? `, the daemon freed ${formatBytes(result.reclaimedBytes)}`
+                    : `, not pruned (${escapeHtml(result.message ?? result.status)})`
+                : ''));
+    }
+    return out;
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts
 // The thin shell: inputs -> inventory -> plan -> apply -> report. The only file that uses @actions/core.
+
 
 
 
@@ -102030,38 +102563,78 @@ async function prune(inputs, docker) {
             const what = d.image.repoTags.length > 0 ? d.image.repoTags.join(' ') : shortId(d.image.id);
             info(logSafe(`${d.action === 'remove' ? 'remove' : `keep (${d.reason})`}: ${what}: ${d.detail}`));
         }
+        for (const o of planned.objects.filter((o) => o.reason !== 'not-selected')) {
+            info(logSafe(`${o.action === 'remove' ? 'remove' : `keep (${o.reason})`}: ${o.kind} ${o.name}: ${o.detail}`));
+        }
+        if (planned.buildCache)
+            info(logSafe(`build cache: ${planned.buildCache.detail}`));
         return planned;
     });
-    const warnings = plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched no image`);
+    const warnings = plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`);
     warnings.forEach((w) => warning(w));
-    let applied;
-    let layersSizeAfter;
+    const diskFreeBefore = await diskFree(docker.host, inventory.rootDir);
+    let results;
+    let objectResults;
+    let buildCacheResult;
+    let usageAfter;
+    let diskFreeAfter;
     if (inputs.mode === 'prune') {
-        applied = await timed('Remove images', 'applyMs', async () => {
+        const stopper = new Stopper(docker);
+        const planned = (kind) => plan.objects.filter((o) => o.kind === kind && o.action === 'remove');
+        const removeClass = async (title, kind) => {
+            const decisions = planned(kind);
+            if (decisions.length === 0)
+                return [];
+            return timed(title, `${kind}sMs`, async () => {
+                const done = await removeObjects(docker, decisions, CONNECTIONS, stopper);
+                info(`removed ${done.filter((r) => r.status === 'removed').length}/${decisions.length}`);
+                return done;
+            });
+        };
+        // The safe order: containers first (their images, networks and volumes become free), volumes last.
+        objectResults = await removeClass('Remove containers', 'container');
+        results = await timed('Remove images', 'applyMs', async () => {
             let lastLog = 0;
-            const done = await applyPlan(docker, plan, CONNECTIONS, (n, total) => {
+            return applyPlan(docker, plan, CONNECTIONS, stopper, (n, total) => {
                 if (n === total || performance.now() - lastLog > 2000) {
                     lastLog = performance.now();
                     info(`removed ${n}/${total}`);
                 }
             });
-            for (const r of done.results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
-                if (!r.message?.startsWith('not attempted'))
-                    warning(`could not remove ${describe(plan, r.id)}: ${r.message}`);
-            }
-            return done;
         });
-        if (applied.aborted) {
-            failures.push(`stopped: ${applied.aborted}; see the summary for what was and was not removed`);
+        objectResults.push(...(await removeClass('Remove networks', 'network')));
+        if (plan.buildCache && !stopper.reason) {
+            const cache = plan.buildCache;
+            buildCacheResult = await timed('Prune build cache', 'buildCacheMs', () => pruneBuildCache(docker, cache));
+            if (buildCacheResult.status !== 'removed') {
+                warning(logSafe(`build cache not pruned: ${buildCacheResult.message}`));
+            }
+        }
+        objectResults.push(...(await removeClass('Remove volumes', 'volume')));
+        for (const r of results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
+            if (!r.message?.startsWith('not attempted')) {
+                warning(logSafe(`could not remove image ${describe(plan, r.id)}: ${r.message}`));
+            }
+        }
+        for (const r of objectResults.filter((r) => r.status === 'error' || r.status === 'conflict')) {
+            if (!r.message?.startsWith('not attempted')) {
+                warning(logSafe(`could not remove ${r.kind} ${r.id.slice(0, 64)}: ${r.message}`));
+            }
+        }
+        if (stopper.reason) {
+            failures.push(`stopped: ${stopper.reason}; see the summary for what was and was not removed`);
         }
         else {
-            layersSizeAfter = await layersSize(docker).catch(() => undefined);
+            usageAfter = await measureUsage(docker).catch(() => undefined);
+            diskFreeAfter = await diskFree(docker.host, inventory.rootDir);
         }
-        const errors = applied.results.filter((r) => r.status === 'error' || r.status === 'conflict').length;
-        if (inputs.failOnError && errors > 0 && !applied.aborted) {
-            failures.push(`${errors} image(s) could not be removed (fail-on-error is true)`);
+        const errors = [...results, ...objectResults].filter((r) => r.status === 'error' || r.status === 'conflict');
+        if (inputs.failOnError &&
+            !stopper.reason &&
+            (errors.length > 0 || buildCacheResult?.status === 'error')) {
+            failures.push(`${errors.length} object(s) could not be removed (fail-on-error is true)`);
         }
-        if (inputs.criticalContainers.length > 0 && !applied.aborted) {
+        if (inputs.criticalContainers.length > 0 && !stopper.reason) {
             gates.after = await timed('Safety gates after the prune', 'gatesAfterMs', () => checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (l) => info(logSafe(l))));
             const failed = gates.after.filter((g) => !g.ok);
             if (failed.length > 0) {
@@ -102071,24 +102644,38 @@ async function prune(inputs, docker) {
     }
     const facts = {
         plan,
-        results: applied?.results,
+        results,
+        objectResults,
+        buildCacheResult,
         host: docker.host,
         apiVersion: inventory.apiVersion,
         nowMs,
-        layersSizeBefore: inventory.layersSize,
-        layersSizeAfter,
+        usageBefore: inventory.usage,
+        usageAfter,
+        measured: measuredClasses(inputs),
+        diskFreeBefore,
+        diskFreeAfter,
         timings,
         warnings,
         gates,
         failures,
     };
     await writeResults(inputs, facts, gates, timings);
-    const totals = totalsOf(facts, imageRows(plan, applied?.results));
+    const totals = totalsOf(facts, imageRows(plan, results));
     info(`${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); estimated ${totals.estimatedBytes} bytes` +
         (inputs.mode === 'prune'
-            ? `, measured ${layersSizeAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
+            ? `, measured ${usageAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
             : ''));
     return failures;
+}
+/** The classes this run cleans, whose byte totals make up the measured figure. */
+function measuredClasses(inputs) {
+    return [
+        ...(inputs.images !== 'none' ? ['layers'] : []),
+        ...(inputs.containers !== 'none' ? ['containers'] : []),
+        ...(inputs.volumes !== 'none' ? ['volumes'] : []),
+        ...(inputs.buildCache !== 'none' ? ['buildCache'] : []),
+    ];
 }
 function describe(plan, id) {
     const image = plan.images.find((d) => d.image.id === id)?.image;
@@ -102109,6 +102696,13 @@ async function writeResults(inputs, facts, gates, timings) {
     setOutput('reclaimed-bytes', totals?.reclaimedBytes ?? 0);
     setOutput('estimated-bytes', totals?.estimatedBytes ?? 0);
     setOutput('report-file', inputs.reportFile);
+    setOutput('removed-containers', totals?.removedContainers ?? 0);
+    setOutput('removed-networks', totals?.removedNetworks ?? 0);
+    setOutput('removed-volumes', totals?.removedVolumes ?? 0);
+    setOutput('build-cache-bytes', totals?.buildCacheBytes ?? 0);
+    // Never a wrong number: "unknown" when the daemon's disk is not this machine's.
+    setOutput('disk-free-before', facts?.diskFreeBefore ?? 'unknown');
+    setOutput('disk-free-after', facts?.diskFreeAfter ?? 'unknown');
     if (facts && inputs.mode === 'report' && process.env.GITHUB_EVENT_NAME?.startsWith('pull_request')) {
         for (const note of removalAnnotations(rows))
             notice(note.message, { title: note.title });

@@ -3,7 +3,15 @@
 
 import { isConnectionError, messageOf, statusOf, type DockerApi } from './docker';
 import { mapPool } from './pool';
-import type { ImageInfo, Plan, RemovalResult } from './types';
+import type {
+  BuildCachePlan,
+  BuildCacheResult,
+  ImageInfo,
+  ObjectDecision,
+  ObjectResult,
+  Plan,
+  RemovalResult,
+} from './types';
 
 interface DeleteItem {
   Untagged?: string;
@@ -36,32 +44,42 @@ export function deletionGroups(plan: Plan): ImageInfo[][] {
   return [...groups.values()].map((group) => group.sort((a, b) => depth(b) - depth(a)));
 }
 
-export interface Applied {
-  results: RemovalResult[];
-  /** Set when the daemon stopped answering: the run stopped and the rest was not attempted. */
-  aborted?: string;
+/**
+ * Stops the run once the daemon no longer answers: after a request that got no HTTP answer, a ping
+ * decides whether that was one bad request or a daemon that went away.
+ */
+export class Stopper {
+  reason?: string;
+  constructor(private readonly docker: DockerApi) {}
+
+  async afterFailure(connectionFailed: boolean | undefined): Promise<void> {
+    if (!connectionFailed || this.reason) return;
+    await this.docker.ping().catch((error: unknown) => {
+      this.reason ??= `the daemon at ${this.docker.host} stopped answering (${messageOf(error)})`;
+    });
+  }
 }
 
 export async function applyPlan(
   docker: DockerApi,
   plan: Plan,
   concurrency: number,
+  stopper: Stopper,
   onProgress: (done: number, total: number) => void = () => {},
-): Promise<Applied> {
+): Promise<RemovalResult[]> {
   const noPrune = new Set(plan.noPrune);
   const untagOnly = new Set(plan.untagOnly);
   const groups = deletionGroups(plan);
   const total = groups.reduce((n, g) => n + g.length, 0);
   let done = 0;
-  let aborted: string | undefined;
   const perGroup = await mapPool(groups, concurrency, async (group) => {
     const results: RemovalResult[] = [];
     for (const image of group) {
-      if (aborted) {
+      if (stopper.reason) {
         results.push({
           id: image.id,
           status: 'error',
-          message: `not attempted: ${aborted}`,
+          message: `not attempted: ${stopper.reason}`,
           deleted: [],
           untagged: [],
         });
@@ -70,17 +88,60 @@ export async function applyPlan(
       const result = await removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
       results.push(result);
       onProgress(++done, total);
-      // A connection that failed or timed out may be a daemon that went away: if it no longer answers
-      // a ping, stop here rather than fail every remaining delete one timeout at a time.
-      if (result.status === 'error' && result.connectionFailed && !aborted) {
-        await docker.ping().catch((error: unknown) => {
-          aborted ??= `the daemon at ${docker.host} stopped answering (${messageOf(error)})`;
-        });
-      }
+      await stopper.afterFailure(result.connectionFailed);
     }
     return results;
   });
-  return { results: perGroup.flat(), aborted };
+  return perGroup.flat();
+}
+
+const OBJECT_PATHS: Record<ObjectDecision['kind'], string> = {
+  container: '/containers',
+  network: '/networks',
+  volume: '/volumes',
+};
+
+/** Removes planned containers, networks or volumes one by one, never with force. */
+export async function removeObjects(
+  docker: DockerApi,
+  decisions: ObjectDecision[],
+  concurrency: number,
+  stopper: Stopper,
+): Promise<ObjectResult[]> {
+  return mapPool(decisions, concurrency, async ({ kind, id }): Promise<ObjectResult> => {
+    if (stopper.reason) return { kind, id, status: 'error', message: `not attempted: ${stopper.reason}` };
+    try {
+      // `v: false`: a container's anonymous volumes are the volumes class's business.
+      await docker.request(
+        'DELETE',
+        `${OBJECT_PATHS[kind]}/${encodeURIComponent(id)}`,
+        kind === 'container' ? { v: false } : {},
+      );
+      return { kind, id, status: 'removed' };
+    } catch (error) {
+      const status = statusOf(error);
+      await stopper.afterFailure(isConnectionError(error));
+      if (status === 404) return { kind, id, status: 'gone', message: 'already removed by someone else' };
+      // 409 (or 403 for networks): in use since the plan.
+      const conflict = status === 409 || status === 403;
+      return { kind, id, status: conflict ? 'conflict' : 'error', message: messageOf(error) };
+    }
+  });
+}
+
+/** One `/build/prune` call; dockerode drops its options, so the query is built here. */
+export async function pruneBuildCache(docker: DockerApi, plan: BuildCachePlan): Promise<BuildCacheResult> {
+  const query: Record<string, unknown> = { all: true };
+  if (plan.keepStorage !== undefined) query['keep-storage'] = plan.keepStorage;
+  if (plan.until !== undefined) query.filters = JSON.stringify({ until: [plan.until] });
+  try {
+    const answer = await docker.request<{ SpaceReclaimed?: number }>('POST', '/build/prune', query);
+    return { status: 'removed', reclaimedBytes: answer?.SpaceReclaimed ?? 0 };
+  } catch (error) {
+    // Another run's prune holds the lock: it is doing this work already.
+    if (statusOf(error) === 409) return { status: 'busy', reclaimedBytes: 0, message: messageOf(error) };
+    return { status: 'error', reclaimedBytes: 0, message: messageOf(error) };
+  }
 }
 
 async function removeImage(

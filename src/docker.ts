@@ -59,12 +59,14 @@ export function connectDocker(host: string | undefined, options: { timeoutMs: nu
         {
           path: `${path}?`,
           method,
-          options: query ?? {},
+          // A POST would also send its options as the JSON body; these endpoints take none.
+          options: method === 'POST' ? { _query: query ?? {}, _body: {} } : (query ?? {}),
           statusCodes: {
             200: true,
             201: true,
             204: true,
             400: 'bad parameter',
+            403: 'forbidden',
             404: 'not found',
             409: 'conflict',
             500: 'server error',

@@ -66,3 +66,88 @@ export function layerSizesFromHistory(
   }
   return { sizes, exact: nonZero.length === 0 };
 }
+
+/** What `/system/df` says of one image: all its bytes, and those it shares with other listed images. */
+export interface DfImage {
+  size: number;
+  shared: number;
+}
+
+interface Sizable {
+  id: string;
+  layers: string[];
+  size: number;
+}
+
+/**
+ * Which images need their history fetched to size every layer, and how to size the rest without it.
+ * An image's unique tail (the layers no other image has) totals `Size - SharedSize` from `/system/df`, so
+ * it needs no call when df's view of sharing matches ours; the shared layers above it are sized from the
+ * history of one image per deepest shared layer. Every result is checked against the image's own size.
+ */
+export function planLayerSizing(images: Sizable[], df: Map<string, DfImage>) {
+  const refs = new Map<string, number>();
+  const dfRefs = new Map<string, number>();
+  const keysOf = new Map(images.map((image) => [image.id, chainKeys(image)]));
+  for (const image of images) {
+    for (const key of keysOf.get(image.id)!) {
+      refs.set(key, (refs.get(key) ?? 0) + 1);
+      if (df.has(image.id)) dfRefs.set(key, (dfRefs.get(key) ?? 0) + 1);
+    }
+  }
+  const tailStart = new Map<string, number>();
+  const history = new Set<string>();
+  for (const image of images) {
+    const keys = keysOf.get(image.id)!;
+    let k = keys.length;
+    while (k > 0 && refs.get(keys[k - 1]) === 1) k--;
+    const d = df.get(image.id);
+    const consistent =
+      d !== undefined &&
+      d.shared >= 0 &&
+      d.size === image.size &&
+      keys.slice(0, k).every((key) => (dfRefs.get(key) ?? 0) >= 2) &&
+      keys.slice(k).every((key) => dfRefs.get(key) === 1);
+    if (consistent) tailStart.set(image.id, k);
+    else history.add(image.id);
+  }
+  const covered = new Set<string>();
+  for (const id of history) for (const key of keysOf.get(id)!) covered.add(key);
+  for (const image of [...images].sort((a, b) => b.layers.length - a.layers.length)) {
+    const k = tailStart.get(image.id);
+    const keys = keysOf.get(image.id)!;
+    // The deepest shared layer: just above the unique tail, or the last one when nothing is unique.
+    const deepest = k === undefined ? -1 : k > 0 ? k - 1 : keys.length - 1;
+    if (deepest < 0 || covered.has(keys[deepest])) continue;
+    history.add(image.id);
+    tailStart.delete(image.id);
+    for (const key of keys) covered.add(key);
+  }
+
+  /** Layer sizes of every image, given the histories (step sizes, newest first) of `history`. */
+  const resolve = (histories: Map<string, number[]>): Map<string, { sizes: number[]; exact: boolean }> => {
+    const result = new Map<string, { sizes: number[]; exact: boolean }>();
+    const known = new Map<string, { size: number; exact: boolean }>();
+    for (const image of images) {
+      const steps = histories.get(image.id);
+      if (!steps) continue;
+      const sized = layerSizesFromHistory(image.layers, steps);
+      keysOf.get(image.id)!.forEach((key, i) => known.set(key, { size: sized.sizes[i], exact: sized.exact }));
+      result.set(image.id, sized);
+    }
+    for (const image of images) {
+      if (result.has(image.id)) continue;
+      const keys = keysOf.get(image.id)!;
+      const k = tailStart.get(image.id) ?? keys.length;
+      const d = df.get(image.id);
+      const sizes = keys.map((key, i) => (i < k ? (known.get(key)?.size ?? 0) : 0));
+      if (k < keys.length && d) sizes[k] = d.size - d.shared;
+      const exact =
+        keys.slice(0, k).every((key) => known.get(key)?.exact === true) &&
+        sizes.reduce((n, s) => n + s, 0) === image.size;
+      result.set(image.id, { sizes, exact });
+    }
+    return result;
+  };
+  return { history: [...history], resolve };
+}

@@ -3,10 +3,45 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError } from './errors';
 import { parseProtectEntry } from './protect';
-import type { AgeLimit, ImageScope, Inputs, Mode } from './types';
+import type {
+  AgeLimit,
+  BuildCacheScope,
+  ContainerScope,
+  ImageScope,
+  Inputs,
+  Mode,
+  NetworkScope,
+  VolumeScope,
+} from './types';
 
 const MODES: readonly Mode[] = ['report', 'prune'];
 const SCOPES: readonly ImageScope[] = ['none', 'dangling', 'unused'];
+const CONTAINER_SCOPES: readonly ContainerScope[] = ['none', 'stopped'];
+const NETWORK_SCOPES: readonly NetworkScope[] = ['none', 'unused'];
+const CACHE_SCOPES: readonly BuildCacheScope[] = ['none', 'unused'];
+const VOLUME_SCOPES: readonly VolumeScope[] = ['none', 'anonymous'];
+
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+};
+
+/** A size like `5GB` (decimal units), `512MiB` (binary units) or plain bytes, in bytes. */
+export function parseSize(input: string, value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value);
+  const unit = match ? SIZE_UNITS[(match[2] || 'b').toLowerCase()] : undefined;
+  if (!match || unit === undefined) {
+    throw new InputError(input, value, 'is not a size; use e.g. 5GB, 512MiB or a number of bytes');
+  }
+  return Math.round(Number(match[1]) * unit);
+}
 
 function oneOf<T extends string>(input: string, value: string, allowed: readonly T[], fallback: T): T {
   if (value === '') return fallback;
@@ -153,7 +188,17 @@ function parseDockerHost(input: string, value: string): string {
 
 // Checks across inputs go here; each throws an InputError naming the input at fault.
 // None are needed yet: `prune` with `images: none`, or `keep-recent` with it, simply has nothing to do.
-const CROSS_CHECKS: ReadonlyArray<(inputs: Inputs) => void> = [];
+const CROSS_CHECKS: ReadonlyArray<(inputs: Inputs, raw: (name: string) => string) => void> = [
+  (inputs, raw) => {
+    if (inputs.buildCacheKeep !== undefined && inputs.buildCache === 'none') {
+      throw new InputError(
+        'build-cache-keep',
+        raw('build-cache-keep'),
+        'needs build-cache: unused (build-cache is none, so no build cache is pruned)',
+      );
+    }
+  },
+];
 
 export function readInputs(get: (name: string) => string, env: Record<string, string | undefined>): Inputs {
   const read = (name: string) => get(name).trim();
@@ -177,7 +222,14 @@ export function readInputs(get: (name: string) => string, env: Record<string, st
     gateTimeoutMs: parseTimeout('gate-timeout', read('gate-timeout'), '60s'),
     apiTimeoutMs: parseTimeout('api-timeout', read('api-timeout'), '2m'),
     failOnError: parseBoolean('fail-on-error', read('fail-on-error'), false),
+    containers: oneOf('containers', read('containers'), CONTAINER_SCOPES, 'none'),
+    networks: oneOf('networks', read('networks'), NETWORK_SCOPES, 'none'),
+    buildCache: oneOf('build-cache', read('build-cache'), CACHE_SCOPES, 'none'),
+    buildCacheKeep: read('build-cache-keep')
+      ? parseSize('build-cache-keep', read('build-cache-keep'))
+      : undefined,
+    volumes: oneOf('volumes', read('volumes'), VOLUME_SCOPES, 'none'),
   };
-  for (const check of CROSS_CHECKS) check(inputs);
+  for (const check of CROSS_CHECKS) check(inputs, read);
   return inputs;
 }

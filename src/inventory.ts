@@ -1,10 +1,11 @@
-// One inventory of the daemon: images with their layers, containers, and Docker's own layer total.
-// Per image it costs two calls (inspect for the diff IDs, history for the layer sizes), run concurrently.
+// One inventory of the daemon: images with their layers, containers, networks, volumes, build cache, and
+// Docker's own byte totals. Per image: one inspect (the diff IDs); a history (layer sizes) only where
+// `/system/df` cannot size the image's layers already (see planLayerSizing).
 
 import type { DockerApi } from './docker';
-import { layerSizesFromHistory } from './estimate';
+import { planLayerSizing, type DfImage } from './estimate';
 import { mapPool } from './pool';
-import type { ContainerInfo, ImageInfo, Inventory } from './types';
+import type { ContainerInfo, ImageInfo, Inventory, Usage } from './types';
 
 interface ApiImageSummary {
   Id: string;
@@ -13,6 +14,7 @@ interface ApiImageSummary {
   RepoDigests?: string[] | null;
   Created: number;
   Size: number;
+  SharedSize?: number;
   Labels?: Record<string, string> | null;
 }
 
@@ -24,6 +26,44 @@ interface ApiContainerSummary {
   State: string;
   Created: number;
   Labels?: Record<string, string> | null;
+  SizeRw?: number;
+  HostConfig?: { NetworkMode?: string };
+  NetworkSettings?: { Networks?: Record<string, { NetworkID?: string }> | null };
+  Mounts?: { Type?: string; Name?: string }[] | null;
+}
+
+interface ApiNetwork {
+  Id: string;
+  Name: string;
+  Driver: string;
+  Scope: string;
+  Labels?: Record<string, string> | null;
+  Created: string;
+}
+
+interface ApiVolume {
+  Name: string;
+  Driver: string;
+  Labels?: Record<string, string> | null;
+  CreatedAt?: string;
+  UsageData?: { Size: number; RefCount: number } | null;
+}
+
+interface ApiBuildCache {
+  ID: string;
+  Size: number;
+  InUse: boolean;
+  Shared: boolean;
+  CreatedAt?: string;
+  LastUsedAt?: string | null;
+}
+
+export interface ApiDiskUsage {
+  LayersSize: number;
+  Images?: ApiImageSummary[] | null;
+  Containers?: ApiContainerSummary[] | null;
+  Volumes?: ApiVolume[] | null;
+  BuildCache?: ApiBuildCache[] | null;
 }
 
 /** Dangling images show `<none>:<none>` (API < 1.45), `null` or `[]` depending on the daemon. */
@@ -31,47 +71,75 @@ export function realTags(tags: string[] | null | undefined): string[] {
   return (tags ?? []).filter((t) => t !== '<none>:<none>');
 }
 
+const seconds = (iso: string | undefined) => (iso ? Math.floor(Date.parse(iso) / 1000) || 0 : 0);
+
+/** The daemon's per-class byte totals from one `/system/df` answer. */
+export function usageOf(df: ApiDiskUsage): Usage {
+  const sum = (values: number[]) => values.reduce((n, v) => n + (v > 0 ? v : 0), 0);
+  return {
+    layers: df.LayersSize,
+    containers: sum((df.Containers ?? []).map((c) => c.SizeRw ?? 0)),
+    volumes: sum((df.Volumes ?? []).map((v) => v.UsageData?.Size ?? 0)),
+    buildCache: sum((df.BuildCache ?? []).filter((r) => !r.Shared).map((r) => r.Size)),
+  };
+}
+
 export async function takeInventory(docker: DockerApi, concurrency: number): Promise<Inventory> {
   const takenAt = Date.now();
-  const [version, summaries, containers, df] = await Promise.all([
+  const [version, info, summaries, containers, networks, df] = await Promise.all([
     docker.request<{ ApiVersion: string }>('GET', '/version'),
+    docker.request<{ DockerRootDir?: string }>('GET', '/info'),
     docker.request<ApiImageSummary[]>('GET', '/images/json', { all: true }),
     docker.request<ApiContainerSummary[]>('GET', '/containers/json', { all: true }),
-    docker.request<{ LayersSize: number }>('GET', '/system/df'),
+    docker.request<ApiNetwork[]>('GET', '/networks'),
+    docker.request<ApiDiskUsage>('GET', '/system/df'),
   ]);
 
-  const images = await mapPool(summaries, concurrency, async (summary): Promise<ImageInfo | undefined> => {
-    try {
-      const [inspect, history] = await Promise.all([
-        docker.request<{ RootFS?: { Layers?: string[] } }>('GET', `/images/${summary.Id}/json`),
-        docker.request<{ Size: number }[]>('GET', `/images/${summary.Id}/history`),
-      ]);
-      const layers = inspect.RootFS?.Layers ?? [];
-      const { sizes, exact } = layerSizesFromHistory(
-        layers,
-        history.map((step) => step.Size),
-      );
-      return {
-        id: summary.Id,
-        repoTags: realTags(summary.RepoTags),
-        repoDigests: (summary.RepoDigests ?? []).filter((d) => d !== '<none>@<none>'),
-        created: summary.Created,
-        size: summary.Size,
-        labels: summary.Labels ?? {},
-        parentId: summary.ParentId ?? '',
-        layers,
-        layerSizes: sizes,
-        layerSizesExact: exact,
-      };
-    } catch (error) {
-      // Deleted between the listing and the inspect (another run, a user): it is no longer there to plan.
-      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
-      throw error;
-    }
-  });
+  // Deleted between the listing and a later call (another run, a user): no longer there to plan.
+  const unlessGone = <T>(call: Promise<T>) =>
+    call.catch((error) =>
+      (error as { statusCode?: number }).statusCode === 404 ? undefined : Promise.reject(error),
+    );
 
+  const inspected = await mapPool(summaries, concurrency, (summary) =>
+    unlessGone(docker.request<{ RootFS?: { Layers?: string[] } }>('GET', `/images/${summary.Id}/json`)),
+  );
+  const present = summaries
+    .map((summary, i) => ({ summary, layers: inspected[i]?.RootFS?.Layers ?? [], gone: !inspected[i] }))
+    .filter((entry) => !entry.gone);
+
+  const dfImages = new Map<string, DfImage>(
+    (df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }]),
+  );
+  const sizing = planLayerSizing(
+    present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })),
+    dfImages,
+  );
+  const histories = new Map<string, number[]>();
+  await mapPool(sizing.history, concurrency, async (id) => {
+    const steps = await unlessGone(docker.request<{ Size: number }[]>('GET', `/images/${id}/history`));
+    if (steps)
+      histories.set(
+        id,
+        steps.map((step) => step.Size),
+      );
+  });
+  const sized = sizing.resolve(histories);
+
+  const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
   return {
-    images: images.filter((image): image is ImageInfo => image !== undefined),
+    images: present.map(({ summary, layers }): ImageInfo => ({
+      id: summary.Id,
+      repoTags: realTags(summary.RepoTags),
+      repoDigests: (summary.RepoDigests ?? []).filter((d) => d !== '<none>@<none>'),
+      created: summary.Created,
+      size: summary.Size,
+      labels: summary.Labels ?? {},
+      parentId: summary.ParentId ?? '',
+      layers,
+      layerSizes: sized.get(summary.Id)?.sizes ?? layers.map(() => 0),
+      layerSizesExact: sized.get(summary.Id)?.exact ?? false,
+    })),
     containers: containers.map((c): ContainerInfo => ({
       id: c.Id,
       names: (c.Names ?? []).map((n) => n.replace(/^\//, '')),
@@ -80,14 +148,48 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
       state: c.State,
       created: c.Created,
       labels: c.Labels ?? {},
+      sizeRw: sizeRw.get(c.Id) ?? 0,
+      networks: [
+        ...Object.entries(c.NetworkSettings?.Networks ?? {}).flatMap(([name, n]) => [
+          name,
+          n.NetworkID ?? '',
+        ]),
+        c.HostConfig?.NetworkMode ?? '',
+      ].filter(Boolean),
+      volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name as string),
+    })),
+    networks: networks.map((n) => ({
+      id: n.Id,
+      name: n.Name,
+      driver: n.Driver,
+      scope: n.Scope,
+      labels: n.Labels ?? {},
+      created: seconds(n.Created),
+    })),
+    volumes: (df.Volumes ?? []).map((v) => ({
+      name: v.Name,
+      driver: v.Driver,
+      labels: v.Labels ?? {},
+      size: v.UsageData?.Size ?? -1,
+      refCount: v.UsageData?.RefCount ?? -1,
+      created: seconds(v.CreatedAt),
+    })),
+    buildCache: (df.BuildCache ?? []).map((r) => ({
+      id: r.ID,
+      size: r.Size,
+      inUse: r.InUse,
+      shared: r.Shared,
+      lastUsedMs: Date.parse(r.LastUsedAt ?? r.CreatedAt ?? '') || 0,
     })),
     layersSize: df.LayersSize,
+    usage: usageOf(df),
     apiVersion: version.ApiVersion,
+    rootDir: info.DockerRootDir ?? '',
     takenAt,
   };
 }
 
-/** Docker's exact bytes of all image layers, for measuring what a prune freed. */
-export async function layersSize(docker: DockerApi): Promise<number> {
-  return (await docker.request<{ LayersSize: number }>('GET', '/system/df')).LayersSize;
+/** Docker's per-class byte totals now, for measuring what a prune freed. */
+export async function measureUsage(docker: DockerApi): Promise<Usage> {
+  return usageOf(await docker.request<ApiDiskUsage>('GET', '/system/df'));
 }

@@ -3,10 +3,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as core from '@actions/core';
-import { applyPlan, type Applied } from './apply';
+import { applyPlan, pruneBuildCache, removeObjects, Stopper } from './apply';
+import { diskFree } from './disk';
 import { connectDocker, messageOf, type DockerApi } from './docker';
 import { readInputs } from './inputs';
-import { layersSize, takeInventory } from './inventory';
+import { measureUsage, takeInventory } from './inventory';
 import { planRemovals } from './plan';
 import {
   buildReport,
@@ -19,7 +20,16 @@ import {
 } from './report';
 import { checkGates } from './gates';
 import { renderGatesOnly, renderSummary } from './summary';
-import type { Inputs, Inventory, Plan } from './types';
+import type {
+  BuildCacheResult,
+  Inputs,
+  Inventory,
+  ObjectDecision,
+  ObjectResult,
+  Plan,
+  RemovalResult,
+  Usage,
+} from './types';
 
 /** Concurrent API connections: deletes are latency-bound; measured best around 8 on 2 cores. */
 const CONNECTIONS = 8;
@@ -106,38 +116,90 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
       const what = d.image.repoTags.length > 0 ? d.image.repoTags.join(' ') : shortId(d.image.id);
       core.info(logSafe(`${d.action === 'remove' ? 'remove' : `keep (${d.reason})`}: ${what}: ${d.detail}`));
     }
+    for (const o of planned.objects.filter((o) => o.reason !== 'not-selected')) {
+      core.info(
+        logSafe(
+          `${o.action === 'remove' ? 'remove' : `keep (${o.reason})`}: ${o.kind} ${o.name}: ${o.detail}`,
+        ),
+      );
+    }
+    if (planned.buildCache) core.info(logSafe(`build cache: ${planned.buildCache.detail}`));
     return planned;
   });
-  const warnings = plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched no image`);
+  const warnings = plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`);
   warnings.forEach((w) => core.warning(w));
 
-  let applied: Applied | undefined;
-  let layersSizeAfter: number | undefined;
+  const diskFreeBefore = await diskFree(docker.host, inventory.rootDir);
+  let results: RemovalResult[] | undefined;
+  let objectResults: ObjectResult[] | undefined;
+  let buildCacheResult: BuildCacheResult | undefined;
+  let usageAfter: Usage | undefined;
+  let diskFreeAfter: number | undefined;
   if (inputs.mode === 'prune') {
-    applied = await timed('Remove images', 'applyMs', async () => {
+    const stopper = new Stopper(docker);
+    const planned = (kind: ObjectDecision['kind']) =>
+      plan.objects.filter((o) => o.kind === kind && o.action === 'remove');
+    const removeClass = async (title: string, kind: ObjectDecision['kind']) => {
+      const decisions = planned(kind);
+      if (decisions.length === 0) return [];
+      return timed(title, `${kind}sMs`, async () => {
+        const done = await removeObjects(docker, decisions, CONNECTIONS, stopper);
+        core.info(`removed ${done.filter((r) => r.status === 'removed').length}/${decisions.length}`);
+        return done;
+      });
+    };
+
+    // The safe order: containers first (their images, networks and volumes become free), volumes last.
+    objectResults = await removeClass('Remove containers', 'container');
+    results = await timed('Remove images', 'applyMs', async () => {
       let lastLog = 0;
-      const done = await applyPlan(docker, plan, CONNECTIONS, (n, total) => {
+      return applyPlan(docker, plan, CONNECTIONS, stopper, (n, total) => {
         if (n === total || performance.now() - lastLog > 2000) {
           lastLog = performance.now();
           core.info(`removed ${n}/${total}`);
         }
       });
-      for (const r of done.results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
-        if (!r.message?.startsWith('not attempted'))
-          core.warning(`could not remove ${describe(plan, r.id)}: ${r.message}`);
-      }
-      return done;
     });
-    if (applied.aborted) {
-      failures.push(`stopped: ${applied.aborted}; see the summary for what was and was not removed`);
+    objectResults.push(...(await removeClass('Remove networks', 'network')));
+    if (plan.buildCache && !stopper.reason) {
+      const cache = plan.buildCache;
+      buildCacheResult = await timed('Prune build cache', 'buildCacheMs', () =>
+        pruneBuildCache(docker, cache),
+      );
+      if (buildCacheResult.status !== 'removed') {
+        core.warning(logSafe(`build cache not pruned: ${buildCacheResult.message}`));
+      }
+    }
+    objectResults.push(...(await removeClass('Remove volumes', 'volume')));
+
+    for (const r of results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
+      if (!r.message?.startsWith('not attempted')) {
+        core.warning(logSafe(`could not remove image ${describe(plan, r.id)}: ${r.message}`));
+      }
+    }
+    for (const r of objectResults.filter((r) => r.status === 'error' || r.status === 'conflict')) {
+      if (!r.message?.startsWith('not attempted')) {
+        core.warning(logSafe(`could not remove ${r.kind} ${r.id.slice(0, 64)}: ${r.message}`));
+      }
+    }
+
+    if (stopper.reason) {
+      failures.push(`stopped: ${stopper.reason}; see the summary for what was and was not removed`);
     } else {
-      layersSizeAfter = await layersSize(docker).catch(() => undefined);
+      usageAfter = await measureUsage(docker).catch(() => undefined);
+      diskFreeAfter = await diskFree(docker.host, inventory.rootDir);
     }
-    const errors = applied.results.filter((r) => r.status === 'error' || r.status === 'conflict').length;
-    if (inputs.failOnError && errors > 0 && !applied.aborted) {
-      failures.push(`${errors} image(s) could not be removed (fail-on-error is true)`);
+    const errors = [...results, ...objectResults].filter(
+      (r) => r.status === 'error' || r.status === 'conflict',
+    );
+    if (
+      inputs.failOnError &&
+      !stopper.reason &&
+      (errors.length > 0 || buildCacheResult?.status === 'error')
+    ) {
+      failures.push(`${errors.length} object(s) could not be removed (fail-on-error is true)`);
     }
-    if (inputs.criticalContainers.length > 0 && !applied.aborted) {
+    if (inputs.criticalContainers.length > 0 && !stopper.reason) {
       gates.after = await timed('Safety gates after the prune', 'gatesAfterMs', () =>
         checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (l) => core.info(logSafe(l))),
       );
@@ -150,26 +212,41 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
 
   const facts: RunFacts = {
     plan,
-    results: applied?.results,
+    results,
+    objectResults,
+    buildCacheResult,
     host: docker.host,
     apiVersion: inventory.apiVersion,
     nowMs,
-    layersSizeBefore: inventory.layersSize,
-    layersSizeAfter,
+    usageBefore: inventory.usage,
+    usageAfter,
+    measured: measuredClasses(inputs),
+    diskFreeBefore,
+    diskFreeAfter,
     timings,
     warnings,
     gates,
     failures,
   };
   await writeResults(inputs, facts, gates, timings);
-  const totals = totalsOf(facts, imageRows(plan, applied?.results));
+  const totals = totalsOf(facts, imageRows(plan, results));
   core.info(
     `${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); estimated ${totals.estimatedBytes} bytes` +
       (inputs.mode === 'prune'
-        ? `, measured ${layersSizeAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
+        ? `, measured ${usageAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
         : ''),
   );
   return failures;
+}
+
+/** The classes this run cleans, whose byte totals make up the measured figure. */
+function measuredClasses(inputs: Inputs): (keyof Usage)[] {
+  return [
+    ...(inputs.images !== 'none' ? (['layers'] as const) : []),
+    ...(inputs.containers !== 'none' ? (['containers'] as const) : []),
+    ...(inputs.volumes !== 'none' ? (['volumes'] as const) : []),
+    ...(inputs.buildCache !== 'none' ? (['buildCache'] as const) : []),
+  ];
 }
 
 function describe(plan: Plan, id: string): string {
@@ -198,6 +275,13 @@ async function writeResults(
   core.setOutput('reclaimed-bytes', totals?.reclaimedBytes ?? 0);
   core.setOutput('estimated-bytes', totals?.estimatedBytes ?? 0);
   core.setOutput('report-file', inputs.reportFile);
+  core.setOutput('removed-containers', totals?.removedContainers ?? 0);
+  core.setOutput('removed-networks', totals?.removedNetworks ?? 0);
+  core.setOutput('removed-volumes', totals?.removedVolumes ?? 0);
+  core.setOutput('build-cache-bytes', totals?.buildCacheBytes ?? 0);
+  // Never a wrong number: "unknown" when the daemon's disk is not this machine's.
+  core.setOutput('disk-free-before', facts?.diskFreeBefore ?? 'unknown');
+  core.setOutput('disk-free-after', facts?.diskFreeAfter ?? 'unknown');
 
   if (facts && inputs.mode === 'report' && process.env.GITHUB_EVENT_NAME?.startsWith('pull_request')) {
     for (const note of removalAnnotations(rows)) core.notice(note.message, { title: note.title });

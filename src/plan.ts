@@ -2,13 +2,205 @@
 // reason; nothing here talks to Docker.
 
 import { bytesFreed } from './estimate';
-import { findProtection, repositoryOf, ruleMatches } from './protect';
-import type { ImageDecision, ImageInfo, Inputs, Inventory, Plan } from './types';
+import { findObjectProtection, findProtection, repositoryOf, ruleMatches } from './protect';
+import type {
+  BuildCachePlan,
+  BuildCacheRecord,
+  ContainerInfo,
+  ImageDecision,
+  ImageInfo,
+  Inputs,
+  Inventory,
+  NetworkInfo,
+  ObjectDecision,
+  Plan,
+  VolumeInfo,
+} from './types';
 
-export type Policy = Pick<Inputs, 'mode' | 'images' | 'olderThan' | 'protect' | 'keepRecent'>;
+export type Policy = Pick<Inputs, 'mode' | 'images' | 'olderThan' | 'protect' | 'keepRecent'> &
+  Partial<Pick<Inputs, 'containers' | 'networks' | 'buildCache' | 'buildCacheKeep' | 'volumes'>>;
 
+type Verdict = Pick<ObjectDecision, 'action' | 'reason' | 'detail'>;
+const keepAs = (reason: ObjectDecision['reason'], detail: string): Verdict => ({
+  action: 'keep',
+  reason,
+  detail,
+});
+const nameOf = (c: ContainerInfo) => c.names[0] ?? c.id.slice(0, 12);
+
+/**
+ * Classes are planned in the order they are cleaned (containers, images, networks, build cache,
+ * volumes), each with the earlier ones in mind: a container removed in this run no longer pins its
+ * image, network or volume.
+ */
 export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number): Plan {
-  const { images, containers } = inventory;
+  const cutoffMs = policy.olderThan
+    ? (policy.olderThan.atMs ?? nowMs - (policy.olderThan.durationMs ?? 0))
+    : undefined;
+  const containerDecisions = inventory.containers.map((c) => decideContainer(c, policy, cutoffMs));
+  const removedContainers = new Set(containerDecisions.filter((d) => d.action === 'remove').map((d) => d.id));
+  const containers = inventory.containers.filter((c) => !removedContainers.has(c.id));
+
+  const imagePlan = planImages(inventory.images, containers, policy, cutoffMs);
+  const networkDecisions = inventory.networks.map((n) => decideNetwork(n, containers, policy));
+  const buildCache = planBuildCache(inventory.buildCache, policy, cutoffMs, nowMs);
+  const volumeDecisions = inventory.volumes.map((v) =>
+    decideVolume(v, inventory.containers, removedContainers, policy, inventory.apiVersion),
+  );
+  const objects = [...containerDecisions, ...networkDecisions, ...volumeDecisions];
+
+  const removedBytes = (kind: ObjectDecision['kind']) =>
+    objects.filter((o) => o.kind === kind && o.action === 'remove').reduce((n, o) => n + o.size, 0);
+  const estimate = {
+    images: imagePlan.estimatedBytes,
+    containers: removedBytes('container'),
+    volumes: removedBytes('volume'),
+    buildCache: buildCache?.estimatedBytes ?? 0,
+    total: 0,
+  };
+  estimate.total = estimate.images + estimate.containers + estimate.volumes + estimate.buildCache;
+
+  const objectsForProtection = [
+    ...inventory.containers.map((c) => ({ id: c.id, name: nameOf(c), labels: c.labels })),
+    ...inventory.networks.map((n) => ({ id: n.id, name: n.name, labels: n.labels })),
+    ...inventory.volumes.map((v) => ({ id: v.name, name: v.name, labels: v.labels })),
+  ];
+  return {
+    mode: policy.mode,
+    ...imagePlan,
+    objects,
+    buildCache,
+    estimate,
+    cutoffMs,
+    unmatchedProtect: policy.protect
+      .filter(
+        (rule) =>
+          !inventory.images.some((image) => ruleMatches(rule, image)) &&
+          !objectsForProtection.some((o) => findObjectProtection([rule], o)),
+      )
+      .map((rule) => rule.entry),
+  };
+}
+
+function decideContainer(c: ContainerInfo, policy: Policy, cutoffMs: number | undefined): ObjectDecision {
+  const base = { kind: 'container' as const, id: c.id, name: nameOf(c), created: c.created, size: c.sizeRw };
+  const verdict = ((): Verdict => {
+    if ((policy.containers ?? 'none') === 'none') return keepAs('not-selected', 'containers is none');
+    // Only containers that are not running: exited, dead or never started.
+    if (!['exited', 'dead', 'created'].includes(c.state)) return keepAs('running', `state ${c.state}`);
+    const rule = findObjectProtection(policy.protect, { id: c.id, name: nameOf(c), labels: c.labels });
+    if (rule) return keepAs('protected', `matches protect entry "${rule.entry}"`);
+    if (cutoffMs !== undefined && c.created * 1000 > cutoffMs) {
+      return keepAs('too-recent', `created after ${new Date(cutoffMs).toISOString()}`);
+    }
+    return { action: 'remove', reason: 'remove', detail: `stopped (${c.state})` };
+  })();
+  return { ...base, ...verdict };
+}
+
+const PREDEFINED_NETWORKS = ['bridge', 'host', 'none'];
+
+function decideNetwork(n: NetworkInfo, containers: ContainerInfo[], policy: Policy): ObjectDecision {
+  const base = { kind: 'network' as const, id: n.id, name: n.name, created: n.created, size: 0 };
+  const verdict = ((): Verdict => {
+    if ((policy.networks ?? 'none') === 'none') return keepAs('not-selected', 'networks is none');
+    if (PREDEFINED_NETWORKS.includes(n.name) || n.scope === 'swarm') {
+      return keepAs('predefined', `${n.name} is predefined`);
+    }
+    const users = containers.filter((c) => c.networks.includes(n.name) || c.networks.includes(n.id));
+    if (users.length > 0) return keepAs('in-use', `used by container ${users.map(nameOf).join(', ')}`);
+    const rule = findObjectProtection(policy.protect, { id: n.id, name: n.name, labels: n.labels });
+    if (rule) return keepAs('protected', `matches protect entry "${rule.entry}"`);
+    return { action: 'remove', reason: 'remove', detail: 'no container is attached to it' };
+  })();
+  return { ...base, ...verdict };
+}
+
+const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
+
+/** Anonymous volumes carry a label from API 1.42 on; older daemons give them a random 64-hex name. */
+export function isAnonymousVolume(v: VolumeInfo, apiVersion: string): boolean {
+  if (Object.hasOwn(v.labels, ANONYMOUS_LABEL)) return true;
+  const [major, minor] = apiVersion.split('.').map(Number);
+  return (major < 1 || (major === 1 && minor < 42)) && /^[0-9a-f]{64}$/.test(v.name);
+}
+
+function decideVolume(
+  v: VolumeInfo,
+  all: ContainerInfo[],
+  removed: Set<string>,
+  policy: Policy,
+  apiVersion: string,
+): ObjectDecision {
+  const base = {
+    kind: 'volume' as const,
+    id: v.name,
+    name: v.name,
+    created: v.created,
+    size: Math.max(0, v.size),
+  };
+  const verdict = ((): Verdict => {
+    if ((policy.volumes ?? 'none') === 'none') return keepAs('not-selected', 'volumes is none');
+    if (!isAnonymousVolume(v, apiVersion)) return keepAs('named', 'named volumes are never removed');
+    if (v.driver !== 'local') return keepAs('not-local', `driver ${v.driver}`);
+    const users = all.filter((c) => c.volumes.includes(v.name));
+    const staying = users.filter((c) => !removed.has(c.id));
+    if (staying.length > 0) return keepAs('in-use', `mounted by container ${staying.map(nameOf).join(', ')}`);
+    // The daemon may know of references the container list does not show (another namespace, a plugin).
+    if (v.refCount > users.length) return keepAs('in-use', `referenced by ${v.refCount} container(s)`);
+    const rule = findObjectProtection(policy.protect, { id: v.name, name: v.name, labels: v.labels });
+    if (rule) return keepAs('protected', `matches protect entry "${rule.entry}"`);
+    return { action: 'remove', reason: 'remove', detail: 'anonymous and unused' };
+  })();
+  return { ...base, ...verdict };
+}
+
+/**
+ * What `/build/prune` (all unused cache, `until`, `keep-storage`) frees: records not in use and last used
+ * before the cutoff, least recently used first, until what is left fits in `keep-storage`. Shared records
+ * also belong to images, so they free nothing.
+ */
+function planBuildCache(
+  records: BuildCacheRecord[],
+  policy: Policy,
+  cutoffMs: number | undefined,
+  nowMs: number,
+): BuildCachePlan | undefined {
+  if ((policy.buildCache ?? 'none') === 'none') return undefined;
+  const own = (r: BuildCacheRecord) => (r.shared ? 0 : r.size);
+  let total = records.reduce((n, r) => n + own(r), 0);
+  const keep = policy.buildCacheKeep;
+  const eligible = records
+    .filter((r) => !r.inUse && (cutoffMs === undefined || r.lastUsedMs <= cutoffMs))
+    .sort((a, b) => a.lastUsedMs - b.lastUsedMs);
+  let freed = 0;
+  let candidates = 0;
+  for (const record of eligible) {
+    if (keep !== undefined && total <= keep) break;
+    candidates++;
+    freed += own(record);
+    total -= own(record);
+  }
+  return {
+    until: cutoffMs === undefined ? undefined : `${Math.max(0, Math.floor((nowMs - cutoffMs) / 1000))}s`,
+    keepStorage: keep,
+    records: records.length,
+    candidates,
+    estimatedBytes: freed,
+    detail:
+      `${candidates} of ${records.length} record(s)` +
+      (cutoffMs === undefined ? '' : `, last used before ${new Date(cutoffMs).toISOString()}`) +
+      (keep === undefined ? '' : `, keeping ${keep} bytes of the most recently used`),
+  };
+}
+
+/** Images, with the containers that stay after this run. */
+function planImages(
+  images: ImageInfo[],
+  containers: ContainerInfo[],
+  policy: Policy,
+  cutoffMs: number | undefined,
+) {
   const byId = new Map(images.map((image) => [image.id, image]));
 
   const children = new Map<string, string[]>();
@@ -25,9 +217,6 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
     usedBy.set(container.imageId, [...(usedBy.get(container.imageId) ?? []), name]);
   }
 
-  const cutoffMs = policy.olderThan
-    ? (policy.olderThan.atMs ?? nowMs - (policy.olderThan.durationMs ?? 0))
-    : undefined;
   const recent = newestPerRepository(images, policy.keepRecent);
 
   const decide = (image: ImageInfo): Omit<ImageDecision, 'image'> => {
@@ -83,7 +272,6 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
   }
 
   return {
-    mode: policy.mode,
     images: decisions,
     cascade,
     noPrune,
@@ -93,10 +281,6 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
       images.filter((image) => !gone(image)),
     ),
     estimateExact: images.filter(gone).every((image) => image.layerSizesExact),
-    cutoffMs,
-    unmatchedProtect: policy.protect
-      .filter((rule) => !images.some((image) => ruleMatches(rule, image)))
-      .map((rule) => rule.entry),
   };
 }
 

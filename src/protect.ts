@@ -157,3 +157,26 @@ export function ruleMatches(rule: ProtectRule, image: MatchableImage): boolean {
 export function findProtection(rules: ProtectRule[], image: MatchableImage): ProtectRule | undefined {
   return rules.find((rule) => ruleMatches(rule, image));
 }
+
+export interface MatchableObject {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+}
+
+const nameGlobs = new Map<string, RegExp>();
+
+/**
+ * The rule that protects a container, network or volume, if any: a label entry, an ID prefix, or an
+ * entry that is a plain name pattern (no `/`, no tag: `db`, `cache-*`) matched against its name.
+ */
+export function findObjectProtection(rules: ProtectRule[], object: MatchableObject): ProtectRule | undefined {
+  return rules.find((rule) => {
+    if (rule.kind !== 'reference')
+      return ruleMatches(rule, { id: object.id, repoTags: [], labels: object.labels });
+    if (/[/:]/.test(rule.entry)) return false;
+    let glob = nameGlobs.get(rule.entry);
+    if (!glob) nameGlobs.set(rule.entry, (glob = globToRegExp(rule.entry)));
+    return glob.test(object.name);
+  });
+}

@@ -2,7 +2,17 @@
 
 import type { GateResult } from './gates';
 import { repositoryOf } from './protect';
-import type { ImageDecision, ImageInfo, ImageReason, Plan, RemovalResult } from './types';
+import type {
+  BuildCacheResult,
+  ImageDecision,
+  ImageInfo,
+  ImageReason,
+  ObjectDecision,
+  ObjectResult,
+  Plan,
+  RemovalResult,
+  Usage,
+} from './types';
 
 /** `untagged`: a parent image lost its tags but stays for the child images built on it. */
 export type FinalState = 'removed' | 'untagged' | 'would-remove' | 'kept' | 'gone' | 'failed';
@@ -20,12 +30,19 @@ export interface RunFacts {
   plan: Plan;
   /** Undefined in report mode. */
   results?: RemovalResult[];
+  objectResults?: ObjectResult[];
+  buildCacheResult?: BuildCacheResult;
   host: string;
   apiVersion: string;
   nowMs: number;
-  layersSizeBefore: number;
-  /** Prune mode: measured LayersSize after the removals. */
-  layersSizeAfter?: number;
+  usageBefore: Usage;
+  /** Prune mode: the daemon's totals after the removals (undefined if it did not answer). */
+  usageAfter?: Usage;
+  /** The classes whose totals make up the measured figure. */
+  measured: (keyof Usage)[];
+  /** Free bytes of the disk holding Docker's data; undefined when unknown (a remote daemon). */
+  diskFreeBefore?: number;
+  diskFreeAfter?: number;
   timings: Record<string, number>;
   warnings: string[];
   gates?: GateReport;
@@ -89,28 +106,78 @@ export interface Totals {
   kept: number;
   gone: number;
   failed: number;
+  removedContainers: number;
+  removedNetworks: number;
+  removedVolumes: number;
+  /** Build cache bytes: freed (prune, as the daemon reports) or that would be freed (report). */
+  buildCacheBytes: number;
   estimatedBytes: number;
+  /** Prune: measured from the daemon's totals before and after; 0 in report mode or when unknown. */
   reclaimedBytes: number;
+}
+
+export interface ObjectRow {
+  decision: ObjectDecision;
+  state: FinalState;
+  message?: string;
+}
+
+/** Each container, network and volume: its decision combined with what the daemon answered. */
+export function objectRows(plan: Plan, results?: ObjectResult[]): ObjectRow[] {
+  const byKey = new Map((results ?? []).map((r) => [`${r.kind}/${r.id}`, r]));
+  return plan.objects.map((decision): ObjectRow => {
+    if (decision.action === 'keep') return { decision, state: 'kept' };
+    if (!results) return { decision, state: 'would-remove' };
+    const result = byKey.get(`${decision.kind}/${decision.id}`);
+    switch (result?.status) {
+      case 'removed':
+        return { decision, state: 'removed' };
+      case 'gone':
+        return { decision, state: 'gone', message: result.message };
+      case 'conflict':
+        return { decision: { ...decision, reason: 'in-use' }, state: 'kept', message: result.message };
+      case 'error':
+        return { decision, state: 'failed', message: result.message };
+      default:
+        return { decision, state: 'failed', message: 'not attempted' };
+    }
+  });
+}
+
+/** Measured bytes freed: the daemon's totals before minus after, over the classes this run cleans. */
+export function measuredBytes(facts: RunFacts): number | undefined {
+  const after = facts.usageAfter;
+  if (!after) return undefined;
+  return facts.measured.reduce((n, key) => n + (facts.usageBefore[key] - after[key]), 0);
 }
 
 export function totalsOf(facts: RunFacts, rows: ImageRow[]): Totals {
   const count = (...states: FinalState[]) => rows.filter((r) => states.includes(r.state)).length;
+  const objects = objectRows(facts.plan, facts.objectResults);
+  const removedOf = (kind: ObjectDecision['kind']) =>
+    objects.filter((o) => o.decision.kind === kind && (o.state === 'removed' || o.state === 'would-remove'))
+      .length;
+  const untagOnly = new Set(facts.plan.untagOnly);
   return {
     removed: facts.results
       ? count('removed')
-      : rows.filter((r) => r.state === 'would-remove' && !facts.plan.untagOnly.includes(r.image.id)).length,
-    untagged: facts.results
-      ? count('untagged')
-      : rows.filter((r) => facts.plan.untagOnly.includes(r.image.id)).length,
+      : rows.filter((r) => r.state === 'would-remove' && !untagOnly.has(r.image.id)).length,
+    untagged: facts.results ? count('untagged') : rows.filter((r) => untagOnly.has(r.image.id)).length,
     kept: count('kept'),
     gone: count('gone'),
     failed: count('failed'),
-    estimatedBytes: facts.plan.estimatedBytes,
-    reclaimedBytes: facts.layersSizeAfter === undefined ? 0 : facts.layersSizeBefore - facts.layersSizeAfter,
+    removedContainers: removedOf('container'),
+    removedNetworks: removedOf('network'),
+    removedVolumes: removedOf('volume'),
+    buildCacheBytes:
+      facts.buildCacheResult?.reclaimedBytes ??
+      (facts.results ? 0 : (facts.plan.buildCache?.estimatedBytes ?? 0)),
+    estimatedBytes: facts.plan.estimate.total,
+    reclaimedBytes: measuredBytes(facts) ?? 0,
   };
 }
 
-/** The JSON report: every image with its decision and reason, and the totals. */
+/** The JSON report: every object with its decision and reason, and the totals. */
 export function buildReport(facts: RunFacts, rows: ImageRow[]) {
   return {
     version: 1,
@@ -118,8 +185,14 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
     generatedAt: new Date(facts.nowMs).toISOString(),
     daemon: { host: facts.host, apiVersion: facts.apiVersion },
     totals: { ...totalsOf(facts, rows), estimateExact: facts.plan.estimateExact },
-    layersSizeBefore: facts.layersSizeBefore,
-    layersSizeAfter: facts.layersSizeAfter ?? null,
+    estimate: facts.plan.estimate,
+    measured: {
+      classes: facts.measured,
+      bytes: measuredBytes(facts) ?? null,
+      before: facts.usageBefore,
+      after: facts.usageAfter ?? null,
+    },
+    disk: { freeBefore: facts.diskFreeBefore ?? null, freeAfter: facts.diskFreeAfter ?? null },
     cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
     unmatchedProtect: facts.plan.unmatchedProtect,
     warnings: facts.warnings,
@@ -136,6 +209,19 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
       detail: r.detail,
       ...(r.message ? { message: r.message } : {}),
     })),
+    objects: objectRows(facts.plan, facts.objectResults).map((o) => ({
+      kind: o.decision.kind,
+      id: o.decision.id,
+      name: o.decision.name,
+      size: o.decision.size,
+      state: o.state,
+      reason: o.decision.reason,
+      detail: o.decision.detail,
+      ...(o.message ? { message: o.message } : {}),
+    })),
+    buildCache: facts.plan.buildCache
+      ? { ...facts.plan.buildCache, result: facts.buildCacheResult ?? null }
+      : null,
     timings: facts.timings,
   };
 }

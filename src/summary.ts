@@ -2,12 +2,15 @@
 // string entity-escaped on one line, so tags, labels and names cannot change the summary's structure.
 
 import type { GateResult } from './gates';
+import type { Usage } from './types';
 import {
   formatAge,
   formatBytes,
   groupByRepository,
   shortId,
   totalsOf,
+  measuredBytes,
+  objectRows,
   type GateReport,
   type ImageRow,
   type RunFacts,
@@ -71,37 +74,73 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
   const out: string[] = [];
 
   out.push(`## safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`);
+  const measured = measuredBytes(facts);
   const estimate = `${formatBytes(totals.estimatedBytes)}${facts.plan.estimateExact ? '' : ' (approximate)'}`;
+  const otherClasses = [
+    [totals.removedContainers, 'container(s)'],
+    [totals.removedNetworks, 'network(s)'],
+    [totals.removedVolumes, 'volume(s)'],
+  ]
+    .filter(([n]) => Number(n) > 0)
+    .map(([n, what]) => `${n} ${what}`);
+  const what = [`${totals.removed} image(s)`, ...otherClasses].join(', ');
   out.push(
     prune
-      ? `**Removed ${totals.removed} image(s), reclaimed ${facts.layersSizeAfter === undefined ? 'an unknown amount' : formatBytes(totals.reclaimedBytes)}** (estimated ${estimate}) · kept ${totals.kept}` +
+      ? `**Removed ${what}, reclaimed ${measured === undefined ? 'an unknown amount' : formatBytes(measured)}** (estimated ${estimate}) · kept ${totals.kept} image(s)` +
           (totals.failed > 0 ? ` · ${totals.failed} not removed` : '')
-      : `**Would remove ${totals.removed} image(s), freeing ${estimate}** · kept ${totals.kept}`,
+      : `**Would remove ${what}, freeing ${estimate}** · kept ${totals.kept} image(s)`,
   );
+  const disk = (bytes: number | undefined) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
   out.push(
-    `Daemon ${code(facts.host)} (API ${escapeHtml(facts.apiVersion)}) · image layers ${formatBytes(facts.layersSizeBefore)}` +
-      (facts.layersSizeAfter === undefined ? '' : ` before, ${formatBytes(facts.layersSizeAfter)} after`) +
+    `Daemon ${code(facts.host)} (API ${escapeHtml(facts.apiVersion)}) · free disk ${disk(facts.diskFreeBefore)}` +
+      (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
       (facts.plan.cutoffMs === undefined
         ? ''
         : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`),
   );
   out.push(...failureSection(facts.failures), ...gateSection(facts.gates));
-  if (prune && facts.layersSizeAfter === undefined) {
+
+  // Estimate and measurement side by side, per class.
+  const e = facts.plan.estimate;
+  const after = facts.usageAfter;
+  const diff = (key: keyof Usage) =>
+    !prune
+      ? ''
+      : after && facts.measured.includes(key)
+        ? formatBytes(facts.usageBefore[key] - after[key])
+        : '–';
+  const lines: [string, number, keyof Usage][] = [
+    ['Images (layers)', e.images, 'layers'],
+    ['Containers (writable layers)', e.containers, 'containers'],
+    ['Build cache', e.buildCache, 'buildCache'],
+    ['Volumes', e.volumes, 'volumes'],
+  ];
+  const cells = lines.map(([label, bytes, key]) => [
+    label,
+    formatBytes(bytes),
+    ...(prune ? [diff(key)] : []),
+  ]);
+  cells.push([
+    '<b>Total</b>',
+    `<b>${formatBytes(e.total)}</b>`,
+    ...(prune ? [`<b>${measured === undefined ? 'unknown' : formatBytes(measured)}</b>`] : []),
+  ]);
+  out.push(
+    table(
+      ['', 'Estimated before removing', ...(prune ? ['Measured (Docker’s totals before − after)'] : [])],
+      cells,
+    ),
+  );
+  if (prune && measured === undefined) {
     out.push('Measured: unknown (the daemon did not answer after the removals).');
-  } else if (prune) {
-    const differs =
-      Math.abs(totals.reclaimedBytes - totals.estimatedBytes) > 0.01 * Math.max(totals.estimatedBytes, 1);
+  } else if (
+    prune &&
+    measured !== undefined &&
+    Math.abs(measured - e.total) > 0.01 * Math.max(e.total, 1) &&
+    e.total > 0
+  ) {
     out.push(
-      table(
-        ['', 'Bytes'],
-        [
-          ['Estimated before removing', formatBytes(totals.estimatedBytes)],
-          ['Measured (image layers before − after)', formatBytes(totals.reclaimedBytes)],
-        ],
-      ) +
-        (differs && totals.estimatedBytes > 0
-          ? '\n\n> [!NOTE]\n> The measurement differs from the estimate by more than 1%.'
-          : ''),
+      '> [!NOTE]\n> The measurement differs from the estimate by more than 1% (another process may have changed the host meanwhile).',
     );
   }
 
@@ -154,5 +193,48 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
       table(['Tags', 'Image', 'Age', 'Size', 'Reason', 'Detail'], keptCells) +
       '\n\n</details>',
   );
+  out.push(...objectSections(facts));
   return out.join('\n\n') + '\n';
+}
+
+const KIND_TITLES = { container: 'Containers', network: 'Networks', volume: 'Volumes' } as const;
+
+/** Containers, networks and volumes of the classes this run cleans, and the build cache. */
+function objectSections(facts: RunFacts): string[] {
+  const out: string[] = [];
+  const rows = objectRows(facts.plan, facts.objectResults).filter(
+    (r) => r.decision.reason !== 'not-selected',
+  );
+  for (const kind of ['container', 'network', 'volume'] as const) {
+    const members = rows.filter((r) => r.decision.kind === kind);
+    if (members.length === 0) continue;
+    const removed = members.filter((r) => r.state === 'removed' || r.state === 'would-remove').length;
+    out.push(
+      `<details><summary>${KIND_TITLES[kind]}: ${removed} ${facts.results ? 'removed' : 'would be removed'}, ${members.length - removed} other(s)</summary>\n\n` +
+        table(
+          ['Name', 'Size', 'State', 'Reason', 'Detail'],
+          members.map((r) => [
+            code(r.decision.name),
+            formatBytes(r.decision.size),
+            escapeHtml(r.state),
+            `<b>${escapeHtml(r.decision.reason)}</b>`,
+            escapeHtml(r.message ? `${r.decision.detail}: ${r.message}` : r.decision.detail),
+          ]),
+        ) +
+        '\n\n</details>',
+    );
+  }
+  const cache = facts.plan.buildCache;
+  if (cache) {
+    const result = facts.buildCacheResult;
+    out.push(
+      `**Build cache**: ${escapeHtml(cache.detail)}; estimated ${formatBytes(cache.estimatedBytes)}` +
+        (result
+          ? result.status === 'removed'
+            ? `, the daemon freed ${formatBytes(result.reclaimedBytes)}`
+            : `, not pruned (${escapeHtml(result.message ?? result.status)})`
+          : ''),
+    );
+  }
+  return out;
 }

@@ -3,6 +3,10 @@
 
 export type Mode = 'report' | 'prune';
 export type ImageScope = 'none' | 'dangling' | 'unused';
+export type ContainerScope = 'none' | 'stopped';
+export type NetworkScope = 'none' | 'unused';
+export type BuildCacheScope = 'none' | 'unused';
+export type VolumeScope = 'none' | 'anonymous';
 
 /** An `older-than` input: a duration back from "now", or a fixed moment. */
 export interface AgeLimit {
@@ -45,6 +49,12 @@ export interface Inputs {
   apiTimeoutMs: number;
   /** Per-object failures fail the step. */
   failOnError: boolean;
+  containers: ContainerScope;
+  networks: NetworkScope;
+  buildCache: BuildCacheScope;
+  /** Bytes of the most recently used build cache to keep (`build-cache-keep`). */
+  buildCacheKeep?: number;
+  volumes: VolumeScope;
 }
 
 export interface ImageInfo {
@@ -79,14 +89,64 @@ export interface ContainerInfo {
   state: string;
   created: number;
   labels: Record<string, string>;
+  /** Bytes of its writable layer (`SizeRw`), 0 when unknown. */
+  sizeRw: number;
+  /** Networks it is attached to or configured for (names or IDs). */
+  networks: string[];
+  /** Names of the volumes it mounts. */
+  volumes: string[];
+}
+
+export interface NetworkInfo {
+  id: string;
+  name: string;
+  driver: string;
+  scope: string;
+  labels: Record<string, string>;
+  /** Epoch seconds. */
+  created: number;
+}
+
+export interface VolumeInfo {
+  name: string;
+  driver: string;
+  labels: Record<string, string>;
+  /** Bytes, -1 when the daemon does not know. */
+  size: number;
+  /** Containers referring to it, -1 when unknown. */
+  refCount: number;
+  created: number;
+}
+
+export interface BuildCacheRecord {
+  id: string;
+  size: number;
+  inUse: boolean;
+  shared: boolean;
+  /** Epoch milliseconds of the last use (creation when never used). */
+  lastUsedMs: number;
+}
+
+/** The daemon's own per-class byte totals (`/system/df`), to measure what a prune freed. */
+export interface Usage {
+  layers: number;
+  containers: number;
+  volumes: number;
+  buildCache: number;
 }
 
 export interface Inventory {
   images: ImageInfo[];
   containers: ContainerInfo[];
+  networks: NetworkInfo[];
+  volumes: VolumeInfo[];
+  buildCache: BuildCacheRecord[];
   /** Docker's `LayersSize` from `/system/df`: exact bytes of all image layers. */
   layersSize: number;
+  usage: Usage;
   apiVersion: string;
+  /** The daemon's data root (`DockerRootDir`). */
+  rootDir: string;
   /** Epoch milliseconds when the inventory was taken. */
   takenAt: number;
 }
@@ -102,16 +162,65 @@ export interface ImageDecision {
   detail: string;
 }
 
+export type ObjectKind = 'container' | 'network' | 'volume';
+
+/** A decision about a container, network or volume. */
+export interface ObjectDecision {
+  kind: ObjectKind;
+  /** Container or network ID, volume name: what the API deletes. */
+  id: string;
+  name: string;
+  /** Epoch seconds, 0 when unknown. */
+  created: number;
+  /** Bytes it frees when removed (container writable layer, volume data), 0 when unknown. */
+  size: number;
+  action: 'remove' | 'keep';
+  reason:
+    | 'remove'
+    | 'running'
+    | 'in-use'
+    | 'protected'
+    | 'too-recent'
+    | 'predefined'
+    | 'named'
+    | 'not-local'
+    | 'not-selected';
+  detail: string;
+}
+
+export interface BuildCachePlan {
+  /** Sent to `/build/prune`: `until` filter and `keep-storage`. */
+  until?: string;
+  keepStorage?: number;
+  records: number;
+  candidates: number;
+  estimatedBytes: number;
+  detail: string;
+}
+
+export interface Estimate {
+  images: number;
+  containers: number;
+  volumes: number;
+  buildCache: number;
+  total: number;
+}
+
 export interface Plan {
   mode: Mode;
   images: ImageDecision[];
+  /** Containers, networks and volumes, in that order. */
+  objects: ObjectDecision[];
+  /** Undefined when `build-cache` is none. */
+  buildCache?: BuildCachePlan;
+  estimate: Estimate;
   /** Untagged parent images that Docker deletes together with the planned images (decided `remove`, reason `parent`). */
   cascade: string[];
   /** Planned images that keep child images: only their tags can go, the image stays as an untagged parent. */
   untagOnly: string[];
   /** Planned images whose delete must keep their (protected) untagged parents: `noprune`. */
   noPrune: string[];
-  /** Exact bytes of image layers that nothing left behind references. */
+  /** Exact bytes of image layers that nothing left behind references (also `estimate.images`). */
   estimatedBytes: number;
   /** False when some layer sizes had to be guessed. */
   estimateExact: boolean;
@@ -141,4 +250,17 @@ export interface Outcome {
   /** Measured: LayersSize before minus after. */
   reclaimedBytes: number;
   layersSizeAfter: number;
+}
+
+export interface ObjectResult {
+  kind: ObjectKind;
+  id: string;
+  status: 'removed' | 'gone' | 'conflict' | 'error';
+  message?: string;
+}
+
+export interface BuildCacheResult {
+  status: 'removed' | 'busy' | 'error';
+  reclaimedBytes: number;
+  message?: string;
 }
