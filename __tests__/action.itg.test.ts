@@ -148,6 +148,11 @@ describeDocker('the action on a real daemon', () => {
     }
     expect(tags).not.toContain(`${P}/web:v2`);
     expect(tags).toContain(`${P}/solo:1`); // the newest (only) image of its repository
+    // With protection and keep-recent too, the estimate made beforehand is what the prune freed.
+    const estimated = Number(result.outputs['estimated-bytes']);
+    const reclaimed = Number(result.outputs['reclaimed-bytes']);
+    expect(reclaimed).toBeGreaterThan(0);
+    expect(Math.abs(estimated - reclaimed)).toBeLessThanOrEqual(0.01 * reclaimed);
     expect(result.stdout).toContain('::warning::protect entry "nothing/matches:*" matched nothing');
   }, 120_000);
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { deletionGroups } from '../src/apply';
-import { bytesFreed, EMPTY_LAYER, layerSizesFromHistory } from '../src/estimate';
+import { bytesFreed, EMPTY_LAYER, layerSizesFromHistory, planLayerSizing } from '../src/estimate';
 import { parseProtectEntry } from '../src/protect';
 import { planRemovals, type Policy } from '../src/plan';
 import type { ContainerInfo, ImageInfo, Inventory, NetworkInfo, VolumeInfo } from '../src/types';
@@ -532,5 +532,58 @@ describe('containers, networks, volumes and build cache', () => {
     // e (frees nothing) and a.
     const plan = planRemovals(inv, policy({ ...all, olderThan: undefined, buildCacheKeep: 14000 }), NOW);
     expect(plan.buildCache).toMatchObject({ candidates: 2, estimatedBytes: 1000, keepStorage: 14000 });
+  });
+});
+
+describe('planLayerSizing: history only where /system/df cannot size the layers', () => {
+  // base (100) <- a1 (10), a2 (20); base <- b (30) <- b-child (40); lone (50)
+  const img = (id: string, layers: [string, number][]) => ({
+    id,
+    layers: layers.map(([k]) => k),
+    size: layers.reduce((n, [, s]) => n + s, 0),
+    sizes: layers.map(([, s]) => s),
+  });
+  const images = [
+    img('a1', [
+      ['base', 100],
+      ['x1', 10],
+    ]),
+    img('a2', [
+      ['base', 100],
+      ['x2', 20],
+    ]),
+    img('b', [
+      ['base', 100],
+      ['y', 30],
+    ]),
+    img('b-child', [
+      ['base', 100],
+      ['y', 30],
+      ['z', 40],
+    ]),
+    img('lone', [['solo', 50]]),
+  ];
+  const df = (ids: string[], shared: Record<string, number>) =>
+    new Map(ids.map((id) => [id, { size: images.find((i) => i.id === id)!.size, shared: shared[id] }]));
+
+  it('sizes unique tails from df and fetches one history per deepest shared layer', () => {
+    const sizing = planLayerSizing(
+      images,
+      df(['a1', 'a2', 'b', 'b-child', 'lone'], { a1: 100, a2: 100, b: 130, 'b-child': 130, lone: 0 }),
+    );
+    // base and y are shared: the history of b-child (the deepest) covers both; lone shares nothing.
+    expect(sizing.history.sort()).toEqual(['b-child']);
+    const histories = new Map([['b-child', [40, 30, 100]]]);
+    const sized = sizing.resolve(histories);
+    for (const image of images)
+      expect([image.id, sized.get(image.id)]).toEqual([image.id, { sizes: image.sizes, exact: true }]);
+  });
+
+  it('falls back to history when df does not list an image or reports no shared size', () => {
+    const sizing = planLayerSizing(
+      images,
+      df(['a1', 'a2', 'b', 'lone'], { a1: 100, a2: 100, b: -1, lone: 0 }),
+    );
+    expect(sizing.history.sort()).toEqual(['b', 'b-child']);
   });
 });

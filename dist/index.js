@@ -101579,8 +101579,9 @@ function planLayerSizing(images, df) {
     for (const image of [...images].sort((a, b) => b.layers.length - a.layers.length)) {
         const k = tailStart.get(image.id);
         const keys = keysOf.get(image.id);
-        // The deepest shared layer: just above the unique tail, or the last one when nothing is unique.
-        const deepest = k === undefined ? -1 : k > 0 ? k - 1 : keys.length - 1;
+        // The deepest shared layer is just above the unique tail (the last layer when nothing is unique;
+        // none when the whole chain is the image's own).
+        const deepest = k === undefined ? -1 : k - 1;
         if (deepest < 0 || covered.has(keys[deepest]))
             continue;
         history.add(image.id);
