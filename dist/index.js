@@ -101251,6 +101251,10 @@ function findObjectProtection(rules, object) {
         return glob.test(object.name);
     });
 }
+/** A normalised repository as people write it: `docker.io/library/postgres` → `postgres`. */
+function displayRepository(repository) {
+    return repository.replace(/^docker\.io\/(library\/)?/, '');
+}
 
 ;// CONCATENATED MODULE: ./src/inputs.ts
 // Reads and validates the action inputs. Pure: the caller passes the input getter and the environment.
@@ -101989,7 +101993,7 @@ function newestPerRepository(images, count) {
             .slice(0, count)
             .forEach((image, i) => {
             if (!ranks.has(image.id))
-                ranks.set(image.id, `newest ${i + 1} of ${count} kept in ${repository}`);
+                ranks.set(image.id, `#${i + 1} newest of ${displayRepository(repository)} (keep-recent ${count})`);
         });
     }
     return ranks;
@@ -102182,7 +102186,7 @@ function buildReport(facts, rows) {
 function repositoryKey(image) {
     if (image.repoTags.length === 0)
         return '<untagged>';
-    return repositoryOf(image.repoTags[0]).replace(/^docker\.io\/(library\/)?/, '');
+    return displayRepository(repositoryOf(image.repoTags[0]));
 }
 function groupByRepository(rows) {
     const groups = new Map();

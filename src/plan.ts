@@ -2,7 +2,13 @@
 // reason; nothing here talks to Docker.
 
 import { bytesFreed } from './estimate';
-import { findObjectProtection, findProtection, repositoryOf, ruleMatches } from './protect';
+import {
+  displayRepository,
+  findObjectProtection,
+  findProtection,
+  repositoryOf,
+  ruleMatches,
+} from './protect';
 import type {
   BuildCachePlan,
   BuildCacheRecord,
@@ -304,7 +310,8 @@ function newestPerRepository(images: ImageInfo[], count: number): Map<string, st
       .sort((a, b) => b.created - a.created || a.id.localeCompare(b.id))
       .slice(0, count)
       .forEach((image, i) => {
-        if (!ranks.has(image.id)) ranks.set(image.id, `newest ${i + 1} of ${count} kept in ${repository}`);
+        if (!ranks.has(image.id))
+          ranks.set(image.id, `#${i + 1} newest of ${displayRepository(repository)} (keep-recent ${count})`);
       });
   }
   return ranks;

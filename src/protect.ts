@@ -180,3 +180,8 @@ export function findObjectProtection(rules: ProtectRule[], object: MatchableObje
     return glob.test(object.name);
   });
 }
+
+/** A normalised repository as people write it: `docker.io/library/postgres` → `postgres`. */
+export function displayRepository(repository: string): string {
+  return repository.replace(/^docker\.io\/(library\/)?/, '');
+}

@@ -1,7 +1,7 @@
 // Telling, as pure functions: what happened to each image, the JSON report, the annotations.
 
 import type { GateResult } from './gates';
-import { repositoryOf } from './protect';
+import { displayRepository, repositoryOf } from './protect';
 import type {
   BuildCacheResult,
   ImageDecision,
@@ -229,7 +229,7 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
 /** Repository an image is listed under: that of its first tag as people write it, or `<untagged>`. */
 export function repositoryKey(image: ImageInfo): string {
   if (image.repoTags.length === 0) return '<untagged>';
-  return repositoryOf(image.repoTags[0]).replace(/^docker\.io\/(library\/)?/, '');
+  return displayRepository(repositoryOf(image.repoTags[0]));
 }
 
 export function groupByRepository(rows: ImageRow[]): [string, ImageRow[]][] {
