@@ -101646,17 +101646,20 @@ function usageOf(df) {
 }
 async function takeInventory(docker, concurrency) {
     const takenAt = Date.now();
-    const [version, info, summaries, containers, networks, df] = await Promise.all([
+    // Deleted between the listing and a later call (another run, a user): no longer there to plan.
+    const unlessGone = (call) => call.catch((error) => error.statusCode === 404 ? undefined : Promise.reject(error));
+    // The per-image inspects start as soon as the image list is in, while /system/df is still computing.
+    const listing = docker.request('GET', '/images/json', { all: true });
+    const inspecting = listing.then((summaries) => mapPool(summaries, concurrency, (summary) => unlessGone(docker.request('GET', `/images/${summary.Id}/json`))));
+    const [version, info, summaries, containers, networks, df, inspected] = await Promise.all([
         docker.request('GET', '/version'),
         docker.request('GET', '/info'),
-        docker.request('GET', '/images/json', { all: true }),
+        listing,
         docker.request('GET', '/containers/json', { all: true }),
         docker.request('GET', '/networks'),
         docker.request('GET', '/system/df'),
+        inspecting,
     ]);
-    // Deleted between the listing and a later call (another run, a user): no longer there to plan.
-    const unlessGone = (call) => call.catch((error) => error.statusCode === 404 ? undefined : Promise.reject(error));
-    const inspected = await mapPool(summaries, concurrency, (summary) => unlessGone(docker.request('GET', `/images/${summary.Id}/json`)));
     const present = summaries
         .map((summary, i) => ({ summary, layers: inspected[i]?.RootFS?.Layers ?? [], gone: !inspected[i] }))
         .filter((entry) => !entry.gone);
@@ -102491,8 +102494,13 @@ function objectSections(facts) {
 
 
 
-/** Concurrent API connections: deletes are latency-bound; measured best around 8 on 2 cores. */
+/**
+ * Requests in flight at once. Deletes are bound by the daemon, which gains little past 8 on 2 cores;
+ * the inventory's reads gain up to 16 (measured with 500 images: 400 deletes 0.72 s at 8, 0.79 s at 16;
+ * 500 inspects 0.17 s at 8, 0.14 s at 16).
+ */
 const CONNECTIONS = 8;
+const READ_CONNECTIONS = 16;
 /** Keeps user-controlled text on one log line and out of workflow-command syntax. */
 function logSafe(text) {
     return text.replace(/[\r\n]+/g, ' ').replace(/::/g, ':\u200b:');
@@ -102553,7 +102561,7 @@ async function prune(inputs, docker) {
     const inventory = await timed('Inventory', 'inventoryMs', async () => {
         let taken;
         try {
-            taken = await takeInventory(docker, CONNECTIONS);
+            taken = await takeInventory(docker, READ_CONNECTIONS);
         }
         catch (error) {
             throw new Error(`Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}`);

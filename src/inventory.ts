@@ -86,24 +86,28 @@ export function usageOf(df: ApiDiskUsage): Usage {
 
 export async function takeInventory(docker: DockerApi, concurrency: number): Promise<Inventory> {
   const takenAt = Date.now();
-  const [version, info, summaries, containers, networks, df] = await Promise.all([
-    docker.request<{ ApiVersion: string }>('GET', '/version'),
-    docker.request<{ DockerRootDir?: string }>('GET', '/info'),
-    docker.request<ApiImageSummary[]>('GET', '/images/json', { all: true }),
-    docker.request<ApiContainerSummary[]>('GET', '/containers/json', { all: true }),
-    docker.request<ApiNetwork[]>('GET', '/networks'),
-    docker.request<ApiDiskUsage>('GET', '/system/df'),
-  ]);
-
   // Deleted between the listing and a later call (another run, a user): no longer there to plan.
   const unlessGone = <T>(call: Promise<T>) =>
     call.catch((error) =>
       (error as { statusCode?: number }).statusCode === 404 ? undefined : Promise.reject(error),
     );
 
-  const inspected = await mapPool(summaries, concurrency, (summary) =>
-    unlessGone(docker.request<{ RootFS?: { Layers?: string[] } }>('GET', `/images/${summary.Id}/json`)),
+  // The per-image inspects start as soon as the image list is in, while /system/df is still computing.
+  const listing = docker.request<ApiImageSummary[]>('GET', '/images/json', { all: true });
+  const inspecting = listing.then((summaries) =>
+    mapPool(summaries, concurrency, (summary) =>
+      unlessGone(docker.request<{ RootFS?: { Layers?: string[] } }>('GET', `/images/${summary.Id}/json`)),
+    ),
   );
+  const [version, info, summaries, containers, networks, df, inspected] = await Promise.all([
+    docker.request<{ ApiVersion: string }>('GET', '/version'),
+    docker.request<{ DockerRootDir?: string }>('GET', '/info'),
+    listing,
+    docker.request<ApiContainerSummary[]>('GET', '/containers/json', { all: true }),
+    docker.request<ApiNetwork[]>('GET', '/networks'),
+    docker.request<ApiDiskUsage>('GET', '/system/df'),
+    inspecting,
+  ]);
   const present = summaries
     .map((summary, i) => ({ summary, layers: inspected[i]?.RootFS?.Layers ?? [], gone: !inspected[i] }))
     .filter((entry) => !entry.gone);

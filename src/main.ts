@@ -31,8 +31,13 @@ import type {
   Usage,
 } from './types';
 
-/** Concurrent API connections: deletes are latency-bound; measured best around 8 on 2 cores. */
+/**
+ * Requests in flight at once. Deletes are bound by the daemon, which gains little past 8 on 2 cores;
+ * the inventory's reads gain up to 16 (measured with 500 images: 400 deletes 0.72 s at 8, 0.79 s at 16;
+ * 500 inspects 0.17 s at 8, 0.14 s at 16).
+ */
 const CONNECTIONS = 8;
+const READ_CONNECTIONS = 16;
 
 /** Keeps user-controlled text on one log line and out of workflow-command syntax. */
 export function logSafe(text: string): string {
@@ -97,7 +102,7 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
   const inventory = await timed('Inventory', 'inventoryMs', async () => {
     let taken: Inventory;
     try {
-      taken = await takeInventory(docker, CONNECTIONS);
+      taken = await takeInventory(docker, READ_CONNECTIONS);
     } catch (error) {
       throw new Error(
         `Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}`,
