@@ -402,3 +402,15 @@ describe('the other classes', () => {
     expect(() => read(inputs)).toThrow(message);
   });
 });
+
+describe('older-than in the future', () => {
+  it('is rejected: every image would be a candidate', () => {
+    const now = Date.parse('2026-06-01T00:00:00Z');
+    expect(() => readInputs((n) => ({ 'older-than': '2026-07-01' })[n] ?? '', {}, now)).toThrow(
+      'older-than: "2026-07-01" is in the future',
+    );
+    expect(readInputs((n) => ({ 'older-than': '2026-05-01' })[n] ?? '', {}, now).olderThan?.atMs).toBe(
+      Date.parse('2026-05-01T00:00:00Z'),
+    );
+  });
+});

@@ -101435,13 +101435,19 @@ function parseDockerHost(input, value) {
 // Checks across inputs go here; each throws an InputError naming the input at fault.
 // None are needed yet: `prune` with `images: none`, or `keep-recent` with it, simply has nothing to do.
 const CROSS_CHECKS = [
+    (inputs, raw, nowMs) => {
+        // "Created before a moment still to come" is every image: almost surely a typo, and a costly one.
+        if (inputs.olderThan?.atMs !== undefined && inputs.olderThan.atMs > nowMs) {
+            throw new InputError('older-than', raw('older-than'), 'is in the future, so every image would be a candidate; use a past date or a duration such as 7d');
+        }
+    },
     (inputs, raw) => {
         if (inputs.buildCacheKeep !== undefined && inputs.buildCache === 'none') {
             throw new InputError('build-cache-keep', raw('build-cache-keep'), 'needs build-cache: unused (build-cache is none, so no build cache is pruned)');
         }
     },
 ];
-function readInputs(get, env) {
+function readInputs(get, env, nowMs = Date.now()) {
     const read = (name) => get(name).trim();
     const olderThan = read('older-than');
     const host = read('docker-host');
@@ -101471,7 +101477,7 @@ function readInputs(get, env) {
         volumes: oneOf('volumes', read('volumes'), VOLUME_SCOPES, 'none'),
     };
     for (const check of CROSS_CHECKS)
-        check(inputs, read);
+        check(inputs, read, nowMs);
     return inputs;
 }
 

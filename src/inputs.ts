@@ -188,7 +188,17 @@ function parseDockerHost(input: string, value: string): string {
 
 // Checks across inputs go here; each throws an InputError naming the input at fault.
 // None are needed yet: `prune` with `images: none`, or `keep-recent` with it, simply has nothing to do.
-const CROSS_CHECKS: ReadonlyArray<(inputs: Inputs, raw: (name: string) => string) => void> = [
+const CROSS_CHECKS: ReadonlyArray<(inputs: Inputs, raw: (name: string) => string, nowMs: number) => void> = [
+  (inputs, raw, nowMs) => {
+    // "Created before a moment still to come" is every image: almost surely a typo, and a costly one.
+    if (inputs.olderThan?.atMs !== undefined && inputs.olderThan.atMs > nowMs) {
+      throw new InputError(
+        'older-than',
+        raw('older-than'),
+        'is in the future, so every image would be a candidate; use a past date or a duration such as 7d',
+      );
+    }
+  },
   (inputs, raw) => {
     if (inputs.buildCacheKeep !== undefined && inputs.buildCache === 'none') {
       throw new InputError(
@@ -200,7 +210,11 @@ const CROSS_CHECKS: ReadonlyArray<(inputs: Inputs, raw: (name: string) => string
   },
 ];
 
-export function readInputs(get: (name: string) => string, env: Record<string, string | undefined>): Inputs {
+export function readInputs(
+  get: (name: string) => string,
+  env: Record<string, string | undefined>,
+  nowMs = Date.now(),
+): Inputs {
   const read = (name: string) => get(name).trim();
   const olderThan = read('older-than');
   const host = read('docker-host');
@@ -230,6 +244,6 @@ export function readInputs(get: (name: string) => string, env: Record<string, st
       : undefined,
     volumes: oneOf('volumes', read('volumes'), VOLUME_SCOPES, 'none'),
   };
-  for (const check of CROSS_CHECKS) check(inputs, read);
+  for (const check of CROSS_CHECKS) check(inputs, read, nowMs);
   return inputs;
 }
