@@ -101049,7 +101049,14 @@ async function removeImage(docker, image, noprune, untagOnly) {
         await remove(image.id);
     }
     catch (error) {
-        const status = statusOf(error);
+        let status = statusOf(error);
+        // Two deletes of one image at once (another run): Docker 20.10 may answer the loser with a 500
+        // "unrecognized image ID" instead of a 404. If the image is gone now, that is what happened.
+        if (status !== 404 && status !== 409 && !isConnectionError(error)) {
+            const exists = await docker.request('GET', `/images/${image.id}/json`).then(() => true, (e) => statusOf(e) !== 404);
+            if (!exists)
+                status = 404;
+        }
         if (status === 404)
             return { ...result, status: 'gone', message: 'already removed by someone else' };
         return {
@@ -101635,6 +101642,7 @@ function planLayerSizing(images, df) {
 // `/system/df` cannot size the image's layers already (see planLayerSizing).
 
 
+
 /** Dangling images show `<none>:<none>` (API < 1.45), `null` or `[]` depending on the daemon. */
 function realTags(tags) {
     return (tags ?? []).filter((t) => t !== '<none>:<none>');
@@ -101663,7 +101671,7 @@ async function takeInventory(docker, concurrency) {
         listing,
         docker.request('GET', '/containers/json', { all: true }),
         docker.request('GET', '/networks'),
-        docker.request('GET', '/system/df'),
+        diskUsage(docker),
         inspecting,
     ]);
     const present = summaries
@@ -101740,9 +101748,25 @@ async function takeInventory(docker, concurrency) {
         takenAt,
     };
 }
+/**
+ * `/system/df`, waiting while another client's runs: the daemon computes one at a time and refuses a
+ * second with "a disk usage operation is already running" (two runs of this action at once do this).
+ */
+async function diskUsage(docker, attempts = 50) {
+    for (let attempt = 1;; attempt++) {
+        try {
+            return await docker.request('GET', '/system/df');
+        }
+        catch (error) {
+            if (attempt >= attempts || !/already running/i.test(messageOf(error)))
+                throw error;
+            await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+    }
+}
 /** Docker's per-class byte totals now, for measuring what a prune freed. */
 async function measureUsage(docker) {
-    return usageOf(await docker.request('GET', '/system/df'));
+    return usageOf(await diskUsage(docker));
 }
 
 ;// CONCATENATED MODULE: ./src/plan.ts
@@ -102517,7 +102541,7 @@ async function run() {
         inputs = readInputs((name) => getInput(name, { trimWhitespace: false }), process.env);
     }
     catch (error) {
-        setFailed(messageOf(error));
+        setFailed(logSafe(messageOf(error)));
         return;
     }
     const docker = connectDocker(inputs.dockerHost, { timeoutMs: inputs.apiTimeoutMs });
@@ -102590,7 +102614,7 @@ async function prune(inputs, docker) {
         return planned;
     });
     const warnings = plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`);
-    warnings.forEach((w) => warning(w));
+    warnings.forEach((w) => warning(logSafe(w)));
     const diskFreeBefore = await diskFree(docker.host, inventory.rootDir);
     let results;
     let objectResults;

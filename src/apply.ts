@@ -175,7 +175,16 @@ async function removeImage(
     // answers 409 rather than touch an image that gained a reference or a container since the plan.
     await remove(image.id);
   } catch (error) {
-    const status = statusOf(error);
+    let status = statusOf(error);
+    // Two deletes of one image at once (another run): Docker 20.10 may answer the loser with a 500
+    // "unrecognized image ID" instead of a 404. If the image is gone now, that is what happened.
+    if (status !== 404 && status !== 409 && !isConnectionError(error)) {
+      const exists = await docker.request('GET', `/images/${image.id}/json`).then(
+        () => true,
+        (e: unknown) => statusOf(e) !== 404,
+      );
+      if (!exists) status = 404;
+    }
     if (status === 404) return { ...result, status: 'gone', message: 'already removed by someone else' };
     return {
       ...result,

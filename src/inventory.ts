@@ -2,7 +2,7 @@
 // Docker's own byte totals. Per image: one inspect (the diff IDs); a history (layer sizes) only where
 // `/system/df` cannot size the image's layers already (see planLayerSizing).
 
-import type { DockerApi } from './docker';
+import { messageOf, type DockerApi } from './docker';
 import { planLayerSizing, type DfImage } from './estimate';
 import { mapPool } from './pool';
 import type { ContainerInfo, ImageInfo, Inventory, Usage } from './types';
@@ -105,7 +105,7 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
     listing,
     docker.request<ApiContainerSummary[]>('GET', '/containers/json', { all: true }),
     docker.request<ApiNetwork[]>('GET', '/networks'),
-    docker.request<ApiDiskUsage>('GET', '/system/df'),
+    diskUsage(docker),
     inspecting,
   ]);
   const present = summaries
@@ -193,7 +193,22 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
   };
 }
 
+/**
+ * `/system/df`, waiting while another client's runs: the daemon computes one at a time and refuses a
+ * second with "a disk usage operation is already running" (two runs of this action at once do this).
+ */
+export async function diskUsage(docker: DockerApi, attempts = 50): Promise<ApiDiskUsage> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await docker.request<ApiDiskUsage>('GET', '/system/df');
+    } catch (error) {
+      if (attempt >= attempts || !/already running/i.test(messageOf(error))) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
 /** Docker's per-class byte totals now, for measuring what a prune freed. */
 export async function measureUsage(docker: DockerApi): Promise<Usage> {
-  return usageOf(await docker.request<ApiDiskUsage>('GET', '/system/df'));
+  return usageOf(await diskUsage(docker));
 }

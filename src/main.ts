@@ -49,7 +49,7 @@ export async function run(): Promise<void> {
   try {
     inputs = readInputs((name) => core.getInput(name, { trimWhitespace: false }), process.env);
   } catch (error) {
-    core.setFailed(messageOf(error));
+    core.setFailed(logSafe(messageOf(error)));
     return;
   }
   const docker = connectDocker(inputs.dockerHost, { timeoutMs: inputs.apiTimeoutMs });
@@ -132,7 +132,7 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
     return planned;
   });
   const warnings = plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`);
-  warnings.forEach((w) => core.warning(w));
+  warnings.forEach((w) => core.warning(logSafe(w)));
 
   const diskFreeBefore = await diskFree(docker.host, inventory.rootDir);
   let results: RemovalResult[] | undefined;

@@ -452,3 +452,68 @@ export async function readJsonStream(stream: NodeJS.ReadableStream): Promise<Rec
 async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<unknown>): Promise<void> {
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
 }
+
+/** A running container with a Docker healthcheck (see createHealthcheckContainer). */
+export interface HealthcheckContainerSpec {
+  name: string;
+  /** An image with /bin/busybox. */
+  image: string;
+  /** The probe, e.g. `['CMD', '/bin/busybox', 'false']`. */
+  test: string[];
+  intervalMs: number;
+  retries?: number;
+  /** Failures during the start period do not count: the status stays `starting` until a probe passes. */
+  startPeriodMs?: number;
+  timeoutMs?: number;
+  /** The container's command; default: sleep for an hour. */
+  cmd?: string[];
+}
+
+/**
+ * Creates and starts a container with a healthcheck. Docker (20.10) runs the first probe one interval
+ * after the start, so a long interval keeps the status `starting` that long. Returns the container ID.
+ */
+export async function createHealthcheckContainer(
+  docker: Dockerode,
+  spec: HealthcheckContainerSpec,
+): Promise<string> {
+  const ms = 1_000_000; // the API takes nanoseconds
+  const container = await docker.createContainer({
+    name: spec.name,
+    Image: spec.image,
+    Cmd: spec.cmd ?? ['/bin/busybox', 'sleep', '3600'],
+    HostConfig: { NetworkMode: 'none' },
+    Healthcheck: {
+      Test: spec.test,
+      Interval: spec.intervalMs * ms,
+      Retries: spec.retries ?? 1,
+      Timeout: (spec.timeoutMs ?? 5000) * ms,
+      StartPeriod: (spec.startPeriodMs ?? 0) * ms,
+    },
+  });
+  await container.start();
+  return container.id;
+}
+
+/** A container's health status (`starting`, `healthy`, `unhealthy`), or undefined without a healthcheck. */
+export async function healthStatus(docker: Dockerode, name: string): Promise<string | undefined> {
+  const info = await docker.getContainer(name).inspect();
+  return (info.State as { Health?: { Status?: string } }).Health?.Status;
+}
+
+/** Polls until the container's health status is `status`; throws after `timeoutMs`. */
+export async function waitForHealth(
+  docker: Dockerode,
+  name: string,
+  status: string,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const now = await healthStatus(docker, name);
+    if (now === status) return;
+    if (Date.now() > deadline)
+      throw new Error(`container ${name} is ${now}, not ${status}, after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
