@@ -101068,6 +101068,41 @@ async function removeImage(docker, image, noprune, untagOnly) {
     }
     return result;
 }
+/**
+ * Removes the plan in the safe order: containers first (their images, networks and volumes become
+ * free), then images, networks, build cache, and volumes last.
+ */
+async function executePlan(docker, plan, concurrency, phase, log) {
+    const stopper = new Stopper(docker);
+    const removeClass = async (title, kind) => {
+        const decisions = plan.objects.filter((o) => o.kind === kind && o.action === 'remove');
+        if (decisions.length === 0)
+            return [];
+        return phase(title, `${kind}sMs`, async () => {
+            const done = await removeObjects(docker, decisions, concurrency, stopper);
+            log(`removed ${done.filter((r) => r.status === 'removed').length}/${decisions.length}`);
+            return done;
+        });
+    };
+    const objectResults = await removeClass('Remove containers', 'container');
+    const results = await phase('Remove images', 'applyMs', async () => {
+        let lastLog = 0;
+        return applyPlan(docker, plan, concurrency, stopper, (n, total) => {
+            // Progress every 2 s on long runs, and at the end.
+            if (n === total || performance.now() - lastLog > 2000) {
+                lastLog = performance.now();
+                log(`removed ${n}/${total}`);
+            }
+        });
+    });
+    objectResults.push(...(await removeClass('Remove networks', 'network')));
+    const cache = plan.buildCache;
+    const buildCacheResult = cache && !stopper.reason
+        ? await phase('Prune build cache', 'buildCacheMs', () => pruneBuildCache(docker, cache))
+        : undefined;
+    objectResults.push(...(await removeClass('Remove volumes', 'volume')));
+    return { results, objectResults, buildCacheResult, stopped: stopper.reason };
+}
 
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = require("node:fs");
@@ -102622,38 +102657,11 @@ async function prune(inputs, docker) {
     let usageAfter;
     let diskFreeAfter;
     if (inputs.mode === 'prune') {
-        const stopper = new Stopper(docker);
-        const planned = (kind) => plan.objects.filter((o) => o.kind === kind && o.action === 'remove');
-        const removeClass = async (title, kind) => {
-            const decisions = planned(kind);
-            if (decisions.length === 0)
-                return [];
-            return timed(title, `${kind}sMs`, async () => {
-                const done = await removeObjects(docker, decisions, CONNECTIONS, stopper);
-                info(`removed ${done.filter((r) => r.status === 'removed').length}/${decisions.length}`);
-                return done;
-            });
-        };
-        // The safe order: containers first (their images, networks and volumes become free), volumes last.
-        objectResults = await removeClass('Remove containers', 'container');
-        results = await timed('Remove images', 'applyMs', async () => {
-            let lastLog = 0;
-            return applyPlan(docker, plan, CONNECTIONS, stopper, (n, total) => {
-                if (n === total || performance.now() - lastLog > 2000) {
-                    lastLog = performance.now();
-                    info(`removed ${n}/${total}`);
-                }
-            });
-        });
-        objectResults.push(...(await removeClass('Remove networks', 'network')));
-        if (plan.buildCache && !stopper.reason) {
-            const cache = plan.buildCache;
-            buildCacheResult = await timed('Prune build cache', 'buildCacheMs', () => pruneBuildCache(docker, cache));
-            if (buildCacheResult.status !== 'removed') {
-                warning(logSafe(`build cache not pruned: ${buildCacheResult.message}`));
-            }
+        const executed = await executePlan(docker, plan, CONNECTIONS, timed, (line) => info(logSafe(line)));
+        ({ results, objectResults, buildCacheResult } = executed);
+        if (buildCacheResult && buildCacheResult.status !== 'removed') {
+            warning(logSafe(`build cache not pruned: ${buildCacheResult.message}`));
         }
-        objectResults.push(...(await removeClass('Remove volumes', 'volume')));
         for (const r of results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
             if (!r.message?.startsWith('not attempted')) {
                 warning(logSafe(`could not remove image ${describe(plan, r.id)}: ${r.message}`));
@@ -102664,8 +102672,8 @@ async function prune(inputs, docker) {
                 warning(logSafe(`could not remove ${r.kind} ${r.id.slice(0, 64)}: ${r.message}`));
             }
         }
-        if (stopper.reason) {
-            failures.push(`stopped: ${stopper.reason}; see the summary for what was and was not removed`);
+        if (executed.stopped) {
+            failures.push(`stopped: ${executed.stopped}; see the summary for what was and was not removed`);
         }
         else {
             usageAfter = await measureUsage(docker).catch(() => undefined);
@@ -102673,11 +102681,11 @@ async function prune(inputs, docker) {
         }
         const errors = [...results, ...objectResults].filter((r) => r.status === 'error' || r.status === 'conflict');
         if (inputs.failOnError &&
-            !stopper.reason &&
+            !executed.stopped &&
             (errors.length > 0 || buildCacheResult?.status === 'error')) {
             failures.push(`${errors.length} object(s) could not be removed (fail-on-error is true)`);
         }
-        if (inputs.criticalContainers.length > 0 && !stopper.reason) {
+        if (inputs.criticalContainers.length > 0 && !executed.stopped) {
             gates.after = await timed('Safety gates after the prune', 'gatesAfterMs', () => checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (l) => info(logSafe(l))));
             const failed = gates.after.filter((g) => !g.ok);
             if (failed.length > 0) {

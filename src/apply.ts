@@ -195,3 +195,57 @@ async function removeImage(
   }
   return result;
 }
+
+/** Runs one phase of the work under a title (a log group, with its duration recorded under `key`). */
+export type Phase = <T>(title: string, key: string, fn: () => Promise<T>) => Promise<T>;
+
+export interface Executed {
+  results: RemovalResult[];
+  objectResults: ObjectResult[];
+  buildCacheResult?: BuildCacheResult;
+  /** Why the run stopped early (the daemon went away), if it did. */
+  stopped?: string;
+}
+
+/**
+ * Removes the plan in the safe order: containers first (their images, networks and volumes become
+ * free), then images, networks, build cache, and volumes last.
+ */
+export async function executePlan(
+  docker: DockerApi,
+  plan: Plan,
+  concurrency: number,
+  phase: Phase,
+  log: (line: string) => void,
+): Promise<Executed> {
+  const stopper = new Stopper(docker);
+  const removeClass = async (title: string, kind: ObjectDecision['kind']) => {
+    const decisions = plan.objects.filter((o) => o.kind === kind && o.action === 'remove');
+    if (decisions.length === 0) return [];
+    return phase(title, `${kind}sMs`, async () => {
+      const done = await removeObjects(docker, decisions, concurrency, stopper);
+      log(`removed ${done.filter((r) => r.status === 'removed').length}/${decisions.length}`);
+      return done;
+    });
+  };
+
+  const objectResults = await removeClass('Remove containers', 'container');
+  const results = await phase('Remove images', 'applyMs', async () => {
+    let lastLog = 0;
+    return applyPlan(docker, plan, concurrency, stopper, (n, total) => {
+      // Progress every 2 s on long runs, and at the end.
+      if (n === total || performance.now() - lastLog > 2000) {
+        lastLog = performance.now();
+        log(`removed ${n}/${total}`);
+      }
+    });
+  });
+  objectResults.push(...(await removeClass('Remove networks', 'network')));
+  const cache = plan.buildCache;
+  const buildCacheResult =
+    cache && !stopper.reason
+      ? await phase('Prune build cache', 'buildCacheMs', () => pruneBuildCache(docker, cache))
+      : undefined;
+  objectResults.push(...(await removeClass('Remove volumes', 'volume')));
+  return { results, objectResults, buildCacheResult, stopped: stopper.reason };
+}

@@ -3,7 +3,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as core from '@actions/core';
-import { applyPlan, pruneBuildCache, removeObjects, Stopper } from './apply';
+import { executePlan } from './apply';
 import { diskFree } from './disk';
 import { connectDocker, messageOf, type DockerApi } from './docker';
 import { readInputs } from './inputs';
@@ -20,16 +20,7 @@ import {
 } from './report';
 import { checkGates } from './gates';
 import { renderGatesOnly, renderSummary } from './summary';
-import type {
-  BuildCacheResult,
-  Inputs,
-  Inventory,
-  ObjectDecision,
-  ObjectResult,
-  Plan,
-  RemovalResult,
-  Usage,
-} from './types';
+import type { BuildCacheResult, Inputs, Inventory, ObjectResult, Plan, RemovalResult, Usage } from './types';
 
 /**
  * Requests in flight at once. Deletes are bound by the daemon, which gains little past 8 on 2 cores;
@@ -141,42 +132,11 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
   let usageAfter: Usage | undefined;
   let diskFreeAfter: number | undefined;
   if (inputs.mode === 'prune') {
-    const stopper = new Stopper(docker);
-    const planned = (kind: ObjectDecision['kind']) =>
-      plan.objects.filter((o) => o.kind === kind && o.action === 'remove');
-    const removeClass = async (title: string, kind: ObjectDecision['kind']) => {
-      const decisions = planned(kind);
-      if (decisions.length === 0) return [];
-      return timed(title, `${kind}sMs`, async () => {
-        const done = await removeObjects(docker, decisions, CONNECTIONS, stopper);
-        core.info(`removed ${done.filter((r) => r.status === 'removed').length}/${decisions.length}`);
-        return done;
-      });
-    };
-
-    // The safe order: containers first (their images, networks and volumes become free), volumes last.
-    objectResults = await removeClass('Remove containers', 'container');
-    results = await timed('Remove images', 'applyMs', async () => {
-      let lastLog = 0;
-      return applyPlan(docker, plan, CONNECTIONS, stopper, (n, total) => {
-        if (n === total || performance.now() - lastLog > 2000) {
-          lastLog = performance.now();
-          core.info(`removed ${n}/${total}`);
-        }
-      });
-    });
-    objectResults.push(...(await removeClass('Remove networks', 'network')));
-    if (plan.buildCache && !stopper.reason) {
-      const cache = plan.buildCache;
-      buildCacheResult = await timed('Prune build cache', 'buildCacheMs', () =>
-        pruneBuildCache(docker, cache),
-      );
-      if (buildCacheResult.status !== 'removed') {
-        core.warning(logSafe(`build cache not pruned: ${buildCacheResult.message}`));
-      }
+    const executed = await executePlan(docker, plan, CONNECTIONS, timed, (line) => core.info(logSafe(line)));
+    ({ results, objectResults, buildCacheResult } = executed);
+    if (buildCacheResult && buildCacheResult.status !== 'removed') {
+      core.warning(logSafe(`build cache not pruned: ${buildCacheResult.message}`));
     }
-    objectResults.push(...(await removeClass('Remove volumes', 'volume')));
-
     for (const r of results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
       if (!r.message?.startsWith('not attempted')) {
         core.warning(logSafe(`could not remove image ${describe(plan, r.id)}: ${r.message}`));
@@ -188,8 +148,8 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
       }
     }
 
-    if (stopper.reason) {
-      failures.push(`stopped: ${stopper.reason}; see the summary for what was and was not removed`);
+    if (executed.stopped) {
+      failures.push(`stopped: ${executed.stopped}; see the summary for what was and was not removed`);
     } else {
       usageAfter = await measureUsage(docker).catch(() => undefined);
       diskFreeAfter = await diskFree(docker.host, inventory.rootDir);
@@ -199,12 +159,12 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
     );
     if (
       inputs.failOnError &&
-      !stopper.reason &&
+      !executed.stopped &&
       (errors.length > 0 || buildCacheResult?.status === 'error')
     ) {
       failures.push(`${errors.length} object(s) could not be removed (fail-on-error is true)`);
     }
-    if (inputs.criticalContainers.length > 0 && !stopper.reason) {
+    if (inputs.criticalContainers.length > 0 && !executed.stopped) {
       gates.after = await timed('Safety gates after the prune', 'gatesAfterMs', () =>
         checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (l) => core.info(logSafe(l))),
       );
