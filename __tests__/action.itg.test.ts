@@ -31,8 +31,18 @@ async function buildFleet(): Promise<void> {
   await buildLegacy(daemon.docker, { from: `${P}/base:1`, steps: 3, tag: 'legacy/app:1' });
   await buildLegacy(daemon.docker, { from: `${P}/base:1`, steps: 2, tag: 'legacy/app:2' });
   // Moving legacy/app:1 to another image leaves the legacy build dangling, parents and all.
+  // A family whose shared base only its own images use: when they all go, the base goes (once).
+  const family = [1, 2, 3].map((n) => ({
+    tags: [`family/app:${n}`],
+    layers: [
+      { key: 'family-base', bytes: 150_000 },
+      { key: `family-${n}`, bytes: 10_000 * n },
+    ],
+    created: new Date(NOW - (40 + n) * 86_400_000),
+  }));
   const moved = await loadImages(daemon.docker, [
     { tags: ['legacy/app:1'], layers: [{ key: 'moved', bytes: 1000 }], created: new Date(NOW - 86_400_000) },
+    ...family,
   ]);
   moved.forEach((id) => loadedIds.add(id));
 }
