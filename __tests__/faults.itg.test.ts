@@ -179,6 +179,23 @@ describeDocker('faults: unreachable daemons and failing API calls', () => {
     }
   }, 180_000);
 
+  it('more failures than GitHub keeps annotations for: 9 warnings, then one that counts the rest', async () => {
+    await resetFleet();
+    const p = await proxy();
+    p.rule = (req) =>
+      req.method === 'DELETE' ? { kind: 'status', code: 500, message: 'injected: disk on fire' } : undefined;
+    const run = await runAction({ host: p.host, inputs: PRUNE });
+    await p.close();
+    expect(run.code).toBe(0);
+    const warnings = warningLines(run);
+    const failed = (run.report.images as { state: string }[]).filter((i) => i.state === 'failed').length;
+    expect(failed).toBeGreaterThanOrEqual(10);
+    expect(warnings.length).toBe(10);
+    expect(warnings[9]).toContain(`${failed - 9} more warning(s)`);
+    // None is lost: the rest are in the log.
+    expect(lines(run.stdout).filter((l) => l.includes('injected: disk on fire')).length).toBe(failed);
+  }, 120_000);
+
   it('HTTP 409 on a delete: a warning naming the image and the conflict, the image kept, exit 0 (1 with fail-on-error)', async () => {
     const message =
       'conflict: unable to delete (injected) - image is being used by stopped container 0123abcd';

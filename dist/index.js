@@ -102566,6 +102566,7 @@ function objectSections(facts) {
  */
 const CONNECTIONS = 8;
 const READ_CONNECTIONS = 16;
+const WARNING_ANNOTATIONS = 9;
 /** Keeps user-controlled text on one log line and out of workflow-command syntax. */
 function logSafe(text) {
     return text.replace(/[\r\n]+/g, ' ').replace(/::/g, ':\u200b:');
@@ -102605,6 +102606,16 @@ async function prune(inputs, docker) {
         }
     };
     const failures = [];
+    // GitHub keeps 10 warning annotations per step: the first 9 are annotations, the rest go to the log
+    // under one more annotation that counts them.
+    let warned = 0;
+    const warn = (message) => {
+        warned++;
+        if (warned <= WARNING_ANNOTATIONS)
+            warning(logSafe(message));
+        else
+            info(logSafe(`warning: ${message}`));
+    };
     try {
         await docker.ping();
     }
@@ -102649,7 +102660,7 @@ async function prune(inputs, docker) {
         return planned;
     });
     const warnings = plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`);
-    warnings.forEach((w) => warning(logSafe(w)));
+    warnings.forEach((w) => warn(w));
     const diskFreeBefore = await diskFree(docker.host, inventory.rootDir);
     let results;
     let objectResults;
@@ -102660,16 +102671,16 @@ async function prune(inputs, docker) {
         const executed = await executePlan(docker, plan, CONNECTIONS, timed, (line) => info(logSafe(line)));
         ({ results, objectResults, buildCacheResult } = executed);
         if (buildCacheResult && buildCacheResult.status !== 'removed') {
-            warning(logSafe(`build cache not pruned: ${buildCacheResult.message}`));
+            warn(`build cache not pruned: ${buildCacheResult.message}`);
         }
         for (const r of results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
             if (!r.message?.startsWith('not attempted')) {
-                warning(logSafe(`could not remove image ${describe(plan, r.id)}: ${r.message}`));
+                warn(`could not remove image ${describe(plan, r.id)}: ${r.message}`);
             }
         }
         for (const r of objectResults.filter((r) => r.status === 'error' || r.status === 'conflict')) {
             if (!r.message?.startsWith('not attempted')) {
-                warning(logSafe(`could not remove ${r.kind} ${r.id.slice(0, 64)}: ${r.message}`));
+                warn(`could not remove ${r.kind} ${r.id.slice(0, 64)}: ${r.message}`);
             }
         }
         if (executed.stopped) {
@@ -102711,6 +102722,9 @@ async function prune(inputs, docker) {
         gates,
         failures,
     };
+    if (warned > WARNING_ANNOTATIONS) {
+        warning(`${warned - WARNING_ANNOTATIONS} more warning(s) in the log above and in the job summary`);
+    }
     await writeResults(inputs, facts, gates, timings);
     const totals = totalsOf(facts, imageRows(plan, results));
     info(`${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); estimated ${totals.estimatedBytes} bytes` +

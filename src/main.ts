@@ -29,6 +29,7 @@ import type { BuildCacheResult, Inputs, Inventory, ObjectResult, Plan, RemovalRe
  */
 const CONNECTIONS = 8;
 const READ_CONNECTIONS = 16;
+const WARNING_ANNOTATIONS = 9;
 
 /** Keeps user-controlled text on one log line and out of workflow-command syntax. */
 export function logSafe(text: string): string {
@@ -66,6 +67,14 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
     }
   };
   const failures: string[] = [];
+  // GitHub keeps 10 warning annotations per step: the first 9 are annotations, the rest go to the log
+  // under one more annotation that counts them.
+  let warned = 0;
+  const warn = (message: string) => {
+    warned++;
+    if (warned <= WARNING_ANNOTATIONS) core.warning(logSafe(message));
+    else core.info(logSafe(`warning: ${message}`));
+  };
 
   try {
     await docker.ping();
@@ -123,7 +132,7 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
     return planned;
   });
   const warnings = plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`);
-  warnings.forEach((w) => core.warning(logSafe(w)));
+  warnings.forEach((w) => warn(w));
 
   const diskFreeBefore = await diskFree(docker.host, inventory.rootDir);
   let results: RemovalResult[] | undefined;
@@ -135,16 +144,16 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
     const executed = await executePlan(docker, plan, CONNECTIONS, timed, (line) => core.info(logSafe(line)));
     ({ results, objectResults, buildCacheResult } = executed);
     if (buildCacheResult && buildCacheResult.status !== 'removed') {
-      core.warning(logSafe(`build cache not pruned: ${buildCacheResult.message}`));
+      warn(`build cache not pruned: ${buildCacheResult.message}`);
     }
     for (const r of results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
       if (!r.message?.startsWith('not attempted')) {
-        core.warning(logSafe(`could not remove image ${describe(plan, r.id)}: ${r.message}`));
+        warn(`could not remove image ${describe(plan, r.id)}: ${r.message}`);
       }
     }
     for (const r of objectResults.filter((r) => r.status === 'error' || r.status === 'conflict')) {
       if (!r.message?.startsWith('not attempted')) {
-        core.warning(logSafe(`could not remove ${r.kind} ${r.id.slice(0, 64)}: ${r.message}`));
+        warn(`could not remove ${r.kind} ${r.id.slice(0, 64)}: ${r.message}`);
       }
     }
 
@@ -193,6 +202,9 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
     gates,
     failures,
   };
+  if (warned > WARNING_ANNOTATIONS) {
+    core.warning(`${warned - WARNING_ANNOTATIONS} more warning(s) in the log above and in the job summary`);
+  }
   await writeResults(inputs, facts, gates, timings);
   const totals = totalsOf(facts, imageRows(plan, results));
   core.info(
