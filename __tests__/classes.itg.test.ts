@@ -148,6 +148,14 @@ describeDocker('the whole host on a real daemon', () => {
     expect(Number(result.outputs['disk-free-before'])).toBeGreaterThan(0);
     expect(result.summary).toContain('Build cache');
 
+    // Keeping more cache than there is leaves nothing to prune.
+    const keepAll = await runAction({
+      host: daemon.host,
+      inputs: { ...ALL, mode: 'report', 'build-cache-keep': '1GB' },
+    });
+    expect(keepAll.report.buildCache).toMatchObject({ keepStorage: 1e9, candidates: 0, estimatedBytes: 0 });
+    expect(keepAll.outputs['build-cache-bytes']).toBe('0');
+
     // With an age limit the containers just made are too recent.
     const aged = await runAction({
       host: daemon.host,
