@@ -71,6 +71,7 @@ function inventory(
     usage: { layers: 0, containers: 0, volumes: 0, buildCache: 0 },
     apiVersion: '1.41',
     rootDir: '/var/lib/docker',
+    imageStore: 'classic',
     takenAt: NOW,
     ...extra,
   };
@@ -585,5 +586,24 @@ describe('planLayerSizing: history only where /system/df cannot size the layers'
       df(['a1', 'a2', 'b', 'lone'], { a1: 100, a2: 100, b: -1, lone: 0 }),
     );
     expect(sizing.history.sort()).toEqual(['b', 'b-child']);
+  });
+});
+
+describe('planLayerSizing on the containerd image store', () => {
+  it('sizes every image from its history: df sizes there include the content store', () => {
+    const images = [
+      { id: 'a', layers: ['base', 'x'], size: 999_999 },
+      { id: 'b', layers: ['base', 'y'], size: 999_999 },
+    ];
+    const sizing = planLayerSizing(images, new Map(), false);
+    expect(sizing.history.sort()).toEqual(['a', 'b']);
+    const sized = sizing.resolve(
+      new Map([
+        ['a', [4096, 8192]],
+        ['b', [12288, 8192]],
+      ]),
+    );
+    expect(sized.get('a')).toEqual({ sizes: [8192, 4096], exact: true });
+    expect(sized.get('b')).toEqual({ sizes: [8192, 12288], exact: true });
   });
 });

@@ -38,6 +38,7 @@ function facts(decisions: ImageDecision[], mode: Plan['mode'] = 'report'): RunFa
     plan,
     host: 'unix:///x.sock',
     apiVersion: '1.41',
+    imageStore: 'classic',
     nowMs: NOW,
     usageBefore: { layers: 5000, containers: 0, volumes: 0, buildCache: 0 },
     measured: ['layers'],

@@ -101117,7 +101117,9 @@ const external_node_fs_namespaceObject = require("node:fs");
  * not visible at the same path (then a number would be some other disk's, so none is given).
  */
 async function diskFree(host, rootDir) {
-    if (!host.startsWith('unix://') || !rootDir || !(0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(rootDir, 'image')))
+    // A Docker data root holds `image/` (classic store) or `containerd/` (containerd image store).
+    const isDataRoot = ['image', 'containerd'].some((dir) => (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(rootDir, dir)));
+    if (!host.startsWith('unix://') || !rootDir || !isDataRoot)
         return undefined;
     try {
         const fs = await (0,promises_namespaceObject.statfs)(rootDir);
@@ -101595,7 +101597,7 @@ function layerSizesFromHistory(layers, historySizesNewestFirst) {
  * it needs no call when df's view of sharing matches ours; the shared layers above it are sized from the
  * history of one image per deepest shared layer. Every result is checked against the image's own size.
  */
-function planLayerSizing(images, df) {
+function planLayerSizing(images, df, sizesAreLayerTotals = true) {
     const refs = new Map();
     const dfRefs = new Map();
     const keysOf = new Map(images.map((image) => [image.id, chainKeys(image)]));
@@ -101650,6 +101652,9 @@ function planLayerSizing(images, df) {
             if (!steps)
                 continue;
             const sized = layerSizesFromHistory(image.layers, steps);
+            // Where an image's Size is its layers' total (the classic store), it checks the history's sizes.
+            if (sizesAreLayerTotals && sized.sizes.reduce((n, x) => n + x, 0) !== image.size)
+                sized.exact = false;
             keysOf.get(image.id).forEach((key, i) => known.set(key, { size: sized.sizes[i], exact: sized.exact }));
             result.set(image.id, sized);
         }
@@ -101682,6 +101687,10 @@ function planLayerSizing(images, df) {
 function realTags(tags) {
     return (tags ?? []).filter((t) => t !== '<none>:<none>');
 }
+/** The containerd image store reports itself in `/info` as driver-type io.containerd.snapshotter.v1. */
+function isContainerdStore(driverStatus) {
+    return (driverStatus ?? []).some(([key, value]) => key === 'driver-type' && value.startsWith('io.containerd.snapshotter'));
+}
 const seconds = (iso) => (iso ? Math.floor(Date.parse(iso) / 1000) || 0 : 0);
 /** The daemon's per-class byte totals from one `/system/df` answer. */
 function usageOf(df) {
@@ -101712,8 +101721,13 @@ async function takeInventory(docker, concurrency) {
     const present = summaries
         .map((summary, i) => ({ summary, layers: inspected[i]?.RootFS?.Layers ?? [], gone: !inspected[i] }))
         .filter((entry) => !entry.gone);
-    const dfImages = new Map((df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }]));
-    const sizing = planLayerSizing(present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })), dfImages);
+    const imageStore = isContainerdStore(info.DriverStatus) ? 'containerd' : 'classic';
+    // On the containerd store an image's Size includes its content-store blobs, so df's Size - SharedSize
+    // is no layer total: every image is sized from its history there.
+    const dfImages = new Map(imageStore === 'classic'
+        ? (df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }])
+        : []);
+    const sizing = planLayerSizing(present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })), dfImages, imageStore === 'classic');
     const histories = new Map();
     await mapPool(sizing.history, concurrency, async (id) => {
         const steps = await unlessGone(docker.request('GET', `/images/${id}/history`));
@@ -101780,6 +101794,7 @@ async function takeInventory(docker, concurrency) {
         usage: usageOf(df),
         apiVersion: version.ApiVersion,
         rootDir: info.DockerRootDir ?? '',
+        imageStore,
         takenAt,
     };
 }
@@ -102208,7 +102223,7 @@ function buildReport(facts, rows) {
         version: 1,
         mode: facts.plan.mode,
         generatedAt: new Date(facts.nowMs).toISOString(),
-        daemon: { host: facts.host, apiVersion: facts.apiVersion },
+        daemon: { host: facts.host, apiVersion: facts.apiVersion, imageStore: facts.imageStore },
         totals: { ...totalsOf(facts, rows), estimateExact: facts.plan.estimateExact },
         estimate: facts.plan.estimate,
         measured: {
@@ -102458,6 +102473,11 @@ function renderSummary(facts, rows) {
         ...(prune ? [`<b>${measured === undefined ? 'unknown' : formatBytes(measured)}</b>`] : []),
     ]);
     out.push(table(['', 'Estimated before removing', ...(prune ? ['Measured (Docker’s totals before − after)'] : [])], cells));
+    if (facts.imageStore === 'containerd') {
+        out.push('> [!NOTE]\n> This daemon uses the containerd image store: both figures count unpacked layers (snapshots) ' +
+            'only. The compressed layers in its content store are freed too but the API does not size them, so ' +
+            'the disk frees more than this says.');
+    }
     if (prune && measured === undefined) {
         out.push('Measured: unknown (the daemon did not answer after the removals).');
     }
@@ -102711,6 +102731,7 @@ async function prune(inputs, docker) {
         buildCacheResult,
         host: docker.host,
         apiVersion: inventory.apiVersion,
+        imageStore: inventory.imageStore,
         nowMs,
         usageBefore: inventory.usage,
         usageAfter,

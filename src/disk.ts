@@ -9,7 +9,9 @@ import { join } from 'node:path';
  * not visible at the same path (then a number would be some other disk's, so none is given).
  */
 export async function diskFree(host: string, rootDir: string): Promise<number | undefined> {
-  if (!host.startsWith('unix://') || !rootDir || !existsSync(join(rootDir, 'image'))) return undefined;
+  // A Docker data root holds `image/` (classic store) or `containerd/` (containerd image store).
+  const isDataRoot = ['image', 'containerd'].some((dir) => existsSync(join(rootDir, dir)));
+  if (!host.startsWith('unix://') || !rootDir || !isDataRoot) return undefined;
   try {
     const fs = await statfs(rootDir);
     return fs.bavail * fs.bsize;

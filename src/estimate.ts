@@ -85,7 +85,7 @@ interface Sizable {
  * it needs no call when df's view of sharing matches ours; the shared layers above it are sized from the
  * history of one image per deepest shared layer. Every result is checked against the image's own size.
  */
-export function planLayerSizing(images: Sizable[], df: Map<string, DfImage>) {
+export function planLayerSizing(images: Sizable[], df: Map<string, DfImage>, sizesAreLayerTotals = true) {
   const refs = new Map<string, number>();
   const dfRefs = new Map<string, number>();
   const keysOf = new Map(images.map((image) => [image.id, chainKeys(image)]));
@@ -133,6 +133,8 @@ export function planLayerSizing(images: Sizable[], df: Map<string, DfImage>) {
       const steps = histories.get(image.id);
       if (!steps) continue;
       const sized = layerSizesFromHistory(image.layers, steps);
+      // Where an image's Size is its layers' total (the classic store), it checks the history's sizes.
+      if (sizesAreLayerTotals && sized.sizes.reduce((n, x) => n + x, 0) !== image.size) sized.exact = false;
       keysOf.get(image.id)!.forEach((key, i) => known.set(key, { size: sized.sizes[i], exact: sized.exact }));
       result.set(image.id, sized);
     }

@@ -71,6 +71,13 @@ export function realTags(tags: string[] | null | undefined): string[] {
   return (tags ?? []).filter((t) => t !== '<none>:<none>');
 }
 
+/** The containerd image store reports itself in `/info` as driver-type io.containerd.snapshotter.v1. */
+export function isContainerdStore(driverStatus: [string, string][] | null | undefined): boolean {
+  return (driverStatus ?? []).some(
+    ([key, value]) => key === 'driver-type' && value.startsWith('io.containerd.snapshotter'),
+  );
+}
+
 const seconds = (iso: string | undefined) => (iso ? Math.floor(Date.parse(iso) / 1000) || 0 : 0);
 
 /** The daemon's per-class byte totals from one `/system/df` answer. */
@@ -101,7 +108,7 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
   );
   const [version, info, summaries, containers, networks, df, inspected] = await Promise.all([
     docker.request<{ ApiVersion: string }>('GET', '/version'),
-    docker.request<{ DockerRootDir?: string }>('GET', '/info'),
+    docker.request<{ DockerRootDir?: string; DriverStatus?: [string, string][] | null }>('GET', '/info'),
     listing,
     docker.request<ApiContainerSummary[]>('GET', '/containers/json', { all: true }),
     docker.request<ApiNetwork[]>('GET', '/networks'),
@@ -112,12 +119,18 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
     .map((summary, i) => ({ summary, layers: inspected[i]?.RootFS?.Layers ?? [], gone: !inspected[i] }))
     .filter((entry) => !entry.gone);
 
+  const imageStore = isContainerdStore(info.DriverStatus) ? 'containerd' : 'classic';
+  // On the containerd store an image's Size includes its content-store blobs, so df's Size - SharedSize
+  // is no layer total: every image is sized from its history there.
   const dfImages = new Map<string, DfImage>(
-    (df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }]),
+    imageStore === 'classic'
+      ? (df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }])
+      : [],
   );
   const sizing = planLayerSizing(
     present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })),
     dfImages,
+    imageStore === 'classic',
   );
   const histories = new Map<string, number[]>();
   await mapPool(sizing.history, concurrency, async (id) => {
@@ -189,6 +202,7 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
     usage: usageOf(df),
     apiVersion: version.ApiVersion,
     rootDir: info.DockerRootDir ?? '',
+    imageStore,
     takenAt,
   };
 }

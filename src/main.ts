@@ -191,6 +191,7 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
     buildCacheResult,
     host: docker.host,
     apiVersion: inventory.apiVersion,
+    imageStore: inventory.imageStore,
     nowMs,
     usageBefore: inventory.usage,
     usageAfter,

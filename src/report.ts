@@ -34,6 +34,7 @@ export interface RunFacts {
   buildCacheResult?: BuildCacheResult;
   host: string;
   apiVersion: string;
+  imageStore: 'classic' | 'containerd';
   nowMs: number;
   usageBefore: Usage;
   /** Prune mode: the daemon's totals after the removals (undefined if it did not answer). */
@@ -183,7 +184,7 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
     version: 1,
     mode: facts.plan.mode,
     generatedAt: new Date(facts.nowMs).toISOString(),
-    daemon: { host: facts.host, apiVersion: facts.apiVersion },
+    daemon: { host: facts.host, apiVersion: facts.apiVersion, imageStore: facts.imageStore },
     totals: { ...totalsOf(facts, rows), estimateExact: facts.plan.estimateExact },
     estimate: facts.plan.estimate,
     measured: {

@@ -131,6 +131,13 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
       cells,
     ),
   );
+  if (facts.imageStore === 'containerd') {
+    out.push(
+      '> [!NOTE]\n> This daemon uses the containerd image store: both figures count unpacked layers (snapshots) ' +
+        'only. The compressed layers in its content store are freed too but the API does not size them, so ' +
+        'the disk frees more than this says.',
+    );
+  }
   if (prune && measured === undefined) {
     out.push('Measured: unknown (the daemon did not answer after the removals).');
   } else if (

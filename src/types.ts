@@ -147,6 +147,11 @@ export interface Inventory {
   apiVersion: string;
   /** The daemon's data root (`DockerRootDir`). */
   rootDir: string;
+  /**
+   * `containerd`: the containerd image store (Docker 29's default on new installs), where `/system/df`
+   * counts unpacked snapshots only and image sizes include the content store.
+   */
+  imageStore: 'classic' | 'containerd';
   /** Epoch milliseconds when the inventory was taken. */
   takenAt: number;
 }
