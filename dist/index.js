@@ -100894,10 +100894,19 @@ async function mapPool(items, limit, fn) {
     await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
     return results;
 }
+/** Appends `value` to the list under `key`, creating the list on first use. */
+function pushTo(map, key, value) {
+    const list = map.get(key);
+    if (list)
+        list.push(value);
+    else
+        map.set(key, [value]);
+}
 
 ;// CONCATENATED MODULE: ./src/apply.ts
-// Doing: remove exactly the planned images, never with force. A tagged image goes by deleting each of
-// its tags (the last one deletes the image), an untagged one by ID. Failures are collected, not thrown.
+// Doing: remove exactly the plan, never with force. An image's extra tags go by name, the image itself by
+// ID (Docker refuses, with a 409, an image that gained a container or a reference since the plan).
+// Failures are collected per object, not thrown.
 
 
 /**
@@ -100907,8 +100916,9 @@ async function mapPool(items, limit, fn) {
  */
 function deletionGroups(plan) {
     const byId = new Map(plan.images.map((d) => [d.image.id, d.image]));
+    const cascade = new Set(plan.cascade);
     const gone = new Set([
-        ...plan.cascade,
+        ...cascade,
         ...plan.images.filter((d) => d.action === 'remove').map((d) => d.image.id),
     ]);
     const depth = (image) => {
@@ -100919,12 +100929,12 @@ function deletionGroups(plan) {
     };
     const groups = new Map();
     for (const decision of plan.images) {
-        if (decision.action !== 'remove' || plan.cascade.includes(decision.image.id))
+        if (decision.action !== 'remove' || cascade.has(decision.image.id))
             continue;
         let root = decision.image;
         for (let p = byId.get(root.parentId); p && gone.has(p.id); p = byId.get(p.parentId))
             root = p;
-        groups.set(root.id, [...(groups.get(root.id) ?? []), decision.image]);
+        pushTo(groups, root.id, decision.image);
     }
     return [...groups.values()].map((group) => group.sort((a, b) => depth(b) - depth(a)));
 }
@@ -101824,6 +101834,7 @@ async function measureUsage(docker) {
 // reason; nothing here talks to Docker.
 
 
+
 const keepAs = (reason, detail) => ({
     action: 'keep',
     reason,
@@ -101988,14 +101999,14 @@ function planImages(images, containers, policy, cutoffMs) {
     const children = new Map();
     for (const image of images) {
         if (image.parentId && byId.has(image.parentId)) {
-            children.set(image.parentId, [...(children.get(image.parentId) ?? []), image.id]);
+            pushTo(children, image.parentId, image.id);
         }
     }
     // Any container, running, stopped or merely created, pins its image.
     const usedBy = new Map();
     for (const container of containers) {
         const name = container.names[0] ?? container.id.slice(0, 12);
-        usedBy.set(container.imageId, [...(usedBy.get(container.imageId) ?? []), name]);
+        pushTo(usedBy, container.imageId, name);
     }
     const recent = newestPerRepository(images, policy.keepRecent);
     const decide = (image) => {
@@ -102036,12 +102047,13 @@ function planImages(images, containers, policy, cutoffMs) {
     const goneIds = new Set([...removed, ...cascade]);
     const gone = (image) => goneIds.has(image.id);
     const untagOnly = [...removed].filter((id) => (children.get(id) ?? []).some((child) => !goneIds.has(child)));
+    const untagging = new Set(untagOnly);
     for (const decision of decisions) {
-        if (cascade.includes(decision.image.id)) {
+        if (goneIds.has(decision.image.id) && !removed.has(decision.image.id)) {
             decision.action = 'remove';
             decision.detail = 'untagged parent; Docker removes it with its last child';
         }
-        else if (untagOnly.includes(decision.image.id)) {
+        else if (untagging.has(decision.image.id)) {
             decision.detail = `${decision.detail}; only its tags go: child images still need its layers`;
         }
     }
@@ -102067,7 +102079,7 @@ function newestPerRepository(images, count) {
     const byRepository = new Map();
     for (const image of images) {
         for (const repository of new Set(image.repoTags.map(repositoryOf))) {
-            byRepository.set(repository, [...(byRepository.get(repository) ?? []), image]);
+            pushTo(byRepository, repository, image);
         }
     }
     for (const [repository, members] of byRepository) {
@@ -102119,6 +102131,7 @@ function cascadeParents(removed, byId, children, usedBy, protectedIds) {
 
 ;// CONCATENATED MODULE: ./src/report.ts
 // Telling, as pure functions: what happened to each image, the JSON report, the annotations.
+
 
 /** Each image's final state: the plan's decision combined with what the daemon answered. */
 function imageRows(plan, results) {
@@ -102275,7 +102288,7 @@ function groupByRepository(rows) {
     const groups = new Map();
     for (const row of rows) {
         const key = repositoryKey(row.image);
-        groups.set(key, [...(groups.get(key) ?? []), row]);
+        pushTo(groups, key, row);
     }
     return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
 }

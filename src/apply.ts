@@ -1,8 +1,9 @@
-// Doing: remove exactly the planned images, never with force. A tagged image goes by deleting each of
-// its tags (the last one deletes the image), an untagged one by ID. Failures are collected, not thrown.
+// Doing: remove exactly the plan, never with force. An image's extra tags go by name, the image itself by
+// ID (Docker refuses, with a 409, an image that gained a container or a reference since the plan).
+// Failures are collected per object, not thrown.
 
 import { isConnectionError, messageOf, statusOf, type DockerApi } from './docker';
-import { mapPool } from './pool';
+import { mapPool, pushTo } from './pool';
 import type {
   BuildCachePlan,
   BuildCacheResult,
@@ -25,8 +26,9 @@ interface DeleteItem {
  */
 export function deletionGroups(plan: Plan): ImageInfo[][] {
   const byId = new Map(plan.images.map((d) => [d.image.id, d.image]));
+  const cascade = new Set(plan.cascade);
   const gone = new Set([
-    ...plan.cascade,
+    ...cascade,
     ...plan.images.filter((d) => d.action === 'remove').map((d) => d.image.id),
   ]);
   const depth = (image: ImageInfo) => {
@@ -36,10 +38,10 @@ export function deletionGroups(plan: Plan): ImageInfo[][] {
   };
   const groups = new Map<string, ImageInfo[]>();
   for (const decision of plan.images) {
-    if (decision.action !== 'remove' || plan.cascade.includes(decision.image.id)) continue;
+    if (decision.action !== 'remove' || cascade.has(decision.image.id)) continue;
     let root = decision.image;
     for (let p = byId.get(root.parentId); p && gone.has(p.id); p = byId.get(p.parentId)) root = p;
-    groups.set(root.id, [...(groups.get(root.id) ?? []), decision.image]);
+    pushTo(groups, root.id, decision.image);
   }
   return [...groups.values()].map((group) => group.sort((a, b) => depth(b) - depth(a)));
 }

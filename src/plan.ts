@@ -22,6 +22,7 @@ import type {
   Plan,
   VolumeInfo,
 } from './types';
+import { pushTo } from './pool';
 
 export type Policy = Pick<Inputs, 'mode' | 'images' | 'olderThan' | 'protect' | 'keepRecent'> &
   Partial<Pick<Inputs, 'containers' | 'networks' | 'buildCache' | 'buildCacheKeep' | 'volumes'>>;
@@ -212,7 +213,7 @@ function planImages(
   const children = new Map<string, string[]>();
   for (const image of images) {
     if (image.parentId && byId.has(image.parentId)) {
-      children.set(image.parentId, [...(children.get(image.parentId) ?? []), image.id]);
+      pushTo(children, image.parentId, image.id);
     }
   }
 
@@ -220,7 +221,7 @@ function planImages(
   const usedBy = new Map<string, string[]>();
   for (const container of containers) {
     const name = container.names[0] ?? container.id.slice(0, 12);
-    usedBy.set(container.imageId, [...(usedBy.get(container.imageId) ?? []), name]);
+    pushTo(usedBy, container.imageId, name);
   }
 
   const recent = newestPerRepository(images, policy.keepRecent);
@@ -268,11 +269,12 @@ function planImages(
   const untagOnly = [...removed].filter((id) =>
     (children.get(id) ?? []).some((child) => !goneIds.has(child)),
   );
+  const untagging = new Set(untagOnly);
   for (const decision of decisions) {
-    if (cascade.includes(decision.image.id)) {
+    if (goneIds.has(decision.image.id) && !removed.has(decision.image.id)) {
       decision.action = 'remove';
       decision.detail = 'untagged parent; Docker removes it with its last child';
-    } else if (untagOnly.includes(decision.image.id)) {
+    } else if (untagging.has(decision.image.id)) {
       decision.detail = `${decision.detail}; only its tags go: child images still need its layers`;
     }
   }
@@ -302,7 +304,7 @@ function newestPerRepository(images: ImageInfo[], count: number): Map<string, st
   const byRepository = new Map<string, ImageInfo[]>();
   for (const image of images) {
     for (const repository of new Set(image.repoTags.map(repositoryOf))) {
-      byRepository.set(repository, [...(byRepository.get(repository) ?? []), image]);
+      pushTo(byRepository, repository, image);
     }
   }
   for (const [repository, members] of byRepository) {

@@ -13,6 +13,7 @@ import type {
   RemovalResult,
   Usage,
 } from './types';
+import { pushTo } from './pool';
 
 /** `untagged`: a parent image lost its tags but stays for the child images built on it. */
 export type FinalState = 'removed' | 'untagged' | 'would-remove' | 'kept' | 'gone' | 'failed';
@@ -237,7 +238,7 @@ export function groupByRepository(rows: ImageRow[]): [string, ImageRow[]][] {
   const groups = new Map<string, ImageRow[]>();
   for (const row of rows) {
     const key = repositoryKey(row.image);
-    groups.set(key, [...(groups.get(key) ?? []), row]);
+    pushTo(groups, key, row);
   }
   return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
 }
