@@ -134,9 +134,11 @@ export async function startDaemon(name = 'd'): Promise<PrivateDaemon | undefined
 }
 
 async function stop(daemon: PrivateDaemon, child: ChildProcess, exited: Promise<void>): Promise<void> {
+  let bridges: string[] = [];
   if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
     // Kill running containers first: a daemon shutdown would give each its stop timeout.
     await killContainers(daemon.docker).catch(() => undefined);
+    bridges = await bridgeInterfaces(daemon.docker).catch(() => []);
     child.kill('SIGTERM');
     if (!(await within(exited, STOP_TIMEOUT_MS))) {
       child.kill('SIGKILL');
@@ -154,7 +156,19 @@ async function stop(daemon: PrivateDaemon, child: ChildProcess, exited: Promise<
       }
     }
   }
+  // dockerd leaves the Linux bridges of user-defined networks behind when it stops; on a host that runs
+  // many private daemons they would use up Docker's default address pools ("could not find an available,
+  // non-overlapping IPv4 address pool").
+  for (const bridge of bridges) spawnSync('ip', ['link', 'delete', bridge], { stdio: 'ignore' });
   await removeDir(daemon.dir);
+}
+
+/** The host interfaces of the daemon's bridge networks (`br-<network ID>` unless named explicitly). */
+async function bridgeInterfaces(docker: Dockerode): Promise<string[]> {
+  const networks = await docker.listNetworks({ filters: { driver: ['bridge'] } });
+  return networks
+    .filter((n) => !['bridge', 'host', 'none'].includes(n.Name))
+    .map((n) => n.Options?.['com.docker.network.bridge.name'] ?? `br-${n.Id.slice(0, 12)}`);
 }
 
 async function killContainers(docker: Dockerode): Promise<void> {
