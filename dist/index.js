@@ -102759,8 +102759,7 @@ async function prune(inputs, docker) {
     if (warned > WARNING_ANNOTATIONS) {
         warning(`${warned - WARNING_ANNOTATIONS} more warning(s) in the log above and in the job summary`);
     }
-    await writeResults(inputs, facts, gates, timings);
-    const totals = totalsOf(facts, imageRows(plan, results));
+    const totals = (await writeResults(inputs, facts, gates, timings));
     info(`${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); estimated ${totals.estimatedBytes} bytes` +
         (inputs.mode === 'prune'
             ? `, measured ${usageAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
@@ -102810,6 +102809,7 @@ async function writeResults(inputs, facts, gates, timings) {
         const markdown = facts ? renderSummary(facts, rows) : renderGatesOnly(inputs.mode, gates);
         await summary.addRaw(markdown).write();
     }
+    return totals;
 }
 
 ;// CONCATENATED MODULE: ./src/index.ts

@@ -17,6 +17,7 @@ import {
   totalsOf,
   type GateReport,
   type RunFacts,
+  type Totals,
 } from './report';
 import { checkGates } from './gates';
 import { renderGatesOnly, renderSummary } from './summary';
@@ -206,8 +207,7 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
   if (warned > WARNING_ANNOTATIONS) {
     core.warning(`${warned - WARNING_ANNOTATIONS} more warning(s) in the log above and in the job summary`);
   }
-  await writeResults(inputs, facts, gates, timings);
-  const totals = totalsOf(facts, imageRows(plan, results));
+  const totals = (await writeResults(inputs, facts, gates, timings))!;
   core.info(
     `${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); estimated ${totals.estimatedBytes} bytes` +
       (inputs.mode === 'prune'
@@ -238,7 +238,7 @@ async function writeResults(
   facts: RunFacts | undefined,
   gates: GateReport,
   timings: Record<string, number>,
-): Promise<void> {
+): Promise<Totals | undefined> {
   const rows = facts ? imageRows(facts.plan, facts.results) : [];
   const totals = facts ? totalsOf(facts, rows) : undefined;
   await mkdir(dirname(inputs.reportFile), { recursive: true });
@@ -268,4 +268,5 @@ async function writeResults(
     const markdown = facts ? renderSummary(facts, rows) : renderGatesOnly(inputs.mode, gates);
     await core.summary.addRaw(markdown).write();
   }
+  return totals;
 }
