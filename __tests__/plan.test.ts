@@ -72,6 +72,7 @@ function inventory(
     apiVersion: '1.41',
     rootDir: '/var/lib/docker',
     imageStore: 'classic',
+    engine: { name: 'docker', version: '20.10.24', apiVersion: '1.41', imageStore: 'classic', id: 'test' },
     takenAt: NOW,
     ...extra,
   };

@@ -163,6 +163,13 @@ describe('ruleMatches for references', () => {
     ['localhost:5000/team/app:2.*', ['localhost:5001/team/app:2.1'], false],
     ['localhost:5000/team/app:2.*', ['team/app:2.1'], false],
     ['localhost:5000/team/app', ['localhost:5000/team/app:latest'], true],
+    // Podman lists local images as localhost/NAME: NAME and localhost/NAME both match them
+    ['team/app:2', ['localhost/team/app:2'], true],
+    ['postgres:16', ['localhost/postgres:16'], true],
+    ['localhost/team/app:2', ['localhost/team/app:2'], true],
+    ['team/app:2', ['localhost/team/app:3'], false],
+    ['team/app:2', ['localhost:5000/team/app:2'], false],
+    ['localhost/team/app:2', ['team/app:2'], false],
     // `.` in a pattern is literal
     ['app:1.0', ['app:1x0'], false],
     // `*` within one segment, `**` across

@@ -32,13 +32,13 @@ function facts(decisions: ImageDecision[], mode: Plan['mode'] = 'report'): RunFa
     estimate: { images: 1234, containers: 0, volumes: 0, buildCache: 0, total: 1234 },
     estimatedBytes: 1234,
     estimateExact: true,
+    estimateMethod: { method: 'layer-graph', exact: true, note: 'Exact.' },
     unmatchedProtect: [],
   };
   return {
     plan,
     host: 'unix:///x.sock',
-    apiVersion: '1.41',
-    imageStore: 'classic',
+    engine: { name: 'docker', version: '20.10.24', apiVersion: '1.41', imageStore: 'classic', id: 'test' },
     nowMs: NOW,
     usageBefore: { layers: 5000, containers: 0, volumes: 0, buildCache: 0 },
     measured: ['layers'],

@@ -101160,6 +101160,7 @@ class InputError extends Error {
 
 const USAGE = 'use NAME[:TAG], an image ID (12+ hex digits) or label=KEY[=VALUE]';
 const DEFAULT_DOMAIN = 'docker.io';
+const LOCALHOST = 'localhost/';
 // Docker's reference grammar (distribution/reference), widened with `*` for patterns.
 const DOMAIN_COMPONENT = '[a-zA-Z0-9*](?:[a-zA-Z0-9*-]*[a-zA-Z0-9*])?';
 const DOMAIN = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:.]+\\])(?::[0-9*]+)?$`);
@@ -101279,7 +101280,12 @@ function ruleMatches(rule, image) {
             const re = compile(rule);
             return image.repoTags.some((ref) => {
                 const { name, tag } = splitReference(ref);
-                return re.name.test(name) && (re.tag === undefined || (tag !== undefined && re.tag.test(tag)));
+                if (re.tag !== undefined && (tag === undefined || !re.tag.test(tag)))
+                    return false;
+                // Podman names images built or loaded without a registry `localhost/NAME`; people write NAME.
+                // Matching both can only protect more.
+                return (re.name.test(name) ||
+                    (name.startsWith(LOCALHOST) && re.name.test(normalizeName(name.slice(LOCALHOST.length)))));
             });
         }
     }
@@ -101551,10 +101557,32 @@ function chainKeys(image) {
     return keys;
 }
 /**
- * Bytes freed when `removed` images go and `remaining` images stay. Containers keep their image,
- * so their layers are covered by `remaining`.
+ * Bytes freed when `removed` images go and `remaining` images stay: the layer chains and the other stored
+ * objects (content-store blobs, metadata) that no remaining image references. Containers keep their
+ * image, so their layers are covered by `remaining`.
  */
 function bytesFreed(removed, remaining) {
+    return layerBytesFreed(removed, remaining) + blobBytesFreed(removed, remaining);
+}
+/** The stored objects besides layers (`ImageInfo.blobs`) that only removed images reference. */
+function blobBytesFreed(removed, remaining) {
+    const kept = new Set();
+    for (const image of remaining)
+        for (const blob of image.blobs ?? [])
+            kept.add(blob.key);
+    const freed = new Map();
+    for (const image of removed) {
+        for (const blob of image.blobs ?? [])
+            if (!kept.has(blob.key))
+                freed.set(blob.key, blob.size);
+    }
+    let total = 0;
+    for (const size of freed.values())
+        total += size;
+    return total;
+}
+/** Bytes of the layer chains (unpacked layers, snapshots) that no remaining image has. */
+function layerBytesFreed(removed, remaining) {
     const kept = new Set();
     for (const image of remaining)
         for (const key of chainKeys(image))
@@ -101685,6 +101713,135 @@ function planLayerSizing(images, df, sizesAreLayerTotals = true) {
     };
     return { history: [...history], resolve };
 }
+/**
+ * How the image bytes of a plan were estimated, and their bounds when the engine does not allow an exact
+ * figure. `gone` are the images the plan removes, `remaining` the rest.
+ */
+function estimateMethod(store, gone, remaining, layersExact) {
+    if (store === 'podman') {
+        return {
+            method: 'layer-graph+metadata',
+            exact: layersExact,
+            note: "Exact in Podman's own accounting: each layer's size as Podman records it (its uncompressed tar), " +
+                "counted once, plus each image's metadata; Podman's /system/df has no layer total, so the measured " +
+                'figure is the same arithmetic on what is left. The disk frees somewhat more: directories, tar-split ' +
+                'files and file-system blocks, a few KiB per layer.',
+        };
+    }
+    if (store === 'classic') {
+        return {
+            method: 'layer-graph',
+            exact: layersExact,
+            note: 'Exact: the bytes of every layer that no remaining image or container uses, counted once.',
+        };
+    }
+    // Containerd store: snapshots sized exactly from the layer graph; content-store blobs read from the
+    // content store when it is readable here, else bounded by each image's content size.
+    if (gone.every((image) => image.contentSize === undefined)) {
+        return {
+            method: 'layer-graph+content',
+            exact: layersExact,
+            note: 'Exact: unpacked layers (snapshots) no remaining image uses, plus the content-store blobs (manifests, ' +
+                'configs, layer blobs) no remaining image references, read from the content store.',
+        };
+    }
+    const snapshots = layerBytesFreed(gone, remaining);
+    const known = blobBytesFreed(gone, remaining);
+    const unknownContent = gone.reduce((n, image) => n + (image.contentSize ?? 0), 0);
+    return {
+        method: 'layer-graph+content-bounded',
+        exact: false,
+        low: snapshots + known,
+        high: snapshots + known + unknownContent,
+        note: 'Unpacked layers (snapshots) exact; the content store could not be read from here, so its blobs are ' +
+            'counted as each removed image’s whole content size (an upper bound: blobs shared with other images ' +
+            'are counted too). The disk frees between the low and the high figure.',
+    };
+}
+
+;// CONCATENATED MODULE: ./src/content.ts
+// The containerd image store's content store, read from disk where it is on this machine and readable
+// (the action runs as root on the daemon's host): each image's manifest, config and layer blobs, with
+// their exact sizes. The Docker API does not list an image's blobs, only their total.
+
+
+const INDEX_TYPES = new Set([
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json',
+]);
+/**
+ * The content store holding the images' blobs: dockerd's own containerd keeps it under the data root,
+ * a system containerd (Docker CE's packages) under /var/lib/containerd. Undefined when neither holds
+ * the first image's blob (not this machine's daemon, or not readable).
+ */
+async function contentStoreFor(rootDir, targets) {
+    const candidates = [
+        ...(rootDir ? [(0,external_node_path_namespaceObject.join)(rootDir, 'containerd', 'daemon', 'io.containerd.content.v1.content')] : []),
+        '/var/lib/containerd/io.containerd.content.v1.content',
+    ];
+    if (targets.length === 0)
+        return undefined;
+    for (const dir of candidates) {
+        if (await blobSize(dir, targets[0]))
+            return dir;
+    }
+    return undefined;
+}
+function blobPath(dir, digest) {
+    const match = /^(sha256|sha512):([0-9a-f]{64,128})$/.exec(digest);
+    return match ? (0,external_node_path_namespaceObject.join)(dir, 'blobs', match[1], match[2]) : undefined;
+}
+async function blobSize(dir, digest) {
+    const file = blobPath(dir, digest);
+    if (!file)
+        return undefined;
+    try {
+        return (await (0,promises_namespaceObject.stat)(file)).size;
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * The blobs an image references that are present in the content store, from its target (the digest of
+ * its manifest or index: the `Descriptor` the API gives, which is also the image ID on Docker 28): the
+ * index, each present manifest, its config and layer blobs. Undefined when the target cannot be read.
+ */
+async function readImageBlobs(dir, target) {
+    const blobs = new Map();
+    const visit = async (digest, depth) => {
+        const file = blobPath(dir, digest);
+        if (!file || depth > 3)
+            return false;
+        let doc;
+        try {
+            const text = await (0,promises_namespaceObject.readFile)(file, 'utf8');
+            blobs.set(digest, Buffer.byteLength(text));
+            doc = JSON.parse(text);
+        }
+        catch {
+            return false;
+        }
+        // An image config (an ID that is no manifest digest): the manifest is unknown from here.
+        if (doc.rootfs !== undefined)
+            return false;
+        if (INDEX_TYPES.has(doc.mediaType ?? '') || doc.manifests) {
+            // Only the platforms (and attestations) present here take space.
+            for (const m of doc.manifests ?? [])
+                await visit(m.digest, depth + 1);
+            return true;
+        }
+        for (const d of [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])]) {
+            const size = await blobSize(dir, d.digest);
+            if (size !== undefined)
+                blobs.set(d.digest, size);
+        }
+        return true;
+    };
+    if (!(await visit(target, 0)))
+        return undefined;
+    return [...blobs].map(([digest, size]) => ({ key: digest, size }));
+}
 
 ;// CONCATENATED MODULE: ./src/inventory.ts
 // One inventory of the daemon: images with their layers, containers, networks, volumes, build cache, and
@@ -101693,6 +101850,23 @@ function planLayerSizing(images, df, sizesAreLayerTotals = true) {
 
 
 
+
+/** Engine, version, API version and image store from `/version` and `/info`. */
+function engineOf(version, info) {
+    const podman = (version.Components ?? []).find((c) => /podman/i.test(c.Name));
+    const imageStore = podman
+        ? 'podman'
+        : isContainerdStore(info.DriverStatus)
+            ? 'containerd'
+            : 'classic';
+    return {
+        name: podman ? 'podman' : 'docker',
+        version: podman?.Version ?? version.Version ?? 'unknown',
+        apiVersion: version.ApiVersion,
+        imageStore,
+        id: info.ID ?? '',
+    };
+}
 /** Dangling images show `<none>:<none>` (API < 1.45), `null` or `[]` depending on the daemon. */
 function realTags(tags) {
     return (tags ?? []).filter((t) => t !== '<none>:<none>');
@@ -101702,15 +101876,28 @@ function isContainerdStore(driverStatus) {
     return (driverStatus ?? []).some(([key, value]) => key === 'driver-type' && value.startsWith('io.containerd.snapshotter'));
 }
 const seconds = (iso) => (iso ? Math.floor(Date.parse(iso) / 1000) || 0 : 0);
-/** The daemon's per-class byte totals from one `/system/df` answer. */
+/**
+ * The daemon's per-class byte totals from one `/system/df` answer: the legacy per-object lists where the
+ * daemon sends them (exact, and what every API version up to 1.52 sends), else API 1.52's per-type totals.
+ */
 function usageOf(df) {
     const sum = (values) => values.reduce((n, v) => n + (v > 0 ? v : 0), 0);
+    const total = (usage) => Math.max(0, usage?.TotalSize ?? 0);
     return {
-        layers: df.LayersSize,
-        containers: sum((df.Containers ?? []).map((c) => c.SizeRw ?? 0)),
-        volumes: sum((df.Volumes ?? []).map((v) => v.UsageData?.Size ?? 0)),
-        buildCache: sum((df.BuildCache ?? []).filter((r) => !r.Shared).map((r) => r.Size)),
+        layers: df.LayersSize ?? total(df.ImageUsage),
+        containers: df.Containers ? sum(df.Containers.map((c) => c.SizeRw ?? 0)) : total(df.ContainerUsage),
+        volumes: df.Volumes ? sum(df.Volumes.map((v) => v.UsageData?.Size ?? 0)) : total(df.VolumeUsage),
+        buildCache: df.BuildCache
+            ? sum(df.BuildCache.filter((r) => !r.Shared).map((r) => r.Size))
+            : total(df.BuildCacheUsage),
     };
+}
+/**
+ * Podman's `/system/df` has no layer total (`LayersSize` 0): its image bytes are the layer graph's, each
+ * layer chain once plus every image's metadata, over the images present.
+ */
+function podmanLayerTotal(images) {
+    return layerBytesFreed(images, []) + blobBytesFreed(images, []);
 }
 async function takeInventory(docker, concurrency) {
     const takenAt = Date.now();
@@ -101731,13 +101918,16 @@ async function takeInventory(docker, concurrency) {
     const present = summaries
         .map((summary, i) => ({ summary, layers: inspected[i]?.RootFS?.Layers ?? [], gone: !inspected[i] }))
         .filter((entry) => !entry.gone);
-    const imageStore = isContainerdStore(info.DriverStatus) ? 'containerd' : 'classic';
+    const engine = engineOf(version, info);
+    const imageStore = engine.imageStore;
     // On the containerd store an image's Size includes its content-store blobs, so df's Size - SharedSize
     // is no layer total: every image is sized from its history there.
     const dfImages = new Map(imageStore === 'classic'
         ? (df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }])
         : []);
-    const sizing = planLayerSizing(present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })), dfImages, imageStore === 'classic');
+    const sizing = planLayerSizing(present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })), dfImages, 
+    // Podman's and the containerd store's image sizes include more than the layers.
+    imageStore === 'classic');
     const histories = new Map();
     await mapPool(sizing.history, concurrency, async (id) => {
         const steps = await unlessGone(docker.request('GET', `/images/${id}/history`));
@@ -101745,9 +101935,26 @@ async function takeInventory(docker, concurrency) {
             histories.set(id, steps.map((step) => step.Size));
     });
     const sized = sizing.resolve(histories);
+    // The containerd store keeps each image's manifest, config and layer blobs besides the snapshots:
+    // read them from its content store when it is on this machine and readable.
+    const target = (summary) => summary.Descriptor?.digest ?? summary.Id;
+    const contentDir = imageStore === 'containerd'
+        ? await contentStoreFor(info.DockerRootDir ?? '', present.map((p) => target(p.summary)))
+        : undefined;
+    const blobs = new Map();
+    if (contentDir) {
+        await mapPool(present, concurrency, async ({ summary }) => {
+            blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary)));
+        });
+    }
     const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
-    return {
-        images: present.map(({ summary, layers }) => ({
+    const images = present.map(({ summary, layers }) => {
+        const layerSizes = sized.get(summary.Id)?.sizes ?? layers.map(() => 0);
+        const layerTotal = layerSizes.reduce((n, size) => n + size, 0);
+        // What the image holds besides its layers: Podman's metadata, or the containerd store's content.
+        const extra = Math.max(0, summary.Size - layerTotal);
+        const read = blobs.get(summary.Id);
+        return {
             id: summary.Id,
             repoTags: realTags(summary.RepoTags),
             repoDigests: (summary.RepoDigests ?? []).filter((d) => d !== '<none>@<none>'),
@@ -101756,9 +101963,14 @@ async function takeInventory(docker, concurrency) {
             labels: summary.Labels ?? {},
             parentId: summary.ParentId ?? '',
             layers,
-            layerSizes: sized.get(summary.Id)?.sizes ?? layers.map(() => 0),
+            layerSizes,
             layerSizesExact: sized.get(summary.Id)?.exact ?? false,
-        })),
+            ...(imageStore === 'podman' ? { blobs: [{ key: `metadata:${summary.Id}`, size: extra }] } : {}),
+            ...(imageStore === 'containerd' ? (read ? { blobs: read } : { contentSize: extra }) : {}),
+        };
+    });
+    return {
+        images,
         containers: containers.map((c) => ({
             id: c.Id,
             names: (c.Names ?? []).map((n) => n.replace(/^\//, '')),
@@ -101800,11 +102012,13 @@ async function takeInventory(docker, concurrency) {
             shared: r.Shared,
             lastUsedMs: Date.parse(r.LastUsedAt ?? r.CreatedAt ?? '') || 0,
         })),
-        layersSize: df.LayersSize,
-        usage: usageOf(df),
+        layersSize: df.LayersSize ?? 0,
+        usage: imageStore === 'podman' ? { ...usageOf(df), layers: podmanLayerTotal(images) } : usageOf(df),
         apiVersion: version.ApiVersion,
         rootDir: info.DockerRootDir ?? '',
         imageStore,
+        engine,
+        contentExact: imageStore === 'containerd' ? images.every((image) => image.blobs) : undefined,
         takenAt,
     };
 }
@@ -101824,9 +102038,50 @@ async function diskUsage(docker, attempts = 50) {
         }
     }
 }
-/** Docker's per-class byte totals now, for measuring what a prune freed. */
-async function measureUsage(docker) {
-    return usageOf(await diskUsage(docker));
+/**
+ * The daemon's per-class byte totals now, for measuring what a prune freed. On Podman the image bytes are
+ * the layer arithmetic over the images still listed (layers of an image ID never change, so the
+ * inventory's are reused; an image that appeared since is read afresh).
+ */
+async function measureUsage(docker, inventory) {
+    const usage = usageOf(await diskUsage(docker));
+    if (inventory.imageStore !== 'podman')
+        return usage;
+    const known = new Map(inventory.images.map((image) => [image.id, image]));
+    const listed = await docker.request('GET', '/images/json', { all: true });
+    const images = [];
+    for (const summary of listed) {
+        const image = known.get(summary.Id) ?? (await readPodmanImage(docker, summary));
+        if (image)
+            images.push(image);
+    }
+    return { ...usage, layers: podmanLayerTotal(images) };
+}
+/** One Podman image's layers and sizes, for an image the inventory did not see. */
+async function readPodmanImage(docker, summary) {
+    try {
+        const inspect = await docker.request('GET', `/images/${summary.Id}/json`);
+        const steps = await docker.request('GET', `/images/${summary.Id}/history`);
+        const layers = inspect.RootFS?.Layers ?? [];
+        const { sizes, exact } = layerSizesFromHistory(layers, steps.map((s) => s.Size));
+        const total = sizes.reduce((n, size) => n + size, 0);
+        return {
+            id: summary.Id,
+            repoTags: realTags(summary.RepoTags),
+            repoDigests: [],
+            created: summary.Created,
+            size: summary.Size,
+            labels: summary.Labels ?? {},
+            parentId: summary.ParentId ?? '',
+            layers,
+            layerSizes: sizes,
+            layerSizesExact: exact,
+            blobs: [{ key: `metadata:${summary.Id}`, size: Math.max(0, summary.Size - total) }],
+        };
+    }
+    catch {
+        return undefined; // removed meanwhile
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/plan.ts
@@ -101872,9 +102127,16 @@ function planRemovals(inventory, policy, nowMs) {
         ...inventory.networks.map((n) => ({ id: n.id, name: n.name, labels: n.labels })),
         ...inventory.volumes.map((v) => ({ id: v.name, name: v.name, labels: v.labels })),
     ];
+    const goneIds = new Set([
+        ...imagePlan.cascade,
+        ...imagePlan.images.filter((d) => d.action === 'remove').map((d) => d.image.id),
+    ]);
+    const gone = inventory.images.filter((image) => goneIds.has(image.id));
+    const remaining = inventory.images.filter((image) => !goneIds.has(image.id));
     return {
         mode: policy.mode,
         ...imagePlan,
+        estimateMethod: estimateMethod(inventory.imageStore, gone, remaining, imagePlan.estimateExact),
         objects,
         buildCache,
         estimate,
@@ -102236,9 +102498,17 @@ function buildReport(facts, rows) {
         version: 1,
         mode: facts.plan.mode,
         generatedAt: new Date(facts.nowMs).toISOString(),
-        daemon: { host: facts.host, apiVersion: facts.apiVersion, imageStore: facts.imageStore },
-        totals: { ...totalsOf(facts, rows), estimateExact: facts.plan.estimateExact },
+        daemon: {
+            host: facts.host,
+            engine: facts.engine.name,
+            version: facts.engine.version,
+            apiVersion: facts.engine.apiVersion,
+            imageStore: facts.engine.imageStore,
+            id: facts.engine.id,
+        },
+        totals: { ...totalsOf(facts, rows), estimateExact: facts.plan.estimateMethod.exact },
         estimate: facts.plan.estimate,
+        estimateMethod: facts.plan.estimateMethod,
         measured: {
             classes: facts.measured,
             bytes: measuredBytes(facts) ?? null,
@@ -102318,6 +102588,10 @@ function removalAnnotations(rows, limit = 10) {
         });
     }
     return notes;
+}
+/** `Docker` or `Podman`, as people name the engine. */
+function engineName(engine) {
+    return engine.name === 'podman' ? 'Podman' : 'Docker';
 }
 function shortId(id) {
     return id.replace(/^sha256:/, '').slice(0, 12);
@@ -102411,6 +102685,11 @@ function table(headers, rows, total = rows.length) {
     const more = total > MAX_ROWS ? `\n<p>… and ${total - MAX_ROWS} more (see the JSON report)</p>` : '';
     return `<table>\n${head}\n${body.join('\n')}\n</table>${more}`;
 }
+const storeNames = {
+    classic: 'classic image store',
+    containerd: 'containerd image store',
+    podman: 'containers/storage',
+};
 const code = (text) => `<code>${escapeHtml(text)}</code>`;
 const tagsCell = (row) => row.image.repoTags.length > 0 ? row.image.repoTags.map(code).join('<br>') : '<i>untagged</i>';
 function gateSection(gates) {
@@ -102441,7 +102720,10 @@ function renderSummary(facts, rows) {
     const out = [];
     out.push(`## safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`);
     const measured = measuredBytes(facts);
-    const estimate = `${formatBytes(totals.estimatedBytes)}${facts.plan.estimateExact ? '' : ' (approximate)'}`;
+    const method = facts.plan.estimateMethod;
+    const estimate = method.low !== undefined && method.high !== undefined
+        ? `${formatBytes(method.low)}–${formatBytes(method.high)}`
+        : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
     const otherClasses = [
         [totals.removedContainers, 'container(s)'],
         [totals.removedNetworks, 'network(s)'],
@@ -102455,7 +102737,8 @@ function renderSummary(facts, rows) {
             (totals.failed > 0 ? ` · ${totals.failed} not removed` : '')
         : `**Would remove ${what}, freeing ${estimate}** · kept ${totals.kept} image(s)`);
     const disk = (bytes) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
-    out.push(`Daemon ${code(facts.host)} (API ${escapeHtml(facts.apiVersion)}) · free disk ${disk(facts.diskFreeBefore)}` +
+    out.push(`Daemon ${code(facts.host)}: ${escapeHtml(engineName(facts.engine))} ${escapeHtml(facts.engine.version)} ` +
+        `(API ${escapeHtml(facts.engine.apiVersion)}, ${storeNames[facts.engine.imageStore]}) · free disk ${disk(facts.diskFreeBefore)}` +
         (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
         (facts.plan.cutoffMs === undefined
             ? ''
@@ -102486,19 +102769,19 @@ function renderSummary(facts, rows) {
         ...(prune ? [`<b>${measured === undefined ? 'unknown' : formatBytes(measured)}</b>`] : []),
     ]);
     out.push(table(['', 'Estimated before removing', ...(prune ? ['Measured (Docker’s totals before − after)'] : [])], cells));
-    if (facts.imageStore === 'containerd') {
-        out.push('> [!NOTE]\n> This daemon uses the containerd image store: both figures count unpacked layers (snapshots) ' +
-            'only. The compressed layers in its content store are freed too but the API does not size them, so ' +
-            'the disk frees more than this says.');
-    }
+    out.push(`Estimate method: ${code(method.method)}. ${escapeHtml(method.note)}`);
     if (prune && measured === undefined) {
         out.push('Measured: unknown (the daemon did not answer after the removals).');
     }
-    else if (prune &&
-        measured !== undefined &&
-        Math.abs(measured - e.total) > 0.01 * Math.max(e.total, 1) &&
-        e.total > 0) {
-        out.push('> [!NOTE]\n> The measurement differs from the estimate by more than 1% (another process may have changed the host meanwhile).');
+    else if (prune && measured !== undefined && e.total > 0) {
+        // The figure the estimate allows: exact, or between the method's bounds.
+        const low = e.total - e.images + (method.low ?? e.images);
+        const high = e.total - e.images + (method.high ?? e.images);
+        if (measured < low - 0.01 * Math.max(low, 1) || measured > high + 0.01 * Math.max(high, 1)) {
+            out.push(method.low === undefined
+                ? '> [!NOTE]\n> The measurement differs from the estimate by more than 1% (another process may have changed the host meanwhile).'
+                : '> [!NOTE]\n> The measurement is outside the estimate’s bounds (another process may have changed the host meanwhile).');
+        }
     }
     const problems = rows.filter((r) => r.state === 'failed' || r.state === 'gone' || r.message);
     if (facts.warnings.length > 0 || problems.some((r) => r.state === 'failed')) {
@@ -102675,7 +102958,9 @@ async function prune(inputs, docker) {
         catch (error) {
             throw new Error(`Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}`);
         }
-        info(`${taken.images.length} images, ${taken.containers.length} containers, API ${taken.apiVersion} at ${docker.host}`);
+        const e = taken.engine;
+        info(`${taken.images.length} images, ${taken.containers.length} containers; ${engineName(e)} ${e.version} ` +
+            `(API ${e.apiVersion}, ${e.imageStore} image store) at ${docker.host}`);
         return taken;
     });
     const nowMs = Date.now();
@@ -102720,7 +103005,7 @@ async function prune(inputs, docker) {
             failures.push(`stopped: ${executed.stopped}; see the summary for what was and was not removed`);
         }
         else {
-            usageAfter = await measureUsage(docker).catch(() => undefined);
+            usageAfter = await measureUsage(docker, inventory).catch(() => undefined);
             diskFreeAfter = await diskFree(docker.host, inventory.rootDir);
         }
         const errors = [...results, ...objectResults].filter((r) => r.status === 'error' || r.status === 'conflict');
@@ -102743,8 +103028,7 @@ async function prune(inputs, docker) {
         objectResults,
         buildCacheResult,
         host: docker.host,
-        apiVersion: inventory.apiVersion,
-        imageStore: inventory.imageStore,
+        engine: inventory.engine,
         nowMs,
         usageBefore: inventory.usage,
         usageAfter,

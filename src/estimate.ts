@@ -3,7 +3,7 @@
 // a layer only when they share the whole prefix up to it. Bytes freed by removing a set of images are
 // the sizes of the chains that no image left behind still has.
 
-import type { ImageInfo } from './types';
+import type { EstimateMethod, ImageInfo, ImageStore } from './types';
 
 /** Chain keys of an image, bottom layer first: key i identifies layers[0..i]. */
 export function chainKeys(image: Pick<ImageInfo, 'layers'>): string[] {
@@ -17,10 +17,29 @@ export function chainKeys(image: Pick<ImageInfo, 'layers'>): string[] {
 }
 
 /**
- * Bytes freed when `removed` images go and `remaining` images stay. Containers keep their image,
- * so their layers are covered by `remaining`.
+ * Bytes freed when `removed` images go and `remaining` images stay: the layer chains and the other stored
+ * objects (content-store blobs, metadata) that no remaining image references. Containers keep their
+ * image, so their layers are covered by `remaining`.
  */
 export function bytesFreed(removed: ImageInfo[], remaining: ImageInfo[]): number {
+  return layerBytesFreed(removed, remaining) + blobBytesFreed(removed, remaining);
+}
+
+/** The stored objects besides layers (`ImageInfo.blobs`) that only removed images reference. */
+export function blobBytesFreed(removed: ImageInfo[], remaining: ImageInfo[]): number {
+  const kept = new Set<string>();
+  for (const image of remaining) for (const blob of image.blobs ?? []) kept.add(blob.key);
+  const freed = new Map<string, number>();
+  for (const image of removed) {
+    for (const blob of image.blobs ?? []) if (!kept.has(blob.key)) freed.set(blob.key, blob.size);
+  }
+  let total = 0;
+  for (const size of freed.values()) total += size;
+  return total;
+}
+
+/** Bytes of the layer chains (unpacked layers, snapshots) that no remaining image has. */
+export function layerBytesFreed(removed: ImageInfo[], remaining: ImageInfo[]): number {
   const kept = new Set<string>();
   for (const image of remaining) for (const key of chainKeys(image)) kept.add(key);
   const freed = new Map<string, number>();
@@ -153,4 +172,58 @@ export function planLayerSizing(images: Sizable[], df: Map<string, DfImage>, siz
     return result;
   };
   return { history: [...history], resolve };
+}
+
+/**
+ * How the image bytes of a plan were estimated, and their bounds when the engine does not allow an exact
+ * figure. `gone` are the images the plan removes, `remaining` the rest.
+ */
+export function estimateMethod(
+  store: ImageStore,
+  gone: ImageInfo[],
+  remaining: ImageInfo[],
+  layersExact: boolean,
+): EstimateMethod {
+  if (store === 'podman') {
+    return {
+      method: 'layer-graph+metadata',
+      exact: layersExact,
+      note:
+        "Exact in Podman's own accounting: each layer's size as Podman records it (its uncompressed tar), " +
+        "counted once, plus each image's metadata; Podman's /system/df has no layer total, so the measured " +
+        'figure is the same arithmetic on what is left. The disk frees somewhat more: directories, tar-split ' +
+        'files and file-system blocks, a few KiB per layer.',
+    };
+  }
+  if (store === 'classic') {
+    return {
+      method: 'layer-graph',
+      exact: layersExact,
+      note: 'Exact: the bytes of every layer that no remaining image or container uses, counted once.',
+    };
+  }
+  // Containerd store: snapshots sized exactly from the layer graph; content-store blobs read from the
+  // content store when it is readable here, else bounded by each image's content size.
+  if (gone.every((image) => image.contentSize === undefined)) {
+    return {
+      method: 'layer-graph+content',
+      exact: layersExact,
+      note:
+        'Exact: unpacked layers (snapshots) no remaining image uses, plus the content-store blobs (manifests, ' +
+        'configs, layer blobs) no remaining image references, read from the content store.',
+    };
+  }
+  const snapshots = layerBytesFreed(gone, remaining);
+  const known = blobBytesFreed(gone, remaining);
+  const unknownContent = gone.reduce((n, image) => n + (image.contentSize ?? 0), 0);
+  return {
+    method: 'layer-graph+content-bounded',
+    exact: false,
+    low: snapshots + known,
+    high: snapshots + known + unknownContent,
+    note:
+      'Unpacked layers (snapshots) exact; the content store could not be read from here, so its blobs are ' +
+      'counted as each removed image’s whole content size (an upper bound: blobs shared with other images ' +
+      'are counted too). The disk frees between the low and the high figure.',
+  };
 }

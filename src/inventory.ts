@@ -3,9 +3,16 @@
 // `/system/df` cannot size the image's layers already (see planLayerSizing).
 
 import { messageOf, type DockerApi } from './docker';
-import { planLayerSizing, type DfImage } from './estimate';
+import {
+  blobBytesFreed,
+  layerBytesFreed,
+  layerSizesFromHistory,
+  planLayerSizing,
+  type DfImage,
+} from './estimate';
+import { contentStoreFor, readImageBlobs } from './content';
 import { mapPool } from './pool';
-import type { ContainerInfo, ImageInfo, Inventory, Usage } from './types';
+import type { Blob, ContainerInfo, EngineInfo, ImageInfo, ImageStore, Inventory, Usage } from './types';
 
 interface ApiImageSummary {
   Id: string;
@@ -16,6 +23,8 @@ interface ApiImageSummary {
   Size: number;
   SharedSize?: number;
   Labels?: Record<string, string> | null;
+  /** The image's target (manifest or index) on the containerd store, API 1.46+. */
+  Descriptor?: { digest?: string } | null;
 }
 
 interface ApiContainerSummary {
@@ -58,12 +67,51 @@ interface ApiBuildCache {
   LastUsedAt?: string | null;
 }
 
+/** API 1.52 (Docker 29) per-type usage, sent beside (or, with `verbose`, instead of) the legacy fields. */
+interface ApiTypeUsage {
+  TotalSize?: number;
+  Reclaimable?: number;
+}
+
 export interface ApiDiskUsage {
-  LayersSize: number;
+  LayersSize?: number;
   Images?: ApiImageSummary[] | null;
   Containers?: ApiContainerSummary[] | null;
   Volumes?: ApiVolume[] | null;
   BuildCache?: ApiBuildCache[] | null;
+  ImageUsage?: ApiTypeUsage | null;
+  ContainerUsage?: ApiTypeUsage | null;
+  VolumeUsage?: ApiTypeUsage | null;
+  BuildCacheUsage?: ApiTypeUsage | null;
+}
+
+interface ApiVersion {
+  Version?: string;
+  ApiVersion: string;
+  Components?: { Name: string; Version?: string }[] | null;
+}
+
+interface ApiInfo {
+  ID?: string;
+  DockerRootDir?: string;
+  DriverStatus?: [string, string][] | null;
+}
+
+/** Engine, version, API version and image store from `/version` and `/info`. */
+export function engineOf(version: ApiVersion, info: ApiInfo): EngineInfo {
+  const podman = (version.Components ?? []).find((c) => /podman/i.test(c.Name));
+  const imageStore: ImageStore = podman
+    ? 'podman'
+    : isContainerdStore(info.DriverStatus)
+      ? 'containerd'
+      : 'classic';
+  return {
+    name: podman ? 'podman' : 'docker',
+    version: podman?.Version ?? version.Version ?? 'unknown',
+    apiVersion: version.ApiVersion,
+    imageStore,
+    id: info.ID ?? '',
+  };
 }
 
 /** Dangling images show `<none>:<none>` (API < 1.45), `null` or `[]` depending on the daemon. */
@@ -80,15 +128,29 @@ export function isContainerdStore(driverStatus: [string, string][] | null | unde
 
 const seconds = (iso: string | undefined) => (iso ? Math.floor(Date.parse(iso) / 1000) || 0 : 0);
 
-/** The daemon's per-class byte totals from one `/system/df` answer. */
+/**
+ * The daemon's per-class byte totals from one `/system/df` answer: the legacy per-object lists where the
+ * daemon sends them (exact, and what every API version up to 1.52 sends), else API 1.52's per-type totals.
+ */
 export function usageOf(df: ApiDiskUsage): Usage {
   const sum = (values: number[]) => values.reduce((n, v) => n + (v > 0 ? v : 0), 0);
+  const total = (usage: ApiTypeUsage | null | undefined) => Math.max(0, usage?.TotalSize ?? 0);
   return {
-    layers: df.LayersSize,
-    containers: sum((df.Containers ?? []).map((c) => c.SizeRw ?? 0)),
-    volumes: sum((df.Volumes ?? []).map((v) => v.UsageData?.Size ?? 0)),
-    buildCache: sum((df.BuildCache ?? []).filter((r) => !r.Shared).map((r) => r.Size)),
+    layers: df.LayersSize ?? total(df.ImageUsage),
+    containers: df.Containers ? sum(df.Containers.map((c) => c.SizeRw ?? 0)) : total(df.ContainerUsage),
+    volumes: df.Volumes ? sum(df.Volumes.map((v) => v.UsageData?.Size ?? 0)) : total(df.VolumeUsage),
+    buildCache: df.BuildCache
+      ? sum(df.BuildCache.filter((r) => !r.Shared).map((r) => r.Size))
+      : total(df.BuildCacheUsage),
   };
+}
+
+/**
+ * Podman's `/system/df` has no layer total (`LayersSize` 0): its image bytes are the layer graph's, each
+ * layer chain once plus every image's metadata, over the images present.
+ */
+export function podmanLayerTotal(images: ImageInfo[]): number {
+  return layerBytesFreed(images, []) + blobBytesFreed(images, []);
 }
 
 export async function takeInventory(docker: DockerApi, concurrency: number): Promise<Inventory> {
@@ -107,8 +169,8 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
     ),
   );
   const [version, info, summaries, containers, networks, df, inspected] = await Promise.all([
-    docker.request<{ ApiVersion: string }>('GET', '/version'),
-    docker.request<{ DockerRootDir?: string; DriverStatus?: [string, string][] | null }>('GET', '/info'),
+    docker.request<ApiVersion>('GET', '/version'),
+    docker.request<ApiInfo>('GET', '/info'),
     listing,
     docker.request<ApiContainerSummary[]>('GET', '/containers/json', { all: true }),
     docker.request<ApiNetwork[]>('GET', '/networks'),
@@ -119,7 +181,8 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
     .map((summary, i) => ({ summary, layers: inspected[i]?.RootFS?.Layers ?? [], gone: !inspected[i] }))
     .filter((entry) => !entry.gone);
 
-  const imageStore = isContainerdStore(info.DriverStatus) ? 'containerd' : 'classic';
+  const engine = engineOf(version, info);
+  const imageStore = engine.imageStore;
   // On the containerd store an image's Size includes its content-store blobs, so df's Size - SharedSize
   // is no layer total: every image is sized from its history there.
   const dfImages = new Map<string, DfImage>(
@@ -130,6 +193,7 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
   const sizing = planLayerSizing(
     present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })),
     dfImages,
+    // Podman's and the containerd store's image sizes include more than the layers.
     imageStore === 'classic',
   );
   const histories = new Map<string, number[]>();
@@ -142,10 +206,31 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
       );
   });
   const sized = sizing.resolve(histories);
+  // The containerd store keeps each image's manifest, config and layer blobs besides the snapshots:
+  // read them from its content store when it is on this machine and readable.
+  const target = (summary: ApiImageSummary) => summary.Descriptor?.digest ?? summary.Id;
+  const contentDir =
+    imageStore === 'containerd'
+      ? await contentStoreFor(
+          info.DockerRootDir ?? '',
+          present.map((p) => target(p.summary)),
+        )
+      : undefined;
+  const blobs = new Map<string, Blob[] | undefined>();
+  if (contentDir) {
+    await mapPool(present, concurrency, async ({ summary }) => {
+      blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary)));
+    });
+  }
 
   const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
-  return {
-    images: present.map(({ summary, layers }): ImageInfo => ({
+  const images = present.map(({ summary, layers }): ImageInfo => {
+    const layerSizes = sized.get(summary.Id)?.sizes ?? layers.map(() => 0);
+    const layerTotal = layerSizes.reduce((n, size) => n + size, 0);
+    // What the image holds besides its layers: Podman's metadata, or the containerd store's content.
+    const extra = Math.max(0, summary.Size - layerTotal);
+    const read = blobs.get(summary.Id);
+    return {
       id: summary.Id,
       repoTags: realTags(summary.RepoTags),
       repoDigests: (summary.RepoDigests ?? []).filter((d) => d !== '<none>@<none>'),
@@ -154,9 +239,14 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
       labels: summary.Labels ?? {},
       parentId: summary.ParentId ?? '',
       layers,
-      layerSizes: sized.get(summary.Id)?.sizes ?? layers.map(() => 0),
+      layerSizes,
       layerSizesExact: sized.get(summary.Id)?.exact ?? false,
-    })),
+      ...(imageStore === 'podman' ? { blobs: [{ key: `metadata:${summary.Id}`, size: extra }] } : {}),
+      ...(imageStore === 'containerd' ? (read ? { blobs: read } : { contentSize: extra }) : {}),
+    };
+  });
+  return {
+    images,
     containers: containers.map((c): ContainerInfo => ({
       id: c.Id,
       names: (c.Names ?? []).map((n) => n.replace(/^\//, '')),
@@ -198,11 +288,13 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
       shared: r.Shared,
       lastUsedMs: Date.parse(r.LastUsedAt ?? r.CreatedAt ?? '') || 0,
     })),
-    layersSize: df.LayersSize,
-    usage: usageOf(df),
+    layersSize: df.LayersSize ?? 0,
+    usage: imageStore === 'podman' ? { ...usageOf(df), layers: podmanLayerTotal(images) } : usageOf(df),
     apiVersion: version.ApiVersion,
     rootDir: info.DockerRootDir ?? '',
     imageStore,
+    engine,
+    contentExact: imageStore === 'containerd' ? images.every((image) => image.blobs) : undefined,
     takenAt,
   };
 }
@@ -222,7 +314,52 @@ export async function diskUsage(docker: DockerApi, attempts = 50): Promise<ApiDi
   }
 }
 
-/** Docker's per-class byte totals now, for measuring what a prune freed. */
-export async function measureUsage(docker: DockerApi): Promise<Usage> {
-  return usageOf(await diskUsage(docker));
+/**
+ * The daemon's per-class byte totals now, for measuring what a prune freed. On Podman the image bytes are
+ * the layer arithmetic over the images still listed (layers of an image ID never change, so the
+ * inventory's are reused; an image that appeared since is read afresh).
+ */
+export async function measureUsage(docker: DockerApi, inventory: Inventory): Promise<Usage> {
+  const usage = usageOf(await diskUsage(docker));
+  if (inventory.imageStore !== 'podman') return usage;
+  const known = new Map(inventory.images.map((image) => [image.id, image]));
+  const listed = await docker.request<ApiImageSummary[]>('GET', '/images/json', { all: true });
+  const images: ImageInfo[] = [];
+  for (const summary of listed) {
+    const image = known.get(summary.Id) ?? (await readPodmanImage(docker, summary));
+    if (image) images.push(image);
+  }
+  return { ...usage, layers: podmanLayerTotal(images) };
+}
+
+/** One Podman image's layers and sizes, for an image the inventory did not see. */
+async function readPodmanImage(docker: DockerApi, summary: ApiImageSummary): Promise<ImageInfo | undefined> {
+  try {
+    const inspect = await docker.request<{ RootFS?: { Layers?: string[] } }>(
+      'GET',
+      `/images/${summary.Id}/json`,
+    );
+    const steps = await docker.request<{ Size: number }[]>('GET', `/images/${summary.Id}/history`);
+    const layers = inspect.RootFS?.Layers ?? [];
+    const { sizes, exact } = layerSizesFromHistory(
+      layers,
+      steps.map((s) => s.Size),
+    );
+    const total = sizes.reduce((n, size) => n + size, 0);
+    return {
+      id: summary.Id,
+      repoTags: realTags(summary.RepoTags),
+      repoDigests: [],
+      created: summary.Created,
+      size: summary.Size,
+      labels: summary.Labels ?? {},
+      parentId: summary.ParentId ?? '',
+      layers,
+      layerSizes: sizes,
+      layerSizesExact: exact,
+      blobs: [{ key: `metadata:${summary.Id}`, size: Math.max(0, summary.Size - total) }],
+    };
+  } catch {
+    return undefined; // removed meanwhile
+  }
 }

@@ -11,6 +11,7 @@ import { measureUsage, takeInventory } from './inventory';
 import { planRemovals } from './plan';
 import {
   buildReport,
+  engineName,
   imageRows,
   removalAnnotations,
   shortId,
@@ -109,8 +110,10 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
         `Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}`,
       );
     }
+    const e = taken.engine;
     core.info(
-      `${taken.images.length} images, ${taken.containers.length} containers, API ${taken.apiVersion} at ${docker.host}`,
+      `${taken.images.length} images, ${taken.containers.length} containers; ${engineName(e)} ${e.version} ` +
+        `(API ${e.apiVersion}, ${e.imageStore} image store) at ${docker.host}`,
     );
     return taken;
   });
@@ -161,7 +164,7 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
     if (executed.stopped) {
       failures.push(`stopped: ${executed.stopped}; see the summary for what was and was not removed`);
     } else {
-      usageAfter = await measureUsage(docker).catch(() => undefined);
+      usageAfter = await measureUsage(docker, inventory).catch(() => undefined);
       diskFreeAfter = await diskFree(docker.host, inventory.rootDir);
     }
     const errors = [...results, ...objectResults].filter(
@@ -191,8 +194,7 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
     objectResults,
     buildCacheResult,
     host: docker.host,
-    apiVersion: inventory.apiVersion,
-    imageStore: inventory.imageStore,
+    engine: inventory.engine,
     nowMs,
     usageBefore: inventory.usage,
     usageAfter,

@@ -1,7 +1,7 @@
 // Deciding, as a pure function: inventory + inputs + now -> plan. Every image gets a decision and a
 // reason; nothing here talks to Docker.
 
-import { bytesFreed } from './estimate';
+import { bytesFreed, estimateMethod } from './estimate';
 import {
   displayRepository,
   findObjectProtection,
@@ -72,9 +72,16 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
     ...inventory.networks.map((n) => ({ id: n.id, name: n.name, labels: n.labels })),
     ...inventory.volumes.map((v) => ({ id: v.name, name: v.name, labels: v.labels })),
   ];
+  const goneIds = new Set([
+    ...imagePlan.cascade,
+    ...imagePlan.images.filter((d) => d.action === 'remove').map((d) => d.image.id),
+  ]);
+  const gone = inventory.images.filter((image) => goneIds.has(image.id));
+  const remaining = inventory.images.filter((image) => !goneIds.has(image.id));
   return {
     mode: policy.mode,
     ...imagePlan,
+    estimateMethod: estimateMethod(inventory.imageStore, gone, remaining, imagePlan.estimateExact),
     objects,
     buildCache,
     estimate,

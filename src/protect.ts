@@ -4,6 +4,7 @@ import type { ProtectRule } from './types';
 
 const USAGE = 'use NAME[:TAG], an image ID (12+ hex digits) or label=KEY[=VALUE]';
 const DEFAULT_DOMAIN = 'docker.io';
+const LOCALHOST = 'localhost/';
 
 // Docker's reference grammar (distribution/reference), widened with `*` for patterns.
 const DOMAIN_COMPONENT = '[a-zA-Z0-9*](?:[a-zA-Z0-9*-]*[a-zA-Z0-9*])?';
@@ -147,7 +148,13 @@ export function ruleMatches(rule: ProtectRule, image: MatchableImage): boolean {
       const re = compile(rule);
       return image.repoTags.some((ref) => {
         const { name, tag } = splitReference(ref);
-        return re.name.test(name) && (re.tag === undefined || (tag !== undefined && re.tag.test(tag)));
+        if (re.tag !== undefined && (tag === undefined || !re.tag.test(tag))) return false;
+        // Podman names images built or loaded without a registry `localhost/NAME`; people write NAME.
+        // Matching both can only protect more.
+        return (
+          re.name.test(name) ||
+          (name.startsWith(LOCALHOST) && re.name.test(normalizeName(name.slice(LOCALHOST.length))))
+        );
       });
     }
   }

@@ -4,6 +4,7 @@ import type { GateResult } from './gates';
 import { displayRepository, repositoryOf } from './protect';
 import type {
   BuildCacheResult,
+  EngineInfo,
   ImageDecision,
   ImageInfo,
   ImageReason,
@@ -34,8 +35,7 @@ export interface RunFacts {
   objectResults?: ObjectResult[];
   buildCacheResult?: BuildCacheResult;
   host: string;
-  apiVersion: string;
-  imageStore: 'classic' | 'containerd';
+  engine: EngineInfo;
   nowMs: number;
   usageBefore: Usage;
   /** Prune mode: the daemon's totals after the removals (undefined if it did not answer). */
@@ -185,9 +185,17 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
     version: 1,
     mode: facts.plan.mode,
     generatedAt: new Date(facts.nowMs).toISOString(),
-    daemon: { host: facts.host, apiVersion: facts.apiVersion, imageStore: facts.imageStore },
-    totals: { ...totalsOf(facts, rows), estimateExact: facts.plan.estimateExact },
+    daemon: {
+      host: facts.host,
+      engine: facts.engine.name,
+      version: facts.engine.version,
+      apiVersion: facts.engine.apiVersion,
+      imageStore: facts.engine.imageStore,
+      id: facts.engine.id,
+    },
+    totals: { ...totalsOf(facts, rows), estimateExact: facts.plan.estimateMethod.exact },
     estimate: facts.plan.estimate,
+    estimateMethod: facts.plan.estimateMethod,
     measured: {
       classes: facts.measured,
       bytes: measuredBytes(facts) ?? null,
@@ -275,6 +283,11 @@ export function removalAnnotations(rows: ImageRow[], limit = 10): Annotation[] {
     });
   }
   return notes;
+}
+
+/** `Docker` or `Podman`, as people name the engine. */
+export function engineName(engine: Pick<EngineInfo, 'name'>): string {
+  return engine.name === 'podman' ? 'Podman' : 'Docker';
 }
 
 export function shortId(id: string): string {

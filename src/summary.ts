@@ -4,6 +4,7 @@
 import type { GateResult } from './gates';
 import type { Usage } from './types';
 import {
+  engineName,
   formatAge,
   formatBytes,
   groupByRepository,
@@ -34,6 +35,12 @@ function table(headers: string[], rows: string[][], total = rows.length): string
   const more = total > MAX_ROWS ? `\n<p>… and ${total - MAX_ROWS} more (see the JSON report)</p>` : '';
   return `<table>\n${head}\n${body.join('\n')}\n</table>${more}`;
 }
+
+const storeNames: Record<RunFacts['engine']['imageStore'], string> = {
+  classic: 'classic image store',
+  containerd: 'containerd image store',
+  podman: 'containers/storage',
+};
 
 const code = (text: string) => `<code>${escapeHtml(text)}</code>`;
 const tagsCell = (row: ImageRow) =>
@@ -75,7 +82,11 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
 
   out.push(`## safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`);
   const measured = measuredBytes(facts);
-  const estimate = `${formatBytes(totals.estimatedBytes)}${facts.plan.estimateExact ? '' : ' (approximate)'}`;
+  const method = facts.plan.estimateMethod;
+  const estimate =
+    method.low !== undefined && method.high !== undefined
+      ? `${formatBytes(method.low)}–${formatBytes(method.high)}`
+      : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
   const otherClasses = [
     [totals.removedContainers, 'container(s)'],
     [totals.removedNetworks, 'network(s)'],
@@ -92,7 +103,8 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
   );
   const disk = (bytes: number | undefined) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
   out.push(
-    `Daemon ${code(facts.host)} (API ${escapeHtml(facts.apiVersion)}) · free disk ${disk(facts.diskFreeBefore)}` +
+    `Daemon ${code(facts.host)}: ${escapeHtml(engineName(facts.engine))} ${escapeHtml(facts.engine.version)} ` +
+      `(API ${escapeHtml(facts.engine.apiVersion)}, ${storeNames[facts.engine.imageStore]}) · free disk ${disk(facts.diskFreeBefore)}` +
       (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
       (facts.plan.cutoffMs === undefined
         ? ''
@@ -131,24 +143,20 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
       cells,
     ),
   );
-  if (facts.imageStore === 'containerd') {
-    out.push(
-      '> [!NOTE]\n> This daemon uses the containerd image store: both figures count unpacked layers (snapshots) ' +
-        'only. The compressed layers in its content store are freed too but the API does not size them, so ' +
-        'the disk frees more than this says.',
-    );
-  }
+  out.push(`Estimate method: ${code(method.method)}. ${escapeHtml(method.note)}`);
   if (prune && measured === undefined) {
     out.push('Measured: unknown (the daemon did not answer after the removals).');
-  } else if (
-    prune &&
-    measured !== undefined &&
-    Math.abs(measured - e.total) > 0.01 * Math.max(e.total, 1) &&
-    e.total > 0
-  ) {
-    out.push(
-      '> [!NOTE]\n> The measurement differs from the estimate by more than 1% (another process may have changed the host meanwhile).',
-    );
+  } else if (prune && measured !== undefined && e.total > 0) {
+    // The figure the estimate allows: exact, or between the method's bounds.
+    const low = e.total - e.images + (method.low ?? e.images);
+    const high = e.total - e.images + (method.high ?? e.images);
+    if (measured < low - 0.01 * Math.max(low, 1) || measured > high + 0.01 * Math.max(high, 1)) {
+      out.push(
+        method.low === undefined
+          ? '> [!NOTE]\n> The measurement differs from the estimate by more than 1% (another process may have changed the host meanwhile).'
+          : '> [!NOTE]\n> The measurement is outside the estimate’s bounds (another process may have changed the host meanwhile).',
+      );
+    }
   }
 
   const problems = rows.filter((r) => r.state === 'failed' || r.state === 'gone' || r.message);

@@ -76,6 +76,57 @@ export interface ImageInfo {
   layerSizes: number[];
   /** False when the history could not be matched to the layers without guessing. */
   layerSizesExact: boolean;
+  /**
+   * Stored objects besides the layer snapshots that go when no remaining image references them, by
+   * key: on the containerd store the manifest, config and layer blobs of its content store (by digest);
+   * on Podman the image's own metadata. Absent on the classic store, where layers are everything.
+   */
+  blobs?: Blob[];
+  /** Containerd store without a readable content store: the image's content-store bytes (upper bound). */
+  contentSize?: number;
+}
+
+export interface Blob {
+  key: string;
+  size: number;
+}
+
+/** Which engine answers, as `/version` and `/info` tell. */
+export interface EngineInfo {
+  /** `docker` (Docker Engine / moby) or `podman` (Podman's Docker-compatible service). */
+  name: 'docker' | 'podman';
+  version: string;
+  apiVersion: string;
+  /**
+   * `classic`: Docker's graph-driver store; `containerd`: the containerd image store (Docker 29's
+   * default on new installs); `podman`: containers/storage.
+   */
+  imageStore: ImageStore;
+  /** The daemon's ID (`/info` ID), to tell daemons apart. */
+  id: string;
+}
+
+export type ImageStore = 'classic' | 'containerd' | 'podman';
+
+/**
+ * How the image bytes were estimated and how far the figure can be from what the disk frees.
+ * `layer-graph`: exact sizes of the layers no remaining image references (classic store).
+ * `layer-graph+content`: the same for the unpacked snapshots plus the content-store blobs nothing else
+ * references, read from the content store's own manifests (containerd store, data root readable here).
+ * `layer-graph+content-bounded`: snapshots exact, content-store blobs between `low` and `high`
+ * (containerd store whose content store cannot be read from here).
+ * `layer-graph+metadata`: Podman's recorded layer sizes and image metadata; its `/system/df` has no
+ * layer total, so the measured figure is the same arithmetic on what is left after the prune.
+ */
+export interface EstimateMethod {
+  method: 'layer-graph' | 'layer-graph+content' | 'layer-graph+content-bounded' | 'layer-graph+metadata';
+  /** Whether the figure is exact in the engine's own accounting. */
+  exact: boolean;
+  /** Bounds of the image bytes freed, when not exact. */
+  low?: number;
+  high?: number;
+  /** One sentence for the summary. */
+  note: string;
 }
 
 export interface ContainerInfo {
@@ -148,10 +199,13 @@ export interface Inventory {
   /** The daemon's data root (`DockerRootDir`). */
   rootDir: string;
   /**
-   * `containerd`: the containerd image store (Docker 29's default on new installs), where `/system/df`
-   * counts unpacked snapshots only and image sizes include the content store.
+   * `containerd`: the containerd image store (Docker 29's default on new installs), where `/system/df`'s
+   * LayersSize counts the content store and the unpacked snapshots, and image sizes include both.
    */
-  imageStore: 'classic' | 'containerd';
+  imageStore: ImageStore;
+  engine: EngineInfo;
+  /** Whether the content-store blobs of every image could be read (containerd store only). */
+  contentExact?: boolean;
   /** Epoch milliseconds when the inventory was taken. */
   takenAt: number;
 }
@@ -229,6 +283,8 @@ export interface Plan {
   estimatedBytes: number;
   /** False when some layer sizes had to be guessed. */
   estimateExact: boolean;
+  /** How the image bytes were estimated (depends on the engine), with bounds when not exact. */
+  estimateMethod: EstimateMethod;
   /** Moment before which an image must be created to be a candidate (epoch ms), if any. */
   cutoffMs?: number;
   /** `protect` entries that matched nothing. */
