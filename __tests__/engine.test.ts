@@ -1,0 +1,116 @@
+// Per-engine facts as pure code: which engine answers, /system/df across API versions, the estimate's
+// method and bounds per image store, and content-store blobs counted once.
+import { describe, expect, it } from '@jest/globals';
+import { bytesFreed, blobBytesFreed, estimateMethod, layerBytesFreed } from '../src/estimate';
+import { engineOf, podmanLayerTotal, usageOf } from '../src/inventory';
+import type { ImageInfo } from '../src/types';
+
+function image(id: string, layers: [string, number][], extra: Partial<ImageInfo> = {}): ImageInfo {
+  return {
+    id,
+    repoTags: [],
+    repoDigests: [],
+    created: 0,
+    size: 0,
+    labels: {},
+    parentId: '',
+    layers: layers.map(([l]) => l),
+    layerSizes: layers.map(([, s]) => s),
+    layerSizesExact: true,
+    ...extra,
+  };
+}
+
+describe('engineOf', () => {
+  it('tells Docker from Podman and the image store from /info', () => {
+    expect(
+      engineOf(
+        { Version: '28.5.2', ApiVersion: '1.51', Components: [{ Name: 'Engine', Version: '28.5.2' }] },
+        { ID: 'x', DriverStatus: [['driver-type', 'io.containerd.snapshotter.v1']] },
+      ),
+    ).toEqual({ name: 'docker', version: '28.5.2', apiVersion: '1.51', imageStore: 'containerd', id: 'x' });
+    expect(
+      engineOf(
+        { Version: '20.10.24', ApiVersion: '1.41' },
+        { ID: 'y', DriverStatus: [['Backing Filesystem', 'extfs']] },
+      ),
+    ).toMatchObject({ name: 'docker', imageStore: 'classic' });
+    expect(
+      engineOf(
+        {
+          Version: '4.3.1',
+          ApiVersion: '1.41',
+          Components: [{ Name: 'Podman Engine', Version: '4.3.1' }],
+        },
+        { ID: 'z', DriverStatus: [['Backing Filesystem', 'extfs']] },
+      ),
+    ).toEqual({ name: 'podman', version: '4.3.1', apiVersion: '1.41', imageStore: 'podman', id: 'z' });
+  });
+});
+
+describe('usageOf', () => {
+  it('reads the per-object lists, and API 1.52 per-type totals only when the lists are absent', () => {
+    expect(
+      usageOf({
+        LayersSize: 100,
+        Containers: [{ SizeRw: 5 } as never],
+        Volumes: [{ UsageData: { Size: 7, RefCount: 0 } } as never],
+        BuildCache: [{ Size: 9, Shared: false } as never, { Size: 4, Shared: true } as never],
+        ImageUsage: { TotalSize: 999 },
+      }),
+    ).toEqual({ layers: 100, containers: 5, volumes: 7, buildCache: 9 });
+    expect(
+      usageOf({
+        ImageUsage: { TotalSize: 300 },
+        ContainerUsage: { TotalSize: 30 },
+        VolumeUsage: { TotalSize: 3 },
+        BuildCacheUsage: { TotalSize: -1 },
+      }),
+    ).toEqual({ layers: 300, containers: 30, volumes: 3, buildCache: 0 });
+  });
+});
+
+describe('content-store blobs and Podman metadata', () => {
+  const base: [string, number] = ['sha256:base', 1000];
+  const a = image('a', [base, ['sha256:a', 100]], {
+    blobs: [
+      { key: 'sha256:ma', size: 5 },
+      { key: 'sha256:blob-base', size: 900 },
+      { key: 'sha256:blob-a', size: 90 },
+    ],
+  });
+  const b = image('b', [base, ['sha256:b', 200]], {
+    blobs: [
+      { key: 'sha256:mb', size: 6 },
+      { key: 'sha256:blob-base', size: 900 },
+      { key: 'sha256:blob-b', size: 180 },
+    ],
+  });
+
+  it('counts a blob once, and only when no remaining image references it', () => {
+    expect(blobBytesFreed([a], [b])).toBe(5 + 90);
+    expect(blobBytesFreed([a, b], [])).toBe(5 + 6 + 900 + 90 + 180);
+    expect(bytesFreed([a], [b])).toBe(100 + 5 + 90);
+    expect(bytesFreed([a, b], [])).toBe(1300 + 1181);
+  });
+
+  it('says which method was used: exact with a readable content store, bounded without', () => {
+    expect(estimateMethod('containerd', [a], [b], true)).toMatchObject({
+      method: 'layer-graph+content',
+      exact: true,
+    });
+    const unreadable = { ...a, blobs: undefined, contentSize: 995 };
+    const bounded = estimateMethod('containerd', [unreadable], [b], true);
+    expect(bounded).toMatchObject({ method: 'layer-graph+content-bounded', exact: false });
+    expect(bounded.low).toBe(layerBytesFreed([unreadable], [b]));
+    expect(bounded.high).toBe(100 + 995);
+    expect(estimateMethod('classic', [a], [b], false)).toMatchObject({ method: 'layer-graph', exact: false });
+    expect(estimateMethod('podman', [a], [b], true).method).toBe('layer-graph+metadata');
+  });
+
+  it('Podman: the layer total counts each chain once plus every image’s metadata', () => {
+    const p1 = image('p1', [base, ['sha256:a', 100]], { blobs: [{ key: 'metadata:p1', size: 7 }] });
+    const p2 = image('p2', [base], { blobs: [{ key: 'metadata:p2', size: 3 }] });
+    expect(podmanLayerTotal([p1, p2])).toBe(1000 + 100 + 7 + 3);
+  });
+});
