@@ -100831,6 +100831,26 @@ const PING_TIMEOUT_MS = 10_000;
 function isConnectionError(error) {
     return statusOf(error) === undefined;
 }
+/** The code of the error every request fails with once the whole run's time limit has passed. */
+const RUN_TIME_LIMIT = 'SDP_RUN_TIME_LIMIT';
+function isRunTimeLimit(error) {
+    return error?.code === RUN_TIME_LIMIT;
+}
+/**
+ * Why an answer to `/_ping` shows that the host is not a Docker daemon, or undefined when the failure is
+ * one of reaching it (refused, reset, timed out) or a server error.
+ */
+function notDocker(error) {
+    const code = String(error?.code ?? '');
+    // Node's HTTP parser: the bytes that came back are not an HTTP response.
+    if (code.startsWith('HPE_'))
+        return `it answered with bytes that are not HTTP (${messageOf(error)})`;
+    // A 5xx may be a daemon (or a proxy in front of one) in trouble; any other status is not Docker's.
+    const status = statusOf(error);
+    if (status !== undefined && status < 500)
+        return `it answered /_ping with HTTP ${status}, not Docker's 200 "OK"`;
+    return undefined;
+}
 function connectDocker(host, options) {
     // dockerode reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
     // gets the same parsing as the environment variable.
@@ -100841,10 +100861,37 @@ function connectDocker(host, options) {
     // debugging off), and an agent in them makes each call cost ~9 ms instead of ~0.2 ms. Node's global
     // agent keeps connections alive; the callers bound the concurrency.
     const docker = new (docker_default())({ timeout: options.timeoutMs });
-    const pinger = new (docker_default())({
-        timeout: Math.min(PING_TIMEOUT_MS, options.timeoutMs),
-    });
-    const dial = (client, method, path, query) => new Promise((resolve, reject) => {
+    const pingTimeoutMs = Math.min(PING_TIMEOUT_MS, options.timeoutMs);
+    // Checks go over new connections (no keep-alive): a daemon that is shutting down has closed its
+    // listener but still answers on the connections the run already holds.
+    const probeClient = (() => {
+        const client = new (docker_default())({ timeout: pingTimeoutMs });
+        const modem = client.modem;
+        modem.agent =
+            modem.protocol === 'https'
+                ? new (external_node_https_default()).Agent({ keepAlive: false })
+                : new (external_node_http_default()).Agent({ keepAlive: false });
+        return client;
+    })();
+    // The whole run's time limit: pending requests are failed when it passes, later ones at once.
+    const deadline = options.runTimeoutMs === undefined ? Infinity : Date.now() + options.runTimeoutMs;
+    const pending = new Set();
+    const limitError = () => Object.assign(new Error(`the run reached its time limit (${Math.round((options.runTimeoutMs ?? 0) / 1000)} s` +
+        `${options.runLimitRule ? `, ${options.runLimitRule}` : ''}) waiting for the daemon at ${resolved}`), { code: RUN_TIME_LIMIT });
+    // (Beyond what a timer can hold, ~24 days, only requests started later check it.)
+    const timer = deadline - Date.now() > 2 ** 31 - 1
+        ? undefined
+        : setTimeout(() => {
+            for (const fail of pending)
+                fail(limitError());
+            pending.clear();
+        }, deadline - Date.now());
+    timer?.unref();
+    const dial = (client, method, path, query, timeoutMs = options.timeoutMs) => new Promise((resolve, reject) => {
+        if (Date.now() >= deadline)
+            return reject(limitError());
+        pending.add(reject);
+        const started = Date.now();
         client.modem.dial({
             path: `${path}?`,
             method,
@@ -100860,19 +100907,52 @@ function connectDocker(host, options) {
                 409: 'conflict',
                 500: 'server error',
             },
-        }, (err, data) => (err ? reject(err) : resolve(data)));
+        }, (err, data) => {
+            pending.delete(reject);
+            if (!err)
+                return resolve(data);
+            // docker-modem ends a request that saw no byte for `timeout` with a bare "socket hang up".
+            if (isConnectionError(err) && Date.now() - started >= timeoutMs - 50) {
+                const seconds = Math.round(timeoutMs / 100) / 10;
+                return reject(Object.assign(new Error(`no answer within ${seconds} s`), {
+                    code: 'ETIMEDOUT',
+                }));
+            }
+            reject(err);
+        });
     });
+    const ping = async () => {
+        let answer;
+        try {
+            answer = await dial(probeClient, 'GET', '/_ping', undefined, pingTimeoutMs);
+        }
+        catch (error) {
+            const why = notDocker(error);
+            if (why)
+                throw new Error(`${resolved} is not a Docker daemon: ${why}`);
+            throw error;
+        }
+        // Docker answers the plain text OK; anything else is some other HTTP server.
+        const text = String(answer).trim();
+        if (text !== 'OK') {
+            const what = /^<(!doctype|html)/i.test(text) ? 'an HTML page' : JSON.stringify(text.slice(0, 40));
+            throw new Error(`${resolved} is not a Docker daemon: it answered /_ping with ${what}, not Docker's "OK"`);
+        }
+    };
     return {
         host: resolved,
         request: (method, path, query) => dial(docker, method, path, query),
-        async ping() {
-            const answer = await dial(pinger, 'GET', '/_ping');
-            // Docker answers the plain text OK; anything else is some other HTTP server.
-            if (String(answer).trim() !== 'OK') {
-                throw new Error(`${resolved} answered /_ping with something other than Docker's "OK"`);
-            }
+        ping,
+        async probe() {
+            await ping();
+            // The image store answers too (a reference no image has: the daemon walks its list, sends none).
+            const filters = JSON.stringify({ reference: ['safe-docker-prune.invalid/probe:none'] });
+            await dial(probeClient, 'GET', '/images/json', { filters }, pingTimeoutMs);
         },
+        timeLeft: () => deadline - Date.now(),
         close() {
+            if (timer)
+                clearTimeout(timer);
             // Idle keep-alive sockets must not hold the process open after the run.
             external_node_http_default().globalAgent.destroy();
             external_node_https_default().globalAgent.destroy();
@@ -100938,23 +101018,95 @@ function deletionGroups(plan) {
     }
     return [...groups.values()].map((group) => group.sort((a, b) => depth(b) - depth(a)));
 }
+/** When the breaker checks the daemon, and when it stops the run even though the checks pass. */
+const BREAKER_LIMITS = {
+    /** Removals in a row that failed with a server error (5xx) before the daemon is checked. */
+    probeAfter: 3,
+    /** Removals in a row that failed with a server error or no answer: the run stops, checks or not. */
+    stopAfter: 24,
+};
 /**
- * Stops the run once the daemon no longer answers: after a request that got no HTTP answer, a ping
- * decides whether that was one bad request or a daemon that went away.
+ * The circuit breaker of a prune: stops the run at once when the daemon is going or gone, rather than
+ * fail every remaining object one error (or one timeout) at a time.
+ *
+ * Every removal reports its outcome. A request that got no HTTP answer (refused, reset, timed out), or
+ * `probeAfter` removals in a row that got a server error (5xx), make it check the daemon (see
+ * DockerApi.probe: `/_ping` and a read of its image store, both on new connections): if that fails, the
+ * daemon is stopping, stopped or hung, and the run stops. While a check runs, no new removal starts. If
+ * the check passes, the errors were the objects' own (a single image's 500 is a per-object warning) and
+ * the run goes on; but `stopAfter` failures in a row stop it regardless. Any answer below 500 (done,
+ * 404, 409) resets the count. The whole run's time limit stops it too.
  */
 class Stopper {
     docker;
+    limits;
+    /** Why the run stopped, once it has. */
     reason;
-    constructor(docker) {
+    streak = 0;
+    probedAt = 0;
+    checking;
+    constructor(docker, limits = BREAKER_LIMITS) {
         this.docker = docker;
+        this.limits = limits;
     }
-    async afterFailure(connectionFailed) {
-        if (!connectionFailed || this.reason)
+    /** Before each removal: waits for a running check; false once the run has stopped. */
+    async proceed() {
+        while (this.checking)
+            await this.checking;
+        if (!this.reason && this.docker.timeLeft() <= 0) {
+            this.reason = `the run reached its time limit (set by api-timeout) waiting for the daemon at ${this.docker.host}`;
+        }
+        return !this.reason;
+    }
+    /** After each removal: `error` is what made it fail (undefined when the daemon answered below 500). */
+    async record(error) {
+        if (this.reason)
             return;
-        await this.docker.ping().catch((error) => {
-            this.reason ??= `the daemon at ${this.docker.host} stopped answering (${messageOf(error)})`;
-        });
+        const status = error === undefined ? 200 : statusOf(error);
+        if (status !== undefined && status < 500) {
+            this.streak = 0;
+            this.probedAt = 0;
+            return;
+        }
+        this.streak++;
+        const last = messageOf(error);
+        if (isRunTimeLimit(error)) {
+            this.reason = last;
+            return;
+        }
+        const failures = `${this.streak} removal(s) in a row failed (last: ${last})`;
+        if (this.streak >= this.limits.stopAfter) {
+            this.reason = `the daemon at ${this.docker.host} answers, but ${failures}`;
+            return;
+        }
+        if (status === undefined || this.streak - this.probedAt >= this.limits.probeAfter) {
+            this.probedAt = this.streak;
+            this.checking ??= this.check(failures).finally(() => (this.checking = undefined));
+        }
+        await this.checking;
     }
+    async check(failures) {
+        try {
+            await this.docker.probe();
+        }
+        catch (error) {
+            const why = isRunTimeLimit(error) ? 'the run reached its time limit' : lossOf(error);
+            this.reason ??= `the daemon at ${this.docker.host} ${why}, after ${failures}`;
+        }
+    }
+}
+/** What a failed check says about the daemon. */
+function lossOf(error) {
+    const code = error?.code;
+    const message = messageOf(error);
+    if (code === 'ECONNREFUSED' || code === 'ENOENT') {
+        return `stopped accepting connections, it is shutting down or gone (${message})`;
+    }
+    if (code === 'ETIMEDOUT')
+        return `stopped answering, it is hung or unreachable (${message})`;
+    if (statusOf(error) !== undefined)
+        return `fails even a read of its image list (${message})`;
+    return `stopped answering (${message})`;
 }
 async function applyPlan(docker, plan, concurrency, stopper, onProgress = () => { }) {
     const noPrune = new Set(plan.noPrune);
@@ -100965,7 +101117,7 @@ async function applyPlan(docker, plan, concurrency, stopper, onProgress = () => 
     const perGroup = await mapPool(groups, concurrency, async (group) => {
         const results = [];
         for (const image of group) {
-            if (stopper.reason) {
+            if (!(await stopper.proceed())) {
                 results.push({
                     id: image.id,
                     status: 'error',
@@ -100975,10 +101127,10 @@ async function applyPlan(docker, plan, concurrency, stopper, onProgress = () => 
                 });
                 continue;
             }
-            const result = await removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
+            const [result, failure] = await removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
             results.push(result);
             onProgress(++done, total);
-            await stopper.afterFailure(result.connectionFailed);
+            await stopper.record(failure);
         }
         return results;
     });
@@ -100992,16 +101144,18 @@ const OBJECT_PATHS = {
 /** Removes planned containers, networks or volumes one by one, never with force. */
 async function removeObjects(docker, decisions, concurrency, stopper) {
     return mapPool(decisions, concurrency, async ({ kind, id }) => {
-        if (stopper.reason)
+        if (!(await stopper.proceed())) {
             return { kind, id, status: 'error', message: `not attempted: ${stopper.reason}` };
+        }
         try {
             // `v: false`: a container's anonymous volumes are the volumes class's business.
             await docker.request('DELETE', `${OBJECT_PATHS[kind]}/${encodeURIComponent(id)}`, kind === 'container' ? { v: false } : {});
+            await stopper.record();
             return { kind, id, status: 'removed' };
         }
         catch (error) {
             const status = statusOf(error);
-            await stopper.afterFailure(isConnectionError(error));
+            await stopper.record(error);
             if (status === 404)
                 return { kind, id, status: 'gone', message: 'already removed by someone else' };
             // 409 (or 403 for networks): in use since the plan.
@@ -101028,6 +101182,7 @@ async function pruneBuildCache(docker, plan) {
         return { status: 'error', reclaimedBytes: 0, message: messageOf(error) };
     }
 }
+/** Removes one image; returns its result and, when it failed, the error that decided it. */
 async function removeImage(docker, image, noprune, untagOnly) {
     const result = { id: image.id, status: 'removed', deleted: [], untagged: [] };
     const remove = async (name) => {
@@ -101053,7 +101208,7 @@ async function removeImage(docker, image, noprune, untagOnly) {
                 await remove(tag).catch(ignoreMissing);
         }
         if (untagOnly)
-            return { ...result, status: result.untagged.length > 0 ? 'untagged' : 'gone' };
+            return [{ ...result, status: result.untagged.length > 0 ? 'untagged' : 'gone' }];
         // The last reference goes by ID: Docker deletes an image by ID when at most one tag is left, and
         // answers 409 rather than touch an image that gained a reference or a container since the plan.
         await remove(image.id);
@@ -101068,15 +101223,18 @@ async function removeImage(docker, image, noprune, untagOnly) {
                 status = 404;
         }
         if (status === 404)
-            return { ...result, status: 'gone', message: 'already removed by someone else' };
-        return {
-            ...result,
-            status: status === 409 ? 'conflict' : 'error',
-            message: messageOf(error),
-            connectionFailed: isConnectionError(error),
-        };
+            return [{ ...result, status: 'gone', message: 'already removed by someone else' }];
+        return [
+            {
+                ...result,
+                status: status === 409 ? 'conflict' : 'error',
+                message: messageOf(error),
+                connectionFailed: isConnectionError(error),
+            },
+            status === 409 ? undefined : error,
+        ];
     }
-    return result;
+    return [result];
 }
 /**
  * Removes the plan in the safe order: containers first (their images, networks and volumes become
@@ -102883,6 +103041,8 @@ function objectSections(facts) {
 const CONNECTIONS = 8;
 const READ_CONNECTIONS = 16;
 const WARNING_ANNOTATIONS = 9;
+/** The whole run may take this many times api-timeout (see runTimeLimit). */
+const RUN_LIMIT_FACTOR = 10;
 /** Keeps user-controlled text on one log line and out of workflow-command syntax. */
 function logSafe(text) {
     return text.replace(/[\r\n]+/g, ' ').replace(/::/g, ':\u200b:');
@@ -102896,7 +103056,10 @@ async function run() {
         setFailed(logSafe(messageOf(error)));
         return;
     }
-    const docker = connectDocker(inputs.dockerHost, { timeoutMs: inputs.apiTimeoutMs });
+    const docker = connectDocker(inputs.dockerHost, {
+        timeoutMs: inputs.apiTimeoutMs,
+        ...runTimeLimit(inputs),
+    });
     try {
         const failures = await prune(inputs, docker);
         if (failures.length > 0)
@@ -102908,6 +103071,18 @@ async function run() {
     finally {
         docker.close();
     }
+}
+/**
+ * The whole run's time limit: RUN_LIMIT_FACTOR × api-timeout (20 minutes by default), plus gate-timeout
+ * for each of the two gate checks when there are critical containers (their wait is not the daemon's).
+ * A daemon that hangs, or answers each call just in time, cannot keep the step running for longer.
+ */
+function runTimeLimit(inputs) {
+    const gates = inputs.criticalContainers.length > 0;
+    return {
+        runTimeoutMs: RUN_LIMIT_FACTOR * inputs.apiTimeoutMs + (gates ? 2 * inputs.gateTimeoutMs : 0),
+        runLimitRule: `${RUN_LIMIT_FACTOR} × api-timeout${gates ? ' + 2 × gate-timeout' : ''}`,
+    };
 }
 /** Runs the pipeline; returns the reasons the step fails (outputs and summary are written first). */
 async function prune(inputs, docker) {
@@ -102936,8 +103111,11 @@ async function prune(inputs, docker) {
         await docker.ping();
     }
     catch (error) {
-        throw new Error(`Could not reach a Docker daemon at ${docker.host}: ${messageOf(error)}. Check that the daemon is running, ` +
-            'that docker-host (or DOCKER_HOST) points at it, and that this job may use its socket.');
+        const message = messageOf(error);
+        throw new Error(/is not a Docker daemon/.test(message)
+            ? `${message}. Check that docker-host (or DOCKER_HOST) points at a Docker daemon; nothing was removed.`
+            : `Could not reach a Docker daemon at ${docker.host}: ${message}. Check that the daemon is running, ` +
+                'that docker-host (or DOCKER_HOST) points at it, and that this job may use its socket.');
     }
     const gates = { before: [] };
     if (inputs.criticalContainers.length > 0) {
@@ -103002,7 +103180,13 @@ async function prune(inputs, docker) {
             }
         }
         if (executed.stopped) {
-            failures.push(`stopped: ${executed.stopped}; see the summary for what was and was not removed`);
+            const all = [...results, ...objectResults];
+            const count = (test) => all.filter(test).length;
+            const notAttempted = count((r) => !!r.message?.startsWith('not attempted'));
+            const failed = count((r) => r.status === 'error' && !r.message?.startsWith('not attempted'));
+            const done = count((r) => r.status !== 'error');
+            failures.push(`stopped: ${executed.stopped}. Of ${all.length} planned removal(s): ${done} done, ${failed} failed, ` +
+                `${notAttempted} not attempted (listed in the summary and the report)`);
         }
         else {
             usageAfter = await measureUsage(docker, inventory).catch(() => undefined);

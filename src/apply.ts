@@ -2,7 +2,7 @@
 // ID (Docker refuses, with a 409, an image that gained a container or a reference since the plan).
 // Failures are collected per object, not thrown.
 
-import { isConnectionError, messageOf, statusOf, type DockerApi } from './docker';
+import { isConnectionError, isRunTimeLimit, messageOf, statusOf, type DockerApi } from './docker';
 import { mapPool, pushTo } from './pool';
 import type {
   BuildCachePlan,
@@ -46,20 +46,94 @@ export function deletionGroups(plan: Plan): ImageInfo[][] {
   return [...groups.values()].map((group) => group.sort((a, b) => depth(b) - depth(a)));
 }
 
+/** When the breaker checks the daemon, and when it stops the run even though the checks pass. */
+export const BREAKER_LIMITS = {
+  /** Removals in a row that failed with a server error (5xx) before the daemon is checked. */
+  probeAfter: 3,
+  /** Removals in a row that failed with a server error or no answer: the run stops, checks or not. */
+  stopAfter: 24,
+};
+
 /**
- * Stops the run once the daemon no longer answers: after a request that got no HTTP answer, a ping
- * decides whether that was one bad request or a daemon that went away.
+ * The circuit breaker of a prune: stops the run at once when the daemon is going or gone, rather than
+ * fail every remaining object one error (or one timeout) at a time.
+ *
+ * Every removal reports its outcome. A request that got no HTTP answer (refused, reset, timed out), or
+ * `probeAfter` removals in a row that got a server error (5xx), make it check the daemon (see
+ * DockerApi.probe: `/_ping` and a read of its image store, both on new connections): if that fails, the
+ * daemon is stopping, stopped or hung, and the run stops. While a check runs, no new removal starts. If
+ * the check passes, the errors were the objects' own (a single image's 500 is a per-object warning) and
+ * the run goes on; but `stopAfter` failures in a row stop it regardless. Any answer below 500 (done,
+ * 404, 409) resets the count. The whole run's time limit stops it too.
  */
 export class Stopper {
+  /** Why the run stopped, once it has. */
   reason?: string;
-  constructor(private readonly docker: DockerApi) {}
+  private streak = 0;
+  private probedAt = 0;
+  private checking?: Promise<void>;
 
-  async afterFailure(connectionFailed: boolean | undefined): Promise<void> {
-    if (!connectionFailed || this.reason) return;
-    await this.docker.ping().catch((error: unknown) => {
-      this.reason ??= `the daemon at ${this.docker.host} stopped answering (${messageOf(error)})`;
-    });
+  constructor(
+    private readonly docker: DockerApi,
+    private readonly limits = BREAKER_LIMITS,
+  ) {}
+
+  /** Before each removal: waits for a running check; false once the run has stopped. */
+  async proceed(): Promise<boolean> {
+    while (this.checking) await this.checking;
+    if (!this.reason && this.docker.timeLeft() <= 0) {
+      this.reason = `the run reached its time limit (set by api-timeout) waiting for the daemon at ${this.docker.host}`;
+    }
+    return !this.reason;
   }
+
+  /** After each removal: `error` is what made it fail (undefined when the daemon answered below 500). */
+  async record(error?: unknown): Promise<void> {
+    if (this.reason) return;
+    const status = error === undefined ? 200 : statusOf(error);
+    if (status !== undefined && status < 500) {
+      this.streak = 0;
+      this.probedAt = 0;
+      return;
+    }
+    this.streak++;
+    const last = messageOf(error);
+    if (isRunTimeLimit(error)) {
+      this.reason = last;
+      return;
+    }
+    const failures = `${this.streak} removal(s) in a row failed (last: ${last})`;
+    if (this.streak >= this.limits.stopAfter) {
+      this.reason = `the daemon at ${this.docker.host} answers, but ${failures}`;
+      return;
+    }
+    if (status === undefined || this.streak - this.probedAt >= this.limits.probeAfter) {
+      this.probedAt = this.streak;
+      this.checking ??= this.check(failures).finally(() => (this.checking = undefined));
+    }
+    await this.checking;
+  }
+
+  private async check(failures: string): Promise<void> {
+    try {
+      await this.docker.probe();
+    } catch (error) {
+      const why = isRunTimeLimit(error) ? 'the run reached its time limit' : lossOf(error);
+      this.reason ??= `the daemon at ${this.docker.host} ${why}, after ${failures}`;
+    }
+  }
+}
+
+/** What a failed check says about the daemon. */
+function lossOf(error: unknown): string {
+  const code = (error as { code?: string })?.code;
+  const message = messageOf(error);
+  if (code === 'ECONNREFUSED' || code === 'ENOENT') {
+    return `stopped accepting connections, it is shutting down or gone (${message})`;
+  }
+  if (code === 'ETIMEDOUT') return `stopped answering, it is hung or unreachable (${message})`;
+  if (statusOf(error) !== undefined) return `fails even a read of its image list (${message})`;
+  return `stopped answering (${message})`;
 }
 
 export async function applyPlan(
@@ -77,7 +151,7 @@ export async function applyPlan(
   const perGroup = await mapPool(groups, concurrency, async (group) => {
     const results: RemovalResult[] = [];
     for (const image of group) {
-      if (stopper.reason) {
+      if (!(await stopper.proceed())) {
         results.push({
           id: image.id,
           status: 'error',
@@ -87,10 +161,15 @@ export async function applyPlan(
         });
         continue;
       }
-      const result = await removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
+      const [result, failure] = await removeImage(
+        docker,
+        image,
+        noPrune.has(image.id),
+        untagOnly.has(image.id),
+      );
       results.push(result);
       onProgress(++done, total);
-      await stopper.afterFailure(result.connectionFailed);
+      await stopper.record(failure);
     }
     return results;
   });
@@ -111,7 +190,9 @@ export async function removeObjects(
   stopper: Stopper,
 ): Promise<ObjectResult[]> {
   return mapPool(decisions, concurrency, async ({ kind, id }): Promise<ObjectResult> => {
-    if (stopper.reason) return { kind, id, status: 'error', message: `not attempted: ${stopper.reason}` };
+    if (!(await stopper.proceed())) {
+      return { kind, id, status: 'error', message: `not attempted: ${stopper.reason}` };
+    }
     try {
       // `v: false`: a container's anonymous volumes are the volumes class's business.
       await docker.request(
@@ -119,10 +200,11 @@ export async function removeObjects(
         `${OBJECT_PATHS[kind]}/${encodeURIComponent(id)}`,
         kind === 'container' ? { v: false } : {},
       );
+      await stopper.record();
       return { kind, id, status: 'removed' };
     } catch (error) {
       const status = statusOf(error);
-      await stopper.afterFailure(isConnectionError(error));
+      await stopper.record(error);
       if (status === 404) return { kind, id, status: 'gone', message: 'already removed by someone else' };
       // 409 (or 403 for networks): in use since the plan.
       const conflict = status === 409 || status === 403;
@@ -146,12 +228,13 @@ export async function pruneBuildCache(docker: DockerApi, plan: BuildCachePlan): 
   }
 }
 
+/** Removes one image; returns its result and, when it failed, the error that decided it. */
 async function removeImage(
   docker: DockerApi,
   image: ImageInfo,
   noprune: boolean,
   untagOnly: boolean,
-): Promise<RemovalResult> {
+): Promise<[RemovalResult, unknown?]> {
   const result: RemovalResult = { id: image.id, status: 'removed', deleted: [], untagged: [] };
   const remove = async (name: string) => {
     const items = await docker.request<DeleteItem[]>('DELETE', `/images/${encodeURIComponent(name)}`, {
@@ -172,7 +255,7 @@ async function removeImage(
         .catch(ignoreMissing);
       if (current?.Id === image.id) await remove(tag).catch(ignoreMissing);
     }
-    if (untagOnly) return { ...result, status: result.untagged.length > 0 ? 'untagged' : 'gone' };
+    if (untagOnly) return [{ ...result, status: result.untagged.length > 0 ? 'untagged' : 'gone' }];
     // The last reference goes by ID: Docker deletes an image by ID when at most one tag is left, and
     // answers 409 rather than touch an image that gained a reference or a container since the plan.
     await remove(image.id);
@@ -187,15 +270,18 @@ async function removeImage(
       );
       if (!exists) status = 404;
     }
-    if (status === 404) return { ...result, status: 'gone', message: 'already removed by someone else' };
-    return {
-      ...result,
-      status: status === 409 ? 'conflict' : 'error',
-      message: messageOf(error),
-      connectionFailed: isConnectionError(error),
-    };
+    if (status === 404) return [{ ...result, status: 'gone', message: 'already removed by someone else' }];
+    return [
+      {
+        ...result,
+        status: status === 409 ? 'conflict' : 'error',
+        message: messageOf(error),
+        connectionFailed: isConnectionError(error),
+      },
+      status === 409 ? undefined : error,
+    ];
   }
-  return result;
+  return [result];
 }
 
 /** Runs one phase of the work under a title (a log group, with its duration recorded under `key`). */

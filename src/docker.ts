@@ -9,8 +9,16 @@ export interface DockerApi {
   /** The daemon address, for messages. */
   readonly host: string;
   request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, query?: Record<string, unknown>): Promise<T>;
-  /** Rejects, within PING_TIMEOUT_MS, unless a Docker daemon answers `/_ping`. */
+  /** Rejects, within PING_TIMEOUT_MS, unless a Docker daemon answers `/_ping` (on a new connection). */
   ping(): Promise<void>;
+  /**
+   * Whether the daemon still serves requests, asked on new connections (a daemon shutting down keeps
+   * answering on connections it already has, and may answer `/_ping` there, while it refuses new ones):
+   * `/_ping`, then a read that goes through its image store. Rejects, saying why, within 2 × PING_TIMEOUT_MS.
+   */
+  probe(): Promise<void>;
+  /** Milliseconds left before the whole run's time limit (Infinity without one). */
+  timeLeft(): number;
   close(): void;
 }
 
@@ -40,7 +48,38 @@ export function isConnectionError(error: unknown): boolean {
   return statusOf(error) === undefined;
 }
 
-export function connectDocker(host: string | undefined, options: { timeoutMs: number }): DockerApi {
+/** The code of the error every request fails with once the whole run's time limit has passed. */
+export const RUN_TIME_LIMIT = 'SDP_RUN_TIME_LIMIT';
+
+export function isRunTimeLimit(error: unknown): boolean {
+  return (error as { code?: string })?.code === RUN_TIME_LIMIT;
+}
+
+/**
+ * Why an answer to `/_ping` shows that the host is not a Docker daemon, or undefined when the failure is
+ * one of reaching it (refused, reset, timed out) or a server error.
+ */
+function notDocker(error: unknown): string | undefined {
+  const code = String((error as { code?: string })?.code ?? '');
+  // Node's HTTP parser: the bytes that came back are not an HTTP response.
+  if (code.startsWith('HPE_')) return `it answered with bytes that are not HTTP (${messageOf(error)})`;
+  // A 5xx may be a daemon (or a proxy in front of one) in trouble; any other status is not Docker's.
+  const status = statusOf(error);
+  if (status !== undefined && status < 500)
+    return `it answered /_ping with HTTP ${status}, not Docker's 200 "OK"`;
+  return undefined;
+}
+
+export function connectDocker(
+  host: string | undefined,
+  options: {
+    timeoutMs: number;
+    /** Limit for the whole run from now: afterwards every request, even one in flight, fails at once. */
+    runTimeoutMs?: number;
+    /** How the limit is described in messages, e.g. "10 × api-timeout". */
+    runLimitRule?: string;
+  },
+): DockerApi {
   // dockerode reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
   // gets the same parsing as the environment variable.
   if (host) process.env.DOCKER_HOST = host;
@@ -49,12 +88,51 @@ export function connectDocker(host: string | undefined, options: { timeoutMs: nu
   // debugging off), and an agent in them makes each call cost ~9 ms instead of ~0.2 ms. Node's global
   // agent keeps connections alive; the callers bound the concurrency.
   const docker = new Docker({ timeout: options.timeoutMs } as Docker.DockerOptions);
-  const pinger = new Docker({
-    timeout: Math.min(PING_TIMEOUT_MS, options.timeoutMs),
-  } as Docker.DockerOptions);
+  const pingTimeoutMs = Math.min(PING_TIMEOUT_MS, options.timeoutMs);
+  // Checks go over new connections (no keep-alive): a daemon that is shutting down has closed its
+  // listener but still answers on the connections the run already holds.
+  const probeClient = (() => {
+    const client = new Docker({ timeout: pingTimeoutMs } as Docker.DockerOptions);
+    const modem = client.modem as unknown as { protocol?: string; agent?: http.Agent };
+    modem.agent =
+      modem.protocol === 'https'
+        ? new https.Agent({ keepAlive: false })
+        : new http.Agent({ keepAlive: false });
+    return client;
+  })();
 
-  const dial = <T>(client: Docker, method: string, path: string, query?: Record<string, unknown>) =>
+  // The whole run's time limit: pending requests are failed when it passes, later ones at once.
+  const deadline = options.runTimeoutMs === undefined ? Infinity : Date.now() + options.runTimeoutMs;
+  const pending = new Set<(error: Error) => void>();
+  const limitError = () =>
+    Object.assign(
+      new Error(
+        `the run reached its time limit (${Math.round((options.runTimeoutMs ?? 0) / 1000)} s` +
+          `${options.runLimitRule ? `, ${options.runLimitRule}` : ''}) waiting for the daemon at ${resolved}`,
+      ),
+      { code: RUN_TIME_LIMIT },
+    );
+  // (Beyond what a timer can hold, ~24 days, only requests started later check it.)
+  const timer =
+    deadline - Date.now() > 2 ** 31 - 1
+      ? undefined
+      : setTimeout(() => {
+          for (const fail of pending) fail(limitError());
+          pending.clear();
+        }, deadline - Date.now());
+  timer?.unref();
+
+  const dial = <T>(
+    client: Docker,
+    method: string,
+    path: string,
+    query?: Record<string, unknown>,
+    timeoutMs = options.timeoutMs,
+  ) =>
     new Promise<T>((resolve, reject) => {
+      if (Date.now() >= deadline) return reject(limitError());
+      pending.add(reject);
+      const started = Date.now();
       client.modem.dial(
         {
           path: `${path}?`,
@@ -72,22 +150,56 @@ export function connectDocker(host: string | undefined, options: { timeoutMs: nu
             500: 'server error',
           },
         },
-        (err: unknown, data: unknown) => (err ? reject(err) : resolve(data as T)),
+        (err: unknown, data: unknown) => {
+          pending.delete(reject);
+          if (!err) return resolve(data as T);
+          // docker-modem ends a request that saw no byte for `timeout` with a bare "socket hang up".
+          if (isConnectionError(err) && Date.now() - started >= timeoutMs - 50) {
+            const seconds = Math.round(timeoutMs / 100) / 10;
+            return reject(
+              Object.assign(new Error(`no answer within ${seconds} s`), {
+                code: 'ETIMEDOUT',
+              }),
+            );
+          }
+          reject(err);
+        },
       );
     });
+
+  const ping = async () => {
+    let answer: unknown;
+    try {
+      answer = await dial<unknown>(probeClient, 'GET', '/_ping', undefined, pingTimeoutMs);
+    } catch (error) {
+      const why = notDocker(error);
+      if (why) throw new Error(`${resolved} is not a Docker daemon: ${why}`);
+      throw error;
+    }
+    // Docker answers the plain text OK; anything else is some other HTTP server.
+    const text = String(answer).trim();
+    if (text !== 'OK') {
+      const what = /^<(!doctype|html)/i.test(text) ? 'an HTML page' : JSON.stringify(text.slice(0, 40));
+      throw new Error(
+        `${resolved} is not a Docker daemon: it answered /_ping with ${what}, not Docker's "OK"`,
+      );
+    }
+  };
 
   return {
     host: resolved,
     request: <T>(method: 'GET' | 'POST' | 'DELETE', path: string, query?: Record<string, unknown>) =>
       dial<T>(docker, method, path, query),
-    async ping() {
-      const answer = await dial<unknown>(pinger, 'GET', '/_ping');
-      // Docker answers the plain text OK; anything else is some other HTTP server.
-      if (String(answer).trim() !== 'OK') {
-        throw new Error(`${resolved} answered /_ping with something other than Docker's "OK"`);
-      }
+    ping,
+    async probe() {
+      await ping();
+      // The image store answers too (a reference no image has: the daemon walks its list, sends none).
+      const filters = JSON.stringify({ reference: ['safe-docker-prune.invalid/probe:none'] });
+      await dial<unknown>(probeClient, 'GET', '/images/json', { filters }, pingTimeoutMs);
     },
+    timeLeft: () => deadline - Date.now(),
     close() {
+      if (timer) clearTimeout(timer);
       // Idle keep-alive sockets must not hold the process open after the run.
       http.globalAgent.destroy();
       https.globalAgent.destroy();

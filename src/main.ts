@@ -32,6 +32,8 @@ import type { BuildCacheResult, Inputs, Inventory, ObjectResult, Plan, RemovalRe
 const CONNECTIONS = 8;
 const READ_CONNECTIONS = 16;
 const WARNING_ANNOTATIONS = 9;
+/** The whole run may take this many times api-timeout (see runTimeLimit). */
+const RUN_LIMIT_FACTOR = 10;
 
 /** Keeps user-controlled text on one log line and out of workflow-command syntax. */
 export function logSafe(text: string): string {
@@ -46,7 +48,10 @@ export async function run(): Promise<void> {
     core.setFailed(logSafe(messageOf(error)));
     return;
   }
-  const docker = connectDocker(inputs.dockerHost, { timeoutMs: inputs.apiTimeoutMs });
+  const docker = connectDocker(inputs.dockerHost, {
+    timeoutMs: inputs.apiTimeoutMs,
+    ...runTimeLimit(inputs),
+  });
   try {
     const failures = await prune(inputs, docker);
     if (failures.length > 0) core.setFailed(logSafe(failures.join('; ')));
@@ -55,6 +60,19 @@ export async function run(): Promise<void> {
   } finally {
     docker.close();
   }
+}
+
+/**
+ * The whole run's time limit: RUN_LIMIT_FACTOR × api-timeout (20 minutes by default), plus gate-timeout
+ * for each of the two gate checks when there are critical containers (their wait is not the daemon's).
+ * A daemon that hangs, or answers each call just in time, cannot keep the step running for longer.
+ */
+export function runTimeLimit(inputs: Inputs): { runTimeoutMs: number; runLimitRule: string } {
+  const gates = inputs.criticalContainers.length > 0;
+  return {
+    runTimeoutMs: RUN_LIMIT_FACTOR * inputs.apiTimeoutMs + (gates ? 2 * inputs.gateTimeoutMs : 0),
+    runLimitRule: `${RUN_LIMIT_FACTOR} × api-timeout${gates ? ' + 2 × gate-timeout' : ''}`,
+  };
 }
 
 /** Runs the pipeline; returns the reasons the step fails (outputs and summary are written first). */
@@ -81,9 +99,12 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
   try {
     await docker.ping();
   } catch (error) {
+    const message = messageOf(error);
     throw new Error(
-      `Could not reach a Docker daemon at ${docker.host}: ${messageOf(error)}. Check that the daemon is running, ` +
-        'that docker-host (or DOCKER_HOST) points at it, and that this job may use its socket.',
+      /is not a Docker daemon/.test(message)
+        ? `${message}. Check that docker-host (or DOCKER_HOST) points at a Docker daemon; nothing was removed.`
+        : `Could not reach a Docker daemon at ${docker.host}: ${message}. Check that the daemon is running, ` +
+            'that docker-host (or DOCKER_HOST) points at it, and that this job may use its socket.',
     );
   }
 
@@ -162,7 +183,15 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
     }
 
     if (executed.stopped) {
-      failures.push(`stopped: ${executed.stopped}; see the summary for what was and was not removed`);
+      const all = [...results, ...objectResults];
+      const count = (test: (r: RemovalResult | ObjectResult) => boolean) => all.filter(test).length;
+      const notAttempted = count((r) => !!r.message?.startsWith('not attempted'));
+      const failed = count((r) => r.status === 'error' && !r.message?.startsWith('not attempted'));
+      const done = count((r) => r.status !== 'error');
+      failures.push(
+        `stopped: ${executed.stopped}. Of ${all.length} planned removal(s): ${done} done, ${failed} failed, ` +
+          `${notAttempted} not attempted (listed in the summary and the report)`,
+      );
     } else {
       usageAfter = await measureUsage(docker, inventory).catch(() => undefined);
       diskFreeAfter = await diskFree(docker.host, inventory.rootDir);

@@ -16,7 +16,9 @@ export type Fault =
   /** Waits `ms`, then forwards (unless the client has gone meanwhile). */
   | { kind: 'delay'; ms: number }
   /** Never answers (until close()). */
-  | { kind: 'hang' };
+  | { kind: 'hang' }
+  /** Answers 200 and then sends a space every `everyMs`, never ending: no idle timeout ever fires. */
+  | { kind: 'trickle'; everyMs: number };
 
 export interface ProxiedRequest {
   method: string;
@@ -133,14 +135,29 @@ export async function startFaultProxy(targetSocket: string): Promise<FaultProxy>
         entry.fault = `delay ${fault.ms}`;
         // Body bytes wait (paused) until the request is forwarded.
         req.pause();
-        const timer = setTimeout(() => forward(req, res, entry), fault.ms);
-        req.socket.once('close', () => clearTimeout(timer));
+        // (The listener goes when the timer fires: keep-alive sockets carry many delayed requests.)
+        const cancel = () => clearTimeout(timer);
+        const timer = setTimeout(() => {
+          req.socket.off('close', cancel);
+          forward(req, res, entry);
+        }, fault.ms);
+        req.socket.once('close', cancel);
         return;
       }
       case 'hang':
         entry.fault = 'hang';
         req.resume();
         return;
+      case 'trickle': {
+        entry.fault = 'trickle';
+        entry.status = 200;
+        req.resume();
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.flushHeaders();
+        const timer = setInterval(() => res.write(' '), fault.everyMs);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
     }
   });
   server.keepAliveTimeout = 60_000;
@@ -252,4 +269,67 @@ function listenLoopback(server: net.Server): Promise<number> {
       resolve((server.address() as net.AddressInfo).port);
     });
   });
+}
+
+export interface UnixServer {
+  /** `unix:///tmp/sdp-…/docker.sock` */
+  host: string;
+  socket: string;
+  /** Connections accepted so far. */
+  connections: number;
+  close(): Promise<void>;
+}
+
+/** A unix socket whose server answers every connection with bytes that are not HTTP, then closes it. */
+export function startGarbageSocket(): Promise<UnixServer> {
+  return listenUnix(
+    net.createServer((s) => {
+      s.on('error', () => undefined);
+      s.resume();
+      s.end(Buffer.from('\u0000\u00ff\u00fegarbage: not HTTP at all\r\n\r\n\u0001\u0002', 'latin1'));
+    }),
+  );
+}
+
+/** A unix socket served by an HTTP server that answers 200 with an HTML page to every request. */
+export function startHtmlSocket(): Promise<UnixServer> {
+  const page =
+    '<!DOCTYPE html><html><head><title>Welcome</title></head><body><h1>It works!</h1></body></html>\n';
+  return listenUnix(
+    http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(page) });
+      res.end(page);
+    }),
+  );
+}
+
+async function listenUnix(server: net.Server): Promise<UnixServer> {
+  const dir = await mkdtemp('/tmp/sdp-other-');
+  const socket = path.join(dir, 'docker.sock');
+  const sockets = new Set<net.Socket>();
+  const result: UnixServer = {
+    host: `unix://${socket}`,
+    socket,
+    connections: 0,
+    close: async () => {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await stopped;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  server.on('connection', (s: net.Socket) => {
+    result.connections++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socket, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return result;
 }
