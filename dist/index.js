@@ -101480,6 +101480,95 @@ function displayRepository(repository) {
 
 
 
+const INPUT_SPECS = [
+    {
+        name: 'mode',
+        default: 'report',
+        values: 'report|prune',
+        help: 'report decides and tells, changing nothing; prune removes what the report lists',
+    },
+    {
+        name: 'images',
+        default: 'dangling',
+        values: 'none|dangling|unused',
+        help: 'which images are candidates (unused: like docker image prune -a)',
+    },
+    {
+        name: 'older-than',
+        default: '',
+        values: 'DURATION|TIMESTAMP',
+        help: 'only what was created (or last used) before this: 7d, 36h, 2026-01-31',
+    },
+    {
+        name: 'protect',
+        default: '',
+        values: 'NAME[:TAG]|ID|label=K[=V]',
+        help: 'never removed; repeatable or comma-separated',
+        list: true,
+    },
+    {
+        name: 'keep-recent',
+        default: '2',
+        values: 'N',
+        help: 'per repository, the N newest images stay (rollback)',
+    },
+    {
+        name: 'docker-host',
+        default: '',
+        values: 'unix://PATH|tcp://HOST:PORT|ssh://USER@HOST',
+        help: 'the daemon; default DOCKER_HOST, else the local socket',
+    },
+    { name: 'report-file', default: '', values: 'PATH', help: 'where the JSON report goes' },
+    {
+        name: 'critical-containers',
+        default: '',
+        values: 'NAME|ID',
+        help: 'must be running (and healthy) before and after, or nothing is removed; repeatable',
+        list: true,
+    },
+    {
+        name: 'gate-timeout',
+        default: '60s',
+        values: 'DURATION',
+        help: 'how long a critical container whose health is starting is waited for',
+    },
+    { name: 'api-timeout', default: '2m', values: 'DURATION', help: 'limit for every Docker API call' },
+    {
+        name: 'fail-on-error',
+        default: 'false',
+        values: 'true|false',
+        help: 'an object that could not be removed fails the run',
+    },
+    {
+        name: 'containers',
+        default: 'none',
+        values: 'none|stopped',
+        help: 'remove exited, dead and created containers',
+    },
+    {
+        name: 'networks',
+        default: 'none',
+        values: 'none|unused',
+        help: 'remove user-defined networks no container uses',
+    },
+    { name: 'build-cache', default: 'none', values: 'none|unused', help: 'prune build cache not in use' },
+    {
+        name: 'build-cache-keep',
+        default: '',
+        values: 'SIZE',
+        help: 'keep this much of the most recently used build cache: 5GB, 512MiB',
+    },
+    {
+        name: 'volumes',
+        default: 'none',
+        values: 'none|anonymous',
+        help: 'remove anonymous unused local volumes (named volumes never)',
+    },
+];
+/** `keep-recent` → `SAFE_DOCKER_PRUNE_KEEP_RECENT`. */
+function envNameOf(input) {
+    return `SAFE_DOCKER_PRUNE_${input.toUpperCase().replace(/-/g, '_')}`;
+}
 const MODES = ['report', 'prune'];
 const SCOPES = ['none', 'dangling', 'unused'];
 const CONTAINER_SCOPES = ['none', 'stopped'];
@@ -102747,6 +102836,49 @@ function removalAnnotations(rows, limit = 10) {
     }
     return notes;
 }
+const STORE_NAMES = {
+    classic: 'classic image store',
+    containerd: 'containerd image store',
+    podman: 'containers/storage',
+};
+/** `Docker 28.5.2 (API 1.51, containerd image store)`. */
+function describeEngine(engine) {
+    return `${engineName(engine)} ${engine.version} (API ${engine.apiVersion}, ${STORE_NAMES[engine.imageStore]})`;
+}
+/**
+ * The run in three plain-text pieces, shared by the job summary, the command's table and the pull-request
+ * comment: what was (or would be) done, the bytes, and the daemon with its disk.
+ */
+function headline(facts, totals) {
+    const prune = facts.plan.mode === 'prune';
+    const measured = measuredBytes(facts);
+    const method = facts.plan.estimateMethod;
+    const estimate = method.low !== undefined && method.high !== undefined
+        ? `${formatBytes(method.low)}–${formatBytes(method.high)}`
+        : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
+    const others = [
+        [totals.removedContainers, 'container(s)'],
+        [totals.removedNetworks, 'network(s)'],
+        [totals.removedVolumes, 'volume(s)'],
+    ]
+        .filter(([n]) => n > 0)
+        .map(([n, what]) => `${n} ${what}`);
+    const what = [`${totals.removed} image(s)`, ...others].join(', ');
+    const disk = (bytes) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
+    return {
+        action: prune
+            ? `Removed ${what}, reclaimed ${measured === undefined ? 'an unknown amount' : formatBytes(measured)}`
+            : `Would remove ${what}, freeing ${estimate}`,
+        rest: (prune ? `(estimated ${estimate}) · ` : '· ') +
+            `kept ${totals.kept} image(s)` +
+            (totals.failed > 0 ? ` · ${totals.failed} not removed` : ''),
+        daemon: `${describeEngine(facts.engine)} · free disk ${disk(facts.diskFreeBefore)}` +
+            (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
+            (facts.plan.cutoffMs === undefined
+                ? ''
+                : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`),
+    };
+}
 /** `Docker` or `Podman`, as people name the engine. */
 function engineName(engine) {
     return engine.name === 'podman' ? 'Podman' : 'Docker';
@@ -102843,11 +102975,6 @@ function table(headers, rows, total = rows.length) {
     const more = total > MAX_ROWS ? `\n<p>… and ${total - MAX_ROWS} more (see the JSON report)</p>` : '';
     return `<table>\n${head}\n${body.join('\n')}\n</table>${more}`;
 }
-const storeNames = {
-    classic: 'classic image store',
-    containerd: 'containerd image store',
-    podman: 'containers/storage',
-};
 const code = (text) => `<code>${escapeHtml(text)}</code>`;
 const tagsCell = (row) => row.image.repoTags.length > 0 ? row.image.repoTags.map(code).join('<br>') : '<i>untagged</i>';
 function gateSection(gates) {
@@ -102879,28 +103006,9 @@ function renderSummary(facts, rows) {
     out.push(`## safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`);
     const measured = measuredBytes(facts);
     const method = facts.plan.estimateMethod;
-    const estimate = method.low !== undefined && method.high !== undefined
-        ? `${formatBytes(method.low)}–${formatBytes(method.high)}`
-        : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
-    const otherClasses = [
-        [totals.removedContainers, 'container(s)'],
-        [totals.removedNetworks, 'network(s)'],
-        [totals.removedVolumes, 'volume(s)'],
-    ]
-        .filter(([n]) => Number(n) > 0)
-        .map(([n, what]) => `${n} ${what}`);
-    const what = [`${totals.removed} image(s)`, ...otherClasses].join(', ');
-    out.push(prune
-        ? `**Removed ${what}, reclaimed ${measured === undefined ? 'an unknown amount' : formatBytes(measured)}** (estimated ${estimate}) · kept ${totals.kept} image(s)` +
-            (totals.failed > 0 ? ` · ${totals.failed} not removed` : '')
-        : `**Would remove ${what}, freeing ${estimate}** · kept ${totals.kept} image(s)`);
-    const disk = (bytes) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
-    out.push(`Daemon ${code(facts.host)}: ${escapeHtml(engineName(facts.engine))} ${escapeHtml(facts.engine.version)} ` +
-        `(API ${escapeHtml(facts.engine.apiVersion)}, ${storeNames[facts.engine.imageStore]}) · free disk ${disk(facts.diskFreeBefore)}` +
-        (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
-        (facts.plan.cutoffMs === undefined
-            ? ''
-            : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`));
+    const head = headline(facts, totals);
+    out.push(`**${escapeHtml(head.action)}** ${escapeHtml(head.rest)}`);
+    out.push(`Daemon ${code(facts.host)}: ${escapeHtml(head.daemon)}`);
     out.push(...failureSection(facts.failures), ...gateSection(facts.gates));
     // Estimate and measurement side by side, per class.
     const e = facts.plan.estimate;

@@ -285,6 +285,57 @@ export function removalAnnotations(rows: ImageRow[], limit = 10): Annotation[] {
   return notes;
 }
 
+const STORE_NAMES: Record<EngineInfo['imageStore'], string> = {
+  classic: 'classic image store',
+  containerd: 'containerd image store',
+  podman: 'containers/storage',
+};
+
+/** `Docker 28.5.2 (API 1.51, containerd image store)`. */
+export function describeEngine(engine: EngineInfo): string {
+  return `${engineName(engine)} ${engine.version} (API ${engine.apiVersion}, ${STORE_NAMES[engine.imageStore]})`;
+}
+
+/**
+ * The run in three plain-text pieces, shared by the job summary, the command's table and the pull-request
+ * comment: what was (or would be) done, the bytes, and the daemon with its disk.
+ */
+export function headline(facts: RunFacts, totals: Totals): { action: string; rest: string; daemon: string } {
+  const prune = facts.plan.mode === 'prune';
+  const measured = measuredBytes(facts);
+  const method = facts.plan.estimateMethod;
+  const estimate =
+    method.low !== undefined && method.high !== undefined
+      ? `${formatBytes(method.low)}–${formatBytes(method.high)}`
+      : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
+  const others = (
+    [
+      [totals.removedContainers, 'container(s)'],
+      [totals.removedNetworks, 'network(s)'],
+      [totals.removedVolumes, 'volume(s)'],
+    ] as const
+  )
+    .filter(([n]) => n > 0)
+    .map(([n, what]) => `${n} ${what}`);
+  const what = [`${totals.removed} image(s)`, ...others].join(', ');
+  const disk = (bytes: number | undefined) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
+  return {
+    action: prune
+      ? `Removed ${what}, reclaimed ${measured === undefined ? 'an unknown amount' : formatBytes(measured)}`
+      : `Would remove ${what}, freeing ${estimate}`,
+    rest:
+      (prune ? `(estimated ${estimate}) · ` : '· ') +
+      `kept ${totals.kept} image(s)` +
+      (totals.failed > 0 ? ` · ${totals.failed} not removed` : ''),
+    daemon:
+      `${describeEngine(facts.engine)} · free disk ${disk(facts.diskFreeBefore)}` +
+      (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
+      (facts.plan.cutoffMs === undefined
+        ? ''
+        : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`),
+  };
+}
+
 /** `Docker` or `Podman`, as people name the engine. */
 export function engineName(engine: Pick<EngineInfo, 'name'>): string {
   return engine.name === 'podman' ? 'Podman' : 'Docker';

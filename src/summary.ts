@@ -4,8 +4,8 @@
 import type { GateResult } from './gates';
 import type { Usage } from './types';
 import {
-  engineName,
   formatAge,
+  headline,
   formatBytes,
   groupByRepository,
   shortId,
@@ -35,12 +35,6 @@ function table(headers: string[], rows: string[][], total = rows.length): string
   const more = total > MAX_ROWS ? `\n<p>… and ${total - MAX_ROWS} more (see the JSON report)</p>` : '';
   return `<table>\n${head}\n${body.join('\n')}\n</table>${more}`;
 }
-
-const storeNames: Record<RunFacts['engine']['imageStore'], string> = {
-  classic: 'classic image store',
-  containerd: 'containerd image store',
-  podman: 'containers/storage',
-};
 
 const code = (text: string) => `<code>${escapeHtml(text)}</code>`;
 const tagsCell = (row: ImageRow) =>
@@ -83,33 +77,9 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
   out.push(`## safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`);
   const measured = measuredBytes(facts);
   const method = facts.plan.estimateMethod;
-  const estimate =
-    method.low !== undefined && method.high !== undefined
-      ? `${formatBytes(method.low)}–${formatBytes(method.high)}`
-      : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
-  const otherClasses = [
-    [totals.removedContainers, 'container(s)'],
-    [totals.removedNetworks, 'network(s)'],
-    [totals.removedVolumes, 'volume(s)'],
-  ]
-    .filter(([n]) => Number(n) > 0)
-    .map(([n, what]) => `${n} ${what}`);
-  const what = [`${totals.removed} image(s)`, ...otherClasses].join(', ');
-  out.push(
-    prune
-      ? `**Removed ${what}, reclaimed ${measured === undefined ? 'an unknown amount' : formatBytes(measured)}** (estimated ${estimate}) · kept ${totals.kept} image(s)` +
-          (totals.failed > 0 ? ` · ${totals.failed} not removed` : '')
-      : `**Would remove ${what}, freeing ${estimate}** · kept ${totals.kept} image(s)`,
-  );
-  const disk = (bytes: number | undefined) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
-  out.push(
-    `Daemon ${code(facts.host)}: ${escapeHtml(engineName(facts.engine))} ${escapeHtml(facts.engine.version)} ` +
-      `(API ${escapeHtml(facts.engine.apiVersion)}, ${storeNames[facts.engine.imageStore]}) · free disk ${disk(facts.diskFreeBefore)}` +
-      (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
-      (facts.plan.cutoffMs === undefined
-        ? ''
-        : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`),
-  );
+  const head = headline(facts, totals);
+  out.push(`**${escapeHtml(head.action)}** ${escapeHtml(head.rest)}`);
+  out.push(`Daemon ${code(facts.host)}: ${escapeHtml(head.daemon)}`);
   out.push(...failureSection(facts.failures), ...gateSection(facts.gates));
 
   // Estimate and measurement side by side, per class.
