@@ -4,8 +4,8 @@ import { describe, expect, it } from '@jest/globals';
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { BREAKER_LIMITS, Stopper, applyPlan } from '../src/apply';
-import { connectDocker, isRunTimeLimit, type DockerApi } from '../src/docker';
+import { BREAKER_LIMITS, Stopper, applyPlan } from '../src/engine/apply';
+import { connectDocker, isRunTimeLimit, type DockerApi } from '../src/engine/docker';
 import type { Plan } from '../src/types';
 
 const HOST = 'unix:///tmp/test/docker.sock';

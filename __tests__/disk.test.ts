@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { diskFree } from '../src/disk';
-import { isContainerdStore } from '../src/inventory';
+import { diskFree } from '../src/engine/disk';
+import { isContainerdStore } from '../src/engine/inventory';
 
 describe('diskFree: a number only when the daemon’s disk is this machine’s', () => {
   const root = mkdtempSync(join(tmpdir(), 'sdp-root-'));

@@ -1,8 +1,8 @@
 // Per-engine facts as pure code: which engine answers, /system/df across API versions, the estimate's
 // method and bounds per image store, and content-store blobs counted once.
 import { describe, expect, it } from '@jest/globals';
-import { bytesFreed, blobBytesFreed, estimateMethod, layerBytesFreed } from '../src/estimate';
-import { engineOf, podmanLayerTotal, usageOf } from '../src/inventory';
+import { bytesFreed, blobBytesFreed, estimateMethod, layerBytesFreed } from '../src/policy/estimate';
+import { engineOf, podmanLayerTotal, usageOf } from '../src/engine/inventory';
 import type { ImageInfo } from '../src/types';
 
 function image(id: string, layers: [string, number][], extra: Partial<ImageInfo> = {}): ImageInfo {

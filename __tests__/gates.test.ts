@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { judgeContainer } from '../src/gates';
+import { judgeContainer } from '../src/engine/gates';
 
 describe('judgeContainer', () => {
   it.each([

@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError } from '../src/errors';
-import { parseAgeLimit, parseDurationMs, readInputs } from '../src/inputs';
+import { parseAgeLimit, parseDurationMs, readInputs } from '../src/policy/inputs';
 
 const S = 1000;
 const M = 60 * S;

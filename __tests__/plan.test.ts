@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
-import { deletionGroups } from '../src/apply';
-import { bytesFreed, EMPTY_LAYER, layerSizesFromHistory, planLayerSizing } from '../src/estimate';
-import { parseProtectEntry } from '../src/protect';
-import { planRemovals, type Policy } from '../src/plan';
+import { deletionGroups } from '../src/engine/apply';
+import { bytesFreed, EMPTY_LAYER, layerSizesFromHistory, planLayerSizing } from '../src/policy/estimate';
+import { parseProtectEntry } from '../src/policy/protect';
+import { planRemovals, type Policy } from '../src/policy/plan';
 import type { ContainerInfo, ImageInfo, Inventory, NetworkInfo, VolumeInfo } from '../src/types';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');

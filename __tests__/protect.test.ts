@@ -6,7 +6,7 @@ import {
   repositoryOf,
   ruleMatches,
   splitReference,
-} from '../src/protect';
+} from '../src/policy/protect';
 
 const ID = 'sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
 const image = (repoTags: string[], labels: Record<string, string> = {}, id = ID) => ({

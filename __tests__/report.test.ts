@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { imageRows, removalAnnotations, type RunFacts } from '../src/report';
-import { escapeHtml, renderSummary } from '../src/summary';
+import { imageRows, removalAnnotations, type RunFacts } from '../src/report/report';
+import { escapeHtml, renderSummary } from '../src/report/summary';
 import type { ImageDecision, ImageInfo, Plan } from '../src/types';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');

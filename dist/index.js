@@ -97852,10 +97852,6 @@ var __webpack_exports__ = {};
 (() => {
 "use strict";
 
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = require("node:fs/promises");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = require("node:path");
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
@@ -100810,7 +100806,7 @@ var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_no
 // EXTERNAL MODULE: ./node_modules/dockerode/lib/docker.js
 var lib_docker = __nccwpck_require__(9040);
 var docker_default = /*#__PURE__*/__nccwpck_require__.n(lib_docker);
-;// CONCATENATED MODULE: ./src/docker.ts
+;// CONCATENATED MODULE: ./src/engine/docker.ts
 // The one place that talks HTTP to the Docker daemon. Everything goes through dockerode's modem so the
 // same code serves unix sockets, tcp (with TLS from DOCKER_TLS_VERIFY / DOCKER_CERT_PATH) and ssh.
 
@@ -100960,346 +100956,10 @@ function connectDocker(host, options) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/pool.ts
-/** Maps `items` through `fn` with at most `limit` calls in flight, keeping the order of results. */
-async function mapPool(items, limit, fn) {
-    const results = new Array(items.length);
-    let next = 0;
-    const worker = async () => {
-        while (next < items.length) {
-            const index = next++;
-            results[index] = await fn(items[index], index);
-        }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-    return results;
-}
-/** Appends `value` to the list under `key`, creating the list on first use. */
-function pushTo(map, key, value) {
-    const list = map.get(key);
-    if (list)
-        list.push(value);
-    else
-        map.set(key, [value]);
-}
-
-;// CONCATENATED MODULE: ./src/apply.ts
-// Doing: remove exactly the plan, never with force. An image's extra tags go by name, the image itself by
-// ID (Docker refuses, with a 409, an image that gained a container or a reference since the plan).
-// Failures are collected per object, not thrown.
-
-
-/**
- * Images related by parent links are deleted one after another, children first: Docker removes an
- * untagged parent with its last child, and two siblings deleted at once can each see the other and
- * both leave the parent behind. Unrelated images are deleted concurrently.
- */
-function deletionGroups(plan) {
-    const byId = new Map(plan.images.map((d) => [d.image.id, d.image]));
-    const cascade = new Set(plan.cascade);
-    const gone = new Set([
-        ...cascade,
-        ...plan.images.filter((d) => d.action === 'remove').map((d) => d.image.id),
-    ]);
-    const depth = (image) => {
-        let n = 0;
-        for (let p = byId.get(image.parentId); p; p = byId.get(p.parentId))
-            n++;
-        return n;
-    };
-    const groups = new Map();
-    for (const decision of plan.images) {
-        if (decision.action !== 'remove' || cascade.has(decision.image.id))
-            continue;
-        let root = decision.image;
-        for (let p = byId.get(root.parentId); p && gone.has(p.id); p = byId.get(p.parentId))
-            root = p;
-        pushTo(groups, root.id, decision.image);
-    }
-    return [...groups.values()].map((group) => group.sort((a, b) => depth(b) - depth(a)));
-}
-/** When the breaker checks the daemon, and when it stops the run even though the checks pass. */
-const BREAKER_LIMITS = {
-    /** Removals in a row that failed with a server error (5xx) before the daemon is checked. */
-    probeAfter: 3,
-    /** Removals in a row that failed with a server error or no answer: the run stops, checks or not. */
-    stopAfter: 24,
-};
-/**
- * The circuit breaker of a prune: stops the run at once when the daemon is going or gone, rather than
- * fail every remaining object one error (or one timeout) at a time.
- *
- * Every removal reports its outcome. A request that got no HTTP answer (refused, reset, timed out), or
- * `probeAfter` removals in a row that got a server error (5xx), make it check the daemon (see
- * DockerApi.probe: `/_ping` and a read of its image store, both on new connections): if that fails, the
- * daemon is stopping, stopped or hung, and the run stops. While a check runs, no new removal starts. If
- * the check passes, the errors were the objects' own (a single image's 500 is a per-object warning) and
- * the run goes on; but `stopAfter` failures in a row stop it regardless. Any answer below 500 (done,
- * 404, 409) resets the count. The whole run's time limit stops it too.
- */
-class Stopper {
-    docker;
-    limits;
-    /** Why the run stopped, once it has. */
-    reason;
-    streak = 0;
-    probedAt = 0;
-    checking;
-    constructor(docker, limits = BREAKER_LIMITS) {
-        this.docker = docker;
-        this.limits = limits;
-    }
-    /** Before each removal: waits for a running check; false once the run has stopped. */
-    async proceed() {
-        while (this.checking)
-            await this.checking;
-        if (!this.reason && this.docker.timeLeft() <= 0) {
-            this.reason = `the run reached its time limit (set by api-timeout) waiting for the daemon at ${this.docker.host}`;
-        }
-        return !this.reason;
-    }
-    /** After each removal: `error` is what made it fail (undefined when the daemon answered below 500). */
-    async record(error) {
-        if (this.reason)
-            return;
-        const status = error === undefined ? 200 : statusOf(error);
-        if (status !== undefined && status < 500) {
-            this.streak = 0;
-            this.probedAt = 0;
-            return;
-        }
-        this.streak++;
-        const last = messageOf(error);
-        if (isRunTimeLimit(error)) {
-            this.reason = last;
-            return;
-        }
-        const failures = `${this.streak} removal(s) in a row failed (last: ${last})`;
-        if (this.streak >= this.limits.stopAfter) {
-            this.reason = `the daemon at ${this.docker.host} answers, but ${failures}`;
-            return;
-        }
-        if (status === undefined || this.streak - this.probedAt >= this.limits.probeAfter) {
-            this.probedAt = this.streak;
-            this.checking ??= this.check(failures).finally(() => (this.checking = undefined));
-        }
-        await this.checking;
-    }
-    async check(failures) {
-        try {
-            await this.docker.probe();
-        }
-        catch (error) {
-            const why = isRunTimeLimit(error) ? 'the run reached its time limit' : lossOf(error);
-            this.reason ??= `the daemon at ${this.docker.host} ${why}, after ${failures}`;
-        }
-    }
-}
-/** What a failed check says about the daemon. */
-function lossOf(error) {
-    const code = error?.code;
-    const message = messageOf(error);
-    if (code === 'ECONNREFUSED' || code === 'ENOENT') {
-        return `stopped accepting connections, it is shutting down or gone (${message})`;
-    }
-    if (code === 'ETIMEDOUT')
-        return `stopped answering, it is hung or unreachable (${message})`;
-    if (statusOf(error) !== undefined)
-        return `fails even a read of its image list (${message})`;
-    return `stopped answering (${message})`;
-}
-async function applyPlan(docker, plan, concurrency, stopper, onProgress = () => { }) {
-    const noPrune = new Set(plan.noPrune);
-    const untagOnly = new Set(plan.untagOnly);
-    const groups = deletionGroups(plan);
-    const total = groups.reduce((n, g) => n + g.length, 0);
-    let done = 0;
-    const perGroup = await mapPool(groups, concurrency, async (group) => {
-        const results = [];
-        for (const image of group) {
-            if (!(await stopper.proceed())) {
-                results.push({
-                    id: image.id,
-                    status: 'error',
-                    message: `not attempted: ${stopper.reason}`,
-                    deleted: [],
-                    untagged: [],
-                });
-                continue;
-            }
-            const [result, failure] = await removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
-            results.push(result);
-            onProgress(++done, total);
-            await stopper.record(failure);
-        }
-        return results;
-    });
-    return perGroup.flat();
-}
-const OBJECT_PATHS = {
-    container: '/containers',
-    network: '/networks',
-    volume: '/volumes',
-};
-/** Removes planned containers, networks or volumes one by one, never with force. */
-async function removeObjects(docker, decisions, concurrency, stopper) {
-    return mapPool(decisions, concurrency, async ({ kind, id }) => {
-        if (!(await stopper.proceed())) {
-            return { kind, id, status: 'error', message: `not attempted: ${stopper.reason}` };
-        }
-        try {
-            // `v: false`: a container's anonymous volumes are the volumes class's business.
-            await docker.request('DELETE', `${OBJECT_PATHS[kind]}/${encodeURIComponent(id)}`, kind === 'container' ? { v: false } : {});
-            await stopper.record();
-            return { kind, id, status: 'removed' };
-        }
-        catch (error) {
-            const status = statusOf(error);
-            await stopper.record(error);
-            if (status === 404)
-                return { kind, id, status: 'gone', message: 'already removed by someone else' };
-            // 409 (or 403 for networks): in use since the plan.
-            const conflict = status === 409 || status === 403;
-            return { kind, id, status: conflict ? 'conflict' : 'error', message: messageOf(error) };
-        }
-    });
-}
-/** One `/build/prune` call; dockerode drops its options, so the query is built here. */
-async function pruneBuildCache(docker, plan) {
-    const query = { all: true };
-    if (plan.keepStorage !== undefined)
-        query['keep-storage'] = plan.keepStorage;
-    if (plan.until !== undefined)
-        query.filters = JSON.stringify({ until: [plan.until] });
-    try {
-        const answer = await docker.request('POST', '/build/prune', query);
-        return { status: 'removed', reclaimedBytes: answer?.SpaceReclaimed ?? 0 };
-    }
-    catch (error) {
-        // Another run's prune holds the lock: it is doing this work already.
-        if (statusOf(error) === 409)
-            return { status: 'busy', reclaimedBytes: 0, message: messageOf(error) };
-        return { status: 'error', reclaimedBytes: 0, message: messageOf(error) };
-    }
-}
-/** Removes one image; returns its result and, when it failed, the error that decided it. */
-async function removeImage(docker, image, noprune, untagOnly) {
-    const result = { id: image.id, status: 'removed', deleted: [], untagged: [] };
-    const remove = async (name) => {
-        const items = await docker.request('DELETE', `/images/${encodeURIComponent(name)}`, {
-            noprune,
-        });
-        for (const item of items ?? []) {
-            if (item.Deleted)
-                result.deleted.push(item.Deleted);
-            if (item.Untagged)
-                result.untagged.push(item.Untagged);
-        }
-    };
-    const ignoreMissing = (error) => (statusOf(error) === 404 ? undefined : Promise.reject(error));
-    try {
-        // Tags are removed by name, but only while they still point at this image: a build may have moved
-        // `app:latest` to a new image since the inventory.
-        for (const tag of untagOnly ? image.repoTags : image.repoTags.slice(1)) {
-            const current = await docker
-                .request('GET', `/images/${encodeURIComponent(tag)}/json`)
-                .catch(ignoreMissing);
-            if (current?.Id === image.id)
-                await remove(tag).catch(ignoreMissing);
-        }
-        if (untagOnly)
-            return [{ ...result, status: result.untagged.length > 0 ? 'untagged' : 'gone' }];
-        // The last reference goes by ID: Docker deletes an image by ID when at most one tag is left, and
-        // answers 409 rather than touch an image that gained a reference or a container since the plan.
-        await remove(image.id);
-    }
-    catch (error) {
-        let status = statusOf(error);
-        // Two deletes of one image at once (another run): Docker 20.10 may answer the loser with a 500
-        // "unrecognized image ID" instead of a 404. If the image is gone now, that is what happened.
-        if (status !== 404 && status !== 409 && !isConnectionError(error)) {
-            const exists = await docker.request('GET', `/images/${image.id}/json`).then(() => true, (e) => statusOf(e) !== 404);
-            if (!exists)
-                status = 404;
-        }
-        if (status === 404)
-            return [{ ...result, status: 'gone', message: 'already removed by someone else' }];
-        return [
-            {
-                ...result,
-                status: status === 409 ? 'conflict' : 'error',
-                message: messageOf(error),
-                connectionFailed: isConnectionError(error),
-            },
-            status === 409 ? undefined : error,
-        ];
-    }
-    return [result];
-}
-/**
- * Removes the plan in the safe order: containers first (their images, networks and volumes become
- * free), then images, networks, build cache, and volumes last.
- */
-async function executePlan(docker, plan, concurrency, phase, log) {
-    const stopper = new Stopper(docker);
-    const removeClass = async (title, kind) => {
-        const decisions = plan.objects.filter((o) => o.kind === kind && o.action === 'remove');
-        if (decisions.length === 0)
-            return [];
-        return phase(title, `${kind}sMs`, async () => {
-            const done = await removeObjects(docker, decisions, concurrency, stopper);
-            log(`removed ${done.filter((r) => r.status === 'removed').length}/${decisions.length}`);
-            return done;
-        });
-    };
-    const objectResults = await removeClass('Remove containers', 'container');
-    const results = await phase('Remove images', 'applyMs', async () => {
-        let lastLog = 0;
-        return applyPlan(docker, plan, concurrency, stopper, (n, total) => {
-            // Progress every 2 s on long runs, and at the end.
-            if (n === total || performance.now() - lastLog > 2000) {
-                lastLog = performance.now();
-                log(`removed ${n}/${total}`);
-            }
-        });
-    });
-    objectResults.push(...(await removeClass('Remove networks', 'network')));
-    const cache = plan.buildCache;
-    const buildCacheResult = cache && !stopper.reason
-        ? await phase('Prune build cache', 'buildCacheMs', () => pruneBuildCache(docker, cache))
-        : undefined;
-    objectResults.push(...(await removeClass('Remove volumes', 'volume')));
-    return { results, objectResults, buildCacheResult, stopped: stopper.reason };
-}
-
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = require("node:fs");
-;// CONCATENATED MODULE: ./src/disk.ts
-// Free disk space where Docker keeps its data, when that is this machine's disk.
-
-
-
-/**
- * Bytes available on the filesystem holding the daemon's data root, or undefined when that cannot be
- * known from here: a remote daemon, or a socket from another machine or container whose data root is
- * not visible at the same path (then a number would be some other disk's, so none is given).
- */
-async function diskFree(host, rootDir) {
-    // A Docker data root holds `image/` (classic store) or `containerd/` (containerd image store).
-    const isDataRoot = ['image', 'containerd'].some((dir) => (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(rootDir, dir)));
-    if (!host.startsWith('unix://') || !rootDir || !isDataRoot)
-        return undefined;
-    try {
-        const fs = await (0,promises_namespaceObject.statfs)(rootDir);
-        return fs.bavail * fs.bsize;
-    }
-    catch {
-        return undefined;
-    }
-}
-
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = require("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = require("node:path");
 ;// CONCATENATED MODULE: ./src/errors.ts
 /** A bad action input. The message names the input and the value so the user can find and fix it. */
 class InputError extends Error {
@@ -101313,7 +100973,7 @@ class InputError extends Error {
     }
 }
 
-;// CONCATENATED MODULE: ./src/protect.ts
+;// CONCATENATED MODULE: ./src/policy/protect.ts
 // `protect` entries: reference patterns, image IDs and labels, and matching them against images.
 
 const USAGE = 'use NAME[:TAG], an image ID (12+ hex digits) or label=KEY[=VALUE]';
@@ -101474,7 +101134,7 @@ function displayRepository(repository) {
     return repository.replace(/^docker\.io\/(library\/)?/, '');
 }
 
-;// CONCATENATED MODULE: ./src/inputs.ts
+;// CONCATENATED MODULE: ./src/policy/inputs.ts
 // Reads and validates the action inputs. Pure: the caller passes the input getter and the environment.
 
 
@@ -101788,7 +101448,866 @@ function readInputs(get, env, nowMs = Date.now()) {
     return inputs;
 }
 
-;// CONCATENATED MODULE: ./src/estimate.ts
+;// CONCATENATED MODULE: ./src/collections.ts
+// Small helpers over built-in collections, shared by every layer.
+/** Appends `value` to the list under `key`, creating the list on first use. */
+function pushTo(map, key, value) {
+    const list = map.get(key);
+    if (list)
+        list.push(value);
+    else
+        map.set(key, [value]);
+}
+
+;// CONCATENATED MODULE: ./src/report/report.ts
+// Telling, as pure functions: what happened to each image, the JSON report, the annotations.
+
+
+/** Each image's final state: the plan's decision combined with what the daemon answered. */
+function imageRows(plan, results) {
+    const byId = new Map((results ?? []).map((r) => [r.id, r]));
+    const deleted = new Set((results ?? []).flatMap((r) => r.deleted));
+    const cascade = new Set(plan.cascade);
+    return plan.images.map((d) => {
+        const row = { image: d.image, reason: d.reason, detail: d.detail };
+        if (d.action === 'keep')
+            return { ...row, state: 'kept' };
+        if (!results)
+            return { ...row, state: 'would-remove' };
+        if (cascade.has(d.image.id)) {
+            return deleted.has(d.image.id)
+                ? { ...row, state: 'removed' }
+                : {
+                    ...row,
+                    state: 'kept',
+                    detail: 'untagged parent that Docker kept (another child or reference remains)',
+                };
+        }
+        const result = byId.get(d.image.id);
+        switch (result?.status) {
+            case 'removed':
+                return { ...row, state: 'removed' };
+            case 'untagged':
+                return { ...row, state: 'untagged' };
+            case 'gone':
+                return { ...row, state: 'gone', message: result.message };
+            case 'conflict':
+                // A container (or a reference) appeared since the plan: the daemon refused, the image stays.
+                return {
+                    ...row,
+                    state: 'kept',
+                    reason: 'in-use',
+                    detail: 'in use since the plan',
+                    message: result.message,
+                };
+            case 'error':
+                return { ...row, state: 'failed', message: result.message };
+            default:
+                return { ...row, state: 'failed', message: 'not attempted' };
+        }
+    });
+}
+/** Each container, network and volume: its decision combined with what the daemon answered. */
+function objectRows(plan, results) {
+    const byKey = new Map((results ?? []).map((r) => [`${r.kind}/${r.id}`, r]));
+    return plan.objects.map((decision) => {
+        if (decision.action === 'keep')
+            return { decision, state: 'kept' };
+        if (!results)
+            return { decision, state: 'would-remove' };
+        const result = byKey.get(`${decision.kind}/${decision.id}`);
+        switch (result?.status) {
+            case 'removed':
+                return { decision, state: 'removed' };
+            case 'gone':
+                return { decision, state: 'gone', message: result.message };
+            case 'conflict':
+                return { decision: { ...decision, reason: 'in-use' }, state: 'kept', message: result.message };
+            case 'error':
+                return { decision, state: 'failed', message: result.message };
+            default:
+                return { decision, state: 'failed', message: 'not attempted' };
+        }
+    });
+}
+/** Measured bytes freed: the daemon's totals before minus after, over the classes this run cleans. */
+function measuredBytes(facts) {
+    const after = facts.usageAfter;
+    if (!after)
+        return undefined;
+    return facts.measured.reduce((n, key) => n + (facts.usageBefore[key] - after[key]), 0);
+}
+function totalsOf(facts, rows) {
+    const count = (...states) => rows.filter((r) => states.includes(r.state)).length;
+    const objects = objectRows(facts.plan, facts.objectResults);
+    const removedOf = (kind) => objects.filter((o) => o.decision.kind === kind && (o.state === 'removed' || o.state === 'would-remove'))
+        .length;
+    const untagOnly = new Set(facts.plan.untagOnly);
+    return {
+        removed: facts.results
+            ? count('removed')
+            : rows.filter((r) => r.state === 'would-remove' && !untagOnly.has(r.image.id)).length,
+        untagged: facts.results ? count('untagged') : rows.filter((r) => untagOnly.has(r.image.id)).length,
+        kept: count('kept'),
+        gone: count('gone'),
+        failed: count('failed'),
+        removedContainers: removedOf('container'),
+        removedNetworks: removedOf('network'),
+        removedVolumes: removedOf('volume'),
+        buildCacheBytes: facts.buildCacheResult?.reclaimedBytes ??
+            (facts.results ? 0 : (facts.plan.buildCache?.estimatedBytes ?? 0)),
+        estimatedBytes: facts.plan.estimate.total,
+        reclaimedBytes: measuredBytes(facts) ?? 0,
+    };
+}
+/** The JSON report: every object with its decision and reason, and the totals. */
+function buildReport(facts, rows) {
+    return {
+        version: 1,
+        mode: facts.plan.mode,
+        generatedAt: new Date(facts.nowMs).toISOString(),
+        daemon: {
+            host: facts.host,
+            engine: facts.engine.name,
+            version: facts.engine.version,
+            apiVersion: facts.engine.apiVersion,
+            imageStore: facts.engine.imageStore,
+            id: facts.engine.id,
+        },
+        totals: { ...totalsOf(facts, rows), estimateExact: facts.plan.estimateMethod.exact },
+        estimate: facts.plan.estimate,
+        estimateMethod: facts.plan.estimateMethod,
+        measured: {
+            classes: facts.measured,
+            bytes: measuredBytes(facts) ?? null,
+            before: facts.usageBefore,
+            after: facts.usageAfter ?? null,
+        },
+        disk: {
+            freeBefore: facts.diskFreeBefore ?? null,
+            freeAfter: facts.diskFreeAfter ?? null,
+            inodesFreeBefore: facts.inodesFreeBefore ?? null,
+            inodesFreeAfter: facts.inodesFreeAfter ?? null,
+        },
+        cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
+        unmatchedProtect: facts.plan.unmatchedProtect,
+        warnings: facts.warnings,
+        failures: facts.failures ?? [],
+        gates: facts.gates ?? { before: [] },
+        images: rows.map((r) => ({
+            id: r.image.id,
+            tags: r.image.repoTags,
+            created: new Date(r.image.created * 1000).toISOString(),
+            size: r.image.size,
+            labels: r.image.labels,
+            state: r.state,
+            reason: r.reason,
+            detail: r.detail,
+            ...(r.message ? { message: r.message } : {}),
+        })),
+        objects: objectRows(facts.plan, facts.objectResults).map((o) => ({
+            kind: o.decision.kind,
+            id: o.decision.id,
+            name: o.decision.name,
+            size: o.decision.size,
+            state: o.state,
+            reason: o.decision.reason,
+            detail: o.decision.detail,
+            ...(o.message ? { message: o.message } : {}),
+        })),
+        buildCache: facts.plan.buildCache
+            ? { ...facts.plan.buildCache, result: facts.buildCacheResult ?? null }
+            : null,
+        timings: facts.timings,
+    };
+}
+/** Repository an image is listed under: that of its first tag as people write it, or `<untagged>`. */
+function repositoryKey(image) {
+    if (image.repoTags.length === 0)
+        return '<untagged>';
+    return displayRepository(repositoryOf(image.repoTags[0]));
+}
+function groupByRepository(rows) {
+    const groups = new Map();
+    for (const row of rows) {
+        const key = repositoryKey(row.image);
+        pushTo(groups, key, row);
+    }
+    return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
+}
+/** Notices for a pull request: one per repository, rolled up so that there are at most `limit`. */
+function removalAnnotations(rows, limit = 10) {
+    const groups = groupByRepository(rows.filter((r) => r.state === 'would-remove'))
+        .map(([repository, members]) => ({
+        repository,
+        members,
+        bytes: members.reduce((n, r) => n + r.image.size, 0),
+    }))
+        .sort((a, b) => b.bytes - a.bytes || a.repository.localeCompare(b.repository));
+    const describe = (members) => members
+        .map((r) => (r.image.repoTags.length > 0 ? r.image.repoTags.join(' ') : shortId(r.image.id)))
+        .join(', ');
+    const shown = groups.length > limit ? groups.slice(0, limit - 1) : groups;
+    const notes = shown.map((g) => ({
+        title: `Would remove ${g.members.length} image(s) of ${g.repository}`,
+        message: `${describe(g.members)} (${formatBytes(g.bytes)} in Docker's image sizes)`,
+    }));
+    const rest = groups.slice(shown.length);
+    if (rest.length > 0) {
+        const count = rest.reduce((n, g) => n + g.members.length, 0);
+        notes.push({
+            title: `Would remove ${count} more image(s) in ${rest.length} more repositories`,
+            message: rest.map((g) => `${g.repository} (${g.members.length})`).join(', '),
+        });
+    }
+    return notes;
+}
+const STORE_NAMES = {
+    classic: 'classic image store',
+    containerd: 'containerd image store',
+    podman: 'containers/storage',
+};
+/** `Docker 28.5.2 (API 1.51, containerd image store)`. */
+function describeEngine(engine) {
+    return `${engineName(engine)} ${engine.version} (API ${engine.apiVersion}, ${STORE_NAMES[engine.imageStore]})`;
+}
+/**
+ * The run in three plain-text pieces, shared by the job summary, the command's table and the pull-request
+ * comment: what was (or would be) done, the bytes, and the daemon with its disk.
+ */
+function headline(facts, totals) {
+    const prune = facts.plan.mode === 'prune';
+    const measured = measuredBytes(facts);
+    const method = facts.plan.estimateMethod;
+    const estimate = method.low !== undefined && method.high !== undefined
+        ? `${formatBytes(method.low)}–${formatBytes(method.high)}`
+        : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
+    const others = [
+        [totals.removedContainers, 'container(s)'],
+        [totals.removedNetworks, 'network(s)'],
+        [totals.removedVolumes, 'volume(s)'],
+    ]
+        .filter(([n]) => n > 0)
+        .map(([n, what]) => `${n} ${what}`);
+    const what = [`${totals.removed} image(s)`, ...others].join(', ');
+    const disk = (bytes) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
+    return {
+        action: prune
+            ? `Removed ${what}, reclaimed ${measured === undefined ? 'an unknown amount' : formatBytes(measured)}`
+            : `Would remove ${what}, freeing ${estimate}`,
+        rest: (prune ? `(estimated ${estimate}) · ` : '· ') +
+            `kept ${totals.kept} image(s)` +
+            (totals.failed > 0 ? ` · ${totals.failed} not removed` : ''),
+        daemon: `${describeEngine(facts.engine)} · free disk ${disk(facts.diskFreeBefore)}` +
+            (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
+            (facts.plan.cutoffMs === undefined
+                ? ''
+                : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`),
+    };
+}
+/** `Docker` or `Podman`, as people name the engine. */
+function engineName(engine) {
+    return engine.name === 'podman' ? 'Podman' : 'Docker';
+}
+function shortId(id) {
+    return id.replace(/^sha256:/, '').slice(0, 12);
+}
+/** Decimal units, as Docker prints them. */
+function formatBytes(bytes) {
+    const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+    let value = bytes;
+    let unit = 0;
+    while (Math.abs(value) >= 1000 && unit < units.length - 1) {
+        value /= 1000;
+        unit++;
+    }
+    return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+function formatAge(createdSeconds, nowMs) {
+    const minutes = Math.max(0, Math.floor((nowMs / 1000 - createdSeconds) / 60));
+    if (minutes < 60)
+        return `${minutes}m`;
+    if (minutes < 48 * 60)
+        return `${Math.floor(minutes / 60)}h`;
+    return `${Math.floor(minutes / 1440)}d`;
+}
+
+;// CONCATENATED MODULE: ./src/report/summary.ts
+// The job summary, as a pure function of the run's facts. Tables are HTML with every user-controlled
+// string entity-escaped on one line, so tags, labels and names cannot change the summary's structure.
+
+/** Escapes for HTML text and attributes, plus the characters Markdown would act on. */
+function escapeHtml(text) {
+    return text
+        .replace(/[\r\n\u2028\u2029]+/g, ' ')
+        .replace(/[&<>"'`|*_[\]\\#~!]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+/** Tables stop at this many rows; the JSON report has them all (the summary is capped at 1 MiB). */
+const MAX_ROWS = 300;
+function table(headers, rows, total = rows.length) {
+    const head = `<tr>${headers.map((h) => `<th>${h}</th>`).join('')}</tr>`;
+    const body = rows
+        .slice(0, MAX_ROWS)
+        .map((cells) => `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`);
+    const more = total > MAX_ROWS ? `\n<p>… and ${total - MAX_ROWS} more (see the JSON report)</p>` : '';
+    return `<table>\n${head}\n${body.join('\n')}\n</table>${more}`;
+}
+const code = (text) => `<code>${escapeHtml(text)}</code>`;
+const tagsCell = (row) => row.image.repoTags.length > 0 ? row.image.repoTags.map(code).join('<br>') : '<i>untagged</i>';
+function gateSection(gates) {
+    if (!gates || gates.before.length === 0)
+        return [];
+    const rows = (phase, results) => results.map((g) => [phase, code(g.container), g.ok ? 'ok' : '<b>FAILED</b>', escapeHtml(g.reason)]);
+    return [
+        '### Safety gates',
+        table(['When', 'Container', 'Result', 'Why'], [...rows('before', gates.before), ...rows('after', gates.after ?? [])]),
+    ];
+}
+function failureSection(failures) {
+    if (!failures || failures.length === 0)
+        return [];
+    return ['> [!CAUTION]\n' + failures.map((f) => `> **Failed:** ${escapeHtml(f)}`).join('\n>\n')];
+}
+/** The summary when a safety gate failed before anything was planned. */
+function renderGatesOnly(mode, gates) {
+    return ([
+        `## safe-docker-prune: ${mode === 'prune' ? 'prune' : 'report'} stopped by a safety gate`,
+        '**Nothing was removed**: a critical container is not running or not healthy.',
+        ...gateSection(gates),
+    ].join('\n\n') + '\n');
+}
+function renderSummary(facts, rows) {
+    const totals = totalsOf(facts, rows);
+    const prune = facts.plan.mode === 'prune';
+    const out = [];
+    out.push(`## safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`);
+    const measured = measuredBytes(facts);
+    const method = facts.plan.estimateMethod;
+    const head = headline(facts, totals);
+    out.push(`**${escapeHtml(head.action)}** ${escapeHtml(head.rest)}`);
+    out.push(`Daemon ${code(facts.host)}: ${escapeHtml(head.daemon)}`);
+    out.push(...failureSection(facts.failures), ...gateSection(facts.gates));
+    // Estimate and measurement side by side, per class.
+    const e = facts.plan.estimate;
+    const after = facts.usageAfter;
+    const diff = (key) => !prune
+        ? ''
+        : after && facts.measured.includes(key)
+            ? formatBytes(facts.usageBefore[key] - after[key])
+            : '–';
+    const lines = [
+        ['Images (layers)', e.images, 'layers'],
+        ['Containers (writable layers)', e.containers, 'containers'],
+        ['Build cache', e.buildCache, 'buildCache'],
+        ['Volumes', e.volumes, 'volumes'],
+    ];
+    const cells = lines.map(([label, bytes, key]) => [
+        label,
+        formatBytes(bytes),
+        ...(prune ? [diff(key)] : []),
+    ]);
+    cells.push([
+        '<b>Total</b>',
+        `<b>${formatBytes(e.total)}</b>`,
+        ...(prune ? [`<b>${measured === undefined ? 'unknown' : formatBytes(measured)}</b>`] : []),
+    ]);
+    out.push(table(['', 'Estimated before removing', ...(prune ? ['Measured (Docker’s totals before − after)'] : [])], cells));
+    out.push(`Estimate method: ${code(method.method)}. ${escapeHtml(method.note)}`);
+    if (prune && measured === undefined) {
+        out.push('Measured: unknown (the daemon did not answer after the removals).');
+    }
+    else if (prune && measured !== undefined && e.total > 0) {
+        // The figure the estimate allows: exact, or between the method's bounds.
+        const low = e.total - e.images + (method.low ?? e.images);
+        const high = e.total - e.images + (method.high ?? e.images);
+        if (measured < low - 0.01 * Math.max(low, 1) || measured > high + 0.01 * Math.max(high, 1)) {
+            out.push(method.low === undefined
+                ? '> [!NOTE]\n> The measurement differs from the estimate by more than 1% (another process may have changed the host meanwhile).'
+                : '> [!NOTE]\n> The measurement is outside the estimate’s bounds (another process may have changed the host meanwhile).');
+        }
+    }
+    const problems = rows.filter((r) => r.state === 'failed' || r.state === 'gone' || r.message);
+    if (facts.warnings.length > 0 || problems.some((r) => r.state === 'failed')) {
+        out.push('### Warnings');
+        out.push([
+            ...facts.warnings.map((w) => `- ${escapeHtml(w)}`),
+            ...problems
+                .filter((r) => r.state === 'failed')
+                .map((r) => `- failed to remove ${code(shortId(r.image.id))}: ${escapeHtml(r.message ?? '')}`),
+        ].join('\n'));
+    }
+    const removed = rows.filter((r) => r.state === 'removed' || r.state === 'would-remove' || r.state === 'untagged');
+    out.push(`### ${prune ? 'Removed' : 'Would be removed'} (${removed.length})`);
+    if (removed.length === 0)
+        out.push('Nothing.');
+    else {
+        const cells = [];
+        for (const [repository, members] of groupByRepository(removed)) {
+            for (const r of members) {
+                cells.push([
+                    code(repository),
+                    tagsCell(r),
+                    code(shortId(r.image.id)),
+                    formatAge(r.image.created, facts.nowMs),
+                    formatBytes(r.image.size),
+                    escapeHtml(r.detail),
+                ]);
+            }
+        }
+        out.push(table(['Repository', 'Tags', 'Image', 'Age', 'Size', 'Why'], cells));
+    }
+    const others = rows.filter((r) => !removed.includes(r));
+    const keptCells = others.map((r) => [
+        tagsCell(r),
+        code(shortId(r.image.id)),
+        formatAge(r.image.created, facts.nowMs),
+        formatBytes(r.image.size),
+        `<b>${r.state === 'kept' ? escapeHtml(r.reason) : escapeHtml(r.state)}</b>`,
+        escapeHtml(r.message ? `${r.detail}: ${r.message}` : r.detail),
+    ]);
+    out.push(`<details><summary>Kept and other images (${others.length})</summary>\n\n` +
+        table(['Tags', 'Image', 'Age', 'Size', 'Reason', 'Detail'], keptCells) +
+        '\n\n</details>');
+    out.push(...objectSections(facts));
+    return out.join('\n\n') + '\n';
+}
+const KIND_TITLES = { container: 'Containers', network: 'Networks', volume: 'Volumes' };
+/** Containers, networks and volumes of the classes this run cleans, and the build cache. */
+function objectSections(facts) {
+    const out = [];
+    const rows = objectRows(facts.plan, facts.objectResults).filter((r) => r.decision.reason !== 'not-selected');
+    for (const kind of ['container', 'network', 'volume']) {
+        const members = rows.filter((r) => r.decision.kind === kind);
+        if (members.length === 0)
+            continue;
+        const removed = members.filter((r) => r.state === 'removed' || r.state === 'would-remove').length;
+        out.push(`<details><summary>${KIND_TITLES[kind]}: ${removed} ${facts.results ? 'removed' : 'would be removed'}, ${members.length - removed} other(s)</summary>\n\n` +
+            table(['Name', 'Size', 'State', 'Reason', 'Detail'], members.map((r) => [
+                code(r.decision.name),
+                formatBytes(r.decision.size),
+                escapeHtml(r.state),
+                `<b>${escapeHtml(r.decision.reason)}</b>`,
+                escapeHtml(r.message ? `${r.decision.detail}: ${r.message}` : r.decision.detail),
+            ])) +
+            '\n\n</details>');
+    }
+    const cache = facts.plan.buildCache;
+    if (cache) {
+        const result = facts.buildCacheResult;
+        out.push(`**Build cache**: ${escapeHtml(cache.detail)}; estimated ${formatBytes(cache.estimatedBytes)}` +
+            (result
+                ? result.status === 'removed'
+                    ? `, the daemon freed ${formatBytes(result.reclaimedBytes)}`
+                    : `, not pruned (${escapeHtml(result.message ?? result.status)})`
+                : ''));
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = require("node:fs/promises");
+;// CONCATENATED MODULE: ./src/engine/pool.ts
+/** Maps `items` through `fn` with at most `limit` calls in flight, keeping the order of results. */
+async function mapPool(items, limit, fn) {
+    const results = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+        while (next < items.length) {
+            const index = next++;
+            results[index] = await fn(items[index], index);
+        }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+    return results;
+}
+
+;// CONCATENATED MODULE: ./src/engine/apply.ts
+// Doing: remove exactly the plan, never with force. An image's extra tags go by name, the image itself by
+// ID (Docker refuses, with a 409, an image that gained a container or a reference since the plan).
+// Failures are collected per object, not thrown.
+
+
+
+/**
+ * Images related by parent links are deleted one after another, children first: Docker removes an
+ * untagged parent with its last child, and two siblings deleted at once can each see the other and
+ * both leave the parent behind. Unrelated images are deleted concurrently.
+ */
+function deletionGroups(plan) {
+    const byId = new Map(plan.images.map((d) => [d.image.id, d.image]));
+    const cascade = new Set(plan.cascade);
+    const gone = new Set([
+        ...cascade,
+        ...plan.images.filter((d) => d.action === 'remove').map((d) => d.image.id),
+    ]);
+    const depth = (image) => {
+        let n = 0;
+        for (let p = byId.get(image.parentId); p; p = byId.get(p.parentId))
+            n++;
+        return n;
+    };
+    const groups = new Map();
+    for (const decision of plan.images) {
+        if (decision.action !== 'remove' || cascade.has(decision.image.id))
+            continue;
+        let root = decision.image;
+        for (let p = byId.get(root.parentId); p && gone.has(p.id); p = byId.get(p.parentId))
+            root = p;
+        pushTo(groups, root.id, decision.image);
+    }
+    return [...groups.values()].map((group) => group.sort((a, b) => depth(b) - depth(a)));
+}
+/** When the breaker checks the daemon, and when it stops the run even though the checks pass. */
+const BREAKER_LIMITS = {
+    /** Removals in a row that failed with a server error (5xx) before the daemon is checked. */
+    probeAfter: 3,
+    /** Removals in a row that failed with a server error or no answer: the run stops, checks or not. */
+    stopAfter: 24,
+};
+/**
+ * The circuit breaker of a prune: stops the run at once when the daemon is going or gone, rather than
+ * fail every remaining object one error (or one timeout) at a time.
+ *
+ * Every removal reports its outcome. A request that got no HTTP answer (refused, reset, timed out), or
+ * `probeAfter` removals in a row that got a server error (5xx), make it check the daemon (see
+ * DockerApi.probe: `/_ping` and a read of its image store, both on new connections): if that fails, the
+ * daemon is stopping, stopped or hung, and the run stops. While a check runs, no new removal starts. If
+ * the check passes, the errors were the objects' own (a single image's 500 is a per-object warning) and
+ * the run goes on; but `stopAfter` failures in a row stop it regardless. Any answer below 500 (done,
+ * 404, 409) resets the count. The whole run's time limit stops it too.
+ */
+class Stopper {
+    docker;
+    limits;
+    /** Why the run stopped, once it has. */
+    reason;
+    streak = 0;
+    probedAt = 0;
+    checking;
+    constructor(docker, limits = BREAKER_LIMITS) {
+        this.docker = docker;
+        this.limits = limits;
+    }
+    /** Before each removal: waits for a running check; false once the run has stopped. */
+    async proceed() {
+        while (this.checking)
+            await this.checking;
+        if (!this.reason && this.docker.timeLeft() <= 0) {
+            this.reason = `the run reached its time limit (set by api-timeout) waiting for the daemon at ${this.docker.host}`;
+        }
+        return !this.reason;
+    }
+    /** After each removal: `error` is what made it fail (undefined when the daemon answered below 500). */
+    async record(error) {
+        if (this.reason)
+            return;
+        const status = error === undefined ? 200 : statusOf(error);
+        if (status !== undefined && status < 500) {
+            this.streak = 0;
+            this.probedAt = 0;
+            return;
+        }
+        this.streak++;
+        const last = messageOf(error);
+        if (isRunTimeLimit(error)) {
+            this.reason = last;
+            return;
+        }
+        const failures = `${this.streak} removal(s) in a row failed (last: ${last})`;
+        if (this.streak >= this.limits.stopAfter) {
+            this.reason = `the daemon at ${this.docker.host} answers, but ${failures}`;
+            return;
+        }
+        if (status === undefined || this.streak - this.probedAt >= this.limits.probeAfter) {
+            this.probedAt = this.streak;
+            this.checking ??= this.check(failures).finally(() => (this.checking = undefined));
+        }
+        await this.checking;
+    }
+    async check(failures) {
+        try {
+            await this.docker.probe();
+        }
+        catch (error) {
+            const why = isRunTimeLimit(error) ? 'the run reached its time limit' : lossOf(error);
+            this.reason ??= `the daemon at ${this.docker.host} ${why}, after ${failures}`;
+        }
+    }
+}
+/** What a failed check says about the daemon. */
+function lossOf(error) {
+    const code = error?.code;
+    const message = messageOf(error);
+    if (code === 'ECONNREFUSED' || code === 'ENOENT') {
+        return `stopped accepting connections, it is shutting down or gone (${message})`;
+    }
+    if (code === 'ETIMEDOUT')
+        return `stopped answering, it is hung or unreachable (${message})`;
+    if (statusOf(error) !== undefined)
+        return `fails even a read of its image list (${message})`;
+    return `stopped answering (${message})`;
+}
+async function applyPlan(docker, plan, concurrency, stopper, onProgress = () => { }) {
+    const noPrune = new Set(plan.noPrune);
+    const untagOnly = new Set(plan.untagOnly);
+    const groups = deletionGroups(plan);
+    const total = groups.reduce((n, g) => n + g.length, 0);
+    let done = 0;
+    const perGroup = await mapPool(groups, concurrency, async (group) => {
+        const results = [];
+        for (const image of group) {
+            if (!(await stopper.proceed())) {
+                results.push({
+                    id: image.id,
+                    status: 'error',
+                    message: `not attempted: ${stopper.reason}`,
+                    deleted: [],
+                    untagged: [],
+                });
+                continue;
+            }
+            const [result, failure] = await removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
+            results.push(result);
+            onProgress(++done, total);
+            await stopper.record(failure);
+        }
+        return results;
+    });
+    return perGroup.flat();
+}
+const OBJECT_PATHS = {
+    container: '/containers',
+    network: '/networks',
+    volume: '/volumes',
+};
+/** Removes planned containers, networks or volumes one by one, never with force. */
+async function removeObjects(docker, decisions, concurrency, stopper) {
+    return mapPool(decisions, concurrency, async ({ kind, id }) => {
+        if (!(await stopper.proceed())) {
+            return { kind, id, status: 'error', message: `not attempted: ${stopper.reason}` };
+        }
+        try {
+            // `v: false`: a container's anonymous volumes are the volumes class's business.
+            await docker.request('DELETE', `${OBJECT_PATHS[kind]}/${encodeURIComponent(id)}`, kind === 'container' ? { v: false } : {});
+            await stopper.record();
+            return { kind, id, status: 'removed' };
+        }
+        catch (error) {
+            const status = statusOf(error);
+            await stopper.record(error);
+            if (status === 404)
+                return { kind, id, status: 'gone', message: 'already removed by someone else' };
+            // 409 (or 403 for networks): in use since the plan.
+            const conflict = status === 409 || status === 403;
+            return { kind, id, status: conflict ? 'conflict' : 'error', message: messageOf(error) };
+        }
+    });
+}
+/** One `/build/prune` call; dockerode drops its options, so the query is built here. */
+async function pruneBuildCache(docker, plan) {
+    const query = { all: true };
+    if (plan.keepStorage !== undefined)
+        query['keep-storage'] = plan.keepStorage;
+    if (plan.until !== undefined)
+        query.filters = JSON.stringify({ until: [plan.until] });
+    try {
+        const answer = await docker.request('POST', '/build/prune', query);
+        return { status: 'removed', reclaimedBytes: answer?.SpaceReclaimed ?? 0 };
+    }
+    catch (error) {
+        // Another run's prune holds the lock: it is doing this work already.
+        if (statusOf(error) === 409)
+            return { status: 'busy', reclaimedBytes: 0, message: messageOf(error) };
+        return { status: 'error', reclaimedBytes: 0, message: messageOf(error) };
+    }
+}
+/** Removes one image; returns its result and, when it failed, the error that decided it. */
+async function removeImage(docker, image, noprune, untagOnly) {
+    const result = { id: image.id, status: 'removed', deleted: [], untagged: [] };
+    const remove = async (name) => {
+        const items = await docker.request('DELETE', `/images/${encodeURIComponent(name)}`, {
+            noprune,
+        });
+        for (const item of items ?? []) {
+            if (item.Deleted)
+                result.deleted.push(item.Deleted);
+            if (item.Untagged)
+                result.untagged.push(item.Untagged);
+        }
+    };
+    const ignoreMissing = (error) => (statusOf(error) === 404 ? undefined : Promise.reject(error));
+    try {
+        // Tags are removed by name, but only while they still point at this image: a build may have moved
+        // `app:latest` to a new image since the inventory.
+        for (const tag of untagOnly ? image.repoTags : image.repoTags.slice(1)) {
+            const current = await docker
+                .request('GET', `/images/${encodeURIComponent(tag)}/json`)
+                .catch(ignoreMissing);
+            if (current?.Id === image.id)
+                await remove(tag).catch(ignoreMissing);
+        }
+        if (untagOnly)
+            return [{ ...result, status: result.untagged.length > 0 ? 'untagged' : 'gone' }];
+        // The last reference goes by ID: Docker deletes an image by ID when at most one tag is left, and
+        // answers 409 rather than touch an image that gained a reference or a container since the plan.
+        await remove(image.id);
+    }
+    catch (error) {
+        let status = statusOf(error);
+        // Two deletes of one image at once (another run): Docker 20.10 may answer the loser with a 500
+        // "unrecognized image ID" instead of a 404. If the image is gone now, that is what happened.
+        if (status !== 404 && status !== 409 && !isConnectionError(error)) {
+            const exists = await docker.request('GET', `/images/${image.id}/json`).then(() => true, (e) => statusOf(e) !== 404);
+            if (!exists)
+                status = 404;
+        }
+        if (status === 404)
+            return [{ ...result, status: 'gone', message: 'already removed by someone else' }];
+        return [
+            {
+                ...result,
+                status: status === 409 ? 'conflict' : 'error',
+                message: messageOf(error),
+                connectionFailed: isConnectionError(error),
+            },
+            status === 409 ? undefined : error,
+        ];
+    }
+    return [result];
+}
+/**
+ * Removes the plan in the safe order: containers first (their images, networks and volumes become
+ * free), then images, networks, build cache, and volumes last.
+ */
+async function executePlan(docker, plan, concurrency, phase, log) {
+    const stopper = new Stopper(docker);
+    const removeClass = async (title, kind) => {
+        const decisions = plan.objects.filter((o) => o.kind === kind && o.action === 'remove');
+        if (decisions.length === 0)
+            return [];
+        return phase(title, `${kind}sMs`, async () => {
+            const done = await removeObjects(docker, decisions, concurrency, stopper);
+            log(`removed ${done.filter((r) => r.status === 'removed').length}/${decisions.length}`);
+            return done;
+        });
+    };
+    const objectResults = await removeClass('Remove containers', 'container');
+    const results = await phase('Remove images', 'applyMs', async () => {
+        let lastLog = 0;
+        return applyPlan(docker, plan, concurrency, stopper, (n, total) => {
+            // Progress every 2 s on long runs, and at the end.
+            if (n === total || performance.now() - lastLog > 2000) {
+                lastLog = performance.now();
+                log(`removed ${n}/${total}`);
+            }
+        });
+    });
+    objectResults.push(...(await removeClass('Remove networks', 'network')));
+    const cache = plan.buildCache;
+    const buildCacheResult = cache && !stopper.reason
+        ? await phase('Prune build cache', 'buildCacheMs', () => pruneBuildCache(docker, cache))
+        : undefined;
+    objectResults.push(...(await removeClass('Remove volumes', 'volume')));
+    return { results, objectResults, buildCacheResult, stopped: stopper.reason };
+}
+
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = require("node:fs");
+;// CONCATENATED MODULE: ./src/engine/disk.ts
+// Free disk space where Docker keeps its data, when that is this machine's disk.
+
+
+
+/**
+ * Bytes available on the filesystem holding the daemon's data root, or undefined when that cannot be
+ * known from here: a remote daemon, or a socket from another machine or container whose data root is
+ * not visible at the same path (then a number would be some other disk's, so none is given).
+ */
+async function diskFree(host, rootDir) {
+    return (await diskStats(host, rootDir))?.freeBytes;
+}
+/** Free and total bytes and inodes of the data root's filesystem, under the same rule as diskFree. */
+async function diskStats(host, rootDir) {
+    if (!host.startsWith('unix://') || !rootDir || !isDataRoot(rootDir))
+        return undefined;
+    try {
+        const fs = await (0,promises_namespaceObject.statfs)(rootDir);
+        return {
+            freeBytes: fs.bavail * fs.bsize,
+            totalBytes: fs.blocks * fs.bsize,
+            freeInodes: fs.ffree,
+            totalInodes: fs.files,
+        };
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * A Docker data root holds `image/` (classic store) or `containerd/` (containerd image store); Podman's
+ * storage root holds `<driver>-images/` (`overlay-images/`).
+ */
+function isDataRoot(rootDir) {
+    if (['image', 'containerd'].some((dir) => (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(rootDir, dir))))
+        return true;
+    try {
+        return (0,external_node_fs_namespaceObject.readdirSync)(rootDir).some((entry) => /^[a-z0-9]+-images$/.test(entry));
+    }
+    catch {
+        return false;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/gates.ts
+// Safety gates: containers that must be running, and healthy when they have a healthcheck, before
+// anything is planned and again after a prune.
+
+/** Pure: a container's gate verdict from its inspect data; `starting` means "ask again later". */
+function judgeContainer(inspect) {
+    const state = inspect.State ?? {};
+    const status = state.Status ?? 'unknown';
+    if (status !== 'running' || !state.Running || state.Paused || state.Restarting) {
+        return { ok: false, reason: `not running (${status})` };
+    }
+    const health = state.Health?.Status;
+    if (health === undefined || health === '' || health === 'none')
+        return { ok: true, reason: 'running' };
+    if (health === 'healthy')
+        return { ok: true, reason: 'running and healthy' };
+    if (health === 'starting')
+        return 'starting';
+    return { ok: false, reason: health };
+}
+async function checkGates(docker, containers, timeoutMs, log) {
+    const deadline = Date.now() + timeoutMs;
+    return Promise.all(containers.map(async (container) => {
+        for (let waited = false;; waited = true) {
+            let inspect;
+            try {
+                inspect = await docker.request('GET', `/containers/${encodeURIComponent(container)}/json`);
+            }
+            catch (error) {
+                const reason = statusOf(error) === 404 ? 'not found' : `could not be inspected: ${messageOf(error)}`;
+                return { container, ok: false, reason };
+            }
+            const verdict = judgeContainer(inspect);
+            if (verdict !== 'starting')
+                return { container, ...verdict };
+            if (Date.now() >= deadline) {
+                return {
+                    container,
+                    ok: false,
+                    reason: `health still starting after ${Math.round(timeoutMs / 1000)} s`,
+                };
+            }
+            if (!waited)
+                log(`waiting for ${container} to become healthy (up to ${Math.round(timeoutMs / 1000)} s)`);
+            await new Promise((resolve) => setTimeout(resolve, Math.min(1000, Math.max(0, deadline - Date.now()))));
+        }
+    }));
+}
+
+;// CONCATENATED MODULE: ./src/policy/estimate.ts
 // The layer graph: exact bytes a removal frees.
 // A layer's identity in storage is its chain (the diff IDs below it and itself), so two images share
 // a layer only when they share the whole prefix up to it. Bytes freed by removing a set of images are
@@ -102006,7 +102525,7 @@ function estimateMethod(store, gone, remaining, layersExact) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/content.ts
+;// CONCATENATED MODULE: ./src/engine/content.ts
 // The containerd image store's content store, read from disk where it is on this machine and readable
 // (the action runs as root on the daemon's host): each image's manifest, config and layer blobs, with
 // their exact sizes. The Docker API does not list an image's blobs, only their total.
@@ -102090,7 +102609,7 @@ async function readImageBlobs(dir, target) {
     return [...blobs].map(([digest, size]) => ({ key: digest, size }));
 }
 
-;// CONCATENATED MODULE: ./src/inventory.ts
+;// CONCATENATED MODULE: ./src/engine/inventory.ts
 // One inventory of the daemon: images with their layers, containers, networks, volumes, build cache, and
 // Docker's own byte totals. Per image: one inspect (the diff IDs); a history (layer sizes) only where
 // `/system/df` cannot size the image's layers already (see planLayerSizing).
@@ -102331,7 +102850,7 @@ async function readPodmanImage(docker, summary) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/plan.ts
+;// CONCATENATED MODULE: ./src/policy/plan.ts
 // Deciding, as a pure function: inventory + inputs + now -> plan. Every image gets a decision and a
 // reason; nothing here talks to Docker.
 
@@ -102638,500 +103157,10 @@ function cascadeParents(removed, byId, children, usedBy, protectedIds) {
     return { cascade, noPrune };
 }
 
-;// CONCATENATED MODULE: ./src/report.ts
-// Telling, as pure functions: what happened to each image, the JSON report, the annotations.
-
-
-/** Each image's final state: the plan's decision combined with what the daemon answered. */
-function imageRows(plan, results) {
-    const byId = new Map((results ?? []).map((r) => [r.id, r]));
-    const deleted = new Set((results ?? []).flatMap((r) => r.deleted));
-    const cascade = new Set(plan.cascade);
-    return plan.images.map((d) => {
-        const row = { image: d.image, reason: d.reason, detail: d.detail };
-        if (d.action === 'keep')
-            return { ...row, state: 'kept' };
-        if (!results)
-            return { ...row, state: 'would-remove' };
-        if (cascade.has(d.image.id)) {
-            return deleted.has(d.image.id)
-                ? { ...row, state: 'removed' }
-                : {
-                    ...row,
-                    state: 'kept',
-                    detail: 'untagged parent that Docker kept (another child or reference remains)',
-                };
-        }
-        const result = byId.get(d.image.id);
-        switch (result?.status) {
-            case 'removed':
-                return { ...row, state: 'removed' };
-            case 'untagged':
-                return { ...row, state: 'untagged' };
-            case 'gone':
-                return { ...row, state: 'gone', message: result.message };
-            case 'conflict':
-                // A container (or a reference) appeared since the plan: the daemon refused, the image stays.
-                return {
-                    ...row,
-                    state: 'kept',
-                    reason: 'in-use',
-                    detail: 'in use since the plan',
-                    message: result.message,
-                };
-            case 'error':
-                return { ...row, state: 'failed', message: result.message };
-            default:
-                return { ...row, state: 'failed', message: 'not attempted' };
-        }
-    });
-}
-/** Each container, network and volume: its decision combined with what the daemon answered. */
-function objectRows(plan, results) {
-    const byKey = new Map((results ?? []).map((r) => [`${r.kind}/${r.id}`, r]));
-    return plan.objects.map((decision) => {
-        if (decision.action === 'keep')
-            return { decision, state: 'kept' };
-        if (!results)
-            return { decision, state: 'would-remove' };
-        const result = byKey.get(`${decision.kind}/${decision.id}`);
-        switch (result?.status) {
-            case 'removed':
-                return { decision, state: 'removed' };
-            case 'gone':
-                return { decision, state: 'gone', message: result.message };
-            case 'conflict':
-                return { decision: { ...decision, reason: 'in-use' }, state: 'kept', message: result.message };
-            case 'error':
-                return { decision, state: 'failed', message: result.message };
-            default:
-                return { decision, state: 'failed', message: 'not attempted' };
-        }
-    });
-}
-/** Measured bytes freed: the daemon's totals before minus after, over the classes this run cleans. */
-function measuredBytes(facts) {
-    const after = facts.usageAfter;
-    if (!after)
-        return undefined;
-    return facts.measured.reduce((n, key) => n + (facts.usageBefore[key] - after[key]), 0);
-}
-function totalsOf(facts, rows) {
-    const count = (...states) => rows.filter((r) => states.includes(r.state)).length;
-    const objects = objectRows(facts.plan, facts.objectResults);
-    const removedOf = (kind) => objects.filter((o) => o.decision.kind === kind && (o.state === 'removed' || o.state === 'would-remove'))
-        .length;
-    const untagOnly = new Set(facts.plan.untagOnly);
-    return {
-        removed: facts.results
-            ? count('removed')
-            : rows.filter((r) => r.state === 'would-remove' && !untagOnly.has(r.image.id)).length,
-        untagged: facts.results ? count('untagged') : rows.filter((r) => untagOnly.has(r.image.id)).length,
-        kept: count('kept'),
-        gone: count('gone'),
-        failed: count('failed'),
-        removedContainers: removedOf('container'),
-        removedNetworks: removedOf('network'),
-        removedVolumes: removedOf('volume'),
-        buildCacheBytes: facts.buildCacheResult?.reclaimedBytes ??
-            (facts.results ? 0 : (facts.plan.buildCache?.estimatedBytes ?? 0)),
-        estimatedBytes: facts.plan.estimate.total,
-        reclaimedBytes: measuredBytes(facts) ?? 0,
-    };
-}
-/** The JSON report: every object with its decision and reason, and the totals. */
-function buildReport(facts, rows) {
-    return {
-        version: 1,
-        mode: facts.plan.mode,
-        generatedAt: new Date(facts.nowMs).toISOString(),
-        daemon: {
-            host: facts.host,
-            engine: facts.engine.name,
-            version: facts.engine.version,
-            apiVersion: facts.engine.apiVersion,
-            imageStore: facts.engine.imageStore,
-            id: facts.engine.id,
-        },
-        totals: { ...totalsOf(facts, rows), estimateExact: facts.plan.estimateMethod.exact },
-        estimate: facts.plan.estimate,
-        estimateMethod: facts.plan.estimateMethod,
-        measured: {
-            classes: facts.measured,
-            bytes: measuredBytes(facts) ?? null,
-            before: facts.usageBefore,
-            after: facts.usageAfter ?? null,
-        },
-        disk: { freeBefore: facts.diskFreeBefore ?? null, freeAfter: facts.diskFreeAfter ?? null },
-        cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
-        unmatchedProtect: facts.plan.unmatchedProtect,
-        warnings: facts.warnings,
-        failures: facts.failures ?? [],
-        gates: facts.gates ?? { before: [] },
-        images: rows.map((r) => ({
-            id: r.image.id,
-            tags: r.image.repoTags,
-            created: new Date(r.image.created * 1000).toISOString(),
-            size: r.image.size,
-            labels: r.image.labels,
-            state: r.state,
-            reason: r.reason,
-            detail: r.detail,
-            ...(r.message ? { message: r.message } : {}),
-        })),
-        objects: objectRows(facts.plan, facts.objectResults).map((o) => ({
-            kind: o.decision.kind,
-            id: o.decision.id,
-            name: o.decision.name,
-            size: o.decision.size,
-            state: o.state,
-            reason: o.decision.reason,
-            detail: o.decision.detail,
-            ...(o.message ? { message: o.message } : {}),
-        })),
-        buildCache: facts.plan.buildCache
-            ? { ...facts.plan.buildCache, result: facts.buildCacheResult ?? null }
-            : null,
-        timings: facts.timings,
-    };
-}
-/** Repository an image is listed under: that of its first tag as people write it, or `<untagged>`. */
-function repositoryKey(image) {
-    if (image.repoTags.length === 0)
-        return '<untagged>';
-    return displayRepository(repositoryOf(image.repoTags[0]));
-}
-function groupByRepository(rows) {
-    const groups = new Map();
-    for (const row of rows) {
-        const key = repositoryKey(row.image);
-        pushTo(groups, key, row);
-    }
-    return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
-}
-/** Notices for a pull request: one per repository, rolled up so that there are at most `limit`. */
-function removalAnnotations(rows, limit = 10) {
-    const groups = groupByRepository(rows.filter((r) => r.state === 'would-remove'))
-        .map(([repository, members]) => ({
-        repository,
-        members,
-        bytes: members.reduce((n, r) => n + r.image.size, 0),
-    }))
-        .sort((a, b) => b.bytes - a.bytes || a.repository.localeCompare(b.repository));
-    const describe = (members) => members
-        .map((r) => (r.image.repoTags.length > 0 ? r.image.repoTags.join(' ') : shortId(r.image.id)))
-        .join(', ');
-    const shown = groups.length > limit ? groups.slice(0, limit - 1) : groups;
-    const notes = shown.map((g) => ({
-        title: `Would remove ${g.members.length} image(s) of ${g.repository}`,
-        message: `${describe(g.members)} (${formatBytes(g.bytes)} in Docker's image sizes)`,
-    }));
-    const rest = groups.slice(shown.length);
-    if (rest.length > 0) {
-        const count = rest.reduce((n, g) => n + g.members.length, 0);
-        notes.push({
-            title: `Would remove ${count} more image(s) in ${rest.length} more repositories`,
-            message: rest.map((g) => `${g.repository} (${g.members.length})`).join(', '),
-        });
-    }
-    return notes;
-}
-const STORE_NAMES = {
-    classic: 'classic image store',
-    containerd: 'containerd image store',
-    podman: 'containers/storage',
-};
-/** `Docker 28.5.2 (API 1.51, containerd image store)`. */
-function describeEngine(engine) {
-    return `${engineName(engine)} ${engine.version} (API ${engine.apiVersion}, ${STORE_NAMES[engine.imageStore]})`;
-}
-/**
- * The run in three plain-text pieces, shared by the job summary, the command's table and the pull-request
- * comment: what was (or would be) done, the bytes, and the daemon with its disk.
- */
-function headline(facts, totals) {
-    const prune = facts.plan.mode === 'prune';
-    const measured = measuredBytes(facts);
-    const method = facts.plan.estimateMethod;
-    const estimate = method.low !== undefined && method.high !== undefined
-        ? `${formatBytes(method.low)}–${formatBytes(method.high)}`
-        : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
-    const others = [
-        [totals.removedContainers, 'container(s)'],
-        [totals.removedNetworks, 'network(s)'],
-        [totals.removedVolumes, 'volume(s)'],
-    ]
-        .filter(([n]) => n > 0)
-        .map(([n, what]) => `${n} ${what}`);
-    const what = [`${totals.removed} image(s)`, ...others].join(', ');
-    const disk = (bytes) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
-    return {
-        action: prune
-            ? `Removed ${what}, reclaimed ${measured === undefined ? 'an unknown amount' : formatBytes(measured)}`
-            : `Would remove ${what}, freeing ${estimate}`,
-        rest: (prune ? `(estimated ${estimate}) · ` : '· ') +
-            `kept ${totals.kept} image(s)` +
-            (totals.failed > 0 ? ` · ${totals.failed} not removed` : ''),
-        daemon: `${describeEngine(facts.engine)} · free disk ${disk(facts.diskFreeBefore)}` +
-            (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
-            (facts.plan.cutoffMs === undefined
-                ? ''
-                : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`),
-    };
-}
-/** `Docker` or `Podman`, as people name the engine. */
-function engineName(engine) {
-    return engine.name === 'podman' ? 'Podman' : 'Docker';
-}
-function shortId(id) {
-    return id.replace(/^sha256:/, '').slice(0, 12);
-}
-/** Decimal units, as Docker prints them. */
-function formatBytes(bytes) {
-    const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-    let value = bytes;
-    let unit = 0;
-    while (Math.abs(value) >= 1000 && unit < units.length - 1) {
-        value /= 1000;
-        unit++;
-    }
-    return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
-}
-function formatAge(createdSeconds, nowMs) {
-    const minutes = Math.max(0, Math.floor((nowMs / 1000 - createdSeconds) / 60));
-    if (minutes < 60)
-        return `${minutes}m`;
-    if (minutes < 48 * 60)
-        return `${Math.floor(minutes / 60)}h`;
-    return `${Math.floor(minutes / 1440)}d`;
-}
-
-;// CONCATENATED MODULE: ./src/gates.ts
-// Safety gates: containers that must be running, and healthy when they have a healthcheck, before
-// anything is planned and again after a prune.
-
-/** Pure: a container's gate verdict from its inspect data; `starting` means "ask again later". */
-function judgeContainer(inspect) {
-    const state = inspect.State ?? {};
-    const status = state.Status ?? 'unknown';
-    if (status !== 'running' || !state.Running || state.Paused || state.Restarting) {
-        return { ok: false, reason: `not running (${status})` };
-    }
-    const health = state.Health?.Status;
-    if (health === undefined || health === '' || health === 'none')
-        return { ok: true, reason: 'running' };
-    if (health === 'healthy')
-        return { ok: true, reason: 'running and healthy' };
-    if (health === 'starting')
-        return 'starting';
-    return { ok: false, reason: health };
-}
-async function checkGates(docker, containers, timeoutMs, log) {
-    const deadline = Date.now() + timeoutMs;
-    return Promise.all(containers.map(async (container) => {
-        for (let waited = false;; waited = true) {
-            let inspect;
-            try {
-                inspect = await docker.request('GET', `/containers/${encodeURIComponent(container)}/json`);
-            }
-            catch (error) {
-                const reason = statusOf(error) === 404 ? 'not found' : `could not be inspected: ${messageOf(error)}`;
-                return { container, ok: false, reason };
-            }
-            const verdict = judgeContainer(inspect);
-            if (verdict !== 'starting')
-                return { container, ...verdict };
-            if (Date.now() >= deadline) {
-                return {
-                    container,
-                    ok: false,
-                    reason: `health still starting after ${Math.round(timeoutMs / 1000)} s`,
-                };
-            }
-            if (!waited)
-                log(`waiting for ${container} to become healthy (up to ${Math.round(timeoutMs / 1000)} s)`);
-            await new Promise((resolve) => setTimeout(resolve, Math.min(1000, Math.max(0, deadline - Date.now()))));
-        }
-    }));
-}
-
-;// CONCATENATED MODULE: ./src/summary.ts
-// The job summary, as a pure function of the run's facts. Tables are HTML with every user-controlled
-// string entity-escaped on one line, so tags, labels and names cannot change the summary's structure.
-
-/** Escapes for HTML text and attributes, plus the characters Markdown would act on. */
-function escapeHtml(text) {
-    return text
-        .replace(/[\r\n\u2028\u2029]+/g, ' ')
-        .replace(/[&<>"'`|*_[\]\\#~!]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-/** Tables stop at this many rows; the JSON report has them all (the summary is capped at 1 MiB). */
-const MAX_ROWS = 300;
-function table(headers, rows, total = rows.length) {
-    const head = `<tr>${headers.map((h) => `<th>${h}</th>`).join('')}</tr>`;
-    const body = rows
-        .slice(0, MAX_ROWS)
-        .map((cells) => `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`);
-    const more = total > MAX_ROWS ? `\n<p>… and ${total - MAX_ROWS} more (see the JSON report)</p>` : '';
-    return `<table>\n${head}\n${body.join('\n')}\n</table>${more}`;
-}
-const code = (text) => `<code>${escapeHtml(text)}</code>`;
-const tagsCell = (row) => row.image.repoTags.length > 0 ? row.image.repoTags.map(code).join('<br>') : '<i>untagged</i>';
-function gateSection(gates) {
-    if (!gates || gates.before.length === 0)
-        return [];
-    const rows = (phase, results) => results.map((g) => [phase, code(g.container), g.ok ? 'ok' : '<b>FAILED</b>', escapeHtml(g.reason)]);
-    return [
-        '### Safety gates',
-        table(['When', 'Container', 'Result', 'Why'], [...rows('before', gates.before), ...rows('after', gates.after ?? [])]),
-    ];
-}
-function failureSection(failures) {
-    if (!failures || failures.length === 0)
-        return [];
-    return ['> [!CAUTION]\n' + failures.map((f) => `> **Failed:** ${escapeHtml(f)}`).join('\n>\n')];
-}
-/** The summary when a safety gate failed before anything was planned. */
-function renderGatesOnly(mode, gates) {
-    return ([
-        `## safe-docker-prune: ${mode === 'prune' ? 'prune' : 'report'} stopped by a safety gate`,
-        '**Nothing was removed**: a critical container is not running or not healthy.',
-        ...gateSection(gates),
-    ].join('\n\n') + '\n');
-}
-function renderSummary(facts, rows) {
-    const totals = totalsOf(facts, rows);
-    const prune = facts.plan.mode === 'prune';
-    const out = [];
-    out.push(`## safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`);
-    const measured = measuredBytes(facts);
-    const method = facts.plan.estimateMethod;
-    const head = headline(facts, totals);
-    out.push(`**${escapeHtml(head.action)}** ${escapeHtml(head.rest)}`);
-    out.push(`Daemon ${code(facts.host)}: ${escapeHtml(head.daemon)}`);
-    out.push(...failureSection(facts.failures), ...gateSection(facts.gates));
-    // Estimate and measurement side by side, per class.
-    const e = facts.plan.estimate;
-    const after = facts.usageAfter;
-    const diff = (key) => !prune
-        ? ''
-        : after && facts.measured.includes(key)
-            ? formatBytes(facts.usageBefore[key] - after[key])
-            : '–';
-    const lines = [
-        ['Images (layers)', e.images, 'layers'],
-        ['Containers (writable layers)', e.containers, 'containers'],
-        ['Build cache', e.buildCache, 'buildCache'],
-        ['Volumes', e.volumes, 'volumes'],
-    ];
-    const cells = lines.map(([label, bytes, key]) => [
-        label,
-        formatBytes(bytes),
-        ...(prune ? [diff(key)] : []),
-    ]);
-    cells.push([
-        '<b>Total</b>',
-        `<b>${formatBytes(e.total)}</b>`,
-        ...(prune ? [`<b>${measured === undefined ? 'unknown' : formatBytes(measured)}</b>`] : []),
-    ]);
-    out.push(table(['', 'Estimated before removing', ...(prune ? ['Measured (Docker’s totals before − after)'] : [])], cells));
-    out.push(`Estimate method: ${code(method.method)}. ${escapeHtml(method.note)}`);
-    if (prune && measured === undefined) {
-        out.push('Measured: unknown (the daemon did not answer after the removals).');
-    }
-    else if (prune && measured !== undefined && e.total > 0) {
-        // The figure the estimate allows: exact, or between the method's bounds.
-        const low = e.total - e.images + (method.low ?? e.images);
-        const high = e.total - e.images + (method.high ?? e.images);
-        if (measured < low - 0.01 * Math.max(low, 1) || measured > high + 0.01 * Math.max(high, 1)) {
-            out.push(method.low === undefined
-                ? '> [!NOTE]\n> The measurement differs from the estimate by more than 1% (another process may have changed the host meanwhile).'
-                : '> [!NOTE]\n> The measurement is outside the estimate’s bounds (another process may have changed the host meanwhile).');
-        }
-    }
-    const problems = rows.filter((r) => r.state === 'failed' || r.state === 'gone' || r.message);
-    if (facts.warnings.length > 0 || problems.some((r) => r.state === 'failed')) {
-        out.push('### Warnings');
-        out.push([
-            ...facts.warnings.map((w) => `- ${escapeHtml(w)}`),
-            ...problems
-                .filter((r) => r.state === 'failed')
-                .map((r) => `- failed to remove ${code(shortId(r.image.id))}: ${escapeHtml(r.message ?? '')}`),
-        ].join('\n'));
-    }
-    const removed = rows.filter((r) => r.state === 'removed' || r.state === 'would-remove' || r.state === 'untagged');
-    out.push(`### ${prune ? 'Removed' : 'Would be removed'} (${removed.length})`);
-    if (removed.length === 0)
-        out.push('Nothing.');
-    else {
-        const cells = [];
-        for (const [repository, members] of groupByRepository(removed)) {
-            for (const r of members) {
-                cells.push([
-                    code(repository),
-                    tagsCell(r),
-                    code(shortId(r.image.id)),
-                    formatAge(r.image.created, facts.nowMs),
-                    formatBytes(r.image.size),
-                    escapeHtml(r.detail),
-                ]);
-            }
-        }
-        out.push(table(['Repository', 'Tags', 'Image', 'Age', 'Size', 'Why'], cells));
-    }
-    const others = rows.filter((r) => !removed.includes(r));
-    const keptCells = others.map((r) => [
-        tagsCell(r),
-        code(shortId(r.image.id)),
-        formatAge(r.image.created, facts.nowMs),
-        formatBytes(r.image.size),
-        `<b>${r.state === 'kept' ? escapeHtml(r.reason) : escapeHtml(r.state)}</b>`,
-        escapeHtml(r.message ? `${r.detail}: ${r.message}` : r.detail),
-    ]);
-    out.push(`<details><summary>Kept and other images (${others.length})</summary>\n\n` +
-        table(['Tags', 'Image', 'Age', 'Size', 'Reason', 'Detail'], keptCells) +
-        '\n\n</details>');
-    out.push(...objectSections(facts));
-    return out.join('\n\n') + '\n';
-}
-const KIND_TITLES = { container: 'Containers', network: 'Networks', volume: 'Volumes' };
-/** Containers, networks and volumes of the classes this run cleans, and the build cache. */
-function objectSections(facts) {
-    const out = [];
-    const rows = objectRows(facts.plan, facts.objectResults).filter((r) => r.decision.reason !== 'not-selected');
-    for (const kind of ['container', 'network', 'volume']) {
-        const members = rows.filter((r) => r.decision.kind === kind);
-        if (members.length === 0)
-            continue;
-        const removed = members.filter((r) => r.state === 'removed' || r.state === 'would-remove').length;
-        out.push(`<details><summary>${KIND_TITLES[kind]}: ${removed} ${facts.results ? 'removed' : 'would be removed'}, ${members.length - removed} other(s)</summary>\n\n` +
-            table(['Name', 'Size', 'State', 'Reason', 'Detail'], members.map((r) => [
-                code(r.decision.name),
-                formatBytes(r.decision.size),
-                escapeHtml(r.state),
-                `<b>${escapeHtml(r.decision.reason)}</b>`,
-                escapeHtml(r.message ? `${r.decision.detail}: ${r.message}` : r.decision.detail),
-            ])) +
-            '\n\n</details>');
-    }
-    const cache = facts.plan.buildCache;
-    if (cache) {
-        const result = facts.buildCacheResult;
-        out.push(`**Build cache**: ${escapeHtml(cache.detail)}; estimated ${formatBytes(cache.estimatedBytes)}` +
-            (result
-                ? result.status === 'removed'
-                    ? `, the daemon freed ${formatBytes(result.reclaimedBytes)}`
-                    : `, not pruned (${escapeHtml(result.message ?? result.status)})`
-                : ''));
-    }
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/main.ts
-// The thin shell: inputs -> inventory -> plan -> apply -> report. The only file that uses @actions/core.
-
-
-
+;// CONCATENATED MODULE: ./src/run.ts
+// One pass of the shared engine: daemon check, safety gates, inventory, plan, removal, measurement and
+// the JSON report. Both front doors (the action, src/action.ts, and the command, src/cli.ts) call this
+// and only translate: inputs or flags in, outputs, summary, table or exit codes out.
 
 
 
@@ -103148,37 +103177,18 @@ function objectSections(facts) {
  */
 const CONNECTIONS = 8;
 const READ_CONNECTIONS = 16;
-const WARNING_ANNOTATIONS = 9;
 /** The whole run may take this many times api-timeout (see runTimeLimit). */
 const RUN_LIMIT_FACTOR = 10;
-/** Keeps user-controlled text on one log line and out of workflow-command syntax. */
-function logSafe(text) {
-    return text.replace(/[\r\n]+/g, ' ').replace(/::/g, ':\u200b:');
+/** No Docker daemon answered at the host (the command exits 3 for this). */
+class DaemonUnreachableError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'DaemonUnreachableError';
+    }
 }
-async function run() {
-    let inputs;
-    try {
-        inputs = readInputs((name) => getInput(name, { trimWhitespace: false }), process.env);
-    }
-    catch (error) {
-        setFailed(logSafe(messageOf(error)));
-        return;
-    }
-    const docker = connectDocker(inputs.dockerHost, {
-        timeoutMs: inputs.apiTimeoutMs,
-        ...runTimeLimit(inputs),
-    });
-    try {
-        const failures = await prune(inputs, docker);
-        if (failures.length > 0)
-            setFailed(logSafe(failures.join('; ')));
-    }
-    catch (error) {
-        setFailed(logSafe(messageOf(error)));
-    }
-    finally {
-        docker.close();
-    }
+/** The daemon the inputs name, with the whole run's time limit. */
+function openDaemon(inputs) {
+    return connectDocker(inputs.dockerHost, { timeoutMs: inputs.apiTimeoutMs, ...runTimeLimit(inputs) });
 }
 /**
  * The whole run's time limit: RUN_LIMIT_FACTOR × api-timeout (20 minutes by default), plus gate-timeout
@@ -103192,48 +103202,39 @@ function runTimeLimit(inputs) {
         runLimitRule: `${RUN_LIMIT_FACTOR} × api-timeout${gates ? ' + 2 × gate-timeout' : ''}`,
     };
 }
-/** Runs the pipeline; returns the reasons the step fails (outputs and summary are written first). */
-async function prune(inputs, docker) {
+/** Runs one pass; the report file is written before it returns, also when the run fails. */
+async function runPass(inputs, docker, hooks) {
     const timings = {};
     const timed = async (name, key, fn) => {
         const start = performance.now();
         try {
-            return await group(name, fn);
+            return await hooks.group(name, fn);
         }
         finally {
             timings[key] = Math.round(performance.now() - start);
         }
     };
     const failures = [];
-    // GitHub keeps 10 warning annotations per step: the first 9 are annotations, the rest go to the log
-    // under one more annotation that counts them.
-    let warned = 0;
-    const warn = (message) => {
-        warned++;
-        if (warned <= WARNING_ANNOTATIONS)
-            warning(logSafe(message));
-        else
-            info(logSafe(`warning: ${message}`));
-    };
+    const warn = (message) => hooks.warn(message);
+    const info = (line) => hooks.info(line);
     try {
         await docker.ping();
     }
     catch (error) {
         const message = messageOf(error);
-        throw new Error(/is not a Docker daemon/.test(message)
+        throw new DaemonUnreachableError(/is not a Docker daemon/.test(message)
             ? `${message}. Check that docker-host (or DOCKER_HOST) points at a Docker daemon; nothing was removed.`
             : `Could not reach a Docker daemon at ${docker.host}: ${message}. Check that the daemon is running, ` +
                 'that docker-host (or DOCKER_HOST) points at it, and that this job may use its socket.');
     }
     const gates = { before: [] };
     if (inputs.criticalContainers.length > 0) {
-        gates.before = await timed('Safety gates', 'gatesMs', () => checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (l) => info(logSafe(l))));
+        gates.before = await timed('Safety gates', 'gatesMs', () => checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, info));
         const failed = gates.before.filter((g) => !g.ok);
-        gates.before.forEach((g) => info(logSafe(`${g.container}: ${g.ok ? 'ok' : 'FAILED'}, ${g.reason}`)));
+        gates.before.forEach((g) => info(`${g.container}: ${g.ok ? 'ok' : 'FAILED'}, ${g.reason}`));
         if (failed.length > 0) {
             const reason = `safety gate failed, nothing was ${inputs.mode === 'prune' ? 'removed' : 'planned'}: ${failed.map((g) => `${g.container} ${g.reason}`).join(', ')}`;
-            await writeResults(inputs, undefined, gates, timings);
-            return [reason];
+            return finish(inputs, undefined, gates, timings, [reason]);
         }
     }
     const inventory = await timed('Inventory', 'inventoryMs', async () => {
@@ -103254,25 +103255,25 @@ async function prune(inputs, docker) {
         const planned = planRemovals(inventory, inputs, nowMs);
         for (const d of planned.images) {
             const what = d.image.repoTags.length > 0 ? d.image.repoTags.join(' ') : shortId(d.image.id);
-            info(logSafe(`${d.action === 'remove' ? 'remove' : `keep (${d.reason})`}: ${what}: ${d.detail}`));
+            info(`${d.action === 'remove' ? 'remove' : `keep (${d.reason})`}: ${what}: ${d.detail}`);
         }
         for (const o of planned.objects.filter((o) => o.reason !== 'not-selected')) {
-            info(logSafe(`${o.action === 'remove' ? 'remove' : `keep (${o.reason})`}: ${o.kind} ${o.name}: ${o.detail}`));
+            info(`${o.action === 'remove' ? 'remove' : `keep (${o.reason})`}: ${o.kind} ${o.name}: ${o.detail}`);
         }
         if (planned.buildCache)
-            info(logSafe(`build cache: ${planned.buildCache.detail}`));
+            info(`build cache: ${planned.buildCache.detail}`);
         return planned;
     });
     const warnings = plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`);
     warnings.forEach((w) => warn(w));
-    const diskFreeBefore = await diskFree(docker.host, inventory.rootDir);
+    const diskBefore = await diskStats(docker.host, inventory.rootDir);
     let results;
     let objectResults;
     let buildCacheResult;
     let usageAfter;
-    let diskFreeAfter;
+    let diskAfter;
     if (inputs.mode === 'prune') {
-        const executed = await executePlan(docker, plan, CONNECTIONS, timed, (line) => info(logSafe(line)));
+        const executed = await executePlan(docker, plan, CONNECTIONS, timed, info);
         ({ results, objectResults, buildCacheResult } = executed);
         if (buildCacheResult && buildCacheResult.status !== 'removed') {
             warn(`build cache not pruned: ${buildCacheResult.message}`);
@@ -103298,7 +103299,7 @@ async function prune(inputs, docker) {
         }
         else {
             usageAfter = await measureUsage(docker, inventory).catch(() => undefined);
-            diskFreeAfter = await diskFree(docker.host, inventory.rootDir);
+            diskAfter = await diskStats(docker.host, inventory.rootDir);
         }
         const errors = [...results, ...objectResults].filter((r) => r.status === 'error' || r.status === 'conflict');
         if (inputs.failOnError &&
@@ -103307,7 +103308,7 @@ async function prune(inputs, docker) {
             failures.push(`${errors.length} object(s) could not be removed (fail-on-error is true)`);
         }
         if (inputs.criticalContainers.length > 0 && !executed.stopped) {
-            gates.after = await timed('Safety gates after the prune', 'gatesAfterMs', () => checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (l) => info(logSafe(l))));
+            gates.after = await timed('Safety gates after the prune', 'gatesAfterMs', () => checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, info));
             const failed = gates.after.filter((g) => !g.ok);
             if (failed.length > 0) {
                 failures.push(`after the prune: ${failed.map((g) => `${g.container} ${g.reason}`).join(', ')}`);
@@ -103325,22 +103326,22 @@ async function prune(inputs, docker) {
         usageBefore: inventory.usage,
         usageAfter,
         measured: measuredClasses(inputs),
-        diskFreeBefore,
-        diskFreeAfter,
+        diskFreeBefore: diskBefore?.freeBytes,
+        diskFreeAfter: diskAfter?.freeBytes,
+        inodesFreeBefore: diskBefore?.freeInodes,
+        inodesFreeAfter: diskAfter?.freeInodes,
         timings,
         warnings,
         gates,
         failures,
     };
-    if (warned > WARNING_ANNOTATIONS) {
-        warning(`${warned - WARNING_ANNOTATIONS} more warning(s) in the log above and in the job summary`);
-    }
-    const totals = (await writeResults(inputs, facts, gates, timings));
+    const outcome = await finish(inputs, facts, gates, timings, failures);
+    const totals = outcome.totals;
     info(`${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); estimated ${totals.estimatedBytes} bytes` +
         (inputs.mode === 'prune'
             ? `, measured ${usageAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
             : ''));
-    return failures;
+    return outcome;
 }
 /** The classes this run cleans, whose byte totals make up the measured figure. */
 function measuredClasses(inputs) {
@@ -103355,16 +103356,76 @@ function describe(plan, id) {
     const image = plan.images.find((d) => d.image.id === id)?.image;
     return image && image.repoTags.length > 0 ? `${image.repoTags.join(' ')} (${shortId(id)})` : shortId(id);
 }
-/** Report file, outputs, annotations and summary; with no facts (a gate failed first) only the gates. */
-async function writeResults(inputs, facts, gates, timings) {
+/** Rows, totals and the JSON report of the pass, written to the report file. */
+async function finish(inputs, facts, gates, timings, failures) {
     const rows = facts ? imageRows(facts.plan, facts.results) : [];
     const totals = facts ? totalsOf(facts, rows) : undefined;
-    await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.dirname)(inputs.reportFile), { recursive: true });
     timings.totalMs = Math.round(performance.now());
     const report = facts
         ? buildReport(facts, rows)
-        : { version: 1, mode: inputs.mode, gates, images: [], timings };
+        : { version: 1, mode: inputs.mode, gates, images: [], failures, timings };
+    await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.dirname)(inputs.reportFile), { recursive: true });
     await (0,promises_namespaceObject.writeFile)(inputs.reportFile, JSON.stringify(report, null, 2));
+    return { inputs, facts, rows, totals, gates, report, failures };
+}
+
+;// CONCATENATED MODULE: ./src/action.ts
+// The action's front door: inputs from the workflow, one pass of the engine (src/run.ts), then outputs,
+// annotations and the job summary. The only file that uses @actions/core.
+
+
+
+
+
+
+const WARNING_ANNOTATIONS = 9;
+/** Keeps user-controlled text on one log line and out of workflow-command syntax. */
+function logSafe(text) {
+    return text.replace(/[\r\n]+/g, ' ').replace(/::/g, ':\u200b:');
+}
+async function run() {
+    let inputs;
+    try {
+        inputs = readInputs((name) => getInput(name, { trimWhitespace: false }), process.env);
+    }
+    catch (error) {
+        setFailed(logSafe(messageOf(error)));
+        return;
+    }
+    // GitHub keeps 10 warning annotations per step: the first 9 are annotations, the rest go to the log
+    // under one more annotation that counts them.
+    let warned = 0;
+    const hooks = {
+        info: (line) => info(logSafe(line)),
+        warn: (message) => {
+            warned++;
+            if (warned <= WARNING_ANNOTATIONS)
+                warning(logSafe(message));
+            else
+                info(logSafe(`warning: ${message}`));
+        },
+        group: (title, fn) => group(title, fn),
+    };
+    let docker;
+    try {
+        docker = openDaemon(inputs);
+        const outcome = await runPass(inputs, docker, hooks);
+        if (warned > WARNING_ANNOTATIONS) {
+            warning(`${warned - WARNING_ANNOTATIONS} more warning(s) in the log above and in the job summary`);
+        }
+        await writeOutputs(outcome);
+        if (outcome.failures.length > 0)
+            setFailed(logSafe(outcome.failures.join('; ')));
+    }
+    catch (error) {
+        setFailed(logSafe(messageOf(error)));
+    }
+    finally {
+        docker?.close();
+    }
+}
+/** Outputs, annotations and the job summary; with no facts (a gate failed first) only the gates. */
+async function writeOutputs({ inputs, facts, rows, totals, gates }) {
     setOutput('removed-count', totals?.removed ?? 0);
     setOutput('kept-count', totals?.kept ?? 0);
     setOutput('reclaimed-bytes', totals?.reclaimedBytes ?? 0);
@@ -103385,7 +103446,6 @@ async function writeResults(inputs, facts, gates, timings) {
         const markdown = facts ? renderSummary(facts, rows) : renderGatesOnly(inputs.mode, gates);
         await summary.addRaw(markdown).write();
     }
-    return totals;
 }
 
 ;// CONCATENATED MODULE: ./src/index.ts

@@ -325,3 +325,10 @@ export interface BuildCacheResult {
   reclaimedBytes: number;
   message?: string;
 }
+
+/** A critical container's safety gate: ok, or why not. */
+export interface GateResult {
+  container: string;
+  ok: boolean;
+  reason: string;
+}

@@ -9,10 +9,10 @@ import {
   layerSizesFromHistory,
   planLayerSizing,
   type DfImage,
-} from './estimate';
+} from '../policy/estimate';
 import { contentStoreFor, readImageBlobs } from './content';
 import { mapPool } from './pool';
-import type { Blob, ContainerInfo, EngineInfo, ImageInfo, ImageStore, Inventory, Usage } from './types';
+import type { Blob, ContainerInfo, EngineInfo, ImageInfo, ImageStore, Inventory, Usage } from '../types';
 
 interface ApiImageSummary {
   Id: string;

@@ -2,12 +2,7 @@
 // anything is planned and again after a prune.
 
 import { messageOf, statusOf, type DockerApi } from './docker';
-
-export interface GateResult {
-  container: string;
-  ok: boolean;
-  reason: string;
-}
+import type { GateResult } from '../types';
 
 interface ContainerInspect {
   Name?: string;

@@ -1,27 +1,26 @@
-// The thin shell: inputs -> inventory -> plan -> apply -> report. The only file that uses @actions/core.
+// One pass of the shared engine: daemon check, safety gates, inventory, plan, removal, measurement and
+// the JSON report. Both front doors (the action, src/action.ts, and the command, src/cli.ts) call this
+// and only translate: inputs or flags in, outputs, summary, table or exit codes out.
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import * as core from '@actions/core';
-import { executePlan } from './apply';
-import { diskFree } from './disk';
-import { connectDocker, messageOf, type DockerApi } from './docker';
-import { readInputs } from './inputs';
-import { measureUsage, takeInventory } from './inventory';
-import { planRemovals } from './plan';
+import { executePlan } from './engine/apply';
+import { diskStats, type DiskStats } from './engine/disk';
+import { connectDocker, messageOf, type DockerApi } from './engine/docker';
+import { checkGates } from './engine/gates';
+import { measureUsage, takeInventory } from './engine/inventory';
+import { planRemovals } from './policy/plan';
 import {
   buildReport,
   engineName,
   imageRows,
-  removalAnnotations,
   shortId,
   totalsOf,
   type GateReport,
+  type ImageRow,
   type RunFacts,
   type Totals,
-} from './report';
-import { checkGates } from './gates';
-import { renderGatesOnly, renderSummary } from './summary';
+} from './report/report';
 import type { BuildCacheResult, Inputs, Inventory, ObjectResult, Plan, RemovalResult, Usage } from './types';
 
 /**
@@ -31,35 +30,41 @@ import type { BuildCacheResult, Inputs, Inventory, ObjectResult, Plan, RemovalRe
  */
 const CONNECTIONS = 8;
 const READ_CONNECTIONS = 16;
-const WARNING_ANNOTATIONS = 9;
 /** The whole run may take this many times api-timeout (see runTimeLimit). */
 const RUN_LIMIT_FACTOR = 10;
 
-/** Keeps user-controlled text on one log line and out of workflow-command syntax. */
-export function logSafe(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ').replace(/::/g, ':\u200b:');
+/** What a front door does with the pass's progress: log lines, warnings, and named phases. */
+export interface RunHooks {
+  info(line: string): void;
+  warn(message: string): void;
+  group<T>(title: string, fn: () => Promise<T>): Promise<T>;
 }
 
-export async function run(): Promise<void> {
-  let inputs: Inputs;
-  try {
-    inputs = readInputs((name) => core.getInput(name, { trimWhitespace: false }), process.env);
-  } catch (error) {
-    core.setFailed(logSafe(messageOf(error)));
-    return;
+/** No Docker daemon answered at the host (the command exits 3 for this). */
+export class DaemonUnreachableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DaemonUnreachableError';
   }
-  const docker = connectDocker(inputs.dockerHost, {
-    timeoutMs: inputs.apiTimeoutMs,
-    ...runTimeLimit(inputs),
-  });
-  try {
-    const failures = await prune(inputs, docker);
-    if (failures.length > 0) core.setFailed(logSafe(failures.join('; ')));
-  } catch (error) {
-    core.setFailed(logSafe(messageOf(error)));
-  } finally {
-    docker.close();
-  }
+}
+
+/** What one pass did, for the front doors to render. */
+export interface Outcome {
+  inputs: Inputs;
+  /** Undefined when a safety gate failed before anything was planned. */
+  facts?: RunFacts;
+  rows: ImageRow[];
+  totals?: Totals;
+  gates: GateReport;
+  /** The JSON report document (also written to inputs.reportFile). */
+  report: Record<string, unknown>;
+  /** Why the run fails, if it does. */
+  failures: string[];
+}
+
+/** The daemon the inputs name, with the whole run's time limit. */
+export function openDaemon(inputs: Inputs): DockerApi {
+  return connectDocker(inputs.dockerHost, { timeoutMs: inputs.apiTimeoutMs, ...runTimeLimit(inputs) });
 }
 
 /**
@@ -75,32 +80,26 @@ export function runTimeLimit(inputs: Inputs): { runTimeoutMs: number; runLimitRu
   };
 }
 
-/** Runs the pipeline; returns the reasons the step fails (outputs and summary are written first). */
-async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
+/** Runs one pass; the report file is written before it returns, also when the run fails. */
+export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks): Promise<Outcome> {
   const timings: Record<string, number> = {};
   const timed = async <T>(name: string, key: string, fn: () => Promise<T>): Promise<T> => {
     const start = performance.now();
     try {
-      return await core.group(name, fn);
+      return await hooks.group(name, fn);
     } finally {
       timings[key] = Math.round(performance.now() - start);
     }
   };
   const failures: string[] = [];
-  // GitHub keeps 10 warning annotations per step: the first 9 are annotations, the rest go to the log
-  // under one more annotation that counts them.
-  let warned = 0;
-  const warn = (message: string) => {
-    warned++;
-    if (warned <= WARNING_ANNOTATIONS) core.warning(logSafe(message));
-    else core.info(logSafe(`warning: ${message}`));
-  };
+  const warn = (message: string) => hooks.warn(message);
+  const info = (line: string) => hooks.info(line);
 
   try {
     await docker.ping();
   } catch (error) {
     const message = messageOf(error);
-    throw new Error(
+    throw new DaemonUnreachableError(
       /is not a Docker daemon/.test(message)
         ? `${message}. Check that docker-host (or DOCKER_HOST) points at a Docker daemon; nothing was removed.`
         : `Could not reach a Docker daemon at ${docker.host}: ${message}. Check that the daemon is running, ` +
@@ -111,14 +110,13 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
   const gates: GateReport = { before: [] };
   if (inputs.criticalContainers.length > 0) {
     gates.before = await timed('Safety gates', 'gatesMs', () =>
-      checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (l) => core.info(logSafe(l))),
+      checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, info),
     );
     const failed = gates.before.filter((g) => !g.ok);
-    gates.before.forEach((g) => core.info(logSafe(`${g.container}: ${g.ok ? 'ok' : 'FAILED'}, ${g.reason}`)));
+    gates.before.forEach((g) => info(`${g.container}: ${g.ok ? 'ok' : 'FAILED'}, ${g.reason}`));
     if (failed.length > 0) {
       const reason = `safety gate failed, nothing was ${inputs.mode === 'prune' ? 'removed' : 'planned'}: ${failed.map((g) => `${g.container} ${g.reason}`).join(', ')}`;
-      await writeResults(inputs, undefined, gates, timings);
-      return [reason];
+      return finish(inputs, undefined, gates, timings, [reason]);
     }
   }
 
@@ -132,7 +130,7 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
       );
     }
     const e = taken.engine;
-    core.info(
+    info(
       `${taken.images.length} images, ${taken.containers.length} containers; ${engineName(e)} ${e.version} ` +
         `(API ${e.apiVersion}, ${e.imageStore} image store) at ${docker.host}`,
     );
@@ -144,29 +142,25 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
     const planned = planRemovals(inventory, inputs, nowMs);
     for (const d of planned.images) {
       const what = d.image.repoTags.length > 0 ? d.image.repoTags.join(' ') : shortId(d.image.id);
-      core.info(logSafe(`${d.action === 'remove' ? 'remove' : `keep (${d.reason})`}: ${what}: ${d.detail}`));
+      info(`${d.action === 'remove' ? 'remove' : `keep (${d.reason})`}: ${what}: ${d.detail}`);
     }
     for (const o of planned.objects.filter((o) => o.reason !== 'not-selected')) {
-      core.info(
-        logSafe(
-          `${o.action === 'remove' ? 'remove' : `keep (${o.reason})`}: ${o.kind} ${o.name}: ${o.detail}`,
-        ),
-      );
+      info(`${o.action === 'remove' ? 'remove' : `keep (${o.reason})`}: ${o.kind} ${o.name}: ${o.detail}`);
     }
-    if (planned.buildCache) core.info(logSafe(`build cache: ${planned.buildCache.detail}`));
+    if (planned.buildCache) info(`build cache: ${planned.buildCache.detail}`);
     return planned;
   });
   const warnings = plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`);
   warnings.forEach((w) => warn(w));
 
-  const diskFreeBefore = await diskFree(docker.host, inventory.rootDir);
+  const diskBefore = await diskStats(docker.host, inventory.rootDir);
   let results: RemovalResult[] | undefined;
   let objectResults: ObjectResult[] | undefined;
   let buildCacheResult: BuildCacheResult | undefined;
   let usageAfter: Usage | undefined;
-  let diskFreeAfter: number | undefined;
+  let diskAfter: DiskStats | undefined;
   if (inputs.mode === 'prune') {
-    const executed = await executePlan(docker, plan, CONNECTIONS, timed, (line) => core.info(logSafe(line)));
+    const executed = await executePlan(docker, plan, CONNECTIONS, timed, info);
     ({ results, objectResults, buildCacheResult } = executed);
     if (buildCacheResult && buildCacheResult.status !== 'removed') {
       warn(`build cache not pruned: ${buildCacheResult.message}`);
@@ -194,7 +188,7 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
       );
     } else {
       usageAfter = await measureUsage(docker, inventory).catch(() => undefined);
-      diskFreeAfter = await diskFree(docker.host, inventory.rootDir);
+      diskAfter = await diskStats(docker.host, inventory.rootDir);
     }
     const errors = [...results, ...objectResults].filter(
       (r) => r.status === 'error' || r.status === 'conflict',
@@ -208,7 +202,7 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
     }
     if (inputs.criticalContainers.length > 0 && !executed.stopped) {
       gates.after = await timed('Safety gates after the prune', 'gatesAfterMs', () =>
-        checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (l) => core.info(logSafe(l))),
+        checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, info),
       );
       const failed = gates.after.filter((g) => !g.ok);
       if (failed.length > 0) {
@@ -228,24 +222,24 @@ async function prune(inputs: Inputs, docker: DockerApi): Promise<string[]> {
     usageBefore: inventory.usage,
     usageAfter,
     measured: measuredClasses(inputs),
-    diskFreeBefore,
-    diskFreeAfter,
+    diskFreeBefore: diskBefore?.freeBytes,
+    diskFreeAfter: diskAfter?.freeBytes,
+    inodesFreeBefore: diskBefore?.freeInodes,
+    inodesFreeAfter: diskAfter?.freeInodes,
     timings,
     warnings,
     gates,
     failures,
   };
-  if (warned > WARNING_ANNOTATIONS) {
-    core.warning(`${warned - WARNING_ANNOTATIONS} more warning(s) in the log above and in the job summary`);
-  }
-  const totals = (await writeResults(inputs, facts, gates, timings))!;
-  core.info(
+  const outcome = await finish(inputs, facts, gates, timings, failures);
+  const totals = outcome.totals!;
+  info(
     `${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); estimated ${totals.estimatedBytes} bytes` +
       (inputs.mode === 'prune'
         ? `, measured ${usageAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
         : ''),
   );
-  return failures;
+  return outcome;
 }
 
 /** The classes this run cleans, whose byte totals make up the measured figure. */
@@ -263,41 +257,21 @@ function describe(plan: Plan, id: string): string {
   return image && image.repoTags.length > 0 ? `${image.repoTags.join(' ')} (${shortId(id)})` : shortId(id);
 }
 
-/** Report file, outputs, annotations and summary; with no facts (a gate failed first) only the gates. */
-async function writeResults(
+/** Rows, totals and the JSON report of the pass, written to the report file. */
+async function finish(
   inputs: Inputs,
   facts: RunFacts | undefined,
   gates: GateReport,
   timings: Record<string, number>,
-): Promise<Totals | undefined> {
+  failures: string[],
+): Promise<Outcome> {
   const rows = facts ? imageRows(facts.plan, facts.results) : [];
   const totals = facts ? totalsOf(facts, rows) : undefined;
-  await mkdir(dirname(inputs.reportFile), { recursive: true });
   timings.totalMs = Math.round(performance.now());
-  const report = facts
+  const report: Record<string, unknown> = facts
     ? buildReport(facts, rows)
-    : { version: 1, mode: inputs.mode, gates, images: [], timings };
+    : { version: 1, mode: inputs.mode, gates, images: [], failures, timings };
+  await mkdir(dirname(inputs.reportFile), { recursive: true });
   await writeFile(inputs.reportFile, JSON.stringify(report, null, 2));
-
-  core.setOutput('removed-count', totals?.removed ?? 0);
-  core.setOutput('kept-count', totals?.kept ?? 0);
-  core.setOutput('reclaimed-bytes', totals?.reclaimedBytes ?? 0);
-  core.setOutput('estimated-bytes', totals?.estimatedBytes ?? 0);
-  core.setOutput('report-file', inputs.reportFile);
-  core.setOutput('removed-containers', totals?.removedContainers ?? 0);
-  core.setOutput('removed-networks', totals?.removedNetworks ?? 0);
-  core.setOutput('removed-volumes', totals?.removedVolumes ?? 0);
-  core.setOutput('build-cache-bytes', totals?.buildCacheBytes ?? 0);
-  // Never a wrong number: "unknown" when the daemon's disk is not this machine's.
-  core.setOutput('disk-free-before', facts?.diskFreeBefore ?? 'unknown');
-  core.setOutput('disk-free-after', facts?.diskFreeAfter ?? 'unknown');
-
-  if (facts && inputs.mode === 'report' && process.env.GITHUB_EVENT_NAME?.startsWith('pull_request')) {
-    for (const note of removalAnnotations(rows)) core.notice(note.message, { title: note.title });
-  }
-  if (process.env.GITHUB_STEP_SUMMARY) {
-    const markdown = facts ? renderSummary(facts, rows) : renderGatesOnly(inputs.mode, gates);
-    await core.summary.addRaw(markdown).write();
-  }
-  return totals;
+  return { inputs, facts, rows, totals, gates, report, failures };
 }

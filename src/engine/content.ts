@@ -4,7 +4,7 @@
 
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Blob } from './types';
+import type { Blob } from '../types';
 
 const INDEX_TYPES = new Set([
   'application/vnd.oci.image.index.v1+json',

@@ -1,8 +1,8 @@
 // The job summary, as a pure function of the run's facts. Tables are HTML with every user-controlled
 // string entity-escaped on one line, so tags, labels and names cannot change the summary's structure.
 
-import type { GateResult } from './gates';
-import type { Usage } from './types';
+import type { GateResult } from '../types';
+import type { Usage } from '../types';
 import {
   formatAge,
   headline,

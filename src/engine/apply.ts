@@ -3,7 +3,8 @@
 // Failures are collected per object, not thrown.
 
 import { isConnectionError, isRunTimeLimit, messageOf, statusOf, type DockerApi } from './docker';
-import { mapPool, pushTo } from './pool';
+import { mapPool } from './pool';
+import { pushTo } from '../collections';
 import type {
   BuildCachePlan,
   BuildCacheResult,
@@ -12,7 +13,7 @@ import type {
   ObjectResult,
   Plan,
   RemovalResult,
-} from './types';
+} from '../types';
 
 interface DeleteItem {
   Untagged?: string;

@@ -1,6 +1,6 @@
 // `protect` entries: reference patterns, image IDs and labels, and matching them against images.
-import { InputError } from './errors';
-import type { ProtectRule } from './types';
+import { InputError } from '../errors';
+import type { ProtectRule } from '../types';
 
 const USAGE = 'use NAME[:TAG], an image ID (12+ hex digits) or label=KEY[=VALUE]';
 const DEFAULT_DOMAIN = 'docker.io';

@@ -1,7 +1,7 @@
 // Reads and validates the action inputs. Pure: the caller passes the input getter and the environment.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { InputError } from './errors';
+import { InputError } from '../errors';
 import { parseProtectEntry } from './protect';
 import type {
   AgeLimit,
@@ -12,7 +12,113 @@ import type {
   Mode,
   NetworkScope,
   VolumeScope,
-} from './types';
+} from '../types';
+
+/**
+ * Every input, in one place: the action's inputs (action.yml declares the same names and defaults; a unit
+ * test keeps them equal) and the command's flags (`--keep-recent`) and environment variables
+ * (`SAFE_DOCKER_PRUNE_KEEP_RECENT`).
+ */
+export interface InputSpec {
+  name: string;
+  default: string;
+  /** What the value looks like, for --help. */
+  values: string;
+  help: string;
+  /** Takes a list (one per line or comma-separated); as a flag it may be repeated. */
+  list?: boolean;
+}
+
+export const INPUT_SPECS: readonly InputSpec[] = [
+  {
+    name: 'mode',
+    default: 'report',
+    values: 'report|prune',
+    help: 'report decides and tells, changing nothing; prune removes what the report lists',
+  },
+  {
+    name: 'images',
+    default: 'dangling',
+    values: 'none|dangling|unused',
+    help: 'which images are candidates (unused: like docker image prune -a)',
+  },
+  {
+    name: 'older-than',
+    default: '',
+    values: 'DURATION|TIMESTAMP',
+    help: 'only what was created (or last used) before this: 7d, 36h, 2026-01-31',
+  },
+  {
+    name: 'protect',
+    default: '',
+    values: 'NAME[:TAG]|ID|label=K[=V]',
+    help: 'never removed; repeatable or comma-separated',
+    list: true,
+  },
+  {
+    name: 'keep-recent',
+    default: '2',
+    values: 'N',
+    help: 'per repository, the N newest images stay (rollback)',
+  },
+  {
+    name: 'docker-host',
+    default: '',
+    values: 'unix://PATH|tcp://HOST:PORT|ssh://USER@HOST',
+    help: 'the daemon; default DOCKER_HOST, else the local socket',
+  },
+  { name: 'report-file', default: '', values: 'PATH', help: 'where the JSON report goes' },
+  {
+    name: 'critical-containers',
+    default: '',
+    values: 'NAME|ID',
+    help: 'must be running (and healthy) before and after, or nothing is removed; repeatable',
+    list: true,
+  },
+  {
+    name: 'gate-timeout',
+    default: '60s',
+    values: 'DURATION',
+    help: 'how long a critical container whose health is starting is waited for',
+  },
+  { name: 'api-timeout', default: '2m', values: 'DURATION', help: 'limit for every Docker API call' },
+  {
+    name: 'fail-on-error',
+    default: 'false',
+    values: 'true|false',
+    help: 'an object that could not be removed fails the run',
+  },
+  {
+    name: 'containers',
+    default: 'none',
+    values: 'none|stopped',
+    help: 'remove exited, dead and created containers',
+  },
+  {
+    name: 'networks',
+    default: 'none',
+    values: 'none|unused',
+    help: 'remove user-defined networks no container uses',
+  },
+  { name: 'build-cache', default: 'none', values: 'none|unused', help: 'prune build cache not in use' },
+  {
+    name: 'build-cache-keep',
+    default: '',
+    values: 'SIZE',
+    help: 'keep this much of the most recently used build cache: 5GB, 512MiB',
+  },
+  {
+    name: 'volumes',
+    default: 'none',
+    values: 'none|anonymous',
+    help: 'remove anonymous unused local volumes (named volumes never)',
+  },
+];
+
+/** `keep-recent` → `SAFE_DOCKER_PRUNE_KEEP_RECENT`. */
+export function envNameOf(input: string): string {
+  return `SAFE_DOCKER_PRUNE_${input.toUpperCase().replace(/-/g, '_')}`;
+}
 
 const MODES: readonly Mode[] = ['report', 'prune'];
 const SCOPES: readonly ImageScope[] = ['none', 'dangling', 'unused'];

@@ -3,7 +3,7 @@
 // a layer only when they share the whole prefix up to it. Bytes freed by removing a set of images are
 // the sizes of the chains that no image left behind still has.
 
-import type { EstimateMethod, ImageInfo, ImageStore } from './types';
+import type { EstimateMethod, ImageInfo, ImageStore } from '../types';
 
 /** Chain keys of an image, bottom layer first: key i identifies layers[0..i]. */
 export function chainKeys(image: Pick<ImageInfo, 'layers'>): string[] {

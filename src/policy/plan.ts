@@ -21,8 +21,8 @@ import type {
   ObjectDecision,
   Plan,
   VolumeInfo,
-} from './types';
-import { pushTo } from './pool';
+} from '../types';
+import { pushTo } from '../collections';
 
 export type Policy = Pick<Inputs, 'mode' | 'images' | 'olderThan' | 'protect' | 'keepRecent'> &
   Partial<Pick<Inputs, 'containers' | 'networks' | 'buildCache' | 'buildCacheKeep' | 'volumes'>>;

@@ -1,7 +1,7 @@
 // Telling, as pure functions: what happened to each image, the JSON report, the annotations.
 
-import type { GateResult } from './gates';
-import { displayRepository, repositoryOf } from './protect';
+import type { GateResult } from '../types';
+import { displayRepository, repositoryOf } from '../policy/protect';
 import type {
   BuildCacheResult,
   EngineInfo,
@@ -13,8 +13,8 @@ import type {
   Plan,
   RemovalResult,
   Usage,
-} from './types';
-import { pushTo } from './pool';
+} from '../types';
+import { pushTo } from '../collections';
 
 /** `untagged`: a parent image lost its tags but stays for the child images built on it. */
 export type FinalState = 'removed' | 'untagged' | 'would-remove' | 'kept' | 'gone' | 'failed';
@@ -45,6 +45,9 @@ export interface RunFacts {
   /** Free bytes of the disk holding Docker's data; undefined when unknown (a remote daemon). */
   diskFreeBefore?: number;
   diskFreeAfter?: number;
+  /** Free inodes of that filesystem; undefined when unknown. */
+  inodesFreeBefore?: number;
+  inodesFreeAfter?: number;
   timings: Record<string, number>;
   warnings: string[];
   gates?: GateReport;
@@ -202,7 +205,12 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
       before: facts.usageBefore,
       after: facts.usageAfter ?? null,
     },
-    disk: { freeBefore: facts.diskFreeBefore ?? null, freeAfter: facts.diskFreeAfter ?? null },
+    disk: {
+      freeBefore: facts.diskFreeBefore ?? null,
+      freeAfter: facts.diskFreeAfter ?? null,
+      inodesFreeBefore: facts.inodesFreeBefore ?? null,
+      inodesFreeAfter: facts.inodesFreeAfter ?? null,
+    },
     cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
     unmatchedProtect: facts.plan.unmatchedProtect,
     warnings: facts.warnings,

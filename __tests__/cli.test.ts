@@ -1,0 +1,165 @@
+// The command's front door as pure code: flags and variables, help, usage errors, and that the input
+// table the command uses is the action's (names and defaults in action.yml).
+import { describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { main, EXIT } from '../src/cli';
+import { helpText, parseCommandLine, UsageError } from '../src/flags';
+import { envNameOf, INPUT_SPECS, readInputs } from '../src/policy/inputs';
+import { renderMetrics } from '../src/report/metrics';
+import { VERSION } from '../src/version';
+
+const root = join(__dirname, '..');
+
+/** action.yml's inputs and their defaults, read with a small parser (the file's own layout). */
+function actionInputs(): Map<string, string> {
+  const text = readFileSync(join(root, 'action.yml'), 'utf8');
+  const section = text.slice(text.indexOf('\ninputs:'), text.indexOf('\noutputs:'));
+  const inputs = new Map<string, string>();
+  let current = '';
+  for (const line of section.split('\n')) {
+    const name = /^ {2}([a-z-]+):\s*$/.exec(line);
+    if (name) current = name[1];
+    const def = /^ {4}default:\s*'?(.*?)'?\s*$/.exec(line);
+    if (def && current) inputs.set(current, def[1]);
+  }
+  return inputs;
+}
+
+describe('one input table for both front doors', () => {
+  it('has every action.yml input with the same default, and nothing else', () => {
+    const declared = actionInputs();
+    expect(new Map(INPUT_SPECS.map((s) => [s.name, s.default]))).toEqual(declared);
+  });
+
+  it('names the variables in upper snake case', () => {
+    expect(envNameOf('keep-recent')).toBe('SAFE_DOCKER_PRUNE_KEEP_RECENT');
+    expect(envNameOf('mode')).toBe('SAFE_DOCKER_PRUNE_MODE');
+  });
+
+  it('keeps the version equal to package.json', () => {
+    expect(VERSION).toBe(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version);
+  });
+});
+
+describe('parseCommandLine', () => {
+  it('takes --name value and --name=value; a flag beats its variable; lists repeat', () => {
+    const cl = parseCommandLine(
+      ['--mode', 'prune', '--keep-recent=3', '--protect', 'app:prod-*', '--protect', 'label=keep', '--json'],
+      { SAFE_DOCKER_PRUNE_MODE: 'report', SAFE_DOCKER_PRUNE_IMAGES: 'unused' },
+    );
+    expect(cl.values.get('mode')).toBe('prune');
+    expect(cl.values.get('keep-recent')).toBe('3');
+    expect(cl.values.get('images')).toBe('unused');
+    expect(cl.values.get('protect')).toBe('app:prod-*\nlabel=keep');
+    expect(cl.json).toBe(true);
+    const inputs = readInputs((n) => cl.values.get(n) ?? '', {});
+    expect(inputs).toMatchObject({ mode: 'prune', keepRecent: 3, images: 'unused' });
+    expect(inputs.protect.map((r) => r.entry)).toEqual(['app:prod-*', 'label=keep']);
+  });
+
+  it('reads --every, --metrics-file and their variables', () => {
+    const cl = parseCommandLine(['--every', '15m'], { SAFE_DOCKER_PRUNE_METRICS_FILE: '/x/m.prom' });
+    expect(cl.everyMs).toBe(15 * 60_000);
+    expect(cl.metricsFile).toBe('/x/m.prom');
+  });
+
+  it.each([
+    [['--nope'], 'unknown option --nope'],
+    [['-x'], 'unknown option "-x"'],
+    [['prune'], 'unexpected argument "prune"'],
+    [['--mode'], '--mode needs a value'],
+    [['--mode', '--json'], '--mode needs a value'],
+    [['--json=1'], '--json takes no value'],
+    [['--mode', 'prune', '--mode', 'report'], '--mode was given twice'],
+    [['--every', '10'], '--every: "10" is not a duration'],
+    [['--every', '100ms'], 'at least 1s'],
+  ])('%j is a usage error: %s', (argv, message) => {
+    expect(() => parseCommandLine(argv, {})).toThrow(UsageError);
+    expect(() => parseCommandLine(argv, {})).toThrow(message);
+  });
+
+  it('lists every input in --help with its default', () => {
+    const help = helpText('1.2.3');
+    for (const spec of INPUT_SPECS) expect(help).toContain(`--${spec.name} `);
+    expect(help).toContain('(default 2)');
+    expect(help).toContain('Exit codes');
+  });
+});
+
+describe('main: exit codes before any daemon is touched', () => {
+  const io = (env: Record<string, string> = {}) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    return { out, err, io: { out: (t: string) => out.push(t), err: (t: string) => err.push(t), env } };
+  };
+
+  it('--help and --version exit 0 on stdout', async () => {
+    const h = io();
+    expect(await main(['--help'], h.io)).toBe(EXIT.ok);
+    expect(h.out.join('')).toContain('--keep-recent');
+    const v = io();
+    expect(await main(['--version'], v.io)).toBe(EXIT.ok);
+    expect(v.out.join('')).toBe(`safe-docker-prune ${VERSION}\n`);
+  });
+
+  it('an unknown flag or an invalid value exits 2 with the action’s message', async () => {
+    const a = io();
+    expect(await main(['--mode', 'delete'], a.io)).toBe(EXIT.usage);
+    expect(a.err.join('')).toContain('mode: "delete" is not one of: report, prune');
+    const b = io({ SAFE_DOCKER_PRUNE_KEEP_RECENT: 'two' });
+    expect(await main([], b.io)).toBe(EXIT.usage);
+    expect(b.err.join('')).toContain('keep-recent: "two" is not a whole number');
+    const c = io();
+    expect(await main(['--frobnicate'], c.io)).toBe(EXIT.usage);
+    expect(c.out).toEqual([]);
+  });
+
+  it('a daemon that is not there exits 3', async () => {
+    const a = io();
+    expect(await main(['--docker-host', 'unix:///nonexistent/docker.sock'], a.io)).toBe(EXIT.unreachable);
+    expect(a.err.join('')).toContain('unix:///nonexistent/docker.sock');
+  });
+});
+
+describe('renderMetrics', () => {
+  const pass = {
+    daemon: 'unix:///var/run/docker.sock',
+    mode: 'prune',
+    ok: true,
+    endedMs: 1_700_000_000_000,
+    durationMs: 1234,
+    removed: { images: 3, containers: 1, networks: 0, volumes: 0 },
+    keptImages: 7,
+    estimatedBytes: 1000,
+    reclaimedBytes: 990,
+    diskFreeBefore: 5000,
+    diskFreeAfter: 6000,
+  };
+
+  it('writes Prometheus text: HELP, TYPE and labelled samples', () => {
+    const text = renderMetrics(pass);
+    expect(text).toContain('# TYPE safe_docker_prune_removed gauge');
+    expect(text).toContain(
+      'safe_docker_prune_removed{daemon="unix:///var/run/docker.sock",mode="prune",kind="images"} 3',
+    );
+    expect(text).toContain(
+      'safe_docker_prune_last_success_timestamp_seconds{daemon="unix:///var/run/docker.sock"} 1700000000',
+    );
+    expect(text).not.toContain('inodes');
+    for (const line of text.trim().split('\n')) {
+      expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+\{[^}]*\} -?[\d.]+(e[+-]?\d+)?)$/);
+    }
+  });
+
+  it('a failed pass keeps the last success time of the previous file', () => {
+    const first = renderMetrics(pass);
+    const failed = renderMetrics({ ...pass, ok: false, endedMs: 1_800_000_000_000 }, first);
+    expect(failed).toContain(
+      'safe_docker_prune_success{daemon="unix:///var/run/docker.sock",mode="prune"} 0',
+    );
+    expect(failed).toContain(
+      '_last_success_timestamp_seconds{daemon="unix:///var/run/docker.sock"} 1700000000',
+    );
+  });
+});

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Self-hosted GitHub Actions runner hook: runs safe-docker-prune after every job.
+# In the runner's .env file (next to run.sh):
+#   ACTIONS_RUNNER_HOOK_JOB_COMPLETED=/opt/safe-docker-prune/examples/runner-job-completed.sh
+# The hook's output appears in the job's log under "Set up runner" / "Complete runner". A failure here
+# must not fail the job that just ran: the command's exit code is reported, not passed on.
+set -uo pipefail
+cli="${SAFE_DOCKER_PRUNE_CLI:-$(cd "$(dirname "$0")/.." && pwd)/dist/cli.js}"
+node "$cli" \
+  --mode "${SAFE_DOCKER_PRUNE_MODE:-prune}" \
+  --images "${SAFE_DOCKER_PRUNE_IMAGES:-unused}" \
+  --keep-recent "${SAFE_DOCKER_PRUNE_KEEP_RECENT:-2}" \
+  --older-than "${SAFE_DOCKER_PRUNE_OLDER_THAN:-24h}"
+code=$?
+echo "safe-docker-prune exited with $code"
+exit 0

@@ -1,0 +1,12 @@
+// The command's entry (bundled as dist/cli.js): `node dist/cli.js --mode report`.
+import { main } from './cli';
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`safe-docker-prune: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

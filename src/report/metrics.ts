@@ -1,0 +1,78 @@
+// Prometheus text format for node_exporter's textfile collector, as a pure function of one pass.
+
+export interface MetricsPass {
+  daemon: string;
+  mode: string;
+  ok: boolean;
+  /** Epoch milliseconds when the pass ended. */
+  endedMs: number;
+  durationMs: number;
+  removed: { images: number; containers: number; networks: number; volumes: number };
+  keptImages: number;
+  estimatedBytes: number;
+  reclaimedBytes: number;
+  diskFreeBefore?: number;
+  diskFreeAfter?: number;
+  inodesFreeBefore?: number;
+  inodesFreeAfter?: number;
+}
+
+/** A label value escaped as the text format wants it. */
+function label(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+const LAST_SUCCESS = 'safe_docker_prune_last_success_timestamp_seconds';
+
+/**
+ * The metrics of one pass. `previous` is the file's earlier content: a failed pass carries the last
+ * success time over from it, so an alert on "no success for a day" works across failures.
+ */
+export function renderMetrics(pass: MetricsPass, previous = ''): string {
+  const d = `daemon="${label(pass.daemon)}"`;
+  const out: string[] = [];
+  const metric = (name: string, type: string, help: string, samples: [string, number | undefined][]) => {
+    const present = samples.filter((s): s is [string, number] => s[1] !== undefined);
+    if (present.length === 0) return;
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of present) out.push(`${name}{${labels}} ${value}`);
+  };
+  const mode = `mode="${label(pass.mode)}"`;
+  metric('safe_docker_prune_success', 'gauge', 'Whether the last pass succeeded (1) or failed (0).', [
+    [`${d},${mode}`, pass.ok ? 1 : 0],
+  ]);
+  metric(
+    'safe_docker_prune_removed',
+    'gauge',
+    'Objects the last pass removed (prune) or would remove (report), by kind.',
+    Object.entries(pass.removed).map(([kind, n]) => [`${d},${mode},kind="${kind}"`, n]),
+  );
+  metric('safe_docker_prune_kept_images', 'gauge', 'Images the last pass kept.', [
+    [`${d},${mode}`, pass.keptImages],
+  ]);
+  metric(
+    'safe_docker_prune_estimated_bytes',
+    'gauge',
+    'Bytes the last plan frees, estimated before removing.',
+    [[`${d},${mode}`, pass.estimatedBytes]],
+  );
+  metric('safe_docker_prune_reclaimed_bytes', 'gauge', 'Bytes the last prune freed, measured.', [
+    [`${d},${mode}`, pass.reclaimedBytes],
+  ]);
+  metric('safe_docker_prune_disk_free_bytes', 'gauge', "Free bytes on the daemon's data-root filesystem.", [
+    [`${d},when="before"`, pass.diskFreeBefore],
+    [`${d},when="after"`, pass.diskFreeAfter],
+  ]);
+  metric('safe_docker_prune_disk_free_inodes', 'gauge', "Free inodes on the daemon's data-root filesystem.", [
+    [`${d},when="before"`, pass.inodesFreeBefore],
+    [`${d},when="after"`, pass.inodesFreeAfter],
+  ]);
+  metric('safe_docker_prune_duration_seconds', 'gauge', 'How long the last pass took.', [
+    [d, Math.round(pass.durationMs) / 1000],
+  ]);
+  const carried = new RegExp(`^${LAST_SUCCESS}\\{[^}]*\\} (\\S+)$`, 'm').exec(previous)?.[1];
+  metric(LAST_SUCCESS, 'gauge', 'When a pass last succeeded (unix seconds).', [
+    [d, pass.ok ? Math.floor(pass.endedMs / 1000) : carried === undefined ? undefined : Number(carried)],
+  ]);
+  return out.join('\n') + '\n';
+}
