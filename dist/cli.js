@@ -69250,9 +69250,26 @@ var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_no
 // EXTERNAL MODULE: ./node_modules/dockerode/lib/docker.js
 var lib_docker = __nccwpck_require__(9040);
 var docker_default = /*#__PURE__*/__nccwpck_require__.n(lib_docker);
+;// CONCATENATED MODULE: ./src/errors.ts
+/** A bad action input. The message names the input and the value so the user can find and fix it. */
+class InputError extends Error {
+    input;
+    value;
+    constructor(input, value, expected) {
+        super(`${input}: ${JSON.stringify(value)} ${expected}`);
+        this.input = input;
+        this.value = value;
+        this.name = 'InputError';
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/docker.ts
 // The one place that talks HTTP to the Docker daemon. Everything goes through dockerode's modem so the
 // same code serves unix sockets, tcp (with TLS from DOCKER_TLS_VERIFY / DOCKER_CERT_PATH) and ssh.
+
+
+
+
 
 
 
@@ -69287,8 +69304,54 @@ function notDocker(error) {
         return `it answered with bytes that are not HTTP (${messageOf(error)})`;
     // A 5xx may be a daemon (or a proxy in front of one) in trouble; any other status is not Docker's.
     const status = statusOf(error);
+    // Docker's TLS port answering plain HTTP: a daemon, reached the wrong way (see tlsAdvice).
+    if (/HTTP request to an HTTPS server/i.test(messageOf(error)))
+        return undefined;
     if (status !== undefined && status < 500)
         return `it answered /_ping with HTTP ${status}, not Docker's 200 "OK"`;
+    return undefined;
+}
+/**
+ * TLS the way the docker CLI reads it: any non-empty DOCKER_TLS_VERIFY turns it on, and DOCKER_CERT_PATH
+ * (default ~/.docker) holds ca.pem, cert.pem and key.pem. dockerode only knows DOCKER_TLS_VERIFY=1 and
+ * reads the files while connecting; a missing one is an error here that says which and where.
+ */
+function prepareTls(host, env) {
+    if (!host.startsWith('tcp://'))
+        return;
+    const verify = (env.DOCKER_TLS_VERIFY ?? '') !== '';
+    if (verify)
+        env.DOCKER_TLS_VERIFY = '1';
+    if (verify && !env.DOCKER_CERT_PATH)
+        env.DOCKER_CERT_PATH = (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.homedir)(), '.docker');
+    if (!env.DOCKER_CERT_PATH)
+        return;
+    const missing = ['ca.pem', 'cert.pem', 'key.pem'].filter((file) => !(0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(env.DOCKER_CERT_PATH, file)));
+    if (missing.length > 0) {
+        throw new InputError('DOCKER_CERT_PATH', env.DOCKER_CERT_PATH, `lacks ${missing.join(', ')}: TLS to ${host} needs the CA (ca.pem) and this client's certificate and ` +
+            'key (cert.pem, key.pem) there, as the docker CLI reads them');
+    }
+}
+/** What to check when a TLS connection to `host` failed, or undefined when the failure is not TLS's. */
+function tlsAdvice(error, host) {
+    const code = String(error?.code ?? '');
+    const message = messageOf(error);
+    const certPath = process.env.DOCKER_CERT_PATH ?? '~/.docker';
+    if (/HTTP request to an HTTPS server/i.test(message)) {
+        return `${host} speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem`;
+    }
+    if (/wrong version number|packet length too long|WRONG_VERSION_NUMBER/i.test(`${code} ${message}`)) {
+        return `${host} does not speak TLS: unset DOCKER_TLS_VERIFY or use the daemon's TLS port`;
+    }
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code) || /certificate/i.test(message)) {
+        if (/ALTNAME/.test(code) || /altnames|does not match/i.test(message)) {
+            return `the daemon's certificate does not name ${host}: connect by a name or address its certificate lists`;
+        }
+        if (/alert|bad certificate|certificate required|unknown ca/i.test(message)) {
+            return `the daemon refused this client's certificate: check that ${certPath}/cert.pem and key.pem are signed by the CA the daemon trusts (its --tlscacert)`;
+        }
+        return `the daemon's certificate could not be verified: check that ${certPath}/ca.pem is the CA that signed it`;
+    }
     return undefined;
 }
 function connectDocker(host, options) {
@@ -69297,6 +69360,7 @@ function connectDocker(host, options) {
     if (host)
         process.env.DOCKER_HOST = host;
     const resolved = host ?? process.env.DOCKER_HOST ?? DEFAULT_HOST;
+    prepareTls(resolved, process.env);
     // No custom http.Agent: docker-modem formats every request's options with util.inspect (even with
     // debugging off), and an agent in them makes each call cost ~9 ms instead of ~0.2 ms. Node's global
     // agent keeps connections alive; the callers bound the concurrency.
@@ -69398,19 +69462,6 @@ function connectDocker(host, options) {
             external_node_https_default().globalAgent.destroy();
         },
     };
-}
-
-;// CONCATENATED MODULE: ./src/errors.ts
-/** A bad action input. The message names the input and the value so the user can find and fix it. */
-class InputError extends Error {
-    input;
-    value;
-    constructor(input, value, expected) {
-        super(`${input}: ${JSON.stringify(value)} ${expected}`);
-        this.input = input;
-        this.value = value;
-        this.name = 'InputError';
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/policy/protect.ts
@@ -71178,10 +71229,18 @@ function usageOf(df) {
 function podmanLayerTotal(images) {
     return layerBytesFreed(images, []) + blobBytesFreed(images, []);
 }
+/**
+ * An image deleted since it was listed: 404, or Podman's HTTP 500 "layer not known" / "image not known"
+ * when another client removes it while it is being read.
+ */
+function isGone(error) {
+    const status = error.statusCode;
+    return status === 404 || (status === 500 && /\b(layer|image) not known\b/i.test(messageOf(error)));
+}
 async function takeInventory(docker, concurrency) {
     const takenAt = Date.now();
     // Deleted between the listing and a later call (another run, a user): no longer there to plan.
-    const unlessGone = (call) => call.catch((error) => error.statusCode === 404 ? undefined : Promise.reject(error));
+    const unlessGone = (call) => call.catch((error) => (isGone(error) ? undefined : Promise.reject(error)));
     // The per-image inspects start as soon as the image list is in, while /system/df is still computing.
     const listing = docker.request('GET', '/images/json', { all: true });
     const inspecting = listing.then((summaries) => mapPool(summaries, concurrency, (summary) => unlessGone(docker.request('GET', `/images/${summary.Id}/json`))));
@@ -71735,10 +71794,13 @@ async function runPass(inputs, docker, hooks) {
     }
     catch (error) {
         const message = messageOf(error);
+        const tls = tlsAdvice(error, docker.host);
         throw new DaemonUnreachableError(/is not a Docker daemon/.test(message)
             ? `${message}. Check that docker-host (or DOCKER_HOST) points at a Docker daemon; nothing was removed.`
-            : `Could not reach a Docker daemon at ${docker.host}: ${message}. Check that the daemon is running, ` +
-                'that docker-host (or DOCKER_HOST) points at it, and that this job may use its socket.');
+            : tls
+                ? `Could not reach a Docker daemon at ${docker.host} over TLS (${message}): ${tls}.`
+                : `Could not reach a Docker daemon at ${docker.host}: ${message}. Check that the daemon is running, ` +
+                    'that docker-host (or DOCKER_HOST) points at it, and that this job may use its socket.');
     }
     const gates = { before: [] };
     if (inputs.criticalContainers.length > 0) {
@@ -71972,7 +72034,12 @@ async function pass(cl, inputs, io) {
     }
     catch (error) {
         io.err(`safe-docker-prune: ${oneLine(messageOf(error))}\n`);
-        code = error instanceof DaemonUnreachableError ? EXIT.unreachable : EXIT.failed;
+        code =
+            error instanceof DaemonUnreachableError
+                ? EXIT.unreachable
+                : error instanceof InputError
+                    ? EXIT.usage
+                    : EXIT.failed;
     }
     finally {
         docker?.close();

@@ -87,7 +87,12 @@ async function pass(cl: CommandLine, inputs: Inputs, io: Io): Promise<number> {
     }
   } catch (error) {
     io.err(`safe-docker-prune: ${oneLine(messageOf(error))}\n`);
-    code = error instanceof DaemonUnreachableError ? EXIT.unreachable : EXIT.failed;
+    code =
+      error instanceof DaemonUnreachableError
+        ? EXIT.unreachable
+        : error instanceof InputError
+          ? EXIT.usage
+          : EXIT.failed;
   } finally {
     docker?.close();
   }

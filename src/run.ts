@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { executePlan } from './engine/apply';
 import { diskStats, type DiskStats } from './engine/disk';
-import { connectDocker, messageOf, type DockerApi } from './engine/docker';
+import { connectDocker, messageOf, tlsAdvice, type DockerApi } from './engine/docker';
 import { checkGates } from './engine/gates';
 import { measureUsage, takeInventory } from './engine/inventory';
 import { planRemovals } from './policy/plan';
@@ -99,10 +99,13 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
     await docker.ping();
   } catch (error) {
     const message = messageOf(error);
+    const tls = tlsAdvice(error, docker.host);
     throw new DaemonUnreachableError(
       /is not a Docker daemon/.test(message)
         ? `${message}. Check that docker-host (or DOCKER_HOST) points at a Docker daemon; nothing was removed.`
-        : `Could not reach a Docker daemon at ${docker.host}: ${message}. Check that the daemon is running, ` +
+        : tls
+          ? `Could not reach a Docker daemon at ${docker.host} over TLS (${message}): ${tls}.`
+          : `Could not reach a Docker daemon at ${docker.host}: ${message}. Check that the daemon is running, ` +
             'that docker-host (or DOCKER_HOST) points at it, and that this job may use its socket.',
     );
   }

@@ -3,7 +3,11 @@
 
 import http from 'node:http';
 import https from 'node:https';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import Docker from 'dockerode';
+import { InputError } from '../errors';
 
 export interface DockerApi {
   /** The daemon address, for messages. */
@@ -65,8 +69,57 @@ function notDocker(error: unknown): string | undefined {
   if (code.startsWith('HPE_')) return `it answered with bytes that are not HTTP (${messageOf(error)})`;
   // A 5xx may be a daemon (or a proxy in front of one) in trouble; any other status is not Docker's.
   const status = statusOf(error);
+  // Docker's TLS port answering plain HTTP: a daemon, reached the wrong way (see tlsAdvice).
+  if (/HTTP request to an HTTPS server/i.test(messageOf(error))) return undefined;
   if (status !== undefined && status < 500)
     return `it answered /_ping with HTTP ${status}, not Docker's 200 "OK"`;
+  return undefined;
+}
+
+/**
+ * TLS the way the docker CLI reads it: any non-empty DOCKER_TLS_VERIFY turns it on, and DOCKER_CERT_PATH
+ * (default ~/.docker) holds ca.pem, cert.pem and key.pem. dockerode only knows DOCKER_TLS_VERIFY=1 and
+ * reads the files while connecting; a missing one is an error here that says which and where.
+ */
+export function prepareTls(host: string, env: NodeJS.ProcessEnv): void {
+  if (!host.startsWith('tcp://')) return;
+  const verify = (env.DOCKER_TLS_VERIFY ?? '') !== '';
+  if (verify) env.DOCKER_TLS_VERIFY = '1';
+  if (verify && !env.DOCKER_CERT_PATH) env.DOCKER_CERT_PATH = join(homedir(), '.docker');
+  if (!env.DOCKER_CERT_PATH) return;
+  const missing = ['ca.pem', 'cert.pem', 'key.pem'].filter(
+    (file) => !existsSync(join(env.DOCKER_CERT_PATH!, file)),
+  );
+  if (missing.length > 0) {
+    throw new InputError(
+      'DOCKER_CERT_PATH',
+      env.DOCKER_CERT_PATH,
+      `lacks ${missing.join(', ')}: TLS to ${host} needs the CA (ca.pem) and this client's certificate and ` +
+        'key (cert.pem, key.pem) there, as the docker CLI reads them',
+    );
+  }
+}
+
+/** What to check when a TLS connection to `host` failed, or undefined when the failure is not TLS's. */
+export function tlsAdvice(error: unknown, host: string): string | undefined {
+  const code = String((error as { code?: string })?.code ?? '');
+  const message = messageOf(error);
+  const certPath = process.env.DOCKER_CERT_PATH ?? '~/.docker';
+  if (/HTTP request to an HTTPS server/i.test(message)) {
+    return `${host} speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem`;
+  }
+  if (/wrong version number|packet length too long|WRONG_VERSION_NUMBER/i.test(`${code} ${message}`)) {
+    return `${host} does not speak TLS: unset DOCKER_TLS_VERIFY or use the daemon's TLS port`;
+  }
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code) || /certificate/i.test(message)) {
+    if (/ALTNAME/.test(code) || /altnames|does not match/i.test(message)) {
+      return `the daemon's certificate does not name ${host}: connect by a name or address its certificate lists`;
+    }
+    if (/alert|bad certificate|certificate required|unknown ca/i.test(message)) {
+      return `the daemon refused this client's certificate: check that ${certPath}/cert.pem and key.pem are signed by the CA the daemon trusts (its --tlscacert)`;
+    }
+    return `the daemon's certificate could not be verified: check that ${certPath}/ca.pem is the CA that signed it`;
+  }
   return undefined;
 }
 
@@ -84,6 +137,7 @@ export function connectDocker(
   // gets the same parsing as the environment variable.
   if (host) process.env.DOCKER_HOST = host;
   const resolved = host ?? process.env.DOCKER_HOST ?? DEFAULT_HOST;
+  prepareTls(resolved, process.env);
   // No custom http.Agent: docker-modem formats every request's options with util.inspect (even with
   // debugging off), and an agent in them makes each call cost ~9 ms instead of ~0.2 ms. Node's global
   // agent keeps connections alive; the callers bound the concurrency.

@@ -153,13 +153,20 @@ export function podmanLayerTotal(images: ImageInfo[]): number {
   return layerBytesFreed(images, []) + blobBytesFreed(images, []);
 }
 
+/**
+ * An image deleted since it was listed: 404, or Podman's HTTP 500 "layer not known" / "image not known"
+ * when another client removes it while it is being read.
+ */
+export function isGone(error: unknown): boolean {
+  const status = (error as { statusCode?: number }).statusCode;
+  return status === 404 || (status === 500 && /\b(layer|image) not known\b/i.test(messageOf(error)));
+}
+
 export async function takeInventory(docker: DockerApi, concurrency: number): Promise<Inventory> {
   const takenAt = Date.now();
   // Deleted between the listing and a later call (another run, a user): no longer there to plan.
   const unlessGone = <T>(call: Promise<T>) =>
-    call.catch((error) =>
-      (error as { statusCode?: number }).statusCode === 404 ? undefined : Promise.reject(error),
-    );
+    call.catch((error) => (isGone(error) ? undefined : Promise.reject(error)));
 
   // The per-image inspects start as soon as the image list is in, while /system/df is still computing.
   const listing = docker.request<ApiImageSummary[]>('GET', '/images/json', { all: true });
