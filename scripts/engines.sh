@@ -13,8 +13,8 @@
 #
 # Usage: scripts/engines.sh [--system] [ENGINE...]    (no ENGINE: every one above)
 # Cache: ${SDP_ENGINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/safe-docker-prune/engines}/ENGINE/, complete
-# when ENGINE/.complete exists (then nothing is downloaded). Prints one line per engine:
-# `ENGINE VERSION DIR`.
+# when ENGINE/.complete exists with the binaries listed in `required` below (then nothing is
+# downloaded). Prints one line per engine: `ENGINE VERSION DIR`.
 #
 # The packages are fetched with a private apt configuration (own sources, lists and cache in a temporary
 # folder): the system's sources and package lists are never changed. trixie's and sid's runc need a newer
@@ -27,8 +27,12 @@ cache=${SDP_ENGINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/safe-docker-prune/engi
 mirror=${SDP_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 # docker-init is a symlink to tini-static: package tini-static where the suite has one (sid), else tini
-# (trixie's tini holds tini-static).
-packages=(docker.io containerd docker-cli)
+# (trixie's tini holds tini-static). docker-buildx: from Docker 23 the CLI builds with BuildKit only
+# through this plugin (the tests point the CLI at it with a private DOCKER_CONFIG/cli-plugins).
+packages=(docker.io containerd docker-cli docker-buildx)
+# What a complete engine folder holds; a folder fetched before one of these was added is fetched again.
+required=(usr/sbin/dockerd usr/bin/docker usr/bin/containerd usr/bin/docker-init
+  usr/libexec/docker/cli-plugins/docker-buildx)
 
 die() {
   echo "engines.sh: $*" >&2
@@ -58,6 +62,12 @@ install_system() {
     die "apt-get install ${missing[*]} failed"
 }
 
+complete() {
+  [ -f "$1/.complete" ] || return 1
+  local file
+  for file in "${required[@]}"; do [ -x "$1/$file" ] || return 1; done
+}
+
 # fetch ENGINE: downloads and unpacks into a temporary folder next to the cache entry, then renames it
 # into place, so a reader never sees half an engine. A lock keeps two runs (other checkouts share the
 # cache) from fetching the same engine at once.
@@ -66,7 +76,7 @@ fetch() {
   suite=$(suite_of "$engine") || die "unknown engine '$engine' (known: docker26 docker-sid)"
   dest=$cache/$engine
   # SDP_ENGINE_REFRESH=1 fetches again (once per run) and swaps the new folder in at the end.
-  if [ -f "$dest/.complete" ] && { [ "${SDP_ENGINE_REFRESH:-}" != 1 ] || [ -n "${refreshed[$engine]:-}" ]; }; then
+  if complete "$dest" && { [ "${SDP_ENGINE_REFRESH:-}" != 1 ] || [ -n "${refreshed[$engine]:-}" ]; }; then
     echo "$engine $(cat "$dest/VERSION") $dest"
     return 0
   fi
@@ -92,7 +102,7 @@ EOF
     # apt drops to user _apt for downloads; it could not write into root's cache folder.
     -o APT::Sandbox::User=root
   )
-  echo "engines.sh: $engine: fetching docker.io, containerd, docker-cli, tini from Debian $suite ($mirror)" >&2
+  echo "engines.sh: $engine: fetching ${packages[*]}, tini from Debian $suite ($mirror)" >&2
   if ! apt-get "${opts[@]}" -qq update >"$apt/update.log" 2>&1; then
     cat "$apt/update.log" >&2
     rm -rf "$work"
@@ -116,7 +126,7 @@ EOF
   local version
   version=$(dpkg-deb -f "$apt"/debs/docker.io_*.deb Version)
   local file
-  for file in usr/sbin/dockerd usr/bin/docker usr/bin/containerd usr/bin/docker-init; do
+  for file in "${required[@]}"; do
     [ -x "$work/root/$file" ] || {
       rm -rf "$work"
       die "$engine: the packages of Debian $suite ($(echo "${versions[@]}")) hold no executable $file"
