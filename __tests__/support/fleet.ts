@@ -103,6 +103,7 @@ export async function loadImages(
   const listing = await docker.listImages({ all: true });
   const listed = new Set(listing.map((i) => i.Id));
   let missing = [...configs.keys()].filter((hex) => !listed.has(`sha256:${hex}`));
+  let unmatched: string[] = [];
   if (missing.length) {
     // On the containerd image store of Docker 28+ an image's ID is the digest of the manifest the daemon
     // writes at load time, not of its config: find each image by what its config holds instead.
@@ -112,13 +113,17 @@ export async function loadImages(
       new Map(missing.map((hex) => [hex, configs.get(hex)!.json])),
     );
     for (const [key, id] of ids) {
-      const daemonId = found.get(id.slice(7));
+      const daemonId = found.ids.get(id.slice(7));
       if (daemonId) ids.set(key, daemonId);
     }
-    missing = missing.filter((hex) => !found.has(hex));
+    missing = missing.filter((hex) => !found.ids.has(hex));
+    unmatched = found.unmatched;
   }
   if (missing.length) {
-    throw new Error(`docker load left out ${missing.length} images: ${JSON.stringify(messages)}`);
+    throw new Error(
+      `docker load left out ${missing.length} images: ${JSON.stringify(messages)}` +
+        (unmatched.length ? `\nimages on the daemon that match no config: ${unmatched.join('\n')}` : ''),
+    );
   }
   return ids;
 }
@@ -131,9 +136,16 @@ async function findByConfig(
   docker: Dockerode,
   images: { Id: string }[],
   configs: Map<string, Buffer>,
-): Promise<Map<string, string>> {
-  const print = (created: string, layers: string[], labels: unknown, cmd: unknown, history: string[]) =>
-    JSON.stringify([Date.parse(created), layers, labels ?? {}, cmd ?? null, history]);
+): Promise<{ ids: Map<string, string>; unmatched: string[] }> {
+  const print = (
+    created: string,
+    layers: string[],
+    labels: Record<string, string> | null | undefined,
+    cmd: unknown,
+    history: string[],
+  ) =>
+    // Labels sorted: the daemon answers them in key order, a spec in its own.
+    JSON.stringify([Date.parse(created), layers, Object.entries(labels ?? {}).sort(), cmd ?? null, history]);
   const wanted = new Map<string, string>();
   for (const [hex, json] of configs) {
     const c = JSON.parse(json.toString());
@@ -141,17 +153,18 @@ async function findByConfig(
     wanted.set(print(c.created, c.rootfs.diff_ids, c.config.Labels, c.config.Cmd, history), hex);
   }
   const found = new Map<string, string>();
+  const unmatched: string[] = [];
   await inBatches(images, 8, async (image) => {
     const info = await docker.getImage(image.Id).inspect();
     const history = ((await docker.getImage(image.Id).history()) as { CreatedBy: string }[])
       .map((h) => h.CreatedBy)
       .reverse();
-    const hex = wanted.get(
-      print(info.Created, info.RootFS.Layers ?? [], info.Config.Labels, info.Config.Cmd, history),
-    );
+    const seen = print(info.Created, info.RootFS.Layers ?? [], info.Config.Labels, info.Config.Cmd, history);
+    const hex = wanted.get(seen);
     if (hex) found.set(hex, image.Id);
+    else unmatched.push(`${image.Id} ${seen}`);
   });
-  return found;
+  return { ids: found, unmatched };
 }
 
 /** One `docker load` of the given images (config hex, config, layers) as a `docker save` tar. */
