@@ -116,7 +116,7 @@ run() {
 }
 
 echo "=============== unit tests ==============="
-run unit --selectProjects unit --passWithNoTests "$@"
+run unit "$@" --passWithNoTests --selectProjects unit
 
 for engine in $engines; do
   echo
@@ -126,7 +126,8 @@ for engine in $engines; do
     echo "not run on $engine: $file (${SKIP_WHY[$engine:$file]:-see scripts/test.sh})"
     ignore+=(--testPathIgnorePatterns "$file")
   done
-  SDP_ENGINE=$engine run "$engine" --selectProjects integration --passWithNoTests "${ignore[@]}" "$@"
+  # The user's arguments first: --selectProjects and --testPathIgnorePatterns take every value after them.
+  SDP_ENGINE=$engine run "$engine" "$@" --passWithNoTests --selectProjects integration "${ignore[@]}"
 done
 
 echo
