@@ -54,139 +54,146 @@ async function state(): Promise<string[]> {
     .sort();
 }
 
-describeDocker('the action on a real daemon', () => {
-  beforeAll(async () => {
-    daemon = (await startDaemon('action'))!;
-  }, 60_000);
-  afterAll(async () => daemon?.stop(), 60_000);
-  beforeEach(buildFleet, 120_000);
+describeDocker(
+  'the action on a real daemon',
+  () => {
+    beforeAll(async () => {
+      daemon = (await startDaemon('action'))!;
+    }, 60_000);
+    afterAll(async () => daemon?.stop(), 60_000);
+    beforeEach(buildFleet, 120_000);
 
-  const run = (inputs: Record<string, string>, env: Record<string, string> = {}) =>
-    runAction({ host: daemon.host, inputs, env });
+    const run = (inputs: Record<string, string>, env: Record<string, string> = {}) =>
+      runAction({ host: daemon.host, inputs, env });
 
-  it('report mode changes nothing and gives every image a decision and a reason', async () => {
-    const before = await state();
-    const result = await run({ mode: 'report', images: 'unused', 'keep-recent': '1', protect: `${P}/db` });
-    expect(result.code).toBe(0);
-    expect(await state()).toEqual(before);
+    it('report mode changes nothing and gives every image a decision and a reason', async () => {
+      const before = await state();
+      const result = await run({ mode: 'report', images: 'unused', 'keep-recent': '1', protect: `${P}/db` });
+      expect(result.code).toBe(0);
+      expect(await state()).toEqual(before);
 
-    const images = result.report.images as {
-      tags: string[];
-      state: string;
-      reason: string;
-      detail: string;
-    }[];
-    expect(images.length).toBe((await imageState(daemon.docker)).length);
-    const byTag = (tag: string) => images.find((i) => i.tags.includes(tag));
-    expect(byTag(`${P}/web:v3`)).toMatchObject({ state: 'kept', reason: 'in-use' });
-    expect(byTag(`${P}/web:v3`)?.detail).toContain(`${P}-running`);
-    expect(byTag(`${P}/worker:v2`)).toMatchObject({ reason: 'in-use' }); // exited container
-    expect(byTag(`${P}/db:16`)).toMatchObject({ reason: 'protected' });
-    expect(byTag(`${P}/db:15`)).toMatchObject({ reason: 'in-use' }); // created container
-    expect(byTag(`${P}/web:v4`)).toMatchObject({ reason: 'keep-recent' });
-    expect(byTag(`${P}/web:v1`)).toMatchObject({ state: 'would-remove', reason: 'remove' });
-    expect(byTag(`${P}/base:1`)).toMatchObject({ reason: 'keep-recent' }); // newest of its repository
-    // Legacy-builder parents: untagged ones are not candidates; they go with their last child.
-    expect(images.filter((i) => i.tags.length === 0 && i.reason === 'parent').length).toBeGreaterThan(0);
-    expect(
-      images.find((i) => i.tags.length === 0 && i.state === 'would-remove' && i.reason === 'parent'),
-    ).toBeTruthy();
+      const images = result.report.images as {
+        tags: string[];
+        state: string;
+        reason: string;
+        detail: string;
+      }[];
+      expect(images.length).toBe((await imageState(daemon.docker)).length);
+      const byTag = (tag: string) => images.find((i) => i.tags.includes(tag));
+      expect(byTag(`${P}/web:v3`)).toMatchObject({ state: 'kept', reason: 'in-use' });
+      expect(byTag(`${P}/web:v3`)?.detail).toContain(`${P}-running`);
+      expect(byTag(`${P}/worker:v2`)).toMatchObject({ reason: 'in-use' }); // exited container
+      expect(byTag(`${P}/db:16`)).toMatchObject({ reason: 'protected' });
+      expect(byTag(`${P}/db:15`)).toMatchObject({ reason: 'in-use' }); // created container
+      expect(byTag(`${P}/web:v4`)).toMatchObject({ reason: 'keep-recent' });
+      expect(byTag(`${P}/web:v1`)).toMatchObject({ state: 'would-remove', reason: 'remove' });
+      expect(byTag(`${P}/base:1`)).toMatchObject({ reason: 'keep-recent' }); // newest of its repository
+      // Legacy-builder parents: untagged ones are not candidates; they go with their last child.
+      expect(images.filter((i) => i.tags.length === 0 && i.reason === 'parent').length).toBeGreaterThan(0);
+      expect(
+        images.find((i) => i.tags.length === 0 && i.state === 'would-remove' && i.reason === 'parent'),
+      ).toBeTruthy();
 
-    const wouldRemove = images.filter((i) => i.state === 'would-remove').length;
-    expect(result.outputs['removed-count']).toBe(String(wouldRemove));
-    expect(result.outputs['kept-count']).toBe(String(images.length - wouldRemove));
-    expect(result.outputs['reclaimed-bytes']).toBe('0');
-    expect(Number(result.outputs['estimated-bytes'])).toBeGreaterThan(0);
-    expect(result.summary).toContain(`Would remove ${wouldRemove} image(s)`);
-    expect(result.summary).toContain(`${P}/web:v1`);
-  }, 120_000);
+      const wouldRemove = images.filter((i) => i.state === 'would-remove').length;
+      expect(result.outputs['removed-count']).toBe(String(wouldRemove));
+      expect(result.outputs['kept-count']).toBe(String(images.length - wouldRemove));
+      expect(result.outputs['reclaimed-bytes']).toBe('0');
+      expect(Number(result.outputs['estimated-bytes'])).toBeGreaterThan(0);
+      expect(result.summary).toContain(`Would remove ${wouldRemove} image(s)`);
+      expect(result.summary).toContain(`${P}/web:v1`);
+    }, 120_000);
 
-  // With nothing protected, the images left equal those Docker's own prune leaves on an identical fleet,
-  // and the estimate made before removing equals what the prune measured.
-  it.each([
-    ['dangling', {}],
-    ['unused', { all: true }],
-    ['unused', { all: true, olderThan: '30d', until: '720h' }],
-    ['dangling', { olderThan: DAY60, until: DAY60 }],
-  ] as [string, { all?: boolean; olderThan?: string; until?: string }][])(
-    'images=%s %j leaves what docker image prune leaves',
-    async (images, opts) => {
+    // With nothing protected, the images left equal those Docker's own prune leaves on an identical fleet,
+    // and the estimate made before removing equals what the prune measured.
+    it.each([
+      ['dangling', {}],
+      ['unused', { all: true }],
+      ['unused', { all: true, olderThan: '30d', until: '720h' }],
+      ['dangling', { olderThan: DAY60, until: DAY60 }],
+    ] as [string, { all?: boolean; olderThan?: string; until?: string }][])(
+      'images=%s %j leaves what docker image prune leaves',
+      async (images, opts) => {
+        const result = await run({
+          mode: 'prune',
+          images,
+          'keep-recent': '0',
+          'older-than': opts.olderThan ?? '',
+        });
+        expect(result.code).toBe(0);
+        const ours = await state();
+
+        await buildFleet();
+        const filters: Record<string, string[]> = { dangling: [opts.all ? 'false' : 'true'] };
+        if (opts.until) filters.until = [opts.until];
+        await daemon.docker.pruneImages({ filters });
+        expect(ours).toEqual(await state());
+
+        const estimated = Number(result.outputs['estimated-bytes']);
+        const reclaimed = Number(result.outputs['reclaimed-bytes']);
+        expect(reclaimed).toBeGreaterThan(0);
+        expect(Math.abs(estimated - reclaimed)).toBeLessThanOrEqual(0.01 * reclaimed);
+        expect(result.report.images.filter((i: { state: string }) => i.state === 'removed').length).toBe(
+          Number(result.outputs['removed-count']),
+        );
+      },
+      240_000,
+    );
+
+    it('prune never removes protected, in-use or recent images, and warns about entries that match nothing', async () => {
       const result = await run({
         mode: 'prune',
-        images,
-        'keep-recent': '0',
-        'older-than': opts.olderThan ?? '',
+        images: 'unused',
+        'keep-recent': '1',
+        protect: `${P}/web:v1\nlabel=com.example.role=worker, nothing/matches:*`,
       });
       expect(result.code).toBe(0);
-      const ours = await state();
-
-      await buildFleet();
-      const filters: Record<string, string[]> = { dangling: [opts.all ? 'false' : 'true'] };
-      if (opts.until) filters.until = [opts.until];
-      await daemon.docker.pruneImages({ filters });
-      expect(ours).toEqual(await state());
-
+      const tags = (await imageState(daemon.docker)).flatMap((i) => i.tags);
+      for (const kept of [
+        `${P}/web:v1`,
+        `${P}/worker:v1`,
+        `${P}/web:v3`,
+        `${P}/db:15`,
+        `${P}/web:v4`,
+        `${P}/db:16`,
+      ]) {
+        expect(tags).toContain(kept);
+      }
+      expect(tags).not.toContain(`${P}/web:v2`);
+      expect(tags).toContain(`${P}/solo:1`); // the newest (only) image of its repository
+      // With protection and keep-recent too, the estimate made beforehand is what the prune freed.
       const estimated = Number(result.outputs['estimated-bytes']);
       const reclaimed = Number(result.outputs['reclaimed-bytes']);
       expect(reclaimed).toBeGreaterThan(0);
       expect(Math.abs(estimated - reclaimed)).toBeLessThanOrEqual(0.01 * reclaimed);
-      expect(result.report.images.filter((i: { state: string }) => i.state === 'removed').length).toBe(
-        Number(result.outputs['removed-count']),
+      expect(result.stdout).toContain('::warning::protect entry "nothing/matches:*" matched nothing');
+    }, 120_000);
+
+    it('rejects bad input by name before touching the daemon', async () => {
+      const before = await state();
+      for (const [input, value, message] of [
+        ['older-than', '7 days', 'older-than: "7 days"'],
+        ['mode', 'delete', 'mode: "delete"'],
+        ['keep-recent', '-1', 'keep-recent: "-1"'],
+        ['protect', 'label=', 'protect: "label="'],
+        ['protect', 'sha256:xyz', 'protect: "sha256:xyz"'],
+      ]) {
+        const result = await run({ mode: 'prune', images: 'unused', 'keep-recent': '0', [input]: value });
+        expect(result.code).toBe(1);
+        expect(result.stdout).toContain(`::error::${message}`);
+      }
+      expect(await state()).toEqual(before);
+    }, 120_000);
+
+    it('on pull requests, report mode leaves at most 10 notices naming what would be removed', async () => {
+      const result = await run(
+        { images: 'unused', 'keep-recent': '0' },
+        { GITHUB_EVENT_NAME: 'pull_request' },
       );
-    },
-    240_000,
-  );
-
-  it('prune never removes protected, in-use or recent images, and warns about entries that match nothing', async () => {
-    const result = await run({
-      mode: 'prune',
-      images: 'unused',
-      'keep-recent': '1',
-      protect: `${P}/web:v1\nlabel=com.example.role=worker, nothing/matches:*`,
-    });
-    expect(result.code).toBe(0);
-    const tags = (await imageState(daemon.docker)).flatMap((i) => i.tags);
-    for (const kept of [
-      `${P}/web:v1`,
-      `${P}/worker:v1`,
-      `${P}/web:v3`,
-      `${P}/db:15`,
-      `${P}/web:v4`,
-      `${P}/db:16`,
-    ]) {
-      expect(tags).toContain(kept);
-    }
-    expect(tags).not.toContain(`${P}/web:v2`);
-    expect(tags).toContain(`${P}/solo:1`); // the newest (only) image of its repository
-    // With protection and keep-recent too, the estimate made beforehand is what the prune freed.
-    const estimated = Number(result.outputs['estimated-bytes']);
-    const reclaimed = Number(result.outputs['reclaimed-bytes']);
-    expect(reclaimed).toBeGreaterThan(0);
-    expect(Math.abs(estimated - reclaimed)).toBeLessThanOrEqual(0.01 * reclaimed);
-    expect(result.stdout).toContain('::warning::protect entry "nothing/matches:*" matched nothing');
-  }, 120_000);
-
-  it('rejects bad input by name before touching the daemon', async () => {
-    const before = await state();
-    for (const [input, value, message] of [
-      ['older-than', '7 days', 'older-than: "7 days"'],
-      ['mode', 'delete', 'mode: "delete"'],
-      ['keep-recent', '-1', 'keep-recent: "-1"'],
-      ['protect', 'label=', 'protect: "label="'],
-      ['protect', 'sha256:xyz', 'protect: "sha256:xyz"'],
-    ]) {
-      const result = await run({ mode: 'prune', images: 'unused', 'keep-recent': '0', [input]: value });
-      expect(result.code).toBe(1);
-      expect(result.stdout).toContain(`::error::${message}`);
-    }
-    expect(await state()).toEqual(before);
-  }, 120_000);
-
-  it('on pull requests, report mode leaves at most 10 notices naming what would be removed', async () => {
-    const result = await run({ images: 'unused', 'keep-recent': '0' }, { GITHUB_EVENT_NAME: 'pull_request' });
-    const notices = result.stdout.split('\n').filter((l) => l.startsWith('::notice'));
-    expect(notices.length).toBeGreaterThan(0);
-    expect(notices.length).toBeLessThanOrEqual(10);
-    expect(notices.join('\n')).toContain(`${P}/web:v1`);
-  }, 120_000);
-});
+      const notices = result.stdout.split('\n').filter((l) => l.startsWith('::notice'));
+      expect(notices.length).toBeGreaterThan(0);
+      expect(notices.length).toBeLessThanOrEqual(10);
+      expect(notices.join('\n')).toContain(`${P}/web:v1`);
+    }, 120_000);
+  },
+  ['run-containers', 'legacy-build'],
+);

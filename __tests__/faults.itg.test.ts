@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { existsSync } from 'node:fs';
 import { runAction, type ActionRun } from './support/action';
-import { describeDocker, startDaemon, type PrivateDaemon } from './support/daemon';
+import { describeDocker, itWith, startDaemon, type PrivateDaemon } from './support/daemon';
 import { clearDaemon, imageState, loadImages, type ImageSpec } from './support/fleet';
 import {
   deletedImage,
@@ -126,134 +126,166 @@ describeDocker('faults: unreachable daemons and failing API calls', () => {
     expect(run.durationMs).toBeLessThan(20_000);
   }, 120_000);
 
-  it('an API call that hangs is bounded by api-timeout', async () => {
-    await resetFleet();
-    const before = await imageState(daemon.docker);
-    const p = await proxy();
-    p.rule = (req) =>
-      req.method === 'GET' && /^(\/v[\d.]+)?\/images\/json/.test(req.path) ? { kind: 'hang' } : undefined;
-    const run = await runAction({
-      host: p.host,
-      inputs: { ...PRUNE, 'api-timeout': '3s' },
-      timeoutMs: 120_000,
-    });
-    expect(p.log.some((e) => e.fault === 'hang')).toBe(true);
-    expect(run.code).toBe(1);
-    expect(errorLines(run).length).toBeGreaterThan(0);
-    expect(run.durationMs).toBeLessThan(20_000);
-    expect(await imageState(daemon.docker)).toEqual(before);
-    await p.close();
-  }, 120_000);
+  itWith(
+    ['unix-socket'],
+    'an API call that hangs is bounded by api-timeout',
+    async () => {
+      await resetFleet();
+      const before = await imageState(daemon.docker);
+      const p = await proxy();
+      p.rule = (req) =>
+        req.method === 'GET' && /^(\/v[\d.]+)?\/images\/json/.test(req.path) ? { kind: 'hang' } : undefined;
+      const run = await runAction({
+        host: p.host,
+        inputs: { ...PRUNE, 'api-timeout': '3s' },
+        timeoutMs: 120_000,
+      });
+      expect(p.log.some((e) => e.fault === 'hang')).toBe(true);
+      expect(run.code).toBe(1);
+      expect(errorLines(run).length).toBeGreaterThan(0);
+      expect(run.durationMs).toBeLessThan(20_000);
+      expect(await imageState(daemon.docker)).toEqual(before);
+      await p.close();
+    },
+    120_000,
+  );
 
-  it('HTTP 500 on some deletes: warnings naming those images, the rest removed, exit 0 (1 with fail-on-error)', async () => {
-    const failing = ['faults/app:3', 'faults-dangling-2'];
-    for (const failOnError of ['false', 'true']) {
+  itWith(
+    ['unix-socket'],
+    'HTTP 500 on some deletes: warnings naming those images, the rest removed, exit 0 (1 with fail-on-error)',
+    async () => {
+      const failing = ['faults/app:3', 'faults-dangling-2'];
+      for (const failOnError of ['false', 'true']) {
+        await resetFleet();
+        const p = await proxy();
+        p.rule = (req) =>
+          failing.some((ref) => deletes(req, ref))
+            ? { kind: 'status', code: 500, message: 'injected: driver failed removing layer' }
+            : undefined;
+        const run = await runAction({ host: p.host, inputs: { ...PRUNE, 'fail-on-error': failOnError } });
+        await p.close();
+
+        expect(p.log.filter((e) => e.fault === 'status 500').length).toBeGreaterThanOrEqual(failing.length);
+        for (const ref of failing) {
+          expect(warnsAbout(run, ref, 'injected: driver failed removing layer')).toBe(true);
+          expect(stateOf(run, ref)).toMatchObject({ state: 'failed' });
+          expect(stateOf(run, ref)?.message).toContain('injected: driver failed removing layer');
+        }
+        // Everything else went; the failed ones are still there.
+        const left = await present();
+        expect([...left].sort()).toEqual(failing.map((ref) => ids.get(ref)!).sort());
+        const removed = (run.report.images as { state: string }[]).filter((i) => i.state === 'removed');
+        expect(removed.length).toBe(images.length - failing.length);
+        expect(run.outputs['removed-count']).toBe(String(images.length - failing.length));
+        if (failOnError === 'false') {
+          expect(run.code).toBe(0);
+          expect(errorLines(run)).toEqual([]);
+        } else {
+          expect(run.code).toBe(1);
+          expect(errorLines(run).length).toBeGreaterThan(0);
+        }
+      }
+    },
+    180_000,
+  );
+
+  itWith(
+    ['unix-socket'],
+    'more failures than GitHub keeps annotations for: 9 warnings, then one that counts the rest',
+    async () => {
       await resetFleet();
       const p = await proxy();
       p.rule = (req) =>
-        failing.some((ref) => deletes(req, ref))
-          ? { kind: 'status', code: 500, message: 'injected: driver failed removing layer' }
+        req.method === 'DELETE'
+          ? { kind: 'status', code: 500, message: 'injected: disk on fire' }
           : undefined;
-      const run = await runAction({ host: p.host, inputs: { ...PRUNE, 'fail-on-error': failOnError } });
+      const run = await runAction({ host: p.host, inputs: PRUNE });
       await p.close();
+      expect(run.code).toBe(0);
+      const warnings = warningLines(run);
+      const failed = (run.report.images as { state: string }[]).filter((i) => i.state === 'failed').length;
+      expect(failed).toBeGreaterThanOrEqual(10);
+      expect(warnings.length).toBe(10);
+      expect(warnings[9]).toContain(`${failed - 9} more warning(s)`);
+      // None is lost: the rest are in the log.
+      expect(lines(run.stdout).filter((l) => l.includes('injected: disk on fire')).length).toBe(failed);
+    },
+    120_000,
+  );
 
-      expect(p.log.filter((e) => e.fault === 'status 500').length).toBeGreaterThanOrEqual(failing.length);
-      for (const ref of failing) {
-        expect(warnsAbout(run, ref, 'injected: driver failed removing layer')).toBe(true);
-        expect(stateOf(run, ref)).toMatchObject({ state: 'failed' });
-        expect(stateOf(run, ref)?.message).toContain('injected: driver failed removing layer');
+  itWith(
+    ['unix-socket'],
+    'HTTP 409 on a delete: a warning naming the image and the conflict, the image kept, exit 0 (1 with fail-on-error)',
+    async () => {
+      const message =
+        'conflict: unable to delete (injected) - image is being used by stopped container 0123abcd';
+      for (const failOnError of ['false', 'true']) {
+        await resetFleet();
+        const p = await proxy();
+        p.rule = (req) => (deletes(req, 'faults/app:4') ? { kind: 'status', code: 409, message } : undefined);
+        const run = await runAction({ host: p.host, inputs: { ...PRUNE, 'fail-on-error': failOnError } });
+        await p.close();
+
+        expect(p.log.some((e) => e.fault === 'status 409')).toBe(true);
+        expect(warnsAbout(run, 'faults/app:4', message)).toBe(true);
+        expect(stateOf(run, 'faults/app:4')?.state).not.toBe('removed');
+        expect([...(await present())]).toEqual([ids.get('faults/app:4')]);
+        expect(run.outputs['removed-count']).toBe(String(images.length - 1));
+        expect(run.code).toBe(failOnError === 'true' ? 1 : 0);
       }
-      // Everything else went; the failed ones are still there.
-      const left = await present();
-      expect([...left].sort()).toEqual(failing.map((ref) => ids.get(ref)!).sort());
-      const removed = (run.report.images as { state: string }[]).filter((i) => i.state === 'removed');
-      expect(removed.length).toBe(images.length - failing.length);
-      expect(run.outputs['removed-count']).toBe(String(images.length - failing.length));
-      if (failOnError === 'false') {
-        expect(run.code).toBe(0);
-        expect(errorLines(run)).toEqual([]);
-      } else {
-        expect(run.code).toBe(1);
-        expect(errorLines(run).length).toBeGreaterThan(0);
-      }
-    }
-  }, 180_000);
+    },
+    120_000,
+  );
 
-  it('more failures than GitHub keeps annotations for: 9 warnings, then one that counts the rest', async () => {
-    await resetFleet();
-    const p = await proxy();
-    p.rule = (req) =>
-      req.method === 'DELETE' ? { kind: 'status', code: 500, message: 'injected: disk on fire' } : undefined;
-    const run = await runAction({ host: p.host, inputs: PRUNE });
-    await p.close();
-    expect(run.code).toBe(0);
-    const warnings = warningLines(run);
-    const failed = (run.report.images as { state: string }[]).filter((i) => i.state === 'failed').length;
-    expect(failed).toBeGreaterThanOrEqual(10);
-    expect(warnings.length).toBe(10);
-    expect(warnings[9]).toContain(`${failed - 9} more warning(s)`);
-    // None is lost: the rest are in the log.
-    expect(lines(run.stdout).filter((l) => l.includes('injected: disk on fire')).length).toBe(failed);
-  }, 120_000);
-
-  it('HTTP 409 on a delete: a warning naming the image and the conflict, the image kept, exit 0 (1 with fail-on-error)', async () => {
-    const message =
-      'conflict: unable to delete (injected) - image is being used by stopped container 0123abcd';
-    for (const failOnError of ['false', 'true']) {
+  itWith(
+    ['unix-socket'],
+    'a dropped connection on a delete is a per-object error; the run goes on',
+    async () => {
       await resetFleet();
       const p = await proxy();
-      p.rule = (req) => (deletes(req, 'faults/app:4') ? { kind: 'status', code: 409, message } : undefined);
-      const run = await runAction({ host: p.host, inputs: { ...PRUNE, 'fail-on-error': failOnError } });
+      p.rule = (req) => (deletes(req, 'faults/app:5') ? { kind: 'drop' } : undefined);
+      const run = await runAction({ host: p.host, inputs: PRUNE });
       await p.close();
 
-      expect(p.log.some((e) => e.fault === 'status 409')).toBe(true);
-      expect(warnsAbout(run, 'faults/app:4', message)).toBe(true);
-      expect(stateOf(run, 'faults/app:4')?.state).not.toBe('removed');
-      expect([...(await present())]).toEqual([ids.get('faults/app:4')]);
+      expect(p.log.some((e) => e.fault === 'drop')).toBe(true);
+      expect(run.code).toBe(0);
+      expect(
+        warningLines(run).some((l) => l.includes(short('faults/app:5')) || l.includes('faults/app:5')),
+      ).toBe(true);
+      expect(stateOf(run, 'faults/app:5')).toMatchObject({ state: 'failed' });
+      expect([...(await present())]).toEqual([ids.get('faults/app:5')]);
       expect(run.outputs['removed-count']).toBe(String(images.length - 1));
-      expect(run.code).toBe(failOnError === 'true' ? 1 : 0);
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 
-  it('a dropped connection on a delete is a per-object error; the run goes on', async () => {
-    await resetFleet();
-    const p = await proxy();
-    p.rule = (req) => (deletes(req, 'faults/app:5') ? { kind: 'drop' } : undefined);
-    const run = await runAction({ host: p.host, inputs: PRUNE });
-    await p.close();
+  itWith(
+    ['unix-socket'],
+    'deletes that hang time out after api-timeout as per-object errors, in bounded time',
+    async () => {
+      await resetFleet();
+      const hung = ['faults/app:2', 'faults/app:7'];
+      const p = await proxy();
+      p.rule = (req) => (hung.some((ref) => deletes(req, ref)) ? { kind: 'hang' } : undefined);
+      const run = await runAction({
+        host: p.host,
+        inputs: { ...PRUNE, 'api-timeout': '5s' },
+        timeoutMs: 120_000,
+      });
+      await p.close();
 
-    expect(p.log.some((e) => e.fault === 'drop')).toBe(true);
-    expect(run.code).toBe(0);
-    expect(
-      warningLines(run).some((l) => l.includes(short('faults/app:5')) || l.includes('faults/app:5')),
-    ).toBe(true);
-    expect(stateOf(run, 'faults/app:5')).toMatchObject({ state: 'failed' });
-    expect([...(await present())]).toEqual([ids.get('faults/app:5')]);
-    expect(run.outputs['removed-count']).toBe(String(images.length - 1));
-  }, 120_000);
-
-  it('deletes that hang time out after api-timeout as per-object errors, in bounded time', async () => {
-    await resetFleet();
-    const hung = ['faults/app:2', 'faults/app:7'];
-    const p = await proxy();
-    p.rule = (req) => (hung.some((ref) => deletes(req, ref)) ? { kind: 'hang' } : undefined);
-    const run = await runAction({
-      host: p.host,
-      inputs: { ...PRUNE, 'api-timeout': '5s' },
-      timeoutMs: 120_000,
-    });
-    await p.close();
-
-    expect(p.log.filter((e) => e.fault === 'hang').length).toBeGreaterThanOrEqual(hung.length);
-    expect(run.durationMs).toBeLessThan(40_000);
-    expect(run.code).toBe(0);
-    for (const ref of hung) {
-      expect(warningLines(run).some((l) => l.includes(short(ref)) || l.includes(ref))).toBe(true);
-      expect(stateOf(run, ref)).toMatchObject({ state: 'failed' });
-    }
-    expect([...(await present())].sort()).toEqual(hung.map((ref) => ids.get(ref)!).sort());
-    expect(run.outputs['removed-count']).toBe(String(images.length - hung.length));
-  }, 120_000);
+      expect(p.log.filter((e) => e.fault === 'hang').length).toBeGreaterThanOrEqual(hung.length);
+      expect(run.durationMs).toBeLessThan(40_000);
+      expect(run.code).toBe(0);
+      for (const ref of hung) {
+        expect(warningLines(run).some((l) => l.includes(short(ref)) || l.includes(ref))).toBe(true);
+        expect(stateOf(run, ref)).toMatchObject({ state: 'failed' });
+      }
+      expect([...(await present())].sort()).toEqual(hung.map((ref) => ids.get(ref)!).sort());
+      expect(run.outputs['removed-count']).toBe(String(images.length - hung.length));
+    },
+    120_000,
+  );
 
   it('a delete whose answer trickles in forever is ended by the whole-run limit (10 × api-timeout): exit 1, the rest removed', async () => {
     await resetFleet();
@@ -317,25 +349,35 @@ describeDocker('faults: unreachable daemons and failing API calls', () => {
     return { removed, notRemoved: notRemoved.map((r) => r.id) };
   }
 
-  it('the daemon going away mid-prune (its socket closes): exit 1, summary and report agree with the daemon', async () => {
-    await resetFleet();
-    const p = await proxy();
-    // Closing the proxy is what the action sees of a stopped daemon: in-flight requests reset, the socket gone.
-    const run = await pruneThenStop(p, () => void p.close());
-    const { removed, notRemoved } = expectStoppedRun(run);
-    // The real daemon is still there: what the report calls removed is gone, everything else is still there.
-    const left = await present();
-    for (const id of removed) expect(left.has(id)).toBe(false);
-    for (const id of notRemoved) expect(left.has(id)).toBe(true);
-  }, 120_000);
+  itWith(
+    ['unix-socket'],
+    'the daemon going away mid-prune (its socket closes): exit 1, summary and report agree with the daemon',
+    async () => {
+      await resetFleet();
+      const p = await proxy();
+      // Closing the proxy is what the action sees of a stopped daemon: in-flight requests reset, the socket gone.
+      const run = await pruneThenStop(p, () => void p.close());
+      const { removed, notRemoved } = expectStoppedRun(run);
+      // The real daemon is still there: what the report calls removed is gone, everything else is still there.
+      const left = await present();
+      for (const id of removed) expect(left.has(id)).toBe(false);
+      for (const id of notRemoved) expect(left.has(id)).toBe(true);
+    },
+    120_000,
+  );
 
   // Last: this kills the file's daemon.
-  it('dockerd killed mid-prune: the run ends in bounded time with exit 1, a summary and a report', async () => {
-    await resetFleet();
-    const p = await proxy();
-    const run = await pruneThenStop(p, () => process.kill(daemon.pid, 'SIGKILL'));
-    await p.close();
-    expect(p.log.some((e) => e.fault === 'upstream error')).toBe(true);
-    expectStoppedRun(run);
-  }, 120_000);
+  itWith(
+    ['unix-socket'],
+    'dockerd killed mid-prune: the run ends in bounded time with exit 1, a summary and a report',
+    async () => {
+      await resetFleet();
+      const p = await proxy();
+      const run = await pruneThenStop(p, () => process.kill(daemon.pid, 'SIGKILL'));
+      await p.close();
+      expect(p.log.some((e) => e.fault === 'upstream error')).toBe(true);
+      expectStoppedRun(run);
+    },
+    120_000,
+  );
 });

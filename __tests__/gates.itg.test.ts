@@ -3,7 +3,7 @@
 // which container and why in the log, the job summary and the JSON report, and removes nothing.
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { runAction, type ActionRun } from './support/action';
-import { describeDocker, startDaemon, type PrivateDaemon } from './support/daemon';
+import { describeDocker, itWith, startDaemon, type PrivateDaemon } from './support/daemon';
 import {
   createContainers,
   createHealthcheckContainer,
@@ -67,179 +67,190 @@ async function expectGateFailure(
   return run;
 }
 
-describeDocker('safety gates: critical containers', () => {
-  beforeAll(async () => {
-    daemon = (await startDaemon('gates'))!;
-    await loadFleet(daemon.docker, fleet); // gates-running (running), gates-exited, gates-created
-    healthyId = await createHealthcheckContainer(daemon.docker, {
-      name: 'gate-healthy',
-      image: BUSYBOX,
-      test: bb('true'),
-      intervalMs: 500,
-    });
-    await createHealthcheckContainer(daemon.docker, {
-      name: 'gate-unhealthy',
-      image: BUSYBOX,
-      test: bb('false'),
-      intervalMs: 500,
-      retries: 1,
-    });
-    // Docker runs the first probe one interval after the start: `starting` for an hour.
-    await createHealthcheckContainer(daemon.docker, {
-      name: 'gate-starting',
-      image: BUSYBOX,
-      test: bb('true'),
-      intervalMs: 3_600_000,
-    });
-    await waitForHealth(daemon.docker, 'gate-healthy', 'healthy');
-    await waitForHealth(daemon.docker, 'gate-unhealthy', 'unhealthy');
-  }, 120_000);
-  afterAll(async () => {
-    for (const p of proxies) await p.close();
-    await daemon?.stop();
-  }, 60_000);
+describeDocker(
+  'safety gates: critical containers',
+  () => {
+    beforeAll(async () => {
+      daemon = (await startDaemon('gates'))!;
+      await loadFleet(daemon.docker, fleet); // gates-running (running), gates-exited, gates-created
+      healthyId = await createHealthcheckContainer(daemon.docker, {
+        name: 'gate-healthy',
+        image: BUSYBOX,
+        test: bb('true'),
+        intervalMs: 500,
+      });
+      await createHealthcheckContainer(daemon.docker, {
+        name: 'gate-unhealthy',
+        image: BUSYBOX,
+        test: bb('false'),
+        intervalMs: 500,
+        retries: 1,
+      });
+      // Docker runs the first probe one interval after the start: `starting` for an hour.
+      await createHealthcheckContainer(daemon.docker, {
+        name: 'gate-starting',
+        image: BUSYBOX,
+        test: bb('true'),
+        intervalMs: 3_600_000,
+      });
+      await waitForHealth(daemon.docker, 'gate-healthy', 'healthy');
+      await waitForHealth(daemon.docker, 'gate-unhealthy', 'unhealthy');
+    }, 120_000);
+    afterAll(async () => {
+      for (const p of proxies) await p.close();
+      await daemon?.stop();
+    }, 60_000);
 
-  it('running and healthy critical containers (by name and by ID) pass; the prune goes ahead and checks again after', async () => {
-    await reload();
-    const before = (await imageState(daemon.docker)).length;
-    const run = await runAction({
-      host: daemon.host,
-      inputs: { ...PRUNE, 'critical-containers': `${P}-running\n${healthyId}` },
-    });
-    expect(run.code).toBe(0);
-    expect(errorLines(run)).toEqual([]);
-    const removed = Number(run.outputs['removed-count']);
-    expect(removed).toBeGreaterThan(0);
-    expect((await imageState(daemon.docker)).length).toBe(before - removed);
-
-    const gates = run.report.gates as { before: Gate[]; after: Gate[] };
-    expect(gates.before).toHaveLength(2);
-    expect(gates.after).toHaveLength(2);
-    for (const phase of [gates.before, gates.after]) {
-      expect(gate(phase, `${P}-running`)).toMatchObject({ ok: true });
-      expect(gate(phase, healthyId)).toMatchObject({ ok: true });
-    }
-    const section = gatesSection(run.summary);
-    expect(section).toContain(`${P}-running`);
-    expect(section).toContain(healthyId);
-  }, 120_000);
-
-  it('a critical container that does not exist fails the step and nothing is removed', async () => {
-    await reload();
-    const run = await expectGateFailure(
-      { ...PRUNE, 'critical-containers': `${P}-running, no-such-container` },
-      'no-such-container',
-      /not found/i,
-    );
-    expect(gate(run.report.gates.before, `${P}-running`)).toMatchObject({ ok: true });
-  }, 120_000);
-
-  it('an exited critical container fails the step', async () => {
-    await expectGateFailure(
-      { ...PRUNE, 'critical-containers': `${P}-exited` },
-      `${P}-exited`,
-      /not running.*exited/i,
-    );
-  }, 120_000);
-
-  it('an unhealthy critical container fails at once (only `starting` is waited for)', async () => {
-    expect(await healthStatus(daemon.docker, 'gate-unhealthy')).toBe('unhealthy');
-    const run = await expectGateFailure(
-      { ...PRUNE, 'critical-containers': 'gate-unhealthy' },
-      'gate-unhealthy',
-      /unhealthy/i,
-    );
-    // gate-timeout is at its default (60s): an unhealthy container is not waited for.
-    expect(run.durationMs).toBeLessThan(30_000);
-  }, 120_000);
-
-  it('a critical container still starting after gate-timeout fails the step', async () => {
-    expect(await healthStatus(daemon.docker, 'gate-starting')).toBe('starting');
-    const run = await expectGateFailure(
-      { ...PRUNE, 'critical-containers': 'gate-starting', 'gate-timeout': '3s' },
-      'gate-starting',
-      /starting/i,
-    );
-    expect(run.durationMs).toBeGreaterThanOrEqual(3_000);
-    expect(run.durationMs).toBeLessThan(20_000);
-  }, 120_000);
-
-  it('a critical container that becomes healthy within gate-timeout is waited for, then passes', async () => {
-    await reload();
-    // Failed probes in the start period do not count: `starting` until /ready exists, ~4 s after the start.
-    await createHealthcheckContainer(daemon.docker, {
-      name: 'gate-slow',
-      image: BUSYBOX,
-      test: bb('test', '-e', '/ready'),
-      intervalMs: 500,
-      startPeriodMs: 120_000,
-      cmd: [
-        '/bin/busybox',
-        'sh',
-        '-c',
-        '/bin/busybox sleep 4; /bin/busybox touch /ready; exec /bin/busybox sleep 3600',
-      ],
-    });
-    try {
-      expect(await healthStatus(daemon.docker, 'gate-slow')).toBe('starting');
+    it('running and healthy critical containers (by name and by ID) pass; the prune goes ahead and checks again after', async () => {
+      await reload();
+      const before = (await imageState(daemon.docker)).length;
       const run = await runAction({
         host: daemon.host,
-        inputs: { ...PRUNE, 'critical-containers': 'gate-slow', 'gate-timeout': '30s' },
+        inputs: { ...PRUNE, 'critical-containers': `${P}-running\n${healthyId}` },
       });
       expect(run.code).toBe(0);
-      expect(gate(run.report.gates.before, 'gate-slow')).toMatchObject({ ok: true });
-      expect(gate(run.report.gates.after, 'gate-slow')).toMatchObject({ ok: true });
-      expect(Number(run.outputs['removed-count'])).toBeGreaterThan(0);
-      expect(run.durationMs).toBeGreaterThan(2_000); // it did wait
-    } finally {
-      await daemon.docker.getContainer('gate-slow').remove({ force: true });
-    }
-  }, 120_000);
+      expect(errorLines(run)).toEqual([]);
+      const removed = Number(run.outputs['removed-count']);
+      expect(removed).toBeGreaterThan(0);
+      expect((await imageState(daemon.docker)).length).toBe(before - removed);
 
-  it('report mode reports a failed gate the same way and fails too', async () => {
-    await reload();
-    const run = await expectGateFailure(
-      { mode: 'report', images: 'unused', 'keep-recent': '0', 'critical-containers': 'gate-unhealthy' },
-      'gate-unhealthy',
-      /unhealthy/i,
+      const gates = run.report.gates as { before: Gate[]; after: Gate[] };
+      expect(gates.before).toHaveLength(2);
+      expect(gates.after).toHaveLength(2);
+      for (const phase of [gates.before, gates.after]) {
+        expect(gate(phase, `${P}-running`)).toMatchObject({ ok: true });
+        expect(gate(phase, healthyId)).toMatchObject({ ok: true });
+      }
+      const section = gatesSection(run.summary);
+      expect(section).toContain(`${P}-running`);
+      expect(section).toContain(healthyId);
+    }, 120_000);
+
+    it('a critical container that does not exist fails the step and nothing is removed', async () => {
+      await reload();
+      const run = await expectGateFailure(
+        { ...PRUNE, 'critical-containers': `${P}-running, no-such-container` },
+        'no-such-container',
+        /not found/i,
+      );
+      expect(gate(run.report.gates.before, `${P}-running`)).toMatchObject({ ok: true });
+    }, 120_000);
+
+    it('an exited critical container fails the step', async () => {
+      await expectGateFailure(
+        { ...PRUNE, 'critical-containers': `${P}-exited` },
+        `${P}-exited`,
+        /not running.*exited/i,
+      );
+    }, 120_000);
+
+    it('an unhealthy critical container fails at once (only `starting` is waited for)', async () => {
+      expect(await healthStatus(daemon.docker, 'gate-unhealthy')).toBe('unhealthy');
+      const run = await expectGateFailure(
+        { ...PRUNE, 'critical-containers': 'gate-unhealthy' },
+        'gate-unhealthy',
+        /unhealthy/i,
+      );
+      // gate-timeout is at its default (60s): an unhealthy container is not waited for.
+      expect(run.durationMs).toBeLessThan(30_000);
+    }, 120_000);
+
+    it('a critical container still starting after gate-timeout fails the step', async () => {
+      expect(await healthStatus(daemon.docker, 'gate-starting')).toBe('starting');
+      const run = await expectGateFailure(
+        { ...PRUNE, 'critical-containers': 'gate-starting', 'gate-timeout': '3s' },
+        'gate-starting',
+        /starting/i,
+      );
+      expect(run.durationMs).toBeGreaterThanOrEqual(3_000);
+      expect(run.durationMs).toBeLessThan(20_000);
+    }, 120_000);
+
+    it('a critical container that becomes healthy within gate-timeout is waited for, then passes', async () => {
+      await reload();
+      // Failed probes in the start period do not count: `starting` until /ready exists, ~4 s after the start.
+      await createHealthcheckContainer(daemon.docker, {
+        name: 'gate-slow',
+        image: BUSYBOX,
+        test: bb('test', '-e', '/ready'),
+        intervalMs: 500,
+        startPeriodMs: 120_000,
+        cmd: [
+          '/bin/busybox',
+          'sh',
+          '-c',
+          '/bin/busybox sleep 4; /bin/busybox touch /ready; exec /bin/busybox sleep 3600',
+        ],
+      });
+      try {
+        expect(await healthStatus(daemon.docker, 'gate-slow')).toBe('starting');
+        const run = await runAction({
+          host: daemon.host,
+          inputs: { ...PRUNE, 'critical-containers': 'gate-slow', 'gate-timeout': '30s' },
+        });
+        expect(run.code).toBe(0);
+        expect(gate(run.report.gates.before, 'gate-slow')).toMatchObject({ ok: true });
+        expect(gate(run.report.gates.after, 'gate-slow')).toMatchObject({ ok: true });
+        expect(Number(run.outputs['removed-count'])).toBeGreaterThan(0);
+        expect(run.durationMs).toBeGreaterThan(2_000); // it did wait
+      } finally {
+        await daemon.docker.getContainer('gate-slow').remove({ force: true });
+      }
+    }, 120_000);
+
+    it('report mode reports a failed gate the same way and fails too', async () => {
+      await reload();
+      const run = await expectGateFailure(
+        { mode: 'report', images: 'unused', 'keep-recent': '0', 'critical-containers': 'gate-unhealthy' },
+        'gate-unhealthy',
+        /unhealthy/i,
+      );
+      expect(run.report.gates.before).toHaveLength(1);
+    }, 120_000);
+
+    itWith(
+      ['unix-socket'],
+      'a critical container that stops during the prune fails the step after it, naming the container',
+      async () => {
+        await reload();
+        await createContainers(daemon.docker, [{ name: 'gate-victim', image: BUSYBOX, state: 'running' }]);
+        const p = await startFaultProxy(daemon.socket);
+        proxies.push(p);
+        let killed: Promise<unknown> | undefined;
+        // The first delete stops the critical container (straight at the daemon), and every delete is slowed
+        // so that the kill lands while the prune runs.
+        p.rule = (req) => {
+          if (!deletedImage(req)) return undefined;
+          killed ??= daemon.docker.getContainer('gate-victim').kill();
+          return { kind: 'delay', ms: 1500 };
+        };
+        const run = await runAction({
+          host: p.host,
+          inputs: { ...PRUNE, 'critical-containers': `gate-victim, ${P}-running` },
+        });
+        await p.close();
+        expect(killed).toBeDefined();
+        await killed;
+
+        expect(run.code).toBe(1);
+        expect(Number(run.outputs['removed-count'])).toBeGreaterThan(0); // the prune went ahead
+        expect(errorLines(run).some((l) => l.includes('gate-victim') && /not running|exited/i.test(l))).toBe(
+          true,
+        );
+        const gates = run.report.gates as { before: Gate[]; after: Gate[] };
+        expect(gate(gates.before, 'gate-victim')).toMatchObject({ ok: true });
+        expect(gate(gates.after, 'gate-victim')).toMatchObject({
+          ok: false,
+          reason: expect.stringMatching(/not running/i),
+        });
+        expect(gate(gates.after, `${P}-running`)).toMatchObject({ ok: true });
+        const section = gatesSection(run.summary);
+        expect(section.split('\n').some((l) => l.includes('gate-victim') && /not running/i.test(l))).toBe(
+          true,
+        );
+      },
+      120_000,
     );
-    expect(run.report.gates.before).toHaveLength(1);
-  }, 120_000);
-
-  it('a critical container that stops during the prune fails the step after it, naming the container', async () => {
-    await reload();
-    await createContainers(daemon.docker, [{ name: 'gate-victim', image: BUSYBOX, state: 'running' }]);
-    const p = await startFaultProxy(daemon.socket);
-    proxies.push(p);
-    let killed: Promise<unknown> | undefined;
-    // The first delete stops the critical container (straight at the daemon), and every delete is slowed
-    // so that the kill lands while the prune runs.
-    p.rule = (req) => {
-      if (!deletedImage(req)) return undefined;
-      killed ??= daemon.docker.getContainer('gate-victim').kill();
-      return { kind: 'delay', ms: 1500 };
-    };
-    const run = await runAction({
-      host: p.host,
-      inputs: { ...PRUNE, 'critical-containers': `gate-victim, ${P}-running` },
-    });
-    await p.close();
-    expect(killed).toBeDefined();
-    await killed;
-
-    expect(run.code).toBe(1);
-    expect(Number(run.outputs['removed-count'])).toBeGreaterThan(0); // the prune went ahead
-    expect(errorLines(run).some((l) => l.includes('gate-victim') && /not running|exited/i.test(l))).toBe(
-      true,
-    );
-    const gates = run.report.gates as { before: Gate[]; after: Gate[] };
-    expect(gate(gates.before, 'gate-victim')).toMatchObject({ ok: true });
-    expect(gate(gates.after, 'gate-victim')).toMatchObject({
-      ok: false,
-      reason: expect.stringMatching(/not running/i),
-    });
-    expect(gate(gates.after, `${P}-running`)).toMatchObject({ ok: true });
-    const section = gatesSection(run.summary);
-    expect(section.split('\n').some((l) => l.includes('gate-victim') && /not running/i.test(l))).toBe(true);
-  }, 120_000);
-});
+  },
+  ['run-containers'],
+);

@@ -175,7 +175,8 @@ describeDocker('hostile strings in labels and inputs', () => {
       // The same decisions either way.
       const decisions = (run: ActionRun) =>
         (run.report.images as { tags: string[]; state: string; reason: string }[])
-          .map((i) => `${i.tags.join(',')} ${i.state} ${i.reason}`)
+          // Podman names a local image `localhost/NAME`.
+          .map((i) => `${i.tags.map((t) => t.replace(/^localhost\//, '')).join(',')} ${i.state} ${i.reason}`)
           .sort();
       const gone = inputs.mode === 'prune' ? 'removed' : 'would-remove';
       expect(decisions(plain)).toEqual(

@@ -1,31 +1,138 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests of the pure core, then integration tests that run the bundled action
-# (dist/index.js, rebuilt here from src/) against private Docker daemons the tests start themselves.
-# Needs root for dockerd; installs Debian's docker.io when it is missing. SDP_REQUIRE_DOCKER=1 turns a
-# missing daemon into a failure instead of skipped integration tests (CI sets it).
+# The whole test suite: unit tests of the pure core once, then the integration tests, which run the
+# bundled action (dist/index.js, rebuilt here from src/) against private daemons the tests start
+# themselves, once per engine in SDP_ENGINES (space-separated, run one after the other):
+#
+#   docker20               Debian 12's Docker 20.10, classic image store (the default when SDP_ENGINES is unset)
+#   docker20-tls           the same on tcp://127.0.0.1:PORT with mutual TLS, no unix socket
+#   docker26               Debian 13's Docker 26.1, classic store            } unpacked into a cache by
+#   docker26-containerd    Docker 26.1, containerd image store               } scripts/engines.sh, fetched
+#   docker-sid             Debian unstable's Docker (28.5 when written)      } here when missing
+#   docker-sid-containerd  the same, containerd image store (Docker 29's default on new installs)
+#   podman                 Debian 12's Podman 4.3, Docker-compatible API (cannot start containers here)
+#
+# e.g. `SDP_ENGINES="docker20 docker26 podman" npm test`, `SDP_ENGINES=all npm test`. Arguments go to
+# every Jest run (`npm test -- action` runs the files matching "action").
+# Needs root for the daemons; installs Debian's docker.io, busybox-static (and podman, openssl when an
+# engine needs them) when missing. SDP_REQUIRE_DOCKER=1 turns a missing engine into a failure instead of
+# skipped integration tests (CI sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+ALL_ENGINES="docker20 docker20-tls docker26 docker26-containerd docker-sid docker-sid-containerd podman"
+engines=${SDP_ENGINES:-docker20}
+[ "$engines" = all ] && engines=$ALL_ENGINES
+
+# Integration test files an engine does not run at all, and why. Finer limits (one test needs a unix
+# socket, running containers, the classic store...) are declared in the tests themselves and show as
+# skipped tests named "[skipped on ENGINE: needs ...]" (see describeDocker in __tests__/support/daemon.ts).
+# None of these is by design: each is a known failure to fix (harness or action), kept out so CI stays
+# meaningful for the rest.
+declare -A SKIP_FILES=(
+  [podman]="concurrency.itg.test.ts"
+  [docker26-containerd]="action.itg.test.ts classes.itg.test.ts"
+  [docker-sid-containerd]="action.itg.test.ts classes.itg.test.ts"
+)
+declare -A SKIP_WHY=(
+  # Harness: on the containerd store the legacy-builder images (fleet.ts buildLegacy) survive
+  # clearDaemon's prune ("3 images left after clearing the daemon") and reloading the fleet then fails
+  # ("Docker reported: image might be filtered out").
+  [docker26-containerd:action.itg.test.ts]="fixture: legacy-build images survive clearDaemon; reload fails 'image might be filtered out'"
+  [docker-sid-containerd:action.itg.test.ts]="fixture: legacy-build images survive clearDaemon; reload fails 'image might be filtered out'"
+  # The action: the whole-host prune's estimate misses what /system/df then measures by far more than
+  # 1% (Docker 26: 552960 bytes apart, Docker 28: 1288851), containers/volumes/build cache included.
+  [docker26-containerd:classes.itg.test.ts]="estimate vs measured differ by more than 1% on the containerd store"
+  [docker-sid-containerd:classes.itg.test.ts]="estimate vs measured differ by more than 1% on the containerd store"
+  # Not by design, a finding for the action: with two runs at once Podman answers an inspect of an image
+  # the other run just deleted with HTTP 500 "layer not known" (Docker: 404), which fails the inventory,
+  # and the two runs' removed-count add up to one more than the images removed.
+  [podman:concurrency.itg.test.ts]="two runs at once: HTTP 500 'layer not known' fails the inventory"
+)
+
+for engine in $engines; do
+  case " $ALL_ENGINES " in
+    *" $engine "*) ;;
+    *)
+      echo "SDP_ENGINES: unknown engine '$engine' (known: $ALL_ENGINES, or all)" >&2
+      exit 2
+      ;;
+  esac
+done
+
 if [ ! -d node_modules ]; then npm ci --ignore-scripts; fi
 
-if ! command -v dockerd >/dev/null || [ ! -x /bin/busybox ]; then
+# System packages the chosen engines need (Debian, as root).
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+[ -x /bin/busybox ] || need+=(busybox-static)
+[[ " $engines " == *" podman "* ]] && ! command -v podman >/dev/null && need+=(podman)
+[[ " $engines " == *" docker20-tls "* ]] && ! command -v openssl >/dev/null && need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "Installing docker.io and busybox-static (Debian) for the integration tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io busybox-static >/dev/null
+    echo "Installing ${need[*]} (Debian) for the integration tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   else
-    echo "dockerd or /bin/busybox is missing and cannot be installed here: integration tests will skip" >&2
+    echo "${need[*]} missing and cannot be installed here: integration tests will skip" >&2
   fi
+fi
+# The newer Dockers come from the engine cache (nothing is downloaded when it is already there).
+folders=()
+[[ " $engines " == *" docker26"* ]] && folders+=(docker26)
+[[ " $engines " == *" docker-sid"* ]] && folders+=(docker-sid)
+if [ ${#folders[@]} -gt 0 ]; then
+  bash scripts/engines.sh "${folders[@]}" >/dev/null || echo "scripts/engines.sh failed: those engines will skip (or fail with SDP_REQUIRE_DOCKER=1)" >&2
 fi
 
 npm run --silent bundle >/dev/null
+
+engine_version() {
+  local cache=${SDP_ENGINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/safe-docker-prune/engines}
+  case $1 in
+    podman) podman --version 2>/dev/null || echo "podman missing" ;;
+    docker26*) echo "docker.io $(cat "$cache/docker26/VERSION" 2>/dev/null || echo '(not fetched)')" ;;
+    docker-sid*) echo "docker.io $(cat "$cache/docker-sid/VERSION" 2>/dev/null || echo '(not fetched)')" ;;
+    *) "${SDP_DOCKERD:-dockerd}" --version 2>/dev/null || echo "dockerd missing" ;;
+  esac
+}
+
 log=$(mktemp)
-set +e
-npx jest --ci "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-set -e
-# One plain closing line with the counts from Jest's "Tests:" summary.
-line=$(grep -E '^Tests:' "$log" | tail -n 1 || true)
-count() { echo "$line" | grep -oE "[0-9]+ $1" | grep -oE '[0-9]+' || echo 0; }
-echo "$(count passed) passed, $(count failed) failed, $(count skipped) skipped"
-rm -f "$log"
+trap 'rm -f "$log"' EXIT
+status=0
+summary=()
+# run LABEL JEST-ARGS...: one Jest run, its output shown as it comes, its counts kept for the summary.
+run() {
+  local label=$1 started=$SECONDS code
+  shift
+  set +e
+  npx jest --ci "$@" 2>&1 | tee "$log"
+  code=${PIPESTATUS[0]}
+  set -e
+  [ "$code" = 0 ] || status=1
+  local line
+  line=$(grep -E '^Tests:' "$log" | tail -n 1 || true)
+  count() { echo "$line" | grep -oE "[0-9]+ $1" | grep -oE '[0-9]+' || echo 0; }
+  summary+=("$(printf '%-22s %3s passed, %s failed, %s skipped (%ss)%s' "$label:" "$(count passed)" \
+    "$(count failed)" "$(count skipped)" $((SECONDS - started)) "$([ "$code" = 0 ] || echo ", exit $code")")")
+}
+
+echo "=============== unit tests ==============="
+run unit "$@" --passWithNoTests --selectProjects unit
+
+for engine in $engines; do
+  echo
+  echo "=============== integration tests on $engine ($(engine_version "$engine")) ==============="
+  ignore=()
+  for file in ${SKIP_FILES[$engine]:-}; do
+    echo "not run on $engine: $file (${SKIP_WHY[$engine:$file]:-see scripts/test.sh})"
+    ignore+=(--testPathIgnorePatterns "$file")
+  done
+  # The user's arguments first: --selectProjects and --testPathIgnorePatterns take every value after them.
+  SDP_ENGINE=$engine run "$engine" "$@" --passWithNoTests --selectProjects integration "${ignore[@]}"
+done
+
+echo
+echo "=============== summary ==============="
+printf '%s\n' "${summary[@]}"
+# One plain closing line with the totals of every run.
+printf '%s\n' "${summary[@]}" | awk '{ p += $2; f += $4; s += $6 } END { print p " passed, " f " failed, " s " skipped" }'
 exit $status

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { envForHost } from './daemon';
 
 export interface ActionRun {
   code: number;
@@ -29,7 +30,10 @@ export function repoRoot(): string {
 }
 
 export async function runAction(opts: {
-  /** `docker-host` input, e.g. a private daemon's `unix:///…/docker.sock`. */
+  /**
+   * `docker-host` input, e.g. a private daemon's `unix:///…/docker.sock`. For a daemon started by
+   * startDaemon, the variables its clients need (TLS) are added to the environment.
+   */
   host: string;
   /** Action inputs by their action.yml names (`older-than`), overriding action.yml defaults. */
   inputs: Record<string, string>;
@@ -60,7 +64,7 @@ export async function runAction(opts: {
     // is upper-cased with dashes kept (`INPUT_OLDER-THAN`).
     const inputs = { ...actionDefaults(root), 'docker-host': opts.host, ...opts.inputs };
     for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
-    Object.assign(env, opts.env);
+    Object.assign(env, envForHost(opts.host), opts.env);
 
     const started = performance.now();
     // SDP_ACTION runs another build of the action (default: the committed bundle).

@@ -1,23 +1,187 @@
-// A private Docker daemon for one test run (or one benchmark). Tests that prune must own their daemon:
+// A private container engine for one test run (or one benchmark). Tests that prune must own their daemon:
 // this never talks to the system daemon. Each daemon has its own data root, exec root, socket and its
 // own containerd (dockerd starts one per exec root), so several can run side by side.
+//
+// Which engine: env SDP_ENGINE (default docker20), one of ENGINES below. The newer Dockers are unpacked
+// into a cache by scripts/engines.sh; Docker 20.10 and Podman 4.3 are the system's (Debian 12) packages.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import {
+  accessSync,
+  constants,
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+} from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import * as http from 'node:http';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import { homedir } from 'node:os';
 import * as path from 'node:path';
 import Dockerode from 'dockerode';
 
+/** Where a daemon keeps its images: Docker's classic layer store, the containerd image store, or Podman's. */
+export type ImageStore = 'classic' | 'containerd' | 'podman';
+
+export interface EngineSpec {
+  kind: 'docker' | 'podman';
+  /** A folder of the engine cache (scripts/engines.sh), or undefined for the system's binaries. */
+  cached?: 'docker26' | 'docker-sid';
+  imageStore: ImageStore;
+  /** Serve the API on tcp://127.0.0.1:PORT with mutual TLS instead of a unix socket. */
+  tls?: boolean;
+  /** Whether containers can be started (Podman 4.3 here can only create them). */
+  canRunContainers: boolean;
+  /** The legacy builder (`POST /build?version=1`) and the BuildKit builder (`docker build`) work. */
+  legacyBuild: boolean;
+  buildKit: boolean;
+}
+
+/** Every engine the tests can run against; the first is the default. */
+export const ENGINES = {
+  /** Debian 12's docker.io 20.10 (API 1.41), classic store: what CI has always run. */
+  docker20: {
+    kind: 'docker',
+    imageStore: 'classic',
+    canRunContainers: true,
+    legacyBuild: true,
+    buildKit: true,
+  },
+  /** The same daemon on tcp://127.0.0.1:PORT with --tlsverify (client certificates), no unix socket. */
+  'docker20-tls': {
+    kind: 'docker',
+    imageStore: 'classic',
+    tls: true,
+    canRunContainers: true,
+    legacyBuild: true,
+    buildKit: true,
+  },
+  /** Debian 13's docker.io 26.1 (API 1.45), classic store. */
+  docker26: {
+    kind: 'docker',
+    cached: 'docker26',
+    imageStore: 'classic',
+    canRunContainers: true,
+    legacyBuild: true,
+    buildKit: true,
+  },
+  /** Docker 26.1 with the containerd image store. */
+  'docker26-containerd': {
+    kind: 'docker',
+    cached: 'docker26',
+    imageStore: 'containerd',
+    canRunContainers: true,
+    legacyBuild: true,
+    buildKit: true,
+  },
+  /** Debian unstable's docker.io, whatever version the cache holds (28.5, API 1.51, when fetched), classic store. */
+  'docker-sid': {
+    kind: 'docker',
+    cached: 'docker-sid',
+    imageStore: 'classic',
+    canRunContainers: true,
+    legacyBuild: true,
+    buildKit: true,
+  },
+  /** sid's Docker with the containerd image store (the default of Docker 29 on new installs). */
+  'docker-sid-containerd': {
+    kind: 'docker',
+    cached: 'docker-sid',
+    imageStore: 'containerd',
+    canRunContainers: true,
+    legacyBuild: true,
+    buildKit: true,
+  },
+  /** Debian 12's Podman 4.3 serving the Docker-compatible API (`podman system service`). */
+  podman: {
+    kind: 'podman',
+    imageStore: 'podman',
+    canRunContainers: false,
+    legacyBuild: false,
+    buildKit: false,
+  },
+} as const satisfies Record<string, EngineSpec>;
+
+export type EngineName = keyof typeof ENGINES;
+
+/**
+ * What a test may need of the engine it runs on. A test file (or test) that needs one the engine lacks is
+ * skipped, with the reason in its name (see describeDocker).
+ */
+export type Feature =
+  /** `daemon.socket`: a unix socket to put a fault proxy in front of. */
+  | 'unix-socket'
+  /** Containers can be started (running and exited containers, healthchecks). */
+  | 'run-containers'
+  /** Docker's classic image store (image IDs, layer sizes and untagged parents as on Docker 20.10–28). */
+  | 'classic-store'
+  /** The legacy builder, which leaves untagged parent images (fleet.ts' buildLegacy). */
+  | 'legacy-build'
+  /** `docker build` with BuildKit (build cache records). */
+  | 'buildkit'
+  /** A Docker daemon (not Podman's compatible API). */
+  | 'docker';
+
+export function engineHas(engine: EngineName, feature: Feature): boolean {
+  const spec: EngineSpec = ENGINES[engine];
+  switch (feature) {
+    case 'unix-socket':
+      return !spec.tls;
+    case 'run-containers':
+      return spec.canRunContainers;
+    case 'classic-store':
+      return spec.imageStore === 'classic';
+    case 'legacy-build':
+      return spec.legacyBuild;
+    case 'buildkit':
+      return spec.buildKit;
+    case 'docker':
+      return spec.kind === 'docker';
+  }
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
 export interface PrivateDaemon {
-  /** `unix:///tmp/sdp-…/docker.sock`, the form the action's `docker-host` input takes. */
+  engine: EngineName;
+  imageStore: ImageStore;
+  canRunContainers: boolean;
+  /** The daemon's own version (`docker version`'s Server.Version) and API version. */
+  version: string;
+  apiVersion: string;
+  /**
+   * The form the action's `docker-host` input takes: `unix:///tmp/sdp-…/docker.sock`, or
+   * `tcp://127.0.0.1:PORT` for a TLS engine (then `env` holds the TLS variables the client needs).
+   */
   host: string;
-  socket: string;
+  /** The unix socket, when the engine serves one (undefined for TLS engines). */
+  socket: string | undefined;
+  /**
+   * What a client (the action, a docker CLI) needs in its environment besides the host: for TLS engines
+   * `DOCKER_TLS_VERIFY=1` and `DOCKER_CERT_PATH` (ca.pem, cert.pem, key.pem); empty otherwise.
+   * runAction adds it by itself when given this daemon's host.
+   */
+  env: Record<string, string>;
   /** Everything the daemon writes lives here; removed by stop(). */
   dir: string;
+  /** Where the engine keeps images, containers and volumes (below dir). */
+  dataRoot: string;
   /** The daemon's stdout/stderr. */
   logFile: string;
   pid: number;
   docker: Dockerode;
+  /**
+   * Runs this engine's own CLI against this daemon: the engine's `docker` binary with DOCKER_HOST (and
+   * TLS) set, or for Podman `podman` on the same storage (`podman --root … image prune -a -f`).
+   */
+  cli(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult>;
   /** Stops the daemon (SIGTERM, SIGKILL after 15 s) and removes its files. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -26,75 +190,226 @@ const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 // dockerd finds containerd, runc and docker-init on PATH.
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/**
+ * Bookworm's runc. The newer engines are unpacked from trixie/sid, whose runc needs glibc 2.38 (Debian 12
+ * has 2.36): they run with this one, first on PATH (containerd's shim finds runc there).
+ */
+const SYSTEM_RUNC = '/usr/sbin/runc';
+/** Docker 20.10's own CLI; /usr/local/bin/docker on these machines is a different, newer client. */
+const SYSTEM_DOCKER_CLI = '/usr/bin/docker';
 
-/** The dockerd binary to run: `SDP_DOCKERD`, else the first on PATH (plus the sbin dirs), else undefined. */
-export function findDockerd(): string | undefined {
+/** The engine the tests run against: SDP_ENGINE, default docker20. */
+export function currentEngine(): EngineName {
+  const name = process.env.SDP_ENGINE || 'docker20';
+  if (!(name in ENGINES)) {
+    throw new Error(`SDP_ENGINE=${name} is not an engine; use one of ${Object.keys(ENGINES).join(', ')}`);
+  }
+  return name as EngineName;
+}
+
+/** scripts/engines.sh's cache folder. */
+export function engineCache(): string {
+  return (
+    process.env.SDP_ENGINE_CACHE ??
+    path.join(process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'safe-docker-prune', 'engines')
+  );
+}
+
+function executable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function onPath(binary: string): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(':'), ...SYSTEM_PATH.split(':')].filter(Boolean);
-  const candidates = process.env.SDP_DOCKERD
-    ? [process.env.SDP_DOCKERD]
-    : dirs.map((d) => path.join(d, 'dockerd'));
-  return candidates.find((file) => {
-    try {
-      accessSync(file, constants.X_OK);
-      return true;
-    } catch {
-      return false;
+  return dirs.map((d) => path.join(d, binary)).find(executable);
+}
+
+/** The system's dockerd: `SDP_DOCKERD`, else the first on PATH (plus the sbin dirs), else undefined. */
+export function findDockerd(): string | undefined {
+  if (process.env.SDP_DOCKERD)
+    return executable(process.env.SDP_DOCKERD) ? process.env.SDP_DOCKERD : undefined;
+  return onPath('dockerd');
+}
+
+/** The binaries an engine runs, or why it cannot run here. */
+function engineBinaries(
+  engine: EngineName,
+): { daemon: string; cli: string; folder?: string; version?: string } | { missing: string } {
+  const spec: EngineSpec = ENGINES[engine];
+  if (process.getuid?.() !== 0) return { missing: `a private ${engine} daemon needs root` };
+  if (spec.kind === 'podman') {
+    const podman = onPath('podman');
+    return podman
+      ? { daemon: podman, cli: podman }
+      : { missing: 'podman was not found on PATH (apt-get install podman)' };
+  }
+  if (spec.cached) {
+    const folder = path.join(engineCache(), spec.cached);
+    if (!existsSync(path.join(folder, '.complete'))) {
+      return { missing: `${folder} is not fetched yet (run scripts/engines.sh ${spec.cached})` };
     }
-  });
+    if (!executable(SYSTEM_RUNC)) return { missing: `${SYSTEM_RUNC} is missing (apt-get install runc)` };
+    const version = readFileSync(path.join(folder, 'VERSION'), 'utf8').trim();
+    return {
+      daemon: path.join(folder, 'usr/sbin/dockerd'),
+      cli: path.join(folder, 'usr/bin/docker'),
+      folder,
+      version,
+    };
+  }
+  const dockerd = findDockerd();
+  if (!dockerd) return { missing: 'dockerd was not found on PATH (apt-get install docker.io)' };
+  if (spec.tls && !onPath('openssl'))
+    return { missing: 'openssl was not found on PATH (apt-get install openssl)' };
+  const cli = executable(SYSTEM_DOCKER_CLI) ? SYSTEM_DOCKER_CLI : (onPath('docker') ?? SYSTEM_DOCKER_CLI);
+  return { daemon: dockerd, cli };
 }
 
 /**
- * Whether Docker-backed tests can run here (dockerd present, running as root). With
- * `SDP_REQUIRE_DOCKER=1` (CI) a missing daemon is an error instead of a reason to skip.
+ * Whether engine-backed tests can run here (the engine's binaries present, running as root). With
+ * `SDP_REQUIRE_DOCKER=1` (CI) a missing engine is an error instead of a reason to skip.
  */
-export function dockerTestsEnabled(): boolean {
-  const missing = !findDockerd()
-    ? 'dockerd was not found on PATH'
-    : process.getuid?.() !== 0
-      ? 'a private dockerd needs root'
-      : undefined;
+export function dockerTestsEnabled(engine: EngineName = currentEngine()): boolean {
+  const found = engineBinaries(engine);
+  const missing = 'missing' in found ? found.missing : undefined;
   if (missing && process.env.SDP_REQUIRE_DOCKER === '1') {
-    throw new Error(`Docker is required (SDP_REQUIRE_DOCKER=1) but ${missing}`);
+    throw new Error(`${engine} is required (SDP_REQUIRE_DOCKER=1) but ${missing}`);
   }
   return !missing;
 }
 
-/** `describe` when a private daemon can run here, else `describe.skip`. */
-export function describeDocker(name: string, fn: () => void): void {
-  (dockerTestsEnabled() ? describe : describe.skip)(name, fn);
+/** The features of `needs` the current engine lacks. */
+export function lacking(needs: readonly Feature[], engine: EngineName = currentEngine()): Feature[] {
+  return needs.filter((feature) => !engineHas(engine, feature));
+}
+
+/**
+ * `describe` when a private daemon of the current engine can run here and it has every feature in
+ * `needs`; else `describe.skip`, with the reason in the name so the skip shows in the output:
+ * `the whole host on a real daemon [skipped on podman: needs run-containers]`.
+ */
+export function describeDocker(name: string, fn: () => void, needs: readonly Feature[] = []): void {
+  if (!dockerTestsEnabled()) return describe.skip(name, fn);
+  const missing = lacking(needs);
+  if (missing.length)
+    return describe.skip(`${name} [skipped on ${currentEngine()}: needs ${missing.join(', ')}]`, fn);
+  describe(name, fn);
+}
+
+/** `it` when the current engine has every feature in `needs`, else `it.skip` with the reason in the name. */
+export function itWith(
+  needs: readonly Feature[],
+  name: string,
+  fn: () => Promise<unknown>,
+  timeout?: number,
+): void {
+  const missing = lacking(needs);
+  if (missing.length)
+    it.skip(`${name} [skipped on ${currentEngine()}: needs ${missing.join(', ')}]`, fn, timeout);
+  else it(name, fn, timeout);
 }
 
 // Daemons still running when the process exits get SIGTERM, so they unmount and stop containerd themselves.
 const running = new Set<ChildProcess>();
 let exitHook = false;
+/** Client environment by daemon host, so runAction can add a TLS daemon's variables by itself. */
+const hostEnvs = new Map<string, Record<string, string>>();
+
+/** The client environment a daemon started here needs besides its host (TLS variables), or {}. */
+export function envForHost(host: string): Record<string, string> {
+  return hostEnvs.get(host) ?? {};
+}
 
 /**
- * Starts a private dockerd and waits until it answers `/_ping`. Returns undefined when Docker cannot run
- * here (see dockerTestsEnabled), so a test file can skip.
+ * Starts a private daemon of `engine` (default: SDP_ENGINE, else docker20) and waits until it answers
+ * `/_ping`. Returns undefined when the engine cannot run here (see dockerTestsEnabled), so a test file
+ * can skip.
  */
-export async function startDaemon(name = 'd'): Promise<PrivateDaemon | undefined> {
-  if (!dockerTestsEnabled()) return undefined;
+export async function startDaemon(
+  name = 'd',
+  engine: EngineName = currentEngine(),
+): Promise<PrivateDaemon | undefined> {
+  if (!dockerTestsEnabled(engine)) return undefined;
+  const spec: EngineSpec = ENGINES[engine];
+  const bins = engineBinaries(engine) as Exclude<ReturnType<typeof engineBinaries>, { missing: string }>;
   // Short paths: a unix socket path must stay under ~108 bytes.
   const dir = await mkdtemp(`/tmp/sdp-${name.replace(/[^\w-]/g, '').slice(0, 12)}-`);
   const socket = path.join(dir, 'docker.sock');
-  const logFile = path.join(dir, 'dockerd.log');
-  // An empty config file keeps the host's /etc/docker/daemon.json out of the picture.
-  await writeFile(path.join(dir, 'daemon.json'), '{}\n');
-  const args = [
-    ...['--config-file', path.join(dir, 'daemon.json')],
-    ...['--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec')],
-    ...['--pidfile', path.join(dir, 'docker.pid'), '-H', `unix://${socket}`],
-    ...['--bridge=none', '--iptables=false', '--ip-masq=false', '--ip6tables=false'],
-    // Containers still running at shutdown get 2 s, not 10 (busybox as PID 1 ignores SIGTERM).
-    '--shutdown-timeout=2',
-    // dockerd picks overlay2 where it works (vfs otherwise); SDP_STORAGE_DRIVER pins one.
-    ...(process.env.SDP_STORAGE_DRIVER ? ['--storage-driver', process.env.SDP_STORAGE_DRIVER] : []),
-  ];
+  const logFile = path.join(dir, 'daemon.log');
+  const dataRoot = path.join(dir, 'data');
+
+  let launch: { args: string[]; env: Record<string, string> };
+  let cliCommand: { bin: string; args: string[]; env: Record<string, string> };
+  let tls: Tls | undefined;
+  if (spec.kind === 'podman') {
+    const podman = await podmanSetup(dir, dataRoot);
+    launch = {
+      args: [...podman.globalArgs, 'system', 'service', '--time=0', `unix://${socket}`],
+      env: podman.env,
+    };
+    cliCommand = { bin: bins.cli, args: podman.globalArgs, env: podman.env };
+  } else {
+    // An explicit config file keeps the host's /etc/docker/daemon.json out of the picture.
+    const config = spec.imageStore === 'containerd' ? { features: { 'containerd-snapshotter': true } } : {};
+    await writeFile(path.join(dir, 'daemon.json'), JSON.stringify(config) + '\n');
+    let listen = ['-H', `unix://${socket}`];
+    if (spec.tls) {
+      tls = await makeCertificates(path.join(dir, 'tls'), await freePort());
+      listen = [
+        ...['-H', `tcp://127.0.0.1:${tls.port}`, '--tlsverify'],
+        ...['--tlscacert', tls.files.ca, '--tlscert', tls.files.serverCert, '--tlskey', tls.files.serverKey],
+      ];
+    }
+    let searchPath = `${process.env.PATH ?? ''}:${SYSTEM_PATH}`;
+    if (bins.folder) {
+      // The cached engine's containerd, shim and docker-init, and bookworm's runc before all (see SYSTEM_RUNC):
+      // a folder holding only a link to it keeps the rest of /usr/sbin (Docker 20.10's own helpers) behind.
+      const runcDir = path.join(dir, 'runc');
+      await mkdir(runcDir);
+      await symlink(SYSTEM_RUNC, path.join(runcDir, 'runc'));
+      searchPath = [
+        runcDir,
+        path.join(bins.folder, 'usr/bin'),
+        path.join(bins.folder, 'usr/sbin'),
+        SYSTEM_PATH,
+      ].join(':');
+    }
+    launch = {
+      args: [
+        ...['--config-file', path.join(dir, 'daemon.json')],
+        ...['--data-root', dataRoot, '--exec-root', path.join(dir, 'exec')],
+        ...['--pidfile', path.join(dir, 'docker.pid'), ...listen],
+        ...['--bridge=none', '--iptables=false', '--ip-masq=false', '--ip6tables=false'],
+        // Containers still running at shutdown get 2 s, not 10 (busybox as PID 1 ignores SIGTERM).
+        '--shutdown-timeout=2',
+        // dockerd picks overlay2 where it works (vfs otherwise); SDP_STORAGE_DRIVER pins one (classic store only).
+        ...(process.env.SDP_STORAGE_DRIVER && spec.imageStore === 'classic'
+          ? ['--storage-driver', process.env.SDP_STORAGE_DRIVER]
+          : []),
+      ],
+      env: { ...stringEnv(process.env), PATH: searchPath },
+    };
+    cliCommand = { bin: bins.cli, args: [], env: {} };
+  }
+
+  const host = tls ? `tcp://127.0.0.1:${tls.port}` : `unix://${socket}`;
+  const clientEnv: Record<string, string> = tls ? { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: tls.dir } : {};
+  if (spec.kind === 'docker') {
+    // The CLI gets only this daemon: its own config folder (no host contexts, no credential helpers).
+    await mkdir(path.join(dir, 'cli'));
+    // Docker 23+ CLIs build with BuildKit only through the buildx plugin: the cached engine's own.
+    const plugins = bins.folder && path.join(bins.folder, 'usr/libexec/docker/cli-plugins');
+    if (plugins && existsSync(plugins)) await symlink(plugins, path.join(dir, 'cli', 'cli-plugins'));
+    cliCommand.env = { DOCKER_HOST: host, DOCKER_CONFIG: path.join(dir, 'cli'), ...clientEnv };
+  }
+
   const log = openSync(logFile, 'a');
-  const child = spawn(findDockerd()!, args, {
-    stdio: ['ignore', log, log],
-    env: { ...process.env, PATH: `${process.env.PATH ?? ''}:${SYSTEM_PATH}` },
-  });
+  const child = spawn(bins.daemon, launch.args, { stdio: ['ignore', log, log], env: launch.env });
   closeSync(log);
   child.unref();
   if (!exitHook) process.once('exit', () => running.forEach((c) => c.kill('SIGTERM')));
@@ -105,32 +420,202 @@ export async function startDaemon(name = 'd'): Promise<PrivateDaemon | undefined
   void exited.then(() => running.delete(child));
 
   let stopped: Promise<void> | undefined;
-  const docker = new Dockerode({ socketPath: socket });
+  const docker = tls
+    ? new Dockerode({ protocol: 'https', host: '127.0.0.1', port: tls.port, ...tls.client })
+    : new Dockerode({ socketPath: socket });
   const daemon: PrivateDaemon = {
-    host: `unix://${socket}`,
-    socket,
+    engine,
+    imageStore: spec.imageStore,
+    canRunContainers: spec.canRunContainers,
+    version: bins.version ?? '',
+    apiVersion: '',
+    host,
+    socket: tls ? undefined : socket,
+    env: clientEnv,
     dir,
+    dataRoot,
     logFile,
     pid: child.pid ?? -1,
     docker,
+    cli: (args, opts = {}) =>
+      runCli(
+        cliCommand.bin,
+        [...cliCommand.args, ...args],
+        { ...cliCommand.env, ...opts.env },
+        opts.timeoutMs,
+      ),
     stop: () => (stopped ??= stop(daemon, child, exited)),
   };
+  if (Object.keys(clientEnv).length) hostEnvs.set(host, clientEnv);
 
   const deadline = Date.now() + START_TIMEOUT_MS;
+  const label = `${engine} (${path.basename(bins.daemon)})`;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
       const tail = await logTail(logFile);
       await daemon.stop();
-      throw new Error(`dockerd exited during start-up (${child.exitCode ?? child.signalCode}):\n${tail}`);
+      throw new Error(`${label} exited during start-up (${child.exitCode ?? child.signalCode}):\n${tail}`);
     }
-    if (await ping(socket)) return daemon;
+    if (await ping(tls ? { port: tls.port, ...tls.client } : { socketPath: socket })) break;
     if (Date.now() > deadline) {
       const tail = await logTail(logFile);
       await daemon.stop();
-      throw new Error(`dockerd did not answer /_ping within ${START_TIMEOUT_MS / 1000} s:\n${tail}`);
+      throw new Error(`${label} did not answer /_ping within ${START_TIMEOUT_MS / 1000} s:\n${tail}`);
     }
     await sleep(100);
   }
+  const version = (await docker.version()) as { Version: string; ApiVersion: string };
+  daemon.version = version.Version;
+  daemon.apiVersion = version.ApiVersion;
+  return daemon;
+}
+
+/**
+ * Podman's global options and environment: storage, run state, networks and its tmp dir all below the
+ * daemon's dir, and private containers.conf / registries.conf / storage.conf so the host's configuration
+ * (and its /etc/containers/networks) neither leaks in nor gets written to.
+ */
+async function podmanSetup(
+  dir: string,
+  dataRoot: string,
+): Promise<{ globalArgs: string[]; env: Record<string, string> }> {
+  const conf = path.join(dir, 'conf');
+  const runRoot = path.join(dir, 'run');
+  const networks = path.join(dir, 'networks');
+  const tmp = path.join(dir, 'tmp');
+  await Promise.all([conf, runRoot, networks, tmp].map((d) => mkdir(d, { recursive: true })));
+  const files = {
+    CONTAINERS_CONF: path.join(conf, 'containers.conf'),
+    CONTAINERS_REGISTRIES_CONF: path.join(conf, 'registries.conf'),
+    CONTAINERS_STORAGE_CONF: path.join(conf, 'storage.conf'),
+  };
+  await writeFile(
+    files.CONTAINERS_CONF,
+    [
+      '[engine]',
+      'cgroup_manager = "cgroupfs"',
+      'events_logger = "file"',
+      `tmp_dir = "${tmp}"`,
+      '[network]',
+      `network_config_dir = "${networks}"`,
+      '',
+    ].join('\n'),
+  );
+  // No registry is reachable here: short names resolve to local images only.
+  await writeFile(files.CONTAINERS_REGISTRIES_CONF, 'unqualified-search-registries = []\n');
+  await writeFile(
+    files.CONTAINERS_STORAGE_CONF,
+    ['[storage]', 'driver = "overlay"', `graphroot = "${dataRoot}"`, `runroot = "${runRoot}"`, ''].join('\n'),
+  );
+  const globalArgs = [
+    ...['--root', dataRoot, '--runroot', runRoot, '--storage-driver', 'overlay'],
+    ...['--cgroup-manager', 'cgroupfs', '--events-backend', 'file'],
+    ...['--tmpdir', tmp, '--network-config-dir', networks],
+  ];
+  return {
+    globalArgs,
+    env: { ...stringEnv(process.env), ...files, PATH: `${process.env.PATH ?? ''}:${SYSTEM_PATH}` },
+  };
+}
+
+interface Tls {
+  port: number;
+  dir: string;
+  files: { ca: string; serverCert: string; serverKey: string };
+  /** dockerode's / https' client options. */
+  client: { ca: Buffer; cert: Buffer; key: Buffer };
+}
+
+/**
+ * A throw-away CA, a server certificate for 127.0.0.1 / localhost and a client certificate, named as the
+ * docker CLI and dockerode expect them in DOCKER_CERT_PATH: ca.pem, cert.pem, key.pem.
+ */
+async function makeCertificates(dir: string, port: number): Promise<Tls> {
+  await mkdir(dir, { mode: 0o700 });
+  const f = (name: string) => path.join(dir, name);
+  const ssl = (...args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.stderr || r.error}`);
+  };
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ssl(
+    'req',
+    '-x509',
+    ...key,
+    '-keyout',
+    f('ca-key.pem'),
+    '-out',
+    f('ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=sdp test CA',
+  );
+  const sign = (csr: string, out: string, ext: string) => {
+    writeFileSync(f(`${out}.ext`), ext);
+    ssl(
+      ...['x509', '-req', '-in', f(csr), '-CA', f('ca.pem'), '-CAkey', f('ca-key.pem'), '-CAcreateserial'],
+      ...['-out', f(out), '-days', '2', '-extfile', f(`${out}.ext`)],
+    );
+  };
+  ssl('req', ...key, '-keyout', f('server-key.pem'), '-out', f('server.csr'), '-subj', '/CN=localhost');
+  sign(
+    'server.csr',
+    'server-cert.pem',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n',
+  );
+  ssl('req', ...key, '-keyout', f('key.pem'), '-out', f('client.csr'), '-subj', '/CN=sdp test client');
+  sign('client.csr', 'cert.pem', 'extendedKeyUsage=clientAuth\n');
+  return {
+    port,
+    dir,
+    files: { ca: f('ca.pem'), serverCert: f('server-cert.pem'), serverKey: f('server-key.pem') },
+    client: {
+      ca: readFileSync(f('ca.pem')),
+      cert: readFileSync(f('cert.pem')),
+      key: readFileSync(f('key.pem')),
+    },
+  };
+}
+
+/** A loopback TCP port nothing listens on (bound and released here, so it was free a moment ago). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
+function runCli(
+  bin: string,
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 120_000,
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, {
+      env: { PATH: `${process.env.PATH ?? ''}:${SYSTEM_PATH}`, HOME: process.env.HOME ?? '/root', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 128, stdout, stderr: signal ? `${stderr}\nkilled: ${signal}` : stderr });
+    });
+  });
 }
 
 async function stop(daemon: PrivateDaemon, child: ChildProcess, exited: Promise<void>): Promise<void> {
@@ -138,7 +623,8 @@ async function stop(daemon: PrivateDaemon, child: ChildProcess, exited: Promise<
   if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
     // Kill running containers first: a daemon shutdown would give each its stop timeout.
     await killContainers(daemon.docker).catch(() => undefined);
-    bridges = await bridgeInterfaces(daemon.docker).catch(() => []);
+    if (ENGINES[daemon.engine].kind === 'docker')
+      bridges = await bridgeInterfaces(daemon.docker).catch(() => []);
     child.kill('SIGTERM');
     if (!(await within(exited, STOP_TIMEOUT_MS))) {
       child.kill('SIGKILL');
@@ -146,8 +632,9 @@ async function stop(daemon: PrivateDaemon, child: ChildProcess, exited: Promise<
     }
   }
   // A clean exit stops containerd and unmounts the layers. After SIGKILL or a crash, containerd, shims
-  // and container processes may be left over: end those this daemon started (see leftoverPids).
-  if (child.exitCode !== 0) {
+  // and container processes may be left over (Podman's conmon always is, for created containers): end
+  // those this daemon started (see leftoverPids).
+  if (child.exitCode !== 0 || ENGINES[daemon.engine].kind === 'podman') {
     for (const pid of leftoverPids(daemon.dir)) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -160,6 +647,7 @@ async function stop(daemon: PrivateDaemon, child: ChildProcess, exited: Promise<
   // many private daemons they would use up Docker's default address pools ("could not find an available,
   // non-overlapping IPv4 address pool").
   for (const bridge of bridges) spawnSync('ip', ['link', 'delete', bridge], { stdio: 'ignore' });
+  hostEnvs.delete(daemon.host);
   await removeDir(daemon.dir);
 }
 
@@ -177,9 +665,9 @@ async function killContainers(docker: Dockerode): Promise<void> {
 }
 
 /**
- * Processes this daemon left: those whose command line names its dir (containerd, shims) and container
- * processes (`init.pid` files in the exec root) whose parent is one of those shims. Checking command
- * lines keeps a stale pid file or a reused pid from naming someone else's process.
+ * Processes this daemon left: those whose command line names its dir (containerd, shims, conmon) and
+ * container processes (`init.pid` files in the exec root) whose parent is one of those shims. Checking
+ * command lines keeps a stale pid file or a reused pid from naming someone else's process.
  */
 function leftoverPids(dir: string): number[] {
   const read = (file: string) => {
@@ -213,18 +701,25 @@ async function removeDir(dir: string): Promise<void> {
   const mounts = (await readFile('/proc/self/mounts', 'utf8'))
     .split('\n')
     .map((line) => line.split(' ')[1]?.replace(/\\040/g, ' '))
-    .filter((mount): mount is string => !!mount && mount.startsWith(dir + '/'))
+    .filter((mount): mount is string => !!mount && (mount === dir || mount.startsWith(dir + '/')))
     .sort((a, b) => b.length - a.length);
   for (const mount of mounts) spawnSync('umount', ['-l', mount], { stdio: 'ignore' });
   await rm(dir, { recursive: true, force: true, maxRetries: 3 });
 }
 
-function ping(socketPath: string): Promise<boolean> {
+function ping(
+  target: { socketPath: string } | { port: number; ca: Buffer; cert: Buffer; key: Buffer },
+): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = http.get({ socketPath, path: '/_ping', timeout: 1000 }, (res) => {
+    const options = { path: '/_ping', timeout: 1000 };
+    const done = (res: http.IncomingMessage) => {
       res.resume();
       resolve(res.statusCode === 200);
-    });
+    };
+    const req =
+      'socketPath' in target
+        ? http.get({ ...options, socketPath: target.socketPath }, done)
+        : https.get({ ...options, host: '127.0.0.1', ...target }, done);
     req.on('error', () => resolve(false));
     req.on('timeout', () => req.destroy());
   });

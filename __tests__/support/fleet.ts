@@ -100,12 +100,71 @@ export async function loadImages(
   ).flat();
 
   // The daemon reports tags loaded (and IDs only when no entry had a tag): check the listing instead.
-  const listed = new Set((await docker.listImages({ all: true })).map((i) => i.Id));
-  const missing = [...configs.keys()].filter((hex) => !listed.has(`sha256:${hex}`));
+  const listing = await docker.listImages({ all: true });
+  const listed = new Set(listing.map((i) => i.Id));
+  let missing = [...configs.keys()].filter((hex) => !listed.has(`sha256:${hex}`));
+  let unmatched: string[] = [];
   if (missing.length) {
-    throw new Error(`docker load left out ${missing.length} images: ${JSON.stringify(messages)}`);
+    // On the containerd image store of Docker 28+ an image's ID is the digest of the manifest the daemon
+    // writes at load time, not of its config: find each image by what its config holds instead.
+    const found = await findByConfig(
+      docker,
+      listing.filter((i) => ![...configs.keys()].some((hex) => i.Id === `sha256:${hex}`)),
+      new Map(missing.map((hex) => [hex, configs.get(hex)!.json])),
+    );
+    for (const [key, id] of ids) {
+      const daemonId = found.ids.get(id.slice(7));
+      if (daemonId) ids.set(key, daemonId);
+    }
+    missing = missing.filter((hex) => !found.ids.has(hex));
+    unmatched = found.unmatched;
+  }
+  if (missing.length) {
+    throw new Error(
+      `docker load left out ${missing.length} images: ${JSON.stringify(messages)}` +
+        (unmatched.length ? `\nimages on the daemon that match no config: ${unmatched.join('\n')}` : ''),
+    );
   }
   return ids;
+}
+
+/**
+ * The daemon's image ID for each config (by config hex), matching what the daemon says of each image
+ * (creation time, layers, labels, command, history) with what the config says.
+ */
+async function findByConfig(
+  docker: Dockerode,
+  images: { Id: string }[],
+  configs: Map<string, Buffer>,
+): Promise<{ ids: Map<string, string>; unmatched: string[] }> {
+  const print = (
+    created: string,
+    layers: string[],
+    labels: Record<string, string> | null | undefined,
+    cmd: unknown,
+    history: string[],
+  ) =>
+    // Labels sorted: the daemon answers them in key order, a spec in its own.
+    JSON.stringify([Date.parse(created), layers, Object.entries(labels ?? {}).sort(), cmd ?? null, history]);
+  const wanted = new Map<string, string>();
+  for (const [hex, json] of configs) {
+    const c = JSON.parse(json.toString());
+    const history = (c.history as { created_by: string }[]).map((h) => h.created_by);
+    wanted.set(print(c.created, c.rootfs.diff_ids, c.config.Labels, c.config.Cmd, history), hex);
+  }
+  const found = new Map<string, string>();
+  const unmatched: string[] = [];
+  await inBatches(images, 8, async (image) => {
+    const info = await docker.getImage(image.Id).inspect();
+    const history = ((await docker.getImage(image.Id).history()) as { CreatedBy: string }[])
+      .map((h) => h.CreatedBy)
+      .reverse();
+    const seen = print(info.Created, info.RootFS.Layers ?? [], info.Config.Labels, info.Config.Cmd, history);
+    const hex = wanted.get(seen);
+    if (hex) found.set(hex, image.Id);
+    else unmatched.push(`${image.Id} ${seen}`);
+  });
+  return { ids: found, unmatched };
 }
 
 /** One `docker load` of the given images (config hex, config, layers) as a `docker save` tar. */
@@ -184,9 +243,30 @@ export async function imageState(docker: Dockerode): Promise<{ id: string; tags:
 export async function clearDaemon(docker: Dockerode): Promise<void> {
   const containers = await docker.listContainers({ all: true });
   await inBatches(containers, 4, (c) => docker.getContainer(c.Id).remove({ force: true, v: true }));
-  await docker.pruneImages({ filters: { dangling: ['false'] } });
+  // Podman answers this prune with HTTP 500 ("specifying "dangling" filter more than once with different
+  // values is not supported"): then the images go one by one, children before their parents.
+  const pruned = await docker.pruneImages({ filters: { dangling: ['false'] } }).then(
+    () => true,
+    () => false,
+  );
+  if (!pruned) await removeEveryImage(docker);
   const left = await docker.listImages({ all: true });
   if (left.length) throw new Error(`${left.length} images left after clearing the daemon`);
+}
+
+async function removeEveryImage(docker: Dockerode): Promise<void> {
+  for (let round = 0; round < 10; round++) {
+    const images = await docker.listImages({ all: true });
+    if (!images.length) return;
+    const parents = new Set(images.map((i) => i.ParentId).filter(Boolean));
+    const leaves = images.filter((i) => !parents.has(i.Id));
+    await inBatches(leaves.length ? leaves : images, 4, (i) =>
+      docker
+        .getImage(i.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    );
+  }
 }
 
 /** The host's static busybox as the only layer: an image that can run containers. */

@@ -51,7 +51,10 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-export async function startFaultProxy(targetSocket: string): Promise<FaultProxy> {
+export async function startFaultProxy(targetSocket: string | undefined): Promise<FaultProxy> {
+  // A TLS daemon (PrivateDaemon.socket undefined) has no socket to stand in front of.
+  if (!targetSocket)
+    throw new Error('startFaultProxy needs a daemon with a unix socket (feature unix-socket)');
   const dir = await mkdtemp('/tmp/sdp-proxy-');
   const socket = path.join(dir, 'proxy.sock');
   const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
