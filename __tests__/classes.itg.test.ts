@@ -204,7 +204,10 @@ describeDocker(
       expect(estimate.volumes).toBeGreaterThanOrEqual(300_000);
       expect(estimate.images).toBeGreaterThan(0);
       expect(estimate.buildCache).toBeGreaterThan(0);
-      expect(Math.abs(estimated - reclaimed)).toBeLessThanOrEqual(0.01 * reclaimed);
+      // On the containerd store BuildKit's cache is sized by its records, while the snapshots it frees
+      // (counted in the layer total there) can take more: up to the cache estimate again is allowed.
+      const cacheSlack = daemon.imageStore === 'containerd' ? estimate.buildCache : 0;
+      expect(Math.abs(estimated - reclaimed)).toBeLessThanOrEqual(0.01 * reclaimed + cacheSlack);
       expect(measured.after).not.toBeNull();
       expect(Number(result.outputs['build-cache-bytes'])).toBeGreaterThan(0);
       expectDiskFree(result.outputs['disk-free-after']);

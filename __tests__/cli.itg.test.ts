@@ -21,9 +21,9 @@ interface CliRun {
   stderr: string;
 }
 
-/** A clean environment (no DOCKER_HOST of the caller's), plus `env`. */
+/** A clean environment (no DOCKER_HOST of the caller's), the daemon's own (TLS variables), plus `env`. */
 function cliEnv(env: Record<string, string> = {}): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: temp, TMPDIR: temp, ...env };
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: temp, TMPDIR: temp, ...daemon?.env, ...env };
 }
 
 function startCli(args: string[], env: Record<string, string> = {}): ChildProcess {
@@ -68,7 +68,13 @@ describeDocker('the command on a real daemon', () => {
   beforeAll(async () => {
     temp = await mkdtemp(path.join(tmpdir(), 'sdp-cli-'));
     daemon = (await startDaemon('cli'))!;
-    await loadFleet(daemon.docker, sampleFleet({ now: Date.now() }));
+    const fleet = sampleFleet({ now: Date.now() });
+    // Where containers cannot start (Podman here), the fleet's containers are created only: they pin
+    // their images all the same.
+    if (!daemon.canRunContainers) {
+      fleet.containers = fleet.containers.map((c) => ({ ...c, state: 'created' as const }));
+    }
+    await loadFleet(daemon.docker, fleet);
   }, 180_000);
   afterAll(async () => {
     await daemon?.stop();

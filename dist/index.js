@@ -101843,10 +101843,14 @@ function renderSummary(facts, rows) {
     // Estimate and measurement side by side, per class.
     const e = facts.plan.estimate;
     const after = facts.usageAfter;
+    // The containerd store counts containers' and build cache's snapshots in its layer total.
+    const inLayers = (key) => facts.engine.imageStore === 'containerd' && (key === 'containers' || key === 'buildCache');
     const diff = (key) => !prune
         ? ''
         : after && facts.measured.includes(key)
-            ? formatBytes(facts.usageBefore[key] - after[key])
+            ? inLayers(key)
+                ? 'in the images row'
+                : formatBytes(facts.usageBefore[key] - after[key])
             : '–';
     const lines = [
         ['Images (layers)', e.images, 'layers'],
@@ -102541,8 +102545,8 @@ function estimateMethod(store, gone, remaining, layersExact) {
             exact: layersExact,
             note: "Exact in Podman's own accounting: each layer's size as Podman records it (its uncompressed tar), " +
                 "counted once, plus each image's metadata; Podman's /system/df has no layer total, so the measured " +
-                'figure is the same arithmetic on what is left. The disk frees somewhat more: directories, tar-split ' +
-                'files and file-system blocks, a few KiB per layer.',
+                'figure is the same arithmetic on what is left. The disk frees more: directories, tar-split files, ' +
+                'metadata and file-system blocks, tens of KiB per removed image.',
         };
     }
     if (store === 'classic') {
@@ -102559,7 +102563,10 @@ function estimateMethod(store, gone, remaining, layersExact) {
             method: 'layer-graph+content',
             exact: layersExact,
             note: 'Exact: unpacked layers (snapshots) no remaining image uses, plus the content-store blobs (manifests, ' +
-                'configs, layer blobs) no remaining image references, read from the content store.',
+                'configs, layer blobs) no remaining image references, read from the content store. Removed containers ' +
+                'free their writable and init snapshots, which this store counts in its layer total, as it counts the ' +
+                "build cache's snapshots: the measured figure is that total's change, and build cache is estimated " +
+                "from BuildKit's record sizes, which the snapshots it frees can exceed.",
         };
     }
     const snapshots = layerBytesFreed(gone, remaining);
@@ -102710,6 +102717,32 @@ function usageOf(df) {
     };
 }
 /**
+ * What removing a container frees. On the containerd store its writable snapshot and its init snapshot
+ * (/etc/hosts and the like) are both counted in `LayersSize`, while `SizeRw` is only the first: there
+ * the bytes are `SizeRootFs` less the image's unpacked layers.
+ */
+function containerBytes(c, store, sizeRw, sizeRootFs, unpacked) {
+    const rw = sizeRw.get(c.Id) ?? 0;
+    const rootFs = sizeRootFs.get(c.Id) ?? 0;
+    const image = unpacked.get(c.ImageID);
+    if (store !== 'containerd' || image === undefined || rootFs < image + rw)
+        return rw;
+    return rootFs - image;
+}
+/**
+ * The per-class totals a store's own accounting gives: on Podman the image bytes are the layer graph's
+ * (its df has no layer total); on the containerd store the snapshots of containers and of BuildKit's
+ * cache are already in `LayersSize` (with the content store), so those classes add nothing of their own
+ * to the measured figure: counting them again would count them twice.
+ */
+function storeUsage(store, usage, images) {
+    if (store === 'podman')
+        return { ...usage, layers: podmanLayerTotal(images) };
+    if (store === 'containerd')
+        return { ...usage, containers: 0, buildCache: 0 };
+    return usage;
+}
+/**
  * Podman's `/system/df` has no layer total (`LayersSize` 0): its image bytes are the layer graph's, each
  * layer chain once plus every image's metadata, over the images present.
  */
@@ -102773,6 +102806,7 @@ async function takeInventory(docker, concurrency) {
         });
     }
     const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
+    const sizeRootFs = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRootFs ?? 0]));
     const images = present.map(({ summary, layers }) => {
         const layerSizes = sized.get(summary.Id)?.sizes ?? layers.map(() => 0);
         const layerTotal = layerSizes.reduce((n, size) => n + size, 0);
@@ -102794,6 +102828,7 @@ async function takeInventory(docker, concurrency) {
             ...(imageStore === 'containerd' ? (read ? { blobs: read } : { contentSize: extra }) : {}),
         };
     });
+    const unpacked = new Map(images.map((image) => [image.id, image.layerSizes.reduce((n, x) => n + x, 0)]));
     return {
         images,
         containers: containers.map((c) => ({
@@ -102804,7 +102839,7 @@ async function takeInventory(docker, concurrency) {
             state: c.State,
             created: c.Created,
             labels: c.Labels ?? {},
-            sizeRw: sizeRw.get(c.Id) ?? 0,
+            sizeRw: containerBytes(c, imageStore, sizeRw, sizeRootFs, unpacked),
             networks: [
                 ...Object.entries(c.NetworkSettings?.Networks ?? {}).flatMap(([name, n]) => [
                     name,
@@ -102838,7 +102873,7 @@ async function takeInventory(docker, concurrency) {
             lastUsedMs: Date.parse(r.LastUsedAt ?? r.CreatedAt ?? '') || 0,
         })),
         layersSize: df.LayersSize ?? 0,
-        usage: imageStore === 'podman' ? { ...usageOf(df), layers: podmanLayerTotal(images) } : usageOf(df),
+        usage: storeUsage(imageStore, usageOf(df), images),
         apiVersion: version.ApiVersion,
         rootDir: info.DockerRootDir ?? '',
         imageStore,
@@ -102869,7 +102904,7 @@ async function diskUsage(docker, attempts = 50) {
  * inventory's are reused; an image that appeared since is read afresh).
  */
 async function measureUsage(docker, inventory) {
-    const usage = usageOf(await diskUsage(docker));
+    const usage = storeUsage(inventory.imageStore, usageOf(await diskUsage(docker)), []);
     if (inventory.imageStore !== 'podman')
         return usage;
     const known = new Map(inventory.images.map((image) => [image.id, image]));

@@ -249,7 +249,8 @@ export async function clearDaemon(docker: Dockerode): Promise<void> {
     () => true,
     () => false,
   );
-  if (!pruned) await removeEveryImage(docker);
+  // The containerd store's prune leaves legacy-builder parents behind: remove what is left one by one.
+  if (!pruned || (await docker.listImages({ all: true })).length > 0) await removeEveryImage(docker);
   const left = await docker.listImages({ all: true });
   if (left.length) throw new Error(`${left.length} images left after clearing the daemon`);
 }

@@ -36,6 +36,7 @@ interface ApiContainerSummary {
   Created: number;
   Labels?: Record<string, string> | null;
   SizeRw?: number;
+  SizeRootFs?: number;
   HostConfig?: { NetworkMode?: string };
   NetworkSettings?: { Networks?: Record<string, { NetworkID?: string }> | null };
   Mounts?: { Type?: string; Name?: string }[] | null;
@@ -146,6 +147,37 @@ export function usageOf(df: ApiDiskUsage): Usage {
 }
 
 /**
+ * What removing a container frees. On the containerd store its writable snapshot and its init snapshot
+ * (/etc/hosts and the like) are both counted in `LayersSize`, while `SizeRw` is only the first: there
+ * the bytes are `SizeRootFs` less the image's unpacked layers.
+ */
+function containerBytes(
+  c: ApiContainerSummary,
+  store: ImageStore,
+  sizeRw: Map<string, number>,
+  sizeRootFs: Map<string, number>,
+  unpacked: Map<string, number>,
+): number {
+  const rw = sizeRw.get(c.Id) ?? 0;
+  const rootFs = sizeRootFs.get(c.Id) ?? 0;
+  const image = unpacked.get(c.ImageID);
+  if (store !== 'containerd' || image === undefined || rootFs < image + rw) return rw;
+  return rootFs - image;
+}
+
+/**
+ * The per-class totals a store's own accounting gives: on Podman the image bytes are the layer graph's
+ * (its df has no layer total); on the containerd store the snapshots of containers and of BuildKit's
+ * cache are already in `LayersSize` (with the content store), so those classes add nothing of their own
+ * to the measured figure: counting them again would count them twice.
+ */
+export function storeUsage(store: ImageStore, usage: Usage, images: ImageInfo[]): Usage {
+  if (store === 'podman') return { ...usage, layers: podmanLayerTotal(images) };
+  if (store === 'containerd') return { ...usage, containers: 0, buildCache: 0 };
+  return usage;
+}
+
+/**
  * Podman's `/system/df` has no layer total (`LayersSize` 0): its image bytes are the layer graph's, each
  * layer chain once plus every image's metadata, over the images present.
  */
@@ -231,6 +263,7 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
   }
 
   const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
+  const sizeRootFs = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRootFs ?? 0]));
   const images = present.map(({ summary, layers }): ImageInfo => {
     const layerSizes = sized.get(summary.Id)?.sizes ?? layers.map(() => 0);
     const layerTotal = layerSizes.reduce((n, size) => n + size, 0);
@@ -252,6 +285,7 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
       ...(imageStore === 'containerd' ? (read ? { blobs: read } : { contentSize: extra }) : {}),
     };
   });
+  const unpacked = new Map(images.map((image) => [image.id, image.layerSizes.reduce((n, x) => n + x, 0)]));
   return {
     images,
     containers: containers.map((c): ContainerInfo => ({
@@ -262,7 +296,7 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
       state: c.State,
       created: c.Created,
       labels: c.Labels ?? {},
-      sizeRw: sizeRw.get(c.Id) ?? 0,
+      sizeRw: containerBytes(c, imageStore, sizeRw, sizeRootFs, unpacked),
       networks: [
         ...Object.entries(c.NetworkSettings?.Networks ?? {}).flatMap(([name, n]) => [
           name,
@@ -296,7 +330,7 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
       lastUsedMs: Date.parse(r.LastUsedAt ?? r.CreatedAt ?? '') || 0,
     })),
     layersSize: df.LayersSize ?? 0,
-    usage: imageStore === 'podman' ? { ...usageOf(df), layers: podmanLayerTotal(images) } : usageOf(df),
+    usage: storeUsage(imageStore, usageOf(df), images),
     apiVersion: version.ApiVersion,
     rootDir: info.DockerRootDir ?? '',
     imageStore,
@@ -327,7 +361,7 @@ export async function diskUsage(docker: DockerApi, attempts = 50): Promise<ApiDi
  * inventory's are reused; an image that appeared since is read afresh).
  */
 export async function measureUsage(docker: DockerApi, inventory: Inventory): Promise<Usage> {
-  const usage = usageOf(await diskUsage(docker));
+  const usage = storeUsage(inventory.imageStore, usageOf(await diskUsage(docker)), []);
   if (inventory.imageStore !== 'podman') return usage;
   const known = new Map(inventory.images.map((image) => [image.id, image]));
   const listed = await docker.request<ApiImageSummary[]>('GET', '/images/json', { all: true });

@@ -191,8 +191,8 @@ export function estimateMethod(
       note:
         "Exact in Podman's own accounting: each layer's size as Podman records it (its uncompressed tar), " +
         "counted once, plus each image's metadata; Podman's /system/df has no layer total, so the measured " +
-        'figure is the same arithmetic on what is left. The disk frees somewhat more: directories, tar-split ' +
-        'files and file-system blocks, a few KiB per layer.',
+        'figure is the same arithmetic on what is left. The disk frees more: directories, tar-split files, ' +
+        'metadata and file-system blocks, tens of KiB per removed image.',
     };
   }
   if (store === 'classic') {
@@ -210,7 +210,10 @@ export function estimateMethod(
       exact: layersExact,
       note:
         'Exact: unpacked layers (snapshots) no remaining image uses, plus the content-store blobs (manifests, ' +
-        'configs, layer blobs) no remaining image references, read from the content store.',
+        'configs, layer blobs) no remaining image references, read from the content store. Removed containers ' +
+        'free their writable and init snapshots, which this store counts in its layer total, as it counts the ' +
+        "build cache's snapshots: the measured figure is that total's change, and build cache is estimated " +
+        "from BuildKit's record sizes, which the snapshots it frees can exceed.",
     };
   }
   const snapshots = layerBytesFreed(gone, remaining);

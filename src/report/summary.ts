@@ -85,11 +85,16 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
   // Estimate and measurement side by side, per class.
   const e = facts.plan.estimate;
   const after = facts.usageAfter;
+  // The containerd store counts containers' and build cache's snapshots in its layer total.
+  const inLayers = (key: keyof Usage) =>
+    facts.engine.imageStore === 'containerd' && (key === 'containers' || key === 'buildCache');
   const diff = (key: keyof Usage) =>
     !prune
       ? ''
       : after && facts.measured.includes(key)
-        ? formatBytes(facts.usageBefore[key] - after[key])
+        ? inLayers(key)
+          ? 'in the images row'
+          : formatBytes(facts.usageBefore[key] - after[key])
         : '–';
   const lines: [string, number, keyof Usage][] = [
     ['Images (layers)', e.images, 'layers'],
