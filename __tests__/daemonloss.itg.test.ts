@@ -102,7 +102,7 @@ function expectStoppedRun(run: ActionRun, daemon: PrivateDaemon, what: RegExp) {
   const errors = errorLines(run);
   expect(run.code).toBe(1);
   expect(errors.length).toBe(1); // one setFailed
-  expect(errors[0]).toContain(daemon.socket);
+  expect(errors[0]).toContain(daemon.host);
   expect(errors[0]).toMatch(what);
   expect(run.report).toBeDefined();
   const rows = run.report.images as Row[];
@@ -161,7 +161,8 @@ async function restart(daemon: PrivateDaemon, argv: string[]): Promise<Dockerode
     await Promise.race([exited, sleep(15_000)]);
     child.kill('SIGKILL');
   });
-  const docker = new Dockerode({ socketPath: daemon.socket });
+  // The same client (unix socket or TLS) reaches the restarted daemon at the same address.
+  const docker = daemon.docker;
   for (let t = 0; ; t++) {
     const ok = await docker.ping().then(
       () => true,

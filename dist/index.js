@@ -102626,12 +102626,64 @@ async function blobSize(dir, digest) {
         return undefined;
     }
 }
+/** Manifests and indexes are small JSON documents; layer blobs are never read. */
+const MAX_DOCUMENT = 4 * 1024 * 1024;
+/**
+ * Which manifests and indexes refer to each blob (config, manifest), from one scan of the content
+ * store's small JSON documents: for an image whose ID is its config's digest (Docker 26 on this store),
+ * the way up to the manifest or index that holds it.
+ */
+async function referrers(dir) {
+    const parents = new Map();
+    const folder = (0,external_node_path_namespaceObject.join)(dir, 'blobs', 'sha256');
+    const names = await (0,promises_namespaceObject.readdir)(folder).catch(() => []);
+    for (const name of names) {
+        const file = (0,external_node_path_namespaceObject.join)(folder, name);
+        const size = (await (0,promises_namespaceObject.stat)(file).catch(() => undefined))?.size ?? 0;
+        if (size === 0 || size > MAX_DOCUMENT)
+            continue;
+        let doc;
+        try {
+            const text = await (0,promises_namespaceObject.readFile)(file, 'utf8');
+            if (!text.startsWith('{'))
+                continue;
+            doc = JSON.parse(text);
+        }
+        catch {
+            continue;
+        }
+        const digest = `sha256:${name}`;
+        for (const child of [...(doc.manifests ?? []), ...(doc.config ? [doc.config] : [])]) {
+            const list = parents.get(child.digest) ?? [];
+            list.push(digest);
+            parents.set(child.digest, list);
+        }
+    }
+    return parents;
+}
+/** The documents at the top of the references above `digest` (itself when nothing refers to it). */
+function rootsOf(digest, parents) {
+    const roots = new Set();
+    const seen = new Set();
+    const up = (d, depth) => {
+        if (seen.has(d) || depth > 4)
+            return;
+        seen.add(d);
+        const above = parents.get(d) ?? [];
+        if (above.length === 0)
+            roots.add(d);
+        for (const p of above)
+            up(p, depth + 1);
+    };
+    up(digest, 0);
+    return [...roots];
+}
 /**
  * The blobs an image references that are present in the content store, from its target (the digest of
  * its manifest or index: the `Descriptor` the API gives, which is also the image ID on Docker 28): the
  * index, each present manifest, its config and layer blobs. Undefined when the target cannot be read.
  */
-async function readImageBlobs(dir, target) {
+async function readImageBlobs(dir, target, parents) {
     const blobs = new Map();
     const visit = async (digest, depth) => {
         const file = blobPath(dir, digest);
@@ -102662,9 +102714,35 @@ async function readImageBlobs(dir, target) {
         }
         return true;
     };
-    if (!(await visit(target, 0)))
-        return undefined;
+    if (!(await visit(target, 0))) {
+        // An ID that is the config's digest: find the manifests (and indexes) that hold it.
+        if (!parents || !(await blobSize(dir, target)))
+            return undefined;
+        const roots = rootsOf(target, await parents()).filter((root) => root !== target);
+        if (roots.length === 0)
+            return undefined;
+        blobs.clear();
+        for (const root of roots)
+            if (!(await visit(root, 0)))
+                return undefined;
+    }
     return [...blobs].map(([digest, size]) => ({ key: digest, size }));
+}
+/** Bytes of every blob in the content store. */
+async function contentTotal(dir) {
+    const folder = (0,external_node_path_namespaceObject.join)(dir, 'blobs', 'sha256');
+    let total = 0;
+    for (const name of await (0,promises_namespaceObject.readdir)(folder).catch(() => [])) {
+        total += (await (0,promises_namespaceObject.stat)((0,external_node_path_namespaceObject.join)(folder, name)).catch(() => undefined))?.size ?? 0;
+    }
+    return total;
+}
+/**
+ * Whether the daemon's `LayersSize` counts the content store on the containerd image store. Checked
+ * here: Docker 28.5 counts it (blobs and snapshots), Docker 26.1 only the snapshots.
+ */
+function layersCountContent(version) {
+    return Number(/^(\d+)/.exec(version)?.[1] ?? 0) >= 28;
 }
 
 ;// CONCATENATED MODULE: ./src/engine/inventory.ts
@@ -102735,11 +102813,13 @@ function containerBytes(c, store, sizeRw, sizeRootFs, unpacked) {
  * cache are already in `LayersSize` (with the content store), so those classes add nothing of their own
  * to the measured figure: counting them again would count them twice.
  */
-function storeUsage(store, usage, images) {
+async function storeUsage(store, usage, images, contentOutsideLayers) {
     if (store === 'podman')
         return { ...usage, layers: podmanLayerTotal(images) };
-    if (store === 'containerd')
-        return { ...usage, containers: 0, buildCache: 0 };
+    if (store === 'containerd') {
+        const content = contentOutsideLayers ? await contentTotal(contentOutsideLayers) : 0;
+        return { ...usage, layers: usage.layers + content, containers: 0, buildCache: 0 };
+    }
     return usage;
 }
 /**
@@ -102801,8 +102881,11 @@ async function takeInventory(docker, concurrency) {
         : undefined;
     const blobs = new Map();
     if (contentDir) {
+        // Scanned once, and only when some image's ID is its config's digest (Docker 26).
+        let scan;
+        const parents = () => (scan ??= referrers(contentDir));
         await mapPool(present, concurrency, async ({ summary }) => {
-            blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary)));
+            blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary), parents));
         });
     }
     const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
@@ -102828,6 +102911,8 @@ async function takeInventory(docker, concurrency) {
             ...(imageStore === 'containerd' ? (read ? { blobs: read } : { contentSize: extra }) : {}),
         };
     });
+    // Where LayersSize leaves the content store out (Docker before 28), its bytes are read from disk.
+    const outside = contentDir && !layersCountContent(engine.version) ? contentDir : undefined;
     const unpacked = new Map(images.map((image) => [image.id, image.layerSizes.reduce((n, x) => n + x, 0)]));
     return {
         images,
@@ -102873,12 +102958,13 @@ async function takeInventory(docker, concurrency) {
             lastUsedMs: Date.parse(r.LastUsedAt ?? r.CreatedAt ?? '') || 0,
         })),
         layersSize: df.LayersSize ?? 0,
-        usage: storeUsage(imageStore, usageOf(df), images),
+        usage: await storeUsage(imageStore, usageOf(df), images, outside),
         apiVersion: version.ApiVersion,
         rootDir: info.DockerRootDir ?? '',
         imageStore,
         engine,
         contentExact: imageStore === 'containerd' ? images.every((image) => image.blobs) : undefined,
+        contentOutsideLayers: outside,
         takenAt,
     };
 }
@@ -102904,7 +102990,7 @@ async function diskUsage(docker, attempts = 50) {
  * inventory's are reused; an image that appeared since is read afresh).
  */
 async function measureUsage(docker, inventory) {
-    const usage = storeUsage(inventory.imageStore, usageOf(await diskUsage(docker)), []);
+    const usage = await storeUsage(inventory.imageStore, usageOf(await diskUsage(docker)), [], inventory.contentOutsideLayers);
     if (inventory.imageStore !== 'podman')
         return usage;
     const known = new Map(inventory.images.map((image) => [image.id, image]));

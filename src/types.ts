@@ -206,6 +206,11 @@ export interface Inventory {
   engine: EngineInfo;
   /** Whether the content-store blobs of every image could be read (containerd store only). */
   contentExact?: boolean;
+  /**
+   * The content store's folder when the daemon's `LayersSize` leaves it out (containerd store before
+   * Docker 28): the measured image bytes add its size, read from disk, before and after.
+   */
+  contentOutsideLayers?: string;
   /** Epoch milliseconds when the inventory was taken. */
   takenAt: number;
 }

@@ -2,7 +2,7 @@
 // (the action runs as root on the daemon's host): each image's manifest, config and layer blobs, with
 // their exact sizes. The Docker API does not list an image's blobs, only their total.
 
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Blob } from '../types';
 
@@ -57,12 +57,65 @@ async function blobSize(dir: string, digest: string): Promise<number | undefined
   }
 }
 
+/** Manifests and indexes are small JSON documents; layer blobs are never read. */
+const MAX_DOCUMENT = 4 * 1024 * 1024;
+
+/**
+ * Which manifests and indexes refer to each blob (config, manifest), from one scan of the content
+ * store's small JSON documents: for an image whose ID is its config's digest (Docker 26 on this store),
+ * the way up to the manifest or index that holds it.
+ */
+export async function referrers(dir: string): Promise<Map<string, string[]>> {
+  const parents = new Map<string, string[]>();
+  const folder = join(dir, 'blobs', 'sha256');
+  const names = await readdir(folder).catch(() => [] as string[]);
+  for (const name of names) {
+    const file = join(folder, name);
+    const size = (await stat(file).catch(() => undefined))?.size ?? 0;
+    if (size === 0 || size > MAX_DOCUMENT) continue;
+    let doc: ManifestOrIndex;
+    try {
+      const text = await readFile(file, 'utf8');
+      if (!text.startsWith('{')) continue;
+      doc = JSON.parse(text) as ManifestOrIndex;
+    } catch {
+      continue;
+    }
+    const digest = `sha256:${name}`;
+    for (const child of [...(doc.manifests ?? []), ...(doc.config ? [doc.config] : [])]) {
+      const list = parents.get(child.digest) ?? [];
+      list.push(digest);
+      parents.set(child.digest, list);
+    }
+  }
+  return parents;
+}
+
+/** The documents at the top of the references above `digest` (itself when nothing refers to it). */
+export function rootsOf(digest: string, parents: Map<string, string[]>): string[] {
+  const roots = new Set<string>();
+  const seen = new Set<string>();
+  const up = (d: string, depth: number): void => {
+    if (seen.has(d) || depth > 4) return;
+    seen.add(d);
+    const above = parents.get(d) ?? [];
+    if (above.length === 0) roots.add(d);
+    for (const p of above) up(p, depth + 1);
+  };
+  up(digest, 0);
+  return [...roots];
+}
+
 /**
  * The blobs an image references that are present in the content store, from its target (the digest of
  * its manifest or index: the `Descriptor` the API gives, which is also the image ID on Docker 28): the
  * index, each present manifest, its config and layer blobs. Undefined when the target cannot be read.
  */
-export async function readImageBlobs(dir: string, target: string): Promise<Blob[] | undefined> {
+export async function readImageBlobs(
+  dir: string,
+  target: string,
+  parents?: () => Promise<Map<string, string[]>>,
+): Promise<Blob[] | undefined> {
   const blobs = new Map<string, number>();
   const visit = async (digest: string, depth: number): Promise<boolean> => {
     const file = blobPath(dir, digest);
@@ -88,6 +141,31 @@ export async function readImageBlobs(dir: string, target: string): Promise<Blob[
     }
     return true;
   };
-  if (!(await visit(target, 0))) return undefined;
+  if (!(await visit(target, 0))) {
+    // An ID that is the config's digest: find the manifests (and indexes) that hold it.
+    if (!parents || !(await blobSize(dir, target))) return undefined;
+    const roots = rootsOf(target, await parents()).filter((root) => root !== target);
+    if (roots.length === 0) return undefined;
+    blobs.clear();
+    for (const root of roots) if (!(await visit(root, 0))) return undefined;
+  }
   return [...blobs].map(([digest, size]) => ({ key: digest, size }));
+}
+
+/** Bytes of every blob in the content store. */
+export async function contentTotal(dir: string): Promise<number> {
+  const folder = join(dir, 'blobs', 'sha256');
+  let total = 0;
+  for (const name of await readdir(folder).catch(() => [] as string[])) {
+    total += (await stat(join(folder, name)).catch(() => undefined))?.size ?? 0;
+  }
+  return total;
+}
+
+/**
+ * Whether the daemon's `LayersSize` counts the content store on the containerd image store. Checked
+ * here: Docker 28.5 counts it (blobs and snapshots), Docker 26.1 only the snapshots.
+ */
+export function layersCountContent(version: string): boolean {
+  return Number(/^(\d+)/.exec(version)?.[1] ?? 0) >= 28;
 }

@@ -10,7 +10,7 @@ import {
   planLayerSizing,
   type DfImage,
 } from '../policy/estimate';
-import { contentStoreFor, readImageBlobs } from './content';
+import { contentStoreFor, contentTotal, layersCountContent, readImageBlobs, referrers } from './content';
 import { mapPool } from './pool';
 import type { Blob, ContainerInfo, EngineInfo, ImageInfo, ImageStore, Inventory, Usage } from '../types';
 
@@ -171,9 +171,17 @@ function containerBytes(
  * cache are already in `LayersSize` (with the content store), so those classes add nothing of their own
  * to the measured figure: counting them again would count them twice.
  */
-export function storeUsage(store: ImageStore, usage: Usage, images: ImageInfo[]): Usage {
+export async function storeUsage(
+  store: ImageStore,
+  usage: Usage,
+  images: ImageInfo[],
+  contentOutsideLayers?: string,
+): Promise<Usage> {
   if (store === 'podman') return { ...usage, layers: podmanLayerTotal(images) };
-  if (store === 'containerd') return { ...usage, containers: 0, buildCache: 0 };
+  if (store === 'containerd') {
+    const content = contentOutsideLayers ? await contentTotal(contentOutsideLayers) : 0;
+    return { ...usage, layers: usage.layers + content, containers: 0, buildCache: 0 };
+  }
   return usage;
 }
 
@@ -257,8 +265,11 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
       : undefined;
   const blobs = new Map<string, Blob[] | undefined>();
   if (contentDir) {
+    // Scanned once, and only when some image's ID is its config's digest (Docker 26).
+    let scan: Promise<Map<string, string[]>> | undefined;
+    const parents = () => (scan ??= referrers(contentDir));
     await mapPool(present, concurrency, async ({ summary }) => {
-      blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary)));
+      blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary), parents));
     });
   }
 
@@ -285,6 +296,8 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
       ...(imageStore === 'containerd' ? (read ? { blobs: read } : { contentSize: extra }) : {}),
     };
   });
+  // Where LayersSize leaves the content store out (Docker before 28), its bytes are read from disk.
+  const outside = contentDir && !layersCountContent(engine.version) ? contentDir : undefined;
   const unpacked = new Map(images.map((image) => [image.id, image.layerSizes.reduce((n, x) => n + x, 0)]));
   return {
     images,
@@ -330,12 +343,13 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
       lastUsedMs: Date.parse(r.LastUsedAt ?? r.CreatedAt ?? '') || 0,
     })),
     layersSize: df.LayersSize ?? 0,
-    usage: storeUsage(imageStore, usageOf(df), images),
+    usage: await storeUsage(imageStore, usageOf(df), images, outside),
     apiVersion: version.ApiVersion,
     rootDir: info.DockerRootDir ?? '',
     imageStore,
     engine,
     contentExact: imageStore === 'containerd' ? images.every((image) => image.blobs) : undefined,
+    contentOutsideLayers: outside,
     takenAt,
   };
 }
@@ -361,7 +375,12 @@ export async function diskUsage(docker: DockerApi, attempts = 50): Promise<ApiDi
  * inventory's are reused; an image that appeared since is read afresh).
  */
 export async function measureUsage(docker: DockerApi, inventory: Inventory): Promise<Usage> {
-  const usage = storeUsage(inventory.imageStore, usageOf(await diskUsage(docker)), []);
+  const usage = await storeUsage(
+    inventory.imageStore,
+    usageOf(await diskUsage(docker)),
+    [],
+    inventory.contentOutsideLayers,
+  );
   if (inventory.imageStore !== 'podman') return usage;
   const known = new Map(inventory.images.map((image) => [image.id, image]));
   const listed = await docker.request<ApiImageSummary[]>('GET', '/images/json', { all: true });
