@@ -186,79 +186,83 @@ function expectConsistent(present: Set<string>, rows: { removed: string[]; notAt
   expect(rows.notAttempted.filter((id) => !present.has(id))).toEqual([]);
 }
 
-describeDocker('daemon loss mid-prune (real daemons, a few hundred images)', () => {
-  it('dockerd stopped gracefully (SIGTERM) mid-deletion: stops at once, exit 1, not attempted listed', async () => {
-    const { daemon } = await daemonWithFleet('loss-term');
-    const argv = argvOf(daemon.pid);
-    const running = runAction({
-      host: daemon.host,
-      inputs: { ...PRUNE, 'api-timeout': '20s' },
-      timeoutMs: 90_000,
-    });
-    await deletionsBegun(daemon.docker, 10);
-    process.kill(daemon.pid, 'SIGTERM');
-    const run = await running;
-    console.log(`SIGTERM: action ran ${run.durationMs} ms\n${errorLines(run).join('\n')}`);
-    const rows = expectStoppedRun(run, daemon, /stop|shut|answer/i);
-    expect(run.durationMs).toBeLessThan(20_000);
-    expectConsistent(await presentIn(await restart(daemon, argv)), rows);
-  }, 120_000);
+describeDocker(
+  'daemon loss mid-prune (real daemons, a few hundred images)',
+  () => {
+    it('dockerd stopped gracefully (SIGTERM) mid-deletion: stops at once, exit 1, not attempted listed', async () => {
+      const { daemon } = await daemonWithFleet('loss-term');
+      const argv = argvOf(daemon.pid);
+      const running = runAction({
+        host: daemon.host,
+        inputs: { ...PRUNE, 'api-timeout': '20s' },
+        timeoutMs: 90_000,
+      });
+      await deletionsBegun(daemon.docker, 10);
+      process.kill(daemon.pid, 'SIGTERM');
+      const run = await running;
+      console.log(`SIGTERM: action ran ${run.durationMs} ms\n${errorLines(run).join('\n')}`);
+      const rows = expectStoppedRun(run, daemon, /stop|shut|answer/i);
+      expect(run.durationMs).toBeLessThan(20_000);
+      expectConsistent(await presentIn(await restart(daemon, argv)), rows);
+    }, 120_000);
 
-  it('dockerd killed (SIGKILL) mid-deletion: stops at once, exit 1, not attempted listed', async () => {
-    const { daemon } = await daemonWithFleet('loss-kill');
-    const argv = argvOf(daemon.pid);
-    const running = runAction({
-      host: daemon.host,
-      inputs: { ...PRUNE, 'api-timeout': '20s' },
-      timeoutMs: 90_000,
-    });
-    await deletionsBegun(daemon.docker, 10);
-    process.kill(daemon.pid, 'SIGKILL');
-    const run = await running;
-    console.log(`SIGKILL: action ran ${run.durationMs} ms\n${errorLines(run).join('\n')}`);
-    const rows = expectStoppedRun(run, daemon, /stop|answer|gone|refused/i);
-    expect(run.durationMs).toBeLessThan(20_000);
-    expectConsistent(await presentIn(await restart(daemon, argv)), rows);
-  }, 120_000);
+    it('dockerd killed (SIGKILL) mid-deletion: stops at once, exit 1, not attempted listed', async () => {
+      const { daemon } = await daemonWithFleet('loss-kill');
+      const argv = argvOf(daemon.pid);
+      const running = runAction({
+        host: daemon.host,
+        inputs: { ...PRUNE, 'api-timeout': '20s' },
+        timeoutMs: 90_000,
+      });
+      await deletionsBegun(daemon.docker, 10);
+      process.kill(daemon.pid, 'SIGKILL');
+      const run = await running;
+      console.log(`SIGKILL: action ran ${run.durationMs} ms\n${errorLines(run).join('\n')}`);
+      const rows = expectStoppedRun(run, daemon, /stop|answer|gone|refused/i);
+      expect(run.durationMs).toBeLessThan(20_000);
+      expectConsistent(await presentIn(await restart(daemon, argv)), rows);
+    }, 120_000);
 
-  it('dockerd frozen (SIGSTOP) mid-deletion: bounded by api-timeout, exit 1, not attempted listed', async () => {
-    const { daemon } = await daemonWithFleet('loss-stop');
-    const running = runAction({
-      host: daemon.host,
-      inputs: { ...PRUNE, 'api-timeout': '4s' },
-      timeoutMs: 90_000,
-    });
-    await deletionsBegun(daemon.docker, 10);
-    process.kill(daemon.pid, 'SIGSTOP');
-    cleanups.push(async () => void process.kill(daemon.pid, 'SIGCONT'));
-    const run = await running;
-    process.kill(daemon.pid, 'SIGCONT');
-    console.log(`SIGSTOP: action ran ${run.durationMs} ms\n${errorLines(run).join('\n')}`);
-    const rows = expectStoppedRun(run, daemon, /answer|time/i);
-    // One api-timeout for the calls in flight, one (at most) for the check that follows, and start-up.
-    expect(run.durationMs).toBeLessThan(4_000 * 2 + 6_000);
-    // In-flight deletes the daemon finishes after SIGCONT are "failed" (unknown), never "removed".
-    await sleep(500);
-    expectConsistent(await presentIn(daemon.docker), rows);
-  }, 120_000);
+    it('dockerd frozen (SIGSTOP) mid-deletion: bounded by api-timeout, exit 1, not attempted listed', async () => {
+      const { daemon } = await daemonWithFleet('loss-stop');
+      const running = runAction({
+        host: daemon.host,
+        inputs: { ...PRUNE, 'api-timeout': '4s' },
+        timeoutMs: 90_000,
+      });
+      await deletionsBegun(daemon.docker, 10);
+      process.kill(daemon.pid, 'SIGSTOP');
+      cleanups.push(async () => void process.kill(daemon.pid, 'SIGCONT'));
+      const run = await running;
+      process.kill(daemon.pid, 'SIGCONT');
+      console.log(`SIGSTOP: action ran ${run.durationMs} ms\n${errorLines(run).join('\n')}`);
+      const rows = expectStoppedRun(run, daemon, /answer|time/i);
+      // One api-timeout for the calls in flight, one (at most) for the check that follows, and start-up.
+      expect(run.durationMs).toBeLessThan(4_000 * 2 + 6_000);
+      // In-flight deletes the daemon finishes after SIGCONT are "failed" (unknown), never "removed".
+      await sleep(500);
+      expectConsistent(await presentIn(daemon.docker), rows);
+    }, 120_000);
 
-  for (const [what, start] of [
-    ['garbage bytes', startGarbageSocket],
-    ['an HTML page with 200 to everything', startHtmlSocket],
-  ] as const) {
-    it(`a unix socket that answers ${what}: a clear error naming it, exit 1, in bounded time`, async () => {
-      const server = await start();
-      cleanups.push(() => server.close());
-      const run = await runAction({ host: server.host, inputs: PRUNE, timeoutMs: 60_000 });
-      expect(server.connections).toBeGreaterThan(0);
-      expect(run.code).toBe(1);
-      const errors = errorLines(run);
-      console.log(`${what}: action ran ${run.durationMs} ms\n${errors.join('\n')}`);
-      expect(errors.length).toBe(1);
-      expect(errors[0]).toContain(server.socket);
-      expect(errors[0]).toMatch(/not a Docker daemon/i);
-      expect(run.durationMs).toBeLessThan(15_000);
-      expect(run.outputs['removed-count'] ?? '0').toBe('0');
-    }, 90_000);
-  }
-});
+    for (const [what, start] of [
+      ['garbage bytes', startGarbageSocket],
+      ['an HTML page with 200 to everything', startHtmlSocket],
+    ] as const) {
+      it(`a unix socket that answers ${what}: a clear error naming it, exit 1, in bounded time`, async () => {
+        const server = await start();
+        cleanups.push(() => server.close());
+        const run = await runAction({ host: server.host, inputs: PRUNE, timeoutMs: 60_000 });
+        expect(server.connections).toBeGreaterThan(0);
+        expect(run.code).toBe(1);
+        const errors = errorLines(run);
+        console.log(`${what}: action ran ${run.durationMs} ms\n${errors.join('\n')}`);
+        expect(errors.length).toBe(1);
+        expect(errors[0]).toContain(server.socket);
+        expect(errors[0]).toMatch(/not a Docker daemon/i);
+        expect(run.durationMs).toBeLessThan(15_000);
+        expect(run.outputs['removed-count'] ?? '0').toBe('0');
+      }, 90_000);
+    }
+  },
+  ['docker'],
+); // stopping, killing and restarting dockerd on its data root
