@@ -5,6 +5,7 @@
 import { isConnectionError, isRunTimeLimit, messageOf, statusOf, type DockerApi } from './docker';
 import { mapPool } from './pool';
 import { pushTo } from '../collections';
+import { budgetMet, type Measured } from '../policy/budget';
 import type {
   BuildCachePlan,
   BuildCacheResult,
@@ -217,7 +218,15 @@ export async function removeObjects(
 /** One `/build/prune` call; dockerode drops its options, so the query is built here. */
 export async function pruneBuildCache(docker: DockerApi, plan: BuildCachePlan): Promise<BuildCacheResult> {
   const query: Record<string, unknown> = { all: true };
-  if (plan.keepStorage !== undefined) query['keep-storage'] = plan.keepStorage;
+  if (plan.keepStorage !== undefined) {
+    // API 1.48 renamed keep-storage to reserved-space (and dropped the old name in 1.49) and added
+    // max-used-space: the cache is pruned, least recently used first, down to that size.
+    const [major, minor] = (plan.apiVersion ?? '1.41').split('.').map(Number);
+    if (major > 1 || (major === 1 && minor >= 48)) {
+      query['reserved-space'] = plan.keepStorage;
+      query['max-used-space'] = plan.keepStorage;
+    } else query['keep-storage'] = plan.keepStorage;
+  }
   if (plan.until !== undefined) query.filters = JSON.stringify({ until: [plan.until] });
   try {
     const answer = await docker.request<{ SpaceReclaimed?: number }>('POST', '/build/prune', query);
@@ -337,4 +346,88 @@ export async function executePlan(
       : undefined;
   objectResults.push(...(await removeClass('Remove volumes', 'volume')));
   return { results, objectResults, buildCacheResult, stopped: stopper.reason };
+}
+
+/** What the budget is measured by during a prune: the filesystem now (undefined where not visible). */
+export type Measure = () => Promise<Measured>;
+
+export interface ExecutedBudget extends Executed {
+  /** Steps of plan.budget done; fewer than planned when a measurement met the budget sooner. */
+  stepsDone: number;
+}
+
+/**
+ * A budgeted prune: the budget's steps one at a time, in order (stopped containers, the build cache,
+ * images), checking before each whether every budget is met, by the exact estimate of what is freed so
+ * far or by measuring the filesystem; then networks and volumes as usual. Never more than the plan.
+ */
+export async function executeBudget(
+  docker: DockerApi,
+  plan: Plan,
+  concurrency: number,
+  phase: Phase,
+  log: (line: string) => void,
+  measure: Measure,
+): Promise<ExecutedBudget> {
+  const budget = plan.budget!;
+  const stopper = new Stopper(docker);
+  const results: RemovalResult[] = [];
+  const objectResults: ObjectResult[] = [];
+  let buildCacheResult: BuildCacheResult | undefined;
+  const noPrune = new Set(plan.noPrune);
+  const untagOnly = new Set(plan.untagOnly);
+  const images = new Map(plan.images.map((d) => [d.image.id, d.image]));
+  const containers = new Map(plan.objects.filter((o) => o.kind === 'container').map((o) => [o.id, o]));
+  let freed = 0;
+  let stepsDone = 0;
+  await phase('Remove to meet the budget', 'applyMs', async () => {
+    for (const step of budget.steps) {
+      if (budgetMet(budget, freed, await measure())) {
+        log(`budget met after ${stepsDone} removal(s)`);
+        break;
+      }
+      if (!(await stopper.proceed())) break;
+      stepsDone++;
+      if (step.kind === 'container') {
+        const decision = containers.get(step.id);
+        if (decision) objectResults.push(...(await removeObjects(docker, [decision], 1, stopper)));
+      } else if (step.kind === 'build-cache') {
+        if (plan.buildCache) buildCacheResult = await pruneBuildCache(docker, plan.buildCache);
+      } else {
+        const image = images.get(step.id);
+        if (!image) continue;
+        const [result, failure] = await removeImage(
+          docker,
+          image,
+          noPrune.has(image.id),
+          untagOnly.has(image.id),
+        );
+        results.push(result);
+        await stopper.record(failure);
+      }
+      freed = step.runningTotal;
+      log(`${stepsDone}/${budget.steps.length}: ${step.kind} ${step.name}, running total ${freed} bytes`);
+    }
+  });
+  // Steps not attempted because the daemon went away: reported like executePlan's.
+  if (stopper.reason) {
+    for (const step of budget.steps.slice(stepsDone)) {
+      const message = `not attempted: ${stopper.reason}`;
+      if (step.kind === 'image')
+        results.push({ id: step.id, status: 'error', message, deleted: [], untagged: [] });
+      if (step.kind === 'container')
+        objectResults.push({ kind: 'container', id: step.id, status: 'error', message });
+    }
+    stepsDone = budget.steps.length;
+  }
+  for (const kind of ['network', 'volume'] as const) {
+    const decisions = plan.objects.filter((o) => o.kind === kind && o.action === 'remove');
+    if (decisions.length === 0 || stopper.reason) continue;
+    objectResults.push(
+      ...(await phase(`Remove ${kind}s`, `${kind}sMs`, () =>
+        removeObjects(docker, decisions, concurrency, stopper),
+      )),
+    );
+  }
+  return { results, objectResults, buildCacheResult, stopped: stopper.reason, stepsDone };
 }
