@@ -4,14 +4,17 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { executePlan } from './engine/apply';
+import { executeBudget, executePlan, type Executed } from './engine/apply';
 import { diskStats, type DiskStats } from './engine/disk';
 import { connectDocker, messageOf, tlsAdvice, type DockerApi } from './engine/docker';
 import { checkGates } from './engine/gates';
 import { measureUsage, takeInventory } from './engine/inventory';
-import { planRemovals } from './policy/plan';
+import { readState, writeState } from './engine/state';
+import { budgetMetAfter, daemonUsage, hasBudget, planWithBudget } from './policy/budget';
+import { lastUsedTimes } from './policy/usage';
 import {
   buildReport,
+  budgetLines,
   engineName,
   imageRows,
   shortId,
@@ -123,10 +126,11 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
     }
   }
 
+  const budgeted = hasBudget(inputs);
   const inventory = await timed('Inventory', 'inventoryMs', async () => {
     let taken: Inventory;
     try {
-      taken = await takeInventory(docker, READ_CONNECTIONS);
+      taken = await takeInventory(docker, READ_CONNECTIONS, { containerTimes: budgeted });
     } catch (error) {
       throw new Error(
         `Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}`,
@@ -141,8 +145,21 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
   });
 
   const nowMs = Date.now();
-  const plan = await timed('Plan', 'planMs', async () => {
-    const planned = planRemovals(inventory, inputs, nowMs);
+  // Usage history: read for the budget's order, recorded by every run (any mode, budget or not).
+  const daemonKey = inventory.engine.id || docker.host;
+  const history = await readState(inputs.stateDir);
+  const historyWarnings =
+    history.warning && (budgeted || !history.warning.startsWith('no usage history')) ? [history.warning] : [];
+  const diskBefore = await diskStats(docker.host, inventory.rootDir);
+  const lastUsed = lastUsedTimes(
+    inventory.images,
+    inventory.containers,
+    history.state.daemons[daemonKey],
+    nowMs,
+  );
+  const budgetContext = (stepsDone?: number) => ({ disk: diskBefore, lastUsed, stepsDone });
+  let plan = await timed('Plan', 'planMs', async () => {
+    const planned = planWithBudget(inventory, inputs, nowMs, budgetContext());
     for (const d of planned.images) {
       const what = d.image.repoTags.length > 0 ? d.image.repoTags.join(' ') : shortId(d.image.id);
       info(`${d.action === 'remove' ? 'remove' : `keep (${d.reason})`}: ${what}: ${d.detail}`);
@@ -151,20 +168,45 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
       info(`${o.action === 'remove' ? 'remove' : `keep (${o.reason})`}: ${o.kind} ${o.name}: ${o.detail}`);
     }
     if (planned.buildCache) info(`build cache: ${planned.buildCache.detail}`);
+    if (planned.budget) budgetLines(planned.budget).forEach((line) => info(line));
     return planned;
   });
-  const warnings = plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`);
+  const warnings = [
+    ...historyWarnings,
+    ...plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`),
+    ...(plan.budget?.unmeasurable ?? []),
+  ];
+  const recorded = await writeState(inputs.stateDir, {
+    daemonId: daemonKey,
+    images: inventory.images.map((image) => image.id),
+    inUse: inventory.containers.map((c) => c.imageId),
+    nowMs,
+  });
+  if (recorded) warnings.push(recorded);
   warnings.forEach((w) => warn(w));
 
-  const diskBefore = await diskStats(docker.host, inventory.rootDir);
+  let stopped: string | undefined;
   let results: RemovalResult[] | undefined;
   let objectResults: ObjectResult[] | undefined;
   let buildCacheResult: BuildCacheResult | undefined;
   let usageAfter: Usage | undefined;
   let diskAfter: DiskStats | undefined;
   if (inputs.mode === 'prune') {
-    const executed = await executePlan(docker, plan, CONNECTIONS, timed, info);
-    ({ results, objectResults, buildCacheResult } = executed);
+    let executed: Executed;
+    if (plan.budget) {
+      const budgetRun = await executeBudget(docker, plan, CONNECTIONS, timed, info, async () => {
+        const now = await diskStats(docker.host, inventory.rootDir);
+        return { freeBytes: now?.freeBytes, freeInodes: now?.freeInodes };
+      });
+      // The filesystem met the budget sooner than the estimate: the rest is kept, budget met.
+      if (budgetRun.stepsDone < plan.budget.steps.length) {
+        plan = planWithBudget(inventory, inputs, nowMs, budgetContext(budgetRun.stepsDone));
+      }
+      executed = budgetRun;
+    } else {
+      executed = await executePlan(docker, plan, CONNECTIONS, timed, info);
+    }
+    ({ results, objectResults, buildCacheResult, stopped } = executed);
     if (buildCacheResult && buildCacheResult.status !== 'removed') {
       warn(`build cache not pruned: ${buildCacheResult.message}`);
     }
@@ -212,6 +254,40 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
         failures.push(`after the prune: ${failed.map((g) => `${g.container} ${g.reason}`).join(', ')}`);
       }
     }
+  }
+
+  if (plan.budget) {
+    const budget = plan.budget;
+    const short = budget.shortfallBytes > 0;
+    if (short) {
+      const held = budget.holding
+        .map((h) => `${h.kind} ${h.name} (${h.bytes} bytes, ${h.reason})`)
+        .join('; ');
+      warnings.push(
+        `the budget cannot be met: every allowed removal frees ${budget.needBytes - budget.shortfallBytes} ` +
+          `of the ${budget.needBytes} bytes needed, ${budget.shortfallBytes} bytes short` +
+          (held ? `; the largest kept: ${held}` : ''),
+      );
+    }
+    if (inputs.mode === 'prune' && !stopped) {
+      budget.after = {
+        freeBytes: diskAfter?.freeBytes,
+        totalBytes: diskAfter?.totalBytes,
+        freeInodes: diskAfter?.freeInodes,
+        totalInodes: diskAfter?.totalInodes,
+        usage: usageAfter
+          ? daemonUsage({ usage: usageAfter })
+          : budget.before.usage - (budget.steps.at(-1)?.runningTotal ?? 0),
+      };
+      budget.metAfterPrune = budgetMetAfter(budget, budget.after);
+      if (!budget.metAfterPrune && !short) {
+        warnings.push('the budget is not met after the prune, as measured now (see the budget section)');
+      }
+    }
+    if (inputs.failOnError && (short || budget.metAfterPrune === false)) {
+      failures.push('the budget is not met (fail-on-error is true)');
+    }
+    warnings.filter((w) => /^the budget /.test(w)).forEach((w) => warn(w));
   }
 
   const facts: RunFacts = {
