@@ -15,6 +15,9 @@ import {
   type BudgetPolicy,
 } from '../src/policy/budget';
 import { planRemovals } from '../src/policy/plan';
+import { budgetLines, buildReport, imageRows, type RunFacts } from '../src/report/report';
+import { renderSummary } from '../src/report/summary';
+import { renderTable } from '../src/report/table';
 import {
   emptyState,
   lastUsedTimes,
@@ -139,6 +142,19 @@ describe('orderImages: dangling first, then tagged, each least recently used fir
     const twin = image('twin', 30);
     const ids = orderImages(decide([twin, old]), new Map()).map((d) => d.image.id);
     expect(ids).toEqual([old.id, twin.id].sort());
+  });
+});
+
+describe('orderImages: parents after their children', () => {
+  it('holds an image back until every candidate built on it has gone', () => {
+    const parent = image('parent', 90);
+    const child = image('child', 10, 1, { parentId: parent.id });
+    const grandchild = image('grandchild', 5, 1, { parentId: child.id });
+    const other = image('other', 50);
+    const decide = (images: ImageInfo[]) =>
+      images.map((i) => ({ image: i, action: 'remove' as const, reason: 'remove' as const, detail: '' }));
+    const order = orderImages(decide([grandchild, other, parent, child]), new Map()).map((d) => d.image);
+    expect(order).toEqual([other, grandchild, child, parent]);
   });
 });
 
@@ -473,5 +489,50 @@ describe('the state file', () => {
     expect((await readState(dir)).warning).toMatch(/is corrupt .* will be replaced/);
     expect(await writeState(dir, { daemonId: 'd', images: ['a'], inUse: [], nowMs: 1 })).toBeUndefined();
     expect((await readState(dir)).warning).toBeUndefined();
+  });
+});
+
+describe('the budget in the summary, the table and the JSON report', () => {
+  const imgs = [image('a', 50), image('b', 40), image('c', 30)];
+  const inv = inventory(imgs);
+  const facts = (plan: ReturnType<typeof planWithBudget>): RunFacts => ({
+    plan,
+    host: 'unix:///x.sock',
+    engine: inv.engine,
+    nowMs: NOW,
+    usageBefore: inv.usage,
+    measured: ['layers'],
+    timings: {},
+    warnings: [],
+  });
+
+  it('shows each target against the state before and after, and where the budget is met, in order', () => {
+    const plan = planWithBudget(
+      inv,
+      policy({ mode: 'prune', freeSpace: bytes(115 * MB), freeInodes: { text: '1%', percent: 1 } }),
+      NOW,
+      ctx({ disk: disk(100, 1000, 500_000) }),
+    );
+    plan.budget!.after = { freeBytes: 121 * MB, freeInodes: 500_100, usage: 10 * MB };
+    plan.budget!.metAfterPrune = true;
+    expect(budgetLines(plan.budget!)).toEqual([
+      'free space ≥ 115.0 MB (115000000): 100.0 MB free before, 121.0 MB after',
+      'free inodes ≥ 20000 (1%): 500000 free before, 500100 after',
+      'to free: 15.0 MB',
+      'met after removal 2 of 2 (running total 20.0 MB); 1 more candidate(s) kept: budget met',
+      'after the prune: every budget is met',
+    ]);
+    const f = facts(plan);
+    const rows = imageRows(plan);
+    const summary = renderSummary(f, rows);
+    expect(summary).toContain('### Budget');
+    expect(summary).toContain('<td>2</td><td>image</td><td><code>repo/b:1</code></td>');
+    expect(summary).toContain('<td>20.0 MB</td><td><b>budget met</b></td>');
+    const table = renderTable(f, rows);
+    expect(table).toContain('Removed in budget order (2)');
+    expect(table).toMatch(/2 {2}image {2}repo\/b:1 +never +10\.0 MB +20\.0 MB +budget met/);
+    const report = buildReport(f, rows);
+    expect(report.budget).toMatchObject({ needBytes: 15 * MB, metAfter: 2, metAfterPrune: true });
+    expect(report.images.map((i) => i.reason)).toEqual(['remove', 'remove', 'budget-met']);
   });
 });

@@ -71358,13 +71358,45 @@ const cutKeeping = (keep) => ({
     buildCache: keep,
     everything: false,
 });
-/** Dangling images first, then tagged; each least recently used first, then oldest created, then by ID. */
+/**
+ * Dangling images first, then tagged; each least recently used first, then oldest created, then by ID.
+ * An image other candidates are built on (legacy builder parents) waits until its last candidate child
+ * has gone: Docker refuses to delete an image with children.
+ */
 function orderImages(decisions, lastUsed) {
     const rank = (d) => (d.image.repoTags.length === 0 ? 0 : 1);
-    return [...decisions].sort((a, b) => rank(a) - rank(b) ||
+    const sorted = [...decisions].sort((a, b) => rank(a) - rank(b) ||
         (lastUsed.get(a.image.id) ?? 0) - (lastUsed.get(b.image.id) ?? 0) ||
         a.image.created - b.image.created ||
-        a.image.id.localeCompare(b.image.id));
+        (a.image.id < b.image.id ? -1 : a.image.id > b.image.id ? 1 : 0));
+    const ids = new Set(sorted.map((d) => d.image.id));
+    const childrenLeft = new Map();
+    for (const d of sorted) {
+        if (ids.has(d.image.parentId))
+            childrenLeft.set(d.image.parentId, (childrenLeft.get(d.image.parentId) ?? 0) + 1);
+    }
+    const waiting = new Map();
+    const out = [];
+    const emit = (d) => {
+        out.push(d);
+        const parent = d.image.parentId;
+        if (!childrenLeft.has(parent))
+            return;
+        const left = childrenLeft.get(parent) - 1;
+        childrenLeft.set(parent, left);
+        const ready = waiting.get(parent);
+        if (left === 0 && ready) {
+            waiting.delete(parent);
+            emit(ready);
+        }
+    };
+    for (const d of sorted) {
+        if ((childrenLeft.get(d.image.id) ?? 0) > 0)
+            waiting.set(d.image.id, d);
+        else
+            emit(d);
+    }
+    return out;
 }
 /**
  * The layer graph with reference counts, to remove images one at a time: each removal returns the bytes of
