@@ -1,12 +1,12 @@
 // The disk budget on a real daemon whose data root is a small filesystem of its own (a 300 MB tmpfs, or
 // a loop-mounted ext4 with few inodes): free space and inodes there belong to this daemon alone, so the
 // budget's arithmetic can be checked against the filesystem itself.
-import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from '@jest/globals';
 import { runAction, type ActionRun } from './support/action';
-import { describeDocker, startDaemon, type PrivateDaemon } from './support/daemon';
+import { describeDocker, itWith, startDaemon, type PrivateDaemon } from './support/daemon';
 import { clearDaemon, loadImages, type ImageSpec } from './support/fleet';
 
 const MB = 1_000_000;
@@ -109,6 +109,11 @@ describeDocker(
       // The budget is met, and one removal fewer would not have met it.
       const now = disk();
       expect(now.freeBytes).toBeGreaterThanOrEqual(target);
+      // The disk frees at least what the layer graph says (its metadata besides): stopping by the
+      // estimate never stops short.
+      const onDisk = prune.report.disk.freeAfter - prune.report.disk.freeBefore;
+      expect(onDisk).toBeGreaterThanOrEqual(3 * LAYER);
+      console.log(`3 images: estimated ${3 * LAYER} bytes, the filesystem freed ${onDisk}`);
       expect(now.freeBytes - LAYER).toBeLessThan(target);
       expect(prune.report.budget.metAfterPrune).toBe(true);
       expect(prune.report.images.filter((i: { reason: string }) => i.reason === 'budget-met')).toHaveLength(
@@ -116,6 +121,58 @@ describeDocker(
       );
       expect(prune.outputs['removed-count']).toBe('3');
     });
+
+    itWith(
+      ['buildkit'],
+      'prunes only as much build cache as the budget needs, least recently used first',
+      async () => {
+        // Three BuildKit builds, 8 MB each, made one after another: three generations of cache.
+        for (const n of [1, 2, 3]) {
+          const dir = mkdtempSync(join(tmpdir(), 'sdp-bk-'));
+          writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY data /data\n');
+          writeFileSync(join(dir, 'data'), Buffer.alloc(8 * MB, `gen${n}`));
+          const built = await daemon.cli(['build', '-q', '-t', `bk/gen:${n}`, dir], {
+            env: { DOCKER_BUILDKIT: '1' },
+          });
+          rmSync(dir, { recursive: true, force: true });
+          expect(built.stderr).toBe('');
+          expect(built.code).toBe(0);
+        }
+        const inputs = { images: 'none', 'build-cache': 'unused' };
+        const all = (await run({ ...inputs, mode: 'report' })).report.buildCache.estimatedBytes;
+        expect(all).toBeGreaterThanOrEqual(24 * MB);
+        const target = disk().freeBytes + 10 * MB;
+        const r = await run({ ...inputs, mode: 'prune', 'free-space': String(target) });
+        expect(r.code).toBe(0);
+        const step = r.report.budget.steps[0];
+        expect(step.kind).toBe('build-cache');
+        expect(step.bytes).toBeGreaterThanOrEqual(10 * MB);
+        expect(step.bytes).toBeLessThan(all);
+        // The daemon's size-targeted prune (keep-storage, or reserved-space and max-used-space from API 1.48)
+        // freed what the budget asked by its own accounting, and left the rest.
+        expect(r.report.buildCache.result.status).toBe('removed');
+        const { before, after } = r.report.measured;
+        expect(before.buildCache - after.buildCache).toBeGreaterThan(0);
+        expect(after.buildCache).toBeGreaterThan(0);
+        // Exactly the planned bytes with keep-storage (API < 1.48). With max-used-space (Docker 28.5, API
+        // 1.51) BuildKit freed the planned 16 MB in most runs and 8 MB in some: its order among records
+        // last used in the same instant is its own.
+        const [, minor] = String(r.report.daemon.apiVersion).split('.').map(Number);
+        if (minor < 48) expect(before.buildCache - after.buildCache).toBe(step.bytes);
+        // BuildKit's record sizes are its own accounting: on the classic store the disk does not always
+        // follow (measured: 8 of the 16 MB in some runs). The report says what the disk shows, met or not.
+        const free = r.report.budget.after.freeBytes;
+        expect(free).toBeGreaterThan(r.report.budget.before.freeBytes);
+        expect(r.report.budget.metAfterPrune).toBe(free >= target);
+        if (free < target) {
+          expect(r.report.warnings).toContain(
+            'the budget is not met after the prune, as measured now (see the budget section)',
+          );
+        }
+        await daemon.cli(['builder', 'prune', '-a', '-f']);
+      },
+      120_000,
+    );
 
     it('removes nothing when the budget is met already', async () => {
       const before = await present();

@@ -103182,11 +103182,12 @@ async function removeObjects(docker, decisions, concurrency, stopper) {
 async function pruneBuildCache(docker, plan) {
     const query = { all: true };
     if (plan.keepStorage !== undefined) {
-        // API 1.48 renamed keep-storage to reserved-space (and dropped the old name in 1.49) and added
-        // max-used-space: the cache is pruned, least recently used first, down to that size.
+        // API 1.48 renamed keep-storage to reserved-space (a floor, dropped under its old name in 1.49) and
+        // added max-used-space: the cache is pruned, least recently used first, down to that size. Measured on
+        // Docker 28.5 (API 1.51): max-used-space alone frees what keep-storage frees on 1.41-1.45; with
+        // reserved-space set to the same figure it freed half of that.
         const [major, minor] = (plan.apiVersion ?? '1.41').split('.').map(Number);
         if (major > 1 || (major === 1 && minor >= 48)) {
-            query['reserved-space'] = plan.keepStorage;
             query['max-used-space'] = plan.keepStorage;
         }
         else
