@@ -16,6 +16,7 @@ import {
 } from '../src/policy/budget';
 import { planRemovals } from '../src/policy/plan';
 import { budgetLines, buildReport, imageRows, type RunFacts } from '../src/report/report';
+import { renderMetrics } from '../src/report/metrics';
 import { renderSummary } from '../src/report/summary';
 import { renderTable } from '../src/report/table';
 import {
@@ -27,6 +28,7 @@ import {
   STATE_FORMAT,
 } from '../src/policy/usage';
 import type { ContainerInfo, ImageInfo, Inventory } from '../src/types';
+import { inventoryOf } from './support/inventory';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 const DAY = 86_400_000;
@@ -78,28 +80,8 @@ function container(
   };
 }
 
-function inventory(
-  images: ImageInfo[],
-  containers: ContainerInfo[] = [],
-  extra: Partial<Inventory> = {},
-): Inventory {
-  const layers = images.reduce((n, i) => n + i.size, 0);
-  return {
-    images,
-    containers,
-    networks: [],
-    volumes: [],
-    buildCache: [],
-    layersSize: layers,
-    usage: { layers, containers: containers.reduce((n, c) => n + c.sizeRw, 0), volumes: 0, buildCache: 0 },
-    apiVersion: '1.41',
-    rootDir: '/var/lib/docker',
-    imageStore: 'classic',
-    engine: { name: 'docker', version: '20.10.24', apiVersion: '1.41', imageStore: 'classic', id: 'test' },
-    takenAt: NOW,
-    ...extra,
-  };
-}
+const inventory = (images: ImageInfo[], containers: ContainerInfo[] = [], extra: Partial<Inventory> = {}) =>
+  inventoryOf(images, containers, { takenAt: NOW, ...extra });
 
 const policy = (p: Partial<BudgetPolicy> = {}): BudgetPolicy => ({
   mode: 'report',
@@ -534,5 +516,25 @@ describe('the budget in the summary, the table and the JSON report', () => {
     const report = buildReport(f, rows);
     expect(report.budget).toMatchObject({ needBytes: 15 * MB, metAfter: 2, metAfterPrune: true });
     expect(report.images.map((i) => i.reason)).toEqual(['remove', 'remove', 'budget-met']);
+  });
+});
+
+describe('the budget in the metrics file', () => {
+  const pass = {
+    daemon: 'unix:///d.sock',
+    mode: 'prune',
+    ok: true,
+    endedMs: 0,
+    durationMs: 1,
+    removed: { images: 0, containers: 0, networks: 0, volumes: 0 },
+    keptImages: 0,
+    estimatedBytes: 0,
+    reclaimedBytes: 0,
+  };
+  it('has whether it is met and what it lacks, only with a budget', () => {
+    const text = renderMetrics({ ...pass, budgetMet: false, budgetShortfallBytes: 1234 });
+    expect(text).toContain('safe_docker_prune_budget_met{daemon="unix:///d.sock"} 0');
+    expect(text).toContain('safe_docker_prune_budget_shortfall_bytes{daemon="unix:///d.sock"} 1234');
+    expect(renderMetrics(pass)).not.toContain('budget');
   });
 });

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { planWithBudget, type BudgetPolicy } from '../src/policy/budget';
 import { planRemovals } from '../src/policy/plan';
+import { inventoryOf } from '../__tests__/support/inventory';
 import type { ContainerInfo, ImageInfo, Inventory } from '../src/types';
 
 const NOW = Date.parse('2025-01-01T00:00:00Z');
@@ -47,20 +48,7 @@ export function syntheticInventory(count: number): Inventory {
       });
     }
   }
-  return {
-    images,
-    containers,
-    networks: [],
-    volumes: [],
-    buildCache: [],
-    layersSize: 0,
-    usage: { layers: 0, containers: 0, volumes: 0, buildCache: 0 },
-    apiVersion: '1.41',
-    rootDir: '/var/lib/docker',
-    imageStore: 'classic',
-    engine: { name: 'docker', version: '20.10.24', apiVersion: '1.41', imageStore: 'classic', id: 'bench' },
-    takenAt: NOW,
-  };
+  return inventoryOf(images, containers, { takenAt: NOW });
 }
 
 /** Median milliseconds of planning `count` images: without a budget, with one met halfway, with one never met. */

@@ -103123,8 +103123,7 @@ function lossOf(error) {
     return `stopped answering (${message})`;
 }
 async function applyPlan(docker, plan, concurrency, stopper, onProgress = () => { }) {
-    const noPrune = new Set(plan.noPrune);
-    const untagOnly = new Set(plan.untagOnly);
+    const remove = removerOf(docker, plan);
     const groups = deletionGroups(plan);
     const total = groups.reduce((n, g) => n + g.length, 0);
     let done = 0;
@@ -103141,7 +103140,7 @@ async function applyPlan(docker, plan, concurrency, stopper, onProgress = () => 
                 });
                 continue;
             }
-            const [result, failure] = await removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
+            const [result, failure] = await remove(image);
             results.push(result);
             onProgress(++done, total);
             await stopper.record(failure);
@@ -103205,6 +103204,12 @@ async function pruneBuildCache(docker, plan) {
             return { status: 'busy', reclaimedBytes: 0, message: messageOf(error) };
         return { status: 'error', reclaimedBytes: 0, message: messageOf(error) };
     }
+}
+/** Removes one image of the plan as the plan says: with noprune, or only its tags, where it says so. */
+function removerOf(docker, plan) {
+    const noPrune = new Set(plan.noPrune);
+    const untagOnly = new Set(plan.untagOnly);
+    return (image) => removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
 }
 /** Removes one image; returns its result and, when it failed, the error that decided it. */
 async function removeImage(docker, image, noprune, untagOnly) {
@@ -103306,8 +103311,7 @@ async function executeBudget(docker, plan, concurrency, phase, log, measure) {
     const results = [];
     const objectResults = [];
     let buildCacheResult;
-    const noPrune = new Set(plan.noPrune);
-    const untagOnly = new Set(plan.untagOnly);
+    const remove = removerOf(docker, plan);
     const images = new Map(plan.images.map((d) => [d.image.id, d.image]));
     const containers = new Map(plan.objects.filter((o) => o.kind === 'container').map((o) => [o.id, o]));
     let freed = 0;
@@ -103332,11 +103336,11 @@ async function executeBudget(docker, plan, concurrency, phase, log, measure) {
             }
             else {
                 const image = images.get(step.id);
-                if (!image)
-                    continue;
-                const [result, failure] = await removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
-                results.push(result);
-                await stopper.record(failure);
+                if (image) {
+                    const [result, failure] = await remove(image);
+                    results.push(result);
+                    await stopper.record(failure);
+                }
             }
             freed = step.runningTotal;
             log(`${stepsDone}/${budget.steps.length}: ${step.kind} ${step.name}, running total ${freed} bytes`);
@@ -104248,35 +104252,10 @@ async function runPass(inputs, docker, hooks) {
         }
     }
     if (plan.budget) {
-        const budget = plan.budget;
-        const short = budget.shortfallBytes > 0;
-        if (short) {
-            const held = budget.holding
-                .map((h) => `${h.kind} ${h.name} (${h.bytes} bytes, ${h.reason})`)
-                .join('; ');
-            warnings.push(`the budget cannot be met: every allowed removal frees ${budget.needBytes - budget.shortfallBytes} ` +
-                `of the ${budget.needBytes} bytes needed, ${budget.shortfallBytes} bytes short` +
-                (held ? `; the largest kept: ${held}` : ''));
-        }
-        if (inputs.mode === 'prune' && !stopped) {
-            budget.after = {
-                freeBytes: diskAfter?.freeBytes,
-                totalBytes: diskAfter?.totalBytes,
-                freeInodes: diskAfter?.freeInodes,
-                totalInodes: diskAfter?.totalInodes,
-                usage: usageAfter
-                    ? daemonUsage({ usage: usageAfter })
-                    : budget.before.usage - (budget.steps.at(-1)?.runningTotal ?? 0),
-            };
-            budget.metAfterPrune = budgetMetAfter(budget, budget.after);
-            if (!budget.metAfterPrune && !short) {
-                warnings.push('the budget is not met after the prune, as measured now (see the budget section)');
-            }
-        }
-        if (inputs.failOnError && (short || budget.metAfterPrune === false)) {
-            failures.push('the budget is not met (fail-on-error is true)');
-        }
-        warnings.filter((w) => /^the budget /.test(w)).forEach((w) => warn(w));
+        const concluded = concludeBudget(plan.budget, inputs, { stopped, diskAfter, usageAfter });
+        concluded.warnings.forEach((w) => warn(w));
+        warnings.push(...concluded.warnings);
+        failures.push(...concluded.failures);
     }
     const facts = {
         plan,
@@ -104305,6 +104284,40 @@ async function runPass(inputs, docker, hooks) {
             ? `, measured ${usageAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
             : ''));
     return outcome;
+}
+/**
+ * The budget's end: by how much it falls short and what holds the space (from the plan), and after a
+ * prune what the filesystem and the daemon show now (recorded in `budget.after`).
+ */
+function concludeBudget(budget, inputs, end) {
+    const warnings = [];
+    const short = budget.shortfallBytes > 0;
+    if (short) {
+        const held = budget.holding.map((h) => `${h.kind} ${h.name} (${h.bytes} bytes, ${h.reason})`).join('; ');
+        warnings.push(`the budget cannot be met: every allowed removal frees ${budget.needBytes - budget.shortfallBytes} ` +
+            `of the ${budget.needBytes} bytes needed, ${budget.shortfallBytes} bytes short` +
+            (held ? `; the largest kept: ${held}` : ''));
+    }
+    if (inputs.mode === 'prune' && !end.stopped) {
+        const { diskAfter, usageAfter } = end;
+        budget.after = {
+            freeBytes: diskAfter?.freeBytes,
+            totalBytes: diskAfter?.totalBytes,
+            freeInodes: diskAfter?.freeInodes,
+            totalInodes: diskAfter?.totalInodes,
+            usage: usageAfter
+                ? daemonUsage({ usage: usageAfter })
+                : budget.before.usage - (budget.steps.at(-1)?.runningTotal ?? 0),
+        };
+        budget.metAfterPrune = budgetMetAfter(budget, budget.after);
+        if (!budget.metAfterPrune && !short) {
+            warnings.push('the budget is not met after the prune, as measured now (see the budget section)');
+        }
+    }
+    const failures = inputs.failOnError && (short || budget.metAfterPrune === false)
+        ? ['the budget is not met (fail-on-error is true)']
+        : [];
+    return { warnings, failures };
 }
 /** The classes this run cleans, whose byte totals make up the measured figure. */
 function measuredClasses(inputs) {

@@ -24,7 +24,16 @@ import {
   type RunFacts,
   type Totals,
 } from './report/report';
-import type { BuildCacheResult, Inputs, Inventory, ObjectResult, Plan, RemovalResult, Usage } from './types';
+import type {
+  BudgetPlan,
+  BuildCacheResult,
+  Inputs,
+  Inventory,
+  ObjectResult,
+  Plan,
+  RemovalResult,
+  Usage,
+} from './types';
 
 /**
  * Requests in flight at once. Deletes are bound by the daemon, which gains little past 8 on 2 cores;
@@ -257,37 +266,10 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
   }
 
   if (plan.budget) {
-    const budget = plan.budget;
-    const short = budget.shortfallBytes > 0;
-    if (short) {
-      const held = budget.holding
-        .map((h) => `${h.kind} ${h.name} (${h.bytes} bytes, ${h.reason})`)
-        .join('; ');
-      warnings.push(
-        `the budget cannot be met: every allowed removal frees ${budget.needBytes - budget.shortfallBytes} ` +
-          `of the ${budget.needBytes} bytes needed, ${budget.shortfallBytes} bytes short` +
-          (held ? `; the largest kept: ${held}` : ''),
-      );
-    }
-    if (inputs.mode === 'prune' && !stopped) {
-      budget.after = {
-        freeBytes: diskAfter?.freeBytes,
-        totalBytes: diskAfter?.totalBytes,
-        freeInodes: diskAfter?.freeInodes,
-        totalInodes: diskAfter?.totalInodes,
-        usage: usageAfter
-          ? daemonUsage({ usage: usageAfter })
-          : budget.before.usage - (budget.steps.at(-1)?.runningTotal ?? 0),
-      };
-      budget.metAfterPrune = budgetMetAfter(budget, budget.after);
-      if (!budget.metAfterPrune && !short) {
-        warnings.push('the budget is not met after the prune, as measured now (see the budget section)');
-      }
-    }
-    if (inputs.failOnError && (short || budget.metAfterPrune === false)) {
-      failures.push('the budget is not met (fail-on-error is true)');
-    }
-    warnings.filter((w) => /^the budget /.test(w)).forEach((w) => warn(w));
+    const concluded = concludeBudget(plan.budget, inputs, { stopped, diskAfter, usageAfter });
+    concluded.warnings.forEach((w) => warn(w));
+    warnings.push(...concluded.warnings);
+    failures.push(...concluded.failures);
   }
 
   const facts: RunFacts = {
@@ -319,6 +301,48 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
         : ''),
   );
   return outcome;
+}
+
+/**
+ * The budget's end: by how much it falls short and what holds the space (from the plan), and after a
+ * prune what the filesystem and the daemon show now (recorded in `budget.after`).
+ */
+function concludeBudget(
+  budget: BudgetPlan,
+  inputs: Inputs,
+  end: { stopped?: string; diskAfter?: DiskStats; usageAfter?: Usage },
+): { warnings: string[]; failures: string[] } {
+  const warnings: string[] = [];
+  const short = budget.shortfallBytes > 0;
+  if (short) {
+    const held = budget.holding.map((h) => `${h.kind} ${h.name} (${h.bytes} bytes, ${h.reason})`).join('; ');
+    warnings.push(
+      `the budget cannot be met: every allowed removal frees ${budget.needBytes - budget.shortfallBytes} ` +
+        `of the ${budget.needBytes} bytes needed, ${budget.shortfallBytes} bytes short` +
+        (held ? `; the largest kept: ${held}` : ''),
+    );
+  }
+  if (inputs.mode === 'prune' && !end.stopped) {
+    const { diskAfter, usageAfter } = end;
+    budget.after = {
+      freeBytes: diskAfter?.freeBytes,
+      totalBytes: diskAfter?.totalBytes,
+      freeInodes: diskAfter?.freeInodes,
+      totalInodes: diskAfter?.totalInodes,
+      usage: usageAfter
+        ? daemonUsage({ usage: usageAfter })
+        : budget.before.usage - (budget.steps.at(-1)?.runningTotal ?? 0),
+    };
+    budget.metAfterPrune = budgetMetAfter(budget, budget.after);
+    if (!budget.metAfterPrune && !short) {
+      warnings.push('the budget is not met after the prune, as measured now (see the budget section)');
+    }
+  }
+  const failures =
+    inputs.failOnError && (short || budget.metAfterPrune === false)
+      ? ['the budget is not met (fail-on-error is true)']
+      : [];
+  return { warnings, failures };
 }
 
 /** The classes this run cleans, whose byte totals make up the measured figure. */

@@ -145,8 +145,7 @@ export async function applyPlan(
   stopper: Stopper,
   onProgress: (done: number, total: number) => void = () => {},
 ): Promise<RemovalResult[]> {
-  const noPrune = new Set(plan.noPrune);
-  const untagOnly = new Set(plan.untagOnly);
+  const remove = removerOf(docker, plan);
   const groups = deletionGroups(plan);
   const total = groups.reduce((n, g) => n + g.length, 0);
   let done = 0;
@@ -163,12 +162,7 @@ export async function applyPlan(
         });
         continue;
       }
-      const [result, failure] = await removeImage(
-        docker,
-        image,
-        noPrune.has(image.id),
-        untagOnly.has(image.id),
-      );
+      const [result, failure] = await remove(image);
       results.push(result);
       onProgress(++done, total);
       await stopper.record(failure);
@@ -237,6 +231,13 @@ export async function pruneBuildCache(docker: DockerApi, plan: BuildCachePlan): 
     if (statusOf(error) === 409) return { status: 'busy', reclaimedBytes: 0, message: messageOf(error) };
     return { status: 'error', reclaimedBytes: 0, message: messageOf(error) };
   }
+}
+
+/** Removes one image of the plan as the plan says: with noprune, or only its tags, where it says so. */
+function removerOf(docker: DockerApi, plan: Plan) {
+  const noPrune = new Set(plan.noPrune);
+  const untagOnly = new Set(plan.untagOnly);
+  return (image: ImageInfo) => removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
 }
 
 /** Removes one image; returns its result and, when it failed, the error that decided it. */
@@ -375,8 +376,7 @@ export async function executeBudget(
   const results: RemovalResult[] = [];
   const objectResults: ObjectResult[] = [];
   let buildCacheResult: BuildCacheResult | undefined;
-  const noPrune = new Set(plan.noPrune);
-  const untagOnly = new Set(plan.untagOnly);
+  const remove = removerOf(docker, plan);
   const images = new Map(plan.images.map((d) => [d.image.id, d.image]));
   const containers = new Map(plan.objects.filter((o) => o.kind === 'container').map((o) => [o.id, o]));
   let freed = 0;
@@ -396,15 +396,11 @@ export async function executeBudget(
         if (plan.buildCache) buildCacheResult = await pruneBuildCache(docker, plan.buildCache);
       } else {
         const image = images.get(step.id);
-        if (!image) continue;
-        const [result, failure] = await removeImage(
-          docker,
-          image,
-          noPrune.has(image.id),
-          untagOnly.has(image.id),
-        );
-        results.push(result);
-        await stopper.record(failure);
+        if (image) {
+          const [result, failure] = await remove(image);
+          results.push(result);
+          await stopper.record(failure);
+        }
       }
       freed = step.runningTotal;
       log(`${stepsDone}/${budget.steps.length}: ${step.kind} ${step.name}, running total ${freed} bytes`);
