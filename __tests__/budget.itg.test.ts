@@ -267,3 +267,39 @@ describeDocker(
   },
   ['classic-store', 'unix-socket'],
 );
+
+describeDocker(
+  'a budget on a daemon reached over TCP (TLS), whose disk is not visible from here',
+  () => {
+    beforeAll(async () => {
+      daemon = (await startDaemon('remote'))!;
+      stateDir = mkdtempSync(join(tmpdir(), 'sdp-state-'));
+    }, 60_000);
+    afterAll(async () => {
+      await daemon?.stop();
+      rmSync(stateDir, { recursive: true, force: true });
+    });
+
+    it('meets max-usage from the daemon usage alone; free-space removes nothing and says why', async () => {
+      const ids = await loadImages(daemon.docker, FLEET);
+      const remote = daemon.host.startsWith('tcp://');
+      const free = await run({ mode: 'prune', 'free-space': '99%' });
+      expect(free.code).toBe(0);
+      if (remote) {
+        expect(free.report.budget.unmeasurable[0]).toMatch(/^free-space: .* use max-usage/);
+        expect(free.report.warnings).toContain(free.report.budget.unmeasurable[0]);
+        expect(free.report.images.every((i: { state: string }) => i.state === 'kept')).toBe(true);
+      }
+      const before = await present();
+      const used = free.report.budget.before.usage;
+      const r = await run({ mode: 'prune', 'max-usage': String(used - LAYER - MB) });
+      expect(r.code).toBe(0);
+      const left = await present();
+      const gone = [...before].filter((id) => !left.has(id));
+      // On a local daemon the free-space run above may have removed some already.
+      if (remote) expect(gone).toEqual([ids.get('dangling'), ids.get('a')]);
+      expect(r.report.budget.metAfterPrune).toBe(true);
+    });
+  },
+  ['classic-store'],
+);
