@@ -71695,8 +71695,9 @@ async function removeObjects(docker, decisions, concurrency, stopper) {
 async function pruneBuildCache(docker, plan) {
     const query = { all: true };
     if (plan.keepStorage !== undefined) {
-        // API 1.48 renamed keep-storage to reserved-space (a floor, dropped under its old name in 1.49) and
-        // added max-used-space: the cache is pruned, least recently used first, down to that size. Measured on
+        // API 1.48 deprecated keep-storage for reserved-space (a floor: "always allowed to keep"; the current
+        // API reference lists only reserved-space and max-used-space) and added max-used-space: the cache is
+        // pruned, least recently used first, down to that size. Measured on
         // Docker 28.5 (API 1.51): max-used-space alone frees what keep-storage frees on 1.41-1.45; with
         // reserved-space set to the same figure it freed half of that.
         const [major, minor] = (plan.apiVersion ?? '1.41').split('.').map(Number);
