@@ -41,7 +41,7 @@ describe('InputError', () => {
 
 describe('readInputs defaults', () => {
   it('uses the defaults when nothing is set', () => {
-    expect(read({}, { RUNNER_TEMP: '/runner/tmp' })).toEqual({
+    expect(read({}, { RUNNER_TEMP: '/runner/tmp', HOME: '/home/u' })).toEqual({
       mode: 'report',
       images: 'dangling',
       olderThan: undefined,
@@ -58,6 +58,10 @@ describe('readInputs defaults', () => {
       buildCache: 'none',
       buildCacheKeep: undefined,
       volumes: 'none',
+      freeSpace: undefined,
+      freeInodes: undefined,
+      maxUsage: undefined,
+      stateDir: '/home/u/.cache/safe-docker-prune',
     });
   });
 
@@ -412,5 +416,46 @@ describe('older-than in the future', () => {
     expect(readInputs((n) => ({ 'older-than': '2026-05-01' })[n] ?? '', {}, now).olderThan?.atMs).toBe(
       Date.parse('2026-05-01T00:00:00Z'),
     );
+  });
+});
+
+describe('budget inputs', () => {
+  it('reads free-space as a size or a percentage', () => {
+    expect(read({ 'free-space': '20GB' }).freeSpace).toEqual({ text: '20GB', amount: 20e9 });
+    expect(read({ 'free-space': '15GiB' }).freeSpace).toEqual({ text: '15GiB', amount: 15 * 1024 ** 3 });
+    expect(read({ 'free-space': '15%' }).freeSpace).toEqual({ text: '15%', percent: 15 });
+    expect(read({ 'free-space': ' 12.5 % ' }).freeSpace).toEqual({ text: '12.5 %', percent: 12.5 });
+    expect(read({ 'free-space': '1048576' }).freeSpace).toEqual({ text: '1048576', amount: 1048576 });
+  });
+
+  it('reads free-inodes as a count or a percentage, and max-usage as a size', () => {
+    expect(read({ 'free-inodes': '100000' }).freeInodes).toEqual({ text: '100000', amount: 100000 });
+    expect(read({ 'free-inodes': '10%' }).freeInodes).toEqual({ text: '10%', percent: 10 });
+    expect(read({ 'max-usage': '50GB' }).maxUsage).toBe(50e9);
+  });
+
+  it.each([
+    ['free-space', '20 gigs', /is not a size or a percentage; use e.g. 20GB, 15GiB or 15%/],
+    ['free-space', '0', /must be more than 0/],
+    ['free-space', '100%', /is not a percentage between 0 and 100/],
+    ['free-space', '0%', /is not a percentage between 0 and 100/],
+    ['free-space', '-5GB', /is not a size/],
+    ['free-inodes', '10k', /is not a number of inodes or a percentage/],
+    ['free-inodes', '0', /is not a number of inodes/],
+    ['free-inodes', '150%', /between 0 and 100/],
+    ['max-usage', '80%', /is a percentage; use a size/],
+    ['max-usage', 'lots', /is not a size/],
+    ['max-usage', '0', /must be more than 0/],
+  ])('rejects %s %j, naming both', (input, value, why) => {
+    expectInputError(() => read({ [input]: value }), input, value, why);
+  });
+
+  it('keeps state in the runner tool cache, else the user cache, unless state-dir says where', () => {
+    expect(read({}, { RUNNER_TOOL_CACHE: '/opt/hostedtoolcache' }).stateDir).toBe(
+      '/opt/hostedtoolcache/safe-docker-prune',
+    );
+    expect(read({}, { XDG_CACHE_HOME: '/xdg', HOME: '/home/u' }).stateDir).toBe('/xdg/safe-docker-prune');
+    expect(read({}, { HOME: '/home/u' }).stateDir).toBe('/home/u/.cache/safe-docker-prune');
+    expect(read({ 'state-dir': '/srv/state' }, { RUNNER_TOOL_CACHE: '/x' }).stateDir).toBe('/srv/state');
   });
 });

@@ -1,7 +1,9 @@
 // Benchmark: a full prune run of the action against `docker image prune -a -f` on identical fleets
 // (500 images, 400 of them unused) on one private daemon. Run with `npm run bench -- --rounds N`.
+// First, the budget's planning time for 5,000 images (pure; `npm run bench -- --budget-plan` for only that).
 import { spawn } from 'node:child_process';
 import { runAction } from '../__tests__/support/action';
+import { benchBudgetPlan } from './budget-plan';
 import { startDaemon, type PrivateDaemon } from '../__tests__/support/daemon';
 import {
   clearDaemon,
@@ -45,7 +47,13 @@ function parseArgs(argv: string[]): Options {
 }
 
 async function main(): Promise<void> {
-  const opts = parseArgs(process.argv.slice(2));
+  // The budget's planning cost first: pure, no daemon (`--budget-plan` runs only this).
+  const args = process.argv.slice(2);
+  const planOnly = args.includes('--budget-plan');
+  console.log('plan of 5,000 images (synthetic inventory), median of 5:');
+  for (const [name, ms] of Object.entries(benchBudgetPlan(5000))) console.log(`  ${name}: ${ms} ms`);
+  if (planOnly) return;
+  const opts = parseArgs(args);
   const fleet = scaleFleet({ images: opts.images, used: opts.used, now: NOW });
   const removable = opts.images - opts.used;
   console.log(

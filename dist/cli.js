@@ -69715,6 +69715,30 @@ const INPUT_SPECS = [
         values: 'none|anonymous',
         help: 'remove anonymous unused local volumes (named volumes never)',
     },
+    {
+        name: 'free-space',
+        default: '',
+        values: 'SIZE|PERCENT%',
+        help: "budget: free space wanted on the data root's filesystem (20GB, 15GiB, 15%); least recently used goes first, stopping once met",
+    },
+    {
+        name: 'free-inodes',
+        default: '',
+        values: 'N|PERCENT%',
+        help: "budget: free inodes wanted on the data root's filesystem (100000, 10%)",
+    },
+    {
+        name: 'max-usage',
+        default: '',
+        values: 'SIZE',
+        help: 'budget: cap on what the daemon uses for images, containers and build cache (works for remote daemons)',
+    },
+    {
+        name: 'state-dir',
+        default: '',
+        values: 'PATH',
+        help: 'usage history between runs; default $RUNNER_TOOL_CACHE/safe-docker-prune, else ~/.cache/safe-docker-prune',
+    },
 ];
 /** `keep-recent` → `SAFE_DOCKER_PRUNE_KEEP_RECENT`. */
 function envNameOf(input) {
@@ -69745,6 +69769,40 @@ function parseSize(input, value) {
         throw new InputError(input, value, 'is not a size; use e.g. 5GB, 512MiB or a number of bytes');
     }
     return Math.round(Number(match[1]) * unit);
+}
+/**
+ * A budget target: a percentage of the filesystem (`15%`), or an amount: a size for bytes (`20GB`),
+ * a whole number for inodes.
+ */
+function parseTarget(input, value, unit) {
+    const percent = /^(\d+(?:\.\d+)?)\s*%$/.exec(value);
+    if (percent) {
+        const p = Number(percent[1]);
+        if (!(p > 0 && p < 100))
+            throw new InputError(input, value, 'is not a percentage between 0 and 100');
+        return { text: value, percent: p };
+    }
+    if (unit === 'inodes') {
+        if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)) || Number(value) <= 0) {
+            throw new InputError(input, value, 'is not a number of inodes or a percentage; use e.g. 100000 or 10%');
+        }
+        return { text: value, amount: Number(value) };
+    }
+    const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value);
+    if (!match || SIZE_UNITS[(match[2] || 'b').toLowerCase()] === undefined) {
+        throw new InputError(input, value, 'is not a size or a percentage; use e.g. 20GB, 15GiB or 15%');
+    }
+    const bytes = parseSize(input, value);
+    if (bytes <= 0)
+        throw new InputError(input, value, 'must be more than 0');
+    return { text: value, amount: bytes };
+}
+/** `state-dir`: the runner's tool cache survives across jobs on self-hosted runners; else the user's cache. */
+function defaultStateDir(env) {
+    if (env.RUNNER_TOOL_CACHE)
+        return external_node_path_namespaceObject.join(env.RUNNER_TOOL_CACHE, 'safe-docker-prune');
+    const cache = env.XDG_CACHE_HOME || external_node_path_namespaceObject.join(env.HOME || external_node_os_namespaceObject.homedir(), '.cache');
+    return external_node_path_namespaceObject.join(cache, 'safe-docker-prune');
 }
 function oneOf(input, value, allowed, fallback) {
     if (value === '')
@@ -69860,6 +69918,15 @@ function parseBoolean(input, value, fallback) {
         return false;
     throw new InputError(input, value, 'is not a boolean; use true or false');
 }
+function parseMaxUsage(value) {
+    if (/%\s*$/.test(value)) {
+        throw new InputError('max-usage', value, 'is a percentage; use a size such as 50GB (of what the daemon uses)');
+    }
+    const bytes = parseSize('max-usage', value);
+    if (bytes <= 0)
+        throw new InputError('max-usage', value, 'must be more than 0');
+    return bytes;
+}
 function parseKeepRecent(value) {
     if (value === '')
         return 2;
@@ -69933,6 +70000,10 @@ function readInputs(get, env, nowMs = Date.now()) {
             ? parseSize('build-cache-keep', read('build-cache-keep'))
             : undefined,
         volumes: oneOf('volumes', read('volumes'), VOLUME_SCOPES, 'none'),
+        freeSpace: read('free-space') ? parseTarget('free-space', read('free-space'), 'bytes') : undefined,
+        freeInodes: read('free-inodes') ? parseTarget('free-inodes', read('free-inodes'), 'inodes') : undefined,
+        maxUsage: read('max-usage') ? parseMaxUsage(read('max-usage')) : undefined,
+        stateDir: read('state-dir') || defaultStateDir(env),
     };
     for (const check of CROSS_CHECKS)
         check(inputs, read, nowMs);
@@ -70090,6 +70161,10 @@ function renderMetrics(pass, previous = '') {
         [`${d},when="before"`, pass.inodesFreeBefore],
         [`${d},when="after"`, pass.inodesFreeAfter],
     ]);
+    metric('safe_docker_prune_budget_met', 'gauge', 'Whether the disk budget is met (1) or not (0).', [
+        [d, pass.budgetMet === undefined ? undefined : pass.budgetMet ? 1 : 0],
+    ]);
+    metric('safe_docker_prune_budget_shortfall_bytes', 'gauge', 'Bytes the disk budget lacks after every allowed removal.', [[d, pass.budgetShortfallBytes]]);
     metric('safe_docker_prune_duration_seconds', 'gauge', 'How long the last pass took.', [
         [d, Math.round(pass.durationMs) / 1000],
     ]);
@@ -70270,6 +70345,7 @@ function buildReport(facts, rows) {
         buildCache: facts.plan.buildCache
             ? { ...facts.plan.buildCache, result: facts.buildCacheResult ?? null }
             : null,
+        budget: facts.plan.budget ?? null,
         timings: facts.timings,
     };
 }
@@ -70383,6 +70459,75 @@ function formatAge(createdSeconds, nowMs) {
         return `${Math.floor(minutes / 60)}h`;
     return `${Math.floor(minutes / 1440)}d`;
 }
+/**
+ * The budget in plain lines, shared by the log, the command's table and the job summary: each target
+ * against the state before (and after a prune), what must be freed, and where it is met or why not.
+ */
+function budgetLines(b) {
+    const out = [];
+    const after = b.after;
+    const { freeSpace, freeInodes, maxUsage } = b.targets;
+    const then = (now, later) => `${now} before${later === undefined ? '' : `, ${later} after`}`;
+    if (freeSpace) {
+        out.push(freeSpace.bytes === undefined
+            ? `free space ${freeSpace.text}: cannot be measured here`
+            : `free space ≥ ${formatBytes(freeSpace.bytes)} (${freeSpace.text}): ` +
+                then(`${formatBytes(b.before.freeBytes ?? 0)} free`, after?.freeBytes === undefined ? undefined : formatBytes(after.freeBytes)));
+    }
+    if (freeInodes) {
+        out.push(freeInodes.inodes === undefined
+            ? `free inodes ${freeInodes.text}: cannot be measured here`
+            : `free inodes ≥ ${freeInodes.inodes} (${freeInodes.text}): ` +
+                then(`${b.before.freeInodes ?? 0} free`, after?.freeInodes === undefined ? undefined : String(after.freeInodes)));
+    }
+    if (maxUsage) {
+        out.push(`daemon usage ≤ ${formatBytes(maxUsage.bytes)}: ` +
+            then(`${formatBytes(b.before.usage)} used`, after ? formatBytes(after.usage) : undefined));
+    }
+    const total = b.steps.at(-1)?.runningTotal ?? 0;
+    if (b.metAtStart)
+        out.push('every budget is met already: nothing is removed');
+    else if (b.unmeasurable.length > 0 && b.steps.length === 0 && b.needBytes === 0) {
+        out.push('no budget can be measured here: nothing is removed');
+    }
+    else {
+        out.push(`to free: ${formatBytes(b.needBytes)}` +
+            (b.needInodes ? ` and ${b.needInodes} inodes (measured during the prune, after each removal)` : ''));
+        if (b.metAfter !== undefined) {
+            out.push(`met after removal ${b.metAfter} of ${b.steps.length} (running total ${formatBytes(total)}); ` +
+                `${b.notNeeded} more candidate(s) kept: budget met`);
+        }
+        else if (b.shortfallBytes > 0) {
+            out.push(`cannot be met: every allowed removal (${b.steps.length}) frees ${formatBytes(total)}, ` +
+                `${formatBytes(b.shortfallBytes)} short`);
+        }
+        else if (b.needInodes) {
+            out.push(`${b.steps.length} removal(s) at most, in order, stopping once the inodes are free`);
+        }
+        for (const h of b.holding)
+            out.push(`held by ${h.kind} ${h.name}: ${formatBytes(h.bytes)}, ${h.reason}`);
+    }
+    if (b.metAfterPrune !== undefined) {
+        out.push(b.metAfterPrune ? 'after the prune: every budget is met' : 'after the prune: the budget is NOT met');
+    }
+    return out;
+}
+/** The budget's removals in order, as text cells: #, kind, name, last used, bytes, running total, met. */
+function budgetStepCells(b, nowMs) {
+    return b.steps.map((step, i) => [
+        String(i + 1),
+        step.kind,
+        step.name,
+        step.lastUsedMs
+            ? `${formatAge(step.lastUsedMs / 1000, nowMs)} ago`
+            : step.kind === 'build-cache'
+                ? ''
+                : 'never',
+        formatBytes(step.bytes),
+        formatBytes(step.runningTotal),
+        b.metAfter === i + 1 ? 'budget met' : '',
+    ]);
+}
 
 ;// CONCATENATED MODULE: ./src/report/table.ts
 // The command's report for a person: plain text columns, as a pure function of the run's facts. User
@@ -70423,6 +70568,15 @@ function renderTable(facts, rows, limit = 200) {
         out.push(`FAILED: ${plain(failure)}`);
     for (const warning of facts.warnings)
         out.push(`warning: ${plain(warning)}`);
+    const budget = facts.plan.budget;
+    if (budget) {
+        out.push('', 'Budget');
+        out.push(...budgetLines(budget).map((line) => `  ${plain(line)}`));
+        if (budget.steps.length > 0) {
+            out.push('', `${prune ? 'Removed' : 'Would remove'} in budget order (${budget.steps.length})`);
+            out.push(...columns(['#', 'KIND', 'NAME', 'LAST USED', 'FREES', 'TOTAL', ''], budgetStepCells(budget, facts.nowMs).map((cells) => cells.map(plain)), limit));
+        }
+    }
     const removed = rows.filter((r) => ['removed', 'would-remove', 'untagged'].includes(r.state));
     out.push('', `${prune ? 'Removed' : 'Would remove'} (${removed.length} images)`);
     const removedCells = groupByRepository(removed).flatMap(([, members]) => members.map((r) => [
@@ -70485,390 +70639,6 @@ async function mapPool(items, limit, fn) {
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
     return results;
-}
-
-;// CONCATENATED MODULE: ./src/engine/apply.ts
-// Doing: remove exactly the plan, never with force. An image's extra tags go by name, the image itself by
-// ID (Docker refuses, with a 409, an image that gained a container or a reference since the plan).
-// Failures are collected per object, not thrown.
-
-
-
-/**
- * Images related by parent links are deleted one after another, children first: Docker removes an
- * untagged parent with its last child, and two siblings deleted at once can each see the other and
- * both leave the parent behind. Unrelated images are deleted concurrently.
- */
-function deletionGroups(plan) {
-    const byId = new Map(plan.images.map((d) => [d.image.id, d.image]));
-    const cascade = new Set(plan.cascade);
-    const gone = new Set([
-        ...cascade,
-        ...plan.images.filter((d) => d.action === 'remove').map((d) => d.image.id),
-    ]);
-    const depth = (image) => {
-        let n = 0;
-        for (let p = byId.get(image.parentId); p; p = byId.get(p.parentId))
-            n++;
-        return n;
-    };
-    const groups = new Map();
-    for (const decision of plan.images) {
-        if (decision.action !== 'remove' || cascade.has(decision.image.id))
-            continue;
-        let root = decision.image;
-        for (let p = byId.get(root.parentId); p && gone.has(p.id); p = byId.get(p.parentId))
-            root = p;
-        pushTo(groups, root.id, decision.image);
-    }
-    return [...groups.values()].map((group) => group.sort((a, b) => depth(b) - depth(a)));
-}
-/** When the breaker checks the daemon, and when it stops the run even though the checks pass. */
-const BREAKER_LIMITS = {
-    /** Removals in a row that failed with a server error (5xx) before the daemon is checked. */
-    probeAfter: 3,
-    /** Removals in a row that failed with a server error or no answer: the run stops, checks or not. */
-    stopAfter: 24,
-};
-/**
- * The circuit breaker of a prune: stops the run at once when the daemon is going or gone, rather than
- * fail every remaining object one error (or one timeout) at a time.
- *
- * Every removal reports its outcome. A request that got no HTTP answer (refused, reset, timed out), or
- * `probeAfter` removals in a row that got a server error (5xx), make it check the daemon (see
- * DockerApi.probe: `/_ping` and a read of its image store, both on new connections): if that fails, the
- * daemon is stopping, stopped or hung, and the run stops. While a check runs, no new removal starts. If
- * the check passes, the errors were the objects' own (a single image's 500 is a per-object warning) and
- * the run goes on; but `stopAfter` failures in a row stop it regardless. Any answer below 500 (done,
- * 404, 409) resets the count. The whole run's time limit stops it too.
- */
-class Stopper {
-    docker;
-    limits;
-    /** Why the run stopped, once it has. */
-    reason;
-    streak = 0;
-    probedAt = 0;
-    checking;
-    constructor(docker, limits = BREAKER_LIMITS) {
-        this.docker = docker;
-        this.limits = limits;
-    }
-    /** Before each removal: waits for a running check; false once the run has stopped. */
-    async proceed() {
-        while (this.checking)
-            await this.checking;
-        if (!this.reason && this.docker.timeLeft() <= 0) {
-            this.reason = `the run reached its time limit (set by api-timeout) waiting for the daemon at ${this.docker.host}`;
-        }
-        return !this.reason;
-    }
-    /** After each removal: `error` is what made it fail (undefined when the daemon answered below 500). */
-    async record(error) {
-        if (this.reason)
-            return;
-        const status = error === undefined ? 200 : statusOf(error);
-        if (status !== undefined && status < 500) {
-            this.streak = 0;
-            this.probedAt = 0;
-            return;
-        }
-        this.streak++;
-        const last = messageOf(error);
-        if (isRunTimeLimit(error)) {
-            this.reason = last;
-            return;
-        }
-        const failures = `${this.streak} removal(s) in a row failed (last: ${last})`;
-        if (this.streak >= this.limits.stopAfter) {
-            this.reason = `the daemon at ${this.docker.host} answers, but ${failures}`;
-            return;
-        }
-        if (status === undefined || this.streak - this.probedAt >= this.limits.probeAfter) {
-            this.probedAt = this.streak;
-            this.checking ??= this.check(failures).finally(() => (this.checking = undefined));
-        }
-        await this.checking;
-    }
-    async check(failures) {
-        try {
-            await this.docker.probe();
-        }
-        catch (error) {
-            const why = isRunTimeLimit(error) ? 'the run reached its time limit' : lossOf(error);
-            this.reason ??= `the daemon at ${this.docker.host} ${why}, after ${failures}`;
-        }
-    }
-}
-/** What a failed check says about the daemon. */
-function lossOf(error) {
-    const code = error?.code;
-    const message = messageOf(error);
-    if (code === 'ECONNREFUSED' || code === 'ENOENT') {
-        return `stopped accepting connections, it is shutting down or gone (${message})`;
-    }
-    if (code === 'ETIMEDOUT')
-        return `stopped answering, it is hung or unreachable (${message})`;
-    if (statusOf(error) !== undefined)
-        return `fails even a read of its image list (${message})`;
-    return `stopped answering (${message})`;
-}
-async function applyPlan(docker, plan, concurrency, stopper, onProgress = () => { }) {
-    const noPrune = new Set(plan.noPrune);
-    const untagOnly = new Set(plan.untagOnly);
-    const groups = deletionGroups(plan);
-    const total = groups.reduce((n, g) => n + g.length, 0);
-    let done = 0;
-    const perGroup = await mapPool(groups, concurrency, async (group) => {
-        const results = [];
-        for (const image of group) {
-            if (!(await stopper.proceed())) {
-                results.push({
-                    id: image.id,
-                    status: 'error',
-                    message: `not attempted: ${stopper.reason}`,
-                    deleted: [],
-                    untagged: [],
-                });
-                continue;
-            }
-            const [result, failure] = await removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
-            results.push(result);
-            onProgress(++done, total);
-            await stopper.record(failure);
-        }
-        return results;
-    });
-    return perGroup.flat();
-}
-const OBJECT_PATHS = {
-    container: '/containers',
-    network: '/networks',
-    volume: '/volumes',
-};
-/** Removes planned containers, networks or volumes one by one, never with force. */
-async function removeObjects(docker, decisions, concurrency, stopper) {
-    return mapPool(decisions, concurrency, async ({ kind, id }) => {
-        if (!(await stopper.proceed())) {
-            return { kind, id, status: 'error', message: `not attempted: ${stopper.reason}` };
-        }
-        try {
-            // `v: false`: a container's anonymous volumes are the volumes class's business.
-            await docker.request('DELETE', `${OBJECT_PATHS[kind]}/${encodeURIComponent(id)}`, kind === 'container' ? { v: false } : {});
-            await stopper.record();
-            return { kind, id, status: 'removed' };
-        }
-        catch (error) {
-            const status = statusOf(error);
-            await stopper.record(error);
-            if (status === 404)
-                return { kind, id, status: 'gone', message: 'already removed by someone else' };
-            // 409 (or 403 for networks): in use since the plan.
-            const conflict = status === 409 || status === 403;
-            return { kind, id, status: conflict ? 'conflict' : 'error', message: messageOf(error) };
-        }
-    });
-}
-/** One `/build/prune` call; dockerode drops its options, so the query is built here. */
-async function pruneBuildCache(docker, plan) {
-    const query = { all: true };
-    if (plan.keepStorage !== undefined)
-        query['keep-storage'] = plan.keepStorage;
-    if (plan.until !== undefined)
-        query.filters = JSON.stringify({ until: [plan.until] });
-    try {
-        const answer = await docker.request('POST', '/build/prune', query);
-        return { status: 'removed', reclaimedBytes: answer?.SpaceReclaimed ?? 0 };
-    }
-    catch (error) {
-        // Another run's prune holds the lock: it is doing this work already.
-        if (statusOf(error) === 409)
-            return { status: 'busy', reclaimedBytes: 0, message: messageOf(error) };
-        return { status: 'error', reclaimedBytes: 0, message: messageOf(error) };
-    }
-}
-/** Removes one image; returns its result and, when it failed, the error that decided it. */
-async function removeImage(docker, image, noprune, untagOnly) {
-    const result = { id: image.id, status: 'removed', deleted: [], untagged: [] };
-    const remove = async (name) => {
-        const items = await docker.request('DELETE', `/images/${encodeURIComponent(name)}`, {
-            noprune,
-        });
-        for (const item of items ?? []) {
-            if (item.Deleted)
-                result.deleted.push(item.Deleted);
-            if (item.Untagged)
-                result.untagged.push(item.Untagged);
-        }
-    };
-    const ignoreMissing = (error) => (statusOf(error) === 404 ? undefined : Promise.reject(error));
-    try {
-        // Tags are removed by name, but only while they still point at this image: a build may have moved
-        // `app:latest` to a new image since the inventory.
-        for (const tag of untagOnly ? image.repoTags : image.repoTags.slice(1)) {
-            const current = await docker
-                .request('GET', `/images/${encodeURIComponent(tag)}/json`)
-                .catch(ignoreMissing);
-            if (current?.Id === image.id)
-                await remove(tag).catch(ignoreMissing);
-        }
-        if (untagOnly)
-            return [{ ...result, status: result.untagged.length > 0 ? 'untagged' : 'gone' }];
-        // The last reference goes by ID: Docker deletes an image by ID when at most one tag is left, and
-        // answers 409 rather than touch an image that gained a reference or a container since the plan.
-        await remove(image.id);
-    }
-    catch (error) {
-        let status = statusOf(error);
-        // Two deletes of one image at once (another run): Docker 20.10 may answer the loser with a 500
-        // "unrecognized image ID" instead of a 404. If the image is gone now, that is what happened.
-        if (status !== 404 && status !== 409 && !isConnectionError(error)) {
-            const exists = await docker.request('GET', `/images/${image.id}/json`).then(() => true, (e) => statusOf(e) !== 404);
-            if (!exists)
-                status = 404;
-        }
-        if (status === 404)
-            return [{ ...result, status: 'gone', message: 'already removed by someone else' }];
-        return [
-            {
-                ...result,
-                status: status === 409 ? 'conflict' : 'error',
-                message: messageOf(error),
-                connectionFailed: isConnectionError(error),
-            },
-            status === 409 ? undefined : error,
-        ];
-    }
-    return [result];
-}
-/**
- * Removes the plan in the safe order: containers first (their images, networks and volumes become
- * free), then images, networks, build cache, and volumes last.
- */
-async function executePlan(docker, plan, concurrency, phase, log) {
-    const stopper = new Stopper(docker);
-    const removeClass = async (title, kind) => {
-        const decisions = plan.objects.filter((o) => o.kind === kind && o.action === 'remove');
-        if (decisions.length === 0)
-            return [];
-        return phase(title, `${kind}sMs`, async () => {
-            const done = await removeObjects(docker, decisions, concurrency, stopper);
-            log(`removed ${done.filter((r) => r.status === 'removed').length}/${decisions.length}`);
-            return done;
-        });
-    };
-    const objectResults = await removeClass('Remove containers', 'container');
-    const results = await phase('Remove images', 'applyMs', async () => {
-        let lastLog = 0;
-        return applyPlan(docker, plan, concurrency, stopper, (n, total) => {
-            // Progress every 2 s on long runs, and at the end.
-            if (n === total || performance.now() - lastLog > 2000) {
-                lastLog = performance.now();
-                log(`removed ${n}/${total}`);
-            }
-        });
-    });
-    objectResults.push(...(await removeClass('Remove networks', 'network')));
-    const cache = plan.buildCache;
-    const buildCacheResult = cache && !stopper.reason
-        ? await phase('Prune build cache', 'buildCacheMs', () => pruneBuildCache(docker, cache))
-        : undefined;
-    objectResults.push(...(await removeClass('Remove volumes', 'volume')));
-    return { results, objectResults, buildCacheResult, stopped: stopper.reason };
-}
-
-;// CONCATENATED MODULE: ./src/engine/disk.ts
-// Free disk space where Docker keeps its data, when that is this machine's disk.
-
-
-
-/**
- * Bytes available on the filesystem holding the daemon's data root, or undefined when that cannot be
- * known from here: a remote daemon, or a socket from another machine or container whose data root is
- * not visible at the same path (then a number would be some other disk's, so none is given).
- */
-async function diskFree(host, rootDir) {
-    return (await diskStats(host, rootDir))?.freeBytes;
-}
-/** Free and total bytes and inodes of the data root's filesystem, under the same rule as diskFree. */
-async function diskStats(host, rootDir) {
-    if (!host.startsWith('unix://') || !rootDir || !isDataRoot(rootDir))
-        return undefined;
-    try {
-        const fs = await (0,promises_namespaceObject.statfs)(rootDir);
-        return {
-            freeBytes: fs.bavail * fs.bsize,
-            totalBytes: fs.blocks * fs.bsize,
-            freeInodes: fs.ffree,
-            totalInodes: fs.files,
-        };
-    }
-    catch {
-        return undefined;
-    }
-}
-/**
- * A Docker data root holds `image/` (classic store) or `containerd/` (containerd image store); Podman's
- * storage root holds `<driver>-images/` (`overlay-images/`).
- */
-function isDataRoot(rootDir) {
-    if (['image', 'containerd'].some((dir) => (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(rootDir, dir))))
-        return true;
-    try {
-        return (0,external_node_fs_namespaceObject.readdirSync)(rootDir).some((entry) => /^[a-z0-9]+-images$/.test(entry));
-    }
-    catch {
-        return false;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/gates.ts
-// Safety gates: containers that must be running, and healthy when they have a healthcheck, before
-// anything is planned and again after a prune.
-
-/** Pure: a container's gate verdict from its inspect data; `starting` means "ask again later". */
-function judgeContainer(inspect) {
-    const state = inspect.State ?? {};
-    const status = state.Status ?? 'unknown';
-    if (status !== 'running' || !state.Running || state.Paused || state.Restarting) {
-        return { ok: false, reason: `not running (${status})` };
-    }
-    const health = state.Health?.Status;
-    if (health === undefined || health === '' || health === 'none')
-        return { ok: true, reason: 'running' };
-    if (health === 'healthy')
-        return { ok: true, reason: 'running and healthy' };
-    if (health === 'starting')
-        return 'starting';
-    return { ok: false, reason: health };
-}
-async function checkGates(docker, containers, timeoutMs, log) {
-    const deadline = Date.now() + timeoutMs;
-    return Promise.all(containers.map(async (container) => {
-        for (let waited = false;; waited = true) {
-            let inspect;
-            try {
-                inspect = await docker.request('GET', `/containers/${encodeURIComponent(container)}/json`);
-            }
-            catch (error) {
-                const reason = statusOf(error) === 404 ? 'not found' : `could not be inspected: ${messageOf(error)}`;
-                return { container, ok: false, reason };
-            }
-            const verdict = judgeContainer(inspect);
-            if (verdict !== 'starting')
-                return { container, ...verdict };
-            if (Date.now() >= deadline) {
-                return {
-                    container,
-                    ok: false,
-                    reason: `health still starting after ${Math.round(timeoutMs / 1000)} s`,
-                };
-            }
-            if (!waited)
-                log(`waiting for ${container} to become healthy (up to ${Math.round(timeoutMs / 1000)} s)`);
-            await new Promise((resolve) => setTimeout(resolve, Math.min(1000, Math.max(0, deadline - Date.now()))));
-        }
-    }));
 }
 
 ;// CONCATENATED MODULE: ./src/policy/estimate.ts
@@ -71090,6 +70860,1122 @@ function estimateMethod(store, gone, remaining, layersExact) {
             'counted as each removed image’s whole content size (an upper bound: blobs shared with other images ' +
             'are counted too). The disk frees between the low and the high figure.',
     };
+}
+
+;// CONCATENATED MODULE: ./src/policy/plan.ts
+// Deciding, as a pure function: inventory + inputs + now -> plan. Every image gets a decision and a
+// reason; nothing here talks to Docker.
+
+
+
+const BUDGET_MET = 'not needed: the budget is met before its turn';
+const keepAs = (reason, detail) => ({
+    action: 'keep',
+    reason,
+    detail,
+});
+const nameOf = (c) => c.names[0] ?? c.id.slice(0, 12);
+/**
+ * Classes are planned in the order they are cleaned (containers, images, networks, build cache,
+ * volumes), each with the earlier ones in mind: a container removed in this run no longer pins its
+ * image, network or volume.
+ */
+function planRemovals(inventory, policy, nowMs) {
+    const cutoffMs = policy.olderThan
+        ? (policy.olderThan.atMs ?? nowMs - (policy.olderThan.durationMs ?? 0))
+        : undefined;
+    const containerDecisions = inventory.containers.map((c) => decideContainer(c, policy, cutoffMs));
+    const removedContainers = new Set(containerDecisions.filter((d) => d.action === 'remove').map((d) => d.id));
+    const containers = inventory.containers.filter((c) => !removedContainers.has(c.id));
+    const imagePlan = planImages(inventory.images, containers, policy, cutoffMs);
+    const networkDecisions = inventory.networks.map((n) => decideNetwork(n, containers, policy));
+    const cache = planBuildCache(inventory.buildCache, policy, cutoffMs, nowMs);
+    const buildCache = cache && { ...cache, apiVersion: inventory.apiVersion };
+    const volumeDecisions = inventory.volumes.map((v) => decideVolume(v, inventory.containers, removedContainers, policy, inventory.apiVersion));
+    const objects = [...containerDecisions, ...networkDecisions, ...volumeDecisions];
+    const removedBytes = (kind) => objects.filter((o) => o.kind === kind && o.action === 'remove').reduce((n, o) => n + o.size, 0);
+    const estimate = {
+        images: imagePlan.estimatedBytes,
+        containers: removedBytes('container'),
+        volumes: removedBytes('volume'),
+        buildCache: buildCache?.estimatedBytes ?? 0,
+        total: 0,
+    };
+    estimate.total = estimate.images + estimate.containers + estimate.volumes + estimate.buildCache;
+    const objectsForProtection = [
+        ...inventory.containers.map((c) => ({ id: c.id, name: nameOf(c), labels: c.labels })),
+        ...inventory.networks.map((n) => ({ id: n.id, name: n.name, labels: n.labels })),
+        ...inventory.volumes.map((v) => ({ id: v.name, name: v.name, labels: v.labels })),
+    ];
+    const goneIds = new Set([
+        ...imagePlan.cascade,
+        ...imagePlan.images.filter((d) => d.action === 'remove').map((d) => d.image.id),
+    ]);
+    const gone = inventory.images.filter((image) => goneIds.has(image.id));
+    const remaining = inventory.images.filter((image) => !goneIds.has(image.id));
+    return {
+        mode: policy.mode,
+        ...imagePlan,
+        estimateMethod: estimateMethod(inventory.imageStore, gone, remaining, imagePlan.estimateExact),
+        objects,
+        buildCache,
+        estimate,
+        cutoffMs,
+        unmatchedProtect: policy.protect
+            .filter((rule) => !inventory.images.some((image) => ruleMatches(rule, image)) &&
+            !objectsForProtection.some((o) => findObjectProtection([rule], o)))
+            .map((rule) => rule.entry),
+    };
+}
+function decideContainer(c, policy, cutoffMs) {
+    const base = { kind: 'container', id: c.id, name: nameOf(c), created: c.created, size: c.sizeRw };
+    const verdict = (() => {
+        if ((policy.containers ?? 'none') === 'none')
+            return keepAs('not-selected', 'containers is none');
+        // Only containers that are not running: exited, dead or never started.
+        if (!['exited', 'dead', 'created'].includes(c.state))
+            return keepAs('running', `state ${c.state}`);
+        const rule = findObjectProtection(policy.protect, { id: c.id, name: nameOf(c), labels: c.labels });
+        if (rule)
+            return keepAs('protected', `matches protect entry "${rule.entry}"`);
+        if (cutoffMs !== undefined && c.created * 1000 > cutoffMs) {
+            return keepAs('too-recent', `created after ${new Date(cutoffMs).toISOString()}`);
+        }
+        if (policy.budgetCut?.everything || policy.budgetCut?.containers.has(c.id)) {
+            return keepAs('budget-met', BUDGET_MET);
+        }
+        return { action: 'remove', reason: 'remove', detail: `stopped (${c.state})` };
+    })();
+    return { ...base, ...verdict };
+}
+const PREDEFINED_NETWORKS = ['bridge', 'host', 'none'];
+function decideNetwork(n, containers, policy) {
+    const base = { kind: 'network', id: n.id, name: n.name, created: n.created, size: 0 };
+    const verdict = (() => {
+        if ((policy.networks ?? 'none') === 'none')
+            return keepAs('not-selected', 'networks is none');
+        if (PREDEFINED_NETWORKS.includes(n.name) || n.scope === 'swarm') {
+            return keepAs('predefined', `${n.name} is predefined`);
+        }
+        const users = containers.filter((c) => c.networks.includes(n.name) || c.networks.includes(n.id));
+        if (users.length > 0)
+            return keepAs('in-use', `used by container ${users.map(nameOf).join(', ')}`);
+        const rule = findObjectProtection(policy.protect, { id: n.id, name: n.name, labels: n.labels });
+        if (rule)
+            return keepAs('protected', `matches protect entry "${rule.entry}"`);
+        if (policy.budgetCut?.everything)
+            return keepAs('budget-met', BUDGET_MET);
+        return { action: 'remove', reason: 'remove', detail: 'no container is attached to it' };
+    })();
+    return { ...base, ...verdict };
+}
+const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
+/** Anonymous volumes carry a label from API 1.42 on; older daemons give them a random 64-hex name. */
+function isAnonymousVolume(v, apiVersion) {
+    if (Object.hasOwn(v.labels, ANONYMOUS_LABEL))
+        return true;
+    const [major, minor] = apiVersion.split('.').map(Number);
+    return (major < 1 || (major === 1 && minor < 42)) && /^[0-9a-f]{64}$/.test(v.name);
+}
+function decideVolume(v, all, removed, policy, apiVersion) {
+    const base = {
+        kind: 'volume',
+        id: v.name,
+        name: v.name,
+        created: v.created,
+        size: Math.max(0, v.size),
+    };
+    const verdict = (() => {
+        if ((policy.volumes ?? 'none') === 'none')
+            return keepAs('not-selected', 'volumes is none');
+        if (!isAnonymousVolume(v, apiVersion))
+            return keepAs('named', 'named volumes are never removed');
+        if (v.driver !== 'local')
+            return keepAs('not-local', `driver ${v.driver}`);
+        const users = all.filter((c) => c.volumes.includes(v.name));
+        const staying = users.filter((c) => !removed.has(c.id));
+        if (staying.length > 0)
+            return keepAs('in-use', `mounted by container ${staying.map(nameOf).join(', ')}`);
+        // The daemon may know of references the container list does not show (another namespace, a plugin).
+        if (v.refCount > users.length)
+            return keepAs('in-use', `referenced by ${v.refCount} container(s)`);
+        const rule = findObjectProtection(policy.protect, { id: v.name, name: v.name, labels: v.labels });
+        if (rule)
+            return keepAs('protected', `matches protect entry "${rule.entry}"`);
+        if (policy.budgetCut?.everything)
+            return keepAs('budget-met', BUDGET_MET);
+        return { action: 'remove', reason: 'remove', detail: 'anonymous and unused' };
+    })();
+    return { ...base, ...verdict };
+}
+/**
+ * What `/build/prune` (all unused cache, `until`, `keep-storage`) frees: records not in use and last used
+ * before the cutoff, least recently used first, until what is left fits in `keep-storage`. Shared records
+ * also belong to images, so they free nothing.
+ */
+function planBuildCache(records, policy, cutoffMs, nowMs) {
+    if ((policy.buildCache ?? 'none') === 'none')
+        return undefined;
+    const own = (r) => (r.shared ? 0 : r.size);
+    let total = records.reduce((n, r) => n + own(r), 0);
+    const cut = policy.budgetCut?.everything ? 'none' : policy.budgetCut?.buildCache;
+    const keep = typeof cut === 'number' ? Math.max(cut, policy.buildCacheKeep ?? 0) : policy.buildCacheKeep;
+    const eligible = records
+        .filter((r) => !r.inUse && (cutoffMs === undefined || r.lastUsedMs <= cutoffMs))
+        .sort((a, b) => a.lastUsedMs - b.lastUsedMs);
+    let freed = 0;
+    let candidates = 0;
+    for (const record of cut === 'none' ? [] : eligible) {
+        if (keep !== undefined && total <= keep)
+            break;
+        candidates++;
+        freed += own(record);
+        total -= own(record);
+    }
+    return {
+        until: cutoffMs === undefined ? undefined : `${Math.max(0, Math.floor((nowMs - cutoffMs) / 1000))}s`,
+        keepStorage: keep,
+        records: records.length,
+        candidates,
+        estimatedBytes: freed,
+        detail: `${candidates} of ${records.length} record(s)` +
+            (cutoffMs === undefined ? '' : `, last used before ${new Date(cutoffMs).toISOString()}`) +
+            (keep === undefined ? '' : `, keeping ${keep} bytes of the most recently used`) +
+            (cut === 'none' ? ` (${BUDGET_MET})` : typeof cut === 'number' ? ' (as much as the budget needs)' : ''),
+    };
+}
+/** Images, with the containers that stay after this run. */
+function planImages(images, containers, policy, cutoffMs) {
+    const byId = new Map(images.map((image) => [image.id, image]));
+    const children = new Map();
+    for (const image of images) {
+        if (image.parentId && byId.has(image.parentId)) {
+            pushTo(children, image.parentId, image.id);
+        }
+    }
+    // Any container, running, stopped or merely created, pins its image.
+    const usedBy = new Map();
+    for (const container of containers) {
+        const name = container.names[0] ?? container.id.slice(0, 12);
+        pushTo(usedBy, container.imageId, name);
+    }
+    const recent = newestPerRepository(images, policy.keepRecent);
+    const decide = (image) => {
+        const keep = (reason, detail) => ({
+            action: 'keep',
+            reason,
+            detail,
+        });
+        const users = usedBy.get(image.id);
+        if (users)
+            return keep('in-use', `used by container ${users.join(', ')}`);
+        const rule = findProtection(policy.protect, image);
+        if (rule)
+            return keep('protected', `matches protect entry "${rule.entry}"`);
+        // Untagged parents are not candidates of their own (Docker's prune skips them too); a tagged parent
+        // is, and losing its tags is all that removing it can do while child images still need its layers.
+        const kids = children.get(image.id);
+        if (kids && image.repoTags.length === 0) {
+            return keep('parent', `untagged parent of ${kids.length} image(s); Docker removes it with its last child`);
+        }
+        if (policy.images === 'none')
+            return keep('not-selected', 'images is none');
+        if (policy.images === 'dangling' && image.repoTags.length > 0) {
+            return keep('tagged', 'only dangling images are candidates (images: dangling)');
+        }
+        const rank = recent.get(image.id);
+        if (rank)
+            return keep('keep-recent', rank);
+        if (cutoffMs !== undefined && image.created * 1000 > cutoffMs) {
+            return keep('too-recent', `created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`);
+        }
+        if (policy.budgetCut?.everything || policy.budgetCut?.images.has(image.id)) {
+            return keep('budget-met', BUDGET_MET);
+        }
+        return { action: 'remove', reason: 'remove', detail: removalDetail(policy.images, image) };
+    };
+    const decisions = images.map((image) => ({ image, ...decide(image) }));
+    const removed = new Set(decisions.filter((d) => d.action === 'remove').map((d) => d.image.id));
+    const protectedIds = new Set(decisions.filter((d) => d.reason === 'protected').map((d) => d.image.id));
+    const { cascade, noPrune } = cascadeParents(removed, byId, children, usedBy, protectedIds);
+    const goneIds = new Set([...removed, ...cascade]);
+    const gone = (image) => goneIds.has(image.id);
+    const untagOnly = [...removed].filter((id) => (children.get(id) ?? []).some((child) => !goneIds.has(child)));
+    const untagging = new Set(untagOnly);
+    for (const decision of decisions) {
+        if (goneIds.has(decision.image.id) && !removed.has(decision.image.id)) {
+            decision.action = 'remove';
+            decision.detail = 'untagged parent; Docker removes it with its last child';
+        }
+        else if (untagging.has(decision.image.id)) {
+            decision.detail = `${decision.detail}; only its tags go: child images still need its layers`;
+        }
+    }
+    return {
+        images: decisions,
+        cascade,
+        noPrune,
+        untagOnly,
+        estimatedBytes: bytesFreed(images.filter(gone), images.filter((image) => !gone(image))),
+        estimateExact: images.filter(gone).every((image) => image.layerSizesExact),
+    };
+}
+function removalDetail(scope, image) {
+    if (image.repoTags.length === 0)
+        return 'dangling: untagged and unused';
+    return scope === 'unused' ? 'unused: no container refers to it' : 'unused';
+}
+/** Per repository, the `count` most recently created images, with a detail saying where they rank. */
+function newestPerRepository(images, count) {
+    const ranks = new Map();
+    if (count <= 0)
+        return ranks;
+    const byRepository = new Map();
+    for (const image of images) {
+        for (const repository of new Set(image.repoTags.map(repositoryOf))) {
+            pushTo(byRepository, repository, image);
+        }
+    }
+    for (const [repository, members] of byRepository) {
+        members
+            .sort((a, b) => b.created - a.created || a.id.localeCompare(b.id))
+            .slice(0, count)
+            .forEach((image, i) => {
+            if (!ranks.has(image.id))
+                ranks.set(image.id, `#${i + 1} newest of ${displayRepository(repository)} (keep-recent ${count})`);
+        });
+    }
+    return ranks;
+}
+/**
+ * Untagged parents that Docker deletes along with a child: when every child goes, no container uses
+ * it and it has no references, the delete walks up to it (and on up the chain). Docker knows nothing
+ * of our protection, so an image with a protected ancestor is deleted with `noprune` instead.
+ */
+function cascadeParents(removed, byId, children, usedBy, protectedIds) {
+    const parentOf = (id) => byId.get(byId.get(id)?.parentId ?? '');
+    const hasProtectedAncestor = (id) => {
+        for (let p = parentOf(id); p; p = parentOf(p.id))
+            if (protectedIds.has(p.id))
+                return true;
+        return false;
+    };
+    const noPrune = [...removed].filter(hasProtectedAncestor);
+    const gone = new Set(removed);
+    const cascade = [];
+    let frontier = [...removed].filter((id) => !noPrune.includes(id));
+    while (frontier.length > 0) {
+        const next = [];
+        for (const id of frontier) {
+            const parent = parentOf(id);
+            if (!parent || gone.has(parent.id) || usedBy.has(parent.id))
+                continue;
+            if (parent.repoTags.length > 0 || parent.repoDigests.length > 0)
+                continue;
+            if (!(children.get(parent.id) ?? []).every((child) => gone.has(child)))
+                continue;
+            gone.add(parent.id);
+            cascade.push(parent.id);
+            next.push(parent.id);
+        }
+        frontier = next;
+    }
+    return { cascade, noPrune };
+}
+
+;// CONCATENATED MODULE: ./src/policy/budget.ts
+// The budget, as pure functions: how much must be freed to meet `free-space`, `free-inodes` and
+// `max-usage`, in what order candidates go (stopped containers oldest finished first, then build cache
+// least recently used first, then dangling and then tagged images least recently used first), and where
+// to stop. The candidates are today's plan's removals; a budget only ever keeps some of them.
+//
+// Where to stop is decided by the exact bytes each removal frees given the ones before it (the layer
+// graph of estimate.ts), so the report lists exactly what a prune removes. Inodes cannot be estimated
+// from the API: an inode budget is measured on the filesystem during the prune, after each removal.
+
+
+function hasBudget(policy) {
+    return policy.freeSpace !== undefined || policy.freeInodes !== undefined || policy.maxUsage !== undefined;
+}
+/** What the daemon uses for the classes a budget can free: image layers, containers, build cache. */
+function daemonUsage(inventory) {
+    return inventory.usage.layers + inventory.usage.containers + inventory.usage.buildCache;
+}
+/**
+ * The plan under a budget: without one, planRemovals' plan. With one, the same candidates in budget
+ * order, taken one at a time until every budget is met; the rest kept with reason budget-met.
+ */
+function planWithBudget(inventory, policy, nowMs, ctx) {
+    const base = planRemovals(inventory, policy, nowMs);
+    if (!hasBudget(policy))
+        return base;
+    const before = { ...ctx.disk, usage: daemonUsage(inventory) };
+    const { targets, unmeasurable, needBytes, needInodes } = resolveTargets(policy, before);
+    const measurable = (targets.freeSpace?.bytes !== undefined ? 1 : 0) +
+        (targets.freeInodes?.inodes !== undefined ? 1 : 0) +
+        (targets.maxUsage ? 1 : 0);
+    const metAtStart = measurable > 0 && needBytes === 0 && !((needInodes ?? 0) > 0);
+    const order = budgetOrder(inventory, base, policy, nowMs, ctx, needBytes);
+    const steps = [];
+    let running = 0;
+    const bytesMet = () => running >= needBytes;
+    // With nothing measurable nothing is removed: a budget that cannot be checked never widens a prune.
+    const done = () => measurable === 0 ||
+        (bytesMet() && !((needInodes ?? 0) > 0)) ||
+        steps.length >= (ctx.stepsDone ?? Infinity);
+    for (const candidate of order.candidates) {
+        if (done())
+            break;
+        const bytes = candidate.take();
+        running += bytes;
+        steps.push({ ...candidate.step, bytes, runningTotal: running, met: bytesMet() });
+    }
+    const taken = new Set(steps.map((s) => `${s.kind}/${s.id}`));
+    const cacheStep = steps.find((s) => s.kind === 'build-cache');
+    const cut = {
+        images: new Set(order.images.filter((id) => !taken.has(`image/${id}`))),
+        containers: new Set(order.containers.filter((id) => !taken.has(`container/${id}`))),
+        buildCache: cacheStep ? order.cacheKeep(cacheStep.bytes) : base.buildCache ? 'none' : undefined,
+        everything: metAtStart || measurable === 0,
+    };
+    const plan = planRemovals(inventory, { ...policy, budgetCut: cut }, nowMs);
+    const all = steps.length === order.candidates.length;
+    const shortfallBytes = all && !bytesMet() ? needBytes - running : 0;
+    const firstMet = steps.findIndex((s) => s.met);
+    const budget = {
+        targets,
+        before,
+        needBytes,
+        needInodes,
+        metAtStart,
+        steps,
+        notNeeded: order.candidates.length - steps.length,
+        metAfter: metAtStart ? 0 : (needInodes ?? 0) > 0 || firstMet < 0 ? undefined : firstMet + 1,
+        shortfallBytes,
+        holding: all && (shortfallBytes > 0 || (needInodes ?? 0) > 0) ? holdingSpace(plan, inventory) : [],
+        unmeasurable,
+    };
+    return { ...plan, budget };
+}
+function resolveTargets(policy, before) {
+    const targets = {};
+    const unmeasurable = [];
+    const needs = [0];
+    let needInodes;
+    const notHere = (input) => `${input}: the daemon's data root is not on a filesystem visible from here (a remote or dind daemon?), ` +
+        'so it cannot be measured and removes nothing; use max-usage for such a daemon';
+    if (policy.freeSpace) {
+        const t = policy.freeSpace;
+        const bytes = t.amount ??
+            (before.totalBytes !== undefined ? Math.ceil(((t.percent ?? 0) / 100) * before.totalBytes) : undefined);
+        targets.freeSpace = { text: t.text, bytes: before.freeBytes === undefined ? undefined : bytes };
+        if (before.freeBytes === undefined || bytes === undefined)
+            unmeasurable.push(notHere('free-space'));
+        else
+            needs.push(bytes - before.freeBytes);
+    }
+    if (policy.freeInodes) {
+        const t = policy.freeInodes;
+        const inodes = t.amount ?? (before.totalInodes ? Math.ceil(((t.percent ?? 0) / 100) * before.totalInodes) : undefined);
+        targets.freeInodes = { text: t.text, inodes: before.freeInodes === undefined ? undefined : inodes };
+        if (before.freeInodes === undefined || inodes === undefined)
+            unmeasurable.push(notHere('free-inodes'));
+        else
+            needInodes = Math.max(0, inodes - before.freeInodes);
+    }
+    if (policy.maxUsage !== undefined) {
+        targets.maxUsage = { text: String(policy.maxUsage), bytes: policy.maxUsage };
+        needs.push(before.usage - policy.maxUsage);
+    }
+    return { targets, unmeasurable, needBytes: Math.max(...needs), needInodes };
+}
+const budget_nameOf = (c) => c.names[0] ?? c.id.slice(0, 12);
+const imageName = (image) => image.repoTags.length > 0 ? image.repoTags.join(' ') : image.id.replace(/^sha256:/, '').slice(0, 12);
+/** Containers' finish (else creation) time, for "oldest finished first". */
+const finishedOf = (c) => (c.finishedMs ? c.finishedMs : c.created * 1000);
+/**
+ * The plan's removals in budget order, each with a take() that frees its marginal bytes: stopped
+ * containers (oldest finished first), the build cache (one size-targeted prune), images (dangling first,
+ * then tagged; each least recently used first, ties by creation time, oldest first).
+ */
+function budgetOrder(inventory, base, policy, nowMs, ctx, needBytes) {
+    const containersById = new Map(inventory.containers.map((c) => [c.id, c]));
+    const containers = base.objects
+        .filter((o) => o.kind === 'container' && o.action === 'remove')
+        .map((o) => containersById.get(o.id))
+        .filter((c) => !!c)
+        .sort((a, b) => finishedOf(a) - finishedOf(b) || a.id.localeCompare(b.id));
+    const cascade = new Set(base.cascade);
+    const images = orderImages(base.images.filter((d) => d.action === 'remove' && !cascade.has(d.image.id)), ctx.lastUsed);
+    const candidates = [];
+    let freed = 0;
+    for (const c of containers) {
+        candidates.push({
+            step: { kind: 'container', id: c.id, name: budget_nameOf(c), lastUsedMs: finishedOf(c) },
+            take: () => {
+                freed += c.sizeRw;
+                return c.sizeRw;
+            },
+        });
+    }
+    // The build cache goes by one prune down to a size (keep-storage): as much of it, least recently used
+    // first, as the budget still needs after the containers (all of it for an inode budget).
+    const records = inventory.buildCache;
+    const own = records.reduce((n, r) => n + (r.shared ? 0 : r.size), 0);
+    const cacheFreed = (keep) => planBuildCache(records, { ...policy, budgetCut: cutKeeping(keep) }, base.cutoffMs, nowMs)
+        ?.estimatedBytes ?? 0;
+    if (base.buildCache && base.buildCache.candidates > 0 && base.buildCache.estimatedBytes > 0) {
+        candidates.push({
+            step: { kind: 'build-cache', id: 'build-cache', name: 'build cache (least recently used first)' },
+            take: () => {
+                const wanted = needBytes > freed ? needBytes - freed : own;
+                const bytes = cacheFreed(Math.max(0, own - wanted));
+                freed += bytes;
+                return bytes;
+            },
+        });
+    }
+    const graph = layerGraph(inventory.images, cascade);
+    for (const d of images) {
+        candidates.push({
+            step: {
+                kind: 'image',
+                id: d.image.id,
+                name: imageName(d.image),
+                lastUsedMs: ctx.lastUsed.get(d.image.id),
+            },
+            take: () => {
+                const bytes = graph.remove(d.image.id);
+                freed += bytes;
+                return bytes;
+            },
+        });
+    }
+    return {
+        candidates,
+        images: images.map((d) => d.image.id),
+        containers: containers.map((c) => c.id),
+        /** The keep-storage of a build-cache step that frees `bytes`. */
+        cacheKeep: (bytes) => Math.max(0, own - bytes),
+    };
+}
+const cutKeeping = (keep) => ({
+    images: new Set(),
+    containers: new Set(),
+    buildCache: keep,
+    everything: false,
+});
+/**
+ * Dangling images first, then tagged; each least recently used first, then oldest created, then by ID.
+ * An image other candidates are built on (legacy builder parents) waits until its last candidate child
+ * has gone: Docker refuses to delete an image with children.
+ */
+function orderImages(decisions, lastUsed) {
+    const rank = (d) => (d.image.repoTags.length === 0 ? 0 : 1);
+    const sorted = [...decisions].sort((a, b) => rank(a) - rank(b) ||
+        (lastUsed.get(a.image.id) ?? 0) - (lastUsed.get(b.image.id) ?? 0) ||
+        a.image.created - b.image.created ||
+        (a.image.id < b.image.id ? -1 : a.image.id > b.image.id ? 1 : 0));
+    const ids = new Set(sorted.map((d) => d.image.id));
+    const childrenLeft = new Map();
+    for (const d of sorted) {
+        if (ids.has(d.image.parentId))
+            childrenLeft.set(d.image.parentId, (childrenLeft.get(d.image.parentId) ?? 0) + 1);
+    }
+    const waiting = new Map();
+    const out = [];
+    const emit = (d) => {
+        out.push(d);
+        const parent = d.image.parentId;
+        if (!childrenLeft.has(parent))
+            return;
+        const left = childrenLeft.get(parent) - 1;
+        childrenLeft.set(parent, left);
+        const ready = waiting.get(parent);
+        if (left === 0 && ready) {
+            waiting.delete(parent);
+            emit(ready);
+        }
+    };
+    for (const d of sorted) {
+        if ((childrenLeft.get(d.image.id) ?? 0) > 0)
+            waiting.set(d.image.id, d);
+        else
+            emit(d);
+    }
+    return out;
+}
+/**
+ * The layer graph with reference counts, to remove images one at a time: each removal returns the bytes of
+ * the layer chains and blobs no remaining image references (the same arithmetic as bytesFreed, marginal).
+ * An untagged parent Docker deletes with its last child (the plan's cascade) goes with that child.
+ */
+function layerGraph(images, cascade = new Set()) {
+    const refs = new Map();
+    const keysOf = new Map();
+    const byId = new Map(images.map((image) => [image.id, image]));
+    const children = new Map();
+    for (const image of images) {
+        const keys = chainKeys(image).map((key, i) => ({ key, size: image.layerSizes[i] ?? 0 }));
+        for (const blob of image.blobs ?? [])
+            keys.push({ key: `blob:${blob.key}`, size: blob.size });
+        keysOf.set(image.id, keys);
+        for (const { key } of keys)
+            refs.set(key, (refs.get(key) ?? 0) + 1);
+        if (image.parentId && byId.has(image.parentId)) {
+            children.set(image.parentId, [...(children.get(image.parentId) ?? []), image.id]);
+        }
+    }
+    const removed = new Set();
+    const drop = (id) => {
+        if (removed.has(id))
+            return 0;
+        removed.add(id);
+        let bytes = 0;
+        for (const { key, size } of keysOf.get(id) ?? []) {
+            const left = (refs.get(key) ?? 0) - 1;
+            refs.set(key, left);
+            if (left === 0)
+                bytes += size;
+        }
+        return bytes;
+    };
+    return {
+        remove(id) {
+            let bytes = drop(id);
+            for (let p = byId.get(byId.get(id)?.parentId ?? ''); p; p = byId.get(p.parentId)) {
+                if (!cascade.has(p.id) || removed.has(p.id))
+                    break;
+                if (!(children.get(p.id) ?? []).every((child) => removed.has(child)))
+                    break;
+                bytes += drop(p.id);
+            }
+            return bytes;
+        },
+    };
+}
+/** The largest objects the plan keeps (for any reason but budget-met), which hold the space the budget lacks. */
+function holdingSpace(plan, inventory) {
+    const held = [];
+    for (const d of plan.images) {
+        if (d.action === 'keep' && d.reason !== 'budget-met') {
+            held.push({
+                kind: 'image',
+                name: imageName(d.image),
+                bytes: d.image.size,
+                reason: `${d.reason}: ${d.detail}`,
+            });
+        }
+    }
+    for (const o of plan.objects) {
+        if (o.action === 'keep' && o.reason !== 'budget-met' && o.size > 0) {
+            held.push({ kind: o.kind, name: o.name, bytes: o.size, reason: `${o.reason}: ${o.detail}` });
+        }
+    }
+    const inUse = inventory.buildCache.filter((r) => r.inUse && !r.shared).reduce((n, r) => n + r.size, 0);
+    if (inUse > 0)
+        held.push({ kind: 'build-cache', name: 'build cache in use', bytes: inUse, reason: 'in-use' });
+    return held.sort((a, b) => b.bytes - a.bytes || a.name.localeCompare(b.name)).slice(0, 5);
+}
+/**
+ * Whether every measurable budget is met, given `freed` bytes removed so far (by the exact estimate) and
+ * what the filesystem says now. Bytes count as met by either; inodes only by measurement.
+ */
+function budgetMet(budget, freed, now = {}) {
+    const { freeSpace, freeInodes, maxUsage } = budget.targets;
+    if (freeSpace?.bytes !== undefined) {
+        const estimated = (budget.before.freeBytes ?? 0) + freed;
+        if (!(estimated >= freeSpace.bytes || (now.freeBytes ?? -1) >= freeSpace.bytes))
+            return false;
+    }
+    if (freeInodes?.inodes !== undefined) {
+        const free = now.freeInodes ?? budget.before.freeInodes ?? 0;
+        if (free < freeInodes.inodes)
+            return false;
+    }
+    if (maxUsage) {
+        const usage = now.usage ?? budget.before.usage - freed;
+        if (usage > maxUsage.bytes)
+            return false;
+    }
+    return true;
+}
+/** After a prune: whether each budget is met by what was measured at the end. */
+function budgetMetAfter(budget, after) {
+    const { freeSpace, freeInodes, maxUsage } = budget.targets;
+    if (freeSpace?.bytes !== undefined && (after.freeBytes ?? -1) < freeSpace.bytes)
+        return false;
+    if (freeInodes?.inodes !== undefined && (after.freeInodes ?? -1) < freeInodes.inodes)
+        return false;
+    if (maxUsage && after.usage > maxUsage.bytes)
+        return false;
+    return true;
+}
+
+;// CONCATENATED MODULE: ./src/engine/apply.ts
+// Doing: remove exactly the plan, never with force. An image's extra tags go by name, the image itself by
+// ID (Docker refuses, with a 409, an image that gained a container or a reference since the plan).
+// Failures are collected per object, not thrown.
+
+
+
+
+/**
+ * Images related by parent links are deleted one after another, children first: Docker removes an
+ * untagged parent with its last child, and two siblings deleted at once can each see the other and
+ * both leave the parent behind. Unrelated images are deleted concurrently.
+ */
+function deletionGroups(plan) {
+    const byId = new Map(plan.images.map((d) => [d.image.id, d.image]));
+    const cascade = new Set(plan.cascade);
+    const gone = new Set([
+        ...cascade,
+        ...plan.images.filter((d) => d.action === 'remove').map((d) => d.image.id),
+    ]);
+    const depth = (image) => {
+        let n = 0;
+        for (let p = byId.get(image.parentId); p; p = byId.get(p.parentId))
+            n++;
+        return n;
+    };
+    const groups = new Map();
+    for (const decision of plan.images) {
+        if (decision.action !== 'remove' || cascade.has(decision.image.id))
+            continue;
+        let root = decision.image;
+        for (let p = byId.get(root.parentId); p && gone.has(p.id); p = byId.get(p.parentId))
+            root = p;
+        pushTo(groups, root.id, decision.image);
+    }
+    return [...groups.values()].map((group) => group.sort((a, b) => depth(b) - depth(a)));
+}
+/** When the breaker checks the daemon, and when it stops the run even though the checks pass. */
+const BREAKER_LIMITS = {
+    /** Removals in a row that failed with a server error (5xx) before the daemon is checked. */
+    probeAfter: 3,
+    /** Removals in a row that failed with a server error or no answer: the run stops, checks or not. */
+    stopAfter: 24,
+};
+/**
+ * The circuit breaker of a prune: stops the run at once when the daemon is going or gone, rather than
+ * fail every remaining object one error (or one timeout) at a time.
+ *
+ * Every removal reports its outcome. A request that got no HTTP answer (refused, reset, timed out), or
+ * `probeAfter` removals in a row that got a server error (5xx), make it check the daemon (see
+ * DockerApi.probe: `/_ping` and a read of its image store, both on new connections): if that fails, the
+ * daemon is stopping, stopped or hung, and the run stops. While a check runs, no new removal starts. If
+ * the check passes, the errors were the objects' own (a single image's 500 is a per-object warning) and
+ * the run goes on; but `stopAfter` failures in a row stop it regardless. Any answer below 500 (done,
+ * 404, 409) resets the count. The whole run's time limit stops it too.
+ */
+class Stopper {
+    docker;
+    limits;
+    /** Why the run stopped, once it has. */
+    reason;
+    streak = 0;
+    probedAt = 0;
+    checking;
+    constructor(docker, limits = BREAKER_LIMITS) {
+        this.docker = docker;
+        this.limits = limits;
+    }
+    /** Before each removal: waits for a running check; false once the run has stopped. */
+    async proceed() {
+        while (this.checking)
+            await this.checking;
+        if (!this.reason && this.docker.timeLeft() <= 0) {
+            this.reason = `the run reached its time limit (set by api-timeout) waiting for the daemon at ${this.docker.host}`;
+        }
+        return !this.reason;
+    }
+    /** After each removal: `error` is what made it fail (undefined when the daemon answered below 500). */
+    async record(error) {
+        if (this.reason)
+            return;
+        const status = error === undefined ? 200 : statusOf(error);
+        if (status !== undefined && status < 500) {
+            this.streak = 0;
+            this.probedAt = 0;
+            return;
+        }
+        this.streak++;
+        const last = messageOf(error);
+        if (isRunTimeLimit(error)) {
+            this.reason = last;
+            return;
+        }
+        const failures = `${this.streak} removal(s) in a row failed (last: ${last})`;
+        if (this.streak >= this.limits.stopAfter) {
+            this.reason = `the daemon at ${this.docker.host} answers, but ${failures}`;
+            return;
+        }
+        if (status === undefined || this.streak - this.probedAt >= this.limits.probeAfter) {
+            this.probedAt = this.streak;
+            this.checking ??= this.check(failures).finally(() => (this.checking = undefined));
+        }
+        await this.checking;
+    }
+    async check(failures) {
+        try {
+            await this.docker.probe();
+        }
+        catch (error) {
+            const why = isRunTimeLimit(error) ? 'the run reached its time limit' : lossOf(error);
+            this.reason ??= `the daemon at ${this.docker.host} ${why}, after ${failures}`;
+        }
+    }
+}
+/** What a failed check says about the daemon. */
+function lossOf(error) {
+    const code = error?.code;
+    const message = messageOf(error);
+    if (code === 'ECONNREFUSED' || code === 'ENOENT') {
+        return `stopped accepting connections, it is shutting down or gone (${message})`;
+    }
+    if (code === 'ETIMEDOUT')
+        return `stopped answering, it is hung or unreachable (${message})`;
+    if (statusOf(error) !== undefined)
+        return `fails even a read of its image list (${message})`;
+    return `stopped answering (${message})`;
+}
+async function applyPlan(docker, plan, concurrency, stopper, onProgress = () => { }) {
+    const remove = removerOf(docker, plan);
+    const groups = deletionGroups(plan);
+    const total = groups.reduce((n, g) => n + g.length, 0);
+    let done = 0;
+    const perGroup = await mapPool(groups, concurrency, async (group) => {
+        const results = [];
+        for (const image of group) {
+            if (!(await stopper.proceed())) {
+                results.push({
+                    id: image.id,
+                    status: 'error',
+                    message: `not attempted: ${stopper.reason}`,
+                    deleted: [],
+                    untagged: [],
+                });
+                continue;
+            }
+            const [result, failure] = await remove(image);
+            results.push(result);
+            onProgress(++done, total);
+            await stopper.record(failure);
+        }
+        return results;
+    });
+    return perGroup.flat();
+}
+const OBJECT_PATHS = {
+    container: '/containers',
+    network: '/networks',
+    volume: '/volumes',
+};
+/** Removes planned containers, networks or volumes one by one, never with force. */
+async function removeObjects(docker, decisions, concurrency, stopper) {
+    return mapPool(decisions, concurrency, async ({ kind, id }) => {
+        if (!(await stopper.proceed())) {
+            return { kind, id, status: 'error', message: `not attempted: ${stopper.reason}` };
+        }
+        try {
+            // `v: false`: a container's anonymous volumes are the volumes class's business.
+            await docker.request('DELETE', `${OBJECT_PATHS[kind]}/${encodeURIComponent(id)}`, kind === 'container' ? { v: false } : {});
+            await stopper.record();
+            return { kind, id, status: 'removed' };
+        }
+        catch (error) {
+            const status = statusOf(error);
+            await stopper.record(error);
+            if (status === 404)
+                return { kind, id, status: 'gone', message: 'already removed by someone else' };
+            // 409 (or 403 for networks): in use since the plan.
+            const conflict = status === 409 || status === 403;
+            return { kind, id, status: conflict ? 'conflict' : 'error', message: messageOf(error) };
+        }
+    });
+}
+/** One `/build/prune` call; dockerode drops its options, so the query is built here. */
+async function pruneBuildCache(docker, plan) {
+    const query = { all: true };
+    if (plan.keepStorage !== undefined) {
+        // API 1.48 deprecated keep-storage for reserved-space (a floor: "always allowed to keep"; the current
+        // API reference lists only reserved-space and max-used-space) and added max-used-space: the cache is
+        // pruned, least recently used first, down to that size. Measured on
+        // Docker 28.5 (API 1.51): max-used-space alone frees what keep-storage frees on 1.41-1.45; with
+        // reserved-space set to the same figure it freed half of that.
+        const [major, minor] = (plan.apiVersion ?? '1.41').split('.').map(Number);
+        if (major > 1 || (major === 1 && minor >= 48)) {
+            query['max-used-space'] = plan.keepStorage;
+        }
+        else
+            query['keep-storage'] = plan.keepStorage;
+    }
+    if (plan.until !== undefined)
+        query.filters = JSON.stringify({ until: [plan.until] });
+    try {
+        const answer = await docker.request('POST', '/build/prune', query);
+        return { status: 'removed', reclaimedBytes: answer?.SpaceReclaimed ?? 0 };
+    }
+    catch (error) {
+        // Another run's prune holds the lock: it is doing this work already.
+        if (statusOf(error) === 409)
+            return { status: 'busy', reclaimedBytes: 0, message: messageOf(error) };
+        return { status: 'error', reclaimedBytes: 0, message: messageOf(error) };
+    }
+}
+/** Removes one image of the plan as the plan says: with noprune, or only its tags, where it says so. */
+function removerOf(docker, plan) {
+    const noPrune = new Set(plan.noPrune);
+    const untagOnly = new Set(plan.untagOnly);
+    return (image) => removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
+}
+/** Removes one image; returns its result and, when it failed, the error that decided it. */
+async function removeImage(docker, image, noprune, untagOnly) {
+    const result = { id: image.id, status: 'removed', deleted: [], untagged: [] };
+    const remove = async (name) => {
+        const items = await docker.request('DELETE', `/images/${encodeURIComponent(name)}`, {
+            noprune,
+        });
+        for (const item of items ?? []) {
+            if (item.Deleted)
+                result.deleted.push(item.Deleted);
+            if (item.Untagged)
+                result.untagged.push(item.Untagged);
+        }
+    };
+    const ignoreMissing = (error) => (statusOf(error) === 404 ? undefined : Promise.reject(error));
+    try {
+        // Tags are removed by name, but only while they still point at this image: a build may have moved
+        // `app:latest` to a new image since the inventory.
+        for (const tag of untagOnly ? image.repoTags : image.repoTags.slice(1)) {
+            const current = await docker
+                .request('GET', `/images/${encodeURIComponent(tag)}/json`)
+                .catch(ignoreMissing);
+            if (current?.Id === image.id)
+                await remove(tag).catch(ignoreMissing);
+        }
+        if (untagOnly)
+            return [{ ...result, status: result.untagged.length > 0 ? 'untagged' : 'gone' }];
+        // The last reference goes by ID: Docker deletes an image by ID when at most one tag is left, and
+        // answers 409 rather than touch an image that gained a reference or a container since the plan.
+        await remove(image.id);
+    }
+    catch (error) {
+        let status = statusOf(error);
+        // Two deletes of one image at once (another run): Docker 20.10 may answer the loser with a 500
+        // "unrecognized image ID" instead of a 404. If the image is gone now, that is what happened.
+        if (status !== 404 && status !== 409 && !isConnectionError(error)) {
+            const exists = await docker.request('GET', `/images/${image.id}/json`).then(() => true, (e) => statusOf(e) !== 404);
+            if (!exists)
+                status = 404;
+        }
+        if (status === 404)
+            return [{ ...result, status: 'gone', message: 'already removed by someone else' }];
+        return [
+            {
+                ...result,
+                status: status === 409 ? 'conflict' : 'error',
+                message: messageOf(error),
+                connectionFailed: isConnectionError(error),
+            },
+            status === 409 ? undefined : error,
+        ];
+    }
+    return [result];
+}
+/**
+ * Removes the plan in the safe order: containers first (their images, networks and volumes become
+ * free), then images, networks, build cache, and volumes last.
+ */
+async function executePlan(docker, plan, concurrency, phase, log) {
+    const stopper = new Stopper(docker);
+    const removeClass = async (title, kind) => {
+        const decisions = plan.objects.filter((o) => o.kind === kind && o.action === 'remove');
+        if (decisions.length === 0)
+            return [];
+        return phase(title, `${kind}sMs`, async () => {
+            const done = await removeObjects(docker, decisions, concurrency, stopper);
+            log(`removed ${done.filter((r) => r.status === 'removed').length}/${decisions.length}`);
+            return done;
+        });
+    };
+    const objectResults = await removeClass('Remove containers', 'container');
+    const results = await phase('Remove images', 'applyMs', async () => {
+        let lastLog = 0;
+        return applyPlan(docker, plan, concurrency, stopper, (n, total) => {
+            // Progress every 2 s on long runs, and at the end.
+            if (n === total || performance.now() - lastLog > 2000) {
+                lastLog = performance.now();
+                log(`removed ${n}/${total}`);
+            }
+        });
+    });
+    objectResults.push(...(await removeClass('Remove networks', 'network')));
+    const cache = plan.buildCache;
+    const buildCacheResult = cache && !stopper.reason
+        ? await phase('Prune build cache', 'buildCacheMs', () => pruneBuildCache(docker, cache))
+        : undefined;
+    objectResults.push(...(await removeClass('Remove volumes', 'volume')));
+    return { results, objectResults, buildCacheResult, stopped: stopper.reason };
+}
+/**
+ * A budgeted prune: the budget's steps one at a time, in order (stopped containers, the build cache,
+ * images), checking before each whether every budget is met, by the exact estimate of what is freed so
+ * far or by measuring the filesystem; then networks and volumes as usual. Never more than the plan.
+ */
+async function executeBudget(docker, plan, concurrency, phase, log, measure) {
+    const budget = plan.budget;
+    const stopper = new Stopper(docker);
+    const results = [];
+    const objectResults = [];
+    let buildCacheResult;
+    const remove = removerOf(docker, plan);
+    const images = new Map(plan.images.map((d) => [d.image.id, d.image]));
+    const containers = new Map(plan.objects.filter((o) => o.kind === 'container').map((o) => [o.id, o]));
+    let freed = 0;
+    let stepsDone = 0;
+    await phase('Remove to meet the budget', 'applyMs', async () => {
+        for (const step of budget.steps) {
+            if (budgetMet(budget, freed, await measure())) {
+                log(`budget met after ${stepsDone} removal(s)`);
+                break;
+            }
+            if (!(await stopper.proceed()))
+                break;
+            stepsDone++;
+            if (step.kind === 'container') {
+                const decision = containers.get(step.id);
+                if (decision)
+                    objectResults.push(...(await removeObjects(docker, [decision], 1, stopper)));
+            }
+            else if (step.kind === 'build-cache') {
+                if (plan.buildCache)
+                    buildCacheResult = await pruneBuildCache(docker, plan.buildCache);
+            }
+            else {
+                const image = images.get(step.id);
+                if (image) {
+                    const [result, failure] = await remove(image);
+                    results.push(result);
+                    await stopper.record(failure);
+                }
+            }
+            freed = step.runningTotal;
+            log(`${stepsDone}/${budget.steps.length}: ${step.kind} ${step.name}, running total ${freed} bytes`);
+        }
+    });
+    // Steps not attempted because the daemon went away: reported like executePlan's.
+    if (stopper.reason) {
+        for (const step of budget.steps.slice(stepsDone)) {
+            const message = `not attempted: ${stopper.reason}`;
+            if (step.kind === 'image')
+                results.push({ id: step.id, status: 'error', message, deleted: [], untagged: [] });
+            if (step.kind === 'container')
+                objectResults.push({ kind: 'container', id: step.id, status: 'error', message });
+        }
+        stepsDone = budget.steps.length;
+    }
+    for (const kind of ['network', 'volume']) {
+        const decisions = plan.objects.filter((o) => o.kind === kind && o.action === 'remove');
+        if (decisions.length === 0 || stopper.reason)
+            continue;
+        objectResults.push(...(await phase(`Remove ${kind}s`, `${kind}sMs`, () => removeObjects(docker, decisions, concurrency, stopper))));
+    }
+    return { results, objectResults, buildCacheResult, stopped: stopper.reason, stepsDone };
+}
+
+;// CONCATENATED MODULE: ./src/engine/disk.ts
+// Free disk space where Docker keeps its data, when that is this machine's disk.
+
+
+
+/**
+ * Bytes available on the filesystem holding the daemon's data root, or undefined when that cannot be
+ * known from here: a remote daemon, or a socket from another machine or container whose data root is
+ * not visible at the same path (then a number would be some other disk's, so none is given).
+ */
+async function diskFree(host, rootDir) {
+    return (await diskStats(host, rootDir))?.freeBytes;
+}
+/** Free and total bytes and inodes of the data root's filesystem, under the same rule as diskFree. */
+async function diskStats(host, rootDir) {
+    if (!host.startsWith('unix://') || !rootDir || !isDataRoot(rootDir))
+        return undefined;
+    try {
+        const fs = await (0,promises_namespaceObject.statfs)(rootDir);
+        return {
+            freeBytes: fs.bavail * fs.bsize,
+            totalBytes: fs.blocks * fs.bsize,
+            freeInodes: fs.ffree,
+            totalInodes: fs.files,
+        };
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * A Docker data root holds `image/` (classic store) or `containerd/` (containerd image store); Podman's
+ * storage root holds `<driver>-images/` (`overlay-images/`).
+ */
+function isDataRoot(rootDir) {
+    if (['image', 'containerd'].some((dir) => (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(rootDir, dir))))
+        return true;
+    try {
+        return (0,external_node_fs_namespaceObject.readdirSync)(rootDir).some((entry) => /^[a-z0-9]+-images$/.test(entry));
+    }
+    catch {
+        return false;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/gates.ts
+// Safety gates: containers that must be running, and healthy when they have a healthcheck, before
+// anything is planned and again after a prune.
+
+/** Pure: a container's gate verdict from its inspect data; `starting` means "ask again later". */
+function judgeContainer(inspect) {
+    const state = inspect.State ?? {};
+    const status = state.Status ?? 'unknown';
+    if (status !== 'running' || !state.Running || state.Paused || state.Restarting) {
+        return { ok: false, reason: `not running (${status})` };
+    }
+    const health = state.Health?.Status;
+    if (health === undefined || health === '' || health === 'none')
+        return { ok: true, reason: 'running' };
+    if (health === 'healthy')
+        return { ok: true, reason: 'running and healthy' };
+    if (health === 'starting')
+        return 'starting';
+    return { ok: false, reason: health };
+}
+async function checkGates(docker, containers, timeoutMs, log) {
+    const deadline = Date.now() + timeoutMs;
+    return Promise.all(containers.map(async (container) => {
+        for (let waited = false;; waited = true) {
+            let inspect;
+            try {
+                inspect = await docker.request('GET', `/containers/${encodeURIComponent(container)}/json`);
+            }
+            catch (error) {
+                const reason = statusOf(error) === 404 ? 'not found' : `could not be inspected: ${messageOf(error)}`;
+                return { container, ok: false, reason };
+            }
+            const verdict = judgeContainer(inspect);
+            if (verdict !== 'starting')
+                return { container, ...verdict };
+            if (Date.now() >= deadline) {
+                return {
+                    container,
+                    ok: false,
+                    reason: `health still starting after ${Math.round(timeoutMs / 1000)} s`,
+                };
+            }
+            if (!waited)
+                log(`waiting for ${container} to become healthy (up to ${Math.round(timeoutMs / 1000)} s)`);
+            await new Promise((resolve) => setTimeout(resolve, Math.min(1000, Math.max(0, deadline - Date.now()))));
+        }
+    }));
 }
 
 ;// CONCATENATED MODULE: ./src/engine/content.ts
@@ -71346,7 +72232,16 @@ function isGone(error) {
     const status = error.statusCode;
     return status === 404 || (status === 500 && /\b(layer|image) not known\b/i.test(messageOf(error)));
 }
-async function takeInventory(docker, concurrency) {
+/** A time from the API, epoch ms; 0 for none (Go's zero time `0001-01-01T00:00:00Z`, or unparsable). */
+function apiTimeMs(iso) {
+    const ms = iso ? Date.parse(iso) : NaN;
+    return Number.isFinite(ms) && ms > 0 ? ms : 0;
+}
+/**
+ * `containerTimes`: also inspect each container that is not running for when it last started and
+ * finished (a budget orders by last use; without one nothing needs them).
+ */
+async function takeInventory(docker, concurrency, opts = {}) {
     const takenAt = Date.now();
     // Deleted between the listing and a later call (another run, a user): no longer there to plan.
     const unlessGone = (call) => call.catch((error) => (isGone(error) ? undefined : Promise.reject(error)));
@@ -71363,7 +72258,12 @@ async function takeInventory(docker, concurrency) {
         inspecting,
     ]);
     const present = summaries
-        .map((summary, i) => ({ summary, layers: inspected[i]?.RootFS?.Layers ?? [], gone: !inspected[i] }))
+        .map((summary, i) => ({
+        summary,
+        layers: inspected[i]?.RootFS?.Layers ?? [],
+        lastTagMs: apiTimeMs(inspected[i]?.Metadata?.LastTagTime),
+        gone: !inspected[i],
+    }))
         .filter((entry) => !entry.gone);
     const engine = engineOf(version, info);
     const imageStore = engine.imageStore;
@@ -71399,7 +72299,16 @@ async function takeInventory(docker, concurrency) {
     }
     const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
     const sizeRootFs = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRootFs ?? 0]));
-    const images = present.map(({ summary, layers }) => {
+    const times = new Map();
+    if (opts.containerTimes) {
+        await mapPool(containers.filter((c) => c.State !== 'running'), concurrency, async (c) => {
+            const state = (await unlessGone(docker.request('GET', `/containers/${c.Id}/json`)))?.State;
+            if (state) {
+                times.set(c.Id, { startedMs: apiTimeMs(state.StartedAt), finishedMs: apiTimeMs(state.FinishedAt) });
+            }
+        });
+    }
+    const images = present.map(({ summary, layers, lastTagMs }) => {
         const layerSizes = sized.get(summary.Id)?.sizes ?? layers.map(() => 0);
         const layerTotal = layerSizes.reduce((n, size) => n + size, 0);
         // What the image holds besides its layers: Podman's metadata, or the containerd store's content.
@@ -71416,6 +72325,7 @@ async function takeInventory(docker, concurrency) {
             layers,
             layerSizes,
             layerSizesExact: sized.get(summary.Id)?.exact ?? false,
+            lastTagMs,
             ...(imageStore === 'podman' ? { blobs: [{ key: `metadata:${summary.Id}`, size: extra }] } : {}),
             ...(imageStore === 'containerd' ? (read ? { blobs: read } : { contentSize: extra }) : {}),
         };
@@ -71442,6 +72352,7 @@ async function takeInventory(docker, concurrency) {
                 c.HostConfig?.NetworkMode ?? '',
             ].filter(Boolean),
             volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name),
+            ...times.get(c.Id),
         })),
         networks: networks.map((n) => ({
             id: n.Id,
@@ -71539,317 +72450,244 @@ async function readPodmanImage(docker, summary) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/policy/plan.ts
-// Deciding, as a pure function: inventory + inputs + now -> plan. Every image gets a decision and a
-// reason; nothing here talks to Docker.
-
-
-
-const keepAs = (reason, detail) => ({
-    action: 'keep',
-    reason,
-    detail,
-});
-const nameOf = (c) => c.names[0] ?? c.id.slice(0, 12);
+;// CONCATENATED MODULE: ./src/policy/usage.ts
+// Usage history, as pure functions: what the state file holds, how a run's observation is recorded in
+// it, and when each image was last used. The file itself is read and written by src/engine/state.ts.
+//
+// The history only ever orders candidates (least recently used first); it never makes an image a
+// candidate. So a missing, foreign or corrupt file costs ordering quality, never safety.
+const STATE_FORMAT = 'safe-docker-prune/usage';
+const STATE_VERSION = 1;
+/** Daemons kept in one file, the most recently seen first (tests and CI start many short-lived ones). */
+const MAX_DAEMONS = 64;
+const emptyState = () => ({ format: STATE_FORMAT, version: STATE_VERSION, daemons: {} });
 /**
- * Classes are planned in the order they are cleaned (containers, images, networks, build cache,
- * volumes), each with the earlier ones in mind: a container removed in this run no longer pins its
- * image, network or volume.
+ * The state in a file's text. `foreign`: a file that is not ours (or a newer version's), which must not be
+ * overwritten; `corrupt`: ours but unreadable, replaced on the next write. Either way the run goes on with
+ * no history.
  */
-function planRemovals(inventory, policy, nowMs) {
-    const cutoffMs = policy.olderThan
-        ? (policy.olderThan.atMs ?? nowMs - (policy.olderThan.durationMs ?? 0))
-        : undefined;
-    const containerDecisions = inventory.containers.map((c) => decideContainer(c, policy, cutoffMs));
-    const removedContainers = new Set(containerDecisions.filter((d) => d.action === 'remove').map((d) => d.id));
-    const containers = inventory.containers.filter((c) => !removedContainers.has(c.id));
-    const imagePlan = planImages(inventory.images, containers, policy, cutoffMs);
-    const networkDecisions = inventory.networks.map((n) => decideNetwork(n, containers, policy));
-    const buildCache = planBuildCache(inventory.buildCache, policy, cutoffMs, nowMs);
-    const volumeDecisions = inventory.volumes.map((v) => decideVolume(v, inventory.containers, removedContainers, policy, inventory.apiVersion));
-    const objects = [...containerDecisions, ...networkDecisions, ...volumeDecisions];
-    const removedBytes = (kind) => objects.filter((o) => o.kind === kind && o.action === 'remove').reduce((n, o) => n + o.size, 0);
-    const estimate = {
-        images: imagePlan.estimatedBytes,
-        containers: removedBytes('container'),
-        volumes: removedBytes('volume'),
-        buildCache: buildCache?.estimatedBytes ?? 0,
-        total: 0,
+function parseState(text) {
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch (error) {
+        return { state: emptyState(), problem: 'corrupt', why: `not JSON (${error.message})` };
+    }
+    const doc = data;
+    if (!doc || typeof doc !== 'object' || doc.format !== STATE_FORMAT) {
+        return { state: emptyState(), problem: 'foreign', why: `not a ${STATE_FORMAT} file` };
+    }
+    if (doc.version !== STATE_VERSION) {
+        return {
+            state: emptyState(),
+            problem: 'foreign',
+            why: `format version ${String(doc.version)}, not ${STATE_VERSION}`,
+        };
+    }
+    if (!doc.daemons || typeof doc.daemons !== 'object' || Array.isArray(doc.daemons)) {
+        return { state: emptyState(), problem: 'corrupt', why: 'no daemons table' };
+    }
+    const daemons = {};
+    for (const [id, entry] of Object.entries(doc.daemons)) {
+        const images = {};
+        for (const [image, use] of Object.entries(entry?.images ?? {})) {
+            // Anything not a finite time is dropped rather than trusted.
+            const first = Number(use?.firstSeenMs);
+            const last = use?.lastUsedMs;
+            if (!Number.isFinite(first))
+                continue;
+            images[image] = Number.isFinite(last)
+                ? { firstSeenMs: first, lastUsedMs: Number(last) }
+                : { firstSeenMs: first };
+        }
+        daemons[id] = { updatedMs: Number(entry?.updatedMs) || 0, images };
+    }
+    return { state: { format: STATE_FORMAT, version: STATE_VERSION, daemons } };
+}
+/**
+ * `state` with `seen` recorded: images in use now are used now; each image keeps the first time it was
+ * seen; images no longer present are dropped. Applied to what the file holds at the moment of writing
+ * (under its lock), so two runs at once both land.
+ */
+function recordUsage(state, seen) {
+    const before = state.daemons[seen.daemonId]?.images ?? {};
+    const inUse = new Set(seen.inUse);
+    const images = {};
+    for (const id of seen.images) {
+        const old = before[id];
+        const firstSeenMs = Math.min(old?.firstSeenMs ?? seen.nowMs, seen.nowMs);
+        const last = Math.max(old?.lastUsedMs ?? -Infinity, inUse.has(id) ? seen.nowMs : -Infinity);
+        images[id] = Number.isFinite(last) ? { firstSeenMs, lastUsedMs: last } : { firstSeenMs };
+    }
+    const daemons = { ...state.daemons, [seen.daemonId]: { updatedMs: seen.nowMs, images } };
+    const kept = Object.entries(daemons)
+        .sort(([, a], [, b]) => b.updatedMs - a.updatedMs)
+        .slice(0, MAX_DAEMONS);
+    return { format: STATE_FORMAT, version: STATE_VERSION, daemons: Object.fromEntries(kept) };
+}
+/**
+ * When each image was last used, epoch ms: the latest of the history's last use, its containers'
+ * created, started and finished times (a running container: now) and when it was last tagged.
+ * Times in the future (a clock that jumped, a hand-edited file) count as now.
+ */
+function lastUsedTimes(images, containers, history, nowMs) {
+    const times = new Map();
+    const bump = (id, ms) => {
+        if (ms === undefined || !Number.isFinite(ms) || ms <= 0)
+            return;
+        times.set(id, Math.max(times.get(id) ?? 0, Math.min(ms, nowMs)));
     };
-    estimate.total = estimate.images + estimate.containers + estimate.volumes + estimate.buildCache;
-    const objectsForProtection = [
-        ...inventory.containers.map((c) => ({ id: c.id, name: nameOf(c), labels: c.labels })),
-        ...inventory.networks.map((n) => ({ id: n.id, name: n.name, labels: n.labels })),
-        ...inventory.volumes.map((v) => ({ id: v.name, name: v.name, labels: v.labels })),
-    ];
-    const goneIds = new Set([
-        ...imagePlan.cascade,
-        ...imagePlan.images.filter((d) => d.action === 'remove').map((d) => d.image.id),
-    ]);
-    const gone = inventory.images.filter((image) => goneIds.has(image.id));
-    const remaining = inventory.images.filter((image) => !goneIds.has(image.id));
+    for (const image of images) {
+        times.set(image.id, 0);
+        bump(image.id, history?.images[image.id]?.lastUsedMs);
+        bump(image.id, image.lastTagMs);
+    }
+    for (const c of containers) {
+        if (!times.has(c.imageId))
+            continue;
+        bump(c.imageId, c.created * 1000);
+        bump(c.imageId, c.startedMs);
+        bump(c.imageId, c.finishedMs);
+        if (c.state === 'running' || c.state === 'paused' || c.state === 'restarting')
+            bump(c.imageId, nowMs);
+    }
+    return times;
+}
+
+;// CONCATENATED MODULE: ./src/engine/state.ts
+// The usage state file (`<state-dir>/usage.json`): read, and written under a lock file, merged with what
+// is on disk at that moment, through a temporary file renamed into place. A reader never sees half a
+// file, and two runs at once both land their observations.
+
+
+
+
+
+
+const STATE_FILE = 'usage.json';
+/** A lock older than this is left from a run that died (a write takes milliseconds). */
+const STALE_LOCK_MS = 30_000;
+const LOCK_WAIT_MS = 10_000;
+async function readState(dir) {
+    const file = (0,external_node_path_namespaceObject.join)(dir, STATE_FILE);
+    let text;
+    try {
+        text = await (0,promises_namespaceObject.readFile)(file, 'utf8');
+    }
+    catch (error) {
+        const missing = error.code === 'ENOENT';
+        return {
+            state: emptyState(),
+            warning: missing
+                ? `no usage history at ${file} yet (first run here): last use is taken from the daemon's own times`
+                : `could not read the usage history ${file}: ${messageOf(error)}; last use is taken from the daemon's own times`,
+        };
+    }
+    const parsed = parseState(text);
+    if (!parsed.problem)
+        return { state: parsed.state };
     return {
-        mode: policy.mode,
-        ...imagePlan,
-        estimateMethod: estimateMethod(inventory.imageStore, gone, remaining, imagePlan.estimateExact),
-        objects,
-        buildCache,
-        estimate,
-        cutoffMs,
-        unmatchedProtect: policy.protect
-            .filter((rule) => !inventory.images.some((image) => ruleMatches(rule, image)) &&
-            !objectsForProtection.some((o) => findObjectProtection([rule], o)))
-            .map((rule) => rule.entry),
+        state: parsed.state,
+        foreign: parsed.problem === 'foreign',
+        warning: `the usage history ${file} is ${parsed.problem === 'foreign' ? 'not ours' : 'corrupt'} (${parsed.why}): ` +
+            `it is ignored${parsed.problem === 'foreign' ? ' and left as it is' : ' and will be replaced'}; ` +
+            "last use is taken from the daemon's own times",
     };
-}
-function decideContainer(c, policy, cutoffMs) {
-    const base = { kind: 'container', id: c.id, name: nameOf(c), created: c.created, size: c.sizeRw };
-    const verdict = (() => {
-        if ((policy.containers ?? 'none') === 'none')
-            return keepAs('not-selected', 'containers is none');
-        // Only containers that are not running: exited, dead or never started.
-        if (!['exited', 'dead', 'created'].includes(c.state))
-            return keepAs('running', `state ${c.state}`);
-        const rule = findObjectProtection(policy.protect, { id: c.id, name: nameOf(c), labels: c.labels });
-        if (rule)
-            return keepAs('protected', `matches protect entry "${rule.entry}"`);
-        if (cutoffMs !== undefined && c.created * 1000 > cutoffMs) {
-            return keepAs('too-recent', `created after ${new Date(cutoffMs).toISOString()}`);
-        }
-        return { action: 'remove', reason: 'remove', detail: `stopped (${c.state})` };
-    })();
-    return { ...base, ...verdict };
-}
-const PREDEFINED_NETWORKS = ['bridge', 'host', 'none'];
-function decideNetwork(n, containers, policy) {
-    const base = { kind: 'network', id: n.id, name: n.name, created: n.created, size: 0 };
-    const verdict = (() => {
-        if ((policy.networks ?? 'none') === 'none')
-            return keepAs('not-selected', 'networks is none');
-        if (PREDEFINED_NETWORKS.includes(n.name) || n.scope === 'swarm') {
-            return keepAs('predefined', `${n.name} is predefined`);
-        }
-        const users = containers.filter((c) => c.networks.includes(n.name) || c.networks.includes(n.id));
-        if (users.length > 0)
-            return keepAs('in-use', `used by container ${users.map(nameOf).join(', ')}`);
-        const rule = findObjectProtection(policy.protect, { id: n.id, name: n.name, labels: n.labels });
-        if (rule)
-            return keepAs('protected', `matches protect entry "${rule.entry}"`);
-        return { action: 'remove', reason: 'remove', detail: 'no container is attached to it' };
-    })();
-    return { ...base, ...verdict };
-}
-const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
-/** Anonymous volumes carry a label from API 1.42 on; older daemons give them a random 64-hex name. */
-function isAnonymousVolume(v, apiVersion) {
-    if (Object.hasOwn(v.labels, ANONYMOUS_LABEL))
-        return true;
-    const [major, minor] = apiVersion.split('.').map(Number);
-    return (major < 1 || (major === 1 && minor < 42)) && /^[0-9a-f]{64}$/.test(v.name);
-}
-function decideVolume(v, all, removed, policy, apiVersion) {
-    const base = {
-        kind: 'volume',
-        id: v.name,
-        name: v.name,
-        created: v.created,
-        size: Math.max(0, v.size),
-    };
-    const verdict = (() => {
-        if ((policy.volumes ?? 'none') === 'none')
-            return keepAs('not-selected', 'volumes is none');
-        if (!isAnonymousVolume(v, apiVersion))
-            return keepAs('named', 'named volumes are never removed');
-        if (v.driver !== 'local')
-            return keepAs('not-local', `driver ${v.driver}`);
-        const users = all.filter((c) => c.volumes.includes(v.name));
-        const staying = users.filter((c) => !removed.has(c.id));
-        if (staying.length > 0)
-            return keepAs('in-use', `mounted by container ${staying.map(nameOf).join(', ')}`);
-        // The daemon may know of references the container list does not show (another namespace, a plugin).
-        if (v.refCount > users.length)
-            return keepAs('in-use', `referenced by ${v.refCount} container(s)`);
-        const rule = findObjectProtection(policy.protect, { id: v.name, name: v.name, labels: v.labels });
-        if (rule)
-            return keepAs('protected', `matches protect entry "${rule.entry}"`);
-        return { action: 'remove', reason: 'remove', detail: 'anonymous and unused' };
-    })();
-    return { ...base, ...verdict };
 }
 /**
- * What `/build/prune` (all unused cache, `until`, `keep-storage`) frees: records not in use and last used
- * before the cutoff, least recently used first, until what is left fits in `keep-storage`. Shared records
- * also belong to images, so they free nothing.
+ * Records one run's observation: takes the lock, reads the file as it is now, records, writes a temporary
+ * file and renames it over. Resolves to a warning when it could not (the run goes on).
  */
-function planBuildCache(records, policy, cutoffMs, nowMs) {
-    if ((policy.buildCache ?? 'none') === 'none')
+async function writeState(dir, seen) {
+    const file = (0,external_node_path_namespaceObject.join)(dir, STATE_FILE);
+    try {
+        await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
+    }
+    catch (error) {
+        return `could not create the state folder ${dir}: ${messageOf(error)}; usage was not recorded`;
+    }
+    const lock = await acquireLock(`${file}.lock`);
+    if (typeof lock === 'string')
+        return `${lock}; usage was not recorded this run`;
+    try {
+        const current = await readState(dir);
+        if (current.foreign)
+            return `${file} is not a usage history of this tool; usage was not recorded`;
+        const next = recordUsage(current.state, seen);
+        const temp = `${file}.${process.pid}.${(0,external_node_crypto_namespaceObject.randomBytes)(4).toString('hex')}.tmp`;
+        try {
+            await (0,promises_namespaceObject.writeFile)(temp, JSON.stringify(next) + '\n');
+            await (0,promises_namespaceObject.rename)(temp, file);
+        }
+        catch (error) {
+            await (0,promises_namespaceObject.unlink)(temp).catch(() => undefined);
+            return `could not write the usage history ${file}: ${messageOf(error)}`;
+        }
         return undefined;
-    const own = (r) => (r.shared ? 0 : r.size);
-    let total = records.reduce((n, r) => n + own(r), 0);
-    const keep = policy.buildCacheKeep;
-    const eligible = records
-        .filter((r) => !r.inUse && (cutoffMs === undefined || r.lastUsedMs <= cutoffMs))
-        .sort((a, b) => a.lastUsedMs - b.lastUsedMs);
-    let freed = 0;
-    let candidates = 0;
-    for (const record of eligible) {
-        if (keep !== undefined && total <= keep)
-            break;
-        candidates++;
-        freed += own(record);
-        total -= own(record);
     }
-    return {
-        until: cutoffMs === undefined ? undefined : `${Math.max(0, Math.floor((nowMs - cutoffMs) / 1000))}s`,
-        keepStorage: keep,
-        records: records.length,
-        candidates,
-        estimatedBytes: freed,
-        detail: `${candidates} of ${records.length} record(s)` +
-            (cutoffMs === undefined ? '' : `, last used before ${new Date(cutoffMs).toISOString()}`) +
-            (keep === undefined ? '' : `, keeping ${keep} bytes of the most recently used`),
-    };
+    finally {
+        await lock.release();
+    }
 }
-/** Images, with the containers that stay after this run. */
-function planImages(images, containers, policy, cutoffMs) {
-    const byId = new Map(images.map((image) => [image.id, image]));
-    const children = new Map();
-    for (const image of images) {
-        if (image.parentId && byId.has(image.parentId)) {
-            pushTo(children, image.parentId, image.id);
+/** An exclusive lock file holding the owner's pid; a stale one (owner gone, or too old) is taken over. */
+async function acquireLock(file) {
+    const token = `${process.pid} ${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}\n`;
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+        try {
+            const fd = (0,external_node_fs_namespaceObject.openSync)(file, 'wx');
+            (0,external_node_fs_namespaceObject.writeSync)(fd, token);
+            (0,external_node_fs_namespaceObject.closeSync)(fd);
+            return {
+                release: async () => {
+                    const held = await (0,promises_namespaceObject.readFile)(file, 'utf8').catch(() => '');
+                    if (held === token)
+                        await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
+                },
+            };
         }
+        catch (error) {
+            if (error.code !== 'EEXIST') {
+                return `could not create the lock ${file}: ${messageOf(error)}`;
+            }
+        }
+        if (await isStale(file)) {
+            await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
+            continue;
+        }
+        if (Date.now() > deadline)
+            return `the usage history is locked by another run (${file})`;
+        await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 30));
     }
-    // Any container, running, stopped or merely created, pins its image.
-    const usedBy = new Map();
-    for (const container of containers) {
-        const name = container.names[0] ?? container.id.slice(0, 12);
-        pushTo(usedBy, container.imageId, name);
-    }
-    const recent = newestPerRepository(images, policy.keepRecent);
-    const decide = (image) => {
-        const keep = (reason, detail) => ({
-            action: 'keep',
-            reason,
-            detail,
-        });
-        const users = usedBy.get(image.id);
-        if (users)
-            return keep('in-use', `used by container ${users.join(', ')}`);
-        const rule = findProtection(policy.protect, image);
-        if (rule)
-            return keep('protected', `matches protect entry "${rule.entry}"`);
-        // Untagged parents are not candidates of their own (Docker's prune skips them too); a tagged parent
-        // is, and losing its tags is all that removing it can do while child images still need its layers.
-        const kids = children.get(image.id);
-        if (kids && image.repoTags.length === 0) {
-            return keep('parent', `untagged parent of ${kids.length} image(s); Docker removes it with its last child`);
-        }
-        if (policy.images === 'none')
-            return keep('not-selected', 'images is none');
-        if (policy.images === 'dangling' && image.repoTags.length > 0) {
-            return keep('tagged', 'only dangling images are candidates (images: dangling)');
-        }
-        const rank = recent.get(image.id);
-        if (rank)
-            return keep('keep-recent', rank);
-        if (cutoffMs !== undefined && image.created * 1000 > cutoffMs) {
-            return keep('too-recent', `created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`);
-        }
-        return { action: 'remove', reason: 'remove', detail: removalDetail(policy.images, image) };
-    };
-    const decisions = images.map((image) => ({ image, ...decide(image) }));
-    const removed = new Set(decisions.filter((d) => d.action === 'remove').map((d) => d.image.id));
-    const protectedIds = new Set(decisions.filter((d) => d.reason === 'protected').map((d) => d.image.id));
-    const { cascade, noPrune } = cascadeParents(removed, byId, children, usedBy, protectedIds);
-    const goneIds = new Set([...removed, ...cascade]);
-    const gone = (image) => goneIds.has(image.id);
-    const untagOnly = [...removed].filter((id) => (children.get(id) ?? []).some((child) => !goneIds.has(child)));
-    const untagging = new Set(untagOnly);
-    for (const decision of decisions) {
-        if (goneIds.has(decision.image.id) && !removed.has(decision.image.id)) {
-            decision.action = 'remove';
-            decision.detail = 'untagged parent; Docker removes it with its last child';
-        }
-        else if (untagging.has(decision.image.id)) {
-            decision.detail = `${decision.detail}; only its tags go: child images still need its layers`;
-        }
-    }
-    return {
-        images: decisions,
-        cascade,
-        noPrune,
-        untagOnly,
-        estimatedBytes: bytesFreed(images.filter(gone), images.filter((image) => !gone(image))),
-        estimateExact: images.filter(gone).every((image) => image.layerSizesExact),
-    };
 }
-function removalDetail(scope, image) {
-    if (image.repoTags.length === 0)
-        return 'dangling: untagged and unused';
-    return scope === 'unused' ? 'unused: no container refers to it' : 'unused';
-}
-/** Per repository, the `count` most recently created images, with a detail saying where they rank. */
-function newestPerRepository(images, count) {
-    const ranks = new Map();
-    if (count <= 0)
-        return ranks;
-    const byRepository = new Map();
-    for (const image of images) {
-        for (const repository of new Set(image.repoTags.map(repositoryOf))) {
-            pushTo(byRepository, repository, image);
+async function isStale(file) {
+    try {
+        const [text, info] = await Promise.all([(0,promises_namespaceObject.readFile)(file, 'utf8'), (0,promises_namespaceObject.stat)(file)]);
+        if (Date.now() - info.mtimeMs > STALE_LOCK_MS)
+            return true;
+        const pid = Number(text.split(' ')[0]);
+        if (!(pid > 0))
+            return false; // being written this instant
+        try {
+            process.kill(pid, 0);
+            return false;
+        }
+        catch (error) {
+            return error.code === 'ESRCH';
         }
     }
-    for (const [repository, members] of byRepository) {
-        members
-            .sort((a, b) => b.created - a.created || a.id.localeCompare(b.id))
-            .slice(0, count)
-            .forEach((image, i) => {
-            if (!ranks.has(image.id))
-                ranks.set(image.id, `#${i + 1} newest of ${displayRepository(repository)} (keep-recent ${count})`);
-        });
+    catch {
+        return false; // gone meanwhile: the next attempt takes it
     }
-    return ranks;
-}
-/**
- * Untagged parents that Docker deletes along with a child: when every child goes, no container uses
- * it and it has no references, the delete walks up to it (and on up the chain). Docker knows nothing
- * of our protection, so an image with a protected ancestor is deleted with `noprune` instead.
- */
-function cascadeParents(removed, byId, children, usedBy, protectedIds) {
-    const parentOf = (id) => byId.get(byId.get(id)?.parentId ?? '');
-    const hasProtectedAncestor = (id) => {
-        for (let p = parentOf(id); p; p = parentOf(p.id))
-            if (protectedIds.has(p.id))
-                return true;
-        return false;
-    };
-    const noPrune = [...removed].filter(hasProtectedAncestor);
-    const gone = new Set(removed);
-    const cascade = [];
-    let frontier = [...removed].filter((id) => !noPrune.includes(id));
-    while (frontier.length > 0) {
-        const next = [];
-        for (const id of frontier) {
-            const parent = parentOf(id);
-            if (!parent || gone.has(parent.id) || usedBy.has(parent.id))
-                continue;
-            if (parent.repoTags.length > 0 || parent.repoDigests.length > 0)
-                continue;
-            if (!(children.get(parent.id) ?? []).every((child) => gone.has(child)))
-                continue;
-            gone.add(parent.id);
-            cascade.push(parent.id);
-            next.push(parent.id);
-        }
-        frontier = next;
-    }
-    return { cascade, noPrune };
 }
 
 ;// CONCATENATED MODULE: ./src/run.ts
 // One pass of the shared engine: daemon check, safety gates, inventory, plan, removal, measurement and
 // the JSON report. Both front doors (the action, src/action.ts, and the command, src/cli.ts) call this
 // and only translate: inputs or flags in, outputs, summary, table or exit codes out.
+
+
 
 
 
@@ -71929,10 +72767,11 @@ async function runPass(inputs, docker, hooks) {
             return finish(inputs, undefined, gates, timings, [reason]);
         }
     }
+    const budgeted = hasBudget(inputs);
     const inventory = await timed('Inventory', 'inventoryMs', async () => {
         let taken;
         try {
-            taken = await takeInventory(docker, READ_CONNECTIONS);
+            taken = await takeInventory(docker, READ_CONNECTIONS, { containerTimes: budgeted });
         }
         catch (error) {
             throw new Error(`Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}`);
@@ -71943,8 +72782,15 @@ async function runPass(inputs, docker, hooks) {
         return taken;
     });
     const nowMs = Date.now();
-    const plan = await timed('Plan', 'planMs', async () => {
-        const planned = planRemovals(inventory, inputs, nowMs);
+    // Usage history: read for the budget's order, recorded by every run (any mode, budget or not).
+    const daemonKey = inventory.engine.id || docker.host;
+    const history = await readState(inputs.stateDir);
+    const historyWarnings = history.warning && (budgeted || !history.warning.startsWith('no usage history')) ? [history.warning] : [];
+    const diskBefore = await diskStats(docker.host, inventory.rootDir);
+    const lastUsed = lastUsedTimes(inventory.images, inventory.containers, history.state.daemons[daemonKey], nowMs);
+    const budgetContext = (stepsDone) => ({ disk: diskBefore, lastUsed, stepsDone });
+    let plan = await timed('Plan', 'planMs', async () => {
+        const planned = planWithBudget(inventory, inputs, nowMs, budgetContext());
         for (const d of planned.images) {
             const what = d.image.repoTags.length > 0 ? d.image.repoTags.join(' ') : shortId(d.image.id);
             info(`${d.action === 'remove' ? 'remove' : `keep (${d.reason})`}: ${what}: ${d.detail}`);
@@ -71954,19 +72800,47 @@ async function runPass(inputs, docker, hooks) {
         }
         if (planned.buildCache)
             info(`build cache: ${planned.buildCache.detail}`);
+        if (planned.budget)
+            budgetLines(planned.budget).forEach((line) => info(line));
         return planned;
     });
-    const warnings = plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`);
+    const warnings = [
+        ...historyWarnings,
+        ...plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`),
+        ...(plan.budget?.unmeasurable ?? []),
+    ];
+    const recorded = await writeState(inputs.stateDir, {
+        daemonId: daemonKey,
+        images: inventory.images.map((image) => image.id),
+        inUse: inventory.containers.map((c) => c.imageId),
+        nowMs,
+    });
+    if (recorded)
+        warnings.push(recorded);
     warnings.forEach((w) => warn(w));
-    const diskBefore = await diskStats(docker.host, inventory.rootDir);
+    let stopped;
     let results;
     let objectResults;
     let buildCacheResult;
     let usageAfter;
     let diskAfter;
     if (inputs.mode === 'prune') {
-        const executed = await executePlan(docker, plan, CONNECTIONS, timed, info);
-        ({ results, objectResults, buildCacheResult } = executed);
+        let executed;
+        if (plan.budget) {
+            const budgetRun = await executeBudget(docker, plan, CONNECTIONS, timed, info, async () => {
+                const now = await diskStats(docker.host, inventory.rootDir);
+                return { freeBytes: now?.freeBytes, freeInodes: now?.freeInodes };
+            });
+            // The filesystem met the budget sooner than the estimate: the rest is kept, budget met.
+            if (budgetRun.stepsDone < plan.budget.steps.length) {
+                plan = planWithBudget(inventory, inputs, nowMs, budgetContext(budgetRun.stepsDone));
+            }
+            executed = budgetRun;
+        }
+        else {
+            executed = await executePlan(docker, plan, CONNECTIONS, timed, info);
+        }
+        ({ results, objectResults, buildCacheResult, stopped } = executed);
         if (buildCacheResult && buildCacheResult.status !== 'removed') {
             warn(`build cache not pruned: ${buildCacheResult.message}`);
         }
@@ -72007,6 +72881,12 @@ async function runPass(inputs, docker, hooks) {
             }
         }
     }
+    if (plan.budget) {
+        const concluded = concludeBudget(plan.budget, inputs, { stopped, diskAfter, usageAfter });
+        concluded.warnings.forEach((w) => warn(w));
+        warnings.push(...concluded.warnings);
+        failures.push(...concluded.failures);
+    }
     const facts = {
         plan,
         results,
@@ -72034,6 +72914,40 @@ async function runPass(inputs, docker, hooks) {
             ? `, measured ${usageAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
             : ''));
     return outcome;
+}
+/**
+ * The budget's end: by how much it falls short and what holds the space (from the plan), and after a
+ * prune what the filesystem and the daemon show now (recorded in `budget.after`).
+ */
+function concludeBudget(budget, inputs, end) {
+    const warnings = [];
+    const short = budget.shortfallBytes > 0;
+    if (short) {
+        const held = budget.holding.map((h) => `${h.kind} ${h.name} (${h.bytes} bytes, ${h.reason})`).join('; ');
+        warnings.push(`the budget cannot be met: every allowed removal frees ${budget.needBytes - budget.shortfallBytes} ` +
+            `of the ${budget.needBytes} bytes needed, ${budget.shortfallBytes} bytes short` +
+            (held ? `; the largest kept: ${held}` : ''));
+    }
+    if (inputs.mode === 'prune' && !end.stopped) {
+        const { diskAfter, usageAfter } = end;
+        budget.after = {
+            freeBytes: diskAfter?.freeBytes,
+            totalBytes: diskAfter?.totalBytes,
+            freeInodes: diskAfter?.freeInodes,
+            totalInodes: diskAfter?.totalInodes,
+            usage: usageAfter
+                ? daemonUsage({ usage: usageAfter })
+                : budget.before.usage - (budget.steps.at(-1)?.runningTotal ?? 0),
+        };
+        budget.metAfterPrune = budgetMetAfter(budget, budget.after);
+        if (!budget.metAfterPrune && !short) {
+            warnings.push('the budget is not met after the prune, as measured now (see the budget section)');
+        }
+    }
+    const failures = inputs.failOnError && (short || budget.metAfterPrune === false)
+        ? ['the budget is not met (fail-on-error is true)']
+        : [];
+    return { warnings, failures };
 }
 /** The classes this run cleans, whose byte totals make up the measured figure. */
 function measuredClasses(inputs) {
@@ -72206,6 +73120,8 @@ async function writeMetrics(file, inputs, outcome, ok, started) {
         diskFreeAfter: facts?.diskFreeAfter,
         inodesFreeBefore: facts?.inodesFreeBefore,
         inodesFreeAfter: facts?.inodesFreeAfter,
+        budgetMet: facts?.plan.budget && (facts.plan.budget.metAfterPrune ?? facts.plan.budget.metAtStart),
+        budgetShortfallBytes: facts?.plan.budget?.shortfallBytes,
     }, previous);
     const temp = `${file}.${process.pid}.tmp`;
     await (0,promises_namespaceObject.writeFile)(temp, text);

@@ -4,13 +4,19 @@
 #   ACTIONS_RUNNER_HOOK_JOB_COMPLETED=/opt/safe-docker-prune/examples/runner-job-completed.sh
 # The hook's output appears in the job's log under "Set up runner" / "Complete runner". A failure here
 # must not fail the job that just ran: the command's exit code is reported, not passed on.
+#
+# A disk budget: nothing is removed while the disk holding Docker's data has 20% free; below that, unused
+# images older than a day go least recently used first, only until 20% is free again, so the warm cache
+# the next build needs stays. Usage history is kept in $RUNNER_TOOL_CACHE/safe-docker-prune.
+# SAFE_DOCKER_PRUNE_FREE_SPACE= (empty) turns the budget off: every candidate goes.
 set -uo pipefail
 cli="${SAFE_DOCKER_PRUNE_CLI:-$(cd "$(dirname "$0")/.." && pwd)/dist/cli.js}"
 node "$cli" \
   --mode "${SAFE_DOCKER_PRUNE_MODE:-prune}" \
   --images "${SAFE_DOCKER_PRUNE_IMAGES:-unused}" \
   --keep-recent "${SAFE_DOCKER_PRUNE_KEEP_RECENT:-2}" \
-  --older-than "${SAFE_DOCKER_PRUNE_OLDER_THAN:-24h}"
+  --older-than "${SAFE_DOCKER_PRUNE_OLDER_THAN:-24h}" \
+  --free-space "${SAFE_DOCKER_PRUNE_FREE_SPACE-20%}"
 code=$?
 echo "safe-docker-prune exited with $code"
 exit 0

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark the bundled action against `docker image prune -a` on a private daemon (needs dockerd, root).
-# Usage: npm run bench -- [--rounds N] [--images N] [--used N]; SDP_ACTION=path/to/index.js times another build.
+# Usage: npm run bench -- [--budget-plan] [--rounds N] [--images N] [--used N]; SDP_ACTION=path/to/index.js times another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # -t: transpile only, so a type error elsewhere in the project (typecheck's job) cannot stop the bench.

@@ -145,6 +145,8 @@ async function writeMetrics(
       diskFreeAfter: facts?.diskFreeAfter,
       inodesFreeBefore: facts?.inodesFreeBefore,
       inodesFreeAfter: facts?.inodesFreeAfter,
+      budgetMet: facts?.plan.budget && (facts.plan.budget.metAfterPrune ?? facts.plan.budget.metAtStart),
+      budgetShortfallBytes: facts?.plan.budget?.shortfallBytes,
     },
     previous,
   );

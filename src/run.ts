@@ -4,14 +4,17 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { executePlan } from './engine/apply';
+import { executeBudget, executePlan, type Executed } from './engine/apply';
 import { diskStats, type DiskStats } from './engine/disk';
 import { connectDocker, messageOf, tlsAdvice, type DockerApi } from './engine/docker';
 import { checkGates } from './engine/gates';
 import { measureUsage, takeInventory } from './engine/inventory';
-import { planRemovals } from './policy/plan';
+import { readState, writeState } from './engine/state';
+import { budgetMetAfter, daemonUsage, hasBudget, planWithBudget } from './policy/budget';
+import { lastUsedTimes } from './policy/usage';
 import {
   buildReport,
+  budgetLines,
   engineName,
   imageRows,
   shortId,
@@ -21,7 +24,16 @@ import {
   type RunFacts,
   type Totals,
 } from './report/report';
-import type { BuildCacheResult, Inputs, Inventory, ObjectResult, Plan, RemovalResult, Usage } from './types';
+import type {
+  BudgetPlan,
+  BuildCacheResult,
+  Inputs,
+  Inventory,
+  ObjectResult,
+  Plan,
+  RemovalResult,
+  Usage,
+} from './types';
 
 /**
  * Requests in flight at once. Deletes are bound by the daemon, which gains little past 8 on 2 cores;
@@ -123,10 +135,11 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
     }
   }
 
+  const budgeted = hasBudget(inputs);
   const inventory = await timed('Inventory', 'inventoryMs', async () => {
     let taken: Inventory;
     try {
-      taken = await takeInventory(docker, READ_CONNECTIONS);
+      taken = await takeInventory(docker, READ_CONNECTIONS, { containerTimes: budgeted });
     } catch (error) {
       throw new Error(
         `Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}`,
@@ -141,8 +154,21 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
   });
 
   const nowMs = Date.now();
-  const plan = await timed('Plan', 'planMs', async () => {
-    const planned = planRemovals(inventory, inputs, nowMs);
+  // Usage history: read for the budget's order, recorded by every run (any mode, budget or not).
+  const daemonKey = inventory.engine.id || docker.host;
+  const history = await readState(inputs.stateDir);
+  const historyWarnings =
+    history.warning && (budgeted || !history.warning.startsWith('no usage history')) ? [history.warning] : [];
+  const diskBefore = await diskStats(docker.host, inventory.rootDir);
+  const lastUsed = lastUsedTimes(
+    inventory.images,
+    inventory.containers,
+    history.state.daemons[daemonKey],
+    nowMs,
+  );
+  const budgetContext = (stepsDone?: number) => ({ disk: diskBefore, lastUsed, stepsDone });
+  let plan = await timed('Plan', 'planMs', async () => {
+    const planned = planWithBudget(inventory, inputs, nowMs, budgetContext());
     for (const d of planned.images) {
       const what = d.image.repoTags.length > 0 ? d.image.repoTags.join(' ') : shortId(d.image.id);
       info(`${d.action === 'remove' ? 'remove' : `keep (${d.reason})`}: ${what}: ${d.detail}`);
@@ -151,20 +177,45 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
       info(`${o.action === 'remove' ? 'remove' : `keep (${o.reason})`}: ${o.kind} ${o.name}: ${o.detail}`);
     }
     if (planned.buildCache) info(`build cache: ${planned.buildCache.detail}`);
+    if (planned.budget) budgetLines(planned.budget).forEach((line) => info(line));
     return planned;
   });
-  const warnings = plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`);
+  const warnings = [
+    ...historyWarnings,
+    ...plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`),
+    ...(plan.budget?.unmeasurable ?? []),
+  ];
+  const recorded = await writeState(inputs.stateDir, {
+    daemonId: daemonKey,
+    images: inventory.images.map((image) => image.id),
+    inUse: inventory.containers.map((c) => c.imageId),
+    nowMs,
+  });
+  if (recorded) warnings.push(recorded);
   warnings.forEach((w) => warn(w));
 
-  const diskBefore = await diskStats(docker.host, inventory.rootDir);
+  let stopped: string | undefined;
   let results: RemovalResult[] | undefined;
   let objectResults: ObjectResult[] | undefined;
   let buildCacheResult: BuildCacheResult | undefined;
   let usageAfter: Usage | undefined;
   let diskAfter: DiskStats | undefined;
   if (inputs.mode === 'prune') {
-    const executed = await executePlan(docker, plan, CONNECTIONS, timed, info);
-    ({ results, objectResults, buildCacheResult } = executed);
+    let executed: Executed;
+    if (plan.budget) {
+      const budgetRun = await executeBudget(docker, plan, CONNECTIONS, timed, info, async () => {
+        const now = await diskStats(docker.host, inventory.rootDir);
+        return { freeBytes: now?.freeBytes, freeInodes: now?.freeInodes };
+      });
+      // The filesystem met the budget sooner than the estimate: the rest is kept, budget met.
+      if (budgetRun.stepsDone < plan.budget.steps.length) {
+        plan = planWithBudget(inventory, inputs, nowMs, budgetContext(budgetRun.stepsDone));
+      }
+      executed = budgetRun;
+    } else {
+      executed = await executePlan(docker, plan, CONNECTIONS, timed, info);
+    }
+    ({ results, objectResults, buildCacheResult, stopped } = executed);
     if (buildCacheResult && buildCacheResult.status !== 'removed') {
       warn(`build cache not pruned: ${buildCacheResult.message}`);
     }
@@ -214,6 +265,13 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
     }
   }
 
+  if (plan.budget) {
+    const concluded = concludeBudget(plan.budget, inputs, { stopped, diskAfter, usageAfter });
+    concluded.warnings.forEach((w) => warn(w));
+    warnings.push(...concluded.warnings);
+    failures.push(...concluded.failures);
+  }
+
   const facts: RunFacts = {
     plan,
     results,
@@ -243,6 +301,48 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
         : ''),
   );
   return outcome;
+}
+
+/**
+ * The budget's end: by how much it falls short and what holds the space (from the plan), and after a
+ * prune what the filesystem and the daemon show now (recorded in `budget.after`).
+ */
+function concludeBudget(
+  budget: BudgetPlan,
+  inputs: Inputs,
+  end: { stopped?: string; diskAfter?: DiskStats; usageAfter?: Usage },
+): { warnings: string[]; failures: string[] } {
+  const warnings: string[] = [];
+  const short = budget.shortfallBytes > 0;
+  if (short) {
+    const held = budget.holding.map((h) => `${h.kind} ${h.name} (${h.bytes} bytes, ${h.reason})`).join('; ');
+    warnings.push(
+      `the budget cannot be met: every allowed removal frees ${budget.needBytes - budget.shortfallBytes} ` +
+        `of the ${budget.needBytes} bytes needed, ${budget.shortfallBytes} bytes short` +
+        (held ? `; the largest kept: ${held}` : ''),
+    );
+  }
+  if (inputs.mode === 'prune' && !end.stopped) {
+    const { diskAfter, usageAfter } = end;
+    budget.after = {
+      freeBytes: diskAfter?.freeBytes,
+      totalBytes: diskAfter?.totalBytes,
+      freeInodes: diskAfter?.freeInodes,
+      totalInodes: diskAfter?.totalInodes,
+      usage: usageAfter
+        ? daemonUsage({ usage: usageAfter })
+        : budget.before.usage - (budget.steps.at(-1)?.runningTotal ?? 0),
+    };
+    budget.metAfterPrune = budgetMetAfter(budget, budget.after);
+    if (!budget.metAfterPrune && !short) {
+      warnings.push('the budget is not met after the prune, as measured now (see the budget section)');
+    }
+  }
+  const failures =
+    inputs.failOnError && (short || budget.metAfterPrune === false)
+      ? ['the budget is not met (fail-on-error is true)']
+      : [];
+  return { warnings, failures };
 }
 
 /** The classes this run cleans, whose byte totals make up the measured figure. */

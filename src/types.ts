@@ -55,6 +55,23 @@ export interface Inputs {
   /** Bytes of the most recently used build cache to keep (`build-cache-keep`). */
   buildCacheKeep?: number;
   volumes: VolumeScope;
+  /** Free space wanted on the data root's filesystem (`free-space`). */
+  freeSpace?: Target;
+  /** Free inodes wanted there (`free-inodes`). */
+  freeInodes?: Target;
+  /** Cap on what the daemon itself uses: layers, containers, build cache (`max-usage`), bytes. */
+  maxUsage?: number;
+  /** Where usage history is kept between runs (`state-dir`). */
+  stateDir: string;
+}
+
+/** A budget target: an absolute amount (bytes or inodes), or a share of the filesystem's total. */
+export interface Target {
+  /** The input as written, for messages. */
+  text: string;
+  amount?: number;
+  /** 0 < percent < 100 */
+  percent?: number;
 }
 
 export interface ImageInfo {
@@ -84,6 +101,8 @@ export interface ImageInfo {
   blobs?: Blob[];
   /** Containerd store without a readable content store: the image's content-store bytes (upper bound). */
   contentSize?: number;
+  /** When a tag was last put on the image (`Metadata.LastTagTime`), epoch ms; 0 when unknown. */
+  lastTagMs?: number;
 }
 
 export interface Blob {
@@ -146,6 +165,9 @@ export interface ContainerInfo {
   networks: string[];
   /** Names of the volumes it mounts. */
   volumes: string[];
+  /** When it last started and finished (`State.StartedAt`, `FinishedAt`), epoch ms; 0 when never or unknown. */
+  startedMs?: number;
+  finishedMs?: number;
 }
 
 export interface NetworkInfo {
@@ -216,7 +238,16 @@ export interface Inventory {
 }
 
 export type ImageReason =
-  'remove' | 'in-use' | 'protected' | 'parent' | 'tagged' | 'keep-recent' | 'too-recent' | 'not-selected';
+  | 'remove'
+  | 'in-use'
+  | 'protected'
+  | 'parent'
+  | 'tagged'
+  | 'keep-recent'
+  | 'too-recent'
+  | 'not-selected'
+  /** A candidate the budget did not need: the targets were met before its turn. */
+  | 'budget-met';
 
 export interface ImageDecision {
   image: ImageInfo;
@@ -248,7 +279,8 @@ export interface ObjectDecision {
     | 'predefined'
     | 'named'
     | 'not-local'
-    | 'not-selected';
+    | 'not-selected'
+    | 'budget-met';
   detail: string;
 }
 
@@ -256,6 +288,8 @@ export interface BuildCachePlan {
   /** Sent to `/build/prune`: `until` filter and `keep-storage`. */
   until?: string;
   keepStorage?: number;
+  /** The daemon's API version: from 1.48 the size target is `reserved-space` + `max-used-space`. */
+  apiVersion?: string;
   records: number;
   candidates: number;
   estimatedBytes: number;
@@ -294,6 +328,66 @@ export interface Plan {
   cutoffMs?: number;
   /** `protect` entries that matched nothing. */
   unmatchedProtect: string[];
+  /** Set when a budget (`free-space`, `free-inodes`, `max-usage`) is given. */
+  budget?: BudgetPlan;
+}
+
+/** The filesystem and the daemon's usage a budget is measured against. */
+export interface BudgetState {
+  /** Undefined when the data root's filesystem is not visible from here. */
+  freeBytes?: number;
+  totalBytes?: number;
+  freeInodes?: number;
+  totalInodes?: number;
+  /** What the daemon uses: layers + containers + build cache, bytes. */
+  usage: number;
+}
+
+/** One removal of a budgeted prune, in the order they are done. */
+export interface BudgetStep {
+  kind: 'container' | 'build-cache' | 'image';
+  /** Container ID, image ID, or `build-cache`. */
+  id: string;
+  name: string;
+  /** Bytes this removal frees given the ones before it (exact from the layer graph for images). */
+  bytes: number;
+  /** Bytes freed by this step and all before it. */
+  runningTotal: number;
+  /** Epoch ms of the last use that decided the order (images and containers). */
+  lastUsedMs?: number;
+  /** Whether the byte budgets are met once this step is done. */
+  met: boolean;
+}
+
+export interface BudgetPlan {
+  targets: {
+    /** Resolved bytes and the input text. */
+    freeSpace?: { text: string; bytes?: number };
+    freeInodes?: { text: string; inodes?: number };
+    maxUsage?: { text: string; bytes: number };
+  };
+  before: BudgetState;
+  /** Bytes that must be freed to meet the byte budgets (free-space, max-usage); 0 when met. */
+  needBytes: number;
+  /** Inodes that must be freed; 0 when met, undefined when there is no inode budget or it cannot be measured. */
+  needInodes?: number;
+  /** Every budget was met before anything was removed. */
+  metAtStart: boolean;
+  /** The removals this budget takes, in order (the plan's removals of containers, build cache, images). */
+  steps: BudgetStep[];
+  /** Candidates in the budget order beyond the last step, kept with reason budget-met. */
+  notNeeded: number;
+  /** 1-based step after which the byte budgets are met, 0 when met at the start, undefined when never. */
+  metAfter?: number;
+  /** Bytes still missing once every allowed step is done (byte budgets), 0 when they can be met. */
+  shortfallBytes: number;
+  /** When the budget cannot be met: the largest kept objects and why they are kept. */
+  holding: { kind: string; name: string; bytes: number; reason: string }[];
+  /** Budgets that cannot be evaluated here (a remote daemon's disk), with why. */
+  unmeasurable: string[];
+  /** After a prune: the state measured at the end, and whether every budget was met. */
+  after?: BudgetState;
+  metAfterPrune?: boolean;
 }
 
 export type RemovalStatus = 'removed' | 'untagged' | 'gone' | 'conflict' | 'error';

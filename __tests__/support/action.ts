@@ -56,6 +56,8 @@ export async function runAction(opts: {
       GITHUB_ACTIONS: 'true',
       RUNNER_OS: 'Linux',
       RUNNER_TEMP: temp,
+      // The usage history (state-dir's default) stays inside this run unless a test names a state-dir.
+      RUNNER_TOOL_CACHE: temp,
       GITHUB_OUTPUT: outputFile,
       GITHUB_STEP_SUMMARY: summaryFile,
       GITHUB_EVENT_NAME: 'push',

@@ -325,6 +325,32 @@ export function envForHost(host: string): Record<string, string> {
   return hostEnvs.get(host) ?? {};
 }
 
+export interface StartOptions {
+  /**
+   * The data root on a filesystem of its own, so that free space and inodes belong to this daemon alone:
+   * a tmpfs of `size` (`300m`), or an ext4 file system of `size` in a loop-mounted file with `inodes`
+   * inodes (`mkfs.ext4 -N`). stop() unmounts it. Needs root.
+   */
+  dataRootFs?: { type: 'tmpfs'; size: string } | { type: 'ext4'; size: string; inodes?: number };
+}
+
+/** Mounts the data root's own filesystem (see StartOptions.dataRootFs). */
+async function mountDataRoot(dir: string, dataRoot: string, fs: NonNullable<StartOptions['dataRootFs']>) {
+  await mkdir(dataRoot, { recursive: true });
+  const run = (bin: string, args: string[]) => {
+    const r = spawnSync(bin, args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${bin} ${args.join(' ')} failed: ${r.stderr || r.error}`);
+  };
+  if (fs.type === 'tmpfs') {
+    run('mount', ['-t', 'tmpfs', '-o', `size=${fs.size}`, 'tmpfs', dataRoot]);
+    return;
+  }
+  const image = path.join(dir, 'data.img');
+  run('truncate', ['-s', fs.size, image]);
+  run('mkfs.ext4', ['-q', '-F', ...(fs.inodes ? ['-N', String(fs.inodes)] : []), image]);
+  run('mount', ['-o', 'loop', image, dataRoot]);
+}
+
 /**
  * Starts a private daemon of `engine` (default: SDP_ENGINE, else docker20) and waits until it answers
  * `/_ping`. Returns undefined when the engine cannot run here (see dockerTestsEnabled), so a test file
@@ -333,6 +359,7 @@ export function envForHost(host: string): Record<string, string> {
 export async function startDaemon(
   name = 'd',
   engine: EngineName = currentEngine(),
+  opts: StartOptions = {},
 ): Promise<PrivateDaemon | undefined> {
   if (!dockerTestsEnabled(engine)) return undefined;
   const spec: EngineSpec = ENGINES[engine];
@@ -342,6 +369,14 @@ export async function startDaemon(
   const socket = path.join(dir, 'docker.sock');
   const logFile = path.join(dir, 'daemon.log');
   const dataRoot = path.join(dir, 'data');
+  if (opts.dataRootFs) {
+    try {
+      await mountDataRoot(dir, dataRoot, opts.dataRootFs);
+    } catch (error) {
+      await removeDir(dir);
+      throw error;
+    }
+  }
 
   let launch: { args: string[]; env: Record<string, string> };
   let cliCommand: { bin: string; args: string[]; env: Record<string, string> };

@@ -5,6 +5,7 @@
 import { isConnectionError, isRunTimeLimit, messageOf, statusOf, type DockerApi } from './docker';
 import { mapPool } from './pool';
 import { pushTo } from '../collections';
+import { budgetMet, type Measured } from '../policy/budget';
 import type {
   BuildCachePlan,
   BuildCacheResult,
@@ -144,8 +145,7 @@ export async function applyPlan(
   stopper: Stopper,
   onProgress: (done: number, total: number) => void = () => {},
 ): Promise<RemovalResult[]> {
-  const noPrune = new Set(plan.noPrune);
-  const untagOnly = new Set(plan.untagOnly);
+  const remove = removerOf(docker, plan);
   const groups = deletionGroups(plan);
   const total = groups.reduce((n, g) => n + g.length, 0);
   let done = 0;
@@ -162,12 +162,7 @@ export async function applyPlan(
         });
         continue;
       }
-      const [result, failure] = await removeImage(
-        docker,
-        image,
-        noPrune.has(image.id),
-        untagOnly.has(image.id),
-      );
+      const [result, failure] = await remove(image);
       results.push(result);
       onProgress(++done, total);
       await stopper.record(failure);
@@ -217,7 +212,17 @@ export async function removeObjects(
 /** One `/build/prune` call; dockerode drops its options, so the query is built here. */
 export async function pruneBuildCache(docker: DockerApi, plan: BuildCachePlan): Promise<BuildCacheResult> {
   const query: Record<string, unknown> = { all: true };
-  if (plan.keepStorage !== undefined) query['keep-storage'] = plan.keepStorage;
+  if (plan.keepStorage !== undefined) {
+    // API 1.48 deprecated keep-storage for reserved-space (a floor: "always allowed to keep"; the current
+    // API reference lists only reserved-space and max-used-space) and added max-used-space: the cache is
+    // pruned, least recently used first, down to that size. Measured on
+    // Docker 28.5 (API 1.51): max-used-space alone frees what keep-storage frees on 1.41-1.45; with
+    // reserved-space set to the same figure it freed half of that.
+    const [major, minor] = (plan.apiVersion ?? '1.41').split('.').map(Number);
+    if (major > 1 || (major === 1 && minor >= 48)) {
+      query['max-used-space'] = plan.keepStorage;
+    } else query['keep-storage'] = plan.keepStorage;
+  }
   if (plan.until !== undefined) query.filters = JSON.stringify({ until: [plan.until] });
   try {
     const answer = await docker.request<{ SpaceReclaimed?: number }>('POST', '/build/prune', query);
@@ -227,6 +232,13 @@ export async function pruneBuildCache(docker: DockerApi, plan: BuildCachePlan): 
     if (statusOf(error) === 409) return { status: 'busy', reclaimedBytes: 0, message: messageOf(error) };
     return { status: 'error', reclaimedBytes: 0, message: messageOf(error) };
   }
+}
+
+/** Removes one image of the plan as the plan says: with noprune, or only its tags, where it says so. */
+function removerOf(docker: DockerApi, plan: Plan) {
+  const noPrune = new Set(plan.noPrune);
+  const untagOnly = new Set(plan.untagOnly);
+  return (image: ImageInfo) => removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
 }
 
 /** Removes one image; returns its result and, when it failed, the error that decided it. */
@@ -337,4 +349,83 @@ export async function executePlan(
       : undefined;
   objectResults.push(...(await removeClass('Remove volumes', 'volume')));
   return { results, objectResults, buildCacheResult, stopped: stopper.reason };
+}
+
+/** What the budget is measured by during a prune: the filesystem now (undefined where not visible). */
+export type Measure = () => Promise<Measured>;
+
+export interface ExecutedBudget extends Executed {
+  /** Steps of plan.budget done; fewer than planned when a measurement met the budget sooner. */
+  stepsDone: number;
+}
+
+/**
+ * A budgeted prune: the budget's steps one at a time, in order (stopped containers, the build cache,
+ * images), checking before each whether every budget is met, by the exact estimate of what is freed so
+ * far or by measuring the filesystem; then networks and volumes as usual. Never more than the plan.
+ */
+export async function executeBudget(
+  docker: DockerApi,
+  plan: Plan,
+  concurrency: number,
+  phase: Phase,
+  log: (line: string) => void,
+  measure: Measure,
+): Promise<ExecutedBudget> {
+  const budget = plan.budget!;
+  const stopper = new Stopper(docker);
+  const results: RemovalResult[] = [];
+  const objectResults: ObjectResult[] = [];
+  let buildCacheResult: BuildCacheResult | undefined;
+  const remove = removerOf(docker, plan);
+  const images = new Map(plan.images.map((d) => [d.image.id, d.image]));
+  const containers = new Map(plan.objects.filter((o) => o.kind === 'container').map((o) => [o.id, o]));
+  let freed = 0;
+  let stepsDone = 0;
+  await phase('Remove to meet the budget', 'applyMs', async () => {
+    for (const step of budget.steps) {
+      if (budgetMet(budget, freed, await measure())) {
+        log(`budget met after ${stepsDone} removal(s)`);
+        break;
+      }
+      if (!(await stopper.proceed())) break;
+      stepsDone++;
+      if (step.kind === 'container') {
+        const decision = containers.get(step.id);
+        if (decision) objectResults.push(...(await removeObjects(docker, [decision], 1, stopper)));
+      } else if (step.kind === 'build-cache') {
+        if (plan.buildCache) buildCacheResult = await pruneBuildCache(docker, plan.buildCache);
+      } else {
+        const image = images.get(step.id);
+        if (image) {
+          const [result, failure] = await remove(image);
+          results.push(result);
+          await stopper.record(failure);
+        }
+      }
+      freed = step.runningTotal;
+      log(`${stepsDone}/${budget.steps.length}: ${step.kind} ${step.name}, running total ${freed} bytes`);
+    }
+  });
+  // Steps not attempted because the daemon went away: reported like executePlan's.
+  if (stopper.reason) {
+    for (const step of budget.steps.slice(stepsDone)) {
+      const message = `not attempted: ${stopper.reason}`;
+      if (step.kind === 'image')
+        results.push({ id: step.id, status: 'error', message, deleted: [], untagged: [] });
+      if (step.kind === 'container')
+        objectResults.push({ kind: 'container', id: step.id, status: 'error', message });
+    }
+    stepsDone = budget.steps.length;
+  }
+  for (const kind of ['network', 'volume'] as const) {
+    const decisions = plan.objects.filter((o) => o.kind === kind && o.action === 'remove');
+    if (decisions.length === 0 || stopper.reason) continue;
+    objectResults.push(
+      ...(await phase(`Remove ${kind}s`, `${kind}sMs`, () =>
+        removeObjects(docker, decisions, concurrency, stopper),
+      )),
+    );
+  }
+  return { results, objectResults, buildCacheResult, stopped: stopper.reason, stepsDone };
 }

@@ -202,7 +202,21 @@ export function isGone(error: unknown): boolean {
   return status === 404 || (status === 500 && /\b(layer|image) not known\b/i.test(messageOf(error)));
 }
 
-export async function takeInventory(docker: DockerApi, concurrency: number): Promise<Inventory> {
+/** A time from the API, epoch ms; 0 for none (Go's zero time `0001-01-01T00:00:00Z`, or unparsable). */
+export function apiTimeMs(iso: string | undefined | null): number {
+  const ms = iso ? Date.parse(iso) : NaN;
+  return Number.isFinite(ms) && ms > 0 ? ms : 0;
+}
+
+/**
+ * `containerTimes`: also inspect each container that is not running for when it last started and
+ * finished (a budget orders by last use; without one nothing needs them).
+ */
+export async function takeInventory(
+  docker: DockerApi,
+  concurrency: number,
+  opts: { containerTimes?: boolean } = {},
+): Promise<Inventory> {
   const takenAt = Date.now();
   // Deleted between the listing and a later call (another run, a user): no longer there to plan.
   const unlessGone = <T>(call: Promise<T>) =>
@@ -212,7 +226,12 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
   const listing = docker.request<ApiImageSummary[]>('GET', '/images/json', { all: true });
   const inspecting = listing.then((summaries) =>
     mapPool(summaries, concurrency, (summary) =>
-      unlessGone(docker.request<{ RootFS?: { Layers?: string[] } }>('GET', `/images/${summary.Id}/json`)),
+      unlessGone(
+        docker.request<{ RootFS?: { Layers?: string[] }; Metadata?: { LastTagTime?: string | null } }>(
+          'GET',
+          `/images/${summary.Id}/json`,
+        ),
+      ),
     ),
   );
   const [version, info, summaries, containers, networks, df, inspected] = await Promise.all([
@@ -225,7 +244,12 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
     inspecting,
   ]);
   const present = summaries
-    .map((summary, i) => ({ summary, layers: inspected[i]?.RootFS?.Layers ?? [], gone: !inspected[i] }))
+    .map((summary, i) => ({
+      summary,
+      layers: inspected[i]?.RootFS?.Layers ?? [],
+      lastTagMs: apiTimeMs(inspected[i]?.Metadata?.LastTagTime),
+      gone: !inspected[i],
+    }))
     .filter((entry) => !entry.gone);
 
   const engine = engineOf(version, info);
@@ -275,7 +299,27 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
 
   const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
   const sizeRootFs = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRootFs ?? 0]));
-  const images = present.map(({ summary, layers }): ImageInfo => {
+  const times = new Map<string, { startedMs: number; finishedMs: number }>();
+  if (opts.containerTimes) {
+    await mapPool(
+      containers.filter((c) => c.State !== 'running'),
+      concurrency,
+      async (c) => {
+        const state = (
+          await unlessGone(
+            docker.request<{ State?: { StartedAt?: string; FinishedAt?: string } }>(
+              'GET',
+              `/containers/${c.Id}/json`,
+            ),
+          )
+        )?.State;
+        if (state) {
+          times.set(c.Id, { startedMs: apiTimeMs(state.StartedAt), finishedMs: apiTimeMs(state.FinishedAt) });
+        }
+      },
+    );
+  }
+  const images = present.map(({ summary, layers, lastTagMs }): ImageInfo => {
     const layerSizes = sized.get(summary.Id)?.sizes ?? layers.map(() => 0);
     const layerTotal = layerSizes.reduce((n, size) => n + size, 0);
     // What the image holds besides its layers: Podman's metadata, or the containerd store's content.
@@ -292,6 +336,7 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
       layers,
       layerSizes,
       layerSizesExact: sized.get(summary.Id)?.exact ?? false,
+      lastTagMs,
       ...(imageStore === 'podman' ? { blobs: [{ key: `metadata:${summary.Id}`, size: extra }] } : {}),
       ...(imageStore === 'containerd' ? (read ? { blobs: read } : { contentSize: extra }) : {}),
     };
@@ -318,6 +363,7 @@ export async function takeInventory(docker: DockerApi, concurrency: number): Pro
         c.HostConfig?.NetworkMode ?? '',
       ].filter(Boolean),
       volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name as string),
+      ...times.get(c.Id),
     })),
     networks: networks.map((n) => ({
       id: n.Id,

@@ -11,6 +11,7 @@ import type {
   Inputs,
   Mode,
   NetworkScope,
+  Target,
   VolumeScope,
 } from '../types';
 
@@ -113,6 +114,30 @@ export const INPUT_SPECS: readonly InputSpec[] = [
     values: 'none|anonymous',
     help: 'remove anonymous unused local volumes (named volumes never)',
   },
+  {
+    name: 'free-space',
+    default: '',
+    values: 'SIZE|PERCENT%',
+    help: "budget: free space wanted on the data root's filesystem (20GB, 15GiB, 15%); least recently used goes first, stopping once met",
+  },
+  {
+    name: 'free-inodes',
+    default: '',
+    values: 'N|PERCENT%',
+    help: "budget: free inodes wanted on the data root's filesystem (100000, 10%)",
+  },
+  {
+    name: 'max-usage',
+    default: '',
+    values: 'SIZE',
+    help: 'budget: cap on what the daemon uses for images, containers and build cache (works for remote daemons)',
+  },
+  {
+    name: 'state-dir',
+    default: '',
+    values: 'PATH',
+    help: 'usage history between runs; default $RUNNER_TOOL_CACHE/safe-docker-prune, else ~/.cache/safe-docker-prune',
+  },
 ];
 
 /** `keep-recent` → `SAFE_DOCKER_PRUNE_KEEP_RECENT`. */
@@ -147,6 +172,39 @@ export function parseSize(input: string, value: string): number {
     throw new InputError(input, value, 'is not a size; use e.g. 5GB, 512MiB or a number of bytes');
   }
   return Math.round(Number(match[1]) * unit);
+}
+
+/**
+ * A budget target: a percentage of the filesystem (`15%`), or an amount: a size for bytes (`20GB`),
+ * a whole number for inodes.
+ */
+export function parseTarget(input: string, value: string, unit: 'bytes' | 'inodes'): Target {
+  const percent = /^(\d+(?:\.\d+)?)\s*%$/.exec(value);
+  if (percent) {
+    const p = Number(percent[1]);
+    if (!(p > 0 && p < 100)) throw new InputError(input, value, 'is not a percentage between 0 and 100');
+    return { text: value, percent: p };
+  }
+  if (unit === 'inodes') {
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)) || Number(value) <= 0) {
+      throw new InputError(input, value, 'is not a number of inodes or a percentage; use e.g. 100000 or 10%');
+    }
+    return { text: value, amount: Number(value) };
+  }
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value);
+  if (!match || SIZE_UNITS[(match[2] || 'b').toLowerCase()] === undefined) {
+    throw new InputError(input, value, 'is not a size or a percentage; use e.g. 20GB, 15GiB or 15%');
+  }
+  const bytes = parseSize(input, value);
+  if (bytes <= 0) throw new InputError(input, value, 'must be more than 0');
+  return { text: value, amount: bytes };
+}
+
+/** `state-dir`: the runner's tool cache survives across jobs on self-hosted runners; else the user's cache. */
+export function defaultStateDir(env: Record<string, string | undefined>): string {
+  if (env.RUNNER_TOOL_CACHE) return path.join(env.RUNNER_TOOL_CACHE, 'safe-docker-prune');
+  const cache = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir(), '.cache');
+  return path.join(cache, 'safe-docker-prune');
 }
 
 function oneOf<T extends string>(input: string, value: string, allowed: readonly T[], fallback: T): T {
@@ -263,6 +321,19 @@ function parseBoolean(input: string, value: string, fallback: boolean): boolean 
   throw new InputError(input, value, 'is not a boolean; use true or false');
 }
 
+function parseMaxUsage(value: string): number {
+  if (/%\s*$/.test(value)) {
+    throw new InputError(
+      'max-usage',
+      value,
+      'is a percentage; use a size such as 50GB (of what the daemon uses)',
+    );
+  }
+  const bytes = parseSize('max-usage', value);
+  if (bytes <= 0) throw new InputError('max-usage', value, 'must be more than 0');
+  return bytes;
+}
+
 function parseKeepRecent(value: string): number {
   if (value === '') return 2;
   const n = Number(value);
@@ -349,6 +420,10 @@ export function readInputs(
       ? parseSize('build-cache-keep', read('build-cache-keep'))
       : undefined,
     volumes: oneOf('volumes', read('volumes'), VOLUME_SCOPES, 'none'),
+    freeSpace: read('free-space') ? parseTarget('free-space', read('free-space'), 'bytes') : undefined,
+    freeInodes: read('free-inodes') ? parseTarget('free-inodes', read('free-inodes'), 'inodes') : undefined,
+    maxUsage: read('max-usage') ? parseMaxUsage(read('max-usage')) : undefined,
+    stateDir: read('state-dir') || defaultStateDir(env),
   };
   for (const check of CROSS_CHECKS) check(inputs, read, nowMs);
   return inputs;

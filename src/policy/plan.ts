@@ -25,7 +25,22 @@ import type {
 import { pushTo } from '../collections';
 
 export type Policy = Pick<Inputs, 'mode' | 'images' | 'olderThan' | 'protect' | 'keepRecent'> &
-  Partial<Pick<Inputs, 'containers' | 'networks' | 'buildCache' | 'buildCacheKeep' | 'volumes'>>;
+  Partial<Pick<Inputs, 'containers' | 'networks' | 'buildCache' | 'buildCacheKeep' | 'volumes'>> & {
+    /** Candidates a budget does not need (see src/policy/budget.ts). */
+    budgetCut?: BudgetCut;
+  };
+
+/** What a budget leaves: candidates kept with reason budget-met. */
+export interface BudgetCut {
+  images: ReadonlySet<string>;
+  containers: ReadonlySet<string>;
+  /** `none`: no build cache is pruned; a number: prune down to that many bytes (keep-storage). */
+  buildCache?: 'none' | number;
+  /** Met before anything is removed: networks and volumes stay too. */
+  everything: boolean;
+}
+
+const BUDGET_MET = 'not needed: the budget is met before its turn';
 
 type Verdict = Pick<ObjectDecision, 'action' | 'reason' | 'detail'>;
 const keepAs = (reason: ObjectDecision['reason'], detail: string): Verdict => ({
@@ -50,7 +65,8 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
 
   const imagePlan = planImages(inventory.images, containers, policy, cutoffMs);
   const networkDecisions = inventory.networks.map((n) => decideNetwork(n, containers, policy));
-  const buildCache = planBuildCache(inventory.buildCache, policy, cutoffMs, nowMs);
+  const cache = planBuildCache(inventory.buildCache, policy, cutoffMs, nowMs);
+  const buildCache = cache && { ...cache, apiVersion: inventory.apiVersion };
   const volumeDecisions = inventory.volumes.map((v) =>
     decideVolume(v, inventory.containers, removedContainers, policy, inventory.apiVersion),
   );
@@ -107,6 +123,9 @@ function decideContainer(c: ContainerInfo, policy: Policy, cutoffMs: number | un
     if (cutoffMs !== undefined && c.created * 1000 > cutoffMs) {
       return keepAs('too-recent', `created after ${new Date(cutoffMs).toISOString()}`);
     }
+    if (policy.budgetCut?.everything || policy.budgetCut?.containers.has(c.id)) {
+      return keepAs('budget-met', BUDGET_MET);
+    }
     return { action: 'remove', reason: 'remove', detail: `stopped (${c.state})` };
   })();
   return { ...base, ...verdict };
@@ -125,6 +144,7 @@ function decideNetwork(n: NetworkInfo, containers: ContainerInfo[], policy: Poli
     if (users.length > 0) return keepAs('in-use', `used by container ${users.map(nameOf).join(', ')}`);
     const rule = findObjectProtection(policy.protect, { id: n.id, name: n.name, labels: n.labels });
     if (rule) return keepAs('protected', `matches protect entry "${rule.entry}"`);
+    if (policy.budgetCut?.everything) return keepAs('budget-met', BUDGET_MET);
     return { action: 'remove', reason: 'remove', detail: 'no container is attached to it' };
   })();
   return { ...base, ...verdict };
@@ -164,6 +184,7 @@ function decideVolume(
     if (v.refCount > users.length) return keepAs('in-use', `referenced by ${v.refCount} container(s)`);
     const rule = findObjectProtection(policy.protect, { id: v.name, name: v.name, labels: v.labels });
     if (rule) return keepAs('protected', `matches protect entry "${rule.entry}"`);
+    if (policy.budgetCut?.everything) return keepAs('budget-met', BUDGET_MET);
     return { action: 'remove', reason: 'remove', detail: 'anonymous and unused' };
   })();
   return { ...base, ...verdict };
@@ -174,7 +195,7 @@ function decideVolume(
  * before the cutoff, least recently used first, until what is left fits in `keep-storage`. Shared records
  * also belong to images, so they free nothing.
  */
-function planBuildCache(
+export function planBuildCache(
   records: BuildCacheRecord[],
   policy: Policy,
   cutoffMs: number | undefined,
@@ -183,13 +204,14 @@ function planBuildCache(
   if ((policy.buildCache ?? 'none') === 'none') return undefined;
   const own = (r: BuildCacheRecord) => (r.shared ? 0 : r.size);
   let total = records.reduce((n, r) => n + own(r), 0);
-  const keep = policy.buildCacheKeep;
+  const cut = policy.budgetCut?.everything ? 'none' : policy.budgetCut?.buildCache;
+  const keep = typeof cut === 'number' ? Math.max(cut, policy.buildCacheKeep ?? 0) : policy.buildCacheKeep;
   const eligible = records
     .filter((r) => !r.inUse && (cutoffMs === undefined || r.lastUsedMs <= cutoffMs))
     .sort((a, b) => a.lastUsedMs - b.lastUsedMs);
   let freed = 0;
   let candidates = 0;
-  for (const record of eligible) {
+  for (const record of cut === 'none' ? [] : eligible) {
     if (keep !== undefined && total <= keep) break;
     candidates++;
     freed += own(record);
@@ -204,7 +226,8 @@ function planBuildCache(
     detail:
       `${candidates} of ${records.length} record(s)` +
       (cutoffMs === undefined ? '' : `, last used before ${new Date(cutoffMs).toISOString()}`) +
-      (keep === undefined ? '' : `, keeping ${keep} bytes of the most recently used`),
+      (keep === undefined ? '' : `, keeping ${keep} bytes of the most recently used`) +
+      (cut === 'none' ? ` (${BUDGET_MET})` : typeof cut === 'number' ? ' (as much as the budget needs)' : ''),
   };
 }
 
@@ -263,6 +286,9 @@ function planImages(
         'too-recent',
         `created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`,
       );
+    }
+    if (policy.budgetCut?.everything || policy.budgetCut?.images.has(image.id)) {
+      return keep('budget-met', BUDGET_MET);
     }
     return { action: 'remove', reason: 'remove', detail: removalDetail(policy.images, image) };
   };

@@ -15,6 +15,10 @@ export interface MetricsPass {
   diskFreeAfter?: number;
   inodesFreeBefore?: number;
   inodesFreeAfter?: number;
+  /** With a budget: whether it is met (after a prune as measured; in report mode before). */
+  budgetMet?: boolean;
+  /** With a budget: bytes it lacks even after every allowed removal. */
+  budgetShortfallBytes?: number;
 }
 
 /** A label value escaped as the text format wants it. */
@@ -67,6 +71,15 @@ export function renderMetrics(pass: MetricsPass, previous = ''): string {
     [`${d},when="before"`, pass.inodesFreeBefore],
     [`${d},when="after"`, pass.inodesFreeAfter],
   ]);
+  metric('safe_docker_prune_budget_met', 'gauge', 'Whether the disk budget is met (1) or not (0).', [
+    [d, pass.budgetMet === undefined ? undefined : pass.budgetMet ? 1 : 0],
+  ]);
+  metric(
+    'safe_docker_prune_budget_shortfall_bytes',
+    'gauge',
+    'Bytes the disk budget lacks after every allowed removal.',
+    [[d, pass.budgetShortfallBytes]],
+  );
   metric('safe_docker_prune_duration_seconds', 'gauge', 'How long the last pass took.', [
     [d, Math.round(pass.durationMs) / 1000],
   ]);

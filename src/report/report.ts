@@ -3,6 +3,7 @@
 import type { GateResult } from '../types';
 import { displayRepository, repositoryOf } from '../policy/protect';
 import type {
+  BudgetPlan,
   BuildCacheResult,
   EngineInfo,
   ImageDecision,
@@ -240,6 +241,7 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
     buildCache: facts.plan.buildCache
       ? { ...facts.plan.buildCache, result: facts.buildCacheResult ?? null }
       : null,
+    budget: facts.plan.budget ?? null,
     timings: facts.timings,
   };
 }
@@ -370,4 +372,91 @@ export function formatAge(createdSeconds: number, nowMs: number): string {
   if (minutes < 60) return `${minutes}m`;
   if (minutes < 48 * 60) return `${Math.floor(minutes / 60)}h`;
   return `${Math.floor(minutes / 1440)}d`;
+}
+
+/**
+ * The budget in plain lines, shared by the log, the command's table and the job summary: each target
+ * against the state before (and after a prune), what must be freed, and where it is met or why not.
+ */
+export function budgetLines(b: BudgetPlan): string[] {
+  const out: string[] = [];
+  const after = b.after;
+  const { freeSpace, freeInodes, maxUsage } = b.targets;
+  const then = (now: string, later?: string) =>
+    `${now} before${later === undefined ? '' : `, ${later} after`}`;
+  if (freeSpace) {
+    out.push(
+      freeSpace.bytes === undefined
+        ? `free space ${freeSpace.text}: cannot be measured here`
+        : `free space ≥ ${formatBytes(freeSpace.bytes)} (${freeSpace.text}): ` +
+            then(
+              `${formatBytes(b.before.freeBytes ?? 0)} free`,
+              after?.freeBytes === undefined ? undefined : formatBytes(after.freeBytes),
+            ),
+    );
+  }
+  if (freeInodes) {
+    out.push(
+      freeInodes.inodes === undefined
+        ? `free inodes ${freeInodes.text}: cannot be measured here`
+        : `free inodes ≥ ${freeInodes.inodes} (${freeInodes.text}): ` +
+            then(
+              `${b.before.freeInodes ?? 0} free`,
+              after?.freeInodes === undefined ? undefined : String(after.freeInodes),
+            ),
+    );
+  }
+  if (maxUsage) {
+    out.push(
+      `daemon usage ≤ ${formatBytes(maxUsage.bytes)}: ` +
+        then(`${formatBytes(b.before.usage)} used`, after ? formatBytes(after.usage) : undefined),
+    );
+  }
+  const total = b.steps.at(-1)?.runningTotal ?? 0;
+  if (b.metAtStart) out.push('every budget is met already: nothing is removed');
+  else if (b.unmeasurable.length > 0 && b.steps.length === 0 && b.needBytes === 0) {
+    out.push('no budget can be measured here: nothing is removed');
+  } else {
+    out.push(
+      `to free: ${formatBytes(b.needBytes)}` +
+        (b.needInodes ? ` and ${b.needInodes} inodes (measured during the prune, after each removal)` : ''),
+    );
+    if (b.metAfter !== undefined) {
+      out.push(
+        `met after removal ${b.metAfter} of ${b.steps.length} (running total ${formatBytes(total)}); ` +
+          `${b.notNeeded} more candidate(s) kept: budget met`,
+      );
+    } else if (b.shortfallBytes > 0) {
+      out.push(
+        `cannot be met: every allowed removal (${b.steps.length}) frees ${formatBytes(total)}, ` +
+          `${formatBytes(b.shortfallBytes)} short`,
+      );
+    } else if (b.needInodes) {
+      out.push(`${b.steps.length} removal(s) at most, in order, stopping once the inodes are free`);
+    }
+    for (const h of b.holding) out.push(`held by ${h.kind} ${h.name}: ${formatBytes(h.bytes)}, ${h.reason}`);
+  }
+  if (b.metAfterPrune !== undefined) {
+    out.push(
+      b.metAfterPrune ? 'after the prune: every budget is met' : 'after the prune: the budget is NOT met',
+    );
+  }
+  return out;
+}
+
+/** The budget's removals in order, as text cells: #, kind, name, last used, bytes, running total, met. */
+export function budgetStepCells(b: BudgetPlan, nowMs: number): string[][] {
+  return b.steps.map((step, i) => [
+    String(i + 1),
+    step.kind,
+    step.name,
+    step.lastUsedMs
+      ? `${formatAge(step.lastUsedMs / 1000, nowMs)} ago`
+      : step.kind === 'build-cache'
+        ? ''
+        : 'never',
+    formatBytes(step.bytes),
+    formatBytes(step.runningTotal),
+    b.metAfter === i + 1 ? 'budget met' : '',
+  ]);
 }

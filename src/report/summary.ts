@@ -4,6 +4,8 @@
 import type { GateResult } from '../types';
 import type { Usage } from '../types';
 import {
+  budgetLines,
+  budgetStepCells,
   formatAge,
   headline,
   formatBytes,
@@ -130,6 +132,30 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
         method.low === undefined
           ? '> [!NOTE]\n> The measurement differs from the estimate by more than 1% (another process may have changed the host meanwhile).'
           : '> [!NOTE]\n> The measurement is outside the estimate’s bounds (another process may have changed the host meanwhile).',
+      );
+    }
+  }
+
+  const budget = facts.plan.budget;
+  if (budget) {
+    out.push('### Budget');
+    out.push(
+      budgetLines(budget)
+        .map((line) => `- ${escapeHtml(line)}`)
+        .join('\n'),
+    );
+    if (budget.steps.length > 0) {
+      out.push(
+        `<details><summary>${prune ? 'Removals' : 'Would remove'} in budget order (${budget.steps.length})</summary>\n\n` +
+          table(
+            ['#', 'Kind', 'Object', 'Last used', 'Frees', 'Running total', ''],
+            budgetStepCells(budget, facts.nowMs).map((cells) =>
+              cells.map((c, i) =>
+                i === 2 ? code(c) : i === 6 && c ? `<b>${escapeHtml(c)}</b>` : escapeHtml(c),
+              ),
+            ),
+          ) +
+          '\n\n</details>',
       );
     }
   }

@@ -3,6 +3,8 @@
 // cursor or forge lines.
 
 import {
+  budgetLines,
+  budgetStepCells,
   formatAge,
   formatBytes,
   groupByRepository,
@@ -51,6 +53,22 @@ export function renderTable(facts: RunFacts, rows: ImageRow[], limit = 200): str
   ];
   for (const failure of facts.failures ?? []) out.push(`FAILED: ${plain(failure)}`);
   for (const warning of facts.warnings) out.push(`warning: ${plain(warning)}`);
+
+  const budget = facts.plan.budget;
+  if (budget) {
+    out.push('', 'Budget');
+    out.push(...budgetLines(budget).map((line) => `  ${plain(line)}`));
+    if (budget.steps.length > 0) {
+      out.push('', `${prune ? 'Removed' : 'Would remove'} in budget order (${budget.steps.length})`);
+      out.push(
+        ...columns(
+          ['#', 'KIND', 'NAME', 'LAST USED', 'FREES', 'TOTAL', ''],
+          budgetStepCells(budget, facts.nowMs).map((cells) => cells.map(plain)),
+          limit,
+        ),
+      );
+    }
+  }
 
   const removed = rows.filter((r) => ['removed', 'would-remove', 'untagged'].includes(r.state));
   out.push('', `${prune ? 'Removed' : 'Would remove'} (${removed.length} images)`);

@@ -1,0 +1,540 @@
+// The budget as pure code: targets, order (least recently used first), where it stops, and the usage
+// history it orders by; and the state file's reading, locking and merging on a real folder.
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { readState, STATE_FILE, writeState } from '../src/engine/state';
+import {
+  budgetMet,
+  layerGraph,
+  orderImages,
+  planWithBudget,
+  type BudgetContext,
+  type BudgetPolicy,
+} from '../src/policy/budget';
+import { planRemovals } from '../src/policy/plan';
+import { budgetLines, buildReport, imageRows, type RunFacts } from '../src/report/report';
+import { renderMetrics } from '../src/report/metrics';
+import { renderSummary } from '../src/report/summary';
+import { renderTable } from '../src/report/table';
+import {
+  emptyState,
+  lastUsedTimes,
+  MAX_DAEMONS,
+  parseState,
+  recordUsage,
+  STATE_FORMAT,
+} from '../src/policy/usage';
+import type { ContainerInfo, ImageInfo, Inventory } from '../src/types';
+import { inventoryOf } from './support/inventory';
+
+const NOW = Date.parse('2026-06-01T00:00:00Z');
+const DAY = 86_400_000;
+const MB = 1_000_000;
+const hex = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** An image named `name`, created `ageDays` ago, with its own layer of `mb` MB on top of `base` layers. */
+function image(
+  name: string,
+  ageDays: number,
+  mb = 10,
+  extra: Partial<ImageInfo> = {},
+  base: [string, number][] = [],
+) {
+  const layers: [string, number][] = [...base, [`own-${name}`, mb * MB]];
+  return {
+    id: `sha256:${hex(name)}`,
+    repoTags: name.startsWith('<') ? [] : [`repo/${name}:1`],
+    repoDigests: [],
+    created: (NOW - ageDays * DAY) / 1000,
+    size: layers.reduce((n, [, s]) => n + s, 0),
+    labels: {},
+    parentId: '',
+    layers: layers.map(([k]) => `sha256:${hex(k)}`),
+    layerSizes: layers.map(([, s]) => s),
+    layerSizesExact: true,
+    ...extra,
+  } satisfies ImageInfo;
+}
+
+function container(
+  name: string,
+  img: ImageInfo,
+  state: string,
+  extra: Partial<ContainerInfo> = {},
+): ContainerInfo {
+  return {
+    id: hex(`c-${name}`),
+    names: [name],
+    imageId: img.id,
+    image: img.repoTags[0] ?? img.id,
+    state,
+    created: (NOW - 30 * DAY) / 1000,
+    labels: {},
+    sizeRw: 0,
+    networks: [],
+    volumes: [],
+    ...extra,
+  };
+}
+
+const inventory = (images: ImageInfo[], containers: ContainerInfo[] = [], extra: Partial<Inventory> = {}) =>
+  inventoryOf(images, containers, { takenAt: NOW, ...extra });
+
+const policy = (p: Partial<BudgetPolicy> = {}): BudgetPolicy => ({
+  mode: 'report',
+  images: 'unused',
+  protect: [],
+  keepRecent: 0,
+  ...p,
+});
+
+const disk = (freeMb: number, totalMb = 1000, freeInodes = 1e6) => ({
+  freeBytes: freeMb * MB,
+  totalBytes: totalMb * MB,
+  freeInodes,
+  totalInodes: 2e6,
+});
+
+const ctx = (c: Partial<BudgetContext> = {}): BudgetContext => ({ lastUsed: new Map(), ...c });
+const bytes = (amount: number) => ({ text: String(amount), amount });
+
+describe('orderImages: dangling first, then tagged, each least recently used first', () => {
+  const old = image('old', 30);
+  const young = image('young', 1);
+  const dangling = image('<d>', 2);
+  const usedLately = image('used', 40);
+  const decide = (images: ImageInfo[]) =>
+    images.map((i) => ({ image: i, action: 'remove' as const, reason: 'remove' as const, detail: '' }));
+
+  it('puts dangling images before tagged ones and orders each by last use, then creation', () => {
+    const lastUsed = new Map([[usedLately.id, NOW - DAY]]);
+    const order = orderImages(decide([young, usedLately, old, dangling]), lastUsed).map((d) => d.image);
+    expect(order).toEqual([dangling, old, young, usedLately]);
+  });
+
+  it('breaks ties on last use by creation time, oldest first, then by ID', () => {
+    const lastUsed = new Map([
+      [old.id, NOW - DAY],
+      [young.id, NOW - DAY],
+    ]);
+    expect(orderImages(decide([young, old]), lastUsed).map((d) => d.image)).toEqual([old, young]);
+    const twin = image('twin', 30);
+    const ids = orderImages(decide([twin, old]), new Map()).map((d) => d.image.id);
+    expect(ids).toEqual([old.id, twin.id].sort());
+  });
+});
+
+describe('orderImages: parents after their children', () => {
+  it('holds an image back until every candidate built on it has gone', () => {
+    const parent = image('parent', 90);
+    const child = image('child', 10, 1, { parentId: parent.id });
+    const grandchild = image('grandchild', 5, 1, { parentId: child.id });
+    const other = image('other', 50);
+    const decide = (images: ImageInfo[]) =>
+      images.map((i) => ({ image: i, action: 'remove' as const, reason: 'remove' as const, detail: '' }));
+    const order = orderImages(decide([grandchild, other, parent, child]), new Map()).map((d) => d.image);
+    expect(order).toEqual([other, grandchild, child, parent]);
+  });
+});
+
+describe('lastUsedTimes: the latest of history, containers and LastTagTime', () => {
+  const a = image('a', 100, 1, { lastTagMs: NOW - 50 * DAY });
+  const b = image('b', 100);
+  const c = image('c', 100);
+
+  it('takes the latest signal, and now for an image with a running container', () => {
+    const history = {
+      updatedMs: NOW,
+      images: { [a.id]: { firstSeenMs: NOW - 90 * DAY, lastUsedMs: NOW - 60 * DAY } },
+    };
+    const containers = [
+      container('done', b, 'exited', { startedMs: NOW - 20 * DAY, finishedMs: NOW - 19 * DAY }),
+      container('live', c, 'running'),
+    ];
+    const times = lastUsedTimes([a, b, c], containers, history, NOW);
+    expect(times.get(a.id)).toBe(NOW - 50 * DAY); // LastTagTime is later than the recorded use
+    expect(times.get(b.id)).toBe(NOW - 19 * DAY);
+    expect(times.get(c.id)).toBe(NOW);
+  });
+
+  it('counts a time in the future (a hand-edited file, a clock jump) as now, and unknown as never', () => {
+    const history = { updatedMs: NOW, images: { [a.id]: { firstSeenMs: 0, lastUsedMs: NOW + 400 * DAY } } };
+    const times = lastUsedTimes([image('a', 100), b], [], history, NOW);
+    expect(times.get(a.id)).toBe(NOW);
+    expect(times.get(b.id)).toBe(0);
+  });
+});
+
+describe('layerGraph: the marginal bytes of each removal, in order', () => {
+  it('frees a shared layer only with the last image that has it', () => {
+    const base: [string, number][] = [['shared', 50 * MB]];
+    const x = image('x', 10, 5, {}, base);
+    const y = image('y', 10, 7, {}, base);
+    const z = image('z', 10, 3);
+    const graph = layerGraph([x, y, z]);
+    expect(graph.remove(x.id)).toBe(5 * MB);
+    expect(graph.remove(y.id)).toBe(57 * MB);
+    expect(graph.remove(z.id)).toBe(3 * MB);
+    expect(graph.remove(z.id)).toBe(0);
+  });
+
+  it('removes an untagged parent of the cascade with its last child', () => {
+    const parent = image('<parent>', 10, 40);
+    const child = image('child', 5, 2, { parentId: parent.id }, [[`own-<parent>`, 40 * MB]]);
+    const graph = layerGraph([parent, child], new Set([parent.id]));
+    expect(graph.remove(child.id)).toBe(42 * MB);
+  });
+});
+
+describe('planWithBudget: candidates in budget order until every budget is met', () => {
+  const imgs = [image('a', 50), image('b', 40), image('c', 30), image('d', 20), image('<dangling>', 10)];
+  const inv = inventory(imgs);
+
+  it('is planRemovals without a budget', () => {
+    expect(planWithBudget(inv, policy(), NOW, ctx({ disk: disk(100) }))).toEqual(
+      planRemovals(inv, policy(), NOW),
+    );
+  });
+
+  it('stops at the first removal that meets free-space, keeping the rest as budget-met', () => {
+    const plan = planWithBudget(inv, policy({ freeSpace: bytes(125 * MB) }), NOW, ctx({ disk: disk(100) }));
+    const b = plan.budget!;
+    expect(b.needBytes).toBe(25 * MB);
+    expect(b.steps.map((s) => s.id)).toEqual([imgs[4].id, imgs[0].id, imgs[1].id]);
+    expect(b.steps.map((s) => s.runningTotal)).toEqual([10 * MB, 20 * MB, 30 * MB]);
+    expect(b.steps.map((s) => s.met)).toEqual([false, false, true]);
+    expect(b.metAfter).toBe(3);
+    expect(b.notNeeded).toBe(2);
+    const reasons = Object.fromEntries(plan.images.map((d) => [d.image.repoTags[0] ?? 'dangling', d.reason]));
+    expect(reasons).toEqual({
+      dangling: 'remove',
+      'repo/a:1': 'remove',
+      'repo/b:1': 'remove',
+      'repo/c:1': 'budget-met',
+      'repo/d:1': 'budget-met',
+    });
+    // The plan's own estimate is the running total: report and prune agree on it.
+    expect(plan.estimate.images).toBe(30 * MB);
+  });
+
+  it('takes a percentage of the filesystem', () => {
+    const plan = planWithBudget(
+      inv,
+      policy({ freeSpace: { text: '12%', percent: 12 } }),
+      NOW,
+      ctx({ disk: disk(100) }),
+    );
+    expect(plan.budget!.targets.freeSpace?.bytes).toBe(120 * MB);
+    expect(plan.budget!.steps).toHaveLength(2);
+  });
+
+  it('removes nothing, not even networks or volumes, when every budget is met already', () => {
+    const withNet = inventory(imgs, [], {
+      networks: [{ id: 'n1', name: 'idle', driver: 'bridge', scope: 'local', labels: {}, created: 0 }],
+    });
+    const plan = planWithBudget(
+      withNet,
+      policy({ freeSpace: bytes(50 * MB), networks: 'unused' }),
+      NOW,
+      ctx({ disk: disk(100) }),
+    );
+    expect(plan.budget!.metAtStart).toBe(true);
+    expect(plan.budget!.metAfter).toBe(0);
+    expect(plan.images.every((d) => d.action === 'keep')).toBe(true);
+    expect(plan.objects.map((o) => `${o.action}:${o.reason}`)).toEqual(['keep:budget-met']);
+    expect(plan.estimate.total).toBe(0);
+  });
+
+  it('says by how much an unreachable budget falls short and what holds the space', () => {
+    const used = image('used', 60, 200);
+    const shielded = image('shielded', 60, 90, { labels: { keep: '1' } });
+    const full = inventory([...imgs, used, shielded], [container('svc', used, 'running')]);
+    const plan = planWithBudget(
+      full,
+      policy({ freeSpace: bytes(400 * MB), protect: [{ kind: 'label', entry: 'label=keep', key: 'keep' }] }),
+      NOW,
+      ctx({ disk: disk(100) }),
+    );
+    const b = plan.budget!;
+    expect(b.steps).toHaveLength(5);
+    expect(b.shortfallBytes).toBe(250 * MB);
+    expect(b.metAfter).toBeUndefined();
+    expect(b.holding.map((h) => [h.name, h.bytes, h.reason.split(':')[0]])).toEqual([
+      ['repo/used:1', 200 * MB, 'in-use'],
+      ['repo/shielded:1', 90 * MB, 'protected'],
+    ]);
+  });
+
+  it('meets max-usage from the daemon usage alone, with no filesystem visible', () => {
+    const plan = planWithBudget(inv, policy({ maxUsage: 35 * MB }), NOW, ctx());
+    expect(plan.budget!.needBytes).toBe(15 * MB);
+    expect(plan.budget!.steps).toHaveLength(2);
+  });
+
+  it('removes nothing for a disk budget it cannot measure (a remote daemon), and says so', () => {
+    const plan = planWithBudget(inv, policy({ freeSpace: bytes(500 * MB) }), NOW, ctx());
+    expect(plan.budget!.steps).toEqual([]);
+    expect(plan.images.every((d) => d.action === 'keep')).toBe(true);
+    expect(plan.budget!.unmeasurable[0]).toMatch(/^free-space: .* cannot be measured .* use max-usage/);
+  });
+
+  it('takes stopped containers first, oldest finished first, then images', () => {
+    const base = image('base', 90, 1);
+    const cs = [
+      container('late', base, 'exited', { finishedMs: NOW - DAY, sizeRw: 4 * MB }),
+      container('early', base, 'exited', { finishedMs: NOW - 9 * DAY, sizeRw: 4 * MB }),
+    ];
+    const plan = planWithBudget(
+      inventory([...imgs, base], cs),
+      policy({ containers: 'stopped', freeSpace: bytes(106 * MB) }),
+      NOW,
+      ctx({ disk: disk(100) }),
+    );
+    expect(plan.budget!.steps.map((s) => s.name)).toEqual(['early', 'late']);
+    expect(plan.objects.map((o) => `${o.name}:${o.action}`)).toEqual(['late:remove', 'early:remove']);
+    // Both containers go, so base becomes a candidate; the budget does not need it.
+    expect(plan.images.find((d) => d.image.id === base.id)?.reason).toBe('budget-met');
+  });
+
+  it('keeps the image of a container the budget keeps', () => {
+    const base = image('base', 90, 1);
+    const cs = [
+      container('one', base, 'exited', { finishedMs: NOW - 9 * DAY, sizeRw: 4 * MB }),
+      container('two', base, 'exited', { finishedMs: NOW - DAY, sizeRw: 4 * MB }),
+    ];
+    const plan = planWithBudget(
+      inventory([base], cs),
+      policy({ containers: 'stopped', freeSpace: bytes(103 * MB) }),
+      NOW,
+      ctx({ disk: disk(100) }),
+    );
+    expect(plan.objects.map((o) => `${o.name}:${o.reason}`)).toEqual(['one:remove', 'two:budget-met']);
+    expect(plan.images[0].reason).toBe('in-use');
+  });
+
+  it('sizes the build cache prune to what the budget still needs (keep-storage)', () => {
+    const records = [10, 20, 30].map((mb, i) => ({
+      id: `r${i}`,
+      size: mb * MB,
+      inUse: false,
+      shared: false,
+      lastUsedMs: NOW - (10 - i) * DAY,
+    }));
+    const withCache = inventory(imgs, [], { buildCache: records });
+    const plan = planWithBudget(
+      withCache,
+      policy({ buildCache: 'unused', freeSpace: bytes(125 * MB) }),
+      NOW,
+      ctx({ disk: disk(100) }),
+    );
+    // The two least recently used records (30 MB) cover the 25 MB: no image is needed.
+    expect(plan.budget!.steps.map((s) => [s.kind, s.bytes])).toEqual([['build-cache', 30 * MB]]);
+    expect(plan.buildCache).toMatchObject({ keepStorage: 30 * MB, estimatedBytes: 30 * MB, candidates: 2 });
+    expect(plan.images.every((d) => d.reason === 'budget-met')).toBe(true);
+  });
+
+  it('lists every candidate for an inode budget (measured during the prune) and stops at stepsDone', () => {
+    const p = policy({ freeInodes: { text: '5000', amount: 5000 } });
+    const plan = planWithBudget(inv, p, NOW, ctx({ disk: disk(100, 1000, 1000) }));
+    expect(plan.budget!.needInodes).toBe(4000);
+    expect(plan.budget!.steps).toHaveLength(5);
+    expect(plan.budget!.metAfter).toBeUndefined();
+    const done = planWithBudget(inv, p, NOW, ctx({ disk: disk(100, 1000, 1000), stepsDone: 2 }));
+    expect(done.budget!.steps).toHaveLength(2);
+    expect(done.images.filter((d) => d.action === 'remove')).toHaveLength(2);
+  });
+
+  it('orders by recorded use: an image used lately goes last', () => {
+    const lastUsed = new Map([[imgs[0].id, NOW - DAY]]);
+    const plan = planWithBudget(
+      inv,
+      policy({ freeSpace: bytes(200 * MB) }),
+      NOW,
+      ctx({ disk: disk(100), lastUsed }),
+    );
+    expect(plan.budget!.steps.at(-1)!.id).toBe(imgs[0].id);
+  });
+});
+
+describe('budgetMet: by the estimate or by measuring', () => {
+  const plan = planWithBudget(
+    inventory([image('a', 9), image('b', 8)]),
+    policy({ freeSpace: bytes(115 * MB), freeInodes: { text: '10', amount: 10 } }),
+    NOW,
+    ctx({ disk: disk(100, 1000, 5) }),
+  );
+  it('needs the bytes (estimated or measured) and the inodes (measured)', () => {
+    const b = plan.budget!;
+    expect(budgetMet(b, 20 * MB, { freeInodes: 9 })).toBe(false);
+    expect(budgetMet(b, 20 * MB, { freeInodes: 10 })).toBe(true);
+    expect(budgetMet(b, 10 * MB, { freeInodes: 10 })).toBe(false);
+    expect(budgetMet(b, 10 * MB, { freeInodes: 10, freeBytes: 115 * MB })).toBe(true);
+  });
+});
+
+describe('usage history (pure)', () => {
+  it('records images in use now and when each was first seen, dropping images gone', () => {
+    const one = recordUsage(emptyState(), { daemonId: 'd1', images: ['x', 'y'], inUse: ['x'], nowMs: 1000 });
+    expect(one.daemons.d1.images).toEqual({
+      x: { firstSeenMs: 1000, lastUsedMs: 1000 },
+      y: { firstSeenMs: 1000 },
+    });
+    const two = recordUsage(one, { daemonId: 'd1', images: ['y', 'z'], inUse: ['z'], nowMs: 2000 });
+    expect(two.daemons.d1.images).toEqual({
+      y: { firstSeenMs: 1000 },
+      z: { firstSeenMs: 2000, lastUsedMs: 2000 },
+    });
+    // Another daemon's history is its own.
+    const other = recordUsage(two, { daemonId: 'd2', images: ['y'], inUse: ['y'], nowMs: 3000 });
+    expect(other.daemons.d1).toEqual(two.daemons.d1);
+    expect(other.daemons.d2.images.y).toEqual({ firstSeenMs: 3000, lastUsedMs: 3000 });
+  });
+
+  it(`keeps the ${MAX_DAEMONS} most recently seen daemons`, () => {
+    let state = emptyState();
+    for (let i = 0; i < MAX_DAEMONS + 5; i++) {
+      state = recordUsage(state, { daemonId: `d${i}`, images: [], inUse: [], nowMs: i });
+    }
+    expect(Object.keys(state.daemons)).toHaveLength(MAX_DAEMONS);
+    expect(state.daemons.d0).toBeUndefined();
+    expect(state.daemons[`d${MAX_DAEMONS + 4}`]).toBeDefined();
+  });
+
+  it.each([
+    ['{not json', 'corrupt'],
+    ['{"format":"safe-docker-prune/usage","version":1}', 'corrupt'],
+    ['{"some":"other tool"}', 'foreign'],
+    ['[]', 'foreign'],
+    ['{"format":"safe-docker-prune/usage","version":2,"daemons":{}}', 'foreign'],
+  ])('reads %j as %s, with no history', (text, problem) => {
+    const parsed = parseState(text);
+    expect(parsed.problem).toBe(problem);
+    expect(parsed.state).toEqual(emptyState());
+  });
+
+  it('drops entries whose times are not numbers', () => {
+    const text = JSON.stringify({
+      format: STATE_FORMAT,
+      version: 1,
+      daemons: {
+        d: { updatedMs: 5, images: { a: { firstSeenMs: 'soon' }, b: { firstSeenMs: 1, lastUsedMs: 'x' } } },
+      },
+    });
+    expect(parseState(text).state.daemons.d.images).toEqual({ b: { firstSeenMs: 1 } });
+  });
+});
+
+describe('the state file', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sdp-state-test-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is missing at first (a warning), then written and read back', async () => {
+    expect((await readState(dir)).warning).toMatch(/no usage history .* yet/);
+    expect(await writeState(dir, { daemonId: 'd', images: ['a'], inUse: ['a'], nowMs: 7 })).toBeUndefined();
+    const read = await readState(dir);
+    expect(read.warning).toBeUndefined();
+    expect(read.state.daemons.d.images.a).toEqual({ firstSeenMs: 7, lastUsedMs: 7 });
+  });
+
+  it('lands every one of many runs writing at once (lock, merge on write, rename)', async () => {
+    const writers = Array.from({ length: 25 }, (_, i) =>
+      writeState(dir, { daemonId: `d${i}`, images: [`img${i}`], inUse: [], nowMs: 1000 + i }),
+    );
+    expect(await Promise.all(writers)).toEqual(Array(25).fill(undefined));
+    const state = (await readState(dir)).state;
+    expect(Object.keys(state.daemons).sort()).toEqual(Array.from({ length: 25 }, (_, i) => `d${i}`).sort());
+  });
+
+  it('takes over a stale lock left by a run that died', async () => {
+    const lock = join(dir, `${STATE_FILE}.lock`);
+    writeFileSync(lock, '999999999 deadbeef\n');
+    const old = (Date.now() - 60_000) / 1000;
+    utimesSync(lock, old, old);
+    expect(await writeState(dir, { daemonId: 'd', images: [], inUse: [], nowMs: 1 })).toBeUndefined();
+  });
+
+  it('never overwrites a file that is not ours, and replaces a corrupt one', async () => {
+    const file = join(dir, STATE_FILE);
+    writeFileSync(file, '{"mine":"not yours"}');
+    expect((await readState(dir)).warning).toMatch(/is not ours .* left as it is/);
+    expect(await writeState(dir, { daemonId: 'd', images: [], inUse: [], nowMs: 1 })).toMatch(
+      /not a usage history/,
+    );
+    expect(readFileSync(file, 'utf8')).toBe('{"mine":"not yours"}');
+    writeFileSync(file, '{"format":"safe-docker-prune/usage","vers');
+    expect((await readState(dir)).warning).toMatch(/is corrupt .* will be replaced/);
+    expect(await writeState(dir, { daemonId: 'd', images: ['a'], inUse: [], nowMs: 1 })).toBeUndefined();
+    expect((await readState(dir)).warning).toBeUndefined();
+  });
+});
+
+describe('the budget in the summary, the table and the JSON report', () => {
+  const imgs = [image('a', 50), image('b', 40), image('c', 30)];
+  const inv = inventory(imgs);
+  const facts = (plan: ReturnType<typeof planWithBudget>): RunFacts => ({
+    plan,
+    host: 'unix:///x.sock',
+    engine: inv.engine,
+    nowMs: NOW,
+    usageBefore: inv.usage,
+    measured: ['layers'],
+    timings: {},
+    warnings: [],
+  });
+
+  it('shows each target against the state before and after, and where the budget is met, in order', () => {
+    const plan = planWithBudget(
+      inv,
+      policy({ mode: 'prune', freeSpace: bytes(115 * MB), freeInodes: { text: '1%', percent: 1 } }),
+      NOW,
+      ctx({ disk: disk(100, 1000, 500_000) }),
+    );
+    plan.budget!.after = { freeBytes: 121 * MB, freeInodes: 500_100, usage: 10 * MB };
+    plan.budget!.metAfterPrune = true;
+    expect(budgetLines(plan.budget!)).toEqual([
+      'free space ≥ 115.0 MB (115000000): 100.0 MB free before, 121.0 MB after',
+      'free inodes ≥ 20000 (1%): 500000 free before, 500100 after',
+      'to free: 15.0 MB',
+      'met after removal 2 of 2 (running total 20.0 MB); 1 more candidate(s) kept: budget met',
+      'after the prune: every budget is met',
+    ]);
+    const f = facts(plan);
+    const rows = imageRows(plan);
+    const summary = renderSummary(f, rows);
+    expect(summary).toContain('### Budget');
+    expect(summary).toContain('<td>2</td><td>image</td><td><code>repo/b:1</code></td>');
+    expect(summary).toContain('<td>20.0 MB</td><td><b>budget met</b></td>');
+    const table = renderTable(f, rows);
+    expect(table).toContain('Removed in budget order (2)');
+    expect(table).toMatch(/2 {2}image {2}repo\/b:1 +never +10\.0 MB +20\.0 MB +budget met/);
+    const report = buildReport(f, rows);
+    expect(report.budget).toMatchObject({ needBytes: 15 * MB, metAfter: 2, metAfterPrune: true });
+    expect(report.images.map((i) => i.reason)).toEqual(['remove', 'remove', 'budget-met']);
+  });
+});
+
+describe('the budget in the metrics file', () => {
+  const pass = {
+    daemon: 'unix:///d.sock',
+    mode: 'prune',
+    ok: true,
+    endedMs: 0,
+    durationMs: 1,
+    removed: { images: 0, containers: 0, networks: 0, volumes: 0 },
+    keptImages: 0,
+    estimatedBytes: 0,
+    reclaimedBytes: 0,
+  };
+  it('has whether it is met and what it lacks, only with a budget', () => {
+    const text = renderMetrics({ ...pass, budgetMet: false, budgetShortfallBytes: 1234 });
+    expect(text).toContain('safe_docker_prune_budget_met{daemon="unix:///d.sock"} 0');
+    expect(text).toContain('safe_docker_prune_budget_shortfall_bytes{daemon="unix:///d.sock"} 1234');
+    expect(renderMetrics(pass)).not.toContain('budget');
+  });
+});
