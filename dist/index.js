@@ -101277,7 +101277,30 @@ const INPUT_SPECS = [
         values: 'none|anonymous',
         help: 'remove anonymous unused local volumes (named volumes never)',
     },
+    {
+        name: 'runner-images',
+        default: 'unused',
+        values: 'unused|none',
+        help: 'images the Actions runner built for container actions (<6 hex>:<32 hex>) are candidates',
+    },
+    {
+        name: 'pr-comment',
+        default: 'false',
+        values: 'true|false',
+        help: 'the action posts one sticky pull-request comment (the command ignores it)',
+    },
+    {
+        // action.yml's default is the expression `${{ github.token }}`; nothing for the command.
+        name: 'github-token',
+        default: '',
+        values: 'TOKEN',
+        help: 'token for the pull-request comment (the action only)',
+    },
 ];
+/** Inputs whose action.yml default is a workflow expression the command cannot have, and the expression. */
+const EXPRESSION_DEFAULTS = {
+    'github-token': '${{ github.token }}',
+};
 /** `keep-recent` → `SAFE_DOCKER_PRUNE_KEEP_RECENT`. */
 function envNameOf(input) {
     return `SAFE_DOCKER_PRUNE_${input.toUpperCase().replace(/-/g, '_')}`;
@@ -101288,6 +101311,7 @@ const CONTAINER_SCOPES = ['none', 'stopped'];
 const NETWORK_SCOPES = ['none', 'unused'];
 const CACHE_SCOPES = ['none', 'unused'];
 const VOLUME_SCOPES = ['none', 'anonymous'];
+const RUNNER_SCOPES = ['unused', 'none'];
 const SIZE_UNITS = {
     b: 1,
     kb: 1e3,
@@ -101495,6 +101519,9 @@ function readInputs(get, env, nowMs = Date.now()) {
             ? parseSize('build-cache-keep', read('build-cache-keep'))
             : undefined,
         volumes: oneOf('volumes', read('volumes'), VOLUME_SCOPES, 'none'),
+        runnerImages: oneOf('runner-images', read('runner-images'), RUNNER_SCOPES, 'unused'),
+        prComment: parseBoolean('pr-comment', read('pr-comment'), false),
+        githubToken: read('github-token'),
     };
     for (const check of CROSS_CHECKS)
         check(inputs, read, nowMs);
@@ -101522,7 +101549,12 @@ function imageRows(plan, results) {
     const deleted = new Set((results ?? []).flatMap((r) => r.deleted));
     const cascade = new Set(plan.cascade);
     return plan.images.map((d) => {
-        const row = { image: d.image, reason: d.reason, detail: d.detail };
+        const row = {
+            image: d.image,
+            reason: d.reason,
+            detail: d.detail,
+            ...(d.runnerImage ? { runnerImage: true } : {}),
+        };
         if (d.action === 'keep')
             return { ...row, state: 'kept' };
         if (!results)
@@ -101642,6 +101674,7 @@ function buildReport(facts, rows) {
             inodesFreeBefore: facts.inodesFreeBefore ?? null,
             inodesFreeAfter: facts.inodesFreeAfter ?? null,
         },
+        runnerImages: runnerImageTotals(facts, rows),
         cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
         unmatchedProtect: facts.plan.unmatchedProtect,
         warnings: facts.warnings,
@@ -101650,6 +101683,7 @@ function buildReport(facts, rows) {
         images: rows.map((r) => ({
             id: r.image.id,
             tags: r.image.repoTags,
+            class: r.runnerImage ? 'runner-image' : 'image',
             created: new Date(r.image.created * 1000).toISOString(),
             size: r.image.size,
             labels: r.image.labels,
@@ -101673,6 +101707,19 @@ function buildReport(facts, rows) {
             : null,
         timings: facts.timings,
     };
+}
+/**
+ * Runner-built action images removed (or that would be), and the layer bytes they alone free (the plan's
+ * estimate; the measured figure covers every class).
+ */
+function runnerImageTotals(facts, rows) {
+    const count = rows.filter((r) => r.runnerImage && (r.state === 'removed' || r.state === 'would-remove' || r.state === 'untagged')).length;
+    return { count, estimatedBytes: facts.plan.runnerImages?.bytes ?? 0 };
+}
+/** `runner-built action images: 3, 1.20 MB`, when the run removes (or would remove) any. */
+function runnerImagesLine(facts, rows) {
+    const { count, estimatedBytes } = runnerImageTotals(facts, rows);
+    return count > 0 ? `runner-built action images: ${count}, ${formatBytes(estimatedBytes)}` : undefined;
 }
 /** Repository an image is listed under: that of its first tag as people write it, or `<untagged>`. */
 function repositoryKey(image) {
@@ -101839,6 +101886,9 @@ function renderSummary(facts, rows) {
     const head = headline(facts, totals);
     out.push(`**${escapeHtml(head.action)}** ${escapeHtml(head.rest)}`);
     out.push(`Daemon ${code(facts.host)}: ${escapeHtml(head.daemon)}`);
+    const runner = runnerImagesLine(facts, rows);
+    if (runner)
+        out.push(escapeHtml(runner));
     out.push(...failureSection(facts.failures), ...gateSection(facts.gates));
     // Estimate and measurement side by side, per class.
     const e = facts.plan.estimate;
@@ -102915,6 +102965,15 @@ async function readPodmanImage(docker, summary) {
 
 
 
+/**
+ * The tag the Actions runner gives an image it builds for a Dockerfile container action: 6 lower-case hex
+ * digits (a hash of the runner's folder) and 32 (the step's ID). Podman lists short names under `localhost/`.
+ */
+const RUNNER_TAG = /^(?:localhost\/)?[0-9a-f]{6}:[0-9a-f]{32}$/;
+/** An image whose tags all have the runner's form (at least one): built by the runner for one job. */
+function isRunnerImage(image) {
+    return image.repoTags.length > 0 && image.repoTags.every((tag) => RUNNER_TAG.test(tag));
+}
 const keepAs = (reason, detail) => ({
     action: 'keep',
     reason,
@@ -102958,6 +103017,10 @@ function planRemovals(inventory, policy, nowMs) {
     ]);
     const gone = inventory.images.filter((image) => goneIds.has(image.id));
     const remaining = inventory.images.filter((image) => !goneIds.has(image.id));
+    const runnerGone = imagePlan.images
+        .filter((d) => d.runnerImage && d.action === 'remove')
+        .map((d) => d.image);
+    const runnerIds = new Set(runnerGone.map((image) => image.id));
     return {
         mode: policy.mode,
         ...imagePlan,
@@ -102966,6 +103029,11 @@ function planRemovals(inventory, policy, nowMs) {
         buildCache,
         estimate,
         cutoffMs,
+        // What removing the runner images alone frees: layers no other image (removed or not) references.
+        runnerImages: {
+            count: runnerGone.length,
+            bytes: bytesFreed(runnerGone, inventory.images.filter((image) => !runnerIds.has(image.id))),
+        },
         unmatchedProtect: policy.protect
             .filter((rule) => !inventory.images.some((image) => ruleMatches(rule, image)) &&
             !objectsForProtection.some((o) => findObjectProtection([rule], o)))
@@ -103114,6 +103182,13 @@ function planImages(images, containers, policy, cutoffMs) {
         if (kids && image.repoTags.length === 0) {
             return keep('parent', `untagged parent of ${kids.length} image(s); Docker removes it with its last child`);
         }
+        // Runner-built action images: one job each, so keep-recent does not apply, whatever `images` says.
+        if ((policy.runnerImages ?? 'unused') === 'unused' && isRunnerImage(image)) {
+            if (cutoffMs !== undefined && image.created * 1000 > cutoffMs) {
+                return keep('too-recent', `runner-built action image created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`);
+            }
+            return { action: 'remove', reason: 'remove', detail: 'runner-built action image, unused' };
+        }
         if (policy.images === 'none')
             return keep('not-selected', 'images is none');
         if (policy.images === 'dangling' && image.repoTags.length > 0) {
@@ -103127,7 +103202,12 @@ function planImages(images, containers, policy, cutoffMs) {
         }
         return { action: 'remove', reason: 'remove', detail: removalDetail(policy.images, image) };
     };
-    const decisions = images.map((image) => ({ image, ...decide(image) }));
+    const runnerScope = (policy.runnerImages ?? 'unused') === 'unused';
+    const decisions = images.map((image) => ({
+        image,
+        ...decide(image),
+        ...(runnerScope && isRunnerImage(image) ? { runnerImage: true } : {}),
+    }));
     const removed = new Set(decisions.filter((d) => d.action === 'remove').map((d) => d.image.id));
     const protectedIds = new Set(decisions.filter((d) => d.reason === 'protected').map((d) => d.image.id));
     const { cascade, noPrune } = cascadeParents(removed, byId, children, usedBy, protectedIds);
@@ -103408,7 +103488,7 @@ async function runPass(inputs, docker, hooks) {
 /** The classes this run cleans, whose byte totals make up the measured figure. */
 function measuredClasses(inputs) {
     return [
-        ...(inputs.images !== 'none' ? ['layers'] : []),
+        ...(inputs.images !== 'none' || inputs.runnerImages === 'unused' ? ['layers'] : []),
         ...(inputs.containers !== 'none' ? ['containers'] : []),
         ...(inputs.volumes !== 'none' ? ['volumes'] : []),
         ...(inputs.buildCache !== 'none' ? ['buildCache'] : []),

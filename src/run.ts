@@ -248,7 +248,7 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
 /** The classes this run cleans, whose byte totals make up the measured figure. */
 function measuredClasses(inputs: Inputs): (keyof Usage)[] {
   return [
-    ...(inputs.images !== 'none' ? (['layers'] as const) : []),
+    ...(inputs.images !== 'none' || inputs.runnerImages === 'unused' ? (['layers'] as const) : []),
     ...(inputs.containers !== 'none' ? (['containers'] as const) : []),
     ...(inputs.volumes !== 'none' ? (['volumes'] as const) : []),
     ...(inputs.buildCache !== 'none' ? (['buildCache'] as const) : []),

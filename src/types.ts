@@ -7,6 +7,8 @@ export type ContainerScope = 'none' | 'stopped';
 export type NetworkScope = 'none' | 'unused';
 export type BuildCacheScope = 'none' | 'unused';
 export type VolumeScope = 'none' | 'anonymous';
+/** `unused`: images the Actions runner built for Dockerfile container actions are candidates. */
+export type RunnerImageScope = 'none' | 'unused';
 
 /** An `older-than` input: a duration back from "now", or a fixed moment. */
 export interface AgeLimit {
@@ -55,6 +57,12 @@ export interface Inputs {
   /** Bytes of the most recently used build cache to keep (`build-cache-keep`). */
   buildCacheKeep?: number;
   volumes: VolumeScope;
+  /** Images the Actions runner built for container actions (`<6 hex>:<32 hex>` tags). */
+  runnerImages: RunnerImageScope;
+  /** Post a sticky pull-request comment (the action only). */
+  prComment: boolean;
+  /** Token for the comment; '' when none. Never printed. */
+  githubToken: string;
 }
 
 export interface ImageInfo {
@@ -219,6 +227,8 @@ export interface ImageDecision {
   reason: ImageReason;
   /** Human-readable detail: container names, the protect entry, the rank... */
   detail: string;
+  /** A runner-built action image (`<6 hex>:<32 hex>` tags only): a class of its own. */
+  runnerImage?: boolean;
 }
 
 export type ObjectKind = 'container' | 'network' | 'volume';
@@ -289,6 +299,8 @@ export interface Plan {
   cutoffMs?: number;
   /** `protect` entries that matched nothing. */
   unmatchedProtect: string[];
+  /** Runner-built action images the plan removes, and the layer bytes they alone free. */
+  runnerImages?: { count: number; bytes: number };
 }
 
 export type RemovalStatus = 'removed' | 'untagged' | 'gone' | 'conflict' | 'error';

@@ -11,6 +11,7 @@ import type {
   Inputs,
   Mode,
   NetworkScope,
+  RunnerImageScope,
   VolumeScope,
 } from '../types';
 
@@ -113,7 +114,31 @@ export const INPUT_SPECS: readonly InputSpec[] = [
     values: 'none|anonymous',
     help: 'remove anonymous unused local volumes (named volumes never)',
   },
+  {
+    name: 'runner-images',
+    default: 'unused',
+    values: 'unused|none',
+    help: 'images the Actions runner built for container actions (<6 hex>:<32 hex>) are candidates',
+  },
+  {
+    name: 'pr-comment',
+    default: 'false',
+    values: 'true|false',
+    help: 'the action posts one sticky pull-request comment (the command ignores it)',
+  },
+  {
+    // action.yml's default is the expression `${{ github.token }}`; nothing for the command.
+    name: 'github-token',
+    default: '',
+    values: 'TOKEN',
+    help: 'token for the pull-request comment (the action only)',
+  },
 ];
+
+/** Inputs whose action.yml default is a workflow expression the command cannot have, and the expression. */
+export const EXPRESSION_DEFAULTS: Readonly<Record<string, string>> = {
+  'github-token': '${{ github.token }}',
+};
 
 /** `keep-recent` → `SAFE_DOCKER_PRUNE_KEEP_RECENT`. */
 export function envNameOf(input: string): string {
@@ -126,6 +151,7 @@ const CONTAINER_SCOPES: readonly ContainerScope[] = ['none', 'stopped'];
 const NETWORK_SCOPES: readonly NetworkScope[] = ['none', 'unused'];
 const CACHE_SCOPES: readonly BuildCacheScope[] = ['none', 'unused'];
 const VOLUME_SCOPES: readonly VolumeScope[] = ['none', 'anonymous'];
+const RUNNER_SCOPES: readonly RunnerImageScope[] = ['unused', 'none'];
 
 const SIZE_UNITS: Record<string, number> = {
   b: 1,
@@ -349,6 +375,9 @@ export function readInputs(
       ? parseSize('build-cache-keep', read('build-cache-keep'))
       : undefined,
     volumes: oneOf('volumes', read('volumes'), VOLUME_SCOPES, 'none'),
+    runnerImages: oneOf('runner-images', read('runner-images'), RUNNER_SCOPES, 'unused'),
+    prComment: parseBoolean('pr-comment', read('pr-comment'), false),
+    githubToken: read('github-token'),
   };
   for (const check of CROSS_CHECKS) check(inputs, read, nowMs);
   return inputs;

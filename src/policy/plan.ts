@@ -25,7 +25,20 @@ import type {
 import { pushTo } from '../collections';
 
 export type Policy = Pick<Inputs, 'mode' | 'images' | 'olderThan' | 'protect' | 'keepRecent'> &
-  Partial<Pick<Inputs, 'containers' | 'networks' | 'buildCache' | 'buildCacheKeep' | 'volumes'>>;
+  Partial<
+    Pick<Inputs, 'containers' | 'networks' | 'buildCache' | 'buildCacheKeep' | 'volumes' | 'runnerImages'>
+  >;
+
+/**
+ * The tag the Actions runner gives an image it builds for a Dockerfile container action: 6 lower-case hex
+ * digits (a hash of the runner's folder) and 32 (the step's ID). Podman lists short names under `localhost/`.
+ */
+const RUNNER_TAG = /^(?:localhost\/)?[0-9a-f]{6}:[0-9a-f]{32}$/;
+
+/** An image whose tags all have the runner's form (at least one): built by the runner for one job. */
+export function isRunnerImage(image: Pick<ImageInfo, 'repoTags'>): boolean {
+  return image.repoTags.length > 0 && image.repoTags.every((tag) => RUNNER_TAG.test(tag));
+}
 
 type Verdict = Pick<ObjectDecision, 'action' | 'reason' | 'detail'>;
 const keepAs = (reason: ObjectDecision['reason'], detail: string): Verdict => ({
@@ -78,6 +91,10 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
   ]);
   const gone = inventory.images.filter((image) => goneIds.has(image.id));
   const remaining = inventory.images.filter((image) => !goneIds.has(image.id));
+  const runnerGone = imagePlan.images
+    .filter((d) => d.runnerImage && d.action === 'remove')
+    .map((d) => d.image);
+  const runnerIds = new Set(runnerGone.map((image) => image.id));
   return {
     mode: policy.mode,
     ...imagePlan,
@@ -86,6 +103,14 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
     buildCache,
     estimate,
     cutoffMs,
+    // What removing the runner images alone frees: layers no other image (removed or not) references.
+    runnerImages: {
+      count: runnerGone.length,
+      bytes: bytesFreed(
+        runnerGone,
+        inventory.images.filter((image) => !runnerIds.has(image.id)),
+      ),
+    },
     unmatchedProtect: policy.protect
       .filter(
         (rule) =>
@@ -252,6 +277,16 @@ function planImages(
         `untagged parent of ${kids.length} image(s); Docker removes it with its last child`,
       );
     }
+    // Runner-built action images: one job each, so keep-recent does not apply, whatever `images` says.
+    if ((policy.runnerImages ?? 'unused') === 'unused' && isRunnerImage(image)) {
+      if (cutoffMs !== undefined && image.created * 1000 > cutoffMs) {
+        return keep(
+          'too-recent',
+          `runner-built action image created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`,
+        );
+      }
+      return { action: 'remove', reason: 'remove', detail: 'runner-built action image, unused' };
+    }
     if (policy.images === 'none') return keep('not-selected', 'images is none');
     if (policy.images === 'dangling' && image.repoTags.length > 0) {
       return keep('tagged', 'only dangling images are candidates (images: dangling)');
@@ -267,7 +302,12 @@ function planImages(
     return { action: 'remove', reason: 'remove', detail: removalDetail(policy.images, image) };
   };
 
-  const decisions: ImageDecision[] = images.map((image) => ({ image, ...decide(image) }));
+  const runnerScope = (policy.runnerImages ?? 'unused') === 'unused';
+  const decisions: ImageDecision[] = images.map((image) => ({
+    image,
+    ...decide(image),
+    ...(runnerScope && isRunnerImage(image) ? { runnerImage: true } : {}),
+  }));
   const removed = new Set(decisions.filter((d) => d.action === 'remove').map((d) => d.image.id));
   const protectedIds = new Set(decisions.filter((d) => d.reason === 'protected').map((d) => d.image.id));
   const { cascade, noPrune } = cascadeParents(removed, byId, children, usedBy, protectedIds);
