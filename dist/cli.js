@@ -72074,6 +72074,8 @@ async function main(argv, io = processIo) {
         }
         throw error;
     }
+    if (inputs.prComment)
+        io.err('warning: pr-comment: only the action posts a pull-request comment; ignored\n');
     if (cl.everyMs === undefined)
         return pass(cl, inputs, io);
     return loop(cl, inputs, io);
