@@ -59,6 +59,7 @@ describe('readInputs defaults', () => {
       buildCacheKeep: undefined,
       volumes: 'none',
       runnerImages: 'unused',
+      buildxBuilders: 'none',
       prComment: false,
       githubToken: '',
     });
@@ -118,6 +119,7 @@ describe('mode and images', () => {
     ['runner-images', 'all', 'is not one of: unused, none'],
     ['runner-images', 'Unused', 'is not one of: unused, none'],
     ['pr-comment', 'yes', 'is not a boolean; use true or false'],
+    ['buildx-builders', 'all', 'is not one of: none, stale'],
   ])('rejects %s: %s', (input, value, why) =>
     expectInputError(() => read({ [input]: value }), input, value, why),
   );

@@ -7,7 +7,8 @@ import { isRunnerImage, planRemovals, type Policy } from '../src/policy/plan';
 import { buildReport, imageRows, runnerImagesLine, type RunFacts } from '../src/report/report';
 import { renderSummary } from '../src/report/summary';
 import { renderTable } from '../src/report/table';
-import type { ContainerInfo, ImageInfo, Inventory } from '../src/types';
+import type { ContainerInfo, ImageInfo } from '../src/types';
+import { inventoryOf } from './support/inventory';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 const DAY = 86_400;
@@ -33,22 +34,7 @@ function image(tags: string[], ageDays: number, layers: [string, number][] = [])
   };
 }
 
-function inventory(images: ImageInfo[], containers: ContainerInfo[] = []): Inventory {
-  return {
-    images,
-    containers,
-    networks: [],
-    volumes: [],
-    buildCache: [],
-    layersSize: 0,
-    usage: { layers: 0, containers: 0, volumes: 0, buildCache: 0 },
-    apiVersion: '1.41',
-    rootDir: '/var/lib/docker',
-    imageStore: 'classic',
-    engine: { name: 'docker', version: '20.10.24', apiVersion: '1.41', imageStore: 'classic', id: 'test' },
-    takenAt: NOW,
-  };
-}
+const inventory = (images: ImageInfo[], containers: ContainerInfo[] = []) => inventoryOf(images, containers);
 
 function created(name: string, img: ImageInfo): ContainerInfo {
   return {

@@ -9,6 +9,8 @@ export type BuildCacheScope = 'none' | 'unused';
 export type VolumeScope = 'none' | 'anonymous';
 /** `unused`: images the Actions runner built for Dockerfile container actions are candidates. */
 export type RunnerImageScope = 'none' | 'unused';
+/** `stale`: idle, old builder containers of buildx's docker-container driver are removed. */
+export type BuildxBuilderScope = 'none' | 'stale';
 
 /** An `older-than` input: a duration back from "now", or a fixed moment. */
 export interface AgeLimit {
@@ -59,6 +61,8 @@ export interface Inputs {
   volumes: VolumeScope;
   /** Images the Actions runner built for container actions (`<6 hex>:<32 hex>` tags). */
   runnerImages: RunnerImageScope;
+  /** Builder containers (and their state volumes) left by buildx's docker-container driver. */
+  buildxBuilders: BuildxBuilderScope;
   /** Post a sticky pull-request comment (the action only). */
   prComment: boolean;
   /** Token for the comment; '' when none. Never printed. */
@@ -216,6 +220,25 @@ export interface Inventory {
   contentExact?: boolean;
   /** Epoch milliseconds when the inventory was taken. */
   takenAt: number;
+  /** Builder containers of buildx's docker-container driver (only looked into with `buildx-builders: stale`). */
+  builders?: BuilderInfo[];
+}
+
+/** A builder container of buildx's docker-container driver (`buildx_buildkit_<builder>0`). */
+export interface BuilderInfo {
+  containerId: string;
+  /** The container's name. */
+  name: string;
+  /** buildx's builder name. */
+  builder: string;
+  /** Processes in it besides an init (buildkitd idles as one); 0 when not running; undefined when unknown. */
+  processes?: number;
+  /** Whether buildx on this host lists the builder; undefined when buildx is not available. */
+  known?: boolean;
+  /** buildx's last activity of the builder (epoch ms), when it lists one. */
+  lastActivityMs?: number;
+  /** The current job's builder: BUILDX_BUILDER, or the builder buildx calls current. */
+  current: boolean;
 }
 
 export type ImageReason =
@@ -255,6 +278,8 @@ export interface ObjectDecision {
     | 'not-local'
     | 'not-selected';
   detail: string;
+  /** Removed with `force` (an idle builder container, which is running). */
+  force?: boolean;
 }
 
 export interface BuildCachePlan {

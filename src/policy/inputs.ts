@@ -6,6 +6,7 @@ import { parseProtectEntry } from './protect';
 import type {
   AgeLimit,
   BuildCacheScope,
+  BuildxBuilderScope,
   ContainerScope,
   ImageScope,
   Inputs,
@@ -121,6 +122,12 @@ export const INPUT_SPECS: readonly InputSpec[] = [
     help: 'images the Actions runner built for container actions (<6 hex>:<32 hex>) are candidates',
   },
   {
+    name: 'buildx-builders',
+    default: 'none',
+    values: 'none|stale',
+    help: 'remove idle builder containers (and state volumes) of buildx docker-container builders older than older-than (24h)',
+  },
+  {
     name: 'pr-comment',
     default: 'false',
     values: 'true|false',
@@ -152,6 +159,7 @@ const NETWORK_SCOPES: readonly NetworkScope[] = ['none', 'unused'];
 const CACHE_SCOPES: readonly BuildCacheScope[] = ['none', 'unused'];
 const VOLUME_SCOPES: readonly VolumeScope[] = ['none', 'anonymous'];
 const RUNNER_SCOPES: readonly RunnerImageScope[] = ['unused', 'none'];
+const BUILDER_SCOPES: readonly BuildxBuilderScope[] = ['none', 'stale'];
 
 const SIZE_UNITS: Record<string, number> = {
   b: 1,
@@ -376,6 +384,7 @@ export function readInputs(
       : undefined,
     volumes: oneOf('volumes', read('volumes'), VOLUME_SCOPES, 'none'),
     runnerImages: oneOf('runner-images', read('runner-images'), RUNNER_SCOPES, 'unused'),
+    buildxBuilders: oneOf('buildx-builders', read('buildx-builders'), BUILDER_SCOPES, 'none'),
     prComment: parseBoolean('pr-comment', read('pr-comment'), false),
     githubToken: read('github-token'),
   };

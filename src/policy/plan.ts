@@ -10,6 +10,7 @@ import {
   ruleMatches,
 } from './protect';
 import type {
+  BuilderInfo,
   BuildCachePlan,
   BuildCacheRecord,
   ContainerInfo,
@@ -26,8 +27,20 @@ import { pushTo } from '../collections';
 
 export type Policy = Pick<Inputs, 'mode' | 'images' | 'olderThan' | 'protect' | 'keepRecent'> &
   Partial<
-    Pick<Inputs, 'containers' | 'networks' | 'buildCache' | 'buildCacheKeep' | 'volumes' | 'runnerImages'>
+    Pick<
+      Inputs,
+      | 'containers'
+      | 'networks'
+      | 'buildCache'
+      | 'buildCacheKeep'
+      | 'volumes'
+      | 'runnerImages'
+      | 'buildxBuilders'
+    >
   >;
+
+/** `buildx-builders: stale` without `older-than`: builders idle this long are stale. */
+export const BUILDER_DEFAULT_AGE_MS = 24 * 3_600_000;
 
 /**
  * The tag the Actions runner gives an image it builds for a Dockerfile container action: 6 lower-case hex
@@ -40,7 +53,7 @@ export function isRunnerImage(image: Pick<ImageInfo, 'repoTags'>): boolean {
   return image.repoTags.length > 0 && image.repoTags.every((tag) => RUNNER_TAG.test(tag));
 }
 
-type Verdict = Pick<ObjectDecision, 'action' | 'reason' | 'detail'>;
+type Verdict = Pick<ObjectDecision, 'action' | 'reason' | 'detail' | 'force'>;
 const keepAs = (reason: ObjectDecision['reason'], detail: string): Verdict => ({
   action: 'keep',
   reason,
@@ -57,15 +70,37 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
   const cutoffMs = policy.olderThan
     ? (policy.olderThan.atMs ?? nowMs - (policy.olderThan.durationMs ?? 0))
     : undefined;
-  const containerDecisions = inventory.containers.map((c) => decideContainer(c, policy, cutoffMs));
+  const builders = new Map(
+    (policy.buildxBuilders === 'stale' ? (inventory.builders ?? []) : []).map((b) => [b.containerId, b]),
+  );
+  const builderCutoffMs = cutoffMs ?? nowMs - BUILDER_DEFAULT_AGE_MS;
+  const containerDecisions = inventory.containers.map((c) => {
+    const builder = builders.get(c.id);
+    return builder
+      ? decideBuilder(c, builder, policy, builderCutoffMs)
+      : decideContainer(c, policy, cutoffMs);
+  });
   const removedContainers = new Set(containerDecisions.filter((d) => d.action === 'remove').map((d) => d.id));
   const containers = inventory.containers.filter((c) => !removedContainers.has(c.id));
 
   const imagePlan = planImages(inventory.images, containers, policy, cutoffMs);
   const networkDecisions = inventory.networks.map((n) => decideNetwork(n, containers, policy));
   const buildCache = planBuildCache(inventory.buildCache, policy, cutoffMs, nowMs);
+  // A removed builder's state volume goes with it (`<container name>_state`).
+  const builderVolumes = new Map<string, BuilderInfo>(
+    [...builders.values()]
+      .filter((b) => removedContainers.has(b.containerId))
+      .map((b) => [`${b.name}_state`, b]),
+  );
   const volumeDecisions = inventory.volumes.map((v) =>
-    decideVolume(v, inventory.containers, removedContainers, policy, inventory.apiVersion),
+    decideVolume(
+      v,
+      inventory.containers,
+      removedContainers,
+      policy,
+      inventory.apiVersion,
+      builderVolumes.get(v.name),
+    ),
   );
   const objects = [...containerDecisions, ...networkDecisions, ...volumeDecisions];
 
@@ -137,6 +172,41 @@ function decideContainer(c: ContainerInfo, policy: Policy, cutoffMs: number | un
   return { ...base, ...verdict };
 }
 
+/**
+ * A builder container of buildx's docker-container driver, with `buildx-builders: stale`: removed (with
+ * force, buildkitd runs while idle) when it is not the current job's builder, no build runs in it, it is
+ * not protected, and it was created (and, as far as buildx knows, last used) before the cutoff.
+ */
+function decideBuilder(c: ContainerInfo, b: BuilderInfo, policy: Policy, cutoffMs: number): ObjectDecision {
+  const base = { kind: 'container' as const, id: c.id, name: nameOf(c), created: c.created, size: c.sizeRw };
+  const known = b.known === undefined ? '' : b.known ? ', known to buildx' : ', unknown to buildx';
+  const verdict = ((): Verdict => {
+    if (b.current) return keepAs('in-use', `the current job's buildx builder ${b.builder}`);
+    if (b.processes === undefined)
+      return keepAs('running', `buildx builder ${b.builder}: its processes could not be read`);
+    if (b.processes > 1) {
+      return keepAs('running', `buildx builder ${b.builder}: a build is running (${b.processes} processes)`);
+    }
+    const rule = findObjectProtection(policy.protect, { id: c.id, name: nameOf(c), labels: c.labels });
+    if (rule) return keepAs('protected', `matches protect entry "${rule.entry}"`);
+    const lastMs = Math.max(c.created * 1000, b.lastActivityMs ?? 0);
+    if (lastMs > cutoffMs) {
+      return keepAs(
+        'too-recent',
+        `buildx builder ${b.builder} created or used after ${new Date(cutoffMs).toISOString()}` +
+          (policy.olderThan ? '' : ' (24h when older-than is empty)'),
+      );
+    }
+    return {
+      action: 'remove',
+      reason: 'remove',
+      detail: `stale buildx builder ${b.builder} (${b.processes === 0 ? c.state : 'idle'}${known})`,
+      force: b.processes > 0,
+    };
+  })();
+  return { ...base, ...verdict };
+}
+
 const PREDEFINED_NETWORKS = ['bridge', 'host', 'none'];
 
 function decideNetwork(n: NetworkInfo, containers: ContainerInfo[], policy: Policy): ObjectDecision {
@@ -170,6 +240,8 @@ function decideVolume(
   removed: Set<string>,
   policy: Policy,
   apiVersion: string,
+  /** Set when it is the state volume of a builder removed in this run: it goes too, unless still used. */
+  builder?: BuilderInfo,
 ): ObjectDecision {
   const base = {
     kind: 'volume' as const,
@@ -179,9 +251,11 @@ function decideVolume(
     size: Math.max(0, v.size),
   };
   const verdict = ((): Verdict => {
-    if ((policy.volumes ?? 'none') === 'none') return keepAs('not-selected', 'volumes is none');
-    if (!isAnonymousVolume(v, apiVersion)) return keepAs('named', 'named volumes are never removed');
-    if (v.driver !== 'local') return keepAs('not-local', `driver ${v.driver}`);
+    if (!builder) {
+      if ((policy.volumes ?? 'none') === 'none') return keepAs('not-selected', 'volumes is none');
+      if (!isAnonymousVolume(v, apiVersion)) return keepAs('named', 'named volumes are never removed');
+      if (v.driver !== 'local') return keepAs('not-local', `driver ${v.driver}`);
+    }
     const users = all.filter((c) => c.volumes.includes(v.name));
     const staying = users.filter((c) => !removed.has(c.id));
     if (staying.length > 0) return keepAs('in-use', `mounted by container ${staying.map(nameOf).join(', ')}`);
@@ -189,7 +263,8 @@ function decideVolume(
     if (v.refCount > users.length) return keepAs('in-use', `referenced by ${v.refCount} container(s)`);
     const rule = findObjectProtection(policy.protect, { id: v.name, name: v.name, labels: v.labels });
     if (rule) return keepAs('protected', `matches protect entry "${rule.entry}"`);
-    return { action: 'remove', reason: 'remove', detail: 'anonymous and unused' };
+    const detail = builder ? `state of stale buildx builder ${builder.builder}` : 'anonymous and unused';
+    return { action: 'remove', reason: 'remove', detail };
   })();
   return { ...base, ...verdict };
 }
