@@ -85,9 +85,16 @@ describeDocker('runner-built action images on a real daemon', () => {
       [LOOKALIKE.upperTag]: 'kept:tagged:image',
       [LOOKALIKE.named]: 'kept:tagged:image',
     });
-    // Their own step layers go; the shared base stays for the runner images that stay.
-    expect(result.report.runnerImages).toEqual({ count: 2, estimatedBytes: 10_000 + 20_000 });
-    expect(result.summary).toContain('runner-built action images: 2, 30.0 kB');
+    // Their own step layers go; the shared base stays for the runner images that stay. Exact layer bytes
+    // on the classic store; the other stores add content-store blobs or metadata to the figure.
+    if (daemon.imageStore === 'classic') {
+      expect(result.report.runnerImages).toEqual({ count: 2, estimatedBytes: 10_000 + 20_000 });
+      expect(result.summary).toContain('runner-built action images: 2, 30.0 kB');
+    } else {
+      expect(result.report.runnerImages.count).toBe(2);
+      expect(result.report.runnerImages.estimatedBytes).toBeGreaterThanOrEqual(30_000);
+      expect(result.summary).toMatch(/runner-built action images: 2, \d/);
+    }
     expect(result.outputs['removed-count']).toBe('2');
   });
 

@@ -109742,7 +109742,8 @@ async function run() {
         setFailed(logSafe(messageOf(error)));
         return;
     }
-    if (inputs.githubToken)
+    // Masked before anything can print it; only when the comment will use it (the runner masks its own).
+    if (inputs.prComment && inputs.githubToken)
         core_setSecret(inputs.githubToken);
     // GitHub keeps 10 warning annotations per step: the first 9 are annotations, the rest go to the log
     // under one more annotation that counts them.
