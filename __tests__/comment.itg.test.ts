@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from '@jest/globals';
 import { runAction, type ActionRun } from './support/action';
 import { describeDocker, startDaemon, type PrivateDaemon } from './support/daemon';
-import { clearDaemon, loadImages } from './support/fleet';
+import { busyboxLayer, clearDaemon, loadImages } from './support/fleet';
 
 const TOKEN = 'ghs_sdpTestToken0123456789abcdefXYZ';
 const NOW = Date.now();
@@ -109,13 +109,26 @@ describeDocker('the pull-request comment', () => {
   beforeAll(async () => {
     daemon = (await startDaemon('comment'))!;
     await clearDaemon(daemon.docker);
+    // Tagged images on one base, as the other tests load them on every engine.
     await loadImages(daemon.docker, [
-      { tags: [], layers: [{ key: 'dangling-1', bytes: 300_000 }], created: new Date(NOW - 3 * DAY) },
-      { tags: [], layers: [{ key: 'dangling-2', bytes: 100_000 }], created: new Date(NOW - 5 * DAY) },
-      { tags: ['app/web:1'], layers: [{ key: 'web-1', bytes: 50_000 }], created: new Date(NOW - DAY) },
+      {
+        tags: ['old/app:1'],
+        layers: [busyboxLayer(), { key: 'old-1', bytes: 300_000 }],
+        created: new Date(NOW - 3 * DAY),
+      },
+      {
+        tags: ['old/app:2'],
+        layers: [busyboxLayer(), { key: 'old-2', bytes: 100_000 }],
+        created: new Date(NOW - 5 * DAY),
+      },
+      {
+        tags: ['app/web:1'],
+        layers: [busyboxLayer(), { key: 'web-1', bytes: 50_000 }],
+        created: new Date(NOW - DAY),
+      },
       {
         tags: ['d8e1f2:' + '9'.repeat(32)],
-        layers: [{ key: 'runner', bytes: 10_000 }],
+        layers: [busyboxLayer(), { key: 'runner', bytes: 10_000 }],
         created: new Date(NOW - DAY),
       },
     ]);
@@ -136,7 +149,15 @@ describeDocker('the pull-request comment', () => {
   const run = (event = 'pull_request', inputs: Record<string, string> = {}): Promise<ActionRun> =>
     runAction({
       host: daemon.host,
-      inputs: { mode: 'report', 'pr-comment': 'true', 'github-token': TOKEN, ...inputs },
+      inputs: {
+        mode: 'report',
+        images: 'unused',
+        'keep-recent': '0',
+        protect: 'app/web',
+        'pr-comment': 'true',
+        'github-token': TOKEN,
+        ...inputs,
+      },
       env: {
         GITHUB_EVENT_NAME: event,
         GITHUB_EVENT_PATH: join(eventDir, event.startsWith('pull_request') ? 'pr.json' : 'push.json'),
