@@ -62,6 +62,10 @@ describe('readInputs defaults', () => {
       freeInodes: undefined,
       maxUsage: undefined,
       stateDir: '/home/u/.cache/safe-docker-prune',
+      runnerImages: 'unused',
+      buildxBuilders: 'none',
+      prComment: false,
+      githubToken: '',
     });
   });
 
@@ -116,9 +120,22 @@ describe('mode and images', () => {
     ['images', 'all', 'is not one of: none, dangling, unused'],
     ['images', 'Dangling', 'is not one of: none, dangling, unused'],
     ['images', 'true', 'is not one of: none, dangling, unused'],
+    ['runner-images', 'all', 'is not one of: unused, none'],
+    ['runner-images', 'Unused', 'is not one of: unused, none'],
+    ['pr-comment', 'yes', 'is not a boolean; use true or false'],
+    ['buildx-builders', 'all', 'is not one of: none, stale'],
   ])('rejects %s: %s', (input, value, why) =>
     expectInputError(() => read({ [input]: value }), input, value, why),
   );
+
+  it('reads runner-images, pr-comment and github-token', () => {
+    expect(read({ 'runner-images': 'none' }).runnerImages).toBe('none');
+    expect(read({ 'runner-images': ' unused ' }).runnerImages).toBe('unused');
+    expect(read({ 'pr-comment': 'true', 'github-token': ' ghs_abc ' })).toMatchObject({
+      prComment: true,
+      githubToken: 'ghs_abc',
+    });
+  });
 });
 
 describe('parseDurationMs', () => {

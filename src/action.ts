@@ -3,7 +3,9 @@
 
 import * as core from '@actions/core';
 import { messageOf } from './engine/docker';
+import { pullRequestOf, upsertComment } from './github';
 import { readInputs } from './policy/inputs';
+import { commentMarker, renderComment } from './report/comment';
 import { removalAnnotations } from './report/report';
 import { renderGatesOnly, renderSummary } from './report/summary';
 import { openDaemon, runPass, type Outcome } from './run';
@@ -24,6 +26,8 @@ export async function run(): Promise<void> {
     core.setFailed(logSafe(messageOf(error)));
     return;
   }
+  // Masked before anything can print it; only when the comment will use it (the runner masks its own).
+  if (inputs.prComment && inputs.githubToken) core.setSecret(inputs.githubToken);
   // GitHub keeps 10 warning annotations per step: the first 9 are annotations, the rest go to the log
   // under one more annotation that counts them.
   let warned = 0;
@@ -44,6 +48,7 @@ export async function run(): Promise<void> {
       core.warning(`${warned - WARNING_ANNOTATIONS} more warning(s) in the log above and in the job summary`);
     }
     await writeOutputs(outcome);
+    if (inputs.prComment) await postComment(outcome, hooks.warn);
     if (outcome.failures.length > 0) core.setFailed(logSafe(outcome.failures.join('; ')));
   } catch (error) {
     core.setFailed(logSafe(messageOf(error)));
@@ -73,5 +78,43 @@ async function writeOutputs({ inputs, facts, rows, totals, gates }: Outcome): Pr
   if (process.env.GITHUB_STEP_SUMMARY) {
     const markdown = facts ? renderSummary(facts, rows) : renderGatesOnly(inputs.mode, gates);
     await core.summary.addRaw(markdown).write();
+  }
+}
+
+/**
+ * The sticky pull-request comment: on pull_request and pull_request_target events only, one per workflow
+ * job, edited in place. A token that may not write (forks, Dependabot, read-only permissions) is a
+ * warning: the comment is information, the step goes on.
+ */
+async function postComment({ inputs, facts, rows }: Outcome, warn: (message: string) => void): Promise<void> {
+  const target = await pullRequestOf(process.env);
+  if ('none' in target) {
+    core.info(`pr-comment: no comment, ${target.none}`);
+    return;
+  }
+  if (!facts) {
+    core.info('pr-comment: no comment, a safety gate stopped the run before a plan was made');
+    return;
+  }
+  if (!inputs.githubToken) {
+    warn('pr-comment: no github-token, so no pull-request comment');
+    return;
+  }
+  const marker = commentMarker(process.env.GITHUB_WORKFLOW ?? '', process.env.GITHUB_JOB ?? '');
+  const result = await upsertComment(target, inputs.githubToken, marker, renderComment(facts, rows, marker));
+  switch (result.status) {
+    case 'created':
+    case 'updated':
+      core.info(`pr-comment: ${result.status} comment ${result.id} on pull request #${target.number}`);
+      break;
+    case 'forbidden':
+      warn(
+        `pr-comment: GitHub refused the pull-request comment, ${result.message}. Grant the job ` +
+          '`permissions: pull-requests: write` (pull requests from forks and Dependabot get a read-only ' +
+          'token whatever the workflow asks; the job summary has the same report)',
+      );
+      break;
+    default:
+      warn(`pr-comment: could not post the pull-request comment: ${result.message}`);
   }
 }

@@ -53,6 +53,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
     throw error;
   }
+  if (inputs.prComment)
+    io.err('warning: pr-comment: only the action posts a pull-request comment; ignored\n');
   if (cl.everyMs === undefined) return pass(cl, inputs, io);
   return loop(cl, inputs, io);
 }

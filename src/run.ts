@@ -5,6 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { executeBudget, executePlan, type Executed } from './engine/apply';
+import { inspectBuilders, listBuildxBuilders } from './engine/buildx';
 import { diskStats, type DiskStats } from './engine/disk';
 import { connectDocker, messageOf, tlsAdvice, type DockerApi } from './engine/docker';
 import { checkGates } from './engine/gates';
@@ -143,6 +144,22 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
     } catch (error) {
       throw new Error(
         `Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}`,
+      );
+    }
+    if (inputs.buildxBuilders === 'stale') {
+      const listing = await listBuildxBuilders(
+        docker.host,
+        process.env,
+        Math.min(inputs.apiTimeoutMs, 30_000),
+      );
+      if (listing.unavailable)
+        info(`buildx builders: no listing from this host's buildx (${listing.unavailable})`);
+      taken.builders = await inspectBuilders(docker, taken.containers, listing, process.env.BUILDX_BUILDER);
+      info(
+        `buildx builders: ${taken.builders.length} builder container(s)` +
+          (listing.unavailable
+            ? ''
+            : `; buildx knows ${listing.builders.map((b) => b.name).join(', ') || 'none'}`),
       );
     }
     const e = taken.engine;
@@ -348,9 +365,9 @@ function concludeBudget(
 /** The classes this run cleans, whose byte totals make up the measured figure. */
 function measuredClasses(inputs: Inputs): (keyof Usage)[] {
   return [
-    ...(inputs.images !== 'none' ? (['layers'] as const) : []),
-    ...(inputs.containers !== 'none' ? (['containers'] as const) : []),
-    ...(inputs.volumes !== 'none' ? (['volumes'] as const) : []),
+    ...(inputs.images !== 'none' || inputs.runnerImages === 'unused' ? (['layers'] as const) : []),
+    ...(inputs.containers !== 'none' || inputs.buildxBuilders === 'stale' ? (['containers'] as const) : []),
+    ...(inputs.volumes !== 'none' || inputs.buildxBuilders === 'stale' ? (['volumes'] as const) : []),
     ...(inputs.buildCache !== 'none' ? (['buildCache'] as const) : []),
   ];
 }

@@ -7,6 +7,10 @@ export type ContainerScope = 'none' | 'stopped';
 export type NetworkScope = 'none' | 'unused';
 export type BuildCacheScope = 'none' | 'unused';
 export type VolumeScope = 'none' | 'anonymous';
+/** `unused`: images the Actions runner built for Dockerfile container actions are candidates. */
+export type RunnerImageScope = 'none' | 'unused';
+/** `stale`: idle, old builder containers of buildx's docker-container driver are removed. */
+export type BuildxBuilderScope = 'none' | 'stale';
 
 /** An `older-than` input: a duration back from "now", or a fixed moment. */
 export interface AgeLimit {
@@ -55,6 +59,14 @@ export interface Inputs {
   /** Bytes of the most recently used build cache to keep (`build-cache-keep`). */
   buildCacheKeep?: number;
   volumes: VolumeScope;
+  /** Images the Actions runner built for container actions (`<6 hex>:<32 hex>` tags). */
+  runnerImages: RunnerImageScope;
+  /** Builder containers (and their state volumes) left by buildx's docker-container driver. */
+  buildxBuilders: BuildxBuilderScope;
+  /** Post a sticky pull-request comment (the action only). */
+  prComment: boolean;
+  /** Token for the comment; '' when none. Never printed. */
+  githubToken: string;
   /** Free space wanted on the data root's filesystem (`free-space`). */
   freeSpace?: Target;
   /** Free inodes wanted there (`free-inodes`). */
@@ -235,6 +247,25 @@ export interface Inventory {
   contentOutsideLayers?: string;
   /** Epoch milliseconds when the inventory was taken. */
   takenAt: number;
+  /** Builder containers of buildx's docker-container driver (only looked into with `buildx-builders: stale`). */
+  builders?: BuilderInfo[];
+}
+
+/** A builder container of buildx's docker-container driver (`buildx_buildkit_<builder>0`). */
+export interface BuilderInfo {
+  containerId: string;
+  /** The container's name. */
+  name: string;
+  /** buildx's builder name. */
+  builder: string;
+  /** Processes in it besides an init (buildkitd idles as one); 0 when not running; undefined when unknown. */
+  processes?: number;
+  /** Whether buildx on this host lists the builder; undefined when buildx is not available. */
+  known?: boolean;
+  /** buildx's last activity of the builder (epoch ms), when it lists one. */
+  lastActivityMs?: number;
+  /** The current job's builder: BUILDX_BUILDER, or the builder buildx calls current. */
+  current: boolean;
 }
 
 export type ImageReason =
@@ -255,6 +286,8 @@ export interface ImageDecision {
   reason: ImageReason;
   /** Human-readable detail: container names, the protect entry, the rank... */
   detail: string;
+  /** A runner-built action image (`<6 hex>:<32 hex>` tags only): a class of its own. */
+  runnerImage?: boolean;
 }
 
 export type ObjectKind = 'container' | 'network' | 'volume';
@@ -282,6 +315,8 @@ export interface ObjectDecision {
     | 'not-selected'
     | 'budget-met';
   detail: string;
+  /** Removed with `force` (an idle builder container, which is running). */
+  force?: boolean;
 }
 
 export interface BuildCachePlan {
@@ -328,6 +363,8 @@ export interface Plan {
   cutoffMs?: number;
   /** `protect` entries that matched nothing. */
   unmatchedProtect: string[];
+  /** Runner-built action images the plan removes, and the layer bytes they alone free. */
+  runnerImages?: { count: number; bytes: number };
   /** Set when a budget (`free-space`, `free-inodes`, `max-usage`) is given. */
   budget?: BudgetPlan;
 }

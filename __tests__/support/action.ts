@@ -149,7 +149,11 @@ export function actionDefaults(root = repoRoot()): Record<string, string> {
     const name = /^ {2}([\w-]+):\s*$/.exec(line);
     if (name) input = name[1];
     const value = /^ {4}default:\s*(.*)$/.exec(line);
-    if (section === 'inputs' && input && value) defaults[input] = unquote(value[1].trim());
+    // The runner evaluates expression defaults (`${{ github.token }}`); these runs have no token: ''.
+    if (section === 'inputs' && input && value) {
+      const text = unquote(value[1].trim());
+      defaults[input] = /^\$\{\{.*\}\}$/.test(text) ? '' : text;
+    }
   }
   return defaults;
 }

@@ -178,14 +178,14 @@ const OBJECT_PATHS: Record<ObjectDecision['kind'], string> = {
   volume: '/volumes',
 };
 
-/** Removes planned containers, networks or volumes one by one, never with force. */
+/** Removes planned containers, networks or volumes one by one; with force only idle buildx builders (planned so). */
 export async function removeObjects(
   docker: DockerApi,
   decisions: ObjectDecision[],
   concurrency: number,
   stopper: Stopper,
 ): Promise<ObjectResult[]> {
-  return mapPool(decisions, concurrency, async ({ kind, id }): Promise<ObjectResult> => {
+  return mapPool(decisions, concurrency, async ({ kind, id, force }): Promise<ObjectResult> => {
     if (!(await stopper.proceed())) {
       return { kind, id, status: 'error', message: `not attempted: ${stopper.reason}` };
     }
@@ -194,7 +194,7 @@ export async function removeObjects(
       await docker.request(
         'DELETE',
         `${OBJECT_PATHS[kind]}/${encodeURIComponent(id)}`,
-        kind === 'container' ? { v: false } : {},
+        kind === 'container' ? { v: false, ...(force ? { force: true } : {}) } : {},
       );
       await stopper.record();
       return { kind, id, status: 'removed' };

@@ -6,12 +6,14 @@ import { parseProtectEntry } from './protect';
 import type {
   AgeLimit,
   BuildCacheScope,
+  BuildxBuilderScope,
   ContainerScope,
   ImageScope,
   Inputs,
   Mode,
   NetworkScope,
   Target,
+  RunnerImageScope,
   VolumeScope,
 } from '../types';
 
@@ -138,7 +140,37 @@ export const INPUT_SPECS: readonly InputSpec[] = [
     values: 'PATH',
     help: 'usage history between runs; default $RUNNER_TOOL_CACHE/safe-docker-prune, else ~/.cache/safe-docker-prune',
   },
+  {
+    name: 'runner-images',
+    default: 'unused',
+    values: 'unused|none',
+    help: 'images the Actions runner built for container actions (<6 hex>:<32 hex>) are candidates',
+  },
+  {
+    name: 'buildx-builders',
+    default: 'none',
+    values: 'none|stale',
+    help: 'remove idle builder containers (and state volumes) of buildx docker-container builders older than older-than (24h)',
+  },
+  {
+    name: 'pr-comment',
+    default: 'false',
+    values: 'true|false',
+    help: 'the action posts one sticky pull-request comment (the command ignores it)',
+  },
+  {
+    // action.yml's default is the expression `${{ github.token }}`; nothing for the command.
+    name: 'github-token',
+    default: '',
+    values: 'TOKEN',
+    help: 'token for the pull-request comment (the action only)',
+  },
 ];
+
+/** Inputs whose action.yml default is a workflow expression the command cannot have, and the expression. */
+export const EXPRESSION_DEFAULTS: Readonly<Record<string, string>> = {
+  'github-token': '${{ github.token }}',
+};
 
 /** `keep-recent` → `SAFE_DOCKER_PRUNE_KEEP_RECENT`. */
 export function envNameOf(input: string): string {
@@ -151,6 +183,8 @@ const CONTAINER_SCOPES: readonly ContainerScope[] = ['none', 'stopped'];
 const NETWORK_SCOPES: readonly NetworkScope[] = ['none', 'unused'];
 const CACHE_SCOPES: readonly BuildCacheScope[] = ['none', 'unused'];
 const VOLUME_SCOPES: readonly VolumeScope[] = ['none', 'anonymous'];
+const RUNNER_SCOPES: readonly RunnerImageScope[] = ['unused', 'none'];
+const BUILDER_SCOPES: readonly BuildxBuilderScope[] = ['none', 'stale'];
 
 const SIZE_UNITS: Record<string, number> = {
   b: 1,
@@ -424,6 +458,10 @@ export function readInputs(
     freeInodes: read('free-inodes') ? parseTarget('free-inodes', read('free-inodes'), 'inodes') : undefined,
     maxUsage: read('max-usage') ? parseMaxUsage(read('max-usage')) : undefined,
     stateDir: read('state-dir') || defaultStateDir(env),
+    runnerImages: oneOf('runner-images', read('runner-images'), RUNNER_SCOPES, 'unused'),
+    buildxBuilders: oneOf('buildx-builders', read('buildx-builders'), BUILDER_SCOPES, 'none'),
+    prComment: parseBoolean('pr-comment', read('pr-comment'), false),
+    githubToken: read('github-token'),
   };
   for (const check of CROSS_CHECKS) check(inputs, read, nowMs);
   return inputs;

@@ -10,6 +10,7 @@ import {
   ruleMatches,
 } from './protect';
 import type {
+  BuilderInfo,
   BuildCachePlan,
   BuildCacheRecord,
   ContainerInfo,
@@ -25,7 +26,18 @@ import type {
 import { pushTo } from '../collections';
 
 export type Policy = Pick<Inputs, 'mode' | 'images' | 'olderThan' | 'protect' | 'keepRecent'> &
-  Partial<Pick<Inputs, 'containers' | 'networks' | 'buildCache' | 'buildCacheKeep' | 'volumes'>> & {
+  Partial<
+    Pick<
+      Inputs,
+      | 'containers'
+      | 'networks'
+      | 'buildCache'
+      | 'buildCacheKeep'
+      | 'volumes'
+      | 'runnerImages'
+      | 'buildxBuilders'
+    >
+  > & {
     /** Candidates a budget does not need (see src/policy/budget.ts). */
     budgetCut?: BudgetCut;
   };
@@ -42,7 +54,21 @@ export interface BudgetCut {
 
 const BUDGET_MET = 'not needed: the budget is met before its turn';
 
-type Verdict = Pick<ObjectDecision, 'action' | 'reason' | 'detail'>;
+/** `buildx-builders: stale` without `older-than`: builders idle this long are stale. */
+export const BUILDER_DEFAULT_AGE_MS = 24 * 3_600_000;
+
+/**
+ * The tag the Actions runner gives an image it builds for a Dockerfile container action: 6 lower-case hex
+ * digits (a hash of the runner's folder) and 32 (the step's ID). Podman lists short names under `localhost/`.
+ */
+const RUNNER_TAG = /^(?:localhost\/)?[0-9a-f]{6}:[0-9a-f]{32}$/;
+
+/** An image whose tags all have the runner's form (at least one): built by the runner for one job. */
+export function isRunnerImage(image: Pick<ImageInfo, 'repoTags'>): boolean {
+  return image.repoTags.length > 0 && image.repoTags.every((tag) => RUNNER_TAG.test(tag));
+}
+
+type Verdict = Pick<ObjectDecision, 'action' | 'reason' | 'detail' | 'force'>;
 const keepAs = (reason: ObjectDecision['reason'], detail: string): Verdict => ({
   action: 'keep',
   reason,
@@ -59,7 +85,16 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
   const cutoffMs = policy.olderThan
     ? (policy.olderThan.atMs ?? nowMs - (policy.olderThan.durationMs ?? 0))
     : undefined;
-  const containerDecisions = inventory.containers.map((c) => decideContainer(c, policy, cutoffMs));
+  const builders = new Map(
+    (policy.buildxBuilders === 'stale' ? (inventory.builders ?? []) : []).map((b) => [b.containerId, b]),
+  );
+  const builderCutoffMs = cutoffMs ?? nowMs - BUILDER_DEFAULT_AGE_MS;
+  const containerDecisions = inventory.containers.map((c) => {
+    const builder = builders.get(c.id);
+    return builder
+      ? decideBuilder(c, builder, policy, builderCutoffMs)
+      : decideContainer(c, policy, cutoffMs);
+  });
   const removedContainers = new Set(containerDecisions.filter((d) => d.action === 'remove').map((d) => d.id));
   const containers = inventory.containers.filter((c) => !removedContainers.has(c.id));
 
@@ -67,8 +102,21 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
   const networkDecisions = inventory.networks.map((n) => decideNetwork(n, containers, policy));
   const cache = planBuildCache(inventory.buildCache, policy, cutoffMs, nowMs);
   const buildCache = cache && { ...cache, apiVersion: inventory.apiVersion };
+  // A removed builder's state volume goes with it (`<container name>_state`).
+  const builderVolumes = new Map<string, BuilderInfo>(
+    [...builders.values()]
+      .filter((b) => removedContainers.has(b.containerId))
+      .map((b) => [`${b.name}_state`, b]),
+  );
   const volumeDecisions = inventory.volumes.map((v) =>
-    decideVolume(v, inventory.containers, removedContainers, policy, inventory.apiVersion),
+    decideVolume(
+      v,
+      inventory.containers,
+      removedContainers,
+      policy,
+      inventory.apiVersion,
+      builderVolumes.get(v.name),
+    ),
   );
   const objects = [...containerDecisions, ...networkDecisions, ...volumeDecisions];
 
@@ -94,6 +142,10 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
   ]);
   const gone = inventory.images.filter((image) => goneIds.has(image.id));
   const remaining = inventory.images.filter((image) => !goneIds.has(image.id));
+  const runnerGone = imagePlan.images
+    .filter((d) => d.runnerImage && d.action === 'remove')
+    .map((d) => d.image);
+  const runnerIds = new Set(runnerGone.map((image) => image.id));
   return {
     mode: policy.mode,
     ...imagePlan,
@@ -102,6 +154,14 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
     buildCache,
     estimate,
     cutoffMs,
+    // What removing the runner images alone frees: layers no other image (removed or not) references.
+    runnerImages: {
+      count: runnerGone.length,
+      bytes: bytesFreed(
+        runnerGone,
+        inventory.images.filter((image) => !runnerIds.has(image.id)),
+      ),
+    },
     unmatchedProtect: policy.protect
       .filter(
         (rule) =>
@@ -127,6 +187,41 @@ function decideContainer(c: ContainerInfo, policy: Policy, cutoffMs: number | un
       return keepAs('budget-met', BUDGET_MET);
     }
     return { action: 'remove', reason: 'remove', detail: `stopped (${c.state})` };
+  })();
+  return { ...base, ...verdict };
+}
+
+/**
+ * A builder container of buildx's docker-container driver, with `buildx-builders: stale`: removed (with
+ * force, buildkitd runs while idle) when it is not the current job's builder, no build runs in it, it is
+ * not protected, and it was created (and, as far as buildx knows, last used) before the cutoff.
+ */
+function decideBuilder(c: ContainerInfo, b: BuilderInfo, policy: Policy, cutoffMs: number): ObjectDecision {
+  const base = { kind: 'container' as const, id: c.id, name: nameOf(c), created: c.created, size: c.sizeRw };
+  const known = b.known === undefined ? '' : b.known ? ', known to buildx' : ', unknown to buildx';
+  const verdict = ((): Verdict => {
+    if (b.current) return keepAs('in-use', `the current job's buildx builder ${b.builder}`);
+    if (b.processes === undefined)
+      return keepAs('running', `buildx builder ${b.builder}: its processes could not be read`);
+    if (b.processes > 1) {
+      return keepAs('running', `buildx builder ${b.builder}: a build is running (${b.processes} processes)`);
+    }
+    const rule = findObjectProtection(policy.protect, { id: c.id, name: nameOf(c), labels: c.labels });
+    if (rule) return keepAs('protected', `matches protect entry "${rule.entry}"`);
+    const lastMs = Math.max(c.created * 1000, b.lastActivityMs ?? 0);
+    if (lastMs > cutoffMs) {
+      return keepAs(
+        'too-recent',
+        `buildx builder ${b.builder} created or used after ${new Date(cutoffMs).toISOString()}` +
+          (policy.olderThan ? '' : ' (24h when older-than is empty)'),
+      );
+    }
+    return {
+      action: 'remove',
+      reason: 'remove',
+      detail: `stale buildx builder ${b.builder} (${b.processes === 0 ? c.state : 'idle'}${known})`,
+      force: b.processes > 0,
+    };
   })();
   return { ...base, ...verdict };
 }
@@ -165,6 +260,8 @@ function decideVolume(
   removed: Set<string>,
   policy: Policy,
   apiVersion: string,
+  /** Set when it is the state volume of a builder removed in this run: it goes too, unless still used. */
+  builder?: BuilderInfo,
 ): ObjectDecision {
   const base = {
     kind: 'volume' as const,
@@ -174,9 +271,11 @@ function decideVolume(
     size: Math.max(0, v.size),
   };
   const verdict = ((): Verdict => {
-    if ((policy.volumes ?? 'none') === 'none') return keepAs('not-selected', 'volumes is none');
-    if (!isAnonymousVolume(v, apiVersion)) return keepAs('named', 'named volumes are never removed');
-    if (v.driver !== 'local') return keepAs('not-local', `driver ${v.driver}`);
+    if (!builder) {
+      if ((policy.volumes ?? 'none') === 'none') return keepAs('not-selected', 'volumes is none');
+      if (!isAnonymousVolume(v, apiVersion)) return keepAs('named', 'named volumes are never removed');
+      if (v.driver !== 'local') return keepAs('not-local', `driver ${v.driver}`);
+    }
     const users = all.filter((c) => c.volumes.includes(v.name));
     const staying = users.filter((c) => !removed.has(c.id));
     if (staying.length > 0) return keepAs('in-use', `mounted by container ${staying.map(nameOf).join(', ')}`);
@@ -185,7 +284,8 @@ function decideVolume(
     const rule = findObjectProtection(policy.protect, { id: v.name, name: v.name, labels: v.labels });
     if (rule) return keepAs('protected', `matches protect entry "${rule.entry}"`);
     if (policy.budgetCut?.everything) return keepAs('budget-met', BUDGET_MET);
-    return { action: 'remove', reason: 'remove', detail: 'anonymous and unused' };
+    const detail = builder ? `state of stale buildx builder ${builder.builder}` : 'anonymous and unused';
+    return { action: 'remove', reason: 'remove', detail };
   })();
   return { ...base, ...verdict };
 }
@@ -275,6 +375,16 @@ function planImages(
         `untagged parent of ${kids.length} image(s); Docker removes it with its last child`,
       );
     }
+    // Runner-built action images: one job each, so keep-recent does not apply, whatever `images` says.
+    if ((policy.runnerImages ?? 'unused') === 'unused' && isRunnerImage(image)) {
+      if (cutoffMs !== undefined && image.created * 1000 > cutoffMs) {
+        return keep(
+          'too-recent',
+          `runner-built action image created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`,
+        );
+      }
+      return { action: 'remove', reason: 'remove', detail: 'runner-built action image, unused' };
+    }
     if (policy.images === 'none') return keep('not-selected', 'images is none');
     if (policy.images === 'dangling' && image.repoTags.length > 0) {
       return keep('tagged', 'only dangling images are candidates (images: dangling)');
@@ -293,7 +403,12 @@ function planImages(
     return { action: 'remove', reason: 'remove', detail: removalDetail(policy.images, image) };
   };
 
-  const decisions: ImageDecision[] = images.map((image) => ({ image, ...decide(image) }));
+  const runnerScope = (policy.runnerImages ?? 'unused') === 'unused';
+  const decisions: ImageDecision[] = images.map((image) => ({
+    image,
+    ...decide(image),
+    ...(runnerScope && isRunnerImage(image) ? { runnerImage: true } : {}),
+  }));
   const removed = new Set(decisions.filter((d) => d.action === 'remove').map((d) => d.image.id));
   const protectedIds = new Set(decisions.filter((d) => d.reason === 'protected').map((d) => d.image.id));
   const { cascade, noPrune } = cascadeParents(removed, byId, children, usedBy, protectedIds);

@@ -27,6 +27,8 @@ export interface ImageRow {
   detail: string;
   /** What the daemon said, for conflicts and failures. */
   message?: string;
+  /** A runner-built action image (a class of its own). */
+  runnerImage?: boolean;
 }
 
 export interface RunFacts {
@@ -67,7 +69,12 @@ export function imageRows(plan: Plan, results?: RemovalResult[]): ImageRow[] {
   const deleted = new Set((results ?? []).flatMap((r) => r.deleted));
   const cascade = new Set(plan.cascade);
   return plan.images.map((d: ImageDecision): ImageRow => {
-    const row = { image: d.image, reason: d.reason, detail: d.detail };
+    const row = {
+      image: d.image,
+      reason: d.reason,
+      detail: d.detail,
+      ...(d.runnerImage ? { runnerImage: true } : {}),
+    };
     if (d.action === 'keep') return { ...row, state: 'kept' };
     if (!results) return { ...row, state: 'would-remove' };
     if (cascade.has(d.image.id)) {
@@ -212,6 +219,7 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
       inodesFreeBefore: facts.inodesFreeBefore ?? null,
       inodesFreeAfter: facts.inodesFreeAfter ?? null,
     },
+    runnerImages: runnerImageTotals(facts, rows),
     cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
     unmatchedProtect: facts.plan.unmatchedProtect,
     warnings: facts.warnings,
@@ -220,6 +228,7 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
     images: rows.map((r) => ({
       id: r.image.id,
       tags: r.image.repoTags,
+      class: r.runnerImage ? 'runner-image' : 'image',
       created: new Date(r.image.created * 1000).toISOString(),
       size: r.image.size,
       labels: r.image.labels,
@@ -244,6 +253,26 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
     budget: facts.plan.budget ?? null,
     timings: facts.timings,
   };
+}
+
+/**
+ * Runner-built action images removed (or that would be), and the layer bytes they alone free (the plan's
+ * estimate; the measured figure covers every class).
+ */
+export function runnerImageTotals(
+  facts: RunFacts,
+  rows: ImageRow[],
+): { count: number; estimatedBytes: number } {
+  const count = rows.filter(
+    (r) => r.runnerImage && (r.state === 'removed' || r.state === 'would-remove' || r.state === 'untagged'),
+  ).length;
+  return { count, estimatedBytes: facts.plan.runnerImages?.bytes ?? 0 };
+}
+
+/** `runner-built action images: 3, 1.20 MB`, when the run removes (or would remove) any. */
+export function runnerImagesLine(facts: RunFacts, rows: ImageRow[]): string | undefined {
+  const { count, estimatedBytes } = runnerImageTotals(facts, rows);
+  return count > 0 ? `runner-built action images: ${count}, ${formatBytes(estimatedBytes)}` : undefined;
 }
 
 /** Repository an image is listed under: that of its first tag as people write it, or `<untagged>`. */

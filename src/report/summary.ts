@@ -14,6 +14,7 @@ import {
   totalsOf,
   measuredBytes,
   objectRows,
+  runnerImagesLine,
   type GateReport,
   type ImageRow,
   type RunFacts,
@@ -82,6 +83,8 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
   const head = headline(facts, totals);
   out.push(`**${escapeHtml(head.action)}** ${escapeHtml(head.rest)}`);
   out.push(`Daemon ${code(facts.host)}: ${escapeHtml(head.daemon)}`);
+  const runner = runnerImagesLine(facts, rows);
+  if (runner) out.push(escapeHtml(runner));
   out.push(...failureSection(facts.failures), ...gateSection(facts.gates));
 
   // Estimate and measurement side by side, per class.

@@ -10,6 +10,7 @@ import {
   groupByRepository,
   headline,
   objectRows,
+  runnerImagesLine,
   shortId,
   totalsOf,
   type ImageRow,
@@ -51,6 +52,8 @@ export function renderTable(facts: RunFacts, rows: ImageRow[], limit = 200): str
     `Daemon ${plain(facts.host)}: ${plain(head.daemon)}`,
     `Estimate method: ${facts.plan.estimateMethod.method}`,
   ];
+  const runner = runnerImagesLine(facts, rows);
+  if (runner) out.push(runner);
   for (const failure of facts.failures ?? []) out.push(`FAILED: ${plain(failure)}`);
   for (const warning of facts.warnings) out.push(`warning: ${plain(warning)}`);
 
