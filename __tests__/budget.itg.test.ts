@@ -154,11 +154,10 @@ describeDocker(
         const { before, after } = r.report.measured;
         expect(before.buildCache - after.buildCache).toBeGreaterThan(0);
         expect(after.buildCache).toBeGreaterThan(0);
-        // Exactly the planned bytes with keep-storage (API < 1.48). With max-used-space (Docker 28.5, API
-        // 1.51) BuildKit freed the planned 16 MB in most runs and 8 MB in some: its order among records
-        // last used in the same instant is its own.
-        const [, minor] = String(r.report.daemon.apiVersion).split('.').map(Number);
-        if (minor < 48) expect(before.buildCache - after.buildCache).toBe(step.bytes);
+        // Never more than the planned bytes. BuildKit's size-targeted prune (keep-storage before API 1.48,
+        // max-used-space after) freed exactly the plan in most runs and one record (8 of the 16 MB) in some,
+        // on Docker 20.10 and 28.5 alike: its order among records last used in the same instant is its own.
+        expect(before.buildCache - after.buildCache).toBeLessThanOrEqual(step.bytes);
         // BuildKit's record sizes are its own accounting: on the classic store the disk does not always
         // follow (measured: 8 of the 16 MB in some runs). The report says what the disk shows, met or not.
         const free = r.report.budget.after.freeBytes;
