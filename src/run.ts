@@ -28,10 +28,10 @@ import {
 import type {
   BudgetPlan,
   BuildCacheResult,
+  ImageInfo,
   Inputs,
   Inventory,
   ObjectResult,
-  Plan,
   RemovalResult,
   Usage,
 } from './types';
@@ -236,9 +236,10 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
     if (buildCacheResult && buildCacheResult.status !== 'removed') {
       warn(`build cache not pruned: ${buildCacheResult.message}`);
     }
+    const planned = new Map(plan.images.map((d) => [d.image.id, d.image]));
     for (const r of results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
       if (!r.message?.startsWith('not attempted')) {
-        warn(`could not remove image ${describe(plan, r.id)}: ${r.message}`);
+        warn(`could not remove image ${describe(planned.get(r.id), r.id)}: ${r.message}`);
       }
     }
     for (const r of objectResults.filter((r) => r.status === 'error' || r.status === 'conflict')) {
@@ -372,8 +373,7 @@ function measuredClasses(inputs: Inputs): (keyof Usage)[] {
   ];
 }
 
-function describe(plan: Plan, id: string): string {
-  const image = plan.images.find((d) => d.image.id === id)?.image;
+function describe(image: ImageInfo | undefined, id: string): string {
   return image && image.repoTags.length > 0 ? `${image.repoTags.join(' ')} (${shortId(id)})` : shortId(id);
 }
 

@@ -57,7 +57,7 @@ export function renderComment(facts: RunFacts, rows: ImageRow[], marker: string)
   if (going.length > 0) {
     const cell = (r: ImageRow) => {
       const tags = r.image.repoTags.slice(0, MAX_TAGS).map((t) => `<code>${escapeHtml(t)}</code>`);
-      if (r.image.repoTags.length > MAX_TAGS) tags.push(`+${r.image.repoTags.length - MAX_TAGS}`);
+      if (r.image.repoTags.length > MAX_TAGS) tags.push(`+${r.image.repoTags.length - MAX_TAGS} more`);
       return tags.length > 0 ? tags.join(' ') : `<code>${shortId(r.image.id)}</code> <i>untagged</i>`;
     };
     const lines = going

@@ -15,6 +15,7 @@ import {
   measuredBytes,
   objectRows,
   runnerImagesLine,
+  type FinalState,
   type GateReport,
   type ImageRow,
   type RunFacts,
@@ -27,21 +28,62 @@ export function escapeHtml(text: string): string {
     .replace(/[&<>"'`|*_[\]\\#~!]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** Tables stop at this many rows; the JSON report has them all (the summary is capped at 1 MiB). */
+/**
+ * GitHub keeps at most 1 MiB of summary per step. A long list stops at this many rows, or sooner at this
+ * many bytes, and ends with a line saying how many more the JSON report has. Eight lists can be long
+ * (removed, kept, budget order, containers, networks, volumes, gates, warnings): 8 × 96 KiB leaves the
+ * summary under 900 KiB whatever the names.
+ */
 const MAX_ROWS = 300;
+const MAX_LIST_BYTES = 96 * 1024;
+/** Tags shown in one cell; an image can carry dozens of 128-character tags. */
+const MAX_TAGS = 5;
+/** Up to this many images the removed list is open; past it, collapsed. */
+const OPEN_ROWS = 20;
+/** Warning lines listed before the rest are counted. */
+const MAX_WARNINGS = 100;
 
-function table(headers: string[], rows: string[][], total = rows.length): string {
+const moreLine = (count: number) => `… and ${count} more, not shown here (the JSON report has them all)`;
+
+/** The first items that fit both caps, rendered; only those are rendered, so huge lists cost little. */
+function firstFitting<T>(items: readonly T[], render: (item: T) => string, maxItems: number): string[] {
+  const out: string[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    if (out.length === maxItems) break;
+    const line = render(item);
+    bytes += Buffer.byteLength(line) + 1;
+    if (bytes > MAX_LIST_BYTES) break;
+    out.push(line);
+  }
+  return out;
+}
+
+function table<T>(headers: string[], items: readonly T[], cellsOf: (item: T) => string[]): string {
   const head = `<tr>${headers.map((h) => `<th>${h}</th>`).join('')}</tr>`;
-  const body = rows
-    .slice(0, MAX_ROWS)
-    .map((cells) => `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`);
-  const more = total > MAX_ROWS ? `\n<p>… and ${total - MAX_ROWS} more (see the JSON report)</p>` : '';
+  const body = firstFitting(
+    items,
+    (item) =>
+      `<tr>${cellsOf(item)
+        .map((c) => `<td>${c}</td>`)
+        .join('')}</tr>`,
+    MAX_ROWS,
+  );
+  const more = items.length > body.length ? `\n<p>${moreLine(items.length - body.length)}</p>` : '';
   return `<table>\n${head}\n${body.join('\n')}\n</table>${more}`;
 }
 
 const code = (text: string) => `<code>${escapeHtml(text)}</code>`;
-const tagsCell = (row: ImageRow) =>
-  row.image.repoTags.length > 0 ? row.image.repoTags.map(code).join('<br>') : '<i>untagged</i>';
+function tagsCell(row: ImageRow): string {
+  const tags = row.image.repoTags;
+  if (tags.length === 0) return '<i>untagged</i>';
+  const shown = tags.slice(0, MAX_TAGS).map(code);
+  if (tags.length > MAX_TAGS) shown.push(`+${tags.length - MAX_TAGS} more`);
+  return shown.join('<br>');
+}
+
+/** For rows that are cells already. */
+const asIs = (cells: string[]) => cells;
 
 function gateSection(gates: GateReport | undefined): string[] {
   if (!gates || gates.before.length === 0) return [];
@@ -52,6 +94,7 @@ function gateSection(gates: GateReport | undefined): string[] {
     table(
       ['When', 'Container', 'Result', 'Why'],
       [...rows('before', gates.before), ...rows('after', gates.after ?? [])],
+      asIs,
     ),
   ];
 }
@@ -121,6 +164,7 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
     table(
       ['', 'Estimated before removing', ...(prune ? ['Measured (Docker’s totals before − after)'] : [])],
       cells,
+      asIs,
     ),
   );
   out.push(`Estimate method: ${code(method.method)}. ${escapeHtml(method.note)}`);
@@ -152,64 +196,71 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
         `<details><summary>${prune ? 'Removals' : 'Would remove'} in budget order (${budget.steps.length})</summary>\n\n` +
           table(
             ['#', 'Kind', 'Object', 'Last used', 'Frees', 'Running total', ''],
-            budgetStepCells(budget, facts.nowMs).map((cells) =>
+            budgetStepCells(budget, facts.nowMs),
+            (cells) =>
               cells.map((c, i) =>
                 i === 2 ? code(c) : i === 6 && c ? `<b>${escapeHtml(c)}</b>` : escapeHtml(c),
               ),
-            ),
           ) +
           '\n\n</details>',
       );
     }
   }
 
-  const problems = rows.filter((r) => r.state === 'failed' || r.state === 'gone' || r.message);
-  if (facts.warnings.length > 0 || problems.some((r) => r.state === 'failed')) {
-    out.push('### Warnings');
-    out.push(
-      [
-        ...facts.warnings.map((w) => `- ${escapeHtml(w)}`),
-        ...problems
-          .filter((r) => r.state === 'failed')
-          .map((r) => `- failed to remove ${code(shortId(r.image.id))}: ${escapeHtml(r.message ?? '')}`),
-      ].join('\n'),
+  const failed = rows.filter((r) => r.state === 'failed');
+  if (facts.warnings.length > 0 || failed.length > 0) {
+    // Every removal can fail (a daemon answering errors): the list is capped like the tables.
+    const items: (string | ImageRow)[] = [...facts.warnings, ...failed];
+    const shown = firstFitting(
+      items,
+      (item) =>
+        typeof item === 'string'
+          ? `- ${escapeHtml(item)}`
+          : `- failed to remove ${code(shortId(item.image.id))}: ${escapeHtml(item.message ?? '')}`,
+      MAX_WARNINGS,
     );
+    if (items.length > shown.length) shown.push(`- ${moreLine(items.length - shown.length)}`);
+    out.push('### Warnings', shown.join('\n'));
   }
 
-  const removed = rows.filter(
-    (r) => r.state === 'removed' || r.state === 'would-remove' || r.state === 'untagged',
-  );
+  const going = new Set<FinalState>(['removed', 'would-remove', 'untagged']);
+  const removed = rows.filter((r) => going.has(r.state));
   out.push(`### ${prune ? 'Removed' : 'Would be removed'} (${removed.length})`);
   if (removed.length === 0) out.push('Nothing.');
   else {
-    const cells: string[][] = [];
-    for (const [repository, members] of groupByRepository(removed)) {
-      for (const r of members) {
-        cells.push([
-          code(repository),
-          tagsCell(r),
-          code(shortId(r.image.id)),
-          formatAge(r.image.created, facts.nowMs),
-          formatBytes(r.image.size),
-          escapeHtml(r.detail),
-        ]);
-      }
-    }
-    out.push(table(['Repository', 'Tags', 'Image', 'Age', 'Size', 'Why'], cells));
+    const byRepository = groupByRepository(removed).flatMap(([repository, members]) =>
+      members.map((r) => [repository, r] as const),
+    );
+    const list = table(
+      ['Repository', 'Tags', 'Image', 'Age', 'Size', 'Why'],
+      byRepository,
+      ([repository, r]) => [
+        code(repository),
+        tagsCell(r),
+        code(shortId(r.image.id)),
+        formatAge(r.image.created, facts.nowMs),
+        formatBytes(r.image.size),
+        escapeHtml(r.detail),
+      ],
+    );
+    out.push(
+      removed.length > OPEN_ROWS
+        ? `<details><summary>By repository (${removed.length})</summary>\n\n${list}\n\n</details>`
+        : list,
+    );
   }
 
-  const others = rows.filter((r) => !removed.includes(r));
-  const keptCells = others.map((r) => [
-    tagsCell(r),
-    code(shortId(r.image.id)),
-    formatAge(r.image.created, facts.nowMs),
-    formatBytes(r.image.size),
-    `<b>${r.state === 'kept' ? escapeHtml(r.reason) : escapeHtml(r.state)}</b>`,
-    escapeHtml(r.message ? `${r.detail}: ${r.message}` : r.detail),
-  ]);
+  const others = rows.filter((r) => !going.has(r.state));
   out.push(
     `<details><summary>Kept and other images (${others.length})</summary>\n\n` +
-      table(['Tags', 'Image', 'Age', 'Size', 'Reason', 'Detail'], keptCells) +
+      table(['Tags', 'Image', 'Age', 'Size', 'Reason', 'Detail'], others, (r) => [
+        tagsCell(r),
+        code(shortId(r.image.id)),
+        formatAge(r.image.created, facts.nowMs),
+        formatBytes(r.image.size),
+        `<b>${r.state === 'kept' ? escapeHtml(r.reason) : escapeHtml(r.state)}</b>`,
+        escapeHtml(r.message ? `${r.detail}: ${r.message}` : r.detail),
+      ]) +
       '\n\n</details>',
   );
   out.push(...objectSections(facts));
@@ -230,16 +281,13 @@ function objectSections(facts: RunFacts): string[] {
     const removed = members.filter((r) => r.state === 'removed' || r.state === 'would-remove').length;
     out.push(
       `<details><summary>${KIND_TITLES[kind]}: ${removed} ${facts.results ? 'removed' : 'would be removed'}, ${members.length - removed} other(s)</summary>\n\n` +
-        table(
-          ['Name', 'Size', 'State', 'Reason', 'Detail'],
-          members.map((r) => [
-            code(r.decision.name),
-            formatBytes(r.decision.size),
-            escapeHtml(r.state),
-            `<b>${escapeHtml(r.decision.reason)}</b>`,
-            escapeHtml(r.message ? `${r.decision.detail}: ${r.message}` : r.decision.detail),
-          ]),
-        ) +
+        table(['Name', 'Size', 'State', 'Reason', 'Detail'], members, (r) => [
+          code(r.decision.name),
+          formatBytes(r.decision.size),
+          escapeHtml(r.state),
+          `<b>${escapeHtml(r.decision.reason)}</b>`,
+          escapeHtml(r.message ? `${r.decision.detail}: ${r.message}` : r.decision.detail),
+        ]) +
         '\n\n</details>',
     );
   }

@@ -13,6 +13,7 @@ import {
   runnerImagesLine,
   shortId,
   totalsOf,
+  type FinalState,
   type ImageRow,
   type RunFacts,
 } from './report';
@@ -73,7 +74,8 @@ export function renderTable(facts: RunFacts, rows: ImageRow[], limit = 200): str
     }
   }
 
-  const removed = rows.filter((r) => ['removed', 'would-remove', 'untagged'].includes(r.state));
+  const going = new Set<FinalState>(['removed', 'would-remove', 'untagged']);
+  const removed = rows.filter((r) => going.has(r.state));
   out.push('', `${prune ? 'Removed' : 'Would remove'} (${removed.length} images)`);
   const removedCells = groupByRepository(removed).flatMap(([, members]) =>
     members.map((r) => [
@@ -90,7 +92,7 @@ export function renderTable(facts: RunFacts, rows: ImageRow[], limit = 200): str
       : ['  nothing']),
   );
 
-  const others = rows.filter((r) => !removed.includes(r));
+  const others = rows.filter((r) => !going.has(r.state));
   out.push('', `Kept and other images (${others.length})`);
   const keptCells = others.map((r) => [
     shortId(r.image.id),
