@@ -11,4 +11,10 @@ export default tseslint.config(
     },
     rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }] },
   },
+  {
+    // CommonJS preloads (bench/measure.cjs) run inside node as plain scripts.
+    files: ['**/*.cjs'],
+    languageOptions: { globals: { performance: 'readonly', Buffer: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

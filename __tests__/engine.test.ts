@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readImageBlobs, referrers, rootsOf } from '../src/engine/content';
+import { configLayers, readImageBlobs, referrers, rootsOf } from '../src/engine/content';
 import { bytesFreed, blobBytesFreed, estimateMethod, layerBytesFreed } from '../src/policy/estimate';
 import { engineOf, podmanLayerTotal, usageOf } from '../src/engine/inventory';
 import type { ImageInfo } from '../src/types';
@@ -130,7 +130,8 @@ describe('the containerd content store, read from disk', () => {
   };
   const layerA = put(Buffer.alloc(3000, 1));
   const layerB = put(Buffer.alloc(5000, 2));
-  const config = put(JSON.stringify({ rootfs: { type: 'layers', diff_ids: [] } }));
+  const diffIds = ['sha256:' + 'a'.repeat(64), 'sha256:' + 'b'.repeat(64)];
+  const config = put(JSON.stringify({ rootfs: { type: 'layers', diff_ids: diffIds } }));
   const manifest = put(
     JSON.stringify({
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
@@ -160,5 +161,13 @@ describe('the containerd content store, read from disk', () => {
     // Without the scan a config digest cannot be placed: no figure rather than a wrong one.
     expect(await readImageBlobs(dir, config.digest)).toBeUndefined();
     expect(await readImageBlobs(dir, 'sha256:' + '0'.repeat(64))).toBeUndefined();
+  });
+
+  it("reads a manifest's layers (diff IDs) from its config, and leaves an index to the daemon", async () => {
+    expect(await configLayers(dir, manifest.digest)).toEqual(diffIds);
+    // An index: which platform's manifest the daemon would pick is its own choice.
+    expect(await configLayers(dir, index.digest)).toBeUndefined();
+    expect(await configLayers(dir, config.digest)).toBeUndefined();
+    expect(await configLayers(dir, 'sha256:' + '0'.repeat(64))).toBeUndefined();
   });
 });

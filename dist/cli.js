@@ -71569,6 +71569,32 @@ function groupByRepository(rows) {
     }
     return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
 }
+/**
+ * The runner keeps 4,096 characters of an annotation's message and GitHub 255 of its title; a longer
+ * list ends with how many more there are.
+ */
+const ANNOTATION_MESSAGE = 4000;
+const ANNOTATION_TITLE = 255;
+/** Tags of one image named in a notice. */
+const ANNOTATION_TAGS = 3;
+/** `items` joined by `, ` up to `limit` characters (with `tail` after), then how many more. */
+function joinWithin(items, tail, limit, noun) {
+    const shown = [];
+    let length = tail.length;
+    for (const [i, item] of items.entries()) {
+        const more = `… and ${items.length - i} more ${noun} (see the JSON report)`;
+        // Room for this item, and for the line counting the rest should later items not fit.
+        const need = length + (shown.length > 0 ? 2 : 0) + item.length;
+        if (need + (i < items.length - 1 ? 2 + more.length : 0) > limit) {
+            shown.push(more);
+            break;
+        }
+        shown.push(item);
+        length = need;
+    }
+    return shown.join(', ') + tail;
+}
+const clip = (text, limit) => (text.length > limit ? `${text.slice(0, limit - 1)}…` : text);
 /** Notices for a pull request: one per repository, rolled up so that there are at most `limit`. */
 function removalAnnotations(rows, limit = 10) {
     const groups = groupByRepository(rows.filter((r) => r.state === 'would-remove'))
@@ -71578,20 +71604,24 @@ function removalAnnotations(rows, limit = 10) {
         bytes: members.reduce((n, r) => n + r.image.size, 0),
     }))
         .sort((a, b) => b.bytes - a.bytes || a.repository.localeCompare(b.repository));
-    const describe = (members) => members
-        .map((r) => (r.image.repoTags.length > 0 ? r.image.repoTags.join(' ') : shortId(r.image.id)))
-        .join(', ');
+    const name = ({ image }) => {
+        const tags = image.repoTags;
+        if (tags.length === 0)
+            return shortId(image.id);
+        const more = tags.length > ANNOTATION_TAGS ? ` +${tags.length - ANNOTATION_TAGS} more tag(s)` : '';
+        return tags.slice(0, ANNOTATION_TAGS).join(' ') + more;
+    };
     const shown = groups.length > limit ? groups.slice(0, limit - 1) : groups;
     const notes = shown.map((g) => ({
-        title: `Would remove ${g.members.length} image(s) of ${g.repository}`,
-        message: `${describe(g.members)} (${formatBytes(g.bytes)} in Docker's image sizes)`,
+        title: clip(`Would remove ${g.members.length} image(s) of ${g.repository}`, ANNOTATION_TITLE),
+        message: joinWithin(g.members.map(name), ` (${formatBytes(g.bytes)} in Docker's image sizes)`, ANNOTATION_MESSAGE, 'image(s)'),
     }));
     const rest = groups.slice(shown.length);
     if (rest.length > 0) {
         const count = rest.reduce((n, g) => n + g.members.length, 0);
         notes.push({
             title: `Would remove ${count} more image(s) in ${rest.length} more repositories`,
-            message: rest.map((g) => `${g.repository} (${g.members.length})`).join(', '),
+            message: joinWithin(rest.map((g) => `${g.repository} (${g.members.length})`), '', ANNOTATION_MESSAGE, 'repositories'),
         });
     }
     return notes;
@@ -71786,7 +71816,8 @@ function renderTable(facts, rows, limit = 200) {
             out.push(...columns(['#', 'KIND', 'NAME', 'LAST USED', 'FREES', 'TOTAL', ''], budgetStepCells(budget, facts.nowMs).map((cells) => cells.map(plain)), limit));
         }
     }
-    const removed = rows.filter((r) => ['removed', 'would-remove', 'untagged'].includes(r.state));
+    const going = new Set(['removed', 'would-remove', 'untagged']);
+    const removed = rows.filter((r) => going.has(r.state));
     out.push('', `${prune ? 'Removed' : 'Would remove'} (${removed.length} images)`);
     const removedCells = groupByRepository(removed).flatMap(([, members]) => members.map((r) => [
         shortId(r.image.id),
@@ -71798,7 +71829,7 @@ function renderTable(facts, rows, limit = 200) {
     out.push(...(removedCells.length
         ? columns(['IMAGE', 'TAGS', 'AGE', 'SIZE', 'WHY'], removedCells, limit)
         : ['  nothing']));
-    const others = rows.filter((r) => !removed.includes(r));
+    const others = rows.filter((r) => !going.has(r.state));
     out.push('', `Kept and other images (${others.length})`);
     const keptCells = others.map((r) => [
         shortId(r.image.id),
@@ -72451,9 +72482,10 @@ function cascadeParents(removed, byId, children, usedBy, protectedIds) {
         return false;
     };
     const noPrune = [...removed].filter(hasProtectedAncestor);
+    const kept = new Set(noPrune);
     const gone = new Set(removed);
     const cascade = [];
-    let frontier = [...removed].filter((id) => !noPrune.includes(id));
+    let frontier = [...removed].filter((id) => !kept.has(id));
     while (frontier.length > 0) {
         const next = [];
         for (const id of frontier) {
@@ -73520,6 +73552,28 @@ async function readImageBlobs(dir, target, parents) {
     }
     return [...blobs].map(([digest, size]) => ({ key: digest, size }));
 }
+/**
+ * An image's layers (its config's `rootfs.diff_ids`, what the API's inspect gives as `RootFS.Layers`)
+ * when its target is a single-platform manifest whose config is in the content store; undefined for an
+ * index (the platform's choice is the daemon's) or anything unreadable, where the inspect is asked.
+ */
+async function configLayers(dir, manifestDigest) {
+    const read = async (digest) => {
+        const file = blobPath(dir, digest);
+        try {
+            return file ? JSON.parse(await (0,promises_namespaceObject.readFile)(file, 'utf8')) : undefined;
+        }
+        catch {
+            return undefined;
+        }
+    };
+    const manifest = await read(manifestDigest);
+    if (!manifest?.config || manifest.manifests || INDEX_TYPES.has(manifest.mediaType ?? ''))
+        return undefined;
+    const config = (await read(manifest.config.digest));
+    const ids = config?.rootfs?.diff_ids;
+    return Array.isArray(ids) && ids.every((id) => typeof id === 'string') ? ids : undefined;
+}
 /** Bytes of every blob in the content store. */
 async function contentTotal(dir) {
     const folder = (0,external_node_path_namespaceObject.join)(dir, 'blobs', 'sha256');
@@ -73634,24 +73688,50 @@ function apiTimeMs(iso) {
     const ms = iso ? Date.parse(iso) : NaN;
     return Number.isFinite(ms) && ms > 0 ? ms : 0;
 }
+/** The image's target in the content store: its manifest or index (API 1.46+), else its ID. */
+const target = (summary) => summary.Descriptor?.digest ?? summary.Id;
 /**
- * `containerTimes`: also inspect each container that is not running for when it last started and
- * finished (a budget orders by last use; without one nothing needs them).
+ * `lastUseTimes`: also read when each image was last tagged and each container that is not running
+ * last started and finished (a budget orders by last use; without one nothing needs them).
  */
 async function takeInventory(docker, concurrency, opts = {}) {
     const takenAt = Date.now();
+    const began = performance.now();
+    const phases = {};
+    const done = (name, value) => {
+        phases[name] = Math.round(performance.now() - began);
+        return value;
+    };
     // Deleted between the listing and a later call (another run, a user): no longer there to plan.
     const unlessGone = (call) => call.catch((error) => (isGone(error) ? undefined : Promise.reject(error)));
-    // The per-image inspects start as soon as the image list is in, while /system/df is still computing.
-    const listing = docker.request('GET', '/images/json', { all: true });
-    const inspecting = listing.then((summaries) => mapPool(summaries, concurrency, (summary) => unlessGone(docker.request('GET', `/images/${summary.Id}/json`))));
+    const listing = docker
+        .request('GET', '/images/json', { all: true })
+        .then((list) => done('listMs', list));
+    const infoRead = docker.request('GET', '/info');
+    // The containerd store's list names each image's manifest (API 1.46+, Docker 28): where its content
+    // store is on this machine, an image's layers (diff IDs) come from its config there, with no inspect.
+    // A budget also needs each image's last tag time, which only the inspect gives.
+    const contentReading = listing.then(async (summaries) => summaries.some((s) => s.Descriptor?.digest)
+        ? contentStoreFor((await infoRead).DockerRootDir ?? '', summaries.map(target))
+        : undefined);
+    // The per-image reads start as soon as the image list is in, while /system/df is still computing.
+    const inspecting = Promise.all([listing, contentReading])
+        .then(([summaries, contentDir]) => mapPool(summaries, concurrency, async (summary) => {
+        const layers = contentDir && !opts.lastUseTimes && summary.Descriptor?.digest
+            ? await configLayers(contentDir, summary.Descriptor.digest)
+            : undefined;
+        if (layers)
+            return { RootFS: { Layers: layers } };
+        return unlessGone(docker.request('GET', `/images/${summary.Id}/json`));
+    }))
+        .then((all) => done('inspectMs', all));
     const [version, info, summaries, containers, networks, df, inspected] = await Promise.all([
         docker.request('GET', '/version'),
-        docker.request('GET', '/info'),
+        infoRead,
         listing,
         docker.request('GET', '/containers/json', { all: true }),
         docker.request('GET', '/networks'),
-        diskUsage(docker),
+        diskUsage(docker).then((df) => done('dfMs', df)),
         inspecting,
     ]);
     const present = summaries
@@ -73678,12 +73758,12 @@ async function takeInventory(docker, concurrency, opts = {}) {
         if (steps)
             histories.set(id, steps.map((step) => step.Size));
     });
-    const sized = sizing.resolve(histories);
+    const sized = sizing.resolve(done('historyMs', histories));
     // The containerd store keeps each image's manifest, config and layer blobs besides the snapshots:
     // read them from its content store when it is on this machine and readable.
-    const target = (summary) => summary.Descriptor?.digest ?? summary.Id;
     const contentDir = imageStore === 'containerd'
-        ? await contentStoreFor(info.DockerRootDir ?? '', present.map((p) => target(p.summary)))
+        ? ((await contentReading) ??
+            (await contentStoreFor(info.DockerRootDir ?? '', present.map((p) => target(p.summary)))))
         : undefined;
     const blobs = new Map();
     if (contentDir) {
@@ -73693,11 +73773,12 @@ async function takeInventory(docker, concurrency, opts = {}) {
         await mapPool(present, concurrency, async ({ summary }) => {
             blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary), parents));
         });
+        done('contentMs', blobs);
     }
     const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
     const sizeRootFs = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRootFs ?? 0]));
     const times = new Map();
-    if (opts.containerTimes) {
+    if (opts.lastUseTimes) {
         await mapPool(containers.filter((c) => c.State !== 'running'), concurrency, async (c) => {
             const state = (await unlessGone(docker.request('GET', `/containers/${c.Id}/json`)))?.State;
             if (state) {
@@ -73783,6 +73864,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
         contentExact: imageStore === 'containerd' ? images.every((image) => image.blobs) : undefined,
         contentOutsideLayers: outside,
         takenAt,
+        phases: done('doneMs', phases),
     };
 }
 /**
@@ -74169,7 +74251,7 @@ async function runPass(inputs, docker, hooks) {
     const inventory = await timed('Inventory', 'inventoryMs', async () => {
         let taken;
         try {
-            taken = await takeInventory(docker, READ_CONNECTIONS, { containerTimes: budgeted });
+            taken = await takeInventory(docker, READ_CONNECTIONS, { lastUseTimes: budgeted });
         }
         catch (error) {
             throw new Error(`Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}`);
@@ -74189,6 +74271,8 @@ async function runPass(inputs, docker, hooks) {
             `(API ${e.apiVersion}, ${e.imageStore} image store) at ${docker.host}`);
         return taken;
     });
+    for (const [phase, ms] of Object.entries(inventory.phases ?? {}))
+        timings[`inventory.${phase}`] = ms;
     const nowMs = Date.now();
     // Usage history: read for the budget's order, recorded by every run (any mode, budget or not).
     const daemonKey = inventory.engine.id || docker.host;
@@ -74252,9 +74336,10 @@ async function runPass(inputs, docker, hooks) {
         if (buildCacheResult && buildCacheResult.status !== 'removed') {
             warn(`build cache not pruned: ${buildCacheResult.message}`);
         }
+        const planned = new Map(plan.images.map((d) => [d.image.id, d.image]));
         for (const r of results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
             if (!r.message?.startsWith('not attempted')) {
-                warn(`could not remove image ${describe(plan, r.id)}: ${r.message}`);
+                warn(`could not remove image ${describe(planned.get(r.id), r.id)}: ${r.message}`);
             }
         }
         for (const r of objectResults.filter((r) => r.status === 'error' || r.status === 'conflict')) {
@@ -74272,8 +74357,10 @@ async function runPass(inputs, docker, hooks) {
                 `${notAttempted} not attempted (listed in the summary and the report)`);
         }
         else {
+            const measuring = performance.now();
             usageAfter = await measureUsage(docker, inventory).catch(() => undefined);
             diskAfter = await diskStats(docker.host, inventory.rootDir);
+            timings.measureMs = Math.round(performance.now() - measuring);
         }
         const errors = [...results, ...objectResults].filter((r) => r.status === 'error' || r.status === 'conflict');
         if (inputs.failOnError &&
@@ -74366,8 +74453,7 @@ function measuredClasses(inputs) {
         ...(inputs.buildCache !== 'none' ? ['buildCache'] : []),
     ];
 }
-function describe(plan, id) {
-    const image = plan.images.find((d) => d.image.id === id)?.image;
+function describe(image, id) {
     return image && image.repoTags.length > 0 ? `${image.repoTags.join(' ')} (${shortId(id)})` : shortId(id);
 }
 /** Rows, totals and the JSON report of the pass, written to the report file. */

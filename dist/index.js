@@ -107787,6 +107787,32 @@ function groupByRepository(rows) {
     }
     return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
 }
+/**
+ * The runner keeps 4,096 characters of an annotation's message and GitHub 255 of its title; a longer
+ * list ends with how many more there are.
+ */
+const ANNOTATION_MESSAGE = 4000;
+const ANNOTATION_TITLE = 255;
+/** Tags of one image named in a notice. */
+const ANNOTATION_TAGS = 3;
+/** `items` joined by `, ` up to `limit` characters (with `tail` after), then how many more. */
+function joinWithin(items, tail, limit, noun) {
+    const shown = [];
+    let length = tail.length;
+    for (const [i, item] of items.entries()) {
+        const more = `… and ${items.length - i} more ${noun} (see the JSON report)`;
+        // Room for this item, and for the line counting the rest should later items not fit.
+        const need = length + (shown.length > 0 ? 2 : 0) + item.length;
+        if (need + (i < items.length - 1 ? 2 + more.length : 0) > limit) {
+            shown.push(more);
+            break;
+        }
+        shown.push(item);
+        length = need;
+    }
+    return shown.join(', ') + tail;
+}
+const clip = (text, limit) => (text.length > limit ? `${text.slice(0, limit - 1)}…` : text);
 /** Notices for a pull request: one per repository, rolled up so that there are at most `limit`. */
 function removalAnnotations(rows, limit = 10) {
     const groups = groupByRepository(rows.filter((r) => r.state === 'would-remove'))
@@ -107796,20 +107822,24 @@ function removalAnnotations(rows, limit = 10) {
         bytes: members.reduce((n, r) => n + r.image.size, 0),
     }))
         .sort((a, b) => b.bytes - a.bytes || a.repository.localeCompare(b.repository));
-    const describe = (members) => members
-        .map((r) => (r.image.repoTags.length > 0 ? r.image.repoTags.join(' ') : shortId(r.image.id)))
-        .join(', ');
+    const name = ({ image }) => {
+        const tags = image.repoTags;
+        if (tags.length === 0)
+            return shortId(image.id);
+        const more = tags.length > ANNOTATION_TAGS ? ` +${tags.length - ANNOTATION_TAGS} more tag(s)` : '';
+        return tags.slice(0, ANNOTATION_TAGS).join(' ') + more;
+    };
     const shown = groups.length > limit ? groups.slice(0, limit - 1) : groups;
     const notes = shown.map((g) => ({
-        title: `Would remove ${g.members.length} image(s) of ${g.repository}`,
-        message: `${describe(g.members)} (${formatBytes(g.bytes)} in Docker's image sizes)`,
+        title: clip(`Would remove ${g.members.length} image(s) of ${g.repository}`, ANNOTATION_TITLE),
+        message: joinWithin(g.members.map(name), ` (${formatBytes(g.bytes)} in Docker's image sizes)`, ANNOTATION_MESSAGE, 'image(s)'),
     }));
     const rest = groups.slice(shown.length);
     if (rest.length > 0) {
         const count = rest.reduce((n, g) => n + g.members.length, 0);
         notes.push({
             title: `Would remove ${count} more image(s) in ${rest.length} more repositories`,
-            message: rest.map((g) => `${g.repository} (${g.members.length})`).join(', '),
+            message: joinWithin(rest.map((g) => `${g.repository} (${g.members.length})`), '', ANNOTATION_MESSAGE, 'repositories'),
         });
     }
     return notes;
@@ -107963,25 +107993,63 @@ function escapeHtml(text) {
         .replace(/[\r\n\u2028\u2029]+/g, ' ')
         .replace(/[&<>"'`|*_[\]\\#~!]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
-/** Tables stop at this many rows; the JSON report has them all (the summary is capped at 1 MiB). */
+/**
+ * GitHub keeps at most 1 MiB of summary per step. A long list stops at this many rows, or sooner at this
+ * many bytes, and ends with a line saying how many more the JSON report has. Eight lists can be long
+ * (removed, kept, budget order, containers, networks, volumes, gates, warnings): 8 × 96 KiB leaves the
+ * summary under 900 KiB whatever the names.
+ */
 const MAX_ROWS = 300;
-function table(headers, rows, total = rows.length) {
+const MAX_LIST_BYTES = 96 * 1024;
+/** Tags shown in one cell; an image can carry dozens of 128-character tags. */
+const MAX_TAGS = 5;
+/** Up to this many images the removed list is open; past it, collapsed. */
+const OPEN_ROWS = 20;
+/** Warning lines listed before the rest are counted. */
+const MAX_WARNINGS = 100;
+const moreLine = (count) => `… and ${count} more, not shown here (the JSON report has them all)`;
+/** The first items that fit both caps, rendered; only those are rendered, so huge lists cost little. */
+function firstFitting(items, render, maxItems) {
+    const out = [];
+    let bytes = 0;
+    for (const item of items) {
+        if (out.length === maxItems)
+            break;
+        const line = render(item);
+        bytes += Buffer.byteLength(line) + 1;
+        if (bytes > MAX_LIST_BYTES)
+            break;
+        out.push(line);
+    }
+    return out;
+}
+function table(headers, items, cellsOf) {
     const head = `<tr>${headers.map((h) => `<th>${h}</th>`).join('')}</tr>`;
-    const body = rows
-        .slice(0, MAX_ROWS)
-        .map((cells) => `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`);
-    const more = total > MAX_ROWS ? `\n<p>… and ${total - MAX_ROWS} more (see the JSON report)</p>` : '';
+    const body = firstFitting(items, (item) => `<tr>${cellsOf(item)
+        .map((c) => `<td>${c}</td>`)
+        .join('')}</tr>`, MAX_ROWS);
+    const more = items.length > body.length ? `\n<p>${moreLine(items.length - body.length)}</p>` : '';
     return `<table>\n${head}\n${body.join('\n')}\n</table>${more}`;
 }
 const code = (text) => `<code>${escapeHtml(text)}</code>`;
-const tagsCell = (row) => row.image.repoTags.length > 0 ? row.image.repoTags.map(code).join('<br>') : '<i>untagged</i>';
+function tagsCell(row) {
+    const tags = row.image.repoTags;
+    if (tags.length === 0)
+        return '<i>untagged</i>';
+    const shown = tags.slice(0, MAX_TAGS).map(code);
+    if (tags.length > MAX_TAGS)
+        shown.push(`+${tags.length - MAX_TAGS} more`);
+    return shown.join('<br>');
+}
+/** For rows that are cells already. */
+const asIs = (cells) => cells;
 function gateSection(gates) {
     if (!gates || gates.before.length === 0)
         return [];
     const rows = (phase, results) => results.map((g) => [phase, code(g.container), g.ok ? 'ok' : '<b>FAILED</b>', escapeHtml(g.reason)]);
     return [
         '### Safety gates',
-        table(['When', 'Container', 'Result', 'Why'], [...rows('before', gates.before), ...rows('after', gates.after ?? [])]),
+        table(['When', 'Container', 'Result', 'Why'], [...rows('before', gates.before), ...rows('after', gates.after ?? [])], asIs),
     ];
 }
 function failureSection(failures) {
@@ -108039,7 +108107,7 @@ function renderSummary(facts, rows) {
         `<b>${formatBytes(e.total)}</b>`,
         ...(prune ? [`<b>${measured === undefined ? 'unknown' : formatBytes(measured)}</b>`] : []),
     ]);
-    out.push(table(['', 'Estimated before removing', ...(prune ? ['Measured (Docker’s totals before − after)'] : [])], cells));
+    out.push(table(['', 'Estimated before removing', ...(prune ? ['Measured (Docker’s totals before − after)'] : [])], cells, asIs));
     out.push(`Estimate method: ${code(method.method)}. ${escapeHtml(method.note)}`);
     if (prune && measured === undefined) {
         out.push('Measured: unknown (the daemon did not answer after the removals).');
@@ -108062,51 +108130,50 @@ function renderSummary(facts, rows) {
             .join('\n'));
         if (budget.steps.length > 0) {
             out.push(`<details><summary>${prune ? 'Removals' : 'Would remove'} in budget order (${budget.steps.length})</summary>\n\n` +
-                table(['#', 'Kind', 'Object', 'Last used', 'Frees', 'Running total', ''], budgetStepCells(budget, facts.nowMs).map((cells) => cells.map((c, i) => i === 2 ? code(c) : i === 6 && c ? `<b>${escapeHtml(c)}</b>` : escapeHtml(c)))) +
+                table(['#', 'Kind', 'Object', 'Last used', 'Frees', 'Running total', ''], budgetStepCells(budget, facts.nowMs), (cells) => cells.map((c, i) => i === 2 ? code(c) : i === 6 && c ? `<b>${escapeHtml(c)}</b>` : escapeHtml(c))) +
                 '\n\n</details>');
         }
     }
-    const problems = rows.filter((r) => r.state === 'failed' || r.state === 'gone' || r.message);
-    if (facts.warnings.length > 0 || problems.some((r) => r.state === 'failed')) {
-        out.push('### Warnings');
-        out.push([
-            ...facts.warnings.map((w) => `- ${escapeHtml(w)}`),
-            ...problems
-                .filter((r) => r.state === 'failed')
-                .map((r) => `- failed to remove ${code(shortId(r.image.id))}: ${escapeHtml(r.message ?? '')}`),
-        ].join('\n'));
+    const failed = rows.filter((r) => r.state === 'failed');
+    if (facts.warnings.length > 0 || failed.length > 0) {
+        // Every removal can fail (a daemon answering errors): the list is capped like the tables.
+        const items = [...facts.warnings, ...failed];
+        const shown = firstFitting(items, (item) => typeof item === 'string'
+            ? `- ${escapeHtml(item)}`
+            : `- failed to remove ${code(shortId(item.image.id))}: ${escapeHtml(item.message ?? '')}`, MAX_WARNINGS);
+        if (items.length > shown.length)
+            shown.push(`- ${moreLine(items.length - shown.length)}`);
+        out.push('### Warnings', shown.join('\n'));
     }
-    const removed = rows.filter((r) => r.state === 'removed' || r.state === 'would-remove' || r.state === 'untagged');
+    const going = new Set(['removed', 'would-remove', 'untagged']);
+    const removed = rows.filter((r) => going.has(r.state));
     out.push(`### ${prune ? 'Removed' : 'Would be removed'} (${removed.length})`);
     if (removed.length === 0)
         out.push('Nothing.');
     else {
-        const cells = [];
-        for (const [repository, members] of groupByRepository(removed)) {
-            for (const r of members) {
-                cells.push([
-                    code(repository),
-                    tagsCell(r),
-                    code(shortId(r.image.id)),
-                    formatAge(r.image.created, facts.nowMs),
-                    formatBytes(r.image.size),
-                    escapeHtml(r.detail),
-                ]);
-            }
-        }
-        out.push(table(['Repository', 'Tags', 'Image', 'Age', 'Size', 'Why'], cells));
+        const byRepository = groupByRepository(removed).flatMap(([repository, members]) => members.map((r) => [repository, r]));
+        const list = table(['Repository', 'Tags', 'Image', 'Age', 'Size', 'Why'], byRepository, ([repository, r]) => [
+            code(repository),
+            tagsCell(r),
+            code(shortId(r.image.id)),
+            formatAge(r.image.created, facts.nowMs),
+            formatBytes(r.image.size),
+            escapeHtml(r.detail),
+        ]);
+        out.push(removed.length > OPEN_ROWS
+            ? `<details><summary>By repository (${removed.length})</summary>\n\n${list}\n\n</details>`
+            : list);
     }
-    const others = rows.filter((r) => !removed.includes(r));
-    const keptCells = others.map((r) => [
-        tagsCell(r),
-        code(shortId(r.image.id)),
-        formatAge(r.image.created, facts.nowMs),
-        formatBytes(r.image.size),
-        `<b>${r.state === 'kept' ? escapeHtml(r.reason) : escapeHtml(r.state)}</b>`,
-        escapeHtml(r.message ? `${r.detail}: ${r.message}` : r.detail),
-    ]);
+    const others = rows.filter((r) => !going.has(r.state));
     out.push(`<details><summary>Kept and other images (${others.length})</summary>\n\n` +
-        table(['Tags', 'Image', 'Age', 'Size', 'Reason', 'Detail'], keptCells) +
+        table(['Tags', 'Image', 'Age', 'Size', 'Reason', 'Detail'], others, (r) => [
+            tagsCell(r),
+            code(shortId(r.image.id)),
+            formatAge(r.image.created, facts.nowMs),
+            formatBytes(r.image.size),
+            `<b>${r.state === 'kept' ? escapeHtml(r.reason) : escapeHtml(r.state)}</b>`,
+            escapeHtml(r.message ? `${r.detail}: ${r.message}` : r.detail),
+        ]) +
         '\n\n</details>');
     out.push(...objectSections(facts));
     return out.join('\n\n') + '\n';
@@ -108122,13 +108189,13 @@ function objectSections(facts) {
             continue;
         const removed = members.filter((r) => r.state === 'removed' || r.state === 'would-remove').length;
         out.push(`<details><summary>${KIND_TITLES[kind]}: ${removed} ${facts.results ? 'removed' : 'would be removed'}, ${members.length - removed} other(s)</summary>\n\n` +
-            table(['Name', 'Size', 'State', 'Reason', 'Detail'], members.map((r) => [
+            table(['Name', 'Size', 'State', 'Reason', 'Detail'], members, (r) => [
                 code(r.decision.name),
                 formatBytes(r.decision.size),
                 escapeHtml(r.state),
                 `<b>${escapeHtml(r.decision.reason)}</b>`,
                 escapeHtml(r.message ? `${r.decision.detail}: ${r.message}` : r.decision.detail),
-            ])) +
+            ]) +
             '\n\n</details>');
     }
     const cache = facts.plan.buildCache;
@@ -108162,7 +108229,7 @@ function commentMarker(workflow, job) {
 }
 /** How many of the biggest removals the comment lists. */
 const BIGGEST = 5;
-const MAX_TAGS = 3;
+const comment_MAX_TAGS = 3;
 function renderComment(facts, rows, marker) {
     const totals = totalsOf(facts, rows);
     const head = headline(facts, totals);
@@ -108188,9 +108255,9 @@ function renderComment(facts, rows, marker) {
         .sort((a, b) => b.image.size - a.image.size || a.image.id.localeCompare(b.image.id));
     if (going.length > 0) {
         const cell = (r) => {
-            const tags = r.image.repoTags.slice(0, MAX_TAGS).map((t) => `<code>${escapeHtml(t)}</code>`);
-            if (r.image.repoTags.length > MAX_TAGS)
-                tags.push(`+${r.image.repoTags.length - MAX_TAGS}`);
+            const tags = r.image.repoTags.slice(0, comment_MAX_TAGS).map((t) => `<code>${escapeHtml(t)}</code>`);
+            if (r.image.repoTags.length > comment_MAX_TAGS)
+                tags.push(`+${r.image.repoTags.length - comment_MAX_TAGS} more`);
             return tags.length > 0 ? tags.join(' ') : `<code>${shortId(r.image.id)}</code> <i>untagged</i>`;
         };
         const lines = going
@@ -108819,9 +108886,10 @@ function cascadeParents(removed, byId, children, usedBy, protectedIds) {
         return false;
     };
     const noPrune = [...removed].filter(hasProtectedAncestor);
+    const kept = new Set(noPrune);
     const gone = new Set(removed);
     const cascade = [];
-    let frontier = [...removed].filter((id) => !noPrune.includes(id));
+    let frontier = [...removed].filter((id) => !kept.has(id));
     while (frontier.length > 0) {
         const next = [];
         for (const id of frontier) {
@@ -109888,6 +109956,28 @@ async function readImageBlobs(dir, target, parents) {
     }
     return [...blobs].map(([digest, size]) => ({ key: digest, size }));
 }
+/**
+ * An image's layers (its config's `rootfs.diff_ids`, what the API's inspect gives as `RootFS.Layers`)
+ * when its target is a single-platform manifest whose config is in the content store; undefined for an
+ * index (the platform's choice is the daemon's) or anything unreadable, where the inspect is asked.
+ */
+async function configLayers(dir, manifestDigest) {
+    const read = async (digest) => {
+        const file = blobPath(dir, digest);
+        try {
+            return file ? JSON.parse(await (0,promises_namespaceObject.readFile)(file, 'utf8')) : undefined;
+        }
+        catch {
+            return undefined;
+        }
+    };
+    const manifest = await read(manifestDigest);
+    if (!manifest?.config || manifest.manifests || INDEX_TYPES.has(manifest.mediaType ?? ''))
+        return undefined;
+    const config = (await read(manifest.config.digest));
+    const ids = config?.rootfs?.diff_ids;
+    return Array.isArray(ids) && ids.every((id) => typeof id === 'string') ? ids : undefined;
+}
 /** Bytes of every blob in the content store. */
 async function contentTotal(dir) {
     const folder = (0,external_node_path_namespaceObject.join)(dir, 'blobs', 'sha256');
@@ -110002,24 +110092,50 @@ function apiTimeMs(iso) {
     const ms = iso ? Date.parse(iso) : NaN;
     return Number.isFinite(ms) && ms > 0 ? ms : 0;
 }
+/** The image's target in the content store: its manifest or index (API 1.46+), else its ID. */
+const target = (summary) => summary.Descriptor?.digest ?? summary.Id;
 /**
- * `containerTimes`: also inspect each container that is not running for when it last started and
- * finished (a budget orders by last use; without one nothing needs them).
+ * `lastUseTimes`: also read when each image was last tagged and each container that is not running
+ * last started and finished (a budget orders by last use; without one nothing needs them).
  */
 async function takeInventory(docker, concurrency, opts = {}) {
     const takenAt = Date.now();
+    const began = performance.now();
+    const phases = {};
+    const done = (name, value) => {
+        phases[name] = Math.round(performance.now() - began);
+        return value;
+    };
     // Deleted between the listing and a later call (another run, a user): no longer there to plan.
     const unlessGone = (call) => call.catch((error) => (isGone(error) ? undefined : Promise.reject(error)));
-    // The per-image inspects start as soon as the image list is in, while /system/df is still computing.
-    const listing = docker.request('GET', '/images/json', { all: true });
-    const inspecting = listing.then((summaries) => mapPool(summaries, concurrency, (summary) => unlessGone(docker.request('GET', `/images/${summary.Id}/json`))));
+    const listing = docker
+        .request('GET', '/images/json', { all: true })
+        .then((list) => done('listMs', list));
+    const infoRead = docker.request('GET', '/info');
+    // The containerd store's list names each image's manifest (API 1.46+, Docker 28): where its content
+    // store is on this machine, an image's layers (diff IDs) come from its config there, with no inspect.
+    // A budget also needs each image's last tag time, which only the inspect gives.
+    const contentReading = listing.then(async (summaries) => summaries.some((s) => s.Descriptor?.digest)
+        ? contentStoreFor((await infoRead).DockerRootDir ?? '', summaries.map(target))
+        : undefined);
+    // The per-image reads start as soon as the image list is in, while /system/df is still computing.
+    const inspecting = Promise.all([listing, contentReading])
+        .then(([summaries, contentDir]) => mapPool(summaries, concurrency, async (summary) => {
+        const layers = contentDir && !opts.lastUseTimes && summary.Descriptor?.digest
+            ? await configLayers(contentDir, summary.Descriptor.digest)
+            : undefined;
+        if (layers)
+            return { RootFS: { Layers: layers } };
+        return unlessGone(docker.request('GET', `/images/${summary.Id}/json`));
+    }))
+        .then((all) => done('inspectMs', all));
     const [version, info, summaries, containers, networks, df, inspected] = await Promise.all([
         docker.request('GET', '/version'),
-        docker.request('GET', '/info'),
+        infoRead,
         listing,
         docker.request('GET', '/containers/json', { all: true }),
         docker.request('GET', '/networks'),
-        diskUsage(docker),
+        diskUsage(docker).then((df) => done('dfMs', df)),
         inspecting,
     ]);
     const present = summaries
@@ -110046,12 +110162,12 @@ async function takeInventory(docker, concurrency, opts = {}) {
         if (steps)
             histories.set(id, steps.map((step) => step.Size));
     });
-    const sized = sizing.resolve(histories);
+    const sized = sizing.resolve(done('historyMs', histories));
     // The containerd store keeps each image's manifest, config and layer blobs besides the snapshots:
     // read them from its content store when it is on this machine and readable.
-    const target = (summary) => summary.Descriptor?.digest ?? summary.Id;
     const contentDir = imageStore === 'containerd'
-        ? await contentStoreFor(info.DockerRootDir ?? '', present.map((p) => target(p.summary)))
+        ? ((await contentReading) ??
+            (await contentStoreFor(info.DockerRootDir ?? '', present.map((p) => target(p.summary)))))
         : undefined;
     const blobs = new Map();
     if (contentDir) {
@@ -110061,11 +110177,12 @@ async function takeInventory(docker, concurrency, opts = {}) {
         await mapPool(present, concurrency, async ({ summary }) => {
             blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary), parents));
         });
+        done('contentMs', blobs);
     }
     const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
     const sizeRootFs = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRootFs ?? 0]));
     const times = new Map();
-    if (opts.containerTimes) {
+    if (opts.lastUseTimes) {
         await mapPool(containers.filter((c) => c.State !== 'running'), concurrency, async (c) => {
             const state = (await unlessGone(docker.request('GET', `/containers/${c.Id}/json`)))?.State;
             if (state) {
@@ -110151,6 +110268,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
         contentExact: imageStore === 'containerd' ? images.every((image) => image.blobs) : undefined,
         contentOutsideLayers: outside,
         takenAt,
+        phases: done('doneMs', phases),
     };
 }
 /**
@@ -110539,7 +110657,7 @@ async function runPass(inputs, docker, hooks) {
     const inventory = await timed('Inventory', 'inventoryMs', async () => {
         let taken;
         try {
-            taken = await takeInventory(docker, READ_CONNECTIONS, { containerTimes: budgeted });
+            taken = await takeInventory(docker, READ_CONNECTIONS, { lastUseTimes: budgeted });
         }
         catch (error) {
             throw new Error(`Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}`);
@@ -110559,6 +110677,8 @@ async function runPass(inputs, docker, hooks) {
             `(API ${e.apiVersion}, ${e.imageStore} image store) at ${docker.host}`);
         return taken;
     });
+    for (const [phase, ms] of Object.entries(inventory.phases ?? {}))
+        timings[`inventory.${phase}`] = ms;
     const nowMs = Date.now();
     // Usage history: read for the budget's order, recorded by every run (any mode, budget or not).
     const daemonKey = inventory.engine.id || docker.host;
@@ -110622,9 +110742,10 @@ async function runPass(inputs, docker, hooks) {
         if (buildCacheResult && buildCacheResult.status !== 'removed') {
             warn(`build cache not pruned: ${buildCacheResult.message}`);
         }
+        const planned = new Map(plan.images.map((d) => [d.image.id, d.image]));
         for (const r of results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
             if (!r.message?.startsWith('not attempted')) {
-                warn(`could not remove image ${describe(plan, r.id)}: ${r.message}`);
+                warn(`could not remove image ${describe(planned.get(r.id), r.id)}: ${r.message}`);
             }
         }
         for (const r of objectResults.filter((r) => r.status === 'error' || r.status === 'conflict')) {
@@ -110642,8 +110763,10 @@ async function runPass(inputs, docker, hooks) {
                 `${notAttempted} not attempted (listed in the summary and the report)`);
         }
         else {
+            const measuring = performance.now();
             usageAfter = await measureUsage(docker, inventory).catch(() => undefined);
             diskAfter = await diskStats(docker.host, inventory.rootDir);
+            timings.measureMs = Math.round(performance.now() - measuring);
         }
         const errors = [...results, ...objectResults].filter((r) => r.status === 'error' || r.status === 'conflict');
         if (inputs.failOnError &&
@@ -110736,8 +110859,7 @@ function measuredClasses(inputs) {
         ...(inputs.buildCache !== 'none' ? ['buildCache'] : []),
     ];
 }
-function describe(plan, id) {
-    const image = plan.images.find((d) => d.image.id === id)?.image;
+function describe(image, id) {
     return image && image.repoTags.length > 0 ? `${image.repoTags.join(' ')} (${shortId(id)})` : shortId(id);
 }
 /** Rows, totals and the JSON report of the pass, written to the report file. */

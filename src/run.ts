@@ -140,7 +140,7 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
   const inventory = await timed('Inventory', 'inventoryMs', async () => {
     let taken: Inventory;
     try {
-      taken = await takeInventory(docker, READ_CONNECTIONS, { containerTimes: budgeted });
+      taken = await takeInventory(docker, READ_CONNECTIONS, { lastUseTimes: budgeted });
     } catch (error) {
       throw new Error(
         `Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}`,
@@ -170,6 +170,7 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
     return taken;
   });
 
+  for (const [phase, ms] of Object.entries(inventory.phases ?? {})) timings[`inventory.${phase}`] = ms;
   const nowMs = Date.now();
   // Usage history: read for the budget's order, recorded by every run (any mode, budget or not).
   const daemonKey = inventory.engine.id || docker.host;
@@ -259,8 +260,10 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
           `${notAttempted} not attempted (listed in the summary and the report)`,
       );
     } else {
+      const measuring = performance.now();
       usageAfter = await measureUsage(docker, inventory).catch(() => undefined);
       diskAfter = await diskStats(docker.host, inventory.rootDir);
+      timings.measureMs = Math.round(performance.now() - measuring);
     }
     const errors = [...results, ...objectResults].filter(
       (r) => r.status === 'error' || r.status === 'conflict',

@@ -247,6 +247,8 @@ export interface Inventory {
   contentOutsideLayers?: string;
   /** Epoch milliseconds when the inventory was taken. */
   takenAt: number;
+  /** When each of the inventory's reads finished, ms after it began (listMs, dfMs, inspectMs, …). */
+  phases?: Record<string, number>;
   /** Builder containers of buildx's docker-container driver (only looked into with `buildx-builders: stale`). */
   builders?: BuilderInfo[];
 }

@@ -15,7 +15,7 @@ import {
   readdirSync,
   writeFileSync,
 } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
@@ -332,6 +332,14 @@ export interface StartOptions {
    * inodes (`mkfs.ext4 -N`). stop() unmounts it. Needs root.
    */
   dataRootFs?: { type: 'tmpfs'; size: string } | { type: 'ext4'; size: string; inodes?: number };
+  /**
+   * Run in this folder instead of a new one, keeping its `data/` (the data root) as it is and making
+   * everything else afresh: the benchmark restores a saved data root there, at the same path (Podman's
+   * database records its storage paths).
+   */
+  dir?: string;
+  /** stop() leaves the daemon's files (the data root above all) in place. */
+  keepFiles?: boolean;
 }
 
 /** Mounts the data root's own filesystem (see StartOptions.dataRootFs). */
@@ -365,7 +373,8 @@ export async function startDaemon(
   const spec: EngineSpec = ENGINES[engine];
   const bins = engineBinaries(engine) as Exclude<ReturnType<typeof engineBinaries>, { missing: string }>;
   // Short paths: a unix socket path must stay under ~108 bytes.
-  const dir = await mkdtemp(`/tmp/sdp-${name.replace(/[^\w-]/g, '').slice(0, 12)}-`);
+  const dir = opts.dir ?? (await mkdtemp(`/tmp/sdp-${name.replace(/[^\w-]/g, '').slice(0, 12)}-`));
+  if (opts.dir) await clearExceptData(opts.dir);
   const socket = path.join(dir, 'docker.sock');
   const logFile = path.join(dir, 'daemon.log');
   const dataRoot = path.join(dir, 'data');
@@ -479,7 +488,7 @@ export async function startDaemon(
         { ...cliCommand.env, ...opts.env },
         opts.timeoutMs,
       ),
-    stop: () => (stopped ??= stop(daemon, child, exited)),
+    stop: () => (stopped ??= stop(daemon, child, exited, opts.keepFiles)),
   };
   if (Object.keys(clientEnv).length) hostEnvs.set(host, clientEnv);
 
@@ -653,7 +662,12 @@ function runCli(
   });
 }
 
-async function stop(daemon: PrivateDaemon, child: ChildProcess, exited: Promise<void>): Promise<void> {
+async function stop(
+  daemon: PrivateDaemon,
+  child: ChildProcess,
+  exited: Promise<void>,
+  keepFiles = false,
+): Promise<void> {
   let bridges: string[] = [];
   if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
     // Kill running containers first: a daemon shutdown would give each its stop timeout.
@@ -683,7 +697,15 @@ async function stop(daemon: PrivateDaemon, child: ChildProcess, exited: Promise<
   // non-overlapping IPv4 address pool").
   for (const bridge of bridges) spawnSync('ip', ['link', 'delete', bridge], { stdio: 'ignore' });
   hostEnvs.delete(daemon.host);
-  await removeDir(daemon.dir);
+  if (!keepFiles) await removeDir(daemon.dir);
+}
+
+/** Empties a reused daemon folder but for its data root (see StartOptions.dir). */
+async function clearExceptData(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const entry of await readdir(dir)) {
+    if (entry !== 'data') await rm(path.join(dir, entry), { recursive: true, force: true });
+  }
 }
 
 /** The host interfaces of the daemon's bridge networks (`br-<network ID>` unless named explicitly). */
@@ -732,7 +754,7 @@ function leftoverPids(dir: string): number[] {
 }
 
 /** Removes the daemon's dir, unmounting first whatever is still mounted below it (deepest first). */
-async function removeDir(dir: string): Promise<void> {
+export async function removeDir(dir: string): Promise<void> {
   const mounts = (await readFile('/proc/self/mounts', 'utf8'))
     .split('\n')
     .map((line) => line.split(' ')[1]?.replace(/\\040/g, ' '))

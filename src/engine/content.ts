@@ -152,6 +152,27 @@ export async function readImageBlobs(
   return [...blobs].map(([digest, size]) => ({ key: digest, size }));
 }
 
+/**
+ * An image's layers (its config's `rootfs.diff_ids`, what the API's inspect gives as `RootFS.Layers`)
+ * when its target is a single-platform manifest whose config is in the content store; undefined for an
+ * index (the platform's choice is the daemon's) or anything unreadable, where the inspect is asked.
+ */
+export async function configLayers(dir: string, manifestDigest: string): Promise<string[] | undefined> {
+  const read = async (digest: string): Promise<ManifestOrIndex | undefined> => {
+    const file = blobPath(dir, digest);
+    try {
+      return file ? (JSON.parse(await readFile(file, 'utf8')) as ManifestOrIndex) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const manifest = await read(manifestDigest);
+  if (!manifest?.config || manifest.manifests || INDEX_TYPES.has(manifest.mediaType ?? '')) return undefined;
+  const config = (await read(manifest.config.digest)) as { rootfs?: { diff_ids?: unknown } } | undefined;
+  const ids = config?.rootfs?.diff_ids;
+  return Array.isArray(ids) && ids.every((id) => typeof id === 'string') ? (ids as string[]) : undefined;
+}
+
 /** Bytes of every blob in the content store. */
 export async function contentTotal(dir: string): Promise<number> {
   const folder = join(dir, 'blobs', 'sha256');

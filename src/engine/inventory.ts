@@ -10,7 +10,14 @@ import {
   planLayerSizing,
   type DfImage,
 } from '../policy/estimate';
-import { contentStoreFor, contentTotal, layersCountContent, readImageBlobs, referrers } from './content';
+import {
+  configLayers,
+  contentStoreFor,
+  contentTotal,
+  layersCountContent,
+  readImageBlobs,
+  referrers,
+} from './content';
 import { mapPool } from './pool';
 import type { Blob, ContainerInfo, EngineInfo, ImageInfo, ImageStore, Inventory, Usage } from '../types';
 
@@ -208,39 +215,66 @@ export function apiTimeMs(iso: string | undefined | null): number {
   return Number.isFinite(ms) && ms > 0 ? ms : 0;
 }
 
+/** The image's target in the content store: its manifest or index (API 1.46+), else its ID. */
+const target = (summary: ApiImageSummary) => summary.Descriptor?.digest ?? summary.Id;
+
 /**
- * `containerTimes`: also inspect each container that is not running for when it last started and
- * finished (a budget orders by last use; without one nothing needs them).
+ * `lastUseTimes`: also read when each image was last tagged and each container that is not running
+ * last started and finished (a budget orders by last use; without one nothing needs them).
  */
 export async function takeInventory(
   docker: DockerApi,
   concurrency: number,
-  opts: { containerTimes?: boolean } = {},
+  opts: { lastUseTimes?: boolean } = {},
 ): Promise<Inventory> {
   const takenAt = Date.now();
+  const began = performance.now();
+  const phases: Record<string, number> = {};
+  const done = <T>(name: string, value: T): T => {
+    phases[name] = Math.round(performance.now() - began);
+    return value;
+  };
   // Deleted between the listing and a later call (another run, a user): no longer there to plan.
   const unlessGone = <T>(call: Promise<T>) =>
     call.catch((error) => (isGone(error) ? undefined : Promise.reject(error)));
 
-  // The per-image inspects start as soon as the image list is in, while /system/df is still computing.
-  const listing = docker.request<ApiImageSummary[]>('GET', '/images/json', { all: true });
-  const inspecting = listing.then((summaries) =>
-    mapPool(summaries, concurrency, (summary) =>
-      unlessGone(
-        docker.request<{ RootFS?: { Layers?: string[] }; Metadata?: { LastTagTime?: string | null } }>(
-          'GET',
-          `/images/${summary.Id}/json`,
-        ),
-      ),
-    ),
+  const listing = docker
+    .request<ApiImageSummary[]>('GET', '/images/json', { all: true })
+    .then((list) => done('listMs', list));
+  const infoRead = docker.request<ApiInfo>('GET', '/info');
+  // The containerd store's list names each image's manifest (API 1.46+, Docker 28): where its content
+  // store is on this machine, an image's layers (diff IDs) come from its config there, with no inspect.
+  // A budget also needs each image's last tag time, which only the inspect gives.
+  const contentReading = listing.then(async (summaries) =>
+    summaries.some((s) => s.Descriptor?.digest)
+      ? contentStoreFor((await infoRead).DockerRootDir ?? '', summaries.map(target))
+      : undefined,
   );
+  // The per-image reads start as soon as the image list is in, while /system/df is still computing.
+  const inspecting = Promise.all([listing, contentReading])
+    .then(([summaries, contentDir]) =>
+      mapPool(summaries, concurrency, async (summary) => {
+        const layers =
+          contentDir && !opts.lastUseTimes && summary.Descriptor?.digest
+            ? await configLayers(contentDir, summary.Descriptor.digest)
+            : undefined;
+        if (layers) return { RootFS: { Layers: layers } };
+        return unlessGone(
+          docker.request<{ RootFS?: { Layers?: string[] }; Metadata?: { LastTagTime?: string | null } }>(
+            'GET',
+            `/images/${summary.Id}/json`,
+          ),
+        );
+      }),
+    )
+    .then((all) => done('inspectMs', all));
   const [version, info, summaries, containers, networks, df, inspected] = await Promise.all([
     docker.request<ApiVersion>('GET', '/version'),
-    docker.request<ApiInfo>('GET', '/info'),
+    infoRead,
     listing,
     docker.request<ApiContainerSummary[]>('GET', '/containers/json', { all: true }),
     docker.request<ApiNetwork[]>('GET', '/networks'),
-    diskUsage(docker),
+    diskUsage(docker).then((df) => done('dfMs', df)),
     inspecting,
   ]);
   const present = summaries
@@ -276,16 +310,16 @@ export async function takeInventory(
         steps.map((step) => step.Size),
       );
   });
-  const sized = sizing.resolve(histories);
+  const sized = sizing.resolve(done('historyMs', histories));
   // The containerd store keeps each image's manifest, config and layer blobs besides the snapshots:
   // read them from its content store when it is on this machine and readable.
-  const target = (summary: ApiImageSummary) => summary.Descriptor?.digest ?? summary.Id;
   const contentDir =
     imageStore === 'containerd'
-      ? await contentStoreFor(
+      ? ((await contentReading) ??
+        (await contentStoreFor(
           info.DockerRootDir ?? '',
           present.map((p) => target(p.summary)),
-        )
+        )))
       : undefined;
   const blobs = new Map<string, Blob[] | undefined>();
   if (contentDir) {
@@ -295,12 +329,13 @@ export async function takeInventory(
     await mapPool(present, concurrency, async ({ summary }) => {
       blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary), parents));
     });
+    done('contentMs', blobs);
   }
 
   const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
   const sizeRootFs = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRootFs ?? 0]));
   const times = new Map<string, { startedMs: number; finishedMs: number }>();
-  if (opts.containerTimes) {
+  if (opts.lastUseTimes) {
     await mapPool(
       containers.filter((c) => c.State !== 'running'),
       concurrency,
@@ -397,6 +432,7 @@ export async function takeInventory(
     contentExact: imageStore === 'containerd' ? images.every((image) => image.blobs) : undefined,
     contentOutsideLayers: outside,
     takenAt,
+    phases: done('doneMs', phases),
   };
 }
 

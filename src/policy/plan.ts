@@ -485,9 +485,10 @@ function cascadeParents(
     return false;
   };
   const noPrune = [...removed].filter(hasProtectedAncestor);
+  const kept = new Set(noPrune);
   const gone = new Set(removed);
   const cascade: string[] = [];
-  let frontier = [...removed].filter((id) => !noPrune.includes(id));
+  let frontier = [...removed].filter((id) => !kept.has(id));
   while (frontier.length > 0) {
     const next: string[] = [];
     for (const id of frontier) {
