@@ -1,7 +1,7 @@
 // The action's front door: inputs from the workflow, one pass of the engine (src/run.ts), then outputs,
 // annotations and the job summary. The only file that uses @actions/core.
 
-import * as core from '@actions/core';
+import type * as ActionsCore from '@actions/core';
 import { messageOf } from './engine/docker';
 import { pullRequestOf, upsertComment } from './github';
 import { readInputs } from './policy/inputs';
@@ -18,47 +18,70 @@ export function logSafe(text: string): string {
   return text.replace(/[\r\n]+/g, ' ').replace(/::/g, ':\u200b:');
 }
 
+type Core = typeof ActionsCore;
+
+/** An input as @actions/core's `getInput(name, { trimWhitespace: false })` reads it: from the environment. */
+function inputOf(name: string): string {
+  return process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] || '';
+}
+
 export async function run(): Promise<void> {
   let inputs: Inputs;
   try {
-    inputs = readInputs((name) => core.getInput(name, { trimWhitespace: false }), process.env);
+    inputs = readInputs(inputOf, process.env);
   } catch (error) {
-    core.setFailed(logSafe(messageOf(error)));
+    (await import('@actions/core')).setFailed(logSafe(messageOf(error)));
     return;
   }
+  // @actions/core, with the HTTP client it loads (most of what the action would parse at start), is a
+  // chunk of its own, loaded once the first request to the daemon is on its way: the run's work starts
+  // sooner. Lines written before it has loaded are written, in order, as soon as it has.
+  let loaded: Core | undefined;
+  const ready = new Promise<Core>((resolve, reject) => {
+    setImmediate(() => import('@actions/core').then(resolve, reject));
+  }).then((core) => (loaded = core));
+  const withCore = (write: (core: Core) => void) => {
+    if (loaded) write(loaded);
+    else void ready.then(write);
+  };
   // Masked before anything can print it; only when the comment will use it (the runner masks its own).
-  if (inputs.prComment && inputs.githubToken) core.setSecret(inputs.githubToken);
+  const token = inputs.prComment ? inputs.githubToken : undefined;
+  if (token) withCore((core) => core.setSecret(token));
   // GitHub keeps 10 warning annotations per step: the first 9 are annotations, the rest go to the log
   // under one more annotation that counts them.
   let warned = 0;
   const hooks = {
-    info: (line: string) => core.info(logSafe(line)),
+    info: (line: string) => withCore((core) => core.info(logSafe(line))),
     warn: (message: string) => {
       warned++;
-      if (warned <= WARNING_ANNOTATIONS) core.warning(logSafe(message));
-      else core.info(logSafe(`warning: ${message}`));
+      const count = warned;
+      withCore((core) => {
+        if (count <= WARNING_ANNOTATIONS) core.warning(logSafe(message));
+        else core.info(logSafe(`warning: ${message}`));
+      });
     },
-    group: <T>(title: string, fn: () => Promise<T>) => core.group(title, fn),
+    group: async <T>(title: string, fn: () => Promise<T>) => (await ready).group(title, fn),
   };
   let docker;
   try {
     docker = openDaemon(inputs);
     const outcome = await runPass(inputs, docker, hooks);
+    const core = await ready;
     if (warned > WARNING_ANNOTATIONS) {
       core.warning(`${warned - WARNING_ANNOTATIONS} more warning(s) in the log above and in the job summary`);
     }
-    await writeOutputs(outcome);
-    if (inputs.prComment) await postComment(outcome, hooks.warn);
+    await writeOutputs(core, outcome);
+    if (inputs.prComment) await postComment(core, outcome, hooks.warn);
     if (outcome.failures.length > 0) core.setFailed(logSafe(outcome.failures.join('; ')));
   } catch (error) {
-    core.setFailed(logSafe(messageOf(error)));
+    (await ready).setFailed(logSafe(messageOf(error)));
   } finally {
     docker?.close();
   }
 }
 
 /** Outputs, annotations and the job summary; with no facts (a gate failed first) only the gates. */
-async function writeOutputs({ inputs, facts, rows, totals, gates }: Outcome): Promise<void> {
+async function writeOutputs(core: Core, { inputs, facts, rows, totals, gates }: Outcome): Promise<void> {
   core.setOutput('removed-count', totals?.removed ?? 0);
   core.setOutput('kept-count', totals?.kept ?? 0);
   core.setOutput('reclaimed-bytes', totals?.reclaimedBytes ?? 0);
@@ -86,7 +109,11 @@ async function writeOutputs({ inputs, facts, rows, totals, gates }: Outcome): Pr
  * job, edited in place. A token that may not write (forks, Dependabot, read-only permissions) is a
  * warning: the comment is information, the step goes on.
  */
-async function postComment({ inputs, facts, rows }: Outcome, warn: (message: string) => void): Promise<void> {
+async function postComment(
+  core: Core,
+  { inputs, facts, rows }: Outcome,
+  warn: (message: string) => void,
+): Promise<void> {
   const target = await pullRequestOf(process.env);
   if ('none' in target) {
     core.info(`pr-comment: no comment, ${target.none}`);

@@ -74,7 +74,7 @@ export async function upsertComment(
   body: string,
 ): Promise<CommentResult> {
   try {
-    const { getOctokit } = await import(/* webpackMode: "eager" */ '@actions/github');
+    const { getOctokit } = await import('@actions/github');
     const octokit = getOctokit(token, { baseUrl: target.apiUrl }) as unknown as Octokit;
     const login = await octokit.request('GET /user').then(
       (r) => (r.data as { login?: string }).login,

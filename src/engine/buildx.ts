@@ -65,7 +65,7 @@ export async function listBuildxBuilders(
   env: Record<string, string | undefined>,
   timeoutMs: number,
 ): Promise<BuildxListing> {
-  const { getExecOutput } = await import(/* webpackMode: "eager" */ '@actions/exec');
+  const { getExecOutput } = await import('@actions/exec');
   const childEnv = Object.fromEntries(
     Object.entries({ ...env, DOCKER_HOST: host }).filter((e): e is [string, string] => e[1] !== undefined),
   );

@@ -1,12 +1,14 @@
-// The one place that talks HTTP to the Docker daemon. Everything goes through dockerode's modem so the
-// same code serves unix sockets, tcp (with TLS from DOCKER_TLS_VERIFY / DOCKER_CERT_PATH) and ssh.
+// The one place that talks HTTP to the Docker daemon. Everything goes through docker-modem (dockerode's
+// transport) so the same code serves unix sockets, tcp (with TLS from DOCKER_TLS_VERIFY /
+// DOCKER_CERT_PATH) and ssh. The modem alone, not dockerode: dockerode loads its gRPC session code
+// (grpc-js, protobufjs) at startup, which no request here uses and which took most of a cold start.
 
 import http from 'node:http';
 import https from 'node:https';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import Docker from 'dockerode';
+import Modem from 'docker-modem';
 import { InputError } from '../errors';
 
 export interface DockerApi {
@@ -133,7 +135,7 @@ export function connectDocker(
     runLimitRule?: string;
   },
 ): DockerApi {
-  // dockerode reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
+  // docker-modem reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
   // gets the same parsing as the environment variable.
   if (host) process.env.DOCKER_HOST = host;
   const resolved = host ?? process.env.DOCKER_HOST ?? DEFAULT_HOST;
@@ -141,15 +143,15 @@ export function connectDocker(
   // No custom http.Agent: docker-modem formats every request's options with util.inspect (even with
   // debugging off), and an agent in them makes each call cost ~9 ms instead of ~0.2 ms. Node's global
   // agent keeps connections alive; the callers bound the concurrency.
-  const docker = new Docker({ timeout: options.timeoutMs } as Docker.DockerOptions);
+  const modem = new Modem({ timeout: options.timeoutMs });
   const pingTimeoutMs = Math.min(PING_TIMEOUT_MS, options.timeoutMs);
   // Checks go over new connections (no keep-alive): a daemon that is shutting down has closed its
   // listener but still answers on the connections the run already holds.
-  const probeClient = (() => {
-    const client = new Docker({ timeout: pingTimeoutMs } as Docker.DockerOptions);
-    const modem = client.modem as unknown as { protocol?: string; agent?: http.Agent };
-    modem.agent =
-      modem.protocol === 'https'
+  const probeModem = (() => {
+    const client = new Modem({ timeout: pingTimeoutMs });
+    const fields = client as unknown as { protocol?: string; agent?: http.Agent };
+    fields.agent =
+      fields.protocol === 'https'
         ? new https.Agent({ keepAlive: false })
         : new http.Agent({ keepAlive: false });
     return client;
@@ -177,7 +179,7 @@ export function connectDocker(
   timer?.unref();
 
   const dial = <T>(
-    client: Docker,
+    client: Modem,
     method: string,
     path: string,
     query?: Record<string, unknown>,
@@ -187,7 +189,7 @@ export function connectDocker(
       if (Date.now() >= deadline) return reject(limitError());
       pending.add(reject);
       const started = Date.now();
-      client.modem.dial(
+      client.dial(
         {
           path: `${path}?`,
           method,
@@ -224,7 +226,7 @@ export function connectDocker(
   const ping = async () => {
     let answer: unknown;
     try {
-      answer = await dial<unknown>(probeClient, 'GET', '/_ping', undefined, pingTimeoutMs);
+      answer = await dial<unknown>(probeModem, 'GET', '/_ping', undefined, pingTimeoutMs);
     } catch (error) {
       const why = notDocker(error);
       if (why) throw new Error(`${resolved} is not a Docker daemon: ${why}`);
@@ -243,13 +245,13 @@ export function connectDocker(
   return {
     host: resolved,
     request: <T>(method: 'GET' | 'POST' | 'DELETE', path: string, query?: Record<string, unknown>) =>
-      dial<T>(docker, method, path, query),
+      dial<T>(modem, method, path, query),
     ping,
     async probe() {
       await ping();
       // The image store answers too (a reference no image has: the daemon walks its list, sends none).
       const filters = JSON.stringify({ reference: ['safe-docker-prune.invalid/probe:none'] });
-      await dial<unknown>(probeClient, 'GET', '/images/json', { filters }, pingTimeoutMs);
+      await dial<unknown>(probeModem, 'GET', '/images/json', { filters }, pingTimeoutMs);
     },
     timeLeft: () => deadline - Date.now(),
     close() {
