@@ -1,4 +1,4 @@
-// Cold start of both bundles: node start to the first connection to the Docker daemon (bench/probe.cjs
+// Cold start of both bundles: node start to the first connection to the Docker daemon (bench/measure.cjs
 // records it), median/min/max over RUNS runs each. The daemon address is a socket that does not exist:
 // the connect attempt is what is timed, so no daemon is needed.
 // Usage: node scripts/coldstart.mjs [--runs N] [--json]; SDP_NODE=path/to/node times another Node.
@@ -29,12 +29,12 @@ try {
     const ms = [];
     const rssKb = [];
     for (let i = 0; i < runs; i++) {
-      const env = { ...process.env, ...bundle.env, PROBE_OUT: out };
+      const env = { ...process.env, ...bundle.env, SDP_MEASURE_OUT: out };
       // A run must not write into a real job's outputs or summary.
       for (const name of ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_STATE', 'DOCKER_HOST'])
         delete env[name];
       rmSync(out, { force: true });
-      const run = spawnSync(node, ['--require', join(root, 'bench/probe.cjs'), ...bundle.argv], {
+      const run = spawnSync(node, ['--require', join(root, 'bench/measure.cjs'), ...bundle.argv], {
         cwd: root,
         env,
         encoding: 'utf8',
