@@ -30576,6 +30576,7 @@ function buildReport(facts, rows) {
             apiVersion: facts.engine.apiVersion,
             imageStore: facts.engine.imageStore,
             id: facts.engine.id,
+            layersReadFrom: facts.engine.layersReadFrom,
         },
         totals: { ...totalsOf(facts, rows), estimateExact: facts.plan.estimateMethod.exact },
         estimate: facts.plan.estimate,
@@ -32862,10 +32863,87 @@ function layersCountContent(version) {
     return Number(/^(\d+)/.exec(version)?.[1] ?? 0) >= 28;
 }
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/engine/layerstore.ts
+// Docker's classic image store, read from disk where it is on this machine and readable (the action runs
+// as root on the daemon's host): each image's config (its layers' diff IDs) and each layer's size, the
+// figures the API's inspect and history give, without one or two requests per image. The layout is
+// `<data root>/image/<storage driver>/`: `imagedb/content/sha256/<id>` holds the config,
+// `imagedb/metadata/sha256/<id>/lastUpdated` the last tag time, `layerdb/sha256/<chain ID>/size` the
+// layer's size (what `LayersSize`, history and `docker image ls` count).
+
+
+
+const hexOf = (digest) => /^sha256:([0-9a-f]{64})$/.exec(digest)?.[1];
+/**
+ * The store's folder (`<root>/image/<driver>`) when the first image's config is readable there;
+ * undefined otherwise (a remote daemon, no permission, another store).
+ */
+async function classicStoreFor(rootDir, driver, firstImageId) {
+    const hex = firstImageId && hexOf(firstImageId);
+    if (!rootDir || !/^[\w.-]+$/.test(driver) || !hex)
+        return undefined;
+    const dir = (0,external_node_path_namespaceObject.join)(rootDir, 'image', driver);
+    return (await readConfigLayers(dir, hex)) ? dir : undefined;
+}
+async function readConfigLayers(dir, hex) {
+    try {
+        const config = JSON.parse(await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(dir, 'imagedb/content/sha256', hex), 'utf8'));
+        const ids = config.rootfs?.diff_ids ?? [];
+        return Array.isArray(ids) && ids.every((id) => typeof id === 'string' && hexOf(id))
+            ? ids
+            : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** A layer's chain ID: its diff ID for the bottom layer, else sha256 of "<parent chain ID> <diff ID>". */
+function chainIds(diffIds) {
+    const chains = [];
+    for (const diffId of diffIds) {
+        const parent = chains.at(-1);
+        chains.push(parent ? `sha256:${(0,external_node_crypto_.createHash)('sha256').update(`${parent} ${diffId}`).digest('hex')}` : diffId);
+    }
+    return chains;
+}
+/**
+ * One image from the store; undefined when any part is missing or unreadable (removed meanwhile, or
+ * another layout), so that the caller asks the API instead. `sizes` caches layer sizes by chain ID
+ * across images (most layers are shared).
+ */
+async function readStoredImage(dir, imageId, sizes) {
+    const hex = hexOf(imageId);
+    const layers = hex && (await readConfigLayers(dir, hex));
+    if (!hex || !layers)
+        return undefined;
+    const layerSizes = [];
+    for (const chain of chainIds(layers)) {
+        let size = sizes.get(chain);
+        if (!size) {
+            size = (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(dir, 'layerdb/sha256', hexOf(chain), 'size'), 'utf8').then((text) => (/^\d+$/.test(text.trim()) ? Number(text.trim()) : undefined), () => undefined);
+            sizes.set(chain, size);
+        }
+        const bytes = await size;
+        if (bytes === undefined)
+            return undefined;
+        layerSizes.push(bytes);
+    }
+    const tagged = await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(dir, 'imagedb/metadata/sha256', hex, 'lastUpdated'), 'utf8').catch(() => '');
+    const lastTagMs = Date.parse(tagged.trim());
+    return {
+        layers,
+        sizes: layerSizes,
+        lastTagMs: Number.isFinite(lastTagMs) && lastTagMs > 0 ? lastTagMs : 0,
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/engine/inventory.ts
 // One inventory of the daemon: images with their layers, containers, networks, volumes, build cache, and
 // Docker's own byte totals. Per image: one inspect (the diff IDs); a history (layer sizes) only where
 // `/system/df` cannot size the image's layers already (see planLayerSizing).
+
 
 
 
@@ -32979,21 +33057,37 @@ async function takeInventory(docker, concurrency, opts = {}) {
         .request('GET', '/images/json', { all: true })
         .then((list) => done('listMs', list));
     const infoRead = docker.request('GET', '/info');
-    // The containerd store's list names each image's manifest (API 1.46+, Docker 28): where its content
-    // store is on this machine, an image's layers (diff IDs) come from its config there, with no inspect.
-    // A budget also needs each image's last tag time, which only the inspect gives.
-    const contentReading = listing.then(async (summaries) => summaries.some((s) => s.Descriptor?.digest)
-        ? contentStoreFor((await infoRead).DockerRootDir ?? '', summaries.map(target))
-        : undefined);
+    // Where the image store is on this machine and readable, each image's layers are read from it rather
+    // than asked for one inspect per image: the classic store's image and layer databases (with the
+    // layers' sizes, so no history either), or the containerd store's content, whose manifest the list
+    // names (API 1.46+; a budget also needs the last tag time, which only the inspect gives there).
+    const storeReading = Promise.all([listing, infoRead]).then(async ([summaries, info]) => {
+        const root = info.DockerRootDir ?? '';
+        if (summaries.some((s) => s.Descriptor?.digest)) {
+            return { content: await contentStoreFor(root, summaries.map(target)) };
+        }
+        if (isContainerdStore(info.DriverStatus))
+            return {};
+        return { classic: await classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id) };
+    });
+    const chainSizes = new Map();
     // The per-image reads start as soon as the image list is in, while /system/df is still computing.
-    const inspecting = Promise.all([listing, contentReading])
-        .then(([summaries, contentDir]) => mapPool(summaries, concurrency, async (summary) => {
-        const layers = contentDir && !opts.lastUseTimes && summary.Descriptor?.digest
-            ? await configLayers(contentDir, summary.Descriptor.digest)
+    const inspecting = Promise.all([listing, storeReading])
+        .then(([summaries, store]) => mapPool(summaries, concurrency, async (summary) => {
+        const stored = store.classic && (await readStoredImage(store.classic, summary.Id, chainSizes));
+        if (stored)
+            return { ...stored, fromStore: true };
+        const layers = store.content && !opts.lastUseTimes && summary.Descriptor?.digest
+            ? await configLayers(store.content, summary.Descriptor.digest)
             : undefined;
         if (layers)
-            return { RootFS: { Layers: layers } };
-        return unlessGone(docker.request('GET', `/images/${summary.Id}/json`));
+            return { layers, lastTagMs: 0, fromStore: true };
+        const inspect = await unlessGone(docker.request('GET', `/images/${summary.Id}/json`));
+        return (inspect && {
+            layers: inspect.RootFS?.Layers ?? [],
+            lastTagMs: apiTimeMs(inspect.Metadata?.LastTagTime),
+            fromStore: false,
+        });
     }))
         .then((all) => done('inspectMs', all));
     const [version, info, summaries, containers, networks, df, inspected] = await Promise.all([
@@ -33005,35 +33099,45 @@ async function takeInventory(docker, concurrency, opts = {}) {
         diskUsage(docker).then((df) => done('dfMs', df)),
         inspecting,
     ]);
-    const present = summaries
-        .map((summary, i) => ({
-        summary,
-        layers: inspected[i]?.RootFS?.Layers ?? [],
-        lastTagMs: apiTimeMs(inspected[i]?.Metadata?.LastTagTime),
-        gone: !inspected[i],
-    }))
-        .filter((entry) => !entry.gone);
-    const engine = engineOf(version, info);
+    const present = summaries.flatMap((summary, i) => {
+        const read = inspected[i];
+        return read ? [{ summary, ...read }] : [];
+    });
+    const fromStore = present.filter((p) => p.fromStore).length;
+    const engine = {
+        ...engineOf(version, info),
+        layersReadFrom: fromStore === present.length ? 'store' : fromStore === 0 ? 'api' : 'mixed',
+    };
     const imageStore = engine.imageStore;
     // On the containerd store an image's Size includes its content-store blobs, so df's Size - SharedSize
     // is no layer total: every image is sized from its history there.
     const dfImages = new Map(imageStore === 'classic'
         ? (df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }])
         : []);
-    const sizing = planLayerSizing(present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })), dfImages, 
-    // Podman's and the containerd store's image sizes include more than the layers.
-    imageStore === 'classic');
-    const histories = new Map();
-    await mapPool(sizing.history, concurrency, async (id) => {
-        const steps = await unlessGone(docker.request('GET', `/images/${id}/history`));
-        if (steps)
-            histories.set(id, steps.map((step) => step.Size));
-    });
-    const sized = sizing.resolve(done('historyMs', histories));
+    let sized;
+    if (present.length > 0 && present.every((p) => p.sizes)) {
+        // Every layer sized from the store: exact where the sizes add up to the image's own Size.
+        sized = new Map(present.map(({ summary, sizes }) => [
+            summary.Id,
+            { sizes: sizes, exact: sizes.reduce((n, x) => n + x, 0) === summary.Size },
+        ]));
+    }
+    else {
+        const sizing = planLayerSizing(present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })), dfImages, 
+        // Podman's and the containerd store's image sizes include more than the layers.
+        imageStore === 'classic');
+        const histories = new Map();
+        await mapPool(sizing.history, concurrency, async (id) => {
+            const steps = await unlessGone(docker.request('GET', `/images/${id}/history`));
+            if (steps)
+                histories.set(id, steps.map((step) => step.Size));
+        });
+        sized = sizing.resolve(done('historyMs', histories));
+    }
     // The containerd store keeps each image's manifest, config and layer blobs besides the snapshots:
     // read them from its content store when it is on this machine and readable.
     const contentDir = imageStore === 'containerd'
-        ? ((await contentReading) ??
+        ? ((await storeReading).content ??
             (await contentStoreFor(info.DockerRootDir ?? '', present.map((p) => target(p.summary)))))
         : undefined;
     const blobs = new Map();
@@ -33200,8 +33304,6 @@ async function readPodmanImage(docker, summary) {
     }
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/policy/usage.ts
 // Usage history, as pure functions: what the state file holds, how a run's observation is recorded in
 // it, and when each image was last used. The file itself is read and written by src/engine/state.ts.

@@ -135,6 +135,11 @@ export interface EngineInfo {
   imageStore: ImageStore;
   /** The daemon's ID (`/info` ID), to tell daemons apart. */
   id: string;
+  /**
+   * Where the images' layers were read: `store` (the image store on this machine's disk, no per-image
+   * request), `api` (an inspect, and a history where needed, per image) or `mixed`.
+   */
+  layersReadFrom?: 'store' | 'api' | 'mixed';
 }
 
 export type ImageStore = 'classic' | 'containerd' | 'podman';

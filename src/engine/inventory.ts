@@ -18,6 +18,7 @@ import {
   readImageBlobs,
   referrers,
 } from './content';
+import { classicStoreFor, readStoredImage } from './layerstore';
 import { mapPool } from './pool';
 import type { Blob, ContainerInfo, EngineInfo, ImageInfo, ImageStore, Inventory, Usage } from '../types';
 
@@ -102,6 +103,8 @@ interface ApiVersion {
 interface ApiInfo {
   ID?: string;
   DockerRootDir?: string;
+  /** The storage driver (`overlay2`), which names the classic store's folder below the data root. */
+  Driver?: string;
   DriverStatus?: [string, string][] | null;
 }
 
@@ -215,6 +218,14 @@ export function apiTimeMs(iso: string | undefined | null): number {
   return Number.isFinite(ms) && ms > 0 ? ms : 0;
 }
 
+/** One image's layers as read from the store or the API (layer sizes where the store gives them). */
+interface ImageRead {
+  layers: string[];
+  lastTagMs: number;
+  sizes?: number[];
+  fromStore: boolean;
+}
+
 /** The image's target in the content store: its manifest or index (API 1.46+), else its ID. */
 const target = (summary: ApiImageSummary) => summary.Descriptor?.digest ?? summary.Id;
 
@@ -242,28 +253,44 @@ export async function takeInventory(
     .request<ApiImageSummary[]>('GET', '/images/json', { all: true })
     .then((list) => done('listMs', list));
   const infoRead = docker.request<ApiInfo>('GET', '/info');
-  // The containerd store's list names each image's manifest (API 1.46+, Docker 28): where its content
-  // store is on this machine, an image's layers (diff IDs) come from its config there, with no inspect.
-  // A budget also needs each image's last tag time, which only the inspect gives.
-  const contentReading = listing.then(async (summaries) =>
-    summaries.some((s) => s.Descriptor?.digest)
-      ? contentStoreFor((await infoRead).DockerRootDir ?? '', summaries.map(target))
-      : undefined,
+  // Where the image store is on this machine and readable, each image's layers are read from it rather
+  // than asked for one inspect per image: the classic store's image and layer databases (with the
+  // layers' sizes, so no history either), or the containerd store's content, whose manifest the list
+  // names (API 1.46+; a budget also needs the last tag time, which only the inspect gives there).
+  const storeReading = Promise.all([listing, infoRead]).then(
+    async ([summaries, info]): Promise<{ content?: string; classic?: string }> => {
+      const root = info.DockerRootDir ?? '';
+      if (summaries.some((s) => s.Descriptor?.digest)) {
+        return { content: await contentStoreFor(root, summaries.map(target)) };
+      }
+      if (isContainerdStore(info.DriverStatus)) return {};
+      return { classic: await classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id) };
+    },
   );
+  const chainSizes = new Map<string, Promise<number | undefined>>();
   // The per-image reads start as soon as the image list is in, while /system/df is still computing.
-  const inspecting = Promise.all([listing, contentReading])
-    .then(([summaries, contentDir]) =>
-      mapPool(summaries, concurrency, async (summary) => {
+  const inspecting = Promise.all([listing, storeReading])
+    .then(([summaries, store]) =>
+      mapPool(summaries, concurrency, async (summary): Promise<ImageRead | undefined> => {
+        const stored = store.classic && (await readStoredImage(store.classic, summary.Id, chainSizes));
+        if (stored) return { ...stored, fromStore: true };
         const layers =
-          contentDir && !opts.lastUseTimes && summary.Descriptor?.digest
-            ? await configLayers(contentDir, summary.Descriptor.digest)
+          store.content && !opts.lastUseTimes && summary.Descriptor?.digest
+            ? await configLayers(store.content, summary.Descriptor.digest)
             : undefined;
-        if (layers) return { RootFS: { Layers: layers } };
-        return unlessGone(
+        if (layers) return { layers, lastTagMs: 0, fromStore: true };
+        const inspect = await unlessGone(
           docker.request<{ RootFS?: { Layers?: string[] }; Metadata?: { LastTagTime?: string | null } }>(
             'GET',
             `/images/${summary.Id}/json`,
           ),
+        );
+        return (
+          inspect && {
+            layers: inspect.RootFS?.Layers ?? [],
+            lastTagMs: apiTimeMs(inspect.Metadata?.LastTagTime),
+            fromStore: false,
+          }
         );
       }),
     )
@@ -277,16 +304,16 @@ export async function takeInventory(
     diskUsage(docker).then((df) => done('dfMs', df)),
     inspecting,
   ]);
-  const present = summaries
-    .map((summary, i) => ({
-      summary,
-      layers: inspected[i]?.RootFS?.Layers ?? [],
-      lastTagMs: apiTimeMs(inspected[i]?.Metadata?.LastTagTime),
-      gone: !inspected[i],
-    }))
-    .filter((entry) => !entry.gone);
+  const present = summaries.flatMap((summary, i) => {
+    const read = inspected[i];
+    return read ? [{ summary, ...read }] : [];
+  });
 
-  const engine = engineOf(version, info);
+  const fromStore = present.filter((p) => p.fromStore).length;
+  const engine: EngineInfo = {
+    ...engineOf(version, info),
+    layersReadFrom: fromStore === present.length ? 'store' : fromStore === 0 ? 'api' : 'mixed',
+  };
   const imageStore = engine.imageStore;
   // On the containerd store an image's Size includes its content-store blobs, so df's Size - SharedSize
   // is no layer total: every image is sized from its history there.
@@ -295,27 +322,38 @@ export async function takeInventory(
       ? (df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }])
       : [],
   );
-  const sizing = planLayerSizing(
-    present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })),
-    dfImages,
-    // Podman's and the containerd store's image sizes include more than the layers.
-    imageStore === 'classic',
-  );
-  const histories = new Map<string, number[]>();
-  await mapPool(sizing.history, concurrency, async (id) => {
-    const steps = await unlessGone(docker.request<{ Size: number }[]>('GET', `/images/${id}/history`));
-    if (steps)
-      histories.set(
-        id,
-        steps.map((step) => step.Size),
-      );
-  });
-  const sized = sizing.resolve(done('historyMs', histories));
+  let sized: Map<string, { sizes: number[]; exact: boolean }>;
+  if (present.length > 0 && present.every((p) => p.sizes)) {
+    // Every layer sized from the store: exact where the sizes add up to the image's own Size.
+    sized = new Map(
+      present.map(({ summary, sizes }) => [
+        summary.Id,
+        { sizes: sizes!, exact: sizes!.reduce((n, x) => n + x, 0) === summary.Size },
+      ]),
+    );
+  } else {
+    const sizing = planLayerSizing(
+      present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })),
+      dfImages,
+      // Podman's and the containerd store's image sizes include more than the layers.
+      imageStore === 'classic',
+    );
+    const histories = new Map<string, number[]>();
+    await mapPool(sizing.history, concurrency, async (id) => {
+      const steps = await unlessGone(docker.request<{ Size: number }[]>('GET', `/images/${id}/history`));
+      if (steps)
+        histories.set(
+          id,
+          steps.map((step) => step.Size),
+        );
+    });
+    sized = sizing.resolve(done('historyMs', histories));
+  }
   // The containerd store keeps each image's manifest, config and layer blobs besides the snapshots:
   // read them from its content store when it is on this machine and readable.
   const contentDir =
     imageStore === 'containerd'
-      ? ((await contentReading) ??
+      ? ((await storeReading).content ??
         (await contentStoreFor(
           info.DockerRootDir ?? '',
           present.map((p) => target(p.summary)),

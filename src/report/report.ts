@@ -203,6 +203,7 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
       apiVersion: facts.engine.apiVersion,
       imageStore: facts.engine.imageStore,
       id: facts.engine.id,
+      layersReadFrom: facts.engine.layersReadFrom,
     },
     totals: { ...totalsOf(facts, rows), estimateExact: facts.plan.estimateMethod.exact },
     estimate: facts.plan.estimate,

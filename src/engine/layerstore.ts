@@ -1,0 +1,99 @@
+// Docker's classic image store, read from disk where it is on this machine and readable (the action runs
+// as root on the daemon's host): each image's config (its layers' diff IDs) and each layer's size, the
+// figures the API's inspect and history give, without one or two requests per image. The layout is
+// `<data root>/image/<storage driver>/`: `imagedb/content/sha256/<id>` holds the config,
+// `imagedb/metadata/sha256/<id>/lastUpdated` the last tag time, `layerdb/sha256/<chain ID>/size` the
+// layer's size (what `LayersSize`, history and `docker image ls` count).
+
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** What the classic store says of one image. */
+export interface StoredImage {
+  layers: string[];
+  sizes: number[];
+  /** Epoch ms of the last tag, 0 when never tagged (as the inspect's `Metadata.LastTagTime`). */
+  lastTagMs: number;
+}
+
+const hexOf = (digest: string) => /^sha256:([0-9a-f]{64})$/.exec(digest)?.[1];
+
+/**
+ * The store's folder (`<root>/image/<driver>`) when the first image's config is readable there;
+ * undefined otherwise (a remote daemon, no permission, another store).
+ */
+export async function classicStoreFor(
+  rootDir: string,
+  driver: string,
+  firstImageId: string | undefined,
+): Promise<string | undefined> {
+  const hex = firstImageId && hexOf(firstImageId);
+  if (!rootDir || !/^[\w.-]+$/.test(driver) || !hex) return undefined;
+  const dir = join(rootDir, 'image', driver);
+  return (await readConfigLayers(dir, hex)) ? dir : undefined;
+}
+
+async function readConfigLayers(dir: string, hex: string): Promise<string[] | undefined> {
+  try {
+    const config = JSON.parse(await readFile(join(dir, 'imagedb/content/sha256', hex), 'utf8')) as {
+      rootfs?: { diff_ids?: unknown };
+    };
+    const ids = config.rootfs?.diff_ids ?? [];
+    return Array.isArray(ids) && ids.every((id) => typeof id === 'string' && hexOf(id))
+      ? (ids as string[])
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A layer's chain ID: its diff ID for the bottom layer, else sha256 of "<parent chain ID> <diff ID>". */
+export function chainIds(diffIds: string[]): string[] {
+  const chains: string[] = [];
+  for (const diffId of diffIds) {
+    const parent = chains.at(-1);
+    chains.push(
+      parent ? `sha256:${createHash('sha256').update(`${parent} ${diffId}`).digest('hex')}` : diffId,
+    );
+  }
+  return chains;
+}
+
+/**
+ * One image from the store; undefined when any part is missing or unreadable (removed meanwhile, or
+ * another layout), so that the caller asks the API instead. `sizes` caches layer sizes by chain ID
+ * across images (most layers are shared).
+ */
+export async function readStoredImage(
+  dir: string,
+  imageId: string,
+  sizes: Map<string, Promise<number | undefined>>,
+): Promise<StoredImage | undefined> {
+  const hex = hexOf(imageId);
+  const layers = hex && (await readConfigLayers(dir, hex));
+  if (!hex || !layers) return undefined;
+  const layerSizes: number[] = [];
+  for (const chain of chainIds(layers)) {
+    let size = sizes.get(chain);
+    if (!size) {
+      size = readFile(join(dir, 'layerdb/sha256', hexOf(chain)!, 'size'), 'utf8').then(
+        (text) => (/^\d+$/.test(text.trim()) ? Number(text.trim()) : undefined),
+        () => undefined,
+      );
+      sizes.set(chain, size);
+    }
+    const bytes = await size;
+    if (bytes === undefined) return undefined;
+    layerSizes.push(bytes);
+  }
+  const tagged = await readFile(join(dir, 'imagedb/metadata/sha256', hex, 'lastUpdated'), 'utf8').catch(
+    () => '',
+  );
+  const lastTagMs = Date.parse(tagged.trim());
+  return {
+    layers,
+    sizes: layerSizes,
+    lastTagMs: Number.isFinite(lastTagMs) && lastTagMs > 0 ? lastTagMs : 0,
+  };
+}
