@@ -99,11 +99,10 @@ describeDocker('estimate against what the engine really frees', () => {
       apiVersion: daemon.apiVersion,
       imageStore: daemon.imageStore,
     };
-    // The daemon runs on this machine: its classic store, or its containerd content store where the list
-    // names the manifests (API 1.46+), is read from disk; Podman's and Docker 26's containerd store by API.
+    // The daemon runs on this machine: its classic store, Podman's storage, or its containerd content store
+    // where the list names the manifests (API 1.46+), is read from disk; Docker 26's containerd store by API.
     const [major, minor] = daemon.apiVersion.split('.').map(Number);
-    const fromStore =
-      daemon.imageStore === 'classic' || (daemon.imageStore === 'containerd' && (major > 1 || minor >= 46));
+    const fromStore = daemon.imageStore !== 'containerd' || major > 1 || minor >= 46;
     expect(run.report.daemon).toMatchObject({
       engine: daemon.imageStore === 'podman' ? 'podman' : 'docker',
       ...expected,

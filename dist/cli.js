@@ -32560,7 +32560,7 @@ function layersCountContent(version) {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/layerstore.ts
-// Docker's classic image store, read from disk where it is on this machine and readable (the action runs
+// Docker's classic image store and Podman's containers/storage, read from disk where it is on this machine and readable (the action runs
 // as root on the daemon's host): each image's config (its layers' diff IDs) and each layer's size, the
 // figures the API's inspect and history give, without one or two requests per image. The layout is
 // `<data root>/image/<storage driver>/`: `imagedb/content/sha256/<id>` holds the config,
@@ -32631,6 +32631,53 @@ async function readStoredImage(dir, imageId, sizes) {
         sizes: layerSizes,
         lastTagMs: Number.isFinite(lastTagMs) && lastTagMs > 0 ? lastTagMs : 0,
     };
+}
+/**
+ * Podman's images (containers/storage): `<graph root>/<driver>-images/images.json` names each image's top
+ * layer, `<driver>-layers/layers.json` each layer's parent, diff ID and size (what Podman's history and
+ * image sizes count). Two files for every image, instead of an inspect and a history per image through
+ * the service (~100 ms and ~40 ms each with 500 images on Podman 4.3). Undefined when not readable; an
+ * image whose chain is incomplete is left out, so that the API is asked for it.
+ */
+async function readPodmanStore(rootDir, driver) {
+    if (!rootDir || !/^[\w.-]+$/.test(driver))
+        return undefined;
+    let images;
+    let layers;
+    try {
+        images = JSON.parse(await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(rootDir, `${driver}-images`, 'images.json'), 'utf8'));
+        layers = JSON.parse(await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(rootDir, `${driver}-layers`, 'layers.json'), 'utf8'));
+    }
+    catch {
+        return undefined;
+    }
+    if (!Array.isArray(images) || !Array.isArray(layers))
+        return undefined;
+    const byId = new Map(layers.filter((l) => l?.id).map((l) => [l.id, l]));
+    const result = new Map();
+    for (const image of images) {
+        if (!image?.id || !image.layer)
+            continue;
+        const chain = [];
+        for (let id = image.layer; id; id = byId.get(id)?.parent) {
+            const layer = byId.get(id);
+            if (!layer || chain.length > 1000)
+                break;
+            chain.push(layer);
+        }
+        const complete = chain.length > 0 &&
+            !chain.at(-1).parent &&
+            chain.every((l) => hexOf(l['diff-digest'] ?? '') && Number.isInteger(l['diff-size']));
+        if (!complete)
+            continue;
+        chain.reverse();
+        result.set(`sha256:${image.id}`, {
+            layers: chain.map((l) => l['diff-digest']),
+            sizes: chain.map((l) => l['diff-size']),
+            lastTagMs: 0,
+        });
+    }
+    return result;
 }
 
 ;// CONCATENATED MODULE: ./src/engine/inventory.ts
@@ -32762,13 +32809,17 @@ async function takeInventory(docker, concurrency, opts = {}) {
         }
         if (isContainerdStore(info.DriverStatus))
             return {};
-        return { classic: await classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id) };
+        const classic = await classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id);
+        if (classic)
+            return { classic };
+        return { podman: await readPodmanStore(root, info.Driver ?? '') };
     });
     const chainSizes = new Map();
     // The per-image reads start as soon as the image list is in, while /system/df is still computing.
     const inspecting = Promise.all([listing, storeReading])
         .then(([summaries, store]) => mapPool(summaries, concurrency, async (summary) => {
-        const stored = store.classic && (await readStoredImage(store.classic, summary.Id, chainSizes));
+        const stored = (store.classic && (await readStoredImage(store.classic, summary.Id, chainSizes))) ||
+            (!opts.lastUseTimes && store.podman?.get(summary.Id));
         if (stored)
             return { ...stored, fromStore: true };
         const layers = store.content && !opts.lastUseTimes && summary.Descriptor?.digest
@@ -32810,10 +32861,14 @@ async function takeInventory(docker, concurrency, opts = {}) {
         : []);
     let sized;
     if (present.length > 0 && present.every((p) => p.sizes)) {
-        // Every layer sized from the store: exact where the sizes add up to the image's own Size.
+        // Every layer sized from the store. On the classic store an image's Size is its layers' total,
+        // which checks them; Podman's adds the image's metadata.
         sized = new Map(present.map(({ summary, sizes }) => [
             summary.Id,
-            { sizes: sizes, exact: sizes.reduce((n, x) => n + x, 0) === summary.Size },
+            {
+                sizes: sizes,
+                exact: imageStore !== 'classic' || sizes.reduce((n, x) => n + x, 0) === summary.Size,
+            },
         ]));
     }
     else {

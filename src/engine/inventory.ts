@@ -18,7 +18,7 @@ import {
   readImageBlobs,
   referrers,
 } from './content';
-import { classicStoreFor, readStoredImage } from './layerstore';
+import { classicStoreFor, readPodmanStore, readStoredImage, type StoredImage } from './layerstore';
 import { mapPool } from './pool';
 import type { Blob, ContainerInfo, EngineInfo, ImageInfo, ImageStore, Inventory, Usage } from '../types';
 
@@ -258,13 +258,19 @@ export async function takeInventory(
   // layers' sizes, so no history either), or the containerd store's content, whose manifest the list
   // names (API 1.46+; a budget also needs the last tag time, which only the inspect gives there).
   const storeReading = Promise.all([listing, infoRead]).then(
-    async ([summaries, info]): Promise<{ content?: string; classic?: string }> => {
+    async ([summaries, info]): Promise<{
+      content?: string;
+      classic?: string;
+      podman?: Map<string, StoredImage>;
+    }> => {
       const root = info.DockerRootDir ?? '';
       if (summaries.some((s) => s.Descriptor?.digest)) {
         return { content: await contentStoreFor(root, summaries.map(target)) };
       }
       if (isContainerdStore(info.DriverStatus)) return {};
-      return { classic: await classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id) };
+      const classic = await classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id);
+      if (classic) return { classic };
+      return { podman: await readPodmanStore(root, info.Driver ?? '') };
     },
   );
   const chainSizes = new Map<string, Promise<number | undefined>>();
@@ -272,7 +278,9 @@ export async function takeInventory(
   const inspecting = Promise.all([listing, storeReading])
     .then(([summaries, store]) =>
       mapPool(summaries, concurrency, async (summary): Promise<ImageRead | undefined> => {
-        const stored = store.classic && (await readStoredImage(store.classic, summary.Id, chainSizes));
+        const stored =
+          (store.classic && (await readStoredImage(store.classic, summary.Id, chainSizes))) ||
+          (!opts.lastUseTimes && store.podman?.get(summary.Id));
         if (stored) return { ...stored, fromStore: true };
         const layers =
           store.content && !opts.lastUseTimes && summary.Descriptor?.digest
@@ -324,11 +332,15 @@ export async function takeInventory(
   );
   let sized: Map<string, { sizes: number[]; exact: boolean }>;
   if (present.length > 0 && present.every((p) => p.sizes)) {
-    // Every layer sized from the store: exact where the sizes add up to the image's own Size.
+    // Every layer sized from the store. On the classic store an image's Size is its layers' total,
+    // which checks them; Podman's adds the image's metadata.
     sized = new Map(
       present.map(({ summary, sizes }) => [
         summary.Id,
-        { sizes: sizes!, exact: sizes!.reduce((n, x) => n + x, 0) === summary.Size },
+        {
+          sizes: sizes!,
+          exact: imageStore !== 'classic' || sizes!.reduce((n, x) => n + x, 0) === summary.Size,
+        },
       ]),
     );
   } else {

@@ -1,4 +1,4 @@
-// Docker's classic image store, read from disk where it is on this machine and readable (the action runs
+// Docker's classic image store and Podman's containers/storage, read from disk where it is on this machine and readable (the action runs
 // as root on the daemon's host): each image's config (its layers' diff IDs) and each layer's size, the
 // figures the API's inspect and history give, without one or two requests per image. The layout is
 // `<data root>/image/<storage driver>/`: `imagedb/content/sha256/<id>` holds the config,
@@ -96,4 +96,61 @@ export async function readStoredImage(
     sizes: layerSizes,
     lastTagMs: Number.isFinite(lastTagMs) && lastTagMs > 0 ? lastTagMs : 0,
   };
+}
+
+interface PodmanImageRecord {
+  id?: string;
+  layer?: string;
+}
+interface PodmanLayerRecord {
+  id?: string;
+  parent?: string;
+  'diff-digest'?: string;
+  'diff-size'?: number;
+}
+
+/**
+ * Podman's images (containers/storage): `<graph root>/<driver>-images/images.json` names each image's top
+ * layer, `<driver>-layers/layers.json` each layer's parent, diff ID and size (what Podman's history and
+ * image sizes count). Two files for every image, instead of an inspect and a history per image through
+ * the service (~100 ms and ~40 ms each with 500 images on Podman 4.3). Undefined when not readable; an
+ * image whose chain is incomplete is left out, so that the API is asked for it.
+ */
+export async function readPodmanStore(
+  rootDir: string,
+  driver: string,
+): Promise<Map<string, StoredImage> | undefined> {
+  if (!rootDir || !/^[\w.-]+$/.test(driver)) return undefined;
+  let images: PodmanImageRecord[];
+  let layers: PodmanLayerRecord[];
+  try {
+    images = JSON.parse(await readFile(join(rootDir, `${driver}-images`, 'images.json'), 'utf8'));
+    layers = JSON.parse(await readFile(join(rootDir, `${driver}-layers`, 'layers.json'), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(images) || !Array.isArray(layers)) return undefined;
+  const byId = new Map(layers.filter((l) => l?.id).map((l) => [l.id!, l]));
+  const result = new Map<string, StoredImage>();
+  for (const image of images) {
+    if (!image?.id || !image.layer) continue;
+    const chain: PodmanLayerRecord[] = [];
+    for (let id: string | undefined = image.layer; id; id = byId.get(id)?.parent) {
+      const layer = byId.get(id);
+      if (!layer || chain.length > 1000) break;
+      chain.push(layer);
+    }
+    const complete =
+      chain.length > 0 &&
+      !chain.at(-1)!.parent &&
+      chain.every((l) => hexOf(l['diff-digest'] ?? '') && Number.isInteger(l['diff-size']));
+    if (!complete) continue;
+    chain.reverse();
+    result.set(`sha256:${image.id}`, {
+      layers: chain.map((l) => l['diff-digest']!),
+      sizes: chain.map((l) => l['diff-size']!),
+      lastTagMs: 0,
+    });
+  }
+  return result;
 }
