@@ -32,21 +32,23 @@ describe('the classic image store, read from disk', () => {
   });
 
   it("reads an image's layers, their sizes and its last tag time", async () => {
-    expect(await classicStoreFor(root, 'overlay2', imageId)).toBe(dir);
-    const sizes = new Map<string, Promise<number | undefined>>();
-    expect(await readStoredImage(dir, imageId, sizes)).toEqual({
+    expect(classicStoreFor(root, 'overlay2', imageId)).toBe(dir);
+    const sizes = new Map<string, number | undefined>();
+    expect(readStoredImage(dir, imageId, sizes, true)).toEqual({
       layers: diffIds,
       sizes: [5000, 1234],
       lastTagMs: Date.parse('2025-06-01T10:00:00.123Z'),
     });
     expect(sizes.size).toBe(2);
+    // Without a budget the last tag time is not needed, and not read.
+    expect(readStoredImage(dir, imageId, sizes)?.lastTagMs).toBe(0);
   });
 
   it('gives nothing where a part is missing, so that the API is asked instead', async () => {
-    expect(await readStoredImage(dir, 'sha256:' + sha(broken), new Map())).toBeUndefined();
-    expect(await readStoredImage(dir, 'sha256:' + sha('gone'), new Map())).toBeUndefined();
-    expect(await classicStoreFor(root, 'vfs', imageId)).toBeUndefined();
-    expect(await classicStoreFor(root, '../etc', imageId)).toBeUndefined();
-    expect(await classicStoreFor('', 'overlay2', imageId)).toBeUndefined();
+    expect(readStoredImage(dir, 'sha256:' + sha(broken), new Map())).toBeUndefined();
+    expect(readStoredImage(dir, 'sha256:' + sha('gone'), new Map())).toBeUndefined();
+    expect(classicStoreFor(root, 'vfs', imageId)).toBeUndefined();
+    expect(classicStoreFor(root, '../etc', imageId)).toBeUndefined();
+    expect(classicStoreFor('', 'overlay2', imageId)).toBeUndefined();
   });
 });

@@ -350,8 +350,8 @@ function markdownTable(cases: Case[], rounds: number): string {
   const lines = [
     `Medians (min–max) of ${rounds} round(s); one machine, 2 cores.`,
     '',
-    '| engine | images (removable) | action prune | engine `image prune -a` | ratio | report / engine prune | cold start | peak memory | API calls per image |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| engine | images (removable) | action prune | engine `image prune -a` | ratio | report / engine prune | cold start | peak memory | API calls per image | job summary |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const c of cases) {
     const calls = c.prune[0]?.apiCalls;
@@ -369,7 +369,11 @@ function markdownTable(cases: Case[], rounds: number): string {
           c.prune.flatMap((s) => (s.peakMb === undefined ? [] : [s.peakMb])),
           (mb) => `${Math.round(mb)} MB`,
         )} | ` +
-        `${calls === undefined ? '–' : (calls / c.images).toFixed(2)} |`,
+        `${calls === undefined ? '–' : (calls / c.images).toFixed(2)} | ` +
+        `${mmm(
+          c.prune.map((s) => s.summaryBytes),
+          (b) => `${Math.round(b / 1024)} KiB`,
+        )} |`,
     );
   }
   return lines.join('\n');

@@ -32569,21 +32569,35 @@ function layersCountContent(version) {
 
 
 
+
 const hexOf = (digest) => /^sha256:([0-9a-f]{64})$/.exec(digest)?.[1];
 /**
  * The store's folder (`<root>/image/<driver>`) when the first image's config is readable there;
  * undefined otherwise (a remote daemon, no permission, another store).
  */
-async function classicStoreFor(rootDir, driver, firstImageId) {
+function classicStoreFor(rootDir, driver, firstImageId) {
     const hex = firstImageId && hexOf(firstImageId);
     if (!rootDir || !/^[\w.-]+$/.test(driver) || !hex)
         return undefined;
     const dir = (0,external_node_path_namespaceObject.join)(rootDir, 'image', driver);
-    return (await readConfigLayers(dir, hex)) ? dir : undefined;
+    return readConfigLayers(dir, hex) ? dir : undefined;
 }
-async function readConfigLayers(dir, hex) {
+/**
+ * A small file's text, or undefined. Read synchronously: there are thousands of them of a few hundred
+ * bytes each, and a hop through libuv's thread pool (4 threads) costs more than the read itself.
+ */
+function readSmall(file) {
     try {
-        const config = JSON.parse(await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(dir, 'imagedb/content/sha256', hex), 'utf8'));
+        return (0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8');
+    }
+    catch {
+        return undefined;
+    }
+}
+function readConfigLayers(dir, hex) {
+    const text = readSmall((0,external_node_path_namespaceObject.join)(dir, 'imagedb/content/sha256', hex));
+    try {
+        const config = JSON.parse(text ?? '');
         const ids = config.rootfs?.diff_ids ?? [];
         return Array.isArray(ids) && ids.every((id) => typeof id === 'string' && hexOf(id))
             ? ids
@@ -32605,32 +32619,28 @@ function chainIds(diffIds) {
 /**
  * One image from the store; undefined when any part is missing or unreadable (removed meanwhile, or
  * another layout), so that the caller asks the API instead. `sizes` caches layer sizes by chain ID
- * across images (most layers are shared).
+ * across images (most layers are shared); the last tag time is read only when `tagTime` asks for it.
  */
-async function readStoredImage(dir, imageId, sizes) {
+function readStoredImage(dir, imageId, sizes, tagTime = false) {
     const hex = hexOf(imageId);
-    const layers = hex && (await readConfigLayers(dir, hex));
+    const layers = hex && readConfigLayers(dir, hex);
     if (!hex || !layers)
         return undefined;
     const layerSizes = [];
     for (const chain of chainIds(layers)) {
-        let size = sizes.get(chain);
-        if (!size) {
-            size = (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(dir, 'layerdb/sha256', hexOf(chain), 'size'), 'utf8').then((text) => (/^\d+$/.test(text.trim()) ? Number(text.trim()) : undefined), () => undefined);
-            sizes.set(chain, size);
+        if (!sizes.has(chain)) {
+            const text = readSmall((0,external_node_path_namespaceObject.join)(dir, 'layerdb/sha256', hexOf(chain), 'size'))?.trim() ?? '';
+            sizes.set(chain, /^\d+$/.test(text) ? Number(text) : undefined);
         }
-        const bytes = await size;
+        const bytes = sizes.get(chain);
         if (bytes === undefined)
             return undefined;
         layerSizes.push(bytes);
     }
-    const tagged = await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(dir, 'imagedb/metadata/sha256', hex, 'lastUpdated'), 'utf8').catch(() => '');
-    const lastTagMs = Date.parse(tagged.trim());
-    return {
-        layers,
-        sizes: layerSizes,
-        lastTagMs: Number.isFinite(lastTagMs) && lastTagMs > 0 ? lastTagMs : 0,
-    };
+    const tagged = tagTime
+        ? Date.parse(readSmall((0,external_node_path_namespaceObject.join)(dir, 'imagedb/metadata/sha256', hex, 'lastUpdated')) ?? '')
+        : 0;
+    return { layers, sizes: layerSizes, lastTagMs: Number.isFinite(tagged) && tagged > 0 ? tagged : 0 };
 }
 /**
  * Podman's images (containers/storage): `<graph root>/<driver>-images/images.json` names each image's top
@@ -32809,7 +32819,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
         }
         if (isContainerdStore(info.DriverStatus))
             return {};
-        const classic = await classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id);
+        const classic = classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id);
         if (classic)
             return { classic };
         return { podman: await readPodmanStore(root, info.Driver ?? '') };
@@ -32818,7 +32828,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
     // The per-image reads start as soon as the image list is in, while /system/df is still computing.
     const inspecting = Promise.all([listing, storeReading])
         .then(([summaries, store]) => mapPool(summaries, concurrency, async (summary) => {
-        const stored = (store.classic && (await readStoredImage(store.classic, summary.Id, chainSizes))) ||
+        const stored = (store.classic && readStoredImage(store.classic, summary.Id, chainSizes, opts.lastUseTimes)) ||
             (!opts.lastUseTimes && store.podman?.get(summary.Id));
         if (stored)
             return { ...stored, fromStore: true };

@@ -268,18 +268,18 @@ export async function takeInventory(
         return { content: await contentStoreFor(root, summaries.map(target)) };
       }
       if (isContainerdStore(info.DriverStatus)) return {};
-      const classic = await classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id);
+      const classic = classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id);
       if (classic) return { classic };
       return { podman: await readPodmanStore(root, info.Driver ?? '') };
     },
   );
-  const chainSizes = new Map<string, Promise<number | undefined>>();
+  const chainSizes = new Map<string, number | undefined>();
   // The per-image reads start as soon as the image list is in, while /system/df is still computing.
   const inspecting = Promise.all([listing, storeReading])
     .then(([summaries, store]) =>
       mapPool(summaries, concurrency, async (summary): Promise<ImageRead | undefined> => {
         const stored =
-          (store.classic && (await readStoredImage(store.classic, summary.Id, chainSizes))) ||
+          (store.classic && readStoredImage(store.classic, summary.Id, chainSizes, opts.lastUseTimes)) ||
           (!opts.lastUseTimes && store.podman?.get(summary.Id));
         if (stored) return { ...stored, fromStore: true };
         const layers =

@@ -6,6 +6,7 @@
 // layer's size (what `LayersSize`, history and `docker image ls` count).
 
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -23,22 +24,33 @@ const hexOf = (digest: string) => /^sha256:([0-9a-f]{64})$/.exec(digest)?.[1];
  * The store's folder (`<root>/image/<driver>`) when the first image's config is readable there;
  * undefined otherwise (a remote daemon, no permission, another store).
  */
-export async function classicStoreFor(
+export function classicStoreFor(
   rootDir: string,
   driver: string,
   firstImageId: string | undefined,
-): Promise<string | undefined> {
+): string | undefined {
   const hex = firstImageId && hexOf(firstImageId);
   if (!rootDir || !/^[\w.-]+$/.test(driver) || !hex) return undefined;
   const dir = join(rootDir, 'image', driver);
-  return (await readConfigLayers(dir, hex)) ? dir : undefined;
+  return readConfigLayers(dir, hex) ? dir : undefined;
 }
 
-async function readConfigLayers(dir: string, hex: string): Promise<string[] | undefined> {
+/**
+ * A small file's text, or undefined. Read synchronously: there are thousands of them of a few hundred
+ * bytes each, and a hop through libuv's thread pool (4 threads) costs more than the read itself.
+ */
+function readSmall(file: string): string | undefined {
   try {
-    const config = JSON.parse(await readFile(join(dir, 'imagedb/content/sha256', hex), 'utf8')) as {
-      rootfs?: { diff_ids?: unknown };
-    };
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function readConfigLayers(dir: string, hex: string): string[] | undefined {
+  const text = readSmall(join(dir, 'imagedb/content/sha256', hex));
+  try {
+    const config = JSON.parse(text ?? '') as { rootfs?: { diff_ids?: unknown } };
     const ids = config.rootfs?.diff_ids ?? [];
     return Array.isArray(ids) && ids.every((id) => typeof id === 'string' && hexOf(id))
       ? (ids as string[])
@@ -63,39 +75,31 @@ export function chainIds(diffIds: string[]): string[] {
 /**
  * One image from the store; undefined when any part is missing or unreadable (removed meanwhile, or
  * another layout), so that the caller asks the API instead. `sizes` caches layer sizes by chain ID
- * across images (most layers are shared).
+ * across images (most layers are shared); the last tag time is read only when `tagTime` asks for it.
  */
-export async function readStoredImage(
+export function readStoredImage(
   dir: string,
   imageId: string,
-  sizes: Map<string, Promise<number | undefined>>,
-): Promise<StoredImage | undefined> {
+  sizes: Map<string, number | undefined>,
+  tagTime = false,
+): StoredImage | undefined {
   const hex = hexOf(imageId);
-  const layers = hex && (await readConfigLayers(dir, hex));
+  const layers = hex && readConfigLayers(dir, hex);
   if (!hex || !layers) return undefined;
   const layerSizes: number[] = [];
   for (const chain of chainIds(layers)) {
-    let size = sizes.get(chain);
-    if (!size) {
-      size = readFile(join(dir, 'layerdb/sha256', hexOf(chain)!, 'size'), 'utf8').then(
-        (text) => (/^\d+$/.test(text.trim()) ? Number(text.trim()) : undefined),
-        () => undefined,
-      );
-      sizes.set(chain, size);
+    if (!sizes.has(chain)) {
+      const text = readSmall(join(dir, 'layerdb/sha256', hexOf(chain)!, 'size'))?.trim() ?? '';
+      sizes.set(chain, /^\d+$/.test(text) ? Number(text) : undefined);
     }
-    const bytes = await size;
+    const bytes = sizes.get(chain);
     if (bytes === undefined) return undefined;
     layerSizes.push(bytes);
   }
-  const tagged = await readFile(join(dir, 'imagedb/metadata/sha256', hex, 'lastUpdated'), 'utf8').catch(
-    () => '',
-  );
-  const lastTagMs = Date.parse(tagged.trim());
-  return {
-    layers,
-    sizes: layerSizes,
-    lastTagMs: Number.isFinite(lastTagMs) && lastTagMs > 0 ? lastTagMs : 0,
-  };
+  const tagged = tagTime
+    ? Date.parse(readSmall(join(dir, 'imagedb/metadata/sha256', hex, 'lastUpdated')) ?? '')
+    : 0;
+  return { layers, sizes: layerSizes, lastTagMs: Number.isFinite(tagged) && tagged > 0 ? tagged : 0 };
 }
 
 interface PodmanImageRecord {
