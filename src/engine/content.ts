@@ -4,6 +4,7 @@
 
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { configDiffIds } from './layerstore';
 import type { Blob } from '../types';
 
 const INDEX_TYPES = new Set([
@@ -168,9 +169,7 @@ export async function configLayers(dir: string, manifestDigest: string): Promise
   };
   const manifest = await read(manifestDigest);
   if (!manifest?.config || manifest.manifests || INDEX_TYPES.has(manifest.mediaType ?? '')) return undefined;
-  const config = (await read(manifest.config.digest)) as { rootfs?: { diff_ids?: unknown } } | undefined;
-  const ids = config?.rootfs?.diff_ids;
-  return Array.isArray(ids) && ids.every((id) => typeof id === 'string') ? (ids as string[]) : undefined;
+  return configDiffIds(await read(manifest.config.digest));
 }
 
 /** Bytes of every blob in the content store. */

@@ -47,14 +47,20 @@ function readSmall(file: string): string | undefined {
   }
 }
 
+/**
+ * An image config's layers (`rootfs.diff_ids`, what the API's inspect gives as `RootFS.Layers`), or
+ * undefined when the document is no image config with sha256 diff IDs. Shared by both stores' readers.
+ */
+export function configDiffIds(config: unknown): string[] | undefined {
+  const ids = (config as { rootfs?: { diff_ids?: unknown } } | undefined)?.rootfs?.diff_ids;
+  return Array.isArray(ids) && ids.every((id) => typeof id === 'string' && hexOf(id))
+    ? (ids as string[])
+    : undefined;
+}
+
 function readConfigLayers(dir: string, hex: string): string[] | undefined {
-  const text = readSmall(join(dir, 'imagedb/content/sha256', hex));
   try {
-    const config = JSON.parse(text ?? '') as { rootfs?: { diff_ids?: unknown } };
-    const ids = config.rootfs?.diff_ids ?? [];
-    return Array.isArray(ids) && ids.every((id) => typeof id === 'string' && hexOf(id))
-      ? (ids as string[])
-      : undefined;
+    return configDiffIds(JSON.parse(readSmall(join(dir, 'imagedb/content/sha256', hex)) ?? ''));
   } catch {
     return undefined;
   }
