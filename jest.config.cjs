@@ -12,7 +12,8 @@ module.exports = {
     },
     {
       displayName: 'integration',
-      testEnvironment: 'node',
+      // Node's environment, which also prints the action's output when a test fails.
+      testEnvironment: '<rootDir>/__tests__/support/environment.cjs',
       transform,
       testMatch: ['<rootDir>/__tests__/**/*.itg.test.ts'],
       slowTestThreshold: 60,

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { repoRoot, runAction } from './support/action';
+import { recordRun, repoRoot, runAction } from './support/action';
 import { describeDocker, startDaemon, type PrivateDaemon } from './support/daemon';
 import { clearDaemon, imageState, loadFleet, sampleFleet } from './support/fleet';
 
@@ -33,6 +33,7 @@ function startCli(args: string[], env: Record<string, string> = {}): ChildProces
 function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = startCli(args, env);
+    const started = performance.now();
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (c) => (stdout += c));
@@ -41,6 +42,8 @@ function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRu
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
+      const durationMs = Math.round(performance.now() - started);
+      recordRun(`command ${args.join(' ')}`, { code: code ?? 128, stdout, stderr, durationMs });
       resolve({ code: code ?? 128, stdout, stderr });
     });
   });

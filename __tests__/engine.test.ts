@@ -3,10 +3,12 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
 import { join } from 'node:path';
 import { configLayers, readImageBlobs, referrers, rootsOf } from '../src/engine/content';
 import { bytesFreed, blobBytesFreed, estimateMethod, layerBytesFreed } from '../src/policy/estimate';
-import { engineOf, podmanLayerTotal, usageOf } from '../src/engine/inventory';
+import { connectDocker, describeError } from '../src/engine/docker';
+import { diskUsage, engineOf, podmanLayerTotal, usageOf } from '../src/engine/inventory';
 import type { ImageInfo } from '../src/types';
 
 function image(id: string, layers: [string, number][], extra: Partial<ImageInfo> = {}): ImageInfo {
@@ -169,5 +171,72 @@ describe('the containerd content store, read from disk', () => {
     expect(await configLayers(dir, index.digest)).toBeUndefined();
     expect(await configLayers(dir, config.digest)).toBeUndefined();
     expect(await configLayers(dir, 'sha256:' + '0'.repeat(64))).toBeUndefined();
+  });
+});
+
+describe('diskUsage (/system/df) over a daemon that fails in passing', () => {
+  /** A local HTTP server on a unix socket answering /system/df with `answers` in turn (then the last). */
+  async function dfServer(answers: [number, string][]) {
+    const dir = mkdtempSync('/tmp/sdp-unit-');
+    const socket = join(dir, 'docker.sock');
+    const asked: string[] = [];
+    const server = http.createServer((req, res) => {
+      asked.push(`${req.method} ${req.url}`);
+      const [status, message] = answers[Math.min(asked.length - 1, answers.length - 1)];
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(status === 200 ? message : JSON.stringify({ message }));
+    });
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    const docker = connectDocker(`unix://${socket}`, { timeoutMs: 5000 });
+    return {
+      docker,
+      asked,
+      async close() {
+        docker.close();
+        await new Promise((resolve) => server.close(resolve));
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  const DF = JSON.stringify({ LayersSize: 42, Images: [], Containers: [], Volumes: [], BuildCache: [] });
+  const VANISHED: [number, string] = [404, 'NotFound: snapshot abc-view does not exist: not found'];
+  const BUSY: [number, string] = [500, 'a disk usage operation is already running'];
+  const FAST = { busy: 5, busyMs: 1, vanished: 4, vanishedMs: 1 };
+
+  it('asks again while a snapshot vanished mid-walk (BuildKit after a build) or another df runs', async () => {
+    const daemon = await dfServer([VANISHED, BUSY, VANISHED, [200, DF]]);
+    try {
+      expect((await diskUsage(daemon.docker, FAST)).LayersSize).toBe(42);
+      expect(daemon.asked).toEqual(Array(4).fill('GET /system/df'));
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('gives up after its limit, with an error naming the request and the daemon’s words', async () => {
+    const daemon = await dfServer([VANISHED]);
+    try {
+      const error = await diskUsage(daemon.docker, FAST).catch((e: unknown) => e);
+      expect(daemon.asked).toHaveLength(FAST.vanished);
+      expect(describeError(error)).toBe(
+        'GET /system/df: NotFound: snapshot abc-view does not exist: not found',
+      );
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('does not ask again on an error that will not pass', async () => {
+    const daemon = await dfServer([
+      [500, 'driver failed'],
+      [200, DF],
+    ]);
+    try {
+      const error = await diskUsage(daemon.docker, FAST).catch((e: unknown) => e);
+      expect(describeError(error)).toBe('GET /system/df: driver failed');
+      expect(daemon.asked).toHaveLength(1);
+    } finally {
+      await daemon.close();
+    }
   });
 });

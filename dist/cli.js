@@ -29391,6 +29391,11 @@ class InputError extends Error {
 
 
 
+/** The daemon's message, with the request it answered when known: `GET /system/df: snapshot … not found`. */
+function describeError(error) {
+    const request = error?.request;
+    return request ? `${request}: ${messageOf(error)}` : messageOf(error);
+}
 function statusOf(error) {
     return error?.statusCode;
 }
@@ -29540,6 +29545,9 @@ function connectDocker(host, options) {
                     code: 'ETIMEDOUT',
                 }));
             }
+            // Which call failed, for messages that would otherwise not say (the daemon's text rarely does).
+            if (!isConnectionError(err))
+                Object.assign(err, { request: `${method} ${path}` });
             reject(err);
         });
     });
@@ -33006,18 +33014,27 @@ async function takeInventory(docker, concurrency, opts = {}) {
     };
 }
 /**
- * `/system/df`, waiting while another client's runs: the daemon computes one at a time and refuses a
- * second with "a disk usage operation is already running" (two runs of this action at once do this).
+ * `/system/df`, asked again while its failure is a passing one:
+ * - another client's is running: the daemon computes one at a time and refuses a second with "a disk usage
+ *   operation is already running" (two runs of this action at once do this); waited for, up to 10 s;
+ * - a snapshot vanished while the daemon walked them: right after a BuildKit build on the containerd image
+ *   store, BuildKit drops its temporary `…-view` snapshots and a `/system/df` that meets one answers 404
+ *   "snapshot … does not exist" (measured: one or two answers after a build); asked again, up to 2 s.
  */
-async function diskUsage(docker, attempts = 50) {
-    for (let attempt = 1;; attempt++) {
+async function diskUsage(docker, waits = { busy: 50, busyMs: 200, vanished: 20, vanishedMs: 100 }) {
+    for (let busy = 0, vanished = 0;;) {
         try {
             return await docker.request('GET', '/system/df');
         }
         catch (error) {
-            if (attempt >= attempts || !/already running/i.test(messageOf(error)))
+            let waitMs;
+            if (/already running/i.test(messageOf(error)) && ++busy < waits.busy)
+                waitMs = waits.busyMs;
+            else if (statusOf(error) === 404 && ++vanished < waits.vanished)
+                waitMs = waits.vanishedMs;
+            else
                 throw error;
-            await new Promise((resolve) => setTimeout(resolve, 200));
+            await new Promise((resolve) => setTimeout(resolve, waitMs));
         }
     }
 }
@@ -33392,7 +33409,7 @@ async function runPass(inputs, docker, hooks) {
             taken = await takeInventory(docker, READ_CONNECTIONS, { lastUseTimes: budgeted });
         }
         catch (error) {
-            throw new Error(`Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}`);
+            throw new Error(`Could not take an inventory of the Docker daemon at ${docker.host}: ${describeError(error)}`);
         }
         if (inputs.buildxBuilders === 'stale') {
             const listing = await listBuildxBuilders(docker.host, process.env, Math.min(inputs.apiTimeoutMs, 30_000));

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { executeBudget, executePlan, type Executed } from './engine/apply';
 import { inspectBuilders, listBuildxBuilders } from './engine/buildx';
 import { diskStats, type DiskStats } from './engine/disk';
-import { connectDocker, messageOf, tlsAdvice, type DockerApi } from './engine/docker';
+import { connectDocker, describeError, messageOf, tlsAdvice, type DockerApi } from './engine/docker';
 import { checkGates } from './engine/gates';
 import { measureUsage, takeInventory } from './engine/inventory';
 import { readState, writeState } from './engine/state';
@@ -143,7 +143,7 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
       taken = await takeInventory(docker, READ_CONNECTIONS, { lastUseTimes: budgeted });
     } catch (error) {
       throw new Error(
-        `Could not take an inventory of the Docker daemon at ${docker.host}: ${messageOf(error)}`,
+        `Could not take an inventory of the Docker daemon at ${docker.host}: ${describeError(error)}`,
       );
     }
     if (inputs.buildxBuilders === 'stale') {

@@ -73,6 +73,7 @@ export async function runAction(opts: {
     const script = path.resolve(root, process.env.SDP_ACTION ?? 'dist/index.js');
     const { code, stdout, stderr } = await spawnNode(script, env, root, opts.timeoutMs);
     const durationMs = Math.round(performance.now() - started);
+    recordRun(`action ${opts.inputs.mode ?? 'report'}`, { code, stdout, stderr, durationMs });
 
     const outputs = parseOutputs(await readFile(outputFile, 'utf8'));
     const summary = await readFile(summaryFile, 'utf8');
@@ -83,6 +84,18 @@ export async function runAction(opts: {
   } finally {
     await rm(temp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Keeps a run's output for the integration environment (support/environment.cjs), which prints the runs
+ * of a test that fails.
+ */
+export function recordRun(
+  what: string,
+  run: { code: number; stdout: string; stderr: string; durationMs: number },
+): void {
+  const runs = (globalThis as { __sdpRuns?: unknown[] }).__sdpRuns;
+  if (Array.isArray(runs)) runs.push({ what, ...run });
 }
 
 function spawnNode(

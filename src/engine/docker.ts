@@ -31,8 +31,16 @@ export interface DockerApi {
 /** An error answered by the daemon (statusCode set) or met on the way to it. */
 export interface DockerError extends Error {
   statusCode?: number;
+  /** The request the daemon answered with this error, e.g. `GET /system/df`. */
+  request?: string;
   json?: { message?: string } | null;
   reason?: string;
+}
+
+/** The daemon's message, with the request it answered when known: `GET /system/df: snapshot … not found`. */
+export function describeError(error: unknown): string {
+  const request = (error as DockerError)?.request;
+  return request ? `${request}: ${messageOf(error)}` : messageOf(error);
 }
 
 export function statusOf(error: unknown): number | undefined {
@@ -218,6 +226,8 @@ export function connectDocker(
               }),
             );
           }
+          // Which call failed, for messages that would otherwise not say (the daemon's text rarely does).
+          if (!isConnectionError(err)) Object.assign(err as object, { request: `${method} ${path}` });
           reject(err);
         },
       );

@@ -2,7 +2,7 @@
 // Docker's own byte totals. Per image: one inspect (the diff IDs); a history (layer sizes) only where
 // `/system/df` cannot size the image's layers already (see planLayerSizing).
 
-import { messageOf, type DockerApi } from './docker';
+import { messageOf, statusOf, type DockerApi } from './docker';
 import {
   blobBytesFreed,
   layerBytesFreed,
@@ -487,16 +487,26 @@ export async function takeInventory(
 }
 
 /**
- * `/system/df`, waiting while another client's runs: the daemon computes one at a time and refuses a
- * second with "a disk usage operation is already running" (two runs of this action at once do this).
+ * `/system/df`, asked again while its failure is a passing one:
+ * - another client's is running: the daemon computes one at a time and refuses a second with "a disk usage
+ *   operation is already running" (two runs of this action at once do this); waited for, up to 10 s;
+ * - a snapshot vanished while the daemon walked them: right after a BuildKit build on the containerd image
+ *   store, BuildKit drops its temporary `…-view` snapshots and a `/system/df` that meets one answers 404
+ *   "snapshot … does not exist" (measured: one or two answers after a build); asked again, up to 2 s.
  */
-export async function diskUsage(docker: DockerApi, attempts = 50): Promise<ApiDiskUsage> {
-  for (let attempt = 1; ; attempt++) {
+export async function diskUsage(
+  docker: DockerApi,
+  waits = { busy: 50, busyMs: 200, vanished: 20, vanishedMs: 100 },
+): Promise<ApiDiskUsage> {
+  for (let busy = 0, vanished = 0; ;) {
     try {
       return await docker.request<ApiDiskUsage>('GET', '/system/df');
     } catch (error) {
-      if (attempt >= attempts || !/already running/i.test(messageOf(error))) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      let waitMs: number;
+      if (/already running/i.test(messageOf(error)) && ++busy < waits.busy) waitMs = waits.busyMs;
+      else if (statusOf(error) === 404 && ++vanished < waits.vanished) waitMs = waits.vanishedMs;
+      else throw error;
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
     }
   }
 }
