@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { configLayers, readImageBlobs, referrers, rootsOf } from '../src/engine/content';
 import { bytesFreed, blobBytesFreed, estimateMethod, layerBytesFreed } from '../src/policy/estimate';
 import { connectDocker, describeError } from '../src/engine/docker';
+import { deleteConnections } from '../src/run';
 import { diskUsage, engineOf, podmanLayerTotal, usageOf } from '../src/engine/inventory';
 import type { ImageInfo } from '../src/types';
 
@@ -238,5 +239,16 @@ describe('diskUsage (/system/df) over a daemon that fails in passing', () => {
     } finally {
       await daemon.close();
     }
+  });
+});
+
+describe('deleteConnections', () => {
+  it('is chosen per image store, as measured, unless the benchmark sets SDP_DELETE_CONNECTIONS', () => {
+    expect(deleteConnections('classic', undefined)).toBe(8);
+    expect(deleteConnections('containerd', undefined)).toBe(16);
+    expect(deleteConnections('podman', undefined)).toBe(8);
+    expect(deleteConnections('classic', '32')).toBe(32);
+    // Anything but a whole number from 1 to 64 leaves the store's own.
+    for (const bad of ['', '0', '65', '2.5', 'many']) expect(deleteConnections('containerd', bad)).toBe(16);
   });
 });

@@ -255,7 +255,14 @@ async function timeAction(daemon: PrivateDaemon, mode: 'prune' | 'report'): Prom
   const run = await runAction({
     host: daemon.host,
     inputs: { mode, images: 'unused', 'keep-recent': '0' },
-    env: { NODE_OPTIONS: `--require ${MEASURE}`, SDP_MEASURE_OUT: out },
+    env: {
+      NODE_OPTIONS: `--require ${MEASURE}`,
+      SDP_MEASURE_OUT: out,
+      // The deletes' concurrency, when the bench is measuring it (the action's default otherwise).
+      ...(process.env.SDP_DELETE_CONNECTIONS
+        ? { SDP_DELETE_CONNECTIONS: process.env.SDP_DELETE_CONNECTIONS }
+        : {}),
+    },
     timeoutMs: 1_800_000,
   });
   if (run.code !== 0) {
@@ -287,6 +294,7 @@ function printCase(c: Case): void {
     from.map(f).filter((x): x is number => x !== undefined);
   console.log(`\n${c.engine} ${c.version}, ${c.store} store: ${c.images} images, ${c.removable} removable`);
   console.log(`  fleet load (once): ${seconds(c.buildMs)}`);
+  console.log(`  deletes at once:   ${process.env.SDP_DELETE_CONNECTIONS ?? '8 (the default)'}`);
   console.log(
     `  action prune:        ${spread(
       a((s) => s.ms),
