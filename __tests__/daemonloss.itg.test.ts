@@ -8,6 +8,7 @@ import { afterAll, afterEach, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import Dockerode from 'dockerode';
 import { runAction, type ActionRun } from './support/action';
 import { describeDocker, startDaemon, type PrivateDaemon } from './support/daemon';
@@ -263,6 +264,21 @@ describeDocker(
         expect(run.outputs['removed-count'] ?? '0').toBe('0');
       }, 90_000);
     }
+
+    it('an ssh:// host that refuses: the ssh transport (loaded only for ssh) connects and names the host', async () => {
+      // A port nothing listens on: the refusal comes from ssh2's own socket, so the transport was loaded.
+      const server = net.createServer();
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as net.AddressInfo).port;
+      await new Promise((resolve) => server.close(resolve));
+      const host = `ssh://nobody@127.0.0.1:${port}`;
+      const run = await runAction({ host, inputs: PRUNE, timeoutMs: 60_000 });
+      expect(run.code).toBe(1);
+      const errors = errorLines(run);
+      expect(errors).toEqual([expect.stringContaining(`Could not reach a Docker daemon at ${host}`)]);
+      expect(errors[0]).toContain(`ECONNREFUSED 127.0.0.1:${port}`);
+      expect(run.stderr).not.toMatch(/Cannot find module|is not a constructor/);
+    }, 60_000);
   },
   ['docker'],
 ); // stopping, killing and restarting dockerd on its data root

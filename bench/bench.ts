@@ -294,7 +294,7 @@ function printCase(c: Case): void {
     from.map(f).filter((x): x is number => x !== undefined);
   console.log(`\n${c.engine} ${c.version}, ${c.store} store: ${c.images} images, ${c.removable} removable`);
   console.log(`  fleet load (once): ${seconds(c.buildMs)}`);
-  console.log(`  deletes at once:   ${process.env.SDP_DELETE_CONNECTIONS ?? '8 (the default)'}`);
+  console.log(`  deletes at once:   ${process.env.SDP_DELETE_CONNECTIONS ?? "the image store's (run.ts)"}`);
   console.log(
     `  action prune:        ${spread(
       a((s) => s.ms),

@@ -2903,7 +2903,7 @@ module.exports = Modem;
 /***/ 8573:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-var Client = (__nccwpck_require__(5472).Client),
+var Client = (__nccwpck_require__(3087)/* .Client */ .K),
   http = __nccwpck_require__(8611);
 
 module.exports = function (opt) {
@@ -29012,6 +29012,28 @@ nacl.setPRNG = function(fn) {
  */
 
 module.exports = __nccwpck_require__(9023).deprecate;
+
+
+/***/ }),
+
+/***/ 3087:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+"use strict";
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   K: () => (/* binding */ Client)
+/* harmony export */ });
+// docker-modem loads `ssh2` (its ssh:// transport) as soon as it is loaded itself, which costs every run
+// ~10 MB of memory and part of its start, though only an ssh:// docker-host ever uses it. The bundle maps
+// the module `ssh2` here (tsconfig.json `paths`, which ncc follows); the real one is evaluated on the first
+// ssh connection. docker-modem uses nothing of ssh2 but `Client`.
+/* eslint-disable @typescript-eslint/no-require-imports */
+class Client {
+    constructor(...args) {
+        const Real = (__nccwpck_require__(5472).Client);
+        return new Real(...args);
+    }
+}
 
 
 /***/ }),
