@@ -21,9 +21,20 @@ interface CliRun {
   stderr: string;
 }
 
-/** A clean environment (no DOCKER_HOST of the caller's), the daemon's own (TLS variables), plus `env`. */
+/**
+ * A clean environment (no DOCKER_HOST of the caller's), the daemon's own (TLS variables), plus `env`. The
+ * grace periods are off: the fleet was loaded moments ago (see runAction).
+ */
 function cliEnv(env: Record<string, string> = {}): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: temp, TMPDIR: temp, ...daemon?.env, ...env };
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: temp,
+    TMPDIR: temp,
+    SAFE_DOCKER_PRUNE_MIN_AGE: '0',
+    SAFE_DOCKER_PRUNE_RUNNER_IMAGES_MIN_AGE: '0',
+    ...daemon?.env,
+    ...env,
+  };
 }
 
 function startCli(args: string[], env: Record<string, string> = {}): ChildProcess {

@@ -47,6 +47,8 @@ describe('readInputs defaults', () => {
       olderThan: undefined,
       protect: [],
       keepRecent: 2,
+      minAgeMs: 3_600_000,
+      runnerImagesMinAgeMs: 6 * 3_600_000,
       dockerHost: undefined,
       reportFile: path.join('/runner/tmp', 'safe-docker-prune-report.json'),
       criticalContainers: [],

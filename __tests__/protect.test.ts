@@ -102,7 +102,10 @@ describe('parseProtectEntry', () => {
     ['sha256:', /is not an image ID/],
     ['sha256:0123456789xyz', /is not an image ID/],
     ['sha256:' + 'a'.repeat(65), /is not an image ID/],
-    ['postgres@sha256:' + 'a'.repeat(64), /is a digest reference, which is not supported; use the image ID/],
+    ['postgres@sha256:' + 'a'.repeat(63), /a digest is sha256: and 64 lower-case hex digits/],
+    ['postgres@sha256:' + 'A'.repeat(64), /a digest is sha256: and 64 lower-case hex digits/],
+    ['postgres@md5:' + 'a'.repeat(32), /a digest is sha256:/],
+    ['team/*@sha256:' + 'a'.repeat(64), /a digest reference has no patterns/],
     ['app:', /empty tag/],
     [':v1', /empty name/],
     ['my app', /contains spaces/],
@@ -133,7 +136,7 @@ describe('parseProtectEntry', () => {
   it('says what is accepted', () => {
     expect(() => parseProtectEntry('a b')).toThrow(
       'protect: "a b" is not a valid protect entry (contains spaces); ' +
-        'use NAME[:TAG], an image ID (12+ hex digits) or label=KEY[=VALUE]',
+        'use NAME[:TAG], NAME@sha256:DIGEST, an image ID (12+ hex digits) or label=KEY[=VALUE]',
     );
   });
 });
@@ -247,5 +250,45 @@ describe('findProtection', () => {
     expect(findProtection(rules, image(['redis:7']))?.entry).toBe('0123456789ab');
     expect(findProtection(rules, image(['redis:7'], {}, 'sha256:' + 'f'.repeat(64)))).toBeUndefined();
     expect(findProtection([], image(['postgres:16']))).toBeUndefined();
+  });
+});
+
+describe('images pinned by digest', () => {
+  const A = `sha256:${'a'.repeat(64)}`;
+  const B = `sha256:${'b'.repeat(64)}`;
+  /** An image pulled as NAME@DIGEST only: no tags, only RepoDigests. */
+  const pinned = (...repoDigests: string[]) => ({ id: ID, repoTags: [], repoDigests, labels: {} });
+  it.each<[string, string[], boolean]>([
+    // a name entry without a tag protects the repository's digest-pinned images
+    ['postgres', [`postgres@${A}`], true],
+    ['postgres', [`docker.io/library/postgres@${A}`], true],
+    ['team/*', [`team/app@${A}`], true],
+    ['team/app', [`localhost/team/app@${A}`], true],
+    ['postgres', [`postgres-exporter@${A}`], false],
+    ['redis', [`postgres@${A}`], false],
+    // a tag entry names tags: a digest-pinned image has none
+    ['postgres:16', [`postgres@${A}`], false],
+    ['postgres:*', [`postgres@${A}`], false],
+    // NAME@DIGEST: that repository's manifest exactly
+    [`postgres@${A}`, [`postgres@${A}`], true],
+    [`postgres@${A}`, [`docker.io/library/postgres@${A}`], true],
+    [`postgres:16@${A}`, [`postgres@${A}`], true],
+    [`postgres@${A}`, [`postgres@${B}`], false],
+    [`postgres@${A}`, [`mysql@${A}`], false],
+    [`ghcr.io/org/app@${A}`, [`ghcr.io/org/app@${A}`, `postgres@${B}`], true],
+    [`team/app@${A}`, [`localhost/team/app@${A}`], true],
+  ])('%s protects %j: %s', (entry, repoDigests, expected) =>
+    expect(ruleMatches(parseProtectEntry(entry), pinned(...repoDigests))).toBe(expected),
+  );
+
+  it('a digest entry does not match tags, and is parsed with its digest', () => {
+    expect(ruleMatches(parseProtectEntry(`postgres@${A}`), image(['postgres:16']))).toBe(false);
+    expect(parseProtectEntry(`postgres:16@${A}`)).toEqual({
+      kind: 'reference',
+      entry: `postgres:16@${A}`,
+      name: 'docker.io/library/postgres',
+      tag: '16',
+      digest: A,
+    });
   });
 });

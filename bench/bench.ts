@@ -254,7 +254,8 @@ async function timeAction(daemon: PrivateDaemon, mode: 'prune' | 'report'): Prom
   const out = path.join(daemon.dir, `measure-${mode}.json`);
   const run = await runAction({
     host: daemon.host,
-    inputs: { mode, images: 'unused', 'keep-recent': '0' },
+    // The fleet was loaded a moment ago: without min-age 0 its grace period would keep every image.
+    inputs: { mode, images: 'unused', 'keep-recent': '0', 'min-age': '0', 'runner-images-min-age': '0' },
     env: {
       NODE_OPTIONS: `--require ${MEASURE}`,
       SDP_MEASURE_OUT: out,

@@ -29615,7 +29615,7 @@ function connectDocker(host, options) {
 ;// CONCATENATED MODULE: ./src/policy/protect.ts
 // `protect` entries: reference patterns, image IDs and labels, and matching them against images.
 
-const USAGE = 'use NAME[:TAG], an image ID (12+ hex digits) or label=KEY[=VALUE]';
+const USAGE = 'use NAME[:TAG], NAME@sha256:DIGEST, an image ID (12+ hex digits) or label=KEY[=VALUE]';
 const DEFAULT_DOMAIN = 'docker.io';
 const LOCALHOST = 'localhost/';
 // Docker's reference grammar (distribution/reference), widened with `*` for patterns.
@@ -29624,6 +29624,7 @@ const DOMAIN = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\
 const PATH_COMPONENT = /^[a-z0-9*]+(?:(?:[._]|__|-+)[a-z0-9*]+)*$/;
 const TAG = /^[\w*][\w.*-]{0,127}$/;
 const ID = /^(?:sha256:)?([0-9a-f]{12,64})$/i;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
 /** Splits `name[:tag][@digest]`; the tag follows the last `:` after the last `/`, so a port is never a tag. */
 function split(ref) {
     const at = ref.indexOf('@');
@@ -29683,9 +29684,11 @@ function parseProtectEntry(entry) {
     if (/\s/.test(entry))
         throw invalid(entry, 'contains spaces');
     const { name, tag, digest } = split(entry);
-    if (digest !== undefined) {
-        throw new InputError('protect', entry, 'is a digest reference, which is not supported; use the image ID');
+    if (digest !== undefined && !DIGEST.test(digest)) {
+        throw invalid(entry, 'a digest is sha256: and 64 lower-case hex digits');
     }
+    if (digest !== undefined && name.includes('*'))
+        throw invalid(entry, 'a digest reference has no patterns');
     if (tag !== undefined && !TAG.test(tag))
         throw invalid(entry, tag ? `bad tag ${JSON.stringify(tag)}` : 'empty tag');
     if (!name)
@@ -29702,6 +29705,8 @@ function parseProtectEntry(entry) {
     }
     // A pattern starting with `**` is left as written so that `**` and `**:v1` match every repository
     // of every registry; anything else is normalised like a real reference (`*` → docker.io/library/*).
+    if (digest !== undefined)
+        return { kind: 'reference', entry, name: normalizeName(name), tag, digest };
     return { kind: 'reference', entry, name: name.startsWith('**') ? name : normalizeName(name), tag };
 }
 /** `**` crosses `/`; `*` stays within one path segment (tags have no `/`, so there it matches anything). */
@@ -29722,6 +29727,15 @@ function compile(rule) {
     }
     return c;
 }
+/** `localhost/NAME` (Podman's name for an image built or loaded without a registry) also as `NAME`. */
+function namesOf(name) {
+    return name.startsWith(LOCALHOST) ? [name, normalizeName(name.slice(LOCALHOST.length))] : [name];
+}
+/** Splits a `name@sha256:…` reference as Docker lists it into its normalised name and digest. */
+function splitDigestReference(ref) {
+    const { name, digest } = split(ref);
+    return { name: normalizeName(name), digest };
+}
 function ruleMatches(rule, image) {
     switch (rule.kind) {
         case 'id':
@@ -29734,16 +29748,24 @@ function ruleMatches(rule, image) {
             return Object.hasOwn(labels, rule.key) && (rule.value === undefined || labels[rule.key] === rule.value);
         }
         case 'reference': {
+            const digests = (image.repoDigests ?? []).map(splitDigestReference);
+            // `NAME@sha256:…`: that repository's manifest, exactly (a tag beside it is ignored, as Docker does).
+            if (rule.digest !== undefined) {
+                return digests.some((d) => d.digest === rule.digest && namesOf(d.name).includes(rule.name));
+            }
             const re = compile(rule);
-            return image.repoTags.some((ref) => {
+            // Podman names images built or loaded without a registry `localhost/NAME`; people write NAME.
+            // Matching both can only protect more.
+            const named = (name) => namesOf(name).some((n) => re.name.test(n));
+            const tagged = image.repoTags.some((ref) => {
                 const { name, tag } = splitReference(ref);
                 if (re.tag !== undefined && (tag === undefined || !re.tag.test(tag)))
                     return false;
-                // Podman names images built or loaded without a registry `localhost/NAME`; people write NAME.
-                // Matching both can only protect more.
-                return (re.name.test(name) ||
-                    (name.startsWith(LOCALHOST) && re.name.test(normalizeName(name.slice(LOCALHOST.length)))));
+                return named(name);
             });
+            // An entry without a tag protects the repository's images pinned by digest too (`postgres@sha256:…`
+            // pulled with no tag has only a RepoDigest).
+            return tagged || (re.tag === undefined && digests.some((d) => named(d.name)));
         }
     }
 }
@@ -29799,9 +29821,21 @@ const INPUT_SPECS = [
         help: 'only what was created (or last used) before this: 7d, 36h, 2026-01-31',
     },
     {
+        name: 'min-age',
+        default: '1h',
+        values: 'DURATION|0',
+        help: 'grace period: what arrived on the host (pulled, loaded, built, tagged) or was last used this recently stays; 0: off',
+    },
+    {
+        name: 'runner-images-min-age',
+        default: '6h',
+        values: 'DURATION|0',
+        help: 'grace period of runner-built action images (built at job setup, run steps later); 0: off',
+    },
+    {
         name: 'protect',
         default: '',
-        values: 'NAME[:TAG]|ID|label=K[=V]',
+        values: 'NAME[:TAG]|NAME@DIGEST|ID|label=K[=V]',
         help: 'never removed; repeatable or comma-separated',
         list: true,
     },
@@ -30071,6 +30105,15 @@ function parseList(value) {
 function parseProtect(value) {
     return parseList(value).map(parseProtectEntry);
 }
+/** A grace period (`1h`, `90m`, `2d`; `0` turns it off), in milliseconds. */
+function parseMinAge(input, value, fallback) {
+    const text = value || fallback;
+    const ms = /^[+]?0+$/.test(text) ? 0 : parseDurationMs(text);
+    if (ms === undefined || ms < 0 || !Number.isFinite(ms)) {
+        throw new InputError(input, value, 'is not a duration of 0 or more; use e.g. 1h, 90m, 2d, or 0 to turn it off');
+    }
+    return ms;
+}
 /** A positive duration input (`30s`, `2m`, `1h`), in milliseconds. */
 function parseTimeout(input, value, fallback) {
     const ms = parseDurationMs(value || fallback);
@@ -30162,6 +30205,8 @@ function readInputs(get, env, nowMs = Date.now()) {
         olderThan: olderThan ? parseAgeLimit('older-than', olderThan) : undefined,
         protect: parseProtect(get('protect')),
         keepRecent: parseKeepRecent(read('keep-recent')),
+        minAgeMs: parseMinAge('min-age', read('min-age'), '1h'),
+        runnerImagesMinAgeMs: parseMinAge('runner-images-min-age', read('runner-images-min-age'), '6h'),
         dockerHost: host
             ? parseDockerHost('docker-host', host)
             : envHost
@@ -31100,9 +31145,72 @@ function estimateMethod(store, gone, remaining, layersExact) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/policy/age.ts
+// When things came to this host, as pure functions: the grace period (`min-age`) keeps what arrived or was
+// last used recently, and `keep-recent` ranks a repository's images by when they were made or arrived.
+/**
+ * When an image came to this host, epoch ms: the engine's own record (the last tag time: a pull, load,
+ * build or tag sets it; the containerd store sets it for untagged images too), else the usage history's
+ * first sighting where an earlier run's history exists. An image cannot arrive before it was made, so its
+ * creation time is a floor. Times in the future (a clock that jumped) count as now.
+ */
+function arrivalOf(image, firstSeen, nowMs) {
+    const times = [{ ms: image.created * 1000, by: 'created' }];
+    if ((image.lastTagMs ?? 0) > 0)
+        times.push({ ms: image.lastTagMs, by: 'tagged' });
+    else if (firstSeen)
+        times.push({ ms: firstSeen.get(image.id) ?? nowMs, by: 'first-seen' });
+    // On a tie the engine's record or the history names the clock: it says more than the image's own stamp.
+    const latest = times.reduce((a, b) => (b.ms >= a.ms ? b : a));
+    return { ms: Math.min(latest.ms, nowMs), by: latest.by };
+}
+/** A stopped container's last activity, epoch ms: when it finished, started or (never started) was created. */
+function containerActivityMs(c, nowMs) {
+    return Math.min(nowMs, Math.max(c.created * 1000, c.startedMs ?? 0, c.finishedMs ?? 0));
+}
+/** "12m ago", "3h ago": how long before now, for a reason's detail. */
+function ago(ms, nowMs) {
+    const s = Math.max(0, Math.round((nowMs - ms) / 1000));
+    if (s < 120)
+        return `${s}s ago`;
+    if (s < 7200)
+        return `${Math.round(s / 60)}m ago`;
+    if (s < 172_800)
+        return `${Math.round(s / 3600)}h ago`;
+    return `${Math.round(s / 86_400)}d ago`;
+}
+/** A duration as people write it: 1h, 90m, 6h, 2d. */
+function durationText(ms) {
+    const units = [
+        [86_400_000, 'd'],
+        [3_600_000, 'h'],
+        [60_000, 'm'],
+        [1000, 's'],
+    ];
+    for (const [size, unit] of units)
+        if (ms >= size && ms % size === 0)
+            return `${ms / size}${unit}`;
+    return `${ms}ms`;
+}
+/**
+ * Before this, a `created` time is a reproducible-build stamp (buildpacks, ko, jib and Nix write 1970 or
+ * 1980), not when the image was built.
+ */
+const FIXED_CREATED_BEFORE_S = Date.UTC(2000, 0, 1) / 1000;
+/**
+ * The clock that ranks a repository's images for `keep-recent`: their creation time, unless it says
+ * nothing (every image stamped before 2000, or all of them with one shared value), then their arrival.
+ */
+function rankingClock(members) {
+    const fixed = members.every((image) => image.created < FIXED_CREATED_BEFORE_S);
+    const shared = members.length > 1 && members.every((image) => image.created === members[0].created);
+    return fixed || shared ? 'arrival' : 'created';
+}
+
 ;// CONCATENATED MODULE: ./src/policy/plan.ts
 // Deciding, as a pure function: inventory + inputs + now -> plan. Every image gets a decision and a
 // reason; nothing here talks to Docker.
+
 
 
 
@@ -31139,11 +31247,11 @@ function planRemovals(inventory, policy, nowMs) {
         const builder = builders.get(c.id);
         return builder
             ? decideBuilder(c, builder, policy, builderCutoffMs)
-            : decideContainer(c, policy, cutoffMs);
+            : decideContainer(c, policy, cutoffMs, nowMs);
     });
     const removedContainers = new Set(containerDecisions.filter((d) => d.action === 'remove').map((d) => d.id));
     const containers = inventory.containers.filter((c) => !removedContainers.has(c.id));
-    const imagePlan = planImages(inventory.images, containers, policy, cutoffMs);
+    const imagePlan = planImages(inventory.images, containers, policy, cutoffMs, nowMs, inventory.services);
     const networkDecisions = inventory.networks.map((n) => decideNetwork(n, containers, policy));
     const cache = planBuildCache(inventory.buildCache, policy, cutoffMs, nowMs);
     const buildCache = cache && { ...cache, apiVersion: inventory.apiVersion };
@@ -31196,7 +31304,7 @@ function planRemovals(inventory, policy, nowMs) {
             .map((rule) => rule.entry),
     };
 }
-function decideContainer(c, policy, cutoffMs) {
+function decideContainer(c, policy, cutoffMs, nowMs) {
     const base = { kind: 'container', id: c.id, name: nameOf(c), created: c.created, size: c.sizeRw };
     const verdict = (() => {
         if ((policy.containers ?? 'none') === 'none')
@@ -31209,6 +31317,11 @@ function decideContainer(c, policy, cutoffMs) {
             return keepAs('protected', `matches protect entry "${rule.entry}"`);
         if (cutoffMs !== undefined && c.created * 1000 > cutoffMs) {
             return keepAs('too-recent', `created after ${new Date(cutoffMs).toISOString()}`);
+        }
+        const activeMs = containerActivityMs(c, nowMs);
+        if ((policy.minAgeMs ?? 0) > 0 && activeMs > nowMs - policy.minAgeMs) {
+            const what = (c.finishedMs ?? 0) > 0 || (c.startedMs ?? 0) > 0 ? 'finished or started' : 'created';
+            return keepAs('too-recent', `${what} ${ago(activeMs, nowMs)} (min-age ${durationText(policy.minAgeMs)})`);
         }
         if (policy.budgetCut?.everything || policy.budgetCut?.containers.has(c.id)) {
             return keepAs('budget-met', BUDGET_MET);
@@ -31327,6 +31440,10 @@ function planBuildCache(records, policy, cutoffMs, nowMs) {
     let total = records.reduce((n, r) => n + own(r), 0);
     const cut = policy.budgetCut?.everything ? 'none' : policy.budgetCut?.buildCache;
     const keep = typeof cut === 'number' ? Math.max(cut, policy.buildCacheKeep ?? 0) : policy.buildCacheKeep;
+    // The grace period moves the cutoff: a record used within min-age stays (Docker's `until` is "unused for").
+    const graceMs = policy.minAgeMs ?? 0;
+    if (graceMs > 0)
+        cutoffMs = Math.min(cutoffMs ?? Infinity, nowMs - graceMs);
     const eligible = records
         .filter((r) => !r.inUse && (cutoffMs === undefined || r.lastUsedMs <= cutoffMs))
         .sort((a, b) => a.lastUsedMs - b.lastUsedMs);
@@ -31352,7 +31469,7 @@ function planBuildCache(records, policy, cutoffMs, nowMs) {
     };
 }
 /** Images, with the containers that stay after this run. */
-function planImages(images, containers, policy, cutoffMs) {
+function planImages(images, containers, policy, cutoffMs, nowMs, services = []) {
     const byId = new Map(images.map((image) => [image.id, image]));
     const children = new Map();
     for (const image of images) {
@@ -31366,16 +31483,35 @@ function planImages(images, containers, policy, cutoffMs) {
         const name = container.names[0] ?? container.id.slice(0, 12);
         pushTo(usedBy, container.imageId, name);
     }
-    const recent = newestPerRepository(images, policy.keepRecent);
+    const arrival = (image) => arrivalOf(image, policy.firstSeen, nowMs);
+    const { ranks: recent, clocks } = newestPerRepository(images, policy.keepRecent, arrival);
+    const servedBy = serviceUsers(images, services);
+    /** Kept by a grace period: the image arrived less than `graceMs` ago. */
+    const tooRecent = (image, graceMs, input) => {
+        if (!graceMs || graceMs <= 0)
+            return undefined;
+        const arrived = arrival(image);
+        if (arrived.ms <= nowMs - graceMs)
+            return undefined;
+        const how = {
+            tagged: 'arrived (pulled, loaded, built or tagged)',
+            'first-seen': 'first seen',
+            created: 'created',
+        };
+        return keep('too-recent', `${how[arrived.by]} ${ago(arrived.ms, nowMs)} (${input} ${durationText(graceMs)})`);
+    };
+    const keep = (reason, detail) => ({
+        action: 'keep',
+        reason,
+        detail,
+    });
     const decide = (image) => {
-        const keep = (reason, detail) => ({
-            action: 'keep',
-            reason,
-            detail,
-        });
         const users = usedBy.get(image.id);
         if (users)
             return keep('in-use', `used by container ${users.join(', ')}`);
+        const service = servedBy.get(image.id);
+        if (service)
+            return keep('service', service);
         const rule = findProtection(policy.protect, image);
         if (rule)
             return keep('protected', `matches protect entry "${rule.entry}"`);
@@ -31390,6 +31526,9 @@ function planImages(images, containers, policy, cutoffMs) {
             if (cutoffMs !== undefined && image.created * 1000 > cutoffMs) {
                 return keep('too-recent', `runner-built action image created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`);
             }
+            const grace = tooRecent(image, policy.runnerImagesMinAgeMs, 'runner-images-min-age');
+            if (grace)
+                return { ...grace, detail: `runner-built action image ${grace.detail}` };
             return { action: 'remove', reason: 'remove', detail: 'runner-built action image, unused' };
         }
         if (policy.images === 'none')
@@ -31403,6 +31542,9 @@ function planImages(images, containers, policy, cutoffMs) {
         if (cutoffMs !== undefined && image.created * 1000 > cutoffMs) {
             return keep('too-recent', `created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`);
         }
+        const grace = tooRecent(image, policy.minAgeMs, 'min-age');
+        if (grace)
+            return grace;
         if (policy.budgetCut?.everything || policy.budgetCut?.images.has(image.id)) {
             return keep('budget-met', BUDGET_MET);
         }
@@ -31432,6 +31574,7 @@ function planImages(images, containers, policy, cutoffMs) {
     }
     return {
         images: decisions,
+        keepRecentClocks: clocks,
         cascade,
         noPrune,
         untagOnly,
@@ -31444,27 +31587,82 @@ function removalDetail(scope, image) {
         return 'dangling: untagged and unused';
     return scope === 'unused' ? 'unused: no container refers to it' : 'unused';
 }
-/** Per repository, the `count` most recently created images, with a detail saying where they rank. */
-function newestPerRepository(images, count) {
+/**
+ * Per repository (by tag or, for images pinned by digest, by digest), the `count` newest images, with a
+ * detail saying where they rank, and the clock that ranked each repository. Images are ranked by creation
+ * time, then by arrival on this host; where creation times say nothing (reproducible-build stamps, see
+ * rankingClock) by arrival, then creation. Never by ID: images tied with the last one kept on both
+ * clocks are kept too, since nothing tells which of them is newer.
+ */
+function newestPerRepository(images, count, arrival) {
     const ranks = new Map();
+    const clocks = {};
     if (count <= 0)
-        return ranks;
+        return { ranks, clocks };
     const byRepository = new Map();
     for (const image of images) {
-        for (const repository of new Set(image.repoTags.map(repositoryOf))) {
+        const repositories = new Set([
+            ...image.repoTags.map(repositoryOf),
+            ...image.repoDigests.map((ref) => splitDigestReference(ref).name),
+        ]);
+        for (const repository of repositories)
             pushTo(byRepository, repository, image);
-        }
     }
     for (const [repository, members] of byRepository) {
-        members
-            .sort((a, b) => b.created - a.created || a.id.localeCompare(b.id))
-            .slice(0, count)
-            .forEach((image, i) => {
-            if (!ranks.has(image.id))
-                ranks.set(image.id, `#${i + 1} newest of ${displayRepository(repository)} (keep-recent ${count})`);
+        const clock = rankingClock(members);
+        clocks[displayRepository(repository)] = clock;
+        const keyOf = (image) => {
+            const arrived = arrival(image).ms;
+            return clock === 'created' ? [image.created * 1000, arrived] : [arrived, image.created * 1000];
+        };
+        const keyed = members.map((image) => ({ image, key: keyOf(image) }));
+        keyed.sort((a, b) => b.key[0] - a.key[0] || b.key[1] - a.key[1]);
+        const last = keyed[Math.min(count, keyed.length) - 1].key;
+        keyed.forEach(({ image, key }, i) => {
+            const tied = i >= count && key[0] === last[0] && key[1] === last[1];
+            if ((i < count || tied) && !ranks.has(image.id)) {
+                const by = clock === 'created'
+                    ? 'by creation, then arrival'
+                    : 'by arrival on this host: their creation times are all alike or before 2000';
+                ranks.set(image.id, `#${tied ? count : i + 1} newest of ${displayRepository(repository)} (keep-recent ${count}, ${by}${tied ? ', tied' : ''})`);
+            }
         });
     }
-    return ranks;
+    return { ranks, clocks };
+}
+/**
+ * Images a swarm service names, by its current spec or its previous one (what a rollback returns to):
+ * matched by ID, by digest (`name@sha256:…` against RepoDigests, or the ID on the containerd store,
+ * where an image's ID is its manifest's digest) and by tag (`name[:tag]`, `latest` when none).
+ */
+function serviceUsers(images, services) {
+    const users = new Map();
+    for (const service of services) {
+        const at = service.image.indexOf('@');
+        const digest = at >= 0 ? service.image.slice(at + 1) : undefined;
+        const named = at >= 0 ? service.image.slice(0, at) : service.image;
+        const { name, tag = 'latest' } = splitReference(named);
+        const bare = named.replace(/^sha256:/, '');
+        for (const image of images) {
+            const matches = image.id === service.image ||
+                (/^[0-9a-f]{12,64}$/.test(bare) && image.id.startsWith(`sha256:${bare}`)) ||
+                (digest !== undefined &&
+                    (image.id === digest ||
+                        image.repoDigests.some((ref) => {
+                            const d = splitDigestReference(ref);
+                            return d.digest === digest && d.name === name;
+                        }))) ||
+                (digest === undefined &&
+                    image.repoTags.some((ref) => {
+                        const r = splitReference(ref);
+                        return r.name === name && r.tag === tag;
+                    }));
+            if (matches && !users.has(image.id)) {
+                users.set(image.id, `named by swarm service ${service.service}${service.previous ? "'s previous spec (its rollback)" : ''}`);
+            }
+        }
+    }
+    return users;
 }
 /**
  * Untagged parents that Docker deletes along with a child: when every child goes, no container uses
@@ -32825,8 +33023,26 @@ function apiTimeMs(iso) {
 /** The image's target in the content store: its manifest or index (API 1.46+), else its ID. */
 const target = (summary) => summary.Descriptor?.digest ?? summary.Id;
 /**
- * `lastUseTimes`: also read when each image was last tagged and each container that is not running
- * last started and finished (a budget orders by last use; without one nothing needs them).
+ * Swarm services' images, current and previous spec, where the daemon is a swarm manager: a service's
+ * image is needed while its tasks are between restarts or it is scaled to zero, and its previous spec's
+ * is what a rollback runs. Undefined where the daemon is not a manager (a worker cannot list services).
+ */
+async function serviceImages(docker, info) {
+    if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable)
+        return undefined;
+    const services = await docker.request('GET', '/services');
+    return services.flatMap((s) => {
+        const name = s.Spec?.Name || s.ID;
+        return [
+            { service: name, image: s.Spec?.TaskTemplate?.ContainerSpec?.Image ?? '', previous: false },
+            { service: name, image: s.PreviousSpec?.TaskTemplate?.ContainerSpec?.Image ?? '', previous: true },
+        ].filter((ref) => ref.image !== '');
+    });
+}
+/**
+ * `tagTimes`: also read when each image was last tagged (its arrival, for the grace period, keep-recent and
+ * a budget's order; on the containerd store that takes an inspect per image). `containerTimes`: when each
+ * container that is not running last started and finished (the grace period, a budget's order).
  */
 async function takeInventory(docker, concurrency, opts = {}) {
     const takenAt = Date.now();
@@ -32862,11 +33078,12 @@ async function takeInventory(docker, concurrency, opts = {}) {
     // The per-image reads start as soon as the image list is in, while /system/df is still computing.
     const inspecting = Promise.all([listing, storeReading])
         .then(([summaries, store]) => mapPool(summaries, concurrency, async (summary) => {
-        const stored = (store.classic && readStoredImage(store.classic, summary.Id, chainSizes, opts.lastUseTimes)) ||
-            (!opts.lastUseTimes && store.podman?.get(summary.Id));
+        const stored = (store.classic && readStoredImage(store.classic, summary.Id, chainSizes, opts.tagTimes)) ||
+            // Podman records no tag time (its LastTagTime is always zero): its store serves either way.
+            store.podman?.get(summary.Id);
         if (stored)
             return { ...stored, fromStore: true };
-        const layers = store.content && !opts.lastUseTimes && summary.Descriptor?.digest
+        const layers = store.content && !opts.tagTimes && summary.Descriptor?.digest
             ? await configLayers(store.content, summary.Descriptor.digest)
             : undefined;
         if (layers)
@@ -32879,7 +33096,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
         });
     }))
         .then((all) => done('inspectMs', all));
-    const [version, info, summaries, containers, networks, df, inspected] = await Promise.all([
+    const [version, info, summaries, containers, networks, df, inspected, services] = await Promise.all([
         docker.request('GET', '/version'),
         infoRead,
         listing,
@@ -32887,6 +33104,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
         docker.request('GET', '/networks'),
         diskUsage(docker).then((df) => done('dfMs', df)),
         inspecting,
+        infoRead.then((info) => serviceImages(docker, info)),
     ]);
     const present = summaries.flatMap((summary, i) => {
         const read = inspected[i];
@@ -32946,7 +33164,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
     const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
     const sizeRootFs = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRootFs ?? 0]));
     const times = new Map();
-    if (opts.lastUseTimes) {
+    if (opts.containerTimes) {
         await mapPool(containers.filter((c) => c.State !== 'running'), concurrency, async (c) => {
             const state = (await unlessGone(docker.request('GET', `/containers/${c.Id}/json`)))?.State;
             if (state) {
@@ -33031,6 +33249,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
         engine,
         contentExact: imageStore === 'containerd' ? images.every((image) => image.blobs) : undefined,
         contentOutsideLayers: outside,
+        services,
         takenAt,
         phases: done('doneMs', phases),
     };
@@ -33440,7 +33659,7 @@ async function runPass(inputs, docker, hooks) {
     const inventory = await timed('Inventory', 'inventoryMs', async () => {
         let taken;
         try {
-            taken = await takeInventory(docker, READ_CONNECTIONS, { lastUseTimes: budgeted });
+            taken = await takeInventory(docker, READ_CONNECTIONS, timesNeeded(inputs));
         }
         catch (error) {
             throw new Error(`Could not take an inventory of the Docker daemon at ${docker.host}: ${describeError(error)}`);
@@ -33470,8 +33689,9 @@ async function runPass(inputs, docker, hooks) {
     const diskBefore = await diskStats(docker.host, inventory.rootDir);
     const lastUsed = lastUsedTimes(inventory.images, inventory.containers, history.state.daemons[daemonKey], nowMs);
     const budgetContext = (stepsDone) => ({ disk: diskBefore, lastUsed, stepsDone });
+    const policy = { ...inputs, firstSeen: firstSeenOf(history.state.daemons[daemonKey]) };
     let plan = await timed('Plan', 'planMs', async () => {
-        const planned = planWithBudget(inventory, inputs, nowMs, budgetContext());
+        const planned = planWithBudget(inventory, policy, nowMs, budgetContext());
         for (const d of planned.images) {
             const what = d.image.repoTags.length > 0 ? d.image.repoTags.join(' ') : shortId(d.image.id);
             info(`${d.action === 'remove' ? 'remove' : `keep (${d.reason})`}: ${what}: ${d.detail}`);
@@ -33515,7 +33735,7 @@ async function runPass(inputs, docker, hooks) {
             });
             // The filesystem met the budget sooner than the estimate: the rest is kept, budget met.
             if (budgetRun.stepsDone < plan.budget.steps.length) {
-                plan = planWithBudget(inventory, inputs, nowMs, budgetContext(budgetRun.stepsDone));
+                plan = planWithBudget(inventory, policy, nowMs, budgetContext(budgetRun.stepsDone));
             }
             executed = budgetRun;
         }
@@ -33599,6 +33819,30 @@ async function runPass(inputs, docker, hooks) {
             ? `, measured ${usageAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
             : ''));
     return outcome;
+}
+/**
+ * The times the inventory reads beyond its lists: when images arrived (the grace periods, keep-recent's
+ * ranking of tagged images, a budget's order) and when stopped containers last ran (the grace period of
+ * `containers: stopped`, a budget's order).
+ */
+function timesNeeded(inputs) {
+    const budgeted = hasBudget(inputs);
+    return {
+        tagTimes: budgeted ||
+            inputs.minAgeMs > 0 ||
+            (inputs.runnerImages === 'unused' && inputs.runnerImagesMinAgeMs > 0) ||
+            (inputs.images === 'unused' && inputs.keepRecent > 0),
+        containerTimes: budgeted || (inputs.minAgeMs > 0 && inputs.containers === 'stopped'),
+    };
+}
+/**
+ * The usage history's first sightings of this daemon's images, only where an earlier run left one: on a
+ * first run every image would be "first seen now", and the grace period would keep everything.
+ */
+function firstSeenOf(history) {
+    if (!history)
+        return undefined;
+    return new Map(Object.entries(history.images).map(([id, use]) => [id, use.firstSeenMs]));
 }
 /**
  * The budget's end: by how much it falls short and what holds the space (from the plan), and after a

@@ -12,7 +12,8 @@ import { checkGates } from './engine/gates';
 import { measureUsage, takeInventory } from './engine/inventory';
 import { readState, writeState } from './engine/state';
 import { budgetMetAfter, daemonUsage, hasBudget, planWithBudget } from './policy/budget';
-import { lastUsedTimes } from './policy/usage';
+import type { FirstSeen } from './policy/age';
+import { lastUsedTimes, type DaemonUsage } from './policy/usage';
 import {
   buildReport,
   budgetLines,
@@ -155,7 +156,7 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
   const inventory = await timed('Inventory', 'inventoryMs', async () => {
     let taken: Inventory;
     try {
-      taken = await takeInventory(docker, READ_CONNECTIONS, { lastUseTimes: budgeted });
+      taken = await takeInventory(docker, READ_CONNECTIONS, timesNeeded(inputs));
     } catch (error) {
       throw new Error(
         `Could not take an inventory of the Docker daemon at ${docker.host}: ${describeError(error)}`,
@@ -200,8 +201,9 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
     nowMs,
   );
   const budgetContext = (stepsDone?: number) => ({ disk: diskBefore, lastUsed, stepsDone });
+  const policy = { ...inputs, firstSeen: firstSeenOf(history.state.daemons[daemonKey]) };
   let plan = await timed('Plan', 'planMs', async () => {
-    const planned = planWithBudget(inventory, inputs, nowMs, budgetContext());
+    const planned = planWithBudget(inventory, policy, nowMs, budgetContext());
     for (const d of planned.images) {
       const what = d.image.repoTags.length > 0 ? d.image.repoTags.join(' ') : shortId(d.image.id);
       info(`${d.action === 'remove' ? 'remove' : `keep (${d.reason})`}: ${what}: ${d.detail}`);
@@ -243,7 +245,7 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
       });
       // The filesystem met the budget sooner than the estimate: the rest is kept, budget met.
       if (budgetRun.stepsDone < plan.budget.steps.length) {
-        plan = planWithBudget(inventory, inputs, nowMs, budgetContext(budgetRun.stepsDone));
+        plan = planWithBudget(inventory, policy, nowMs, budgetContext(budgetRun.stepsDone));
       }
       executed = budgetRun;
     } else {
@@ -338,6 +340,32 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
         : ''),
   );
   return outcome;
+}
+
+/**
+ * The times the inventory reads beyond its lists: when images arrived (the grace periods, keep-recent's
+ * ranking of tagged images, a budget's order) and when stopped containers last ran (the grace period of
+ * `containers: stopped`, a budget's order).
+ */
+function timesNeeded(inputs: Inputs): { tagTimes: boolean; containerTimes: boolean } {
+  const budgeted = hasBudget(inputs);
+  return {
+    tagTimes:
+      budgeted ||
+      inputs.minAgeMs > 0 ||
+      (inputs.runnerImages === 'unused' && inputs.runnerImagesMinAgeMs > 0) ||
+      (inputs.images === 'unused' && inputs.keepRecent > 0),
+    containerTimes: budgeted || (inputs.minAgeMs > 0 && inputs.containers === 'stopped'),
+  };
+}
+
+/**
+ * The usage history's first sightings of this daemon's images, only where an earlier run left one: on a
+ * first run every image would be "first seen now", and the grace period would keep everything.
+ */
+function firstSeenOf(history: DaemonUsage | undefined): FirstSeen | undefined {
+  if (!history) return undefined;
+  return new Map(Object.entries(history.images).map(([id, use]) => [id, use.firstSeenMs]));
 }
 
 /**

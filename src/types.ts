@@ -31,6 +31,8 @@ export type ProtectRule =
       name: string;
       /** Tag pattern; undefined means every tag. */
       tag?: string;
+      /** `NAME@sha256:…`: the manifest digest, matched exactly against the image's `RepoDigests`. */
+      digest?: string;
     }
   | { kind: 'id'; entry: string; /** lower-case hex without `sha256:`, 12 to 64 digits */ prefix: string }
   | { kind: 'label'; entry: string; key: string; value?: string };
@@ -41,6 +43,13 @@ export interface Inputs {
   olderThan?: AgeLimit;
   protect: ProtectRule[];
   keepRecent: number;
+  /**
+   * Grace period (`min-age`), ms: an image, container or build-cache record that arrived or was last used
+   * this recently is kept (`too-recent`); 0 turns it off.
+   */
+  minAgeMs: number;
+  /** The same for runner-built action images (`runner-images-min-age`), ms; 0 turns it off. */
+  runnerImagesMinAgeMs: number;
   /** Undefined: DOCKER_HOST from the environment, else the local socket. */
   dockerHost?: string;
   /** Where the JSON report goes. */
@@ -256,6 +265,16 @@ export interface Inventory {
   phases?: Record<string, number>;
   /** Builder containers of buildx's docker-container driver (only looked into with `buildx-builders: stale`). */
   builders?: BuilderInfo[];
+  /** Swarm services' images, where the daemon is a swarm manager (undefined elsewhere). */
+  services?: ServiceImage[];
+}
+
+/** An image reference a swarm service names: its current spec's, or its previous spec's (a rollback). */
+export interface ServiceImage {
+  service: string;
+  /** As the spec has it: `name[:tag][@sha256:…]`, or an image ID. */
+  image: string;
+  previous: boolean;
 }
 
 /** A builder container of buildx's docker-container driver (`buildx_buildkit_<builder>0`). */
@@ -283,6 +302,8 @@ export type ImageReason =
   | 'tagged'
   | 'keep-recent'
   | 'too-recent'
+  /** Named by a swarm service's spec or previous spec (its rollback). */
+  | 'service'
   | 'not-selected'
   /** A candidate the budget did not need: the targets were met before its turn. */
   | 'budget-met';
@@ -370,6 +391,11 @@ export interface Plan {
   cutoffMs?: number;
   /** `protect` entries that matched nothing. */
   unmatchedProtect: string[];
+  /**
+   * The clock that ranked each repository for `keep-recent` (by its name as people write it): `created`,
+   * or `arrival` where creation times are reproducible-build stamps (before 2000, or one value for all).
+   */
+  keepRecentClocks?: Record<string, 'created' | 'arrival'>;
   /** Runner-built action images the plan removes, and the layer bytes they alone free. */
   runnerImages?: { count: number; bytes: number };
   /** Set when a budget (`free-space`, `free-inodes`, `max-usage`) is given. */

@@ -64,7 +64,16 @@ export async function runAction(opts: {
     };
     // The runner passes every declared input, with its default unless the workflow sets it; the name
     // is upper-cased with dashes kept (`INPUT_OLDER-THAN`).
-    const inputs = { ...actionDefaults(root), 'docker-host': opts.host, ...opts.inputs };
+    // Test fleets are loaded moments before the run, so the grace periods (min-age, runner-images-min-age)
+    // would keep every image: tests run with them off, as Docker's own prune does, unless they are about
+    // the grace period and set them.
+    const inputs = {
+      ...actionDefaults(root),
+      'min-age': '0',
+      'runner-images-min-age': '0',
+      'docker-host': opts.host,
+      ...opts.inputs,
+    };
     for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
     Object.assign(env, envForHost(opts.host), opts.env);
 

@@ -20,7 +20,16 @@ import {
 } from './content';
 import { classicStoreFor, readPodmanStore, readStoredImage, type StoredImage } from './layerstore';
 import { mapPool } from './pool';
-import type { Blob, ContainerInfo, EngineInfo, ImageInfo, ImageStore, Inventory, Usage } from '../types';
+import type {
+  Blob,
+  ContainerInfo,
+  EngineInfo,
+  ImageInfo,
+  ImageStore,
+  Inventory,
+  ServiceImage,
+  Usage,
+} from '../types';
 
 interface ApiImageSummary {
   Id: string;
@@ -106,6 +115,17 @@ interface ApiInfo {
   /** The storage driver (`overlay2`), which names the classic store's folder below the data root. */
   Driver?: string;
   DriverStatus?: [string, string][] | null;
+  Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } | null;
+}
+
+interface ApiServiceSpec {
+  TaskTemplate?: { ContainerSpec?: { Image?: string } | null } | null;
+}
+
+interface ApiService {
+  ID: string;
+  Spec?: ({ Name?: string } & ApiServiceSpec) | null;
+  PreviousSpec?: ApiServiceSpec | null;
 }
 
 /** Engine, version, API version and image store from `/version` and `/info`. */
@@ -230,13 +250,31 @@ interface ImageRead {
 const target = (summary: ApiImageSummary) => summary.Descriptor?.digest ?? summary.Id;
 
 /**
- * `lastUseTimes`: also read when each image was last tagged and each container that is not running
- * last started and finished (a budget orders by last use; without one nothing needs them).
+ * Swarm services' images, current and previous spec, where the daemon is a swarm manager: a service's
+ * image is needed while its tasks are between restarts or it is scaled to zero, and its previous spec's
+ * is what a rollback runs. Undefined where the daemon is not a manager (a worker cannot list services).
+ */
+async function serviceImages(docker: DockerApi, info: ApiInfo): Promise<ServiceImage[] | undefined> {
+  if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable) return undefined;
+  const services = await docker.request<ApiService[]>('GET', '/services');
+  return services.flatMap((s) => {
+    const name = s.Spec?.Name || s.ID;
+    return [
+      { service: name, image: s.Spec?.TaskTemplate?.ContainerSpec?.Image ?? '', previous: false },
+      { service: name, image: s.PreviousSpec?.TaskTemplate?.ContainerSpec?.Image ?? '', previous: true },
+    ].filter((ref) => ref.image !== '');
+  });
+}
+
+/**
+ * `tagTimes`: also read when each image was last tagged (its arrival, for the grace period, keep-recent and
+ * a budget's order; on the containerd store that takes an inspect per image). `containerTimes`: when each
+ * container that is not running last started and finished (the grace period, a budget's order).
  */
 export async function takeInventory(
   docker: DockerApi,
   concurrency: number,
-  opts: { lastUseTimes?: boolean } = {},
+  opts: { tagTimes?: boolean; containerTimes?: boolean } = {},
 ): Promise<Inventory> {
   const takenAt = Date.now();
   const began = performance.now();
@@ -279,11 +317,12 @@ export async function takeInventory(
     .then(([summaries, store]) =>
       mapPool(summaries, concurrency, async (summary): Promise<ImageRead | undefined> => {
         const stored =
-          (store.classic && readStoredImage(store.classic, summary.Id, chainSizes, opts.lastUseTimes)) ||
-          (!opts.lastUseTimes && store.podman?.get(summary.Id));
+          (store.classic && readStoredImage(store.classic, summary.Id, chainSizes, opts.tagTimes)) ||
+          // Podman records no tag time (its LastTagTime is always zero): its store serves either way.
+          store.podman?.get(summary.Id);
         if (stored) return { ...stored, fromStore: true };
         const layers =
-          store.content && !opts.lastUseTimes && summary.Descriptor?.digest
+          store.content && !opts.tagTimes && summary.Descriptor?.digest
             ? await configLayers(store.content, summary.Descriptor.digest)
             : undefined;
         if (layers) return { layers, lastTagMs: 0, fromStore: true };
@@ -303,7 +342,7 @@ export async function takeInventory(
       }),
     )
     .then((all) => done('inspectMs', all));
-  const [version, info, summaries, containers, networks, df, inspected] = await Promise.all([
+  const [version, info, summaries, containers, networks, df, inspected, services] = await Promise.all([
     docker.request<ApiVersion>('GET', '/version'),
     infoRead,
     listing,
@@ -311,6 +350,7 @@ export async function takeInventory(
     docker.request<ApiNetwork[]>('GET', '/networks'),
     diskUsage(docker).then((df) => done('dfMs', df)),
     inspecting,
+    infoRead.then((info) => serviceImages(docker, info)),
   ]);
   const present = summaries.flatMap((summary, i) => {
     const read = inspected[i];
@@ -385,7 +425,7 @@ export async function takeInventory(
   const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
   const sizeRootFs = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRootFs ?? 0]));
   const times = new Map<string, { startedMs: number; finishedMs: number }>();
-  if (opts.lastUseTimes) {
+  if (opts.containerTimes) {
     await mapPool(
       containers.filter((c) => c.State !== 'running'),
       concurrency,
@@ -481,6 +521,7 @@ export async function takeInventory(
     engine,
     contentExact: imageStore === 'containerd' ? images.every((image) => image.blobs) : undefined,
     contentOutsideLayers: outside,
+    services,
     takenAt,
     phases: done('doneMs', phases),
   };

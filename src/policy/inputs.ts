@@ -52,9 +52,21 @@ export const INPUT_SPECS: readonly InputSpec[] = [
     help: 'only what was created (or last used) before this: 7d, 36h, 2026-01-31',
   },
   {
+    name: 'min-age',
+    default: '1h',
+    values: 'DURATION|0',
+    help: 'grace period: what arrived on the host (pulled, loaded, built, tagged) or was last used this recently stays; 0: off',
+  },
+  {
+    name: 'runner-images-min-age',
+    default: '6h',
+    values: 'DURATION|0',
+    help: 'grace period of runner-built action images (built at job setup, run steps later); 0: off',
+  },
+  {
     name: 'protect',
     default: '',
-    values: 'NAME[:TAG]|ID|label=K[=V]',
+    values: 'NAME[:TAG]|NAME@DIGEST|ID|label=K[=V]',
     help: 'never removed; repeatable or comma-separated',
     list: true,
   },
@@ -329,6 +341,20 @@ function parseProtect(value: string) {
   return parseList(value).map(parseProtectEntry);
 }
 
+/** A grace period (`1h`, `90m`, `2d`; `0` turns it off), in milliseconds. */
+function parseMinAge(input: string, value: string, fallback: string): number {
+  const text = value || fallback;
+  const ms = /^[+]?0+$/.test(text) ? 0 : parseDurationMs(text);
+  if (ms === undefined || ms < 0 || !Number.isFinite(ms)) {
+    throw new InputError(
+      input,
+      value,
+      'is not a duration of 0 or more; use e.g. 1h, 90m, 2d, or 0 to turn it off',
+    );
+  }
+  return ms;
+}
+
 /** A positive duration input (`30s`, `2m`, `1h`), in milliseconds. */
 function parseTimeout(input: string, value: string, fallback: string): number {
   const ms = parseDurationMs(value || fallback);
@@ -436,6 +462,8 @@ export function readInputs(
     olderThan: olderThan ? parseAgeLimit('older-than', olderThan) : undefined,
     protect: parseProtect(get('protect')),
     keepRecent: parseKeepRecent(read('keep-recent')),
+    minAgeMs: parseMinAge('min-age', read('min-age'), '1h'),
+    runnerImagesMinAgeMs: parseMinAge('runner-images-min-age', read('runner-images-min-age'), '6h'),
     dockerHost: host
       ? parseDockerHost('docker-host', host)
       : envHost

@@ -1,6 +1,7 @@
 // Deciding, as a pure function: inventory + inputs + now -> plan. Every image gets a decision and a
 // reason; nothing here talks to Docker.
 
+import { ago, arrivalOf, containerActivityMs, durationText, rankingClock, type FirstSeen } from './age';
 import { bytesFreed, estimateMethod } from './estimate';
 import {
   displayRepository,
@@ -8,6 +9,8 @@ import {
   findProtection,
   repositoryOf,
   ruleMatches,
+  splitDigestReference,
+  splitReference,
 } from './protect';
 import type {
   BuilderInfo,
@@ -21,6 +24,7 @@ import type {
   NetworkInfo,
   ObjectDecision,
   Plan,
+  ServiceImage,
   VolumeInfo,
 } from '../types';
 import { pushTo } from '../collections';
@@ -29,6 +33,8 @@ export type Policy = Pick<Inputs, 'mode' | 'images' | 'olderThan' | 'protect' | 
   Partial<
     Pick<
       Inputs,
+      | 'minAgeMs'
+      | 'runnerImagesMinAgeMs'
       | 'containers'
       | 'networks'
       | 'buildCache'
@@ -40,6 +46,8 @@ export type Policy = Pick<Inputs, 'mode' | 'images' | 'olderThan' | 'protect' | 
   > & {
     /** Candidates a budget does not need (see src/policy/budget.ts). */
     budgetCut?: BudgetCut;
+    /** The usage history's first sightings, where an earlier run's history exists (see FirstSeen). */
+    firstSeen?: FirstSeen;
   };
 
 /** What a budget leaves: candidates kept with reason budget-met. */
@@ -93,12 +101,12 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
     const builder = builders.get(c.id);
     return builder
       ? decideBuilder(c, builder, policy, builderCutoffMs)
-      : decideContainer(c, policy, cutoffMs);
+      : decideContainer(c, policy, cutoffMs, nowMs);
   });
   const removedContainers = new Set(containerDecisions.filter((d) => d.action === 'remove').map((d) => d.id));
   const containers = inventory.containers.filter((c) => !removedContainers.has(c.id));
 
-  const imagePlan = planImages(inventory.images, containers, policy, cutoffMs);
+  const imagePlan = planImages(inventory.images, containers, policy, cutoffMs, nowMs, inventory.services);
   const networkDecisions = inventory.networks.map((n) => decideNetwork(n, containers, policy));
   const cache = planBuildCache(inventory.buildCache, policy, cutoffMs, nowMs);
   const buildCache = cache && { ...cache, apiVersion: inventory.apiVersion };
@@ -172,7 +180,12 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
   };
 }
 
-function decideContainer(c: ContainerInfo, policy: Policy, cutoffMs: number | undefined): ObjectDecision {
+function decideContainer(
+  c: ContainerInfo,
+  policy: Policy,
+  cutoffMs: number | undefined,
+  nowMs: number,
+): ObjectDecision {
   const base = { kind: 'container' as const, id: c.id, name: nameOf(c), created: c.created, size: c.sizeRw };
   const verdict = ((): Verdict => {
     if ((policy.containers ?? 'none') === 'none') return keepAs('not-selected', 'containers is none');
@@ -182,6 +195,14 @@ function decideContainer(c: ContainerInfo, policy: Policy, cutoffMs: number | un
     if (rule) return keepAs('protected', `matches protect entry "${rule.entry}"`);
     if (cutoffMs !== undefined && c.created * 1000 > cutoffMs) {
       return keepAs('too-recent', `created after ${new Date(cutoffMs).toISOString()}`);
+    }
+    const activeMs = containerActivityMs(c, nowMs);
+    if ((policy.minAgeMs ?? 0) > 0 && activeMs > nowMs - policy.minAgeMs!) {
+      const what = (c.finishedMs ?? 0) > 0 || (c.startedMs ?? 0) > 0 ? 'finished or started' : 'created';
+      return keepAs(
+        'too-recent',
+        `${what} ${ago(activeMs, nowMs)} (min-age ${durationText(policy.minAgeMs!)})`,
+      );
     }
     if (policy.budgetCut?.everything || policy.budgetCut?.containers.has(c.id)) {
       return keepAs('budget-met', BUDGET_MET);
@@ -306,6 +327,9 @@ export function planBuildCache(
   let total = records.reduce((n, r) => n + own(r), 0);
   const cut = policy.budgetCut?.everything ? 'none' : policy.budgetCut?.buildCache;
   const keep = typeof cut === 'number' ? Math.max(cut, policy.buildCacheKeep ?? 0) : policy.buildCacheKeep;
+  // The grace period moves the cutoff: a record used within min-age stays (Docker's `until` is "unused for").
+  const graceMs = policy.minAgeMs ?? 0;
+  if (graceMs > 0) cutoffMs = Math.min(cutoffMs ?? Infinity, nowMs - graceMs);
   const eligible = records
     .filter((r) => !r.inUse && (cutoffMs === undefined || r.lastUsedMs <= cutoffMs))
     .sort((a, b) => a.lastUsedMs - b.lastUsedMs);
@@ -337,6 +361,8 @@ function planImages(
   containers: ContainerInfo[],
   policy: Policy,
   cutoffMs: number | undefined,
+  nowMs: number,
+  services: ServiceImage[] = [],
 ) {
   const byId = new Map(images.map((image) => [image.id, image]));
 
@@ -354,16 +380,35 @@ function planImages(
     pushTo(usedBy, container.imageId, name);
   }
 
-  const recent = newestPerRepository(images, policy.keepRecent);
+  const arrival = (image: ImageInfo) => arrivalOf(image, policy.firstSeen, nowMs);
+  const { ranks: recent, clocks } = newestPerRepository(images, policy.keepRecent, arrival);
+  const servedBy = serviceUsers(images, services);
+  /** Kept by a grace period: the image arrived less than `graceMs` ago. */
+  const tooRecent = (image: ImageInfo, graceMs: number | undefined, input: string) => {
+    if (!graceMs || graceMs <= 0) return undefined;
+    const arrived = arrival(image);
+    if (arrived.ms <= nowMs - graceMs) return undefined;
+    const how = {
+      tagged: 'arrived (pulled, loaded, built or tagged)',
+      'first-seen': 'first seen',
+      created: 'created',
+    };
+    return keep(
+      'too-recent',
+      `${how[arrived.by]} ${ago(arrived.ms, nowMs)} (${input} ${durationText(graceMs)})`,
+    );
+  };
+  const keep = (reason: ImageDecision['reason'], detail: string) => ({
+    action: 'keep' as const,
+    reason,
+    detail,
+  });
 
   const decide = (image: ImageInfo): Omit<ImageDecision, 'image'> => {
-    const keep = (reason: ImageDecision['reason'], detail: string) => ({
-      action: 'keep' as const,
-      reason,
-      detail,
-    });
     const users = usedBy.get(image.id);
     if (users) return keep('in-use', `used by container ${users.join(', ')}`);
+    const service = servedBy.get(image.id);
+    if (service) return keep('service', service);
     const rule = findProtection(policy.protect, image);
     if (rule) return keep('protected', `matches protect entry "${rule.entry}"`);
     // Untagged parents are not candidates of their own (Docker's prune skips them too); a tagged parent
@@ -383,6 +428,8 @@ function planImages(
           `runner-built action image created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`,
         );
       }
+      const grace = tooRecent(image, policy.runnerImagesMinAgeMs, 'runner-images-min-age');
+      if (grace) return { ...grace, detail: `runner-built action image ${grace.detail}` };
       return { action: 'remove', reason: 'remove', detail: 'runner-built action image, unused' };
     }
     if (policy.images === 'none') return keep('not-selected', 'images is none');
@@ -397,6 +444,8 @@ function planImages(
         `created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`,
       );
     }
+    const grace = tooRecent(image, policy.minAgeMs, 'min-age');
+    if (grace) return grace;
     if (policy.budgetCut?.everything || policy.budgetCut?.images.has(image.id)) {
       return keep('budget-met', BUDGET_MET);
     }
@@ -429,6 +478,7 @@ function planImages(
 
   return {
     images: decisions,
+    keepRecentClocks: clocks,
     cascade,
     noPrune,
     untagOnly,
@@ -445,26 +495,93 @@ function removalDetail(scope: Policy['images'], image: ImageInfo): string {
   return scope === 'unused' ? 'unused: no container refers to it' : 'unused';
 }
 
-/** Per repository, the `count` most recently created images, with a detail saying where they rank. */
-function newestPerRepository(images: ImageInfo[], count: number): Map<string, string> {
+/**
+ * Per repository (by tag or, for images pinned by digest, by digest), the `count` newest images, with a
+ * detail saying where they rank, and the clock that ranked each repository. Images are ranked by creation
+ * time, then by arrival on this host; where creation times say nothing (reproducible-build stamps, see
+ * rankingClock) by arrival, then creation. Never by ID: images tied with the last one kept on both
+ * clocks are kept too, since nothing tells which of them is newer.
+ */
+function newestPerRepository(
+  images: ImageInfo[],
+  count: number,
+  arrival: (image: ImageInfo) => { ms: number },
+): { ranks: Map<string, string>; clocks: Record<string, 'created' | 'arrival'> } {
   const ranks = new Map<string, string>();
-  if (count <= 0) return ranks;
+  const clocks: Record<string, 'created' | 'arrival'> = {};
+  if (count <= 0) return { ranks, clocks };
   const byRepository = new Map<string, ImageInfo[]>();
   for (const image of images) {
-    for (const repository of new Set(image.repoTags.map(repositoryOf))) {
-      pushTo(byRepository, repository, image);
-    }
+    const repositories = new Set([
+      ...image.repoTags.map(repositoryOf),
+      ...image.repoDigests.map((ref) => splitDigestReference(ref).name),
+    ]);
+    for (const repository of repositories) pushTo(byRepository, repository, image);
   }
   for (const [repository, members] of byRepository) {
-    members
-      .sort((a, b) => b.created - a.created || a.id.localeCompare(b.id))
-      .slice(0, count)
-      .forEach((image, i) => {
-        if (!ranks.has(image.id))
-          ranks.set(image.id, `#${i + 1} newest of ${displayRepository(repository)} (keep-recent ${count})`);
-      });
+    const clock = rankingClock(members);
+    clocks[displayRepository(repository)] = clock;
+    const keyOf = (image: ImageInfo): [number, number] => {
+      const arrived = arrival(image).ms;
+      return clock === 'created' ? [image.created * 1000, arrived] : [arrived, image.created * 1000];
+    };
+    const keyed = members.map((image) => ({ image, key: keyOf(image) }));
+    keyed.sort((a, b) => b.key[0] - a.key[0] || b.key[1] - a.key[1]);
+    const last = keyed[Math.min(count, keyed.length) - 1].key;
+    keyed.forEach(({ image, key }, i) => {
+      const tied = i >= count && key[0] === last[0] && key[1] === last[1];
+      if ((i < count || tied) && !ranks.has(image.id)) {
+        const by =
+          clock === 'created'
+            ? 'by creation, then arrival'
+            : 'by arrival on this host: their creation times are all alike or before 2000';
+        ranks.set(
+          image.id,
+          `#${tied ? count : i + 1} newest of ${displayRepository(repository)} (keep-recent ${count}, ${by}${tied ? ', tied' : ''})`,
+        );
+      }
+    });
   }
-  return ranks;
+  return { ranks, clocks };
+}
+
+/**
+ * Images a swarm service names, by its current spec or its previous one (what a rollback returns to):
+ * matched by ID, by digest (`name@sha256:…` against RepoDigests, or the ID on the containerd store,
+ * where an image's ID is its manifest's digest) and by tag (`name[:tag]`, `latest` when none).
+ */
+function serviceUsers(images: ImageInfo[], services: ServiceImage[]): Map<string, string> {
+  const users = new Map<string, string>();
+  for (const service of services) {
+    const at = service.image.indexOf('@');
+    const digest = at >= 0 ? service.image.slice(at + 1) : undefined;
+    const named = at >= 0 ? service.image.slice(0, at) : service.image;
+    const { name, tag = 'latest' } = splitReference(named);
+    const bare = named.replace(/^sha256:/, '');
+    for (const image of images) {
+      const matches =
+        image.id === service.image ||
+        (/^[0-9a-f]{12,64}$/.test(bare) && image.id.startsWith(`sha256:${bare}`)) ||
+        (digest !== undefined &&
+          (image.id === digest ||
+            image.repoDigests.some((ref) => {
+              const d = splitDigestReference(ref);
+              return d.digest === digest && d.name === name;
+            }))) ||
+        (digest === undefined &&
+          image.repoTags.some((ref) => {
+            const r = splitReference(ref);
+            return r.name === name && r.tag === tag;
+          }));
+      if (matches && !users.has(image.id)) {
+        users.set(
+          image.id,
+          `named by swarm service ${service.service}${service.previous ? "'s previous spec (its rollback)" : ''}`,
+        );
+      }
+    }
+  }
+  return users;
 }
 
 /**

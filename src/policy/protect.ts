@@ -2,7 +2,7 @@
 import { InputError } from '../errors';
 import type { ProtectRule } from '../types';
 
-const USAGE = 'use NAME[:TAG], an image ID (12+ hex digits) or label=KEY[=VALUE]';
+const USAGE = 'use NAME[:TAG], NAME@sha256:DIGEST, an image ID (12+ hex digits) or label=KEY[=VALUE]';
 const DEFAULT_DOMAIN = 'docker.io';
 const LOCALHOST = 'localhost/';
 
@@ -14,6 +14,7 @@ const DOMAIN = new RegExp(
 const PATH_COMPONENT = /^[a-z0-9*]+(?:(?:[._]|__|-+)[a-z0-9*]+)*$/;
 const TAG = /^[\w*][\w.*-]{0,127}$/;
 const ID = /^(?:sha256:)?([0-9a-f]{12,64})$/i;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 /** Splits `name[:tag][@digest]`; the tag follows the last `:` after the last `/`, so a port is never a tag. */
 function split(ref: string): { name: string; tag?: string; digest?: string } {
@@ -80,9 +81,10 @@ export function parseProtectEntry(entry: string): ProtectRule {
   }
   if (/\s/.test(entry)) throw invalid(entry, 'contains spaces');
   const { name, tag, digest } = split(entry);
-  if (digest !== undefined) {
-    throw new InputError('protect', entry, 'is a digest reference, which is not supported; use the image ID');
+  if (digest !== undefined && !DIGEST.test(digest)) {
+    throw invalid(entry, 'a digest is sha256: and 64 lower-case hex digits');
   }
+  if (digest !== undefined && name.includes('*')) throw invalid(entry, 'a digest reference has no patterns');
   if (tag !== undefined && !TAG.test(tag))
     throw invalid(entry, tag ? `bad tag ${JSON.stringify(tag)}` : 'empty tag');
   if (!name) throw invalid(entry, 'empty name');
@@ -100,6 +102,7 @@ export function parseProtectEntry(entry: string): ProtectRule {
   }
   // A pattern starting with `**` is left as written so that `**` and `**:v1` match every repository
   // of every registry; anything else is normalised like a real reference (`*` → docker.io/library/*).
+  if (digest !== undefined) return { kind: 'reference', entry, name: normalizeName(name), tag, digest };
   return { kind: 'reference', entry, name: name.startsWith('**') ? name : normalizeName(name), tag };
 }
 
@@ -130,7 +133,20 @@ function compile(rule: ProtectRule & { kind: 'reference' }): Compiled {
 export interface MatchableImage {
   id: string;
   repoTags: string[];
+  /** `name@sha256:…` references (absent for containers, networks and volumes). */
+  repoDigests?: string[];
   labels: Record<string, string>;
+}
+
+/** `localhost/NAME` (Podman's name for an image built or loaded without a registry) also as `NAME`. */
+function namesOf(name: string): string[] {
+  return name.startsWith(LOCALHOST) ? [name, normalizeName(name.slice(LOCALHOST.length))] : [name];
+}
+
+/** Splits a `name@sha256:…` reference as Docker lists it into its normalised name and digest. */
+export function splitDigestReference(ref: string): { name: string; digest?: string } {
+  const { name, digest } = split(ref);
+  return { name: normalizeName(name), digest };
 }
 
 export function ruleMatches(rule: ProtectRule, image: MatchableImage): boolean {
@@ -145,17 +161,23 @@ export function ruleMatches(rule: ProtectRule, image: MatchableImage): boolean {
       return Object.hasOwn(labels, rule.key) && (rule.value === undefined || labels[rule.key] === rule.value);
     }
     case 'reference': {
+      const digests = (image.repoDigests ?? []).map(splitDigestReference);
+      // `NAME@sha256:…`: that repository's manifest, exactly (a tag beside it is ignored, as Docker does).
+      if (rule.digest !== undefined) {
+        return digests.some((d) => d.digest === rule.digest && namesOf(d.name).includes(rule.name));
+      }
       const re = compile(rule);
-      return image.repoTags.some((ref) => {
+      // Podman names images built or loaded without a registry `localhost/NAME`; people write NAME.
+      // Matching both can only protect more.
+      const named = (name: string) => namesOf(name).some((n) => re.name.test(n));
+      const tagged = image.repoTags.some((ref) => {
         const { name, tag } = splitReference(ref);
         if (re.tag !== undefined && (tag === undefined || !re.tag.test(tag))) return false;
-        // Podman names images built or loaded without a registry `localhost/NAME`; people write NAME.
-        // Matching both can only protect more.
-        return (
-          re.name.test(name) ||
-          (name.startsWith(LOCALHOST) && re.name.test(normalizeName(name.slice(LOCALHOST.length))))
-        );
+        return named(name);
       });
+      // An entry without a tag protects the repository's images pinned by digest too (`postgres@sha256:…`
+      // pulled with no tag has only a RepoDigest).
+      return tagged || (re.tag === undefined && digests.some((d) => named(d.name)));
     }
   }
 }

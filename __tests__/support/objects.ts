@@ -1,0 +1,55 @@
+// Plain-data images and containers for unit tests of the pure core: every field a daemon would give,
+// overridable, with unique IDs.
+import { createHash } from 'node:crypto';
+import type { ContainerInfo, ImageInfo } from '../../src/types';
+
+export const SECOND_MS = 1000;
+export const MINUTE_MS = 60_000;
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 86_400_000;
+
+/** A full sha256 hex digest of `seed`. */
+export const hexOf = (seed: string | number) => createHash('sha256').update(String(seed)).digest('hex');
+
+let images = 0;
+/** An image with one own 1000-byte layer, created at `createdMs` (whole seconds, as the API gives). */
+export function imageOf(repoTags: string[], createdMs: number, extra: Partial<ImageInfo> = {}): ImageInfo {
+  const n = ++images;
+  return {
+    id: `sha256:${hexOf(`image ${n}`)}`,
+    repoTags,
+    repoDigests: [],
+    created: Math.floor(createdMs / 1000),
+    size: 1000,
+    labels: {},
+    parentId: '',
+    layers: [`sha256:${hexOf(`layer ${n}`)}`],
+    layerSizes: [1000],
+    layerSizesExact: true,
+    ...extra,
+  };
+}
+
+let containers = 0;
+/** A container of `image` in `state`, created at `createdMs`. */
+export function containerOf(
+  name: string,
+  image: ImageInfo,
+  state: string,
+  createdMs: number,
+  extra: Partial<ContainerInfo> = {},
+): ContainerInfo {
+  return {
+    id: hexOf(`container ${++containers}`),
+    names: [name],
+    imageId: image.id,
+    image: image.repoTags[0] ?? image.id,
+    state,
+    created: Math.floor(createdMs / 1000),
+    labels: {},
+    sizeRw: 0,
+    networks: [],
+    volumes: [],
+    ...extra,
+  };
+}
