@@ -71,10 +71,16 @@ describe('readInputs defaults', () => {
     });
   });
 
-  it('writes the report to the OS temp directory outside Actions', () => {
-    expect(read({}).reportFile).toBe(path.join(os.tmpdir(), 'safe-docker-prune-report.json'));
-    expect(read({}, { RUNNER_TEMP: '' }).reportFile).toBe(
-      path.join(os.tmpdir(), 'safe-docker-prune-report.json'),
+  it('writes the report to a private folder outside Actions, never a fixed name in the temp folder', () => {
+    for (const env of [{}, { RUNNER_TEMP: '' }, { HOME: '/home/u' }, { XDG_RUNTIME_DIR: '/run/user/1000' }]) {
+      expect(path.dirname(read({}, env).reportFile)).not.toBe(os.tmpdir());
+    }
+    expect(read({}, { HOME: '/home/u' }).reportFile).toBe('/home/u/.cache/safe-docker-prune/report.json');
+    expect(read({}, { XDG_CACHE_HOME: '/xdg', HOME: '/home/u' }).reportFile).toBe(
+      '/xdg/safe-docker-prune/report.json',
+    );
+    expect(read({}, { XDG_RUNTIME_DIR: '/run/user/1000', HOME: '/home/u' }).reportFile).toBe(
+      '/run/user/1000/safe-docker-prune/report.json',
     );
   });
 

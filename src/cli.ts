@@ -3,14 +3,13 @@
 // translates: every rule, message and number comes from the shared engine.
 
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { messageOf, type DockerApi } from './engine/docker';
+import { createExclusive, privateDir, readOwnRegularFile, writeFileAtomic } from './engine/files';
 import { helpText, parseCommandLine, UsageError, type CommandLine } from './flags';
 import { InputError } from './errors';
-import { readInputs } from './policy/inputs';
+import { privateDirOf, readInputs } from './policy/inputs';
 import { renderMetrics } from './report/metrics';
 import { renderTable } from './report/table';
 import { DaemonUnreachableError, openDaemon, runPass, type Outcome, type RunHooks } from './run';
@@ -46,6 +45,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return EXIT.ok;
     }
     inputs = readInputs((name) => cl.values.get(name) ?? '', io.env);
+    await checkReportFolder(inputs.reportFile, io.env);
   } catch (error) {
     if (error instanceof UsageError || error instanceof InputError) {
       io.err(`safe-docker-prune: ${error.message}\n`);
@@ -57,6 +57,19 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     io.err('warning: pr-comment: only the action posts a pull-request comment; ignored\n');
   if (cl.everyMs === undefined) return pass(cl, inputs, io);
   return loop(cl, inputs, io);
+}
+
+/** A report going to the private folder (the default outside Actions) goes there only if it is private. */
+async function checkReportFolder(file: string, env: Io['env']): Promise<void> {
+  if (dirname(file) !== privateDirOf(env)) return;
+  const refused = await privateDir(dirname(file));
+  if (refused) {
+    throw new InputError(
+      'report-file',
+      file,
+      `is in a folder that is not private: ${refused}; choose another path`,
+    );
+  }
 }
 
 /** One pass: connect, run, render, write metrics; the exit code. */
@@ -124,7 +137,9 @@ async function writeMetrics(
   ok: boolean,
   started: number,
 ): Promise<void> {
-  const previous = await readFile(file, 'utf8').catch(() => '');
+  // Only our own regular file is read back: a FIFO there would hang the pass, a symlink leak a file.
+  const earlier = await readOwnRegularFile(file).catch(() => undefined);
+  const previous = earlier?.kind === 'read' ? earlier.text : '';
   const facts = outcome?.facts;
   const totals = outcome?.totals;
   const text = renderMetrics(
@@ -152,9 +167,8 @@ async function writeMetrics(
     },
     previous,
   );
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, text);
-  await rename(temp, file);
+  // Readable by a collector running as another user (node_exporter's textfile collector).
+  await writeFileAtomic(file, text, 0o644);
 }
 
 /**
@@ -163,7 +177,7 @@ async function writeMetrics(
  * same daemon refuses to start.
  */
 async function loop(cl: CommandLine, inputs: Inputs, io: Io): Promise<number> {
-  const lock = acquireLoopLock(inputs.dockerHost ?? 'unix:///var/run/docker.sock');
+  const lock = await acquireLoopLock(io.env, inputs.dockerHost ?? 'unix:///var/run/docker.sock');
   if (typeof lock === 'string') {
     io.err(`safe-docker-prune: ${lock}\n`);
     return EXIT.failed;
@@ -199,44 +213,44 @@ async function loop(cl: CommandLine, inputs: Inputs, io: Io): Promise<number> {
   } finally {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
-    lock.release();
+    await lock.release();
   }
   // A signal ends the loop cleanly; the last pass's failure shows in its output and metrics.
   return stopping ? EXIT.ok : last;
 }
 
 /**
- * A lock file per daemon address in the temporary folder, holding the loop's pid. Returns why not when
- * another live loop holds it; a stale one (its process gone) is taken over.
+ * A lock file per daemon address in the user's private folder, holding the loop's pid. Returns why not
+ * when another live loop holds it; a stale one (its process gone) is taken over. In a shared folder any
+ * local user could plant a lock (or a FIFO) and stop every loop from starting.
  */
-function acquireLoopLock(host: string): { release(): void } | string {
+async function acquireLoopLock(env: Io['env'], host: string): Promise<{ release(): Promise<void> } | string> {
+  const dir = privateDirOf(env);
+  const refused = await privateDir(dir);
+  if (refused) return `cannot take the loop lock: ${refused}`;
   const key = createHash('sha256').update(host).digest('hex').slice(0, 16);
-  const file = join(tmpdir(), `safe-docker-prune-loop-${key}.lock`);
+  const file = join(dir, `loop-${key}.lock`);
+  const token = `${process.pid}\n`;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return {
-        release: () => {
-          try {
-            if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);
-          } catch {
-            // already gone
-          }
-        },
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST')
-        return `cannot create ${file}: ${messageOf(error)}`;
-      const pid = Number(readFileSync(file, 'utf8').trim());
+      if (await createExclusive(file, token)) return { release: () => releaseLoopLock(file, token) };
+      const held = await readOwnRegularFile(file);
+      if (held.kind === 'refused') return `the loop lock ${file} is refused (${held.why}); remove it`;
+      const pid = held.kind === 'read' ? Number(held.text.trim()) : 0;
       if (pid > 0 && pid !== process.pid && alive(pid)) {
         return `another safe-docker-prune loop (pid ${pid}) is already running against ${host} (lock ${file})`;
       }
-      unlinkSync(file);
+      await unlink(file).catch(() => undefined);
+    } catch (error) {
+      return `cannot take the loop lock ${file}: ${messageOf(error)}`;
     }
   }
   return `cannot take the loop lock ${file}`;
+}
+
+async function releaseLoopLock(file: string, token: string): Promise<void> {
+  const held = await readOwnRegularFile(file).catch(() => undefined);
+  if (held?.kind === 'read' && held.text === token) await unlink(file).catch(() => undefined);
 }
 
 function alive(pid: number): boolean {

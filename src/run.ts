@@ -2,11 +2,12 @@
 // the JSON report. Both front doors (the action, src/action.ts, and the command, src/cli.ts) call this
 // and only translate: inputs or flags in, outputs, summary, table or exit codes out.
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { executeBudget, executePlan, type Executed } from './engine/apply';
 import { inspectBuilders, listBuildxBuilders } from './engine/buildx';
 import { diskStats, type DiskStats } from './engine/disk';
+import { writeFileAtomic } from './engine/files';
 import { connectDocker, describeError, messageOf, tlsAdvice, type DockerApi } from './engine/docker';
 import { checkGates } from './engine/gates';
 import { measureUsage, takeInventory } from './engine/inventory';
@@ -439,6 +440,7 @@ async function finish(
     ? buildReport(facts, rows)
     : { version: 1, mode: inputs.mode, gates, images: [], failures, timings };
   await mkdir(dirname(inputs.reportFile), { recursive: true });
-  await writeFile(inputs.reportFile, JSON.stringify(report, null, 2));
+  // Through a new file renamed over: a symlink planted at the report's name is replaced, not followed.
+  await writeFileAtomic(inputs.reportFile, JSON.stringify(report, null, 2), 0o644);
   return { inputs, facts, rows, totals, gates, report, failures };
 }

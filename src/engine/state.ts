@@ -1,39 +1,55 @@
 // The usage state file (`<state-dir>/usage.json`): read, and written under a lock file, merged with what
 // is on disk at that moment, through a temporary file renamed into place. A reader never sees half a
-// file, and two runs at once both land their observations.
+// file, and two runs at once both land their observations. The state folder may be shared with other
+// users: the file and its lock are trusted only as regular files of ours (src/engine/files.ts).
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { messageOf } from './docker';
+import { createExclusive, readOwnRegularFile, writeFileAtomic } from './files';
 import { emptyState, parseState, recordUsage, type Observation, type UsageState } from '../policy/usage';
 
 export const STATE_FILE = 'usage.json';
 /** A lock older than this is left from a run that died (a write takes milliseconds). */
 const STALE_LOCK_MS = 30_000;
 const LOCK_WAIT_MS = 10_000;
+const FALLBACK = "last use is taken from the daemon's own times";
 
 export interface ReadState {
   state: UsageState;
   /** Set when the file is missing, foreign or corrupt: the run goes on without history. */
   warning?: string;
-  /** A foreign file (not ours, or a newer version's) is never overwritten. */
+  /** A foreign file (not ours, or a newer version's, or refused unread) is never overwritten. */
   foreign?: boolean;
+  /** Why the file was refused unread (a symlink, a FIFO, another user's). */
+  refused?: string;
 }
 
 export async function readState(dir: string): Promise<ReadState> {
   const file = join(dir, STATE_FILE);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    const read = await readOwnRegularFile(file);
+    if (read.kind === 'missing') {
+      return {
+        state: emptyState(),
+        warning: `no usage history at ${file} yet (first run here): ${FALLBACK}`,
+      };
+    }
+    if (read.kind === 'refused') {
+      return {
+        state: emptyState(),
+        foreign: true,
+        refused: read.why,
+        warning: `the usage history ${file} is refused unread (${read.why}): it is left as it is; ${FALLBACK}`,
+      };
+    }
+    text = read.text;
   } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
     return {
       state: emptyState(),
-      warning: missing
-        ? `no usage history at ${file} yet (first run here): last use is taken from the daemon's own times`
-        : `could not read the usage history ${file}: ${messageOf(error)}; last use is taken from the daemon's own times`,
+      warning: `could not read the usage history ${file}: ${messageOf(error)}; ${FALLBACK}`,
     };
   }
   const parsed = parseState(text);
@@ -43,8 +59,7 @@ export async function readState(dir: string): Promise<ReadState> {
     foreign: parsed.problem === 'foreign',
     warning:
       `the usage history ${file} is ${parsed.problem === 'foreign' ? 'not ours' : 'corrupt'} (${parsed.why}): ` +
-      `it is ignored${parsed.problem === 'foreign' ? ' and left as it is' : ' and will be replaced'}; ` +
-      "last use is taken from the daemon's own times",
+      `it is ignored${parsed.problem === 'foreign' ? ' and left as it is' : ' and will be replaced'}; ${FALLBACK}`,
   };
 }
 
@@ -63,14 +78,12 @@ export async function writeState(dir: string, seen: Observation): Promise<string
   if (typeof lock === 'string') return `${lock}; usage was not recorded this run`;
   try {
     const current = await readState(dir);
+    if (current.refused) return `${file} is refused (${current.refused}); usage was not recorded`;
     if (current.foreign) return `${file} is not a usage history of this tool; usage was not recorded`;
     const next = recordUsage(current.state, seen);
-    const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
-      await writeFile(temp, JSON.stringify(next) + '\n');
-      await rename(temp, file);
+      await writeFileAtomic(file, JSON.stringify(next) + '\n');
     } catch (error) {
-      await unlink(temp).catch(() => undefined);
       return `could not write the usage history ${file}: ${messageOf(error)}`;
     }
     return undefined;
@@ -79,27 +92,25 @@ export async function writeState(dir: string, seen: Observation): Promise<string
   }
 }
 
-/** An exclusive lock file holding the owner's pid; a stale one (owner gone, or too old) is taken over. */
+/**
+ * An exclusive lock file holding the owner's pid; a stale one (owner gone, or too old) is taken over.
+ * Anything at the lock's name that is not a regular file of ours is refused at once, never waited on.
+ */
 async function acquireLock(file: string): Promise<{ release(): Promise<void> } | string> {
   const token = `${process.pid} ${randomBytes(6).toString('hex')}\n`;
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
     try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, token);
-      closeSync(fd);
-      return {
-        release: async () => {
-          const held = await readFile(file, 'utf8').catch(() => '');
-          if (held === token) await unlink(file).catch(() => undefined);
-        },
-      };
+      if (await createExclusive(file, token)) return { release: () => releaseLock(file, token) };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        return `could not create the lock ${file}: ${messageOf(error)}`;
-      }
+      return `could not create the lock ${file}: ${messageOf(error)}`;
     }
-    if (await isStale(file)) {
+    // An unreadable lock (read error) counts as held: waited on until the deadline.
+    const held = await readOwnRegularFile(file).catch(() => undefined);
+    if (held?.kind === 'refused')
+      return `the lock ${file} is refused (${held.why}); remove it if no run is writing`;
+    if (held?.kind === 'missing') continue; // released meanwhile: take it
+    if (held?.kind === 'read' && isStale(held.text, held.mtimeMs)) {
       await unlink(file).catch(() => undefined);
       continue;
     }
@@ -108,19 +119,19 @@ async function acquireLock(file: string): Promise<{ release(): Promise<void> } |
   }
 }
 
-async function isStale(file: string): Promise<boolean> {
+async function releaseLock(file: string, token: string): Promise<void> {
+  const held = await readOwnRegularFile(file).catch(() => undefined);
+  if (held?.kind === 'read' && held.text === token) await unlink(file).catch(() => undefined);
+}
+
+function isStale(text: string, mtimeMs: number): boolean {
+  if (Date.now() - mtimeMs > STALE_LOCK_MS) return true;
+  const pid = Number(text.split(' ')[0]);
+  if (!(pid > 0)) return false; // being written this instant
   try {
-    const [text, info] = await Promise.all([readFile(file, 'utf8'), stat(file)]);
-    if (Date.now() - info.mtimeMs > STALE_LOCK_MS) return true;
-    const pid = Number(text.split(' ')[0]);
-    if (!(pid > 0)) return false; // being written this instant
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === 'ESRCH';
-    }
-  } catch {
-    return false; // gone meanwhile: the next attempt takes it
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }

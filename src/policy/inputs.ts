@@ -82,7 +82,12 @@ export const INPUT_SPECS: readonly InputSpec[] = [
     values: 'unix://PATH|tcp://HOST:PORT|ssh://USER@HOST',
     help: 'the daemon; default DOCKER_HOST, else the local socket',
   },
-  { name: 'report-file', default: '', values: 'PATH', help: 'where the JSON report goes' },
+  {
+    name: 'report-file',
+    default: '',
+    values: 'PATH',
+    help: 'where the JSON report goes; default $RUNNER_TEMP/safe-docker-prune-report.json, else report.json in $XDG_RUNTIME_DIR/safe-docker-prune or ~/.cache/safe-docker-prune',
+  },
   {
     name: 'critical-containers',
     default: '',
@@ -249,8 +254,24 @@ export function parseTarget(input: string, value: string, unit: 'bytes' | 'inode
 /** `state-dir`: the runner's tool cache survives across jobs on self-hosted runners; else the user's cache. */
 export function defaultStateDir(env: Record<string, string | undefined>): string {
   if (env.RUNNER_TOOL_CACHE) return path.join(env.RUNNER_TOOL_CACHE, 'safe-docker-prune');
-  const cache = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir(), '.cache');
-  return path.join(cache, 'safe-docker-prune');
+  return userCacheOf(env);
+}
+
+const userCacheOf = (env: Record<string, string | undefined>) =>
+  path.join(env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir(), '.cache'), 'safe-docker-prune');
+
+/**
+ * `report-file`: the job's own temporary folder in Actions; elsewhere the user's private folder, never a
+ * fixed name in /tmp, where any local user could plant a symlink or a file of theirs first.
+ */
+export function defaultReportFile(env: Record<string, string | undefined>): string {
+  if (env.RUNNER_TEMP) return path.join(env.RUNNER_TEMP, 'safe-docker-prune-report.json');
+  return path.join(privateDirOf(env), 'report.json');
+}
+
+/** The command's private folder (report, loop lock): the login session's runtime folder, else the user's cache. */
+export function privateDirOf(env: Record<string, string | undefined>): string {
+  return env.XDG_RUNTIME_DIR ? path.join(env.XDG_RUNTIME_DIR, 'safe-docker-prune') : userCacheOf(env);
 }
 
 function oneOf<T extends string>(input: string, value: string, allowed: readonly T[], fallback: T): T {
@@ -469,8 +490,7 @@ export function readInputs(
       : envHost
         ? parseDockerHost('DOCKER_HOST', envHost)
         : undefined,
-    reportFile:
-      read('report-file') || path.join(env.RUNNER_TEMP || os.tmpdir(), 'safe-docker-prune-report.json'),
+    reportFile: read('report-file') || defaultReportFile(env),
     criticalContainers: parseContainers('critical-containers', get('critical-containers')),
     gateTimeoutMs: parseTimeout('gate-timeout', read('gate-timeout'), '60s'),
     apiTimeoutMs: parseTimeout('api-timeout', read('api-timeout'), '2m'),

@@ -45,8 +45,9 @@ export function parseState(text: string): {
   let data: unknown;
   try {
     data = JSON.parse(text);
-  } catch (error) {
-    return { state: emptyState(), problem: 'corrupt', why: `not JSON (${(error as Error).message})` };
+  } catch {
+    // JSON.parse's message quotes the text: never repeat what a file holds in a warning or a summary.
+    return { state: emptyState(), problem: 'corrupt', why: 'not valid JSON' };
   }
   const doc = data as Partial<UsageState> | null;
   if (!doc || typeof doc !== 'object' || doc.format !== STATE_FORMAT) {
