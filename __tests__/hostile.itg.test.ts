@@ -279,6 +279,20 @@ function expectNoInjection(stdout: string, stderr: string): void {
   expect(`${stdout}${stderr}`).toContain(`pwned-${MARK}`);
 }
 
+/**
+ * The outputs as the runner would end up with them: the outputs file, then every `set-output` command in
+ * the log (the legacy `##[set-output name=N;]V` anywhere in a line, `::set-output name=N::V` at its start).
+ */
+function outputsAsTheRunnerReads(outputs: Record<string, string>, stdout: string, stderr: string) {
+  const seen = { ...outputs };
+  for (const line of `${stdout}\n${stderr}`.split('\n')) {
+    const legacy = /##\[set-output name=([^;\]]+);?\](.*)$/.exec(line);
+    const current = /^\s*::set-output name=([^:]+)::(.*)$/.exec(line);
+    for (const m of [legacy, current]) if (m) seen[m[1]] = m[2];
+  }
+  return seen;
+}
+
 async function clearNetworks(): Promise<void> {
   const networks = await daemon.docker.listNetworks({ filters: { label: [TEST_LABEL] } });
   for (const n of networks) await daemon.docker.getNetwork(n.Id).remove();
@@ -342,6 +356,7 @@ describeDocker('hostile names from the daemon', () => {
     expect(run.outputs['removed-count']).toBe(String(before.images - imagesLeft));
     expect(run.outputs['removed-count']).toBe('2');
     expect(run.outputs['removed-networks']).toBe(String(HOSTILE_NETWORKS.length));
+    expect(outputsAsTheRunnerReads(run.outputs, run.stdout, run.stderr)).toEqual(run.outputs);
     // No annotation but the action's own: each names the run's business, none is the payload's.
     const annotations = run.stdout.split('\n').filter((l) => /^::(warning|error|notice)/.test(l));
     expect(annotations.filter((l) => !l.startsWith('::warning::') && !l.startsWith('::notice'))).toEqual([]);
@@ -360,11 +375,19 @@ describeDocker('hostile names from the daemon', () => {
       const run = await runCli([...args, ...(json ? ['--json'] : []), '--protect', NAME_INPUTS.protect]);
       expect(run.code).toBe(0);
       expectNoInjection(run.stdout, run.stderr);
+      // The command sets no output; nothing in its log may set one either.
+      expect(outputsAsTheRunnerReads({}, run.stdout, run.stderr)).toEqual({});
       if (json) {
         // Defused for the runner, and still the same data for a program.
         const report = JSON.parse(run.stdout);
-        const names = (report.networks as { name: string }[]).map((n) => n.name);
+        const names = (report.objects as { kind: string; name: string }[])
+          .filter((o) => o.kind === 'network')
+          .map((o) => o.name);
         expect(names).toEqual(expect.arrayContaining(HOSTILE_NETWORKS));
+        const labels = (report.images as { labels: Record<string, string> }[]).map(
+          (i) => i.labels['sdp.note'],
+        );
+        expect(labels).toContain(HOSTILE_LABEL);
       }
     }
   }, 180_000);
@@ -408,6 +431,7 @@ describeDocker('hostile names from the daemon', () => {
           .find((l) => l.startsWith('::warning::') && l.includes(`${MARK}-net`));
         expect(warning).toBeDefined();
         expect(run.outputs['removed-networks']).toBe(String(HOSTILE_NETWORKS.length - 1));
+        expect(outputsAsTheRunnerReads(run.outputs, run.stdout, run.stderr)).toEqual(run.outputs);
       } finally {
         await proxy.close();
         await container.remove({ force: true });
