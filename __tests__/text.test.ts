@@ -1,7 +1,12 @@
 // The neutraliser of text from the daemon and from images: every form a runner or a terminal acts on,
 // idempotence, ordinary text untouched, and the JSON form that keeps the parsed values.
 import { describe, expect, it } from '@jest/globals';
+import { renderComment } from '../src/report/comment';
+import { imageRows, removalAnnotations, type RunFacts } from '../src/report/report';
+import { renderSummary } from '../src/report/summary';
+import { renderTable } from '../src/report/table';
 import { neutralise, neutraliseJson, neutraliseLines } from '../src/text';
+import type { ImageDecision, ImageInfo, ObjectDecision, Plan } from '../src/types';
 
 const ZWSP = '\u200b';
 
@@ -109,5 +114,77 @@ describe('neutraliseJson', () => {
   it('leaves JSON without such characters unchanged', () => {
     const json = JSON.stringify({ a: 'b: c', n: 1, list: ['#', '[x]'], url: 'https://x/y' });
     expect(neutraliseJson(json)).toBe(json);
+  });
+});
+
+describe('the renderers neutralise what the daemon and images say', () => {
+  const NOW = Date.parse('2026-06-01T00:00:00Z');
+  const hostile =
+    'x ##[set-output name=removed-count;]999 ::warning::forged \u001b[31m\u001b]0;t\u0007 a\u202eb';
+  const image = (n: number, tags: string[], labels: Record<string, string>): ImageInfo => ({
+    id: `sha256:${String(n).padStart(64, 'b')}`,
+    repoTags: tags,
+    repoDigests: [],
+    created: NOW / 1000 - 86_400 * n,
+    size: 1000 * n,
+    labels,
+    parentId: '',
+    layers: [],
+    layerSizes: [],
+    layerSizesExact: true,
+  });
+  const network = (id: string, action: 'remove' | 'keep'): ObjectDecision => ({
+    kind: 'network',
+    id,
+    name: hostile,
+    created: 0,
+    size: 0,
+    action,
+    reason: action === 'remove' ? 'remove' : 'protected',
+    detail:
+      action === 'remove' ? 'no container is attached to it' : `matches protect entry "label=a=${hostile}"`,
+  });
+  // The daemon chooses tags, labels, names and error messages: a hostile one may say anything.
+  const decisions: ImageDecision[] = [
+    { image: image(1, [`evil/${hostile}:1`], {}), action: 'remove', reason: 'remove', detail: 'unused' },
+    { image: image(2, ['ok/app:1'], { l: hostile }), action: 'keep', reason: 'protected', detail: hostile },
+  ];
+  const plan: Plan = {
+    mode: 'report',
+    images: decisions,
+    cascade: [],
+    noPrune: [],
+    untagOnly: [],
+    objects: [network('n1', 'remove'), network('n2', 'keep')],
+    estimate: { images: 1000, containers: 0, volumes: 0, buildCache: 0, total: 1000 },
+    estimatedBytes: 1000,
+    estimateExact: true,
+    estimateMethod: { method: 'layer-graph', exact: true, note: 'Exact.' },
+    unmatchedProtect: [],
+  };
+  const facts: RunFacts = {
+    plan,
+    host: 'unix:///x.sock',
+    engine: { name: 'docker', version: '20.10.24', apiVersion: '1.41', imageStore: 'classic', id: 'test' },
+    nowMs: NOW,
+    usageBefore: { layers: 5000, containers: 0, volumes: 0, buildCache: 0 },
+    measured: ['layers'],
+    timings: {},
+    warnings: [
+      `could not remove network n3: error while removing network: network ${hostile} has active endpoints`,
+    ],
+    failures: [hostile],
+  };
+  const rows = imageRows(plan);
+  const annotations = removalAnnotations(rows).flatMap((a) => [a.title, a.message]);
+
+  it.each([
+    ['the command’s table', renderTable(facts, rows)],
+    ['the job summary', renderSummary(facts, rows)],
+    ['the pull-request comment', renderComment(facts, rows, '<!-- m -->')],
+    ['the annotations', annotations.join('\n')],
+  ])('%s', (_name, text) => {
+    expect(text).toContain('999'); // the payload is there, as text
+    expect(text.split('\n').filter((line) => ACTIVE.test(line))).toEqual([]);
   });
 });
