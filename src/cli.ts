@@ -100,7 +100,8 @@ async function pass(cl: CommandLine, inputs: Inputs, io: Io): Promise<number> {
     docker?.close();
   }
   if (outcome) {
-    // The runner reads stdout for workflow commands too: the JSON is defused, its values unchanged.
+    // The runner reads stdout for workflow commands too: the JSON is defused, its values unchanged; the
+    // table's fields are neutralised already, each line is again (idempotent) for whatever a field missed.
     if (cl.json) io.out(`${neutraliseJson(JSON.stringify(outcome.report))}\n`);
     else if (outcome.facts) io.out(neutraliseLines(renderTable(outcome.facts, outcome.rows)));
     else io.out(`safe-docker-prune: stopped by a safety gate, nothing was removed\n`);
