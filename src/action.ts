@@ -9,14 +9,10 @@ import { commentMarker, renderComment } from './report/comment';
 import { removalAnnotations } from './report/report';
 import { renderGatesOnly, renderSummary } from './report/summary';
 import { openDaemon, runPass, type Outcome } from './run';
+import { neutralise } from './text';
 import type { Inputs } from './types';
 
 const WARNING_ANNOTATIONS = 9;
-
-/** Keeps user-controlled text on one log line and out of workflow-command syntax. */
-export function logSafe(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ').replace(/::/g, ':\u200b:');
-}
 
 type Core = typeof ActionsCore;
 
@@ -30,7 +26,7 @@ export async function run(): Promise<void> {
   try {
     inputs = readInputs(inputOf, process.env);
   } catch (error) {
-    (await import('@actions/core')).setFailed(logSafe(messageOf(error)));
+    (await import('@actions/core')).setFailed(neutralise(messageOf(error)));
     return;
   }
   // @actions/core, with the HTTP client it loads (most of what the action would parse at start), is a
@@ -51,16 +47,16 @@ export async function run(): Promise<void> {
   // under one more annotation that counts them.
   let warned = 0;
   const hooks = {
-    info: (line: string) => withCore((core) => core.info(logSafe(line))),
+    info: (line: string) => withCore((core) => core.info(neutralise(line))),
     warn: (message: string) => {
       warned++;
       const count = warned;
       withCore((core) => {
-        if (count <= WARNING_ANNOTATIONS) core.warning(logSafe(message));
-        else core.info(logSafe(`warning: ${message}`));
+        if (count <= WARNING_ANNOTATIONS) core.warning(neutralise(message));
+        else core.info(neutralise(`warning: ${message}`));
       });
     },
-    group: async <T>(title: string, fn: () => Promise<T>) => (await ready).group(title, fn),
+    group: async <T>(title: string, fn: () => Promise<T>) => (await ready).group(neutralise(title), fn),
   };
   let docker;
   try {
@@ -72,9 +68,9 @@ export async function run(): Promise<void> {
     }
     await writeOutputs(core, outcome);
     if (inputs.prComment) await postComment(core, outcome, hooks.warn);
-    if (outcome.failures.length > 0) core.setFailed(logSafe(outcome.failures.join('; ')));
+    if (outcome.failures.length > 0) core.setFailed(neutralise(outcome.failures.join('; ')));
   } catch (error) {
-    (await ready).setFailed(logSafe(messageOf(error)));
+    (await ready).setFailed(neutralise(messageOf(error)));
   } finally {
     docker?.close();
   }
@@ -96,7 +92,9 @@ async function writeOutputs(core: Core, { inputs, facts, rows, totals, gates }: 
   core.setOutput('disk-free-after', facts?.diskFreeAfter ?? 'unknown');
 
   if (facts && inputs.mode === 'report' && process.env.GITHUB_EVENT_NAME?.startsWith('pull_request')) {
-    for (const note of removalAnnotations(rows)) core.notice(note.message, { title: note.title });
+    for (const note of removalAnnotations(rows)) {
+      core.notice(neutralise(note.message), { title: neutralise(note.title) });
+    }
   }
   if (process.env.GITHUB_STEP_SUMMARY) {
     const markdown = facts ? renderSummary(facts, rows) : renderGatesOnly(inputs.mode, gates);
@@ -116,7 +114,7 @@ async function postComment(
 ): Promise<void> {
   const target = await pullRequestOf(process.env);
   if ('none' in target) {
-    core.info(`pr-comment: no comment, ${target.none}`);
+    core.info(neutralise(`pr-comment: no comment, ${target.none}`));
     return;
   }
   if (!facts) {

@@ -13,6 +13,7 @@ import { privateDirOf, readInputs } from './policy/inputs';
 import { renderMetrics } from './report/metrics';
 import { renderTable } from './report/table';
 import { DaemonUnreachableError, openDaemon, runPass, type Outcome, type RunHooks } from './run';
+import { neutralise, neutraliseJson, neutraliseLines } from './text';
 import type { Inputs } from './types';
 import { VERSION } from './version';
 
@@ -48,7 +49,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     await checkReportFolder(inputs.reportFile, io.env);
   } catch (error) {
     if (error instanceof UsageError || error instanceof InputError) {
-      io.err(`safe-docker-prune: ${error.message}\n`);
+      io.err(`safe-docker-prune: ${neutralise(error.message)}\n`);
       return EXIT.usage;
     }
     throw error;
@@ -77,12 +78,12 @@ async function pass(cl: CommandLine, inputs: Inputs, io: Io): Promise<number> {
   const started = Date.now();
   const inActions = io.env.GITHUB_ACTIONS === 'true';
   const hooks: RunHooks = {
-    info: (line) => io.err(`${oneLine(line)}\n`),
-    warn: (message) => io.err(`warning: ${oneLine(message)}\n`),
+    info: (line) => io.err(`${neutralise(line)}\n`),
+    warn: (message) => io.err(`warning: ${neutralise(message)}\n`),
     group: async (title, fn) => {
       // Workflow commands only inside Actions, and never on a JSON stdout.
-      if (inActions && !cl.json) io.out(`::group::${oneLine(title)}\n`);
-      else io.err(`== ${title}\n`);
+      if (inActions && !cl.json) io.out(`::group::${neutralise(title)}\n`);
+      else io.err(`== ${neutralise(title)}\n`);
       try {
         return await fn();
       } finally {
@@ -97,11 +98,11 @@ async function pass(cl: CommandLine, inputs: Inputs, io: Io): Promise<number> {
     docker = openDaemon(inputs);
     outcome = await runPass(inputs, docker, hooks);
     if (outcome.failures.length > 0) {
-      for (const failure of outcome.failures) io.err(`safe-docker-prune: failed: ${oneLine(failure)}\n`);
+      for (const failure of outcome.failures) io.err(`safe-docker-prune: failed: ${neutralise(failure)}\n`);
       code = EXIT.failed;
     }
   } catch (error) {
-    io.err(`safe-docker-prune: ${oneLine(messageOf(error))}\n`);
+    io.err(`safe-docker-prune: ${neutralise(messageOf(error))}\n`);
     code =
       error instanceof DaemonUnreachableError
         ? EXIT.unreachable
@@ -112,22 +113,24 @@ async function pass(cl: CommandLine, inputs: Inputs, io: Io): Promise<number> {
     docker?.close();
   }
   if (outcome) {
-    if (cl.json) io.out(`${JSON.stringify(outcome.report)}\n`);
-    else if (outcome.facts) io.out(renderTable(outcome.facts, outcome.rows));
+    // The runner reads stdout for workflow commands too: the JSON is defused, its values unchanged; the
+    // table's fields are neutralised already, each line is again (idempotent) for whatever a field missed.
+    if (cl.json) io.out(`${neutraliseJson(JSON.stringify(outcome.report))}\n`);
+    else if (outcome.facts) io.out(neutraliseLines(renderTable(outcome.facts, outcome.rows)));
     else io.out(`safe-docker-prune: stopped by a safety gate, nothing was removed\n`);
   }
   if (cl.metricsFile) {
     try {
       await writeMetrics(cl.metricsFile, inputs, outcome, code === EXIT.ok, started);
     } catch (error) {
-      io.err(`safe-docker-prune: could not write --metrics-file ${cl.metricsFile}: ${messageOf(error)}\n`);
+      io.err(
+        `safe-docker-prune: ${neutralise(`could not write --metrics-file ${cl.metricsFile}: ${messageOf(error)}`)}\n`,
+      );
       if (code === EXIT.ok) code = EXIT.failed;
     }
   }
   return code;
 }
-
-const oneLine = (text: string) => text.replace(/[\r\n]+/g, ' ');
 
 /** Written to a temporary file beside it, then renamed: the collector never reads half a file. */
 async function writeMetrics(
@@ -179,7 +182,7 @@ async function writeMetrics(
 async function loop(cl: CommandLine, inputs: Inputs, io: Io): Promise<number> {
   const lock = await acquireLoopLock(io.env, inputs.dockerHost ?? 'unix:///var/run/docker.sock');
   if (typeof lock === 'string') {
-    io.err(`safe-docker-prune: ${lock}\n`);
+    io.err(`safe-docker-prune: ${neutralise(lock)}\n`);
     return EXIT.failed;
   }
   let stopping = false;

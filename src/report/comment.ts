@@ -58,7 +58,9 @@ export function renderComment(facts: RunFacts, rows: ImageRow[], marker: string)
     const cell = (r: ImageRow) => {
       const tags = r.image.repoTags.slice(0, MAX_TAGS).map((t) => `<code>${escapeHtml(t)}</code>`);
       if (r.image.repoTags.length > MAX_TAGS) tags.push(`+${r.image.repoTags.length - MAX_TAGS} more`);
-      return tags.length > 0 ? tags.join(' ') : `<code>${shortId(r.image.id)}</code> <i>untagged</i>`;
+      return tags.length > 0
+        ? tags.join(' ')
+        : `<code>${escapeHtml(shortId(r.image.id))}</code> <i>untagged</i>`;
     };
     const lines = going
       .slice(0, BIGGEST)

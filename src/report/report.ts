@@ -16,6 +16,7 @@ import type {
   Usage,
 } from '../types';
 import { pushTo } from '../collections';
+import { neutralise } from '../text';
 
 /** `untagged`: a parent image lost its tags but stays for the child images built on it. */
 export type FinalState = 'removed' | 'untagged' | 'would-remove' | 'kept' | 'gone' | 'failed';
@@ -341,11 +342,12 @@ export function removalAnnotations(rows: ImageRow[], limit = 10): Annotation[] {
     const tags = image.repoTags;
     if (tags.length === 0) return shortId(image.id);
     const more = tags.length > ANNOTATION_TAGS ? ` +${tags.length - ANNOTATION_TAGS} more tag(s)` : '';
-    return tags.slice(0, ANNOTATION_TAGS).join(' ') + more;
+    return neutralise(tags.slice(0, ANNOTATION_TAGS).join(' ')) + more;
   };
   const shown = groups.length > limit ? groups.slice(0, limit - 1) : groups;
   const notes = shown.map((g) => ({
-    title: clip(`Would remove ${g.members.length} image(s) of ${g.repository}`, ANNOTATION_TITLE),
+    // Neutralised before clipping, so the shown forms count towards the limits.
+    title: clip(`Would remove ${g.members.length} image(s) of ${neutralise(g.repository)}`, ANNOTATION_TITLE),
     message: joinWithin(
       g.members.map(name),
       ` (${formatBytes(g.bytes)} in Docker's image sizes)`,
@@ -359,7 +361,7 @@ export function removalAnnotations(rows: ImageRow[], limit = 10): Annotation[] {
     notes.push({
       title: `Would remove ${count} more image(s) in ${rest.length} more repositories`,
       message: joinWithin(
-        rest.map((g) => `${g.repository} (${g.members.length})`),
+        rest.map((g) => `${neutralise(g.repository)} (${g.members.length})`),
         '',
         ANNOTATION_MESSAGE,
         'repositories',

@@ -1,6 +1,7 @@
 // The job summary, as a pure function of the run's facts. Tables are HTML with every user-controlled
 // string entity-escaped on one line, so tags, labels and names cannot change the summary's structure.
 
+import { neutralise } from '../text';
 import type { GateResult } from '../types';
 import type { Usage } from '../types';
 import {
@@ -21,11 +22,12 @@ import {
   type RunFacts,
 } from './report';
 
-/** Escapes for HTML text and attributes, plus the characters Markdown would act on. */
+/**
+ * Escapes for HTML text and attributes, plus the characters Markdown would act on, of text neutralised
+ * first (src/text.ts: one line, controls and bidi controls shown, no workflow command).
+ */
 export function escapeHtml(text: string): string {
-  return text
-    .replace(/[\r\n\u2028\u2029]+/g, ' ')
-    .replace(/[&<>"'`|*_[\]\\#~!]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return neutralise(text).replace(/[&<>"'`|*_[\]\\#~!]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /**

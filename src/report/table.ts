@@ -1,6 +1,6 @@
 // The command's report for a person: plain text columns, as a pure function of the run's facts. User
-// strings are printed on one line with control characters made visible, so a hostile tag cannot move the
-// cursor or forge lines.
+// strings are neutralised (src/text.ts) field by field, so columns line up and a hostile name cannot move
+// the cursor, forge lines or carry a workflow command.
 
 import {
   budgetLines,
@@ -17,14 +17,7 @@ import {
   type ImageRow,
   type RunFacts,
 } from './report';
-
-/** One line, no terminal control: C0/C1 controls, DEL and line separators shown as `\uXXXX`. */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
-
-export function plain(text: string): string {
-  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
+import { neutralise as plain } from '../text';
 
 function columns(headers: string[], rows: string[][], limit: number): string[] {
   const shown = rows.slice(0, limit);
@@ -49,12 +42,12 @@ export function renderTable(facts: RunFacts, rows: ImageRow[], limit = 200): str
   const prune = facts.plan.mode === 'prune';
   const out: string[] = [
     `safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`,
-    `${head.action} ${head.rest}`,
+    plain(`${head.action} ${head.rest}`),
     `Daemon ${plain(facts.host)}: ${plain(head.daemon)}`,
-    `Estimate method: ${facts.plan.estimateMethod.method}`,
+    `Estimate method: ${plain(facts.plan.estimateMethod.method)}`,
   ];
   const runner = runnerImagesLine(facts, rows);
-  if (runner) out.push(runner);
+  if (runner) out.push(plain(runner));
   for (const failure of facts.failures ?? []) out.push(`FAILED: ${plain(failure)}`);
   for (const warning of facts.warnings) out.push(`warning: ${plain(warning)}`);
 
