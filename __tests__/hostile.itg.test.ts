@@ -466,6 +466,9 @@ function runCli(args: string[]): Promise<CliRun> {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
           HOME: tmpdir(),
           GITHUB_ACTIONS: 'true',
+          // The fleet was loaded moments ago: grace periods off, as in runAction.
+          SAFE_DOCKER_PRUNE_MIN_AGE: '0',
+          SAFE_DOCKER_PRUNE_RUNNER_IMAGES_MIN_AGE: '0',
           ...daemon.env,
         },
         cwd: root,

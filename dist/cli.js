@@ -29371,12 +29371,8 @@ var __webpack_exports__ = {};
 
 ;// CONCATENATED MODULE: external "node:crypto"
 const external_node_crypto_namespaceObject = require("node:crypto");
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = require("node:fs");
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = require("node:fs/promises");
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = require("node:os");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = require("node:path");
 ;// CONCATENATED MODULE: external "node:http"
@@ -29385,6 +29381,10 @@ var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_nod
 ;// CONCATENATED MODULE: external "node:https"
 const external_node_https_namespaceObject = require("node:https");
 var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_namespaceObject);
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = require("node:fs");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = require("node:os");
 // EXTERNAL MODULE: ./node_modules/docker-modem/lib/modem.js
 var lib_modem = __nccwpck_require__(7133);
 var modem_default = /*#__PURE__*/__nccwpck_require__.n(lib_modem);
@@ -29610,6 +29610,148 @@ function connectDocker(host, options) {
             external_node_https_default().globalAgent.destroy();
         },
     };
+}
+
+;// CONCATENATED MODULE: ./src/engine/files.ts
+// Files the tool writes and reads back, often as root, in folders other users may write to (/tmp, a
+// runner's tool cache, a textfile collector's folder). One set of primitives for the state file, its
+// lock, the loop lock, the metrics file and the JSON report, so none follows a planted symlink, blocks
+// on a planted FIFO or reads another user's file.
+
+
+
+
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY } = external_node_fs_namespaceObject.constants;
+/** Create-only, never through a symlink: a name someone planted makes the open fail instead. */
+const CREATE_NEW = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+/** O_NONBLOCK: opening a FIFO for reading returns at once instead of waiting for a writer. */
+const READ_NO_FOLLOW = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
+const euid = () => process.geteuid?.() ?? -1;
+/**
+ * Writes `text` to a new file with a random name in `file`'s folder, created exclusively with mode
+ * 0600, then gives it `mode` and renames it over `file`. A reader never sees half a file; a symlink at
+ * `file` is replaced, not followed; no name in the folder can be planted in advance.
+ */
+async function writeFileAtomic(file, text, mode = 0o600) {
+    const { handle, temp } = await createTemp(file);
+    try {
+        try {
+            await handle.writeFile(text);
+            await handle.chmod(mode);
+        }
+        finally {
+            await handle.close();
+        }
+        await (0,promises_namespaceObject.rename)(temp, file);
+    }
+    catch (error) {
+        await (0,promises_namespaceObject.unlink)(temp).catch(() => undefined);
+        throw error;
+    }
+}
+async function createTemp(file) {
+    for (let attempt = 0;; attempt++) {
+        const temp = (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)(file), `.${(0,external_node_path_namespaceObject.basename)(file)}.${(0,external_node_crypto_namespaceObject.randomBytes)(8).toString('hex')}.tmp`);
+        try {
+            return { handle: await (0,promises_namespaceObject.open)(temp, CREATE_NEW, 0o600), temp };
+        }
+        catch (error) {
+            // 64 random bits: a clash is someone guessing, and a few tries outlast any guess.
+            if (error.code !== 'EEXIST' || attempt >= 4)
+                throw error;
+        }
+    }
+}
+/** Creates `file` holding `text` unless anything (a file, a symlink, a FIFO) is there: false then. */
+async function createExclusive(file, text) {
+    let handle;
+    try {
+        handle = await (0,promises_namespaceObject.open)(file, CREATE_NEW, 0o600);
+    }
+    catch (error) {
+        if (error.code === 'EEXIST')
+            return false;
+        throw error;
+    }
+    try {
+        await handle.writeFile(text);
+    }
+    finally {
+        await handle.close();
+    }
+    return true;
+}
+/**
+ * Reads `file` only if it is a regular file with one name, owned by the user this runs as. Anything else
+ * (a symlink, a FIFO, a device, another user's file, a hard link to one) is refused unread: a planted
+ * name cannot hang the run, nor pass another file's content off as ours.
+ */
+async function readOwnRegularFile(file) {
+    try {
+        const before = notOwnRegular(await (0,promises_namespaceObject.lstat)(file));
+        if (before)
+            return { kind: 'refused', why: before };
+        const handle = await (0,promises_namespaceObject.open)(file, READ_NO_FOLLOW);
+        try {
+            // The name may have been swapped since lstat: judge what was actually opened.
+            const info = await handle.stat();
+            const opened = notOwnRegular(info);
+            if (opened)
+                return { kind: 'refused', why: opened };
+            return { kind: 'read', text: await handle.readFile('utf8'), mtimeMs: info.mtimeMs };
+        }
+        finally {
+            await handle.close();
+        }
+    }
+    catch (error) {
+        const code = error.code;
+        if (code === 'ENOENT')
+            return { kind: 'missing' };
+        if (code === 'ELOOP')
+            return { kind: 'refused', why: 'it is a symbolic link' };
+        throw error;
+    }
+}
+/** Why a file is not a regular file of ours, or undefined when it is. */
+function notOwnRegular(info) {
+    if (!info.isFile())
+        return `it is ${kindOf(info)}, not a regular file`;
+    if (info.uid !== euid())
+        return `it is owned by uid ${info.uid}, not by this user (uid ${euid()})`;
+    if (info.nlink > 1)
+        return `it has ${info.nlink} names (a hard link)`;
+    return undefined;
+}
+function kindOf(info) {
+    if (info.isSymbolicLink())
+        return 'a symbolic link';
+    if (info.isDirectory())
+        return 'a folder';
+    if (info.isFIFO())
+        return 'a FIFO';
+    return 'a special file';
+}
+/**
+ * Creates `dir` (mode 0700) unless it exists, and checks it is a folder of this user's that no one else
+ * may write to. Resolves to why not, or undefined when it is private.
+ */
+async function privateDir(dir) {
+    try {
+        await (0,promises_namespaceObject.mkdir)(dir, { recursive: true, mode: 0o700 });
+        const info = await (0,promises_namespaceObject.lstat)(dir);
+        if (!info.isDirectory())
+            return `${dir} is ${kindOf(info)}, not a folder`;
+        if (info.uid !== euid())
+            return `${dir} is owned by uid ${info.uid}, not by this user (uid ${euid()})`;
+        if ((info.mode & 0o022) !== 0) {
+            return `${dir} may be written by other users (mode ${(info.mode & 0o777).toString(8)}); make it 0700`;
+        }
+        return undefined;
+    }
+    catch (error) {
+        return `${dir} could not be created: ${error.message}`;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/policy/protect.ts
@@ -29851,7 +29993,12 @@ const INPUT_SPECS = [
         values: 'unix://PATH|tcp://HOST:PORT|ssh://USER@HOST',
         help: 'the daemon; default DOCKER_HOST, else the local socket',
     },
-    { name: 'report-file', default: '', values: 'PATH', help: 'where the JSON report goes' },
+    {
+        name: 'report-file',
+        default: '',
+        values: 'PATH',
+        help: 'where the JSON report goes; default $RUNNER_TEMP/safe-docker-prune-report.json, else report.json in $XDG_RUNTIME_DIR/safe-docker-prune or ~/.cache/safe-docker-prune',
+    },
     {
         name: 'critical-containers',
         default: '',
@@ -30014,8 +30161,21 @@ function parseTarget(input, value, unit) {
 function defaultStateDir(env) {
     if (env.RUNNER_TOOL_CACHE)
         return external_node_path_namespaceObject.join(env.RUNNER_TOOL_CACHE, 'safe-docker-prune');
-    const cache = env.XDG_CACHE_HOME || external_node_path_namespaceObject.join(env.HOME || external_node_os_namespaceObject.homedir(), '.cache');
-    return external_node_path_namespaceObject.join(cache, 'safe-docker-prune');
+    return userCacheOf(env);
+}
+const userCacheOf = (env) => external_node_path_namespaceObject.join(env.XDG_CACHE_HOME || external_node_path_namespaceObject.join(env.HOME || external_node_os_namespaceObject.homedir(), '.cache'), 'safe-docker-prune');
+/**
+ * `report-file`: the job's own temporary folder in Actions; elsewhere the user's private folder, never a
+ * fixed name in /tmp, where any local user could plant a symlink or a file of theirs first.
+ */
+function defaultReportFile(env) {
+    if (env.RUNNER_TEMP)
+        return external_node_path_namespaceObject.join(env.RUNNER_TEMP, 'safe-docker-prune-report.json');
+    return external_node_path_namespaceObject.join(privateDirOf(env), 'report.json');
+}
+/** The command's private folder (report, loop lock): the login session's runtime folder, else the user's cache. */
+function privateDirOf(env) {
+    return env.XDG_RUNTIME_DIR ? external_node_path_namespaceObject.join(env.XDG_RUNTIME_DIR, 'safe-docker-prune') : userCacheOf(env);
 }
 function oneOf(input, value, allowed, fallback) {
     if (value === '')
@@ -30212,7 +30372,7 @@ function readInputs(get, env, nowMs = Date.now()) {
             : envHost
                 ? parseDockerHost('DOCKER_HOST', envHost)
                 : undefined,
-        reportFile: read('report-file') || external_node_path_namespaceObject.join(env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir(), 'safe-docker-prune-report.json'),
+        reportFile: read('report-file') || defaultReportFile(env),
         criticalContainers: parseContainers('critical-containers', get('critical-containers')),
         gateTimeoutMs: parseTimeout('gate-timeout', read('gate-timeout'), '60s'),
         apiTimeoutMs: parseTimeout('api-timeout', read('api-timeout'), '2m'),
@@ -30418,6 +30578,7 @@ function pushTo(map, key, value) {
 // Telling, as pure functions: what happened to each image, the JSON report, the annotations.
 
 
+
 /** Each image's final state: the plan's decision combined with what the daemon answered. */
 function imageRows(plan, results) {
     const byId = new Map((results ?? []).map((r) => [r.id, r]));
@@ -30553,14 +30714,17 @@ function buildReport(facts, rows) {
         runnerImages: runnerImageTotals(facts, rows),
         cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
         unmatchedProtect: facts.plan.unmatchedProtect,
+        keepRecentClocks: facts.plan.keepRecentClocks ?? {},
         warnings: facts.warnings,
         failures: facts.failures ?? [],
         gates: facts.gates ?? { before: [] },
         images: rows.map((r) => ({
             id: r.image.id,
             tags: r.image.repoTags,
+            digests: r.image.repoDigests,
             class: r.runnerImage ? 'runner-image' : 'image',
             created: new Date(r.image.created * 1000).toISOString(),
+            ...(r.image.lastTagMs ? { lastTagged: new Date(r.image.lastTagMs).toISOString() } : {}),
             size: r.image.size,
             labels: r.image.labels,
             state: r.state,
@@ -30652,11 +30816,12 @@ function removalAnnotations(rows, limit = 10) {
         if (tags.length === 0)
             return shortId(image.id);
         const more = tags.length > ANNOTATION_TAGS ? ` +${tags.length - ANNOTATION_TAGS} more tag(s)` : '';
-        return tags.slice(0, ANNOTATION_TAGS).join(' ') + more;
+        return neutralise(tags.slice(0, ANNOTATION_TAGS).join(' ')) + more;
     };
     const shown = groups.length > limit ? groups.slice(0, limit - 1) : groups;
     const notes = shown.map((g) => ({
-        title: clip(`Would remove ${g.members.length} image(s) of ${g.repository}`, ANNOTATION_TITLE),
+        // Neutralised before clipping, so the shown forms count towards the limits.
+        title: clip(`Would remove ${g.members.length} image(s) of ${neutralise(g.repository)}`, ANNOTATION_TITLE),
         message: joinWithin(g.members.map(name), ` (${formatBytes(g.bytes)} in Docker's image sizes)`, ANNOTATION_MESSAGE, 'image(s)'),
     }));
     const rest = groups.slice(shown.length);
@@ -30664,7 +30829,7 @@ function removalAnnotations(rows, limit = 10) {
         const count = rest.reduce((n, g) => n + g.members.length, 0);
         notes.push({
             title: `Would remove ${count} more image(s) in ${rest.length} more repositories`,
-            message: joinWithin(rest.map((g) => `${g.repository} (${g.members.length})`), '', ANNOTATION_MESSAGE, 'repositories'),
+            message: joinWithin(rest.map((g) => `${neutralise(g.repository)} (${g.members.length})`), '', ANNOTATION_MESSAGE, 'repositories'),
         });
     }
     return notes;
@@ -30808,17 +30973,60 @@ function budgetStepCells(b, nowMs) {
     ]);
 }
 
+;// CONCATENATED MODULE: ./src/text.ts
+// Text from the daemon or from images (tags, labels, names, error messages) made safe for every place it
+// is shown: the log the Actions runner reads for workflow commands, a terminal, the job summary and the
+// pull-request comment. One function for all of them, applied where the text leaves the program.
+/**
+ * The runner honours `::cmd::` at a line start (and mid-line on some versions) and the legacy `##[cmd]`
+ * anywhere in a line. A zero-width space between the two characters breaks both and reads the same.
+ */
+const COMMAND_COLON = /:(?=:)/g;
+const COMMAND_HASH = /#(?=#\[)/g;
+/** Line breaks, including the ones JavaScript, Unicode and some terminals know besides \n and \r. */
+const LINE_BREAKS = /[\r\n\u2028\u2029\u0085]+/g;
+/**
+ * Shown as `\uXXXX`: C0 and C1 controls (ESC starts every terminal sequence; once shown, the rest of the
+ * sequence is plain text), DEL, and the bidi controls that make a name read other than it is.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const visible = (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+/**
+ * One line of inert text: line breaks and tabs become a space; controls and bidi controls are shown
+ * as `\uXXXX`; `::` and `##[` get a zero-width space. Ordinary text (any script) is unchanged, and so is
+ * text that went through it already.
+ */
+function text_neutralise(text) {
+    return text
+        .replace(LINE_BREAKS, ' ')
+        .replace(/\t/g, ' ')
+        .replace(UNSAFE, visible)
+        .replace(COMMAND_COLON, ':\u200b')
+        .replace(COMMAND_HASH, '#\u200b');
+}
+/** Each line of a text we composed (a table, a report), its line breaks kept. */
+function neutraliseLines(text) {
+    return text.split('\n').map(text_neutralise).join('\n');
+}
+/**
+ * JSON text (one line, from JSON.stringify) for a stream the runner reads: the same characters escaped
+ * as JSON `\uXXXX`, so a program parses exactly the same values. Outside strings JSON has no `:` followed
+ * by `:`, no `#`, and no such characters, so every match is inside a string, where the escape is valid.
+ */
+function neutraliseJson(json) {
+    return json
+        .replace(/[\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, visible)
+        .replace(COMMAND_COLON, '\\u003a')
+        .replace(COMMAND_HASH, '\\u0023');
+}
+
 ;// CONCATENATED MODULE: ./src/report/table.ts
 // The command's report for a person: plain text columns, as a pure function of the run's facts. User
-// strings are printed on one line with control characters made visible, so a hostile tag cannot move the
-// cursor or forge lines.
+// strings are neutralised (src/text.ts) field by field, so columns line up and a hostile name cannot move
+// the cursor, forge lines or carry a workflow command.
 
-/** One line, no terminal control: C0/C1 controls, DEL and line separators shown as `\uXXXX`. */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
-function plain(text) {
-    return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
+
 function columns(headers, rows, limit) {
     const shown = rows.slice(0, limit);
     const widths = headers.map((h, i) => Math.min(60, Math.max(h.length, ...shown.map((r) => r[i].length))));
@@ -30839,24 +31047,24 @@ function renderTable(facts, rows, limit = 200) {
     const prune = facts.plan.mode === 'prune';
     const out = [
         `safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`,
-        `${head.action} ${head.rest}`,
-        `Daemon ${plain(facts.host)}: ${plain(head.daemon)}`,
-        `Estimate method: ${facts.plan.estimateMethod.method}`,
+        text_neutralise(`${head.action} ${head.rest}`),
+        `Daemon ${text_neutralise(facts.host)}: ${text_neutralise(head.daemon)}`,
+        `Estimate method: ${text_neutralise(facts.plan.estimateMethod.method)}`,
     ];
     const runner = runnerImagesLine(facts, rows);
     if (runner)
-        out.push(runner);
+        out.push(text_neutralise(runner));
     for (const failure of facts.failures ?? [])
-        out.push(`FAILED: ${plain(failure)}`);
+        out.push(`FAILED: ${text_neutralise(failure)}`);
     for (const warning of facts.warnings)
-        out.push(`warning: ${plain(warning)}`);
+        out.push(`warning: ${text_neutralise(warning)}`);
     const budget = facts.plan.budget;
     if (budget) {
         out.push('', 'Budget');
-        out.push(...budgetLines(budget).map((line) => `  ${plain(line)}`));
+        out.push(...budgetLines(budget).map((line) => `  ${text_neutralise(line)}`));
         if (budget.steps.length > 0) {
             out.push('', `${prune ? 'Removed' : 'Would remove'} in budget order (${budget.steps.length})`);
-            out.push(...columns(['#', 'KIND', 'NAME', 'LAST USED', 'FREES', 'TOTAL', ''], budgetStepCells(budget, facts.nowMs).map((cells) => cells.map(plain)), limit));
+            out.push(...columns(['#', 'KIND', 'NAME', 'LAST USED', 'FREES', 'TOTAL', ''], budgetStepCells(budget, facts.nowMs).map((cells) => cells.map(text_neutralise)), limit));
         }
     }
     const going = new Set(['removed', 'would-remove', 'untagged']);
@@ -30864,10 +31072,10 @@ function renderTable(facts, rows, limit = 200) {
     out.push('', `${prune ? 'Removed' : 'Would remove'} (${removed.length} images)`);
     const removedCells = groupByRepository(removed).flatMap(([, members]) => members.map((r) => [
         shortId(r.image.id),
-        plain(tags(r)),
+        text_neutralise(tags(r)),
         formatAge(r.image.created, facts.nowMs),
         formatBytes(r.image.size),
-        plain(r.detail),
+        text_neutralise(r.detail),
     ]));
     out.push(...(removedCells.length
         ? columns(['IMAGE', 'TAGS', 'AGE', 'SIZE', 'WHY'], removedCells, limit)
@@ -30876,11 +31084,11 @@ function renderTable(facts, rows, limit = 200) {
     out.push('', `Kept and other images (${others.length})`);
     const keptCells = others.map((r) => [
         shortId(r.image.id),
-        plain(tags(r)),
+        text_neutralise(tags(r)),
         formatAge(r.image.created, facts.nowMs),
         formatBytes(r.image.size),
         r.state === 'kept' ? r.reason : r.state,
-        plain(r.message ? `${r.detail}: ${r.message}` : r.detail),
+        text_neutralise(r.message ? `${r.detail}: ${r.message}` : r.detail),
     ]);
     if (keptCells.length)
         out.push(...columns(['IMAGE', 'TAGS', 'AGE', 'SIZE', 'REASON', 'DETAIL'], keptCells, limit));
@@ -30889,21 +31097,21 @@ function renderTable(facts, rows, limit = 200) {
         out.push('', `Containers, networks and volumes (${objects.length})`);
         out.push(...columns(['KIND', 'NAME', 'SIZE', 'STATE', 'REASON', 'DETAIL'], objects.map((r) => [
             r.decision.kind,
-            plain(r.decision.name),
+            text_neutralise(r.decision.name),
             formatBytes(r.decision.size),
             r.state,
             r.decision.reason,
-            plain(r.message ? `${r.decision.detail}: ${r.message}` : r.decision.detail),
+            text_neutralise(r.message ? `${r.decision.detail}: ${r.message}` : r.decision.detail),
         ]), limit));
     }
     const cache = facts.plan.buildCache;
     if (cache) {
         const result = facts.buildCacheResult;
-        out.push('', `Build cache: ${plain(cache.detail)}; estimated ${formatBytes(cache.estimatedBytes)}` +
+        out.push('', `Build cache: ${text_neutralise(cache.detail)}; estimated ${formatBytes(cache.estimatedBytes)}` +
             (result
                 ? result.status === 'removed'
                     ? `, the daemon freed ${formatBytes(result.reclaimedBytes)}`
-                    : `, not pruned (${plain(result.message ?? result.status)})`
+                    : `, not pruned (${text_neutralise(result.message ?? result.status)})`
                 : ''));
     }
     return out.join('\n') + '\n';
@@ -33346,8 +33554,9 @@ function parseState(text) {
     try {
         data = JSON.parse(text);
     }
-    catch (error) {
-        return { state: emptyState(), problem: 'corrupt', why: `not JSON (${error.message})` };
+    catch {
+        // JSON.parse's message quotes the text: never repeat what a file holds in a warning or a summary.
+        return { state: emptyState(), problem: 'corrupt', why: 'not valid JSON' };
     }
     const doc = data;
     if (!doc || typeof doc !== 'object' || doc.format !== STATE_FORMAT) {
@@ -33433,7 +33642,8 @@ function lastUsedTimes(images, containers, history, nowMs) {
 ;// CONCATENATED MODULE: ./src/engine/state.ts
 // The usage state file (`<state-dir>/usage.json`): read, and written under a lock file, merged with what
 // is on disk at that moment, through a temporary file renamed into place. A reader never sees half a
-// file, and two runs at once both land their observations.
+// file, and two runs at once both land their observations. The state folder may be shared with other
+// users: the file and its lock are trusted only as regular files of ours (src/engine/files.ts).
 
 
 
@@ -33444,19 +33654,32 @@ const STATE_FILE = 'usage.json';
 /** A lock older than this is left from a run that died (a write takes milliseconds). */
 const STALE_LOCK_MS = 30_000;
 const LOCK_WAIT_MS = 10_000;
+const FALLBACK = "last use is taken from the daemon's own times";
 async function readState(dir) {
     const file = (0,external_node_path_namespaceObject.join)(dir, STATE_FILE);
     let text;
     try {
-        text = await (0,promises_namespaceObject.readFile)(file, 'utf8');
+        const read = await readOwnRegularFile(file);
+        if (read.kind === 'missing') {
+            return {
+                state: emptyState(),
+                warning: `no usage history at ${file} yet (first run here): ${FALLBACK}`,
+            };
+        }
+        if (read.kind === 'refused') {
+            return {
+                state: emptyState(),
+                foreign: true,
+                refused: read.why,
+                warning: `the usage history ${file} is refused unread (${read.why}): it is left as it is; ${FALLBACK}`,
+            };
+        }
+        text = read.text;
     }
     catch (error) {
-        const missing = error.code === 'ENOENT';
         return {
             state: emptyState(),
-            warning: missing
-                ? `no usage history at ${file} yet (first run here): last use is taken from the daemon's own times`
-                : `could not read the usage history ${file}: ${messageOf(error)}; last use is taken from the daemon's own times`,
+            warning: `could not read the usage history ${file}: ${messageOf(error)}; ${FALLBACK}`,
         };
     }
     const parsed = parseState(text);
@@ -33466,8 +33689,7 @@ async function readState(dir) {
         state: parsed.state,
         foreign: parsed.problem === 'foreign',
         warning: `the usage history ${file} is ${parsed.problem === 'foreign' ? 'not ours' : 'corrupt'} (${parsed.why}): ` +
-            `it is ignored${parsed.problem === 'foreign' ? ' and left as it is' : ' and will be replaced'}; ` +
-            "last use is taken from the daemon's own times",
+            `it is ignored${parsed.problem === 'foreign' ? ' and left as it is' : ' and will be replaced'}; ${FALLBACK}`,
     };
 }
 /**
@@ -33487,16 +33709,15 @@ async function writeState(dir, seen) {
         return `${lock}; usage was not recorded this run`;
     try {
         const current = await readState(dir);
+        if (current.refused)
+            return `${file} is refused (${current.refused}); usage was not recorded`;
         if (current.foreign)
             return `${file} is not a usage history of this tool; usage was not recorded`;
         const next = recordUsage(current.state, seen);
-        const temp = `${file}.${process.pid}.${(0,external_node_crypto_namespaceObject.randomBytes)(4).toString('hex')}.tmp`;
         try {
-            await (0,promises_namespaceObject.writeFile)(temp, JSON.stringify(next) + '\n');
-            await (0,promises_namespaceObject.rename)(temp, file);
+            await writeFileAtomic(file, JSON.stringify(next) + '\n');
         }
         catch (error) {
-            await (0,promises_namespaceObject.unlink)(temp).catch(() => undefined);
             return `could not write the usage history ${file}: ${messageOf(error)}`;
         }
         return undefined;
@@ -33505,29 +33726,28 @@ async function writeState(dir, seen) {
         await lock.release();
     }
 }
-/** An exclusive lock file holding the owner's pid; a stale one (owner gone, or too old) is taken over. */
+/**
+ * An exclusive lock file holding the owner's pid; a stale one (owner gone, or too old) is taken over.
+ * Anything at the lock's name that is not a regular file of ours is refused at once, never waited on.
+ */
 async function acquireLock(file) {
     const token = `${process.pid} ${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}\n`;
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (;;) {
         try {
-            const fd = (0,external_node_fs_namespaceObject.openSync)(file, 'wx');
-            (0,external_node_fs_namespaceObject.writeSync)(fd, token);
-            (0,external_node_fs_namespaceObject.closeSync)(fd);
-            return {
-                release: async () => {
-                    const held = await (0,promises_namespaceObject.readFile)(file, 'utf8').catch(() => '');
-                    if (held === token)
-                        await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
-                },
-            };
+            if (await createExclusive(file, token))
+                return { release: () => releaseLock(file, token) };
         }
         catch (error) {
-            if (error.code !== 'EEXIST') {
-                return `could not create the lock ${file}: ${messageOf(error)}`;
-            }
+            return `could not create the lock ${file}: ${messageOf(error)}`;
         }
-        if (await isStale(file)) {
+        // An unreadable lock (read error) counts as held: waited on until the deadline.
+        const held = await readOwnRegularFile(file).catch(() => undefined);
+        if (held?.kind === 'refused')
+            return `the lock ${file} is refused (${held.why}); remove it if no run is writing`;
+        if (held?.kind === 'missing')
+            continue; // released meanwhile: take it
+        if (held?.kind === 'read' && isStale(held.text, held.mtimeMs)) {
             await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
             continue;
         }
@@ -33536,24 +33756,23 @@ async function acquireLock(file) {
         await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 30));
     }
 }
-async function isStale(file) {
+async function releaseLock(file, token) {
+    const held = await readOwnRegularFile(file).catch(() => undefined);
+    if (held?.kind === 'read' && held.text === token)
+        await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
+}
+function isStale(text, mtimeMs) {
+    if (Date.now() - mtimeMs > STALE_LOCK_MS)
+        return true;
+    const pid = Number(text.split(' ')[0]);
+    if (!(pid > 0))
+        return false; // being written this instant
     try {
-        const [text, info] = await Promise.all([(0,promises_namespaceObject.readFile)(file, 'utf8'), (0,promises_namespaceObject.stat)(file)]);
-        if (Date.now() - info.mtimeMs > STALE_LOCK_MS)
-            return true;
-        const pid = Number(text.split(' ')[0]);
-        if (!(pid > 0))
-            return false; // being written this instant
-        try {
-            process.kill(pid, 0);
-            return false;
-        }
-        catch (error) {
-            return error.code === 'ESRCH';
-        }
+        process.kill(pid, 0);
+        return false;
     }
-    catch {
-        return false; // gone meanwhile: the next attempt takes it
+    catch (error) {
+        return error.code === 'ESRCH';
     }
 }
 
@@ -33561,6 +33780,7 @@ async function isStale(file) {
 // One pass of the shared engine: daemon check, safety gates, inventory, plan, removal, measurement and
 // the JSON report. Both front doors (the action, src/action.ts, and the command, src/cli.ts) call this
 // and only translate: inputs or flags in, outputs, summary, table or exit codes out.
+
 
 
 
@@ -33899,7 +34119,8 @@ async function finish(inputs, facts, gates, timings, failures) {
         ? buildReport(facts, rows)
         : { version: 1, mode: inputs.mode, gates, images: [], failures, timings };
     await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.dirname)(inputs.reportFile), { recursive: true });
-    await (0,promises_namespaceObject.writeFile)(inputs.reportFile, JSON.stringify(report, null, 2));
+    // Through a new file renamed over: a symlink planted at the report's name is replaced, not followed.
+    await writeFileAtomic(inputs.reportFile, JSON.stringify(report, null, 2), 0o644);
     return { inputs, facts, rows, totals, gates, report, failures };
 }
 
@@ -33945,10 +34166,11 @@ async function main(argv, io = processIo) {
             return EXIT.ok;
         }
         inputs = readInputs((name) => cl.values.get(name) ?? '', io.env);
+        await checkReportFolder(inputs.reportFile, io.env);
     }
     catch (error) {
         if (error instanceof UsageError || error instanceof InputError) {
-            io.err(`safe-docker-prune: ${error.message}\n`);
+            io.err(`safe-docker-prune: ${text_neutralise(error.message)}\n`);
             return EXIT.usage;
         }
         throw error;
@@ -33959,19 +34181,28 @@ async function main(argv, io = processIo) {
         return pass(cl, inputs, io);
     return loop(cl, inputs, io);
 }
+/** A report going to the private folder (the default outside Actions) goes there only if it is private. */
+async function checkReportFolder(file, env) {
+    if ((0,external_node_path_namespaceObject.dirname)(file) !== privateDirOf(env))
+        return;
+    const refused = await privateDir((0,external_node_path_namespaceObject.dirname)(file));
+    if (refused) {
+        throw new InputError('report-file', file, `is in a folder that is not private: ${refused}; choose another path`);
+    }
+}
 /** One pass: connect, run, render, write metrics; the exit code. */
 async function pass(cl, inputs, io) {
     const started = Date.now();
     const inActions = io.env.GITHUB_ACTIONS === 'true';
     const hooks = {
-        info: (line) => io.err(`${oneLine(line)}\n`),
-        warn: (message) => io.err(`warning: ${oneLine(message)}\n`),
+        info: (line) => io.err(`${text_neutralise(line)}\n`),
+        warn: (message) => io.err(`warning: ${text_neutralise(message)}\n`),
         group: async (title, fn) => {
             // Workflow commands only inside Actions, and never on a JSON stdout.
             if (inActions && !cl.json)
-                io.out(`::group::${oneLine(title)}\n`);
+                io.out(`::group::${text_neutralise(title)}\n`);
             else
-                io.err(`== ${title}\n`);
+                io.err(`== ${text_neutralise(title)}\n`);
             try {
                 return await fn();
             }
@@ -33989,12 +34220,12 @@ async function pass(cl, inputs, io) {
         outcome = await runPass(inputs, docker, hooks);
         if (outcome.failures.length > 0) {
             for (const failure of outcome.failures)
-                io.err(`safe-docker-prune: failed: ${oneLine(failure)}\n`);
+                io.err(`safe-docker-prune: failed: ${text_neutralise(failure)}\n`);
             code = EXIT.failed;
         }
     }
     catch (error) {
-        io.err(`safe-docker-prune: ${oneLine(messageOf(error))}\n`);
+        io.err(`safe-docker-prune: ${text_neutralise(messageOf(error))}\n`);
         code =
             error instanceof DaemonUnreachableError
                 ? EXIT.unreachable
@@ -34006,10 +34237,12 @@ async function pass(cl, inputs, io) {
         docker?.close();
     }
     if (outcome) {
+        // The runner reads stdout for workflow commands too: the JSON is defused, its values unchanged; the
+        // table's fields are neutralised already, each line is again (idempotent) for whatever a field missed.
         if (cl.json)
-            io.out(`${JSON.stringify(outcome.report)}\n`);
+            io.out(`${neutraliseJson(JSON.stringify(outcome.report))}\n`);
         else if (outcome.facts)
-            io.out(renderTable(outcome.facts, outcome.rows));
+            io.out(neutraliseLines(renderTable(outcome.facts, outcome.rows)));
         else
             io.out(`safe-docker-prune: stopped by a safety gate, nothing was removed\n`);
     }
@@ -34018,17 +34251,18 @@ async function pass(cl, inputs, io) {
             await writeMetrics(cl.metricsFile, inputs, outcome, code === EXIT.ok, started);
         }
         catch (error) {
-            io.err(`safe-docker-prune: could not write --metrics-file ${cl.metricsFile}: ${messageOf(error)}\n`);
+            io.err(`safe-docker-prune: ${text_neutralise(`could not write --metrics-file ${cl.metricsFile}: ${messageOf(error)}`)}\n`);
             if (code === EXIT.ok)
                 code = EXIT.failed;
         }
     }
     return code;
 }
-const oneLine = (text) => text.replace(/[\r\n]+/g, ' ');
 /** Written to a temporary file beside it, then renamed: the collector never reads half a file. */
 async function writeMetrics(file, inputs, outcome, ok, started) {
-    const previous = await (0,promises_namespaceObject.readFile)(file, 'utf8').catch(() => '');
+    // Only our own regular file is read back: a FIFO there would hang the pass, a symlink leak a file.
+    const earlier = await readOwnRegularFile(file).catch(() => undefined);
+    const previous = earlier?.kind === 'read' ? earlier.text : '';
     const facts = outcome?.facts;
     const totals = outcome?.totals;
     const text = renderMetrics({
@@ -34053,9 +34287,8 @@ async function writeMetrics(file, inputs, outcome, ok, started) {
         budgetMet: facts?.plan.budget && (facts.plan.budget.metAfterPrune ?? facts.plan.budget.metAtStart),
         budgetShortfallBytes: facts?.plan.budget?.shortfallBytes,
     }, previous);
-    const temp = `${file}.${process.pid}.tmp`;
-    await (0,promises_namespaceObject.writeFile)(temp, text);
-    await (0,promises_namespaceObject.rename)(temp, file);
+    // Readable by a collector running as another user (node_exporter's textfile collector).
+    await writeFileAtomic(file, text, 0o644);
 }
 /**
  * Loop mode: one pass per interval, never two at once, each with a fresh inventory. SIGTERM or SIGINT
@@ -34063,9 +34296,9 @@ async function writeMetrics(file, inputs, outcome, ok, started) {
  * same daemon refuses to start.
  */
 async function loop(cl, inputs, io) {
-    const lock = acquireLoopLock(inputs.dockerHost ?? 'unix:///var/run/docker.sock');
+    const lock = await acquireLoopLock(io.env, inputs.dockerHost ?? 'unix:///var/run/docker.sock');
     if (typeof lock === 'string') {
-        io.err(`safe-docker-prune: ${lock}\n`);
+        io.err(`safe-docker-prune: ${text_neutralise(lock)}\n`);
         return EXIT.failed;
     }
     let stopping = false;
@@ -34102,46 +34335,47 @@ async function loop(cl, inputs, io) {
     finally {
         process.off('SIGTERM', onTerm);
         process.off('SIGINT', onInt);
-        lock.release();
+        await lock.release();
     }
     // A signal ends the loop cleanly; the last pass's failure shows in its output and metrics.
     return stopping ? EXIT.ok : last;
 }
 /**
- * A lock file per daemon address in the temporary folder, holding the loop's pid. Returns why not when
- * another live loop holds it; a stale one (its process gone) is taken over.
+ * A lock file per daemon address in the user's private folder, holding the loop's pid. Returns why not
+ * when another live loop holds it; a stale one (its process gone) is taken over. In a shared folder any
+ * local user could plant a lock (or a FIFO) and stop every loop from starting.
  */
-function acquireLoopLock(host) {
+async function acquireLoopLock(env, host) {
+    const dir = privateDirOf(env);
+    const refused = await privateDir(dir);
+    if (refused)
+        return `cannot take the loop lock: ${refused}`;
     const key = (0,external_node_crypto_namespaceObject.createHash)('sha256').update(host).digest('hex').slice(0, 16);
-    const file = (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), `safe-docker-prune-loop-${key}.lock`);
+    const file = (0,external_node_path_namespaceObject.join)(dir, `loop-${key}.lock`);
+    const token = `${process.pid}\n`;
     for (let attempt = 0; attempt < 2; attempt++) {
         try {
-            const fd = (0,external_node_fs_namespaceObject.openSync)(file, 'wx');
-            (0,external_node_fs_namespaceObject.writeSync)(fd, `${process.pid}\n`);
-            (0,external_node_fs_namespaceObject.closeSync)(fd);
-            return {
-                release: () => {
-                    try {
-                        if ((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8').trim() === String(process.pid))
-                            (0,external_node_fs_namespaceObject.unlinkSync)(file);
-                    }
-                    catch {
-                        // already gone
-                    }
-                },
-            };
-        }
-        catch (error) {
-            if (error.code !== 'EEXIST')
-                return `cannot create ${file}: ${messageOf(error)}`;
-            const pid = Number((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8').trim());
+            if (await createExclusive(file, token))
+                return { release: () => releaseLoopLock(file, token) };
+            const held = await readOwnRegularFile(file);
+            if (held.kind === 'refused')
+                return `the loop lock ${file} is refused (${held.why}); remove it`;
+            const pid = held.kind === 'read' ? Number(held.text.trim()) : 0;
             if (pid > 0 && pid !== process.pid && alive(pid)) {
                 return `another safe-docker-prune loop (pid ${pid}) is already running against ${host} (lock ${file})`;
             }
-            (0,external_node_fs_namespaceObject.unlinkSync)(file);
+            await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
+        }
+        catch (error) {
+            return `cannot take the loop lock ${file}: ${messageOf(error)}`;
         }
     }
     return `cannot take the loop lock ${file}`;
+}
+async function releaseLoopLock(file, token) {
+    const held = await readOwnRegularFile(file).catch(() => undefined);
+    if (held?.kind === 'read' && held.text === token)
+        await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
 }
 function alive(pid) {
     try {

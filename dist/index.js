@@ -30134,7 +30134,12 @@ const INPUT_SPECS = [
         values: 'unix://PATH|tcp://HOST:PORT|ssh://USER@HOST',
         help: 'the daemon; default DOCKER_HOST, else the local socket',
     },
-    { name: 'report-file', default: '', values: 'PATH', help: 'where the JSON report goes' },
+    {
+        name: 'report-file',
+        default: '',
+        values: 'PATH',
+        help: 'where the JSON report goes; default $RUNNER_TEMP/safe-docker-prune-report.json, else report.json in $XDG_RUNTIME_DIR/safe-docker-prune or ~/.cache/safe-docker-prune',
+    },
     {
         name: 'critical-containers',
         default: '',
@@ -30297,8 +30302,21 @@ function parseTarget(input, value, unit) {
 function defaultStateDir(env) {
     if (env.RUNNER_TOOL_CACHE)
         return external_node_path_namespaceObject.join(env.RUNNER_TOOL_CACHE, 'safe-docker-prune');
-    const cache = env.XDG_CACHE_HOME || external_node_path_namespaceObject.join(env.HOME || external_node_os_namespaceObject.homedir(), '.cache');
-    return external_node_path_namespaceObject.join(cache, 'safe-docker-prune');
+    return userCacheOf(env);
+}
+const userCacheOf = (env) => external_node_path_namespaceObject.join(env.XDG_CACHE_HOME || external_node_path_namespaceObject.join(env.HOME || external_node_os_namespaceObject.homedir(), '.cache'), 'safe-docker-prune');
+/**
+ * `report-file`: the job's own temporary folder in Actions; elsewhere the user's private folder, never a
+ * fixed name in /tmp, where any local user could plant a symlink or a file of theirs first.
+ */
+function defaultReportFile(env) {
+    if (env.RUNNER_TEMP)
+        return external_node_path_namespaceObject.join(env.RUNNER_TEMP, 'safe-docker-prune-report.json');
+    return external_node_path_namespaceObject.join(privateDirOf(env), 'report.json');
+}
+/** The command's private folder (report, loop lock): the login session's runtime folder, else the user's cache. */
+function privateDirOf(env) {
+    return env.XDG_RUNTIME_DIR ? external_node_path_namespaceObject.join(env.XDG_RUNTIME_DIR, 'safe-docker-prune') : userCacheOf(env);
 }
 function oneOf(input, value, allowed, fallback) {
     if (value === '')
@@ -30495,7 +30513,7 @@ function readInputs(get, env, nowMs = Date.now()) {
             : envHost
                 ? parseDockerHost('DOCKER_HOST', envHost)
                 : undefined,
-        reportFile: read('report-file') || external_node_path_namespaceObject.join(env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir(), 'safe-docker-prune-report.json'),
+        reportFile: read('report-file') || defaultReportFile(env),
         criticalContainers: parseContainers('critical-containers', get('critical-containers')),
         gateTimeoutMs: parseTimeout('gate-timeout', read('gate-timeout'), '60s'),
         apiTimeoutMs: parseTimeout('api-timeout', read('api-timeout'), '2m'),
@@ -30532,8 +30550,57 @@ function pushTo(map, key, value) {
         map.set(key, [value]);
 }
 
+;// CONCATENATED MODULE: ./src/text.ts
+// Text from the daemon or from images (tags, labels, names, error messages) made safe for every place it
+// is shown: the log the Actions runner reads for workflow commands, a terminal, the job summary and the
+// pull-request comment. One function for all of them, applied where the text leaves the program.
+/**
+ * The runner honours `::cmd::` at a line start (and mid-line on some versions) and the legacy `##[cmd]`
+ * anywhere in a line. A zero-width space between the two characters breaks both and reads the same.
+ */
+const COMMAND_COLON = /:(?=:)/g;
+const COMMAND_HASH = /#(?=#\[)/g;
+/** Line breaks, including the ones JavaScript, Unicode and some terminals know besides \n and \r. */
+const LINE_BREAKS = /[\r\n\u2028\u2029\u0085]+/g;
+/**
+ * Shown as `\uXXXX`: C0 and C1 controls (ESC starts every terminal sequence; once shown, the rest of the
+ * sequence is plain text), DEL, and the bidi controls that make a name read other than it is.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const visible = (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+/**
+ * One line of inert text: line breaks and tabs become a space; controls and bidi controls are shown
+ * as `\uXXXX`; `::` and `##[` get a zero-width space. Ordinary text (any script) is unchanged, and so is
+ * text that went through it already.
+ */
+function neutralise(text) {
+    return text
+        .replace(LINE_BREAKS, ' ')
+        .replace(/\t/g, ' ')
+        .replace(UNSAFE, visible)
+        .replace(COMMAND_COLON, ':\u200b')
+        .replace(COMMAND_HASH, '#\u200b');
+}
+/** Each line of a text we composed (a table, a report), its line breaks kept. */
+function neutraliseLines(text) {
+    return text.split('\n').map(neutralise).join('\n');
+}
+/**
+ * JSON text (one line, from JSON.stringify) for a stream the runner reads: the same characters escaped
+ * as JSON `\uXXXX`, so a program parses exactly the same values. Outside strings JSON has no `:` followed
+ * by `:`, no `#`, and no such characters, so every match is inside a string, where the escape is valid.
+ */
+function neutraliseJson(json) {
+    return json
+        .replace(/[\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, visible)
+        .replace(COMMAND_COLON, '\\u003a')
+        .replace(COMMAND_HASH, '\\u0023');
+}
+
 ;// CONCATENATED MODULE: ./src/report/report.ts
 // Telling, as pure functions: what happened to each image, the JSON report, the annotations.
+
 
 
 /** Each image's final state: the plan's decision combined with what the daemon answered. */
@@ -30671,14 +30738,17 @@ function buildReport(facts, rows) {
         runnerImages: runnerImageTotals(facts, rows),
         cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
         unmatchedProtect: facts.plan.unmatchedProtect,
+        keepRecentClocks: facts.plan.keepRecentClocks ?? {},
         warnings: facts.warnings,
         failures: facts.failures ?? [],
         gates: facts.gates ?? { before: [] },
         images: rows.map((r) => ({
             id: r.image.id,
             tags: r.image.repoTags,
+            digests: r.image.repoDigests,
             class: r.runnerImage ? 'runner-image' : 'image',
             created: new Date(r.image.created * 1000).toISOString(),
+            ...(r.image.lastTagMs ? { lastTagged: new Date(r.image.lastTagMs).toISOString() } : {}),
             size: r.image.size,
             labels: r.image.labels,
             state: r.state,
@@ -30770,11 +30840,12 @@ function removalAnnotations(rows, limit = 10) {
         if (tags.length === 0)
             return shortId(image.id);
         const more = tags.length > ANNOTATION_TAGS ? ` +${tags.length - ANNOTATION_TAGS} more tag(s)` : '';
-        return tags.slice(0, ANNOTATION_TAGS).join(' ') + more;
+        return neutralise(tags.slice(0, ANNOTATION_TAGS).join(' ')) + more;
     };
     const shown = groups.length > limit ? groups.slice(0, limit - 1) : groups;
     const notes = shown.map((g) => ({
-        title: clip(`Would remove ${g.members.length} image(s) of ${g.repository}`, ANNOTATION_TITLE),
+        // Neutralised before clipping, so the shown forms count towards the limits.
+        title: clip(`Would remove ${g.members.length} image(s) of ${neutralise(g.repository)}`, ANNOTATION_TITLE),
         message: joinWithin(g.members.map(name), ` (${formatBytes(g.bytes)} in Docker's image sizes)`, ANNOTATION_MESSAGE, 'image(s)'),
     }));
     const rest = groups.slice(shown.length);
@@ -30782,7 +30853,7 @@ function removalAnnotations(rows, limit = 10) {
         const count = rest.reduce((n, g) => n + g.members.length, 0);
         notes.push({
             title: `Would remove ${count} more image(s) in ${rest.length} more repositories`,
-            message: joinWithin(rest.map((g) => `${g.repository} (${g.members.length})`), '', ANNOTATION_MESSAGE, 'repositories'),
+            message: joinWithin(rest.map((g) => `${neutralise(g.repository)} (${g.members.length})`), '', ANNOTATION_MESSAGE, 'repositories'),
         });
     }
     return notes;
@@ -30930,11 +31001,13 @@ function budgetStepCells(b, nowMs) {
 // The job summary, as a pure function of the run's facts. Tables are HTML with every user-controlled
 // string entity-escaped on one line, so tags, labels and names cannot change the summary's structure.
 
-/** Escapes for HTML text and attributes, plus the characters Markdown would act on. */
+
+/**
+ * Escapes for HTML text and attributes, plus the characters Markdown would act on, of text neutralised
+ * first (src/text.ts: one line, controls and bidi controls shown, no workflow command).
+ */
 function escapeHtml(text) {
-    return text
-        .replace(/[\r\n\u2028\u2029]+/g, ' ')
-        .replace(/[&<>"'`|*_[\]\\#~!]/g, (c) => `&#${c.charCodeAt(0)};`);
+    return neutralise(text).replace(/[&<>"'`|*_[\]\\#~!]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 /**
  * GitHub keeps at most 1 MiB of summary per step. A long list stops at this many rows, or sooner at this
@@ -31201,7 +31274,9 @@ function renderComment(facts, rows, marker) {
             const tags = r.image.repoTags.slice(0, comment_MAX_TAGS).map((t) => `<code>${escapeHtml(t)}</code>`);
             if (r.image.repoTags.length > comment_MAX_TAGS)
                 tags.push(`+${r.image.repoTags.length - comment_MAX_TAGS} more`);
-            return tags.length > 0 ? tags.join(' ') : `<code>${shortId(r.image.id)}</code> <i>untagged</i>`;
+            return tags.length > 0
+                ? tags.join(' ')
+                : `<code>${escapeHtml(shortId(r.image.id))}</code> <i>untagged</i>`;
         };
         const lines = going
             .slice(0, BIGGEST)
@@ -32858,6 +32933,150 @@ function isDataRoot(rootDir) {
     }
 }
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/engine/files.ts
+// Files the tool writes and reads back, often as root, in folders other users may write to (/tmp, a
+// runner's tool cache, a textfile collector's folder). One set of primitives for the state file, its
+// lock, the loop lock, the metrics file and the JSON report, so none follows a planted symlink, blocks
+// on a planted FIFO or reads another user's file.
+
+
+
+
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY } = external_node_fs_namespaceObject.constants;
+/** Create-only, never through a symlink: a name someone planted makes the open fail instead. */
+const CREATE_NEW = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+/** O_NONBLOCK: opening a FIFO for reading returns at once instead of waiting for a writer. */
+const READ_NO_FOLLOW = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
+const euid = () => process.geteuid?.() ?? -1;
+/**
+ * Writes `text` to a new file with a random name in `file`'s folder, created exclusively with mode
+ * 0600, then gives it `mode` and renames it over `file`. A reader never sees half a file; a symlink at
+ * `file` is replaced, not followed; no name in the folder can be planted in advance.
+ */
+async function writeFileAtomic(file, text, mode = 0o600) {
+    const { handle, temp } = await createTemp(file);
+    try {
+        try {
+            await handle.writeFile(text);
+            await handle.chmod(mode);
+        }
+        finally {
+            await handle.close();
+        }
+        await (0,promises_namespaceObject.rename)(temp, file);
+    }
+    catch (error) {
+        await (0,promises_namespaceObject.unlink)(temp).catch(() => undefined);
+        throw error;
+    }
+}
+async function createTemp(file) {
+    for (let attempt = 0;; attempt++) {
+        const temp = (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)(file), `.${(0,external_node_path_namespaceObject.basename)(file)}.${(0,external_node_crypto_.randomBytes)(8).toString('hex')}.tmp`);
+        try {
+            return { handle: await (0,promises_namespaceObject.open)(temp, CREATE_NEW, 0o600), temp };
+        }
+        catch (error) {
+            // 64 random bits: a clash is someone guessing, and a few tries outlast any guess.
+            if (error.code !== 'EEXIST' || attempt >= 4)
+                throw error;
+        }
+    }
+}
+/** Creates `file` holding `text` unless anything (a file, a symlink, a FIFO) is there: false then. */
+async function createExclusive(file, text) {
+    let handle;
+    try {
+        handle = await (0,promises_namespaceObject.open)(file, CREATE_NEW, 0o600);
+    }
+    catch (error) {
+        if (error.code === 'EEXIST')
+            return false;
+        throw error;
+    }
+    try {
+        await handle.writeFile(text);
+    }
+    finally {
+        await handle.close();
+    }
+    return true;
+}
+/**
+ * Reads `file` only if it is a regular file with one name, owned by the user this runs as. Anything else
+ * (a symlink, a FIFO, a device, another user's file, a hard link to one) is refused unread: a planted
+ * name cannot hang the run, nor pass another file's content off as ours.
+ */
+async function readOwnRegularFile(file) {
+    try {
+        const before = notOwnRegular(await (0,promises_namespaceObject.lstat)(file));
+        if (before)
+            return { kind: 'refused', why: before };
+        const handle = await (0,promises_namespaceObject.open)(file, READ_NO_FOLLOW);
+        try {
+            // The name may have been swapped since lstat: judge what was actually opened.
+            const info = await handle.stat();
+            const opened = notOwnRegular(info);
+            if (opened)
+                return { kind: 'refused', why: opened };
+            return { kind: 'read', text: await handle.readFile('utf8'), mtimeMs: info.mtimeMs };
+        }
+        finally {
+            await handle.close();
+        }
+    }
+    catch (error) {
+        const code = error.code;
+        if (code === 'ENOENT')
+            return { kind: 'missing' };
+        if (code === 'ELOOP')
+            return { kind: 'refused', why: 'it is a symbolic link' };
+        throw error;
+    }
+}
+/** Why a file is not a regular file of ours, or undefined when it is. */
+function notOwnRegular(info) {
+    if (!info.isFile())
+        return `it is ${kindOf(info)}, not a regular file`;
+    if (info.uid !== euid())
+        return `it is owned by uid ${info.uid}, not by this user (uid ${euid()})`;
+    if (info.nlink > 1)
+        return `it has ${info.nlink} names (a hard link)`;
+    return undefined;
+}
+function kindOf(info) {
+    if (info.isSymbolicLink())
+        return 'a symbolic link';
+    if (info.isDirectory())
+        return 'a folder';
+    if (info.isFIFO())
+        return 'a FIFO';
+    return 'a special file';
+}
+/**
+ * Creates `dir` (mode 0700) unless it exists, and checks it is a folder of this user's that no one else
+ * may write to. Resolves to why not, or undefined when it is private.
+ */
+async function privateDir(dir) {
+    try {
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        const info = await lstat(dir);
+        if (!info.isDirectory())
+            return `${dir} is ${kindOf(info)}, not a folder`;
+        if (info.uid !== euid())
+            return `${dir} is owned by uid ${info.uid}, not by this user (uid ${euid()})`;
+        if ((info.mode & 0o022) !== 0) {
+            return `${dir} may be written by other users (mode ${(info.mode & 0o777).toString(8)}); make it 0700`;
+        }
+        return undefined;
+    }
+    catch (error) {
+        return `${dir} could not be created: ${error.message}`;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/gates.ts
 // Safety gates: containers that must be running, and healthy when they have a healthcheck, before
 // anything is planned and again after a prune.
@@ -32907,8 +33126,6 @@ async function checkGates(docker, containers, timeoutMs, log) {
     }));
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/engine/layerstore.ts
 // Docker's classic image store and Podman's containers/storage, read from disk where it is on this machine and readable (the action runs
 // as root on the daemon's host): each image's config (its layers' diff IDs) and each layer's size, the
@@ -33652,8 +33869,9 @@ function parseState(text) {
     try {
         data = JSON.parse(text);
     }
-    catch (error) {
-        return { state: emptyState(), problem: 'corrupt', why: `not JSON (${error.message})` };
+    catch {
+        // JSON.parse's message quotes the text: never repeat what a file holds in a warning or a summary.
+        return { state: emptyState(), problem: 'corrupt', why: 'not valid JSON' };
     }
     const doc = data;
     if (!doc || typeof doc !== 'object' || doc.format !== STATE_FORMAT) {
@@ -33739,7 +33957,8 @@ function lastUsedTimes(images, containers, history, nowMs) {
 ;// CONCATENATED MODULE: ./src/engine/state.ts
 // The usage state file (`<state-dir>/usage.json`): read, and written under a lock file, merged with what
 // is on disk at that moment, through a temporary file renamed into place. A reader never sees half a
-// file, and two runs at once both land their observations.
+// file, and two runs at once both land their observations. The state folder may be shared with other
+// users: the file and its lock are trusted only as regular files of ours (src/engine/files.ts).
 
 
 
@@ -33750,19 +33969,32 @@ const STATE_FILE = 'usage.json';
 /** A lock older than this is left from a run that died (a write takes milliseconds). */
 const STALE_LOCK_MS = 30_000;
 const LOCK_WAIT_MS = 10_000;
+const FALLBACK = "last use is taken from the daemon's own times";
 async function readState(dir) {
     const file = (0,external_node_path_namespaceObject.join)(dir, STATE_FILE);
     let text;
     try {
-        text = await (0,promises_namespaceObject.readFile)(file, 'utf8');
+        const read = await readOwnRegularFile(file);
+        if (read.kind === 'missing') {
+            return {
+                state: emptyState(),
+                warning: `no usage history at ${file} yet (first run here): ${FALLBACK}`,
+            };
+        }
+        if (read.kind === 'refused') {
+            return {
+                state: emptyState(),
+                foreign: true,
+                refused: read.why,
+                warning: `the usage history ${file} is refused unread (${read.why}): it is left as it is; ${FALLBACK}`,
+            };
+        }
+        text = read.text;
     }
     catch (error) {
-        const missing = error.code === 'ENOENT';
         return {
             state: emptyState(),
-            warning: missing
-                ? `no usage history at ${file} yet (first run here): last use is taken from the daemon's own times`
-                : `could not read the usage history ${file}: ${messageOf(error)}; last use is taken from the daemon's own times`,
+            warning: `could not read the usage history ${file}: ${messageOf(error)}; ${FALLBACK}`,
         };
     }
     const parsed = parseState(text);
@@ -33772,8 +34004,7 @@ async function readState(dir) {
         state: parsed.state,
         foreign: parsed.problem === 'foreign',
         warning: `the usage history ${file} is ${parsed.problem === 'foreign' ? 'not ours' : 'corrupt'} (${parsed.why}): ` +
-            `it is ignored${parsed.problem === 'foreign' ? ' and left as it is' : ' and will be replaced'}; ` +
-            "last use is taken from the daemon's own times",
+            `it is ignored${parsed.problem === 'foreign' ? ' and left as it is' : ' and will be replaced'}; ${FALLBACK}`,
     };
 }
 /**
@@ -33793,16 +34024,15 @@ async function writeState(dir, seen) {
         return `${lock}; usage was not recorded this run`;
     try {
         const current = await readState(dir);
+        if (current.refused)
+            return `${file} is refused (${current.refused}); usage was not recorded`;
         if (current.foreign)
             return `${file} is not a usage history of this tool; usage was not recorded`;
         const next = recordUsage(current.state, seen);
-        const temp = `${file}.${process.pid}.${(0,external_node_crypto_.randomBytes)(4).toString('hex')}.tmp`;
         try {
-            await (0,promises_namespaceObject.writeFile)(temp, JSON.stringify(next) + '\n');
-            await (0,promises_namespaceObject.rename)(temp, file);
+            await writeFileAtomic(file, JSON.stringify(next) + '\n');
         }
         catch (error) {
-            await (0,promises_namespaceObject.unlink)(temp).catch(() => undefined);
             return `could not write the usage history ${file}: ${messageOf(error)}`;
         }
         return undefined;
@@ -33811,29 +34041,28 @@ async function writeState(dir, seen) {
         await lock.release();
     }
 }
-/** An exclusive lock file holding the owner's pid; a stale one (owner gone, or too old) is taken over. */
+/**
+ * An exclusive lock file holding the owner's pid; a stale one (owner gone, or too old) is taken over.
+ * Anything at the lock's name that is not a regular file of ours is refused at once, never waited on.
+ */
 async function acquireLock(file) {
     const token = `${process.pid} ${(0,external_node_crypto_.randomBytes)(6).toString('hex')}\n`;
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (;;) {
         try {
-            const fd = (0,external_node_fs_namespaceObject.openSync)(file, 'wx');
-            (0,external_node_fs_namespaceObject.writeSync)(fd, token);
-            (0,external_node_fs_namespaceObject.closeSync)(fd);
-            return {
-                release: async () => {
-                    const held = await (0,promises_namespaceObject.readFile)(file, 'utf8').catch(() => '');
-                    if (held === token)
-                        await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
-                },
-            };
+            if (await createExclusive(file, token))
+                return { release: () => releaseLock(file, token) };
         }
         catch (error) {
-            if (error.code !== 'EEXIST') {
-                return `could not create the lock ${file}: ${messageOf(error)}`;
-            }
+            return `could not create the lock ${file}: ${messageOf(error)}`;
         }
-        if (await isStale(file)) {
+        // An unreadable lock (read error) counts as held: waited on until the deadline.
+        const held = await readOwnRegularFile(file).catch(() => undefined);
+        if (held?.kind === 'refused')
+            return `the lock ${file} is refused (${held.why}); remove it if no run is writing`;
+        if (held?.kind === 'missing')
+            continue; // released meanwhile: take it
+        if (held?.kind === 'read' && isStale(held.text, held.mtimeMs)) {
             await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
             continue;
         }
@@ -33842,24 +34071,23 @@ async function acquireLock(file) {
         await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 30));
     }
 }
-async function isStale(file) {
+async function releaseLock(file, token) {
+    const held = await readOwnRegularFile(file).catch(() => undefined);
+    if (held?.kind === 'read' && held.text === token)
+        await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
+}
+function isStale(text, mtimeMs) {
+    if (Date.now() - mtimeMs > STALE_LOCK_MS)
+        return true;
+    const pid = Number(text.split(' ')[0]);
+    if (!(pid > 0))
+        return false; // being written this instant
     try {
-        const [text, info] = await Promise.all([(0,promises_namespaceObject.readFile)(file, 'utf8'), (0,promises_namespaceObject.stat)(file)]);
-        if (Date.now() - info.mtimeMs > STALE_LOCK_MS)
-            return true;
-        const pid = Number(text.split(' ')[0]);
-        if (!(pid > 0))
-            return false; // being written this instant
-        try {
-            process.kill(pid, 0);
-            return false;
-        }
-        catch (error) {
-            return error.code === 'ESRCH';
-        }
+        process.kill(pid, 0);
+        return false;
     }
-    catch {
-        return false; // gone meanwhile: the next attempt takes it
+    catch (error) {
+        return error.code === 'ESRCH';
     }
 }
 
@@ -33867,6 +34095,7 @@ async function isStale(file) {
 // One pass of the shared engine: daemon check, safety gates, inventory, plan, removal, measurement and
 // the JSON report. Both front doors (the action, src/action.ts, and the command, src/cli.ts) call this
 // and only translate: inputs or flags in, outputs, summary, table or exit codes out.
+
 
 
 
@@ -34205,7 +34434,8 @@ async function finish(inputs, facts, gates, timings, failures) {
         ? buildReport(facts, rows)
         : { version: 1, mode: inputs.mode, gates, images: [], failures, timings };
     await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.dirname)(inputs.reportFile), { recursive: true });
-    await (0,promises_namespaceObject.writeFile)(inputs.reportFile, JSON.stringify(report, null, 2));
+    // Through a new file renamed over: a symlink planted at the report's name is replaced, not followed.
+    await writeFileAtomic(inputs.reportFile, JSON.stringify(report, null, 2), 0o644);
     return { inputs, facts, rows, totals, gates, report, failures };
 }
 
@@ -34219,11 +34449,8 @@ async function finish(inputs, facts, gates, timings, failures) {
 
 
 
+
 const WARNING_ANNOTATIONS = 9;
-/** Keeps user-controlled text on one log line and out of workflow-command syntax. */
-function logSafe(text) {
-    return text.replace(/[\r\n]+/g, ' ').replace(/::/g, ':\u200b:');
-}
 /** An input as @actions/core's `getInput(name, { trimWhitespace: false })` reads it: from the environment. */
 function inputOf(name) {
     return process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] || '';
@@ -34234,7 +34461,7 @@ async function run() {
         inputs = readInputs(inputOf, process.env);
     }
     catch (error) {
-        (await Promise.all(/* import() */[__nccwpck_require__.e(119), __nccwpck_require__.e(260), __nccwpck_require__.e(264)]).then(__nccwpck_require__.bind(__nccwpck_require__, 7264))).setFailed(logSafe(messageOf(error)));
+        (await Promise.all(/* import() */[__nccwpck_require__.e(119), __nccwpck_require__.e(260), __nccwpck_require__.e(264)]).then(__nccwpck_require__.bind(__nccwpck_require__, 7264))).setFailed(neutralise(messageOf(error)));
         return;
     }
     // @actions/core, with the HTTP client it loads (most of what the action would parse at start), is a
@@ -34258,18 +34485,18 @@ async function run() {
     // under one more annotation that counts them.
     let warned = 0;
     const hooks = {
-        info: (line) => withCore((core) => core.info(logSafe(line))),
+        info: (line) => withCore((core) => core.info(neutralise(line))),
         warn: (message) => {
             warned++;
             const count = warned;
             withCore((core) => {
                 if (count <= WARNING_ANNOTATIONS)
-                    core.warning(logSafe(message));
+                    core.warning(neutralise(message));
                 else
-                    core.info(logSafe(`warning: ${message}`));
+                    core.info(neutralise(`warning: ${message}`));
             });
         },
-        group: async (title, fn) => (await ready).group(title, fn),
+        group: async (title, fn) => (await ready).group(neutralise(title), fn),
     };
     let docker;
     try {
@@ -34283,10 +34510,10 @@ async function run() {
         if (inputs.prComment)
             await postComment(core, outcome, hooks.warn);
         if (outcome.failures.length > 0)
-            core.setFailed(logSafe(outcome.failures.join('; ')));
+            core.setFailed(neutralise(outcome.failures.join('; ')));
     }
     catch (error) {
-        (await ready).setFailed(logSafe(messageOf(error)));
+        (await ready).setFailed(neutralise(messageOf(error)));
     }
     finally {
         docker?.close();
@@ -34307,8 +34534,9 @@ async function writeOutputs(core, { inputs, facts, rows, totals, gates }) {
     core.setOutput('disk-free-before', facts?.diskFreeBefore ?? 'unknown');
     core.setOutput('disk-free-after', facts?.diskFreeAfter ?? 'unknown');
     if (facts && inputs.mode === 'report' && process.env.GITHUB_EVENT_NAME?.startsWith('pull_request')) {
-        for (const note of removalAnnotations(rows))
-            core.notice(note.message, { title: note.title });
+        for (const note of removalAnnotations(rows)) {
+            core.notice(neutralise(note.message), { title: neutralise(note.title) });
+        }
     }
     if (process.env.GITHUB_STEP_SUMMARY) {
         const markdown = facts ? renderSummary(facts, rows) : renderGatesOnly(inputs.mode, gates);
@@ -34323,7 +34551,7 @@ async function writeOutputs(core, { inputs, facts, rows, totals, gates }) {
 async function postComment(core, { inputs, facts, rows }, warn) {
     const target = await pullRequestOf(process.env);
     if ('none' in target) {
-        core.info(`pr-comment: no comment, ${target.none}`);
+        core.info(neutralise(`pr-comment: no comment, ${target.none}`));
         return;
     }
     if (!facts) {

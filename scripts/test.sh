@@ -53,6 +53,8 @@ if [ ! -d node_modules ]; then npm ci --ignore-scripts; fi
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 [ -x /bin/busybox ] || need+=(busybox-static)
+# A private registry on loopback, for images pinned by digest (digests.itg.test.ts).
+[ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 [[ " $engines " == *" podman "* ]] && ! command -v podman >/dev/null && need+=(podman)
 [[ " $engines " == *" docker20-tls "* ]] && ! command -v openssl >/dev/null && need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
