@@ -199,7 +199,7 @@ export const API_INSTEAD = 'its images are read through the API instead';
 
 /** The warning for a file over its cap (`what` names it by digest or by the store's own file name). */
 export const overCap = (what: string, size: number, cap: number) =>
-  `image store: ${what} is ${mib(size)}, over the ${mib(cap)} cap for one read; ${API_INSTEAD}`;
+  `image store: ${what} is ${mib(size)} (${size} bytes), over the ${mib(cap)} cap for one read; ${API_INSTEAD}`;
 
 /** The warning for reads stopped by the run's time limit. */
 export const TIME_LIMIT_WARNING =
