@@ -1,8 +1,17 @@
 // The classic image store read from disk (src/engine/layerstore.ts), on a folder laid out as Docker's.
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chainIds, classicStoreFor, readStoredImage } from '../src/engine/layerstore';
+import {
+  STORE_LIMITS,
+  TIME_LIMIT_WARNING,
+  chainIds,
+  classicStoreFor,
+  readPodmanStore,
+  readStoredImage,
+  storeReads,
+} from '../src/engine/layerstore';
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -50,5 +59,111 @@ describe('the classic image store, read from disk', () => {
     expect(classicStoreFor(root, 'vfs', imageId)).toBeUndefined();
     expect(classicStoreFor(root, '../etc', imageId)).toBeUndefined();
     expect(classicStoreFor('', 'overlay2', imageId)).toBeUndefined();
+  });
+});
+
+describe('the classic store, read within bounds', () => {
+  const root = mkdtempSync('/tmp/sdp-layerstore-');
+  const dir = join(root, 'image', 'overlay2');
+  const put = (path: string, text: string) => {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  };
+  const diffIds = ['sha256:' + sha('bounded-base')];
+  const [chain] = chainIds(diffIds);
+  put(`layerdb/sha256/${chain.slice(7)}/size`, '777');
+  /** An image config with `padding` bytes of labels; its ID. */
+  const config = (padding: number, name: string) => {
+    const text = JSON.stringify({
+      config: { Labels: { pad: 'x'.repeat(padding), name } },
+      rootfs: { type: 'layers', diff_ids: diffIds },
+    });
+    put(`imagedb/content/sha256/${sha(text)}`, text);
+    return { id: 'sha256:' + sha(text), text };
+  };
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('a config over the 4 MiB cap is not parsed: the API is asked, with a warning naming it', () => {
+    const small = config(100, 'small');
+    const big = config(STORE_LIMITS.documentBytes, 'big');
+    const reads = storeReads();
+    expect(readStoredImage(dir, small.id, new Map(), false, reads)?.sizes).toEqual([777]);
+    expect(readStoredImage(dir, big.id, new Map(), false, reads)).toBeUndefined();
+    expect(reads.bytes).toBeLessThan(64 * 1024);
+    expect(reads.warnings).toEqual([
+      `image store: image config ${big.id} is 4 MiB (${big.text.length} bytes), over the 4 MiB cap for one read; its images are read through the API instead`,
+    ]);
+  });
+
+  it('a config or size file planted as a symlink or a FIFO is not followed or waited on', () => {
+    const real = config(10, 'linked');
+    const elsewhere = join(root, 'elsewhere.json');
+    writeFileSync(elsewhere, real.text);
+    // The same document, as a symlink under another ID.
+    const linkedId = 'sha256:' + sha('linked-id');
+    symlinkSync(elsewhere, join(dir, 'imagedb/content/sha256', linkedId.slice(7)));
+    expect(readStoredImage(dir, linkedId, new Map())).toBeUndefined();
+    // A layer whose size file is a FIFO: a plain read would block the run for good.
+    const fifoIds = ['sha256:' + sha('fifo-layer')];
+    const fifoConfig = JSON.stringify({ rootfs: { type: 'layers', diff_ids: fifoIds } });
+    put(`imagedb/content/sha256/${sha(fifoConfig)}`, fifoConfig);
+    mkdirSync(join(dir, 'layerdb/sha256', fifoIds[0].slice(7)), { recursive: true });
+    execFileSync('mkfifo', [join(dir, 'layerdb/sha256', fifoIds[0].slice(7), 'size')]);
+    expect(readStoredImage(dir, 'sha256:' + sha(fifoConfig), new Map())).toBeUndefined();
+  });
+
+  it("no read starts after the run's time limit", () => {
+    const reads = storeReads(() => 0);
+    expect(readStoredImage(dir, config(1, 'late').id, new Map(), false, reads)).toBeUndefined();
+    expect(reads.files).toBe(0);
+    expect(reads.warnings).toEqual([TIME_LIMIT_WARNING]);
+  });
+});
+
+describe("Podman's storage, read within bounds", () => {
+  const root = mkdtempSync('/tmp/sdp-podman-');
+  const images = join(root, 'overlay-images', 'images.json');
+  const layers = join(root, 'overlay-layers', 'layers.json');
+  mkdirSync(join(root, 'overlay-images'));
+  mkdirSync(join(root, 'overlay-layers'));
+  const write = () => {
+    rmSync(images, { force: true });
+    writeFileSync(images, JSON.stringify([{ id: 'a'.repeat(64), layer: 'top' }]));
+  };
+  writeFileSync(
+    layers,
+    JSON.stringify([
+      { id: 'base', 'diff-digest': 'sha256:' + sha('p-base'), 'diff-size': 300 },
+      { id: 'top', parent: 'base', 'diff-digest': 'sha256:' + sha('p-top'), 'diff-size': 40 },
+    ]),
+  );
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it("reads each image's layer chain from images.json and layers.json", async () => {
+    write();
+    expect((await readPodmanStore(root, 'overlay'))?.get('sha256:' + 'a'.repeat(64))).toEqual({
+      layers: ['sha256:' + sha('p-base'), 'sha256:' + sha('p-top')],
+      sizes: [300, 40],
+      lastTagMs: 0,
+    });
+  });
+
+  it('images.json over 256 MiB (sparse) is not read: the API is asked, with a warning', async () => {
+    write();
+    truncateSync(images, STORE_LIMITS.podmanBytes + 1);
+    const reads = storeReads();
+    expect(await readPodmanStore(root, 'overlay', reads)).toBeUndefined();
+    expect(reads.bytes).toBe(0);
+    expect(reads.warnings).toEqual([
+      `image store: Podman's images.json is 256 MiB (${STORE_LIMITS.podmanBytes + 1} bytes), over the 256 MiB cap for one read; its images are read through the API instead`,
+    ]);
+  });
+
+  it('images.json planted as a symlink is not followed', async () => {
+    const elsewhere = join(root, 'elsewhere.json');
+    writeFileSync(elsewhere, JSON.stringify([{ id: 'a'.repeat(64), layer: 'top' }]));
+    rmSync(images, { force: true });
+    symlinkSync(elsewhere, images);
+    expect(await readPodmanStore(root, 'overlay')).toBeUndefined();
   });
 });

@@ -33150,16 +33150,117 @@ function classicStoreFor(rootDir, driver, firstImageId) {
     return readConfigLayers(dir, hex) ? dir : undefined;
 }
 /**
- * A small file's text, or undefined. Read synchronously: there are thousands of them of a few hundred
- * bytes each, and a hop through libuv's thread pool (4 threads) costs more than the read itself.
+ * The limits of what is read from a store on disk. Every file there is a store's own, but one that
+ * pulled a crafted image (an index listing itself, a manifest naming a layer) or a planted file must
+ * not cost the run more than its time limit or its memory.
  */
-function readSmall(file) {
+const STORE_LIMITS = {
+    /**
+     * A manifest, index or image config: registries refuse manifests over 4 MiB (distribution's limit);
+     * configs are a few KiB (history and labels of up to 127 layers).
+     */
+    documentBytes: 4 * 1024 * 1024,
+    /** A layer's `size` or an image's `lastUpdated`: one number or timestamp. */
+    smallBytes: 64,
+    /** Podman's images.json and layers.json: one record per image or layer, ~1 KiB each; 256 MiB is 100,000s. */
+    podmanBytes: 256 * 1024 * 1024,
+    /** Warnings kept per run: enough to name the cause, not a flood of annotations. */
+    warnings: 10,
+};
+function storeReads(timeLeft = () => Infinity) {
+    return { timeLeft, files: 0, bytes: 0, warnings: [], moreWarnings: 0 };
+}
+/** Adds a warning once (many images may share the document that hit a limit). */
+function warnOnce(reads, text) {
+    if (!reads || reads.warnings.includes(text))
+        return;
+    if (reads.warnings.length < STORE_LIMITS.warnings)
+        reads.warnings.push(text);
+    else
+        reads.moreWarnings++;
+}
+/** The run's warnings from its store reads, with a count of those left out. */
+function storeWarnings(reads) {
+    const more = reads.moreWarnings;
+    return more > 0 ? [...reads.warnings, `${more} more limits hit reading the image store`] : reads.warnings;
+}
+const mib = (bytes) => `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB`;
+const OPEN_FLAGS = external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW | external_node_fs_namespaceObject.constants.O_NONBLOCK;
+function readCappedSync(file, cap, reads) {
+    let fd;
     try {
-        return (0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8');
+        fd = (0,external_node_fs_namespaceObject.openSync)(file, OPEN_FLAGS);
     }
     catch {
         return undefined;
     }
+    try {
+        const stats = (0,external_node_fs_namespaceObject.fstatSync)(fd);
+        if (!stats.isFile())
+            return undefined;
+        if (stats.size > cap)
+            return { over: stats.size };
+        const buffer = Buffer.allocUnsafe(stats.size + 1);
+        let length = 0;
+        for (let n = 1; n > 0 && length < buffer.length; length += n) {
+            n = (0,external_node_fs_namespaceObject.readSync)(fd, buffer, length, buffer.length - length, length);
+        }
+        // More than fstat said: written meanwhile, so neither this text nor its size can be trusted.
+        return length > stats.size ? undefined : counted(reads, buffer.subarray(0, length), stats.size);
+    }
+    catch {
+        return undefined;
+    }
+    finally {
+        (0,external_node_fs_namespaceObject.closeSync)(fd);
+    }
+}
+/**
+ * As readCappedSync, asynchronously. With `json`, a file whose first byte opens no JSON object is not
+ * read further: its data is that one byte, which no JSON parse accepts.
+ */
+async function readCapped(file, cap, reads, json = false) {
+    const handle = await (0,promises_namespaceObject.open)(file, OPEN_FLAGS).catch(() => undefined);
+    if (!handle)
+        return undefined;
+    try {
+        const stats = await handle.stat();
+        if (!stats.isFile())
+            return undefined;
+        if (stats.size > cap)
+            return { over: stats.size };
+        const buffer = Buffer.allocUnsafe(stats.size + 1);
+        // A layer blob (gzip, tar) is told by its first byte, without reading the rest.
+        let length = json ? (await handle.read(buffer, 0, 1, 0)).bytesRead : 0;
+        if (json && length === 1 && buffer[0] !== 0x7b)
+            return counted(reads, buffer.subarray(0, 1), stats.size);
+        for (let n = 1; n > 0 && length < buffer.length; length += n) {
+            n = (await handle.read(buffer, length, buffer.length - length, length)).bytesRead;
+        }
+        return length > stats.size ? undefined : counted(reads, buffer.subarray(0, length), stats.size);
+    }
+    catch {
+        return undefined;
+    }
+    finally {
+        await handle.close();
+    }
+}
+function counted(reads, data, size) {
+    if (reads) {
+        reads.files++;
+        reads.bytes += data.length;
+    }
+    return { data, size };
+}
+/**
+ * A small file's text, or undefined (also when over `cap`). Read synchronously: there are thousands of
+ * them of a few hundred bytes each, and a hop through libuv's thread pool (4 threads) costs more than the
+ * read itself.
+ */
+function readSmall(file, cap = STORE_LIMITS.smallBytes) {
+    const read = readCappedSync(file, cap);
+    return read && 'data' in read ? read.data.toString('utf8') : undefined;
 }
 /**
  * An image config's layers (`rootfs.diff_ids`, what the API's inspect gives as `RootFS.Layers`), or
@@ -33171,14 +33272,24 @@ function configDiffIds(config) {
         ? ids
         : undefined;
 }
-function readConfigLayers(dir, hex) {
+function readConfigLayers(dir, hex, reads) {
+    const read = readCappedSync((0,external_node_path_namespaceObject.join)(dir, 'imagedb/content/sha256', hex), STORE_LIMITS.documentBytes, reads);
+    if (read && 'over' in read) {
+        warnOnce(reads, overCap(`image config sha256:${hex}`, read.over, STORE_LIMITS.documentBytes));
+    }
     try {
-        return configDiffIds(JSON.parse(readSmall((0,external_node_path_namespaceObject.join)(dir, 'imagedb/content/sha256', hex)) ?? ''));
+        return read && 'data' in read ? configDiffIds(JSON.parse(read.data.toString('utf8'))) : undefined;
     }
     catch {
         return undefined;
     }
 }
+/** How each store warning ends: what the run does instead of the read it cut short. */
+const API_INSTEAD = 'its images are read through the API instead';
+/** The warning for a file over its cap (`what` names it by digest or by the store's own file name). */
+const overCap = (what, size, cap) => `image store: ${what} is ${mib(size)} (${size} bytes), over the ${mib(cap)} cap for one read; ${API_INSTEAD}`;
+/** The warning for reads stopped by the run's time limit. */
+const TIME_LIMIT_WARNING = "image store: the run's time limit was reached while reading it; the images left are read through the API";
 /** A layer's chain ID: its diff ID for the bottom layer, else sha256 of "<parent chain ID> <diff ID>". */
 function chainIds(diffIds) {
     const chains = [];
@@ -33193,9 +33304,13 @@ function chainIds(diffIds) {
  * another layout), so that the caller asks the API instead. `sizes` caches layer sizes by chain ID
  * across images (most layers are shared); the last tag time is read only when `tagTime` asks for it.
  */
-function readStoredImage(dir, imageId, sizes, tagTime = false) {
+function readStoredImage(dir, imageId, sizes, tagTime = false, reads) {
+    if (reads && reads.timeLeft() <= 0) {
+        warnOnce(reads, TIME_LIMIT_WARNING);
+        return undefined;
+    }
     const hex = hexOf(imageId);
-    const layers = hex && readConfigLayers(dir, hex);
+    const layers = hex && readConfigLayers(dir, hex, reads);
     if (!hex || !layers)
         return undefined;
     const layerSizes = [];
@@ -33221,19 +33336,13 @@ function readStoredImage(dir, imageId, sizes, tagTime = false) {
  * the service (~100 ms and ~40 ms each with 500 images on Podman 4.3). Undefined when not readable; an
  * image whose chain is incomplete is left out, so that the API is asked for it.
  */
-async function readPodmanStore(rootDir, driver) {
+async function readPodmanStore(rootDir, driver, reads) {
     if (!rootDir || !/^[\w.-]+$/.test(driver))
         return undefined;
-    let images;
-    let layers;
-    try {
-        images = JSON.parse(await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(rootDir, `${driver}-images`, 'images.json'), 'utf8'));
-        layers = JSON.parse(await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(rootDir, `${driver}-layers`, 'layers.json'), 'utf8'));
-    }
-    catch {
-        return undefined;
-    }
-    if (!Array.isArray(images) || !Array.isArray(layers))
+    const images = await readPodmanList((0,external_node_path_namespaceObject.join)(rootDir, `${driver}-images`), 'images.json', reads);
+    const layers = images &&
+        (await readPodmanList((0,external_node_path_namespaceObject.join)(rootDir, `${driver}-layers`), 'layers.json', reads));
+    if (!images || !layers)
         return undefined;
     const byId = new Map(layers.filter((l) => l?.id).map((l) => [l.id, l]));
     const result = new Map();
@@ -33260,6 +33369,19 @@ async function readPodmanStore(rootDir, driver) {
         });
     }
     return result;
+}
+/** One of Podman's JSON lists, when a regular file under its cap; undefined otherwise (the API is asked). */
+async function readPodmanList(folder, name, reads) {
+    const read = await readCapped((0,external_node_path_namespaceObject.join)(folder, name), STORE_LIMITS.podmanBytes, reads);
+    if (read && 'over' in read)
+        warnOnce(reads, overCap(`Podman's ${name}`, read.over, STORE_LIMITS.podmanBytes));
+    try {
+        const list = read && 'data' in read ? JSON.parse(read.data.toString('utf8')) : undefined;
+        return Array.isArray(list) ? list : undefined;
+    }
+    catch {
+        return undefined;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/engine/content.ts
@@ -33306,36 +33428,98 @@ async function blobSize(dir, digest) {
         return undefined;
     }
 }
-/** Manifests and indexes are small JSON documents; layer blobs are never read. */
-const MAX_DOCUMENT = 4 * 1024 * 1024;
+/**
+ * The bounds of one image's read (a crafted index of a few KiB, listing itself or a diamond of indexes,
+ * must not cost more than a real one), generous against real images: a multi-arch index lists tens of
+ * manifests (a platform's and its attestation's), and nests at most an index of indexes.
+ */
+const CONTENT_LIMITS = {
+    /** Levels below the image's target: index → manifest is 1, index → index → manifest 2. */
+    depth: 3,
+    /**
+     * Manifests and indexes opened per image: a multi-arch index lists tens (for each of up to ~10
+     * platforms its manifest and its attestation's); 256 leaves room for several times that.
+     */
+    documents: 256,
+    /** Descriptors looked at per image: up to 127 layers (overlay's limit) in each of 150 manifests. */
+    descriptors: 20_000,
+    /**
+     * The store-wide scan for the manifests above a config (Docker 26): documents parsed, and references
+     * kept (its memory); a few documents per image, for tens of thousands of images.
+     */
+    scanDocuments: 200_000,
+    scanReferences: 1_000_000,
+};
+/** A limit hit while reading the content store: the image (or, for the scan, the store) falls back. */
+class StoreLimit extends Error {
+}
+const JSON_TYPE = /^application\/json$|\+json$/;
+/** The descriptors of a list from a document (of any shape), counted against the image's limit. */
+function descriptorsOf(list, image, where) {
+    if (!Array.isArray(list))
+        return [];
+    image.descriptors += list.length;
+    if (image.descriptors > CONTENT_LIMITS.descriptors) {
+        throw new StoreLimit(`${where} lists more than ${CONTENT_LIMITS.descriptors} blobs`);
+    }
+    return list.filter((d) => typeof d?.digest === 'string');
+}
+/** A manifest, index or config: `doc` when it is a JSON object, its size in any case; undefined when absent. */
+async function readDocument(file, digest, reads, declared) {
+    if (reads.timeLeft() <= 0)
+        throw new StoreLimit(TIME_LIMIT_WARNING);
+    const cap = STORE_LIMITS.documentBytes;
+    // The descriptor's size first: a manifest naming a layer is refused before it is opened.
+    if (typeof declared === 'number' && declared > cap)
+        throw new StoreLimit(overCap(digest, declared, cap));
+    const read = await readCapped(file, cap, reads, true);
+    if (!read)
+        return undefined;
+    if ('over' in read)
+        throw new StoreLimit(overCap(digest, read.over, cap));
+    try {
+        return { size: read.size, doc: JSON.parse(read.data.toString('utf8')) };
+    }
+    catch {
+        return { size: read.size };
+    }
+}
 /**
  * Which manifests and indexes refer to each blob (config, manifest), from one scan of the content
  * store's small JSON documents: for an image whose ID is its config's digest (Docker 26 on this store),
- * the way up to the manifest or index that holds it.
+ * the way up to the manifest or index that holds it. Only files that open a JSON object are read whole;
+ * rejects with a StoreLimit past the scan's limits or the run's time limit.
  */
-async function referrers(dir) {
+async function referrers(dir, reads = storeReads()) {
     const parents = new Map();
     const folder = (0,external_node_path_namespaceObject.join)(dir, 'blobs', 'sha256');
     const names = await (0,promises_namespaceObject.readdir)(folder).catch(() => []);
-    for (const name of names) {
-        const file = (0,external_node_path_namespaceObject.join)(folder, name);
-        const size = (await (0,promises_namespaceObject.stat)(file).catch(() => undefined))?.size ?? 0;
-        if (size === 0 || size > MAX_DOCUMENT)
+    let documents = 0;
+    let references = 0;
+    for (const name of names.filter((n) => /^[0-9a-f]{64}$/.test(n))) {
+        if (reads.timeLeft() <= 0)
+            throw new StoreLimit(TIME_LIMIT_WARNING);
+        const read = await readCapped((0,external_node_path_namespaceObject.join)(folder, name), STORE_LIMITS.documentBytes, reads, true);
+        if (!read || 'over' in read || read.data[0] !== 0x7b)
             continue;
         let doc;
         try {
-            const text = await (0,promises_namespaceObject.readFile)(file, 'utf8');
-            if (!text.startsWith('{'))
-                continue;
-            doc = JSON.parse(text);
+            doc = JSON.parse(read.data.toString('utf8'));
         }
         catch {
             continue;
         }
-        const digest = `sha256:${name}`;
-        for (const child of [...(doc.manifests ?? []), ...(doc.config ? [doc.config] : [])]) {
+        const children = [...(Array.isArray(doc.manifests) ? doc.manifests : []), doc.config];
+        references += children.length;
+        if (++documents > CONTENT_LIMITS.scanDocuments || references > CONTENT_LIMITS.scanReferences) {
+            throw new StoreLimit(`the content store holds more than ${CONTENT_LIMITS.scanDocuments} documents or ` +
+                `${CONTENT_LIMITS.scanReferences} references, too many to scan for the manifests above image configs`);
+        }
+        for (const child of children) {
+            if (typeof child?.digest !== 'string')
+                continue;
             const list = parents.get(child.digest) ?? [];
-            list.push(digest);
+            list.push(`sha256:${name}`);
             parents.set(child.digest, list);
         }
     }
@@ -33358,75 +33542,127 @@ function rootsOf(digest, parents) {
     up(digest, 0);
     return [...roots];
 }
+const newImageRead = (target) => ({
+    target,
+    blobs: new Map(),
+    expanded: new Map(),
+    documents: 0,
+    descriptors: 0,
+});
+/** A blob only sized, never read (layers, configs, and whatever an index lists that is not JSON). */
+async function addBlob(dir, d, image) {
+    if (image.blobs.has(d.digest))
+        return;
+    const size = await blobSize(dir, d.digest);
+    if (size !== undefined)
+        image.blobs.set(d.digest, size);
+}
+/**
+ * Reads the manifest or index `digest` into `image`: true when it is one (a config, missing or
+ * unreadable blob gives false). Throws a StoreLimit past a limit.
+ */
+async function expand(dir, digest, depth, image, reads, declared) {
+    const file = blobPath(dir, digest);
+    if (!file)
+        return false;
+    const known = image.expanded.get(digest);
+    if (known !== undefined)
+        return known;
+    if (depth > CONTENT_LIMITS.depth) {
+        throw new StoreLimit(`${digest} is nested more than ${CONTENT_LIMITS.depth} indexes deep`);
+    }
+    if (++image.documents > CONTENT_LIMITS.documents) {
+        throw new StoreLimit(`${image.target} refers to more than ${CONTENT_LIMITS.documents} manifests and indexes`);
+    }
+    image.expanded.set(digest, true);
+    const read = await readDocument(file, digest, reads, declared);
+    if (read)
+        image.blobs.set(digest, read.size);
+    // An image config (an ID that is no manifest digest): the manifest is unknown from here.
+    if (!read?.doc || read.doc.rootfs !== undefined) {
+        image.expanded.set(digest, false);
+        return false;
+    }
+    const doc = read.doc;
+    if (INDEX_TYPES.has(doc.mediaType ?? '') || doc.manifests) {
+        // Only the platforms (and attestations) present here take space; only JSON is read.
+        for (const m of descriptorsOf(doc.manifests, image, digest)) {
+            if (m.mediaType === undefined || JSON_TYPE.test(String(m.mediaType))) {
+                await expand(dir, m.digest, depth + 1, image, reads, m.size);
+            }
+            else
+                await addBlob(dir, m, image);
+        }
+        return true;
+    }
+    for (const d of descriptorsOf([doc.config, ...(Array.isArray(doc.layers) ? doc.layers : [])], image, digest)) {
+        await addBlob(dir, d, image);
+    }
+    return true;
+}
 /**
  * The blobs an image references that are present in the content store, from its target (the digest of
  * its manifest or index: the `Descriptor` the API gives, which is also the image ID on Docker 28): the
- * index, each present manifest, its config and layer blobs. Undefined when the target cannot be read.
+ * index, each present manifest, its config and layer blobs. Undefined when the target cannot be read,
+ * or when a limit (CONTENT_LIMITS, the size cap, the run's time) is hit: then `reads` holds a warning
+ * and the image's size comes from the API.
  */
-async function readImageBlobs(dir, target, parents) {
-    const blobs = new Map();
-    const visit = async (digest, depth) => {
-        const file = blobPath(dir, digest);
-        if (!file || depth > 3)
-            return false;
-        let doc;
-        try {
-            const text = await (0,promises_namespaceObject.readFile)(file, 'utf8');
-            blobs.set(digest, Buffer.byteLength(text));
-            doc = JSON.parse(text);
-        }
-        catch {
-            return false;
-        }
-        // An image config (an ID that is no manifest digest): the manifest is unknown from here.
-        if (doc.rootfs !== undefined)
-            return false;
-        if (INDEX_TYPES.has(doc.mediaType ?? '') || doc.manifests) {
-            // Only the platforms (and attestations) present here take space.
-            for (const m of doc.manifests ?? [])
-                await visit(m.digest, depth + 1);
-            return true;
-        }
-        for (const d of [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])]) {
-            const size = await blobSize(dir, d.digest);
-            if (size !== undefined)
-                blobs.set(d.digest, size);
-        }
-        return true;
-    };
-    if (!(await visit(target, 0))) {
-        // An ID that is the config's digest: find the manifests (and indexes) that hold it.
-        if (!parents || !(await blobSize(dir, target)))
-            return undefined;
-        const roots = rootsOf(target, await parents()).filter((root) => root !== target);
-        if (roots.length === 0)
-            return undefined;
-        blobs.clear();
-        for (const root of roots)
-            if (!(await visit(root, 0)))
-                return undefined;
+async function readImageBlobs(dir, target, parents, reads = storeReads()) {
+    try {
+        const image = await readImage(dir, target, parents, reads);
+        return image && [...image.blobs].map(([digest, size]) => ({ key: digest, size }));
     }
-    return [...blobs].map(([digest, size]) => ({ key: digest, size }));
+    catch (error) {
+        if (!(error instanceof StoreLimit))
+            throw error;
+        warnOnce(reads, limitWarning(error));
+        return undefined;
+    }
+}
+const limitWarning = (error) => error.message.startsWith('image store:') ? error.message : `image store: ${error.message}; ${API_INSTEAD}`;
+async function readImage(dir, target, parents, reads) {
+    const image = newImageRead(target);
+    if (await expand(dir, target, 0, image, reads))
+        return image;
+    // An ID that is the config's digest: find the manifests (and indexes) that hold it.
+    if (!parents || !(await blobSize(dir, target)))
+        return undefined;
+    const roots = rootsOf(target, await parents()).filter((root) => root !== target);
+    if (roots.length === 0)
+        return undefined;
+    const above = newImageRead(target);
+    for (const root of roots)
+        if (!(await expand(dir, root, 0, above, reads)))
+            return undefined;
+    return above;
 }
 /**
  * An image's layers (its config's `rootfs.diff_ids`, what the API's inspect gives as `RootFS.Layers`)
  * when its target is a single-platform manifest whose config is in the content store; undefined for an
- * index (the platform's choice is the daemon's) or anything unreadable, where the inspect is asked.
+ * index (the platform's choice is the daemon's) or anything unreadable or over a limit, where the
+ * inspect is asked.
  */
-async function configLayers(dir, manifestDigest) {
-    const read = async (digest) => {
+async function configLayers(dir, manifestDigest, reads = storeReads()) {
+    const read = async (digest, declared) => {
         const file = blobPath(dir, digest);
-        try {
-            return file ? JSON.parse(await (0,promises_namespaceObject.readFile)(file, 'utf8')) : undefined;
-        }
-        catch {
+        return file ? (await readDocument(file, digest, reads, declared))?.doc : undefined;
+    };
+    try {
+        const manifest = await read(manifestDigest);
+        const config = manifest?.config;
+        if (typeof config?.digest !== 'string' ||
+            manifest.manifests ||
+            INDEX_TYPES.has(manifest.mediaType ?? '')) {
             return undefined;
         }
-    };
-    const manifest = await read(manifestDigest);
-    if (!manifest?.config || manifest.manifests || INDEX_TYPES.has(manifest.mediaType ?? ''))
+        return configDiffIds(await read(config.digest, config.size));
+    }
+    catch (error) {
+        if (!(error instanceof StoreLimit))
+            throw error;
+        warnOnce(reads, limitWarning(error));
         return undefined;
-    return configDiffIds(await read(manifest.config.digest));
+    }
 }
 /** Bytes of every blob in the content store. */
 async function contentTotal(dir) {
@@ -33577,6 +33813,8 @@ async function takeInventory(docker, concurrency, opts = {}) {
     };
     // Deleted between the listing and a later call (another run, a user): no longer there to plan.
     const unlessGone = (call) => call.catch((error) => (isGone(error) ? undefined : Promise.reject(error)));
+    // Reads from the image store on disk: bounded, and stopped at the run's time limit.
+    const reads = storeReads(() => docker.timeLeft());
     const listing = docker
         .request('GET', '/images/json', { all: true })
         .then((list) => done('listMs', list));
@@ -33595,19 +33833,19 @@ async function takeInventory(docker, concurrency, opts = {}) {
         const classic = classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id);
         if (classic)
             return { classic };
-        return { podman: await readPodmanStore(root, info.Driver ?? '') };
+        return { podman: await readPodmanStore(root, info.Driver ?? '', reads) };
     });
     const chainSizes = new Map();
     // The per-image reads start as soon as the image list is in, while /system/df is still computing.
     const inspecting = Promise.all([listing, storeReading])
         .then(([summaries, store]) => mapPool(summaries, concurrency, async (summary) => {
-        const stored = (store.classic && readStoredImage(store.classic, summary.Id, chainSizes, opts.tagTimes)) ||
+        const stored = (store.classic && readStoredImage(store.classic, summary.Id, chainSizes, opts.tagTimes, reads)) ||
             // Podman records no tag time (its LastTagTime is always zero): its store serves either way.
             store.podman?.get(summary.Id);
         if (stored)
             return { ...stored, fromStore: true };
         const layers = store.content && !opts.tagTimes && summary.Descriptor?.digest
-            ? await configLayers(store.content, summary.Descriptor.digest)
+            ? await configLayers(store.content, summary.Descriptor.digest, reads)
             : undefined;
         if (layers)
             return { layers, lastTagMs: 0, fromStore: true };
@@ -33678,9 +33916,9 @@ async function takeInventory(docker, concurrency, opts = {}) {
     if (contentDir) {
         // Scanned once, and only when some image's ID is its config's digest (Docker 26).
         let scan;
-        const parents = () => (scan ??= referrers(contentDir));
+        const parents = () => (scan ??= referrers(contentDir, reads));
         await mapPool(present, concurrency, async ({ summary }) => {
-            blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary), parents));
+            blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary), parents, reads));
         });
         done('contentMs', blobs);
     }
@@ -33773,6 +34011,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
         contentExact: imageStore === 'containerd' ? images.every((image) => image.blobs) : undefined,
         contentOutsideLayers: outside,
         services,
+        ...(storeWarnings(reads).length > 0 ? { warnings: storeWarnings(reads) } : {}),
         takenAt,
         phases: done('doneMs', phases),
     };
@@ -34241,6 +34480,7 @@ async function runPass(inputs, docker, hooks) {
         return planned;
     });
     const warnings = [
+        ...(inventory.warnings ?? []),
         ...historyWarnings,
         ...plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`),
         ...(plan.budget?.unmeasurable ?? []),

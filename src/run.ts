@@ -217,6 +217,7 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
     return planned;
   });
   const warnings = [
+    ...(inventory.warnings ?? []),
     ...historyWarnings,
     ...plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`),
     ...(plan.budget?.unmeasurable ?? []),

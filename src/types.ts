@@ -263,6 +263,8 @@ export interface Inventory {
   takenAt: number;
   /** When each of the inventory's reads finished, ms after it began (listMs, dfMs, inspectMs, …). */
   phases?: Record<string, number>;
+  /** What the inventory warns of: limits hit reading the image store on disk (its API was asked instead). */
+  warnings?: string[];
   /** Builder containers of buildx's docker-container driver (only looked into with `buildx-builders: stale`). */
   builders?: BuilderInfo[];
   /** Swarm services' images, where the daemon is a swarm manager (undefined elsewhere). */

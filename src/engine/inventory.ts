@@ -18,7 +18,14 @@ import {
   readImageBlobs,
   referrers,
 } from './content';
-import { classicStoreFor, readPodmanStore, readStoredImage, type StoredImage } from './layerstore';
+import {
+  classicStoreFor,
+  readPodmanStore,
+  readStoredImage,
+  storeReads,
+  storeWarnings,
+  type StoredImage,
+} from './layerstore';
 import { mapPool } from './pool';
 import type {
   Blob,
@@ -286,6 +293,8 @@ export async function takeInventory(
   // Deleted between the listing and a later call (another run, a user): no longer there to plan.
   const unlessGone = <T>(call: Promise<T>) =>
     call.catch((error) => (isGone(error) ? undefined : Promise.reject(error)));
+  // Reads from the image store on disk: bounded, and stopped at the run's time limit.
+  const reads = storeReads(() => docker.timeLeft());
 
   const listing = docker
     .request<ApiImageSummary[]>('GET', '/images/json', { all: true })
@@ -308,7 +317,7 @@ export async function takeInventory(
       if (isContainerdStore(info.DriverStatus)) return {};
       const classic = classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id);
       if (classic) return { classic };
-      return { podman: await readPodmanStore(root, info.Driver ?? '') };
+      return { podman: await readPodmanStore(root, info.Driver ?? '', reads) };
     },
   );
   const chainSizes = new Map<string, number | undefined>();
@@ -317,13 +326,13 @@ export async function takeInventory(
     .then(([summaries, store]) =>
       mapPool(summaries, concurrency, async (summary): Promise<ImageRead | undefined> => {
         const stored =
-          (store.classic && readStoredImage(store.classic, summary.Id, chainSizes, opts.tagTimes)) ||
+          (store.classic && readStoredImage(store.classic, summary.Id, chainSizes, opts.tagTimes, reads)) ||
           // Podman records no tag time (its LastTagTime is always zero): its store serves either way.
           store.podman?.get(summary.Id);
         if (stored) return { ...stored, fromStore: true };
         const layers =
           store.content && !opts.tagTimes && summary.Descriptor?.digest
-            ? await configLayers(store.content, summary.Descriptor.digest)
+            ? await configLayers(store.content, summary.Descriptor.digest, reads)
             : undefined;
         if (layers) return { layers, lastTagMs: 0, fromStore: true };
         const inspect = await unlessGone(
@@ -415,9 +424,9 @@ export async function takeInventory(
   if (contentDir) {
     // Scanned once, and only when some image's ID is its config's digest (Docker 26).
     let scan: Promise<Map<string, string[]>> | undefined;
-    const parents = () => (scan ??= referrers(contentDir));
+    const parents = () => (scan ??= referrers(contentDir, reads));
     await mapPool(present, concurrency, async ({ summary }) => {
-      blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary), parents));
+      blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary), parents, reads));
     });
     done('contentMs', blobs);
   }
@@ -522,6 +531,7 @@ export async function takeInventory(
     contentExact: imageStore === 'containerd' ? images.every((image) => image.blobs) : undefined,
     contentOutsideLayers: outside,
     services,
+    ...(storeWarnings(reads).length > 0 ? { warnings: storeWarnings(reads) } : {}),
     takenAt,
     phases: done('doneMs', phases),
   };
