@@ -86,7 +86,8 @@ describeDocker(
         expect((await daemon.cli(['pull', `${name}@${digest}`])).code).toBe(0);
         const images = await daemon.docker.listImages();
         const pinned = images.find((i) => (i.RepoDigests ?? []).includes(`${name}@${digest}`))!;
-        expect((pinned.RepoTags ?? []).filter((t) => t !== '<none>:<none>')).toEqual([]);
+        // No tag. (The containerd store lists the pulled name, NAME@DIGEST, among RepoTags.)
+        expect((pinned.RepoTags ?? []).filter((t) => t !== '<none>:<none>' && !t.includes('@'))).toEqual([]);
 
         const decide = async (inputs: Record<string, string>) => {
           const run = await runAction({ host: daemon.host, inputs: { mode: 'report', ...inputs } });
@@ -94,7 +95,8 @@ describeDocker(
           const rows = run.report.images as { id: string; reason: string; detail: string }[];
           return rows.find((r) => r.id === pinned.Id)!;
         };
-        const unguarded = { images: 'dangling', 'keep-recent': '0' };
+        // images: unused, as Docker's dangling prune keeps this image on the containerd store (it has a name).
+        const unguarded = { images: 'unused', 'keep-recent': '0' };
         expect((await decide(unguarded)).reason).toBe('remove');
         expect(await decide({ ...unguarded, protect: name })).toMatchObject({
           reason: 'protected',
@@ -104,7 +106,7 @@ describeDocker(
         expect((await decide({ ...unguarded, protect: `${name}@sha256:${'0'.repeat(64)}` })).reason).toBe(
           'remove',
         );
-        expect((await decide({ images: 'dangling', 'keep-recent': '1' })).reason).toBe('keep-recent');
+        expect((await decide({ images: 'unused', 'keep-recent': '1' })).reason).toBe('keep-recent');
 
         // And a prune leaves it where protect names it.
         const prune = await runAction({

@@ -45,7 +45,15 @@ async function runJobs(jobs: Job[], rounds: number): Promise<string[]> {
   await Promise.all(
     jobs.map(async (job) => {
       for (let i = 0; i < rounds; i++) {
-        const { ref, id } = await job.prepare(i);
+        let made: { ref: string; id: string };
+        try {
+          made = await job.prepare(i);
+        } catch (error) {
+          // A load or build that a prune broke while it was in flight (moby#53321 on the containerd store).
+          failures.push(`${job.name} #${i}: preparing: ${(error as Error).message}`);
+          continue;
+        }
+        const { ref, id } = made;
         await sleep(1500 + ((i * 700) % 1500));
         try {
           const container = await daemon.docker.createContainer({

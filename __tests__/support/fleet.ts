@@ -155,11 +155,16 @@ async function findByConfig(
   }
   const found = new Map<string, string>();
   const unmatched: string[] = [];
+  // Another client may remove listed images meanwhile (jobs and prunes at once, inflight.itg): skip those.
+  const unlessGone = <T>(call: Promise<T>) =>
+    call.catch((error) =>
+      (error as { statusCode?: number }).statusCode === 404 ? undefined : Promise.reject(error),
+    );
   await inBatches(images, 8, async (image) => {
-    const info = await docker.getImage(image.Id).inspect();
-    const history = ((await docker.getImage(image.Id).history()) as { CreatedBy: string }[])
-      .map((h) => h.CreatedBy)
-      .reverse();
+    const info = await unlessGone(docker.getImage(image.Id).inspect());
+    const steps = await unlessGone(docker.getImage(image.Id).history() as Promise<{ CreatedBy: string }[]>);
+    if (!info || !steps) return;
+    const history = steps.map((h) => h.CreatedBy).reverse();
     const seen = print(info.Created, info.RootFS.Layers ?? [], info.Config.Labels, info.Config.Cmd, history);
     const hex = wanted.get(seen);
     if (hex) found.set(hex, image.Id);
