@@ -64,8 +64,10 @@ class FakeDaemon implements DockerApi {
     const name = image && decodeURIComponent(image[1]);
     if (method === 'GET' && path === '/containers/json') {
       const [ancestor] = JSON.parse(String(query?.filters)).ancestor as string[];
+      // Podman 4.3 matches only the ID without `sha256:`: the fake accepts only that form too.
+      if (ancestor.startsWith('sha256:')) return [];
       return this.containers
-        .filter((c) => c.image === this.resolve(ancestor))
+        .filter((c) => c.image === this.resolve(`sha256:${ancestor}`))
         .map((c) => ({ Id: c.id, ImageID: c.image, Names: [`/${c.id}`] }));
     }
     if (method === 'GET' && name && image[2] === '/json') return { Id: this.resolve(name) };
@@ -185,6 +187,11 @@ describe('removal races: a tag moved by a build between the check and the delete
     expect(
       unplannedIn([{ Untagged: 'app:x' }, { Deleted: id(9) }, { Deleted: layer(id(9)) }], expected),
     ).toEqual([id(9)]);
+    // Podman's answers name images without `sha256:`: its own planned image is not a stranger.
+    expect(unplannedIn([{ Untagged: 'localhost/app:1' }, { Deleted: app.id.slice(7) }], expected)).toEqual(
+      [],
+    );
+    expect(unplannedIn([{ Deleted: kept.id.slice(7) }], expected)).toEqual([kept.id]);
   });
 });
 

@@ -277,22 +277,26 @@ export interface RemoveOptions {
  * chain IDs, then the parents it pruned); a later entry counts when it is an image of the inventory.
  */
 export function unplannedIn(items: DeleteItem[], expected: Expected): string[] {
-  const deleted = items.flatMap((item) => (item.Deleted ? [item.Deleted] : []));
+  const deleted = items.flatMap((item) => (item.Deleted ? [withPrefix(item.Deleted)] : []));
   return deleted.filter((id, i) => !expected.removable.has(id) && (i === 0 || expected.known.has(id)));
 }
+
+/** Podman names deleted images without `sha256:`; the inventory's IDs have it. */
+const withPrefix = (id: string) => (/^[0-9a-f]{64}$/.test(id) ? `sha256:${id}` : id);
 
 /** IDs equal with or without the `sha256:` prefix (Podman's container list may leave it out). */
 const sameId = (a: string, b: string) => a.replace(/^sha256:/, '') === b.replace(/^sha256:/, '');
 
 /**
- * A container that uses the image now, if any. The `ancestor` filter (answered by Docker 20.10, 28.5 on
- * both stores and Podman 4.3) also matches containers of child images: the IDs are compared here.
+ * A container that uses the image now, if any (its name). The `ancestor` filter takes the ID without
+ * `sha256:`: Podman 4.3 matches only that form (Docker 20.10 and 28.5, both stores, take either). It also
+ * matches containers of child images, so the IDs are compared here.
  */
-async function containerUsing(docker: DockerApi, id: string): Promise<string | undefined> {
+export async function containerUsing(docker: DockerApi, id: string): Promise<string | undefined> {
   const containers = await docker.request<{ Id: string; ImageID?: string; Names?: string[] }[]>(
     'GET',
     '/containers/json',
-    { all: true, filters: JSON.stringify({ ancestor: [id] }) },
+    { all: true, filters: JSON.stringify({ ancestor: [id.replace(/^sha256:/, '')] }) },
   );
   const user = (containers ?? []).find((c) => c.ImageID !== undefined && sameId(c.ImageID, id));
   return user && (user.Names?.[0]?.replace(/^\//, '') ?? user.Id.slice(0, 12));
