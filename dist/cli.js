@@ -30715,6 +30715,9 @@ function buildReport(facts, rows) {
         cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
         unmatchedProtect: facts.plan.unmatchedProtect,
         keepRecentClocks: facts.plan.keepRecentClocks ?? {},
+        // Races with jobs in flight: images a delete removed beyond the plan, and tags put back after a 409.
+        unplannedRemovals: (facts.results ?? []).flatMap((r) => (r.unplanned ?? []).map((id) => ({ id, removedWith: r.id }))),
+        restoredTags: (facts.results ?? []).flatMap((r) => r.restored?.length ? [{ id: r.id, tags: r.restored }] : []),
         warnings: facts.warnings,
         failures: facts.failures ?? [],
         gates: facts.gates ?? { before: [] },
@@ -32453,61 +32456,157 @@ async function pruneBuildCache(docker, plan) {
 function removerOf(docker, plan) {
     const noPrune = new Set(plan.noPrune);
     const untagOnly = new Set(plan.untagOnly);
-    return (image) => removeImage(docker, image, noPrune.has(image.id), untagOnly.has(image.id));
+    const expected = expectedOf(plan);
+    return (image) => removeImage(docker, image, {
+        noprune: noPrune.has(image.id),
+        untagOnly: untagOnly.has(image.id),
+        expected,
+    });
+}
+function expectedOf(plan) {
+    return {
+        removable: new Set([
+            ...plan.images.filter((d) => d.action === 'remove').map((d) => d.image.id),
+            ...plan.cascade,
+        ]),
+        known: new Set(plan.images.map((d) => d.image.id)),
+    };
+}
+/**
+ * Image IDs an answer to one DELETE names as deleted that the plan does not remove. The first `Deleted`
+ * entry is always the image the name resolved to (moby lists it, then on the classic store its layers'
+ * chain IDs, then the parents it pruned); a later entry counts when it is an image of the inventory.
+ */
+function unplannedIn(items, expected) {
+    const deleted = items.flatMap((item) => (item.Deleted ? [withPrefix(item.Deleted)] : []));
+    return deleted.filter((id, i) => !expected.removable.has(id) && (i === 0 || expected.known.has(id)));
+}
+/** Podman names deleted images without `sha256:`; the inventory's IDs have it. */
+const withPrefix = (id) => (/^[0-9a-f]{64}$/.test(id) ? `sha256:${id}` : id);
+/** IDs equal with or without the `sha256:` prefix (Podman's container list may leave it out). */
+const sameId = (a, b) => a.replace(/^sha256:/, '') === b.replace(/^sha256:/, '');
+/**
+ * A container that uses the image now, if any (its name). The `ancestor` filter takes the ID without
+ * `sha256:`: Podman 4.3 matches only that form (Docker 20.10 and 28.5, both stores, take either). It also
+ * matches containers of child images, so the IDs are compared here.
+ */
+async function containerUsing(docker, id) {
+    const containers = await docker.request('GET', '/containers/json', { all: true, filters: JSON.stringify({ ancestor: [id.replace(/^sha256:/, '')] }) });
+    const user = (containers ?? []).find((c) => c.ImageID !== undefined && sameId(c.ImageID, id));
+    return user && (user.Names?.[0]?.replace(/^\//, '') ?? user.Id.slice(0, 12));
+}
+/** `repo:tag` split for POST /images/{id}/tag: the tag follows the last colon after the last slash. */
+function splitTag(reference) {
+    const colon = reference.lastIndexOf(':');
+    if (colon <= reference.lastIndexOf('/'))
+        return { repo: reference, tag: 'latest' };
+    return { repo: reference.slice(0, colon), tag: reference.slice(colon + 1) };
+}
+/**
+ * Puts back tags this run removed from an image the daemon then refused to delete (409: it gained a
+ * container or a reference), but only a tag that points at nothing now: one a build moved to another
+ * image stays where it is. Returns the tags put back, and the failures to do so.
+ */
+async function restoreTags(docker, id, tags) {
+    const restored = [];
+    const failed = [];
+    for (const tag of tags) {
+        try {
+            const taken = await docker.request('GET', `/images/${encodeURIComponent(tag)}/json`).then(() => true, (e) => (statusOf(e) === 404 ? false : Promise.reject(e)));
+            if (taken)
+                continue;
+            await docker.request('POST', `/images/${encodeURIComponent(id)}/tag`, splitTag(tag));
+            restored.push(tag);
+        }
+        catch (error) {
+            failed.push(`${tag} (${messageOf(error)})`);
+        }
+    }
+    return { restored, failed };
 }
 /** Removes one image; returns its result and, when it failed, the error that decided it. */
-async function removeImage(docker, image, noprune, untagOnly) {
+async function removeImage(docker, image, { noprune, untagOnly, expected }) {
     const result = { id: image.id, status: 'removed', deleted: [], untagged: [] };
-    const remove = async (name) => {
-        const items = await docker.request('DELETE', `/images/${encodeURIComponent(name)}`, {
-            noprune,
-        });
-        for (const item of items ?? []) {
+    /** Tags this run removed from the image, to put back if the daemon then refuses to delete it. */
+    const removedTags = [];
+    const remove = async (name, prune) => {
+        const items = (await docker.request('DELETE', `/images/${encodeURIComponent(name)}`, {
+            noprune: !prune,
+        })) ?? [];
+        for (const item of items) {
             if (item.Deleted)
                 result.deleted.push(item.Deleted);
             if (item.Untagged)
                 result.untagged.push(item.Untagged);
         }
+        const unplanned = unplannedIn(items, expected);
+        if (unplanned.length > 0)
+            result.unplanned = [...(result.unplanned ?? []), ...unplanned];
+        return items;
     };
     const ignoreMissing = (error) => (statusOf(error) === 404 ? undefined : Promise.reject(error));
+    const tags = untagOnly ? image.repoTags : image.repoTags.slice(1);
     try {
+        // A job may have started a container from the image since the inventory (`docker run app:1`): its
+        // tags stay. Docker itself would refuse only the last one, after the others were gone.
+        const user = tags.length > 0 ? await containerUsing(docker, image.id) : undefined;
+        if (user) {
+            return [{ ...result, status: 'conflict', message: `gained a container since the inventory (${user})` }];
+        }
         // Tags are removed by name, but only while they still point at this image: a build may have moved
-        // `app:latest` to a new image since the inventory.
-        for (const tag of untagOnly ? image.repoTags : image.repoTags.slice(1)) {
+        // `app:latest` to a new image since the inventory. Moby has no delete-if-still-this-image for a tag
+        // on the classic store, so a move between the check and the delete is still possible: noprune keeps
+        // the damage to that image (reported as unplanned) and spares its parents.
+        for (const tag of tags) {
             const current = await docker
                 .request('GET', `/images/${encodeURIComponent(tag)}/json`)
                 .catch(ignoreMissing);
-            if (current?.Id === image.id)
-                await remove(tag).catch(ignoreMissing);
+            if (current?.Id !== image.id)
+                continue;
+            const items = await remove(tag, false).catch(ignoreMissing);
+            if (items?.some((item) => item.Untagged))
+                removedTags.push(tag);
         }
         if (untagOnly)
             return [{ ...result, status: result.untagged.length > 0 ? 'untagged' : 'gone' }];
         // The last reference goes by ID: Docker deletes an image by ID when at most one tag is left, and
         // answers 409 rather than touch an image that gained a reference or a container since the plan.
-        await remove(image.id);
+        await remove(image.id, !noprune);
     }
     catch (error) {
-        let status = statusOf(error);
-        // Two deletes of one image at once (another run): Docker 20.10 may answer the loser with a 500
-        // "unrecognized image ID" instead of a 404. If the image is gone now, that is what happened.
-        if (status !== 404 && status !== 409 && !isConnectionError(error)) {
-            const exists = await docker.request('GET', `/images/${image.id}/json`).then(() => true, (e) => statusOf(e) !== 404);
-            if (!exists)
-                status = 404;
-        }
-        if (status === 404)
-            return [{ ...result, status: 'gone', message: 'already removed by someone else' }];
-        return [
-            {
-                ...result,
-                status: status === 409 ? 'conflict' : 'error',
-                message: messageOf(error),
-                connectionFailed: isConnectionError(error),
-            },
-            status === 409 ? undefined : error,
-        ];
+        return failedRemoval(docker, image, result, removedTags, error);
     }
     return [result];
+}
+/** The result of a removal that failed; after a 409, the tags it removed are put back where free. */
+async function failedRemoval(docker, image, result, removedTags, error) {
+    let status = statusOf(error);
+    // Two deletes of one image at once (another run): Docker 20.10 may answer the loser with a 500
+    // "unrecognized image ID" instead of a 404. If the image is gone now, that is what happened.
+    if (status !== 404 && status !== 409 && !isConnectionError(error)) {
+        const exists = await docker.request('GET', `/images/${image.id}/json`).then(() => true, (e) => statusOf(e) !== 404);
+        if (!exists)
+            status = 404;
+    }
+    if (status === 404)
+        return [{ ...result, status: 'gone', message: 'already removed by someone else' }];
+    let message = messageOf(error);
+    if (status === 409 && removedTags.length > 0) {
+        const { restored, failed } = await restoreTags(docker, image.id, removedTags);
+        if (restored.length > 0)
+            result = { ...result, restored };
+        if (failed.length > 0)
+            message += `; could not put back tag(s) ${failed.join(', ')}`;
+    }
+    return [
+        {
+            ...result,
+            status: status === 409 ? 'conflict' : 'error',
+            message,
+            connectionFailed: isConnectionError(error),
+        },
+        status === 409 ? undefined : error,
+    ];
 }
 /**
  * Removes the plan in the safe order: containers first (their images, networks and volumes become
@@ -34210,6 +34309,16 @@ async function runPass(inputs, docker, hooks) {
         for (const r of results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
             if (!r.message?.startsWith('not attempted')) {
                 warn(`could not remove image ${describe(planned.get(r.id), r.id)}: ${r.message}`);
+            }
+        }
+        for (const r of results) {
+            // Races with jobs in flight: say what the daemon did beyond the plan, and what was put back.
+            if (r.unplanned?.length) {
+                warn(`removing image ${describe(planned.get(r.id), r.id)} also removed image(s) the plan kept or never saw: ` +
+                    `${r.unplanned.map(shortId).join(', ')} (a tag moved to them during the run)`);
+            }
+            if (r.restored?.length) {
+                warn(`put back tag(s) ${r.restored.join(', ')} of image ${shortId(r.id)}, which the daemon refused to remove`);
             }
         }
         for (const r of objectResults.filter((r) => r.status === 'error' || r.status === 'conflict')) {

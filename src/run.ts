@@ -263,6 +263,20 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
         warn(`could not remove image ${describe(planned.get(r.id), r.id)}: ${r.message}`);
       }
     }
+    for (const r of results) {
+      // Races with jobs in flight: say what the daemon did beyond the plan, and what was put back.
+      if (r.unplanned?.length) {
+        warn(
+          `removing image ${describe(planned.get(r.id), r.id)} also removed image(s) the plan kept or never saw: ` +
+            `${r.unplanned.map(shortId).join(', ')} (a tag moved to them during the run)`,
+        );
+      }
+      if (r.restored?.length) {
+        warn(
+          `put back tag(s) ${r.restored.join(', ')} of image ${shortId(r.id)}, which the daemon refused to remove`,
+        );
+      }
+    }
     for (const r of objectResults.filter((r) => r.status === 'error' || r.status === 'conflict')) {
       if (!r.message?.startsWith('not attempted')) {
         warn(`could not remove ${r.kind} ${r.id.slice(0, 64)}: ${r.message}`);

@@ -475,6 +475,10 @@ export interface RemovalResult {
   untagged: string[];
   /** The request got no HTTP answer (refused, reset, timed out). */
   connectionFailed?: boolean;
+  /** Image IDs a delete of this image removed that the plan did not (a tag moved to them meanwhile). */
+  unplanned?: string[];
+  /** Tags removed in this run and put back after the daemon refused to delete the image (409). */
+  restored?: string[];
 }
 
 export interface Outcome {

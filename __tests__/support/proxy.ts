@@ -17,6 +17,8 @@ export type Fault =
   | { kind: 'delay'; ms: number }
   /** Never answers (until close()). */
   | { kind: 'hang' }
+  /** Awaits `run` (another job's work on the real daemon, e.g. a tag moved), then forwards. */
+  | { kind: 'before'; run: () => Promise<void> }
   /** Answers 200 and then sends a space every `everyMs`, never ending: no idle timeout ever fires. */
   | { kind: 'trickle'; everyMs: number };
 
@@ -145,6 +147,19 @@ export async function startFaultProxy(targetSocket: string | undefined): Promise
           forward(req, res, entry);
         }, fault.ms);
         req.socket.once('close', cancel);
+        return;
+      }
+      case 'before': {
+        entry.fault = 'before';
+        req.pause();
+        // A side effect that fails is the test's own error: it shows in the log, the request still goes.
+        fault.run().then(
+          () => forward(req, res, entry),
+          (error: unknown) => {
+            entry.fault = `before failed: ${String(error)}`;
+            forward(req, res, entry);
+          },
+        );
         return;
       }
       case 'hang':

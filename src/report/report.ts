@@ -225,6 +225,13 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
     cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
     unmatchedProtect: facts.plan.unmatchedProtect,
     keepRecentClocks: facts.plan.keepRecentClocks ?? {},
+    // Races with jobs in flight: images a delete removed beyond the plan, and tags put back after a 409.
+    unplannedRemovals: (facts.results ?? []).flatMap((r) =>
+      (r.unplanned ?? []).map((id) => ({ id, removedWith: r.id })),
+    ),
+    restoredTags: (facts.results ?? []).flatMap((r) =>
+      r.restored?.length ? [{ id: r.id, tags: r.restored }] : [],
+    ),
     warnings: facts.warnings,
     failures: facts.failures ?? [],
     gates: facts.gates ?? { before: [] },
