@@ -77,7 +77,7 @@ describe('min-age: what arrived recently stays', () => {
       decision(planRemovals(inventoryOf([loaded]), { ...withGrace, firstSeen: since }, NOW), loaded),
     ).toMatchObject({
       reason: 'too-recent',
-      detail: 'first seen 0s ago (min-age 1h)',
+      detail: 'first seen by this tool 0s ago (min-age 1h)',
     });
     // Seen by a run three hours ago: past the grace period.
     const seen = new Map([[loaded.id, NOW - 3 * HOUR_MS]]);

@@ -31694,6 +31694,11 @@ function planImages(images, containers, policy, cutoffMs, nowMs, services = []) 
         const name = container.names[0] ?? container.id.slice(0, 12);
         pushTo(usedBy, container.imageId, name);
     }
+    const keep = (reason, detail) => ({
+        action: 'keep',
+        reason,
+        detail,
+    });
     const arrival = (image) => arrivalOf(image, policy.firstSeen, nowMs);
     const { ranks: recent, clocks } = newestPerRepository(images, policy.keepRecent, arrival);
     const servedBy = serviceUsers(images, services);
@@ -31706,16 +31711,11 @@ function planImages(images, containers, policy, cutoffMs, nowMs, services = []) 
             return undefined;
         const how = {
             tagged: 'arrived (pulled, loaded, built or tagged)',
-            'first-seen': 'first seen',
+            'first-seen': 'first seen by this tool',
             created: 'created',
         };
         return keep('too-recent', `${how[arrived.by]} ${ago(arrived.ms, nowMs)} (${input} ${durationText(graceMs)})`);
     };
-    const keep = (reason, detail) => ({
-        action: 'keep',
-        reason,
-        detail,
-    });
     const decide = (image) => {
         const users = usedBy.get(image.id);
         if (users)

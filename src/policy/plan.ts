@@ -380,6 +380,11 @@ function planImages(
     pushTo(usedBy, container.imageId, name);
   }
 
+  const keep = (reason: ImageDecision['reason'], detail: string) => ({
+    action: 'keep' as const,
+    reason,
+    detail,
+  });
   const arrival = (image: ImageInfo) => arrivalOf(image, policy.firstSeen, nowMs);
   const { ranks: recent, clocks } = newestPerRepository(images, policy.keepRecent, arrival);
   const servedBy = serviceUsers(images, services);
@@ -390,7 +395,7 @@ function planImages(
     if (arrived.ms <= nowMs - graceMs) return undefined;
     const how = {
       tagged: 'arrived (pulled, loaded, built or tagged)',
-      'first-seen': 'first seen',
+      'first-seen': 'first seen by this tool',
       created: 'created',
     };
     return keep(
@@ -398,11 +403,6 @@ function planImages(
       `${how[arrived.by]} ${ago(arrived.ms, nowMs)} (${input} ${durationText(graceMs)})`,
     );
   };
-  const keep = (reason: ImageDecision['reason'], detail: string) => ({
-    action: 'keep' as const,
-    reason,
-    detail,
-  });
 
   const decide = (image: ImageInfo): Omit<ImageDecision, 'image'> => {
     const users = usedBy.get(image.id);
