@@ -16,6 +16,7 @@ module.exports = {
       testEnvironment: '<rootDir>/__tests__/support/environment.cjs',
       transform,
       testMatch: ['<rootDir>/__tests__/**/*.itg.test.ts'],
+      setupFilesAfterEnv: ['<rootDir>/__tests__/support/timeout.cjs'],
       slowTestThreshold: 60,
     },
   ],

@@ -298,7 +298,7 @@ describeDocker(
       // On a local daemon the free-space run above may have removed some already.
       if (remote) expect(gone).toEqual([ids.get('dangling'), ids.get('a')]);
       expect(r.report.budget.metAfterPrune).toBe(true);
-    });
+    }, 60_000);
   },
   ['classic-store'],
 );

@@ -66,13 +66,19 @@ describeDocker('races: removals on a host with jobs in flight', () => {
   it('the container check before untagging finds a container of the image, and not of another, on this engine', async () => {
     await reset();
     await createContainers(daemon.docker, [{ name: 'races-probe', image: 'races/web:2', state: 'created' }]);
+    // docker-modem takes the host and its TLS variables (a TLS engine's) from the environment.
+    const saved = { ...process.env };
+    Object.assign(process.env, daemon.env);
     const docker = connectDocker(daemon.host, { timeoutMs: 10_000 });
     try {
       expect(await containerUsing(docker, ids.get('web')!)).toBe('races-probe');
       expect(await containerUsing(docker, ids.get('app')!)).toBeUndefined();
     } finally {
       docker.close();
-      delete process.env.DOCKER_HOST;
+      for (const key of ['DOCKER_HOST', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH']) {
+        if (saved[key] === undefined) delete process.env[key];
+        else process.env[key] = saved[key];
+      }
     }
   }, 120_000);
 
