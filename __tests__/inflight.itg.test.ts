@@ -167,9 +167,16 @@ describeDocker('jobs in flight on a shared daemon', () => {
       };
       const jobs = runJobs(JOBS, 4);
       const codes: number[] = [];
+      /** Images the action's runs removed or untagged, and anything a delete took beyond a plan. */
+      const touched = new Set<string>();
+      const unplanned: unknown[] = [];
       const runs = await repeatedly(async () => {
         const run = await runAction({ host: daemon.host, inputs });
         codes.push(run.code);
+        for (const row of run.report.images as { id: string; state: string }[]) {
+          if (row.state === 'removed' || row.state === 'untagged') touched.add(row.id);
+        }
+        unplanned.push(...(run.report.unplannedRemovals as unknown[]));
       }, jobs);
       const failures = await jobs;
       expect(failures).toEqual([]);
@@ -182,9 +189,14 @@ describeDocker('jobs in flight on a shared daemon', () => {
       expect(tags.get(old.get('used/svc:1')!)).toEqual(['used/svc:1', 'used/svc:also']);
       expect(tags.has(old.get('old/app:1')!)).toBe(false);
       expect(tags.has(old.get('old/app:2')!)).toBe(false);
-      // Every container's image is still there, with the tags it had.
-      for (const c of await daemon.docker.listContainers({ all: true })) {
-        expect(tags.has(c.ImageID)).toBe(true);
+      // No image a container uses was touched by a run, and no delete took more than its plan. (Docker 26's
+      // containerd store itself drops an image record whose only tag a load moves to a new image, even
+      // when a container uses it: such an image may be missing from the list, but not by the action.)
+      const containers = await daemon.docker.listContainers({ all: true });
+      expect(containers.filter((c) => touched.has(c.ImageID)).map((c) => c.Names)).toEqual([]);
+      expect(unplanned).toEqual([]);
+      if (daemon.engine !== 'docker26-containerd') {
+        expect(containers.filter((c) => !tags.has(c.ImageID)).map((c) => c.Names)).toEqual([]);
       }
     },
     LONG,
