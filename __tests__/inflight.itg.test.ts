@@ -250,7 +250,7 @@ describeDocker('keep-recent on a real daemon ranks by what is newest, never by I
       // The newest of each repository stays, with its tag.
       expect(tags.get(worker[1])).toEqual(['app/worker:2']);
       expect(tags.get(pack[2])).toEqual(['buildpack/app:v3']);
-      if (daemon.engine !== 'podman') {
+      if (daemon.imageStore !== 'podman') {
         // Docker records each tag's time: the older ones go.
         expect(tags.has(worker[0])).toBe(false);
         expect(tags.has(pack[0]) || tags.has(pack[1])).toBe(false);
@@ -259,7 +259,7 @@ describeDocker('keep-recent on a real daemon ranks by what is newest, never by I
       const kept = images.find((i) => i.tags.some((t) => t.endsWith('buildpack/app:v3')))!;
       expect(kept.reason).toBe('keep-recent');
       expect(kept.detail).toMatch(/by arrival on this host/);
-      const local = daemon.engine === 'podman' ? 'localhost/' : '';
+      const local = daemon.imageStore === 'podman' ? 'localhost/' : '';
       expect(run.report.keepRecentClocks).toMatchObject({
         [`${local}app/worker`]: 'arrival',
         [`${local}buildpack/app`]: 'arrival',
