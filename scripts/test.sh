@@ -35,12 +35,15 @@ engines=${SDP_ENGINES:-docker20}
 # Each is a known engine limit, with the reason beside it.
 declare -A SKIP_FILES=(
   [podman]="concurrency.itg.test.ts"
+  [podman5]="concurrency.itg.test.ts"
 )
 declare -A SKIP_WHY=(
   # Podman answers HTTP 200 to both of two concurrent deletes of one image, so two runs at once both
   # count it as removed (99 counted for 50 removed); the images left are right. Docker answers the
   # second with 404 or 409, which the action reports as gone. Not fixable from the client side.
   [podman:concurrency.itg.test.ts]="two runs at once: Podman answers 200 to both deletes of one image, so both runs count it"
+  # The same on Podman 5.8 (measured: 85 counted for 50 removed, 53 for 50 with slowed deletes).
+  [podman5:concurrency.itg.test.ts]="two runs at once: Podman 5.8 still answers 200 to both deletes of one image, so both runs count it"
 )
 
 for engine in $engines; do
