@@ -73,6 +73,23 @@ async function daemonWithFleet(name: string): Promise<{ daemon: PrivateDaemon; i
 }
 
 /**
+ * An api-timeout short enough to bound the frozen daemon's case and long enough for this daemon's
+ * inventory to answer first: 4 s, or three times the slowest of two `GET /images/json` and one
+ * `GET /system/df` of this fleet when longer (Docker 29.7's containerd store took over 4 s for one list
+ * of 250 images beside another test run on 2 cores; Docker 28.5's well under 1 s).
+ */
+async function apiTimeoutFor(docker: Dockerode): Promise<number> {
+  let slowest = 0;
+  for (const ask of [() => docker.listImages({ all: true }), () => docker.df(), () => docker.listImages()]) {
+    const started = performance.now();
+    await ask();
+    slowest = Math.max(slowest, performance.now() - started);
+  }
+  console.log(`slowest inventory request: ${Math.round(slowest)} ms`);
+  return Math.max(4, Math.ceil((3 * slowest) / 1000)) * 1000;
+}
+
+/**
  * Resolves once the daemon has reported `n` image deletions on its event stream (the action is deleting),
  * or rejects after `ms`.
  */
@@ -237,9 +254,10 @@ describeDocker(
 
     it('dockerd frozen (SIGSTOP) mid-deletion: bounded by api-timeout, exit 1, not attempted listed', async () => {
       const { daemon } = await daemonWithFleet('loss-stop');
+      const timeoutMs = await apiTimeoutFor(daemon.docker);
       const running = runAction({
         host: daemon.host,
-        inputs: { ...PRUNE, 'api-timeout': '4s' },
+        inputs: { ...PRUNE, 'api-timeout': `${timeoutMs / 1000}s` },
         timeoutMs: 90_000,
       });
       await deletionsBegun(daemon.docker, BEGUN);
@@ -257,7 +275,7 @@ describeDocker(
       // From the freeze (start-up and the inventory, longer on the containerd store, came before): one
       // api-timeout for the calls in flight, one for the check that follows, and over TLS one more (seen:
       // 8.0 s on unix sockets, 12.1 s over TLS), then the report written.
-      expect(afterFreeze).toBeLessThan(4_000 * 3 + 2_000);
+      expect(afterFreeze).toBeLessThan(timeoutMs * 3 + 2_000);
       // In-flight deletes the daemon finishes after SIGCONT are "failed" (unknown), never "removed".
       await sleep(500);
       expectConsistent(await presentIn(daemon.docker), rows);

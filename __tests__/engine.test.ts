@@ -9,7 +9,8 @@ import { configLayers, readImageBlobs, referrers, rootsOf } from '../src/engine/
 import { bytesFreed, blobBytesFreed, estimateMethod, layerBytesFreed } from '../src/policy/estimate';
 import { connectDocker, describeError } from '../src/engine/docker';
 import { deleteConnections } from '../src/run';
-import { diskUsage, engineOf, podmanLayerTotal, usageOf } from '../src/engine/inventory';
+import { diskUsage, engineOf, podmanLayerTotal, storeUsage, usageOf } from '../src/engine/inventory';
+import { snapshotsInLayersSize } from '../src/policy/estimate';
 import type { ImageInfo } from '../src/types';
 
 function image(id: string, layers: [string, number][], extra: Partial<ImageInfo> = {}): ImageInfo {
@@ -74,6 +75,33 @@ describe('usageOf', () => {
         BuildCacheUsage: { TotalSize: -1 },
       }),
     ).toEqual({ layers: 300, containers: 30, volumes: 3, buildCache: 0 });
+  });
+});
+
+describe('snapshotsInLayersSize and storeUsage', () => {
+  const docker = (version: string, imageStore: 'classic' | 'containerd') => ({
+    name: 'docker' as const,
+    version,
+    imageStore,
+  });
+  it('on the containerd store before Docker 29 only: 29.7 counts containers and build cache on their own', () => {
+    expect(snapshotsInLayersSize(docker('26.1.5+dfsg1', 'containerd'))).toBe(true);
+    expect(snapshotsInLayersSize(docker('28.5.2', 'containerd'))).toBe(true);
+    expect(snapshotsInLayersSize(docker('29.7.2', 'containerd'))).toBe(false);
+    expect(snapshotsInLayersSize(docker('30.0.0', 'containerd'))).toBe(false);
+    expect(snapshotsInLayersSize(docker('28.5.2', 'classic'))).toBe(false);
+    expect(snapshotsInLayersSize({ name: 'podman', version: '5.8.6', imageStore: 'podman' })).toBe(false);
+  });
+  it("keeps the containers' and build cache's own figures where LayersSize leaves them out", async () => {
+    // Measured on a container writing 300 KB: 28.5's LayersSize grew by it, 29.7.2's did not.
+    const usage = { layers: 3_976_004, containers: 311_296, volumes: 7, buildCache: 135_168 };
+    expect(await storeUsage(docker('28.5.2', 'containerd'), usage, [])).toEqual({
+      ...usage,
+      containers: 0,
+      buildCache: 0,
+    });
+    expect(await storeUsage(docker('29.7.2', 'containerd'), usage, [])).toEqual(usage);
+    expect(await storeUsage(docker('29.7.2', 'classic'), usage, [])).toEqual(usage);
   });
 });
 

@@ -117,9 +117,12 @@ const JOBS: Job[] = [
 /** Tags of every image, by ID. */
 async function tagsById(): Promise<Map<string, string[]>> {
   const images = await daemon.docker.listImages({ all: true });
-  // Podman lists local names under localhost/.
+  // Podman lists local names under localhost/ (loaded; tagged through the API on 4.3) or docker.io/ (tagged
+  // through the API on 5.8), both of which Docker's own listing leaves out.
   const tagsOf = (i: { RepoTags?: string[] | null }) =>
-    (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>').map((t) => t.replace(/^localhost\//, ''));
+    (i.RepoTags ?? [])
+      .filter((t) => t !== '<none>:<none>')
+      .map((t) => t.replace(/^(localhost|docker\.io)\//, ''));
   return new Map(images.map((i) => [i.Id, tagsOf(i).sort()]));
 }
 
@@ -262,7 +265,7 @@ describeDocker('keep-recent on a real daemon ranks by what is newest, never by I
       // The newest of each repository stays, with its tag.
       expect(tags.get(worker[1])).toEqual(['app/worker:2']);
       expect(tags.get(pack[2])).toEqual(['buildpack/app:v3']);
-      if (daemon.engine !== 'podman') {
+      if (daemon.imageStore !== 'podman') {
         // Docker records each tag's time: the older ones go.
         expect(tags.has(worker[0])).toBe(false);
         expect(tags.has(pack[0]) || tags.has(pack[1])).toBe(false);
@@ -271,7 +274,9 @@ describeDocker('keep-recent on a real daemon ranks by what is newest, never by I
       const kept = images.find((i) => i.tags.some((t) => t.endsWith('buildpack/app:v3')))!;
       expect(kept.reason).toBe('keep-recent');
       expect(kept.detail).toMatch(/by arrival on this host/);
-      const local = daemon.engine === 'podman' ? 'localhost/' : '';
+      // The repositories as the daemon names them: Podman 4.3 tags short names as localhost/NAME.
+      const listed = (await daemon.docker.listImages()).flatMap((i) => i.RepoTags ?? []);
+      const local = listed.some((t) => t.startsWith('localhost/app/worker:')) ? 'localhost/' : '';
       expect(run.report.keepRecentClocks).toMatchObject({
         [`${local}app/worker`]: 'arrival',
         [`${local}buildpack/app`]: 'arrival',

@@ -3,7 +3,9 @@
 // own containerd (dockerd starts one per exec root), so several can run side by side.
 //
 // Which engine: env SDP_ENGINE (default docker20), one of ENGINES below. The newer Dockers are unpacked
-// into a cache by scripts/engines.sh; Docker 20.10 and Podman 4.3 are the system's (Debian 12) packages.
+// into a cache by scripts/engines.sh (Docker 29 from the shared folder's archive, beside Debian sid's
+// containerd and tini); Podman 5 runs from a Debian sid root in that cache, through chroot; Docker 20.10
+// and Podman 4.3 are the system's (Debian 12) packages.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   accessSync,
@@ -15,21 +17,30 @@ import {
   readdirSync,
   writeFileSync,
 } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 import Dockerode from 'dockerode';
+import { repoRoot } from './action';
 
 /** Where a daemon keeps its images: Docker's classic layer store, the containerd image store, or Podman's. */
 export type ImageStore = 'classic' | 'containerd' | 'podman';
 
 export interface EngineSpec {
   kind: 'docker' | 'podman';
-  /** A folder of the engine cache (scripts/engines.sh), or undefined for the system's binaries. */
-  cached?: 'docker26' | 'docker-sid';
+  /**
+   * A folder of the engine cache (scripts/engines.sh), or undefined for the system's binaries. For
+   * `podman5` the folder holds a Debian sid root (`root/`) that podman runs in through chroot.
+   */
+  cached?: 'docker26' | 'docker-sid' | 'docker29' | 'podman5';
+  /**
+   * The `features` of dockerd's daemon.json, when not just the image store's: Docker 29 needs
+   * `time-namespaces: false` with bookworm's runc, and picks the containerd store unless told not to.
+   */
+  features?: Record<string, boolean>;
   imageStore: ImageStore;
   /** Serve the API on tcp://127.0.0.1:PORT with mutual TLS instead of a unix socket. */
   tls?: boolean;
@@ -95,9 +106,46 @@ export const ENGINES = {
     legacyBuild: true,
     buildKit: true,
   },
+  /**
+   * Docker Engine 29.7.2 (API 1.55), built from moby's tag (the shared folder's engines/), classic store:
+   * a Docker 29 upgraded in place keeps its overlay2 images. Debian 12's runc (1.1) cannot make the time
+   * namespace Docker 29 asks for by default.
+   */
+  docker29: {
+    kind: 'docker',
+    cached: 'docker29',
+    imageStore: 'classic',
+    features: { 'time-namespaces': false, 'containerd-snapshotter': false },
+    canRunContainers: true,
+    legacyBuild: true,
+    buildKit: true,
+  },
+  /** Docker 29.7.2 as a fresh install runs it: the containerd image store, its default (nothing set). */
+  'docker29-containerd': {
+    kind: 'docker',
+    cached: 'docker29',
+    imageStore: 'containerd',
+    features: { 'time-namespaces': false },
+    canRunContainers: true,
+    legacyBuild: true,
+    buildKit: true,
+  },
   /** Debian 12's Podman 4.3 serving the Docker-compatible API (`podman system service`). */
   podman: {
     kind: 'podman',
+    imageStore: 'podman',
+    canRunContainers: false,
+    legacyBuild: false,
+    buildKit: false,
+  },
+  /**
+   * Debian unstable's Podman (5.8) from a sid root in the engine cache, through chroot (it needs glibc
+   * 2.38). It cannot start containers here either: crun refuses this host's hybrid cgroups ("cgroups in
+   * hybrid mode not supported"); `create` works.
+   */
+  podman5: {
+    kind: 'podman',
+    cached: 'podman5',
     imageStore: 'podman',
     canRunContainers: false,
     legacyBuild: false,
@@ -236,23 +284,53 @@ export function findDockerd(): string | undefined {
   return onPath('dockerd');
 }
 
+/** The shared folder (CI puts it beside the clone): SDP_SHARED, else `<repo>/../shared`. */
+export function sharedFolder(): string {
+  return process.env.SDP_SHARED || path.join(repoRoot(), '..', 'shared');
+}
+
+interface EngineBinaries {
+  daemon: string;
+  cli: string;
+  folder?: string;
+  version?: string;
+  /** A root to run daemon and CLI in through chroot (`chroot ROOT podman …`): podman5. */
+  root?: string;
+}
+
+/** Why a cached engine's folder is not there: for docker29, a missing shared folder says so. */
+function notFetched(cached: NonNullable<EngineSpec['cached']>, folder: string): string {
+  if (cached === 'docker29' && !existsSync(sharedFolder())) {
+    return (
+      `the shared folder ${sharedFolder()} (SDP_SHARED, else ../shared beside the repository) is absent: ` +
+      `Docker 29.7.2 comes from its engines/docker-29.7.2.tar.xz`
+    );
+  }
+  return `${folder} is not fetched yet (run scripts/engines.sh ${cached})`;
+}
+
 /** The binaries an engine runs, or why it cannot run here. */
-function engineBinaries(
-  engine: EngineName,
-): { daemon: string; cli: string; folder?: string; version?: string } | { missing: string } {
+function engineBinaries(engine: EngineName): EngineBinaries | { missing: string } {
   const spec: EngineSpec = ENGINES[engine];
   if (process.getuid?.() !== 0) return { missing: `a private ${engine} daemon needs root` };
+  const folder = spec.cached && path.join(engineCache(), spec.cached);
+  if (spec.cached && folder && !existsSync(path.join(folder, '.complete'))) {
+    return { missing: notFetched(spec.cached, folder) };
+  }
+  if (spec.kind === 'podman' && folder) {
+    const root = path.join(folder, 'root');
+    const chroot = onPath('chroot');
+    if (!chroot) return { missing: 'chroot was not found on PATH' };
+    const version = readFileSync(path.join(folder, 'VERSION'), 'utf8').trim();
+    return { daemon: chroot, cli: chroot, folder, version, root };
+  }
   if (spec.kind === 'podman') {
     const podman = onPath('podman');
     return podman
       ? { daemon: podman, cli: podman }
       : { missing: 'podman was not found on PATH (apt-get install podman)' };
   }
-  if (spec.cached) {
-    const folder = path.join(engineCache(), spec.cached);
-    if (!existsSync(path.join(folder, '.complete'))) {
-      return { missing: `${folder} is not fetched yet (run scripts/engines.sh ${spec.cached})` };
-    }
+  if (folder) {
     if (!executable(SYSTEM_RUNC)) return { missing: `${SYSTEM_RUNC} is missing (apt-get install runc)` };
     const version = readFileSync(path.join(folder, 'VERSION'), 'utf8').trim();
     return {
@@ -371,7 +449,7 @@ export async function startDaemon(
 ): Promise<PrivateDaemon | undefined> {
   if (!dockerTestsEnabled(engine)) return undefined;
   const spec: EngineSpec = ENGINES[engine];
-  const bins = engineBinaries(engine) as Exclude<ReturnType<typeof engineBinaries>, { missing: string }>;
+  const bins = engineBinaries(engine) as EngineBinaries;
   // Short paths: a unix socket path must stay under ~108 bytes.
   const dir = opts.dir ?? (await mkdtemp(`/tmp/sdp-${name.replace(/[^\w-]/g, '').slice(0, 12)}-`));
   if (opts.dir) await clearExceptData(opts.dir);
@@ -392,14 +470,27 @@ export async function startDaemon(
   let tls: Tls | undefined;
   if (spec.kind === 'podman') {
     const podman = await podmanSetup(dir, dataRoot);
+    // podman5: `chroot ROOT /usr/bin/podman …`, with the daemon's folder bound into the root at its own
+    // path, so the socket, the storage and every path the API reports are the same inside and out.
+    const chrooted = bins.root ? [bins.root, '/usr/bin/podman'] : [];
+    if (bins.root) {
+      try {
+        await enterRoot(bins.root, dir);
+      } catch (error) {
+        await removeDir(dir, [bins.root + dir]);
+        throw error;
+      }
+    }
     launch = {
-      args: [...podman.globalArgs, 'system', 'service', '--time=0', `unix://${socket}`],
+      args: [...chrooted, ...podman.globalArgs, 'system', 'service', '--time=0', `unix://${socket}`],
       env: podman.env,
     };
-    cliCommand = { bin: bins.cli, args: podman.globalArgs, env: podman.env };
+    cliCommand = { bin: bins.cli, args: [...chrooted, ...podman.globalArgs], env: podman.env };
   } else {
     // An explicit config file keeps the host's /etc/docker/daemon.json out of the picture.
-    const config = spec.imageStore === 'containerd' ? { features: { 'containerd-snapshotter': true } } : {};
+    const features =
+      spec.features ?? (spec.imageStore === 'containerd' ? { 'containerd-snapshotter': true } : {});
+    const config = Object.keys(features).length ? { features } : {};
     await writeFile(path.join(dir, 'daemon.json'), JSON.stringify(config) + '\n');
     let listen = ['-H', `unix://${socket}`];
     if (spec.tls) {
@@ -488,7 +579,7 @@ export async function startDaemon(
         { ...cliCommand.env, ...opts.env },
         opts.timeoutMs,
       ),
-    stop: () => (stopped ??= stop(daemon, child, exited, opts.keepFiles)),
+    stop: () => (stopped ??= stop(daemon, child, exited, { keepFiles: opts.keepFiles, root: bins.root })),
   };
   if (Object.keys(clientEnv).length) hostEnvs.set(host, clientEnv);
 
@@ -558,7 +649,13 @@ async function podmanSetup(
   ];
   return {
     globalArgs,
-    env: { ...stringEnv(process.env), ...files, PATH: `${process.env.PATH ?? ''}:${SYSTEM_PATH}` },
+    env: {
+      ...stringEnv(process.env),
+      ...files,
+      PATH: `${process.env.PATH ?? ''}:${SYSTEM_PATH}`,
+      // Podman 5 warns on every command that this host's cgroups v1 are deprecated.
+      PODMAN_IGNORE_CGROUPSV1_WARNING: '1',
+    },
   };
 }
 
@@ -666,7 +763,7 @@ async function stop(
   daemon: PrivateDaemon,
   child: ChildProcess,
   exited: Promise<void>,
-  keepFiles = false,
+  { keepFiles = false, root }: { keepFiles?: boolean; root?: string },
 ): Promise<void> {
   let bridges: string[] = [];
   if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
@@ -697,7 +794,32 @@ async function stop(
   // non-overlapping IPv4 address pool").
   for (const bridge of bridges) spawnSync('ip', ['link', 'delete', bridge], { stdio: 'ignore' });
   hostEnvs.delete(daemon.host);
+  // The daemon's folder as bound into a chroot root (podman5): unmounted (with what podman mounted below
+  // it there) and its empty mount point removed, whether or not the files are kept.
+  const inRoot = root && root + daemon.dir;
+  if (inRoot) await unmountBelow(inRoot);
+  if (inRoot) await rmdir(inRoot).catch(() => undefined);
   if (!keepFiles) await removeDir(daemon.dir);
+}
+
+/**
+ * Makes a chroot root (podman5's) ready for a daemon in `dir`: /proc, /sys and /dev bound into it (once
+ * per boot; under a lock, as test files start daemons at once; rslave, so unmounting them there never
+ * reaches the host's), and `dir` bound at the same path inside it.
+ */
+async function enterRoot(root: string, dir: string): Promise<void> {
+  const script = [
+    'set -e',
+    'for m in proc sys dev; do',
+    '  mountpoint -q "$1/$m" || { mount --rbind "/$m" "$1/$m"; mount --make-rslave "$1/$m"; }',
+    'done',
+    'mkdir -p "$1$2"',
+    'mountpoint -q "$1$2" || mount --rbind "$2" "$1$2"',
+  ].join('\n');
+  const lock = path.join(path.dirname(root), '.mounts.lock');
+  const r = spawnSync('flock', [lock, 'sh', '-c', script, 'sh', root, dir], { encoding: 'utf8' });
+  if (r.status !== 0)
+    throw new Error(`binding /proc, /sys, /dev and ${dir} into ${root} failed: ${r.stderr || r.error}`);
 }
 
 /** Empties a reused daemon folder but for its data root (see StartOptions.dir). */
@@ -753,15 +875,24 @@ function leftoverPids(dir: string): number[] {
   return pids;
 }
 
-/** Removes the daemon's dir, unmounting first whatever is still mounted below it (deepest first). */
-export async function removeDir(dir: string): Promise<void> {
+/**
+ * Removes the daemon's dir, unmounting first whatever is still mounted below it (deepest first), and
+ * below each of `alsoUnder` (where the dir is bound into a chroot root) before that.
+ */
+export async function removeDir(dir: string, alsoUnder: string[] = []): Promise<void> {
+  for (const other of alsoUnder) await unmountBelow(other);
+  await unmountBelow(dir);
+  await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/** Unmounts (lazily, deepest first) every mount at or below `dir`. */
+async function unmountBelow(dir: string): Promise<void> {
   const mounts = (await readFile('/proc/self/mounts', 'utf8'))
     .split('\n')
     .map((line) => line.split(' ')[1]?.replace(/\\040/g, ' '))
     .filter((mount): mount is string => !!mount && (mount === dir || mount.startsWith(dir + '/')))
     .sort((a, b) => b.length - a.length);
   for (const mount of mounts) spawnSync('umount', ['-l', mount], { stdio: 'ignore' });
-  await rm(dir, { recursive: true, force: true, maxRetries: 3 });
 }
 
 function ping(

@@ -8,6 +8,7 @@ import {
   layerBytesFreed,
   layerSizesFromHistory,
   planLayerSizing,
+  snapshotsInLayersSize,
   type DfImage,
 } from '../policy/estimate';
 import {
@@ -184,13 +185,14 @@ export function usageOf(df: ApiDiskUsage): Usage {
 }
 
 /**
- * What removing a container frees. On the containerd store its writable snapshot and its init snapshot
- * (/etc/hosts and the like) are both counted in `LayersSize`, while `SizeRw` is only the first: there
- * the bytes are `SizeRootFs` less the image's unpacked layers.
+ * What removing a container frees, as the daemon's usage counts it. Where `LayersSize` counts snapshots
+ * (see snapshotsInLayersSize) its writable snapshot and its init snapshot (/etc/hosts and the like) are
+ * both in it, while `SizeRw` is only the first: there the bytes are `SizeRootFs` less the image's
+ * unpacked layers. Elsewhere `SizeRw`.
  */
 function containerBytes(
   c: ApiContainerSummary,
-  store: ImageStore,
+  snapshotsCounted: boolean,
   sizeRw: Map<string, number>,
   sizeRootFs: Map<string, number>,
   unpacked: Map<string, number>,
@@ -198,26 +200,29 @@ function containerBytes(
   const rw = sizeRw.get(c.Id) ?? 0;
   const rootFs = sizeRootFs.get(c.Id) ?? 0;
   const image = unpacked.get(c.ImageID);
-  if (store !== 'containerd' || image === undefined || rootFs < image + rw) return rw;
+  if (!snapshotsCounted || image === undefined || rootFs < image + rw) return rw;
   return rootFs - image;
 }
 
 /**
  * The per-class totals a store's own accounting gives: on Podman the image bytes are the layer graph's
- * (its df has no layer total); on the containerd store the snapshots of containers and of BuildKit's
- * cache are already in `LayersSize` (with the content store), so those classes add nothing of their own
- * to the measured figure: counting them again would count them twice.
+ * (its df has no layer total); on the containerd store before Docker 29 the snapshots of containers and
+ * of BuildKit's cache are already in `LayersSize` (see snapshotsInLayersSize), so those classes add
+ * nothing of their own to the measured figure: counting them again would count them twice.
  */
 export async function storeUsage(
-  store: ImageStore,
+  engine: Pick<EngineInfo, 'name' | 'version' | 'imageStore'>,
   usage: Usage,
   images: ImageInfo[],
   contentOutsideLayers?: string,
 ): Promise<Usage> {
-  if (store === 'podman') return { ...usage, layers: podmanLayerTotal(images) };
-  if (store === 'containerd') {
+  if (engine.imageStore === 'podman') return { ...usage, layers: podmanLayerTotal(images) };
+  if (engine.imageStore === 'containerd') {
     const content = contentOutsideLayers ? await contentTotal(contentOutsideLayers) : 0;
-    return { ...usage, layers: usage.layers + content, containers: 0, buildCache: 0 };
+    const layers = usage.layers + content;
+    return snapshotsInLayersSize(engine)
+      ? { ...usage, layers, containers: 0, buildCache: 0 }
+      : { ...usage, layers };
   }
   return usage;
 }
@@ -488,7 +493,7 @@ export async function takeInventory(
       state: c.State,
       created: c.Created,
       labels: c.Labels ?? {},
-      sizeRw: containerBytes(c, imageStore, sizeRw, sizeRootFs, unpacked),
+      sizeRw: containerBytes(c, snapshotsInLayersSize(engine), sizeRw, sizeRootFs, unpacked),
       networks: [
         ...Object.entries(c.NetworkSettings?.Networks ?? {}).flatMap(([name, n]) => [
           name,
@@ -523,7 +528,7 @@ export async function takeInventory(
       lastUsedMs: Date.parse(r.LastUsedAt ?? r.CreatedAt ?? '') || 0,
     })),
     layersSize: df.LayersSize ?? 0,
-    usage: await storeUsage(imageStore, usageOf(df), images, outside),
+    usage: await storeUsage(engine, usageOf(df), images, outside),
     apiVersion: version.ApiVersion,
     rootDir: info.DockerRootDir ?? '',
     imageStore,
@@ -569,7 +574,7 @@ export async function diskUsage(
  */
 export async function measureUsage(docker: DockerApi, inventory: Inventory): Promise<Usage> {
   const usage = await storeUsage(
-    inventory.imageStore,
+    inventory.engine,
     usageOf(await diskUsage(docker)),
     [],
     inventory.contentOutsideLayers,

@@ -1,6 +1,7 @@
 // The job summary, as a pure function of the run's facts. Tables are HTML with every user-controlled
 // string entity-escaped on one line, so tags, labels and names cannot change the summary's structure.
 
+import { snapshotsInLayersSize } from '../policy/estimate';
 import { neutralise } from '../text';
 import type { GateResult } from '../types';
 import type { Usage } from '../types';
@@ -135,9 +136,9 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
   // Estimate and measurement side by side, per class.
   const e = facts.plan.estimate;
   const after = facts.usageAfter;
-  // The containerd store counts containers' and build cache's snapshots in its layer total.
+  // The containerd store before Docker 29 counts containers' and build cache's snapshots in its layer total.
   const inLayers = (key: keyof Usage) =>
-    facts.engine.imageStore === 'containerd' && (key === 'containers' || key === 'buildCache');
+    snapshotsInLayersSize(facts.engine) && (key === 'containers' || key === 'buildCache');
   const diff = (key: keyof Usage) =>
     !prune
       ? ''
