@@ -31355,6 +31355,18 @@ function estimateMethod(store, gone, remaining, layersExact) {
             'are counted too). The disk frees between the low and the high figure.',
     };
 }
+/**
+ * Whether the daemon's `LayersSize` counts every snapshot, containers' and BuildKit's too: so on Docker's
+ * containerd store before 29. Docker 29's is the images' alone (measured on 29.7.2: a container's 300 KB
+ * left it unchanged, 28.5's grew by SizeRw plus the init snapshot), and containers and build cache are
+ * counted in their own classes, as on the classic store.
+ */
+function snapshotsInLayersSize(engine) {
+    if (engine.imageStore !== 'containerd' || engine.name !== 'docker')
+        return false;
+    const major = Number(/^(\d+)\./.exec(engine.version)?.[1]);
+    return !(major >= 29);
+}
 
 ;// CONCATENATED MODULE: ./src/policy/age.ts
 // When things came to this host, as pure functions: the grace period (`min-age`) keeps what arrived or was
@@ -33516,30 +33528,34 @@ function usageOf(df) {
     };
 }
 /**
- * What removing a container frees. On the containerd store its writable snapshot and its init snapshot
- * (/etc/hosts and the like) are both counted in `LayersSize`, while `SizeRw` is only the first: there
- * the bytes are `SizeRootFs` less the image's unpacked layers.
+ * What removing a container frees, as the daemon's usage counts it. Where `LayersSize` counts snapshots
+ * (see snapshotsInLayersSize) its writable snapshot and its init snapshot (/etc/hosts and the like) are
+ * both in it, while `SizeRw` is only the first: there the bytes are `SizeRootFs` less the image's
+ * unpacked layers. Elsewhere `SizeRw`.
  */
-function containerBytes(c, store, sizeRw, sizeRootFs, unpacked) {
+function containerBytes(c, snapshotsCounted, sizeRw, sizeRootFs, unpacked) {
     const rw = sizeRw.get(c.Id) ?? 0;
     const rootFs = sizeRootFs.get(c.Id) ?? 0;
     const image = unpacked.get(c.ImageID);
-    if (store !== 'containerd' || image === undefined || rootFs < image + rw)
+    if (!snapshotsCounted || image === undefined || rootFs < image + rw)
         return rw;
     return rootFs - image;
 }
 /**
  * The per-class totals a store's own accounting gives: on Podman the image bytes are the layer graph's
- * (its df has no layer total); on the containerd store the snapshots of containers and of BuildKit's
- * cache are already in `LayersSize` (with the content store), so those classes add nothing of their own
- * to the measured figure: counting them again would count them twice.
+ * (its df has no layer total); on the containerd store before Docker 29 the snapshots of containers and
+ * of BuildKit's cache are already in `LayersSize` (see snapshotsInLayersSize), so those classes add
+ * nothing of their own to the measured figure: counting them again would count them twice.
  */
-async function storeUsage(store, usage, images, contentOutsideLayers) {
-    if (store === 'podman')
+async function storeUsage(engine, usage, images, contentOutsideLayers) {
+    if (engine.imageStore === 'podman')
         return { ...usage, layers: podmanLayerTotal(images) };
-    if (store === 'containerd') {
+    if (engine.imageStore === 'containerd') {
         const content = contentOutsideLayers ? await contentTotal(contentOutsideLayers) : 0;
-        return { ...usage, layers: usage.layers + content, containers: 0, buildCache: 0 };
+        const layers = usage.layers + content;
+        return snapshotsInLayersSize(engine)
+            ? { ...usage, layers, containers: 0, buildCache: 0 }
+            : { ...usage, layers };
     }
     return usage;
 }
@@ -33752,7 +33768,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
             state: c.State,
             created: c.Created,
             labels: c.Labels ?? {},
-            sizeRw: containerBytes(c, imageStore, sizeRw, sizeRootFs, unpacked),
+            sizeRw: containerBytes(c, snapshotsInLayersSize(engine), sizeRw, sizeRootFs, unpacked),
             networks: [
                 ...Object.entries(c.NetworkSettings?.Networks ?? {}).flatMap(([name, n]) => [
                     name,
@@ -33787,7 +33803,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
             lastUsedMs: Date.parse(r.LastUsedAt ?? r.CreatedAt ?? '') || 0,
         })),
         layersSize: df.LayersSize ?? 0,
-        usage: await storeUsage(imageStore, usageOf(df), images, outside),
+        usage: await storeUsage(engine, usageOf(df), images, outside),
         apiVersion: version.ApiVersion,
         rootDir: info.DockerRootDir ?? '',
         imageStore,
@@ -33831,7 +33847,7 @@ async function diskUsage(docker, waits = { busy: 50, busyMs: 200, vanished: 20, 
  * inventory's are reused; an image that appeared since is read afresh).
  */
 async function measureUsage(docker, inventory) {
-    const usage = await storeUsage(inventory.imageStore, usageOf(await diskUsage(docker)), [], inventory.contentOutsideLayers);
+    const usage = await storeUsage(inventory.engine, usageOf(await diskUsage(docker)), [], inventory.contentOutsideLayers);
     if (inventory.imageStore !== 'podman')
         return usage;
     const known = new Map(inventory.images.map((image) => [image.id, image]));

@@ -31000,312 +31000,6 @@ function budgetStepCells(b, nowMs) {
     ]);
 }
 
-;// CONCATENATED MODULE: ./src/report/summary.ts
-// The job summary, as a pure function of the run's facts. Tables are HTML with every user-controlled
-// string entity-escaped on one line, so tags, labels and names cannot change the summary's structure.
-
-
-/**
- * Escapes for HTML text and attributes, plus the characters Markdown would act on, of text neutralised
- * first (src/text.ts: one line, controls and bidi controls shown, no workflow command).
- */
-function escapeHtml(text) {
-    return neutralise(text).replace(/[&<>"'`|*_[\]\\#~!]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-/**
- * GitHub keeps at most 1 MiB of summary per step. A long list stops at this many rows, or sooner at this
- * many bytes, and ends with a line saying how many more the JSON report has. Eight lists can be long
- * (removed, kept, budget order, containers, networks, volumes, gates, warnings): 8 × 96 KiB leaves the
- * summary under 900 KiB whatever the names.
- */
-const MAX_ROWS = 300;
-const MAX_LIST_BYTES = 96 * 1024;
-/** Tags shown in one cell; an image can carry dozens of 128-character tags. */
-const MAX_TAGS = 5;
-/** Up to this many images the removed list is open; past it, collapsed. */
-const OPEN_ROWS = 20;
-/** Warning lines listed before the rest are counted. */
-const MAX_WARNINGS = 100;
-const moreLine = (count) => `… and ${count} more, not shown here (the JSON report has them all)`;
-/** The first items that fit both caps, rendered; only those are rendered, so huge lists cost little. */
-function firstFitting(items, render, maxItems) {
-    const out = [];
-    let bytes = 0;
-    for (const item of items) {
-        if (out.length === maxItems)
-            break;
-        const line = render(item);
-        bytes += Buffer.byteLength(line) + 1;
-        if (bytes > MAX_LIST_BYTES)
-            break;
-        out.push(line);
-    }
-    return out;
-}
-function table(headers, items, cellsOf) {
-    const head = `<tr>${headers.map((h) => `<th>${h}</th>`).join('')}</tr>`;
-    const body = firstFitting(items, (item) => `<tr>${cellsOf(item)
-        .map((c) => `<td>${c}</td>`)
-        .join('')}</tr>`, MAX_ROWS);
-    const more = items.length > body.length ? `\n<p>${moreLine(items.length - body.length)}</p>` : '';
-    return `<table>\n${head}\n${body.join('\n')}\n</table>${more}`;
-}
-const code = (text) => `<code>${escapeHtml(text)}</code>`;
-function tagsCell(row) {
-    const tags = row.image.repoTags;
-    if (tags.length === 0)
-        return '<i>untagged</i>';
-    const shown = tags.slice(0, MAX_TAGS).map(code);
-    if (tags.length > MAX_TAGS)
-        shown.push(`+${tags.length - MAX_TAGS} more`);
-    return shown.join('<br>');
-}
-/** For rows that are cells already. */
-const asIs = (cells) => cells;
-function gateSection(gates) {
-    if (!gates || gates.before.length === 0)
-        return [];
-    const rows = (phase, results) => results.map((g) => [phase, code(g.container), g.ok ? 'ok' : '<b>FAILED</b>', escapeHtml(g.reason)]);
-    return [
-        '### Safety gates',
-        table(['When', 'Container', 'Result', 'Why'], [...rows('before', gates.before), ...rows('after', gates.after ?? [])], asIs),
-    ];
-}
-function failureSection(failures) {
-    if (!failures || failures.length === 0)
-        return [];
-    return ['> [!CAUTION]\n' + failures.map((f) => `> **Failed:** ${escapeHtml(f)}`).join('\n>\n')];
-}
-/** The summary when a safety gate failed before anything was planned. */
-function renderGatesOnly(mode, gates) {
-    return ([
-        `## safe-docker-prune: ${mode === 'prune' ? 'prune' : 'report'} stopped by a safety gate`,
-        '**Nothing was removed**: a critical container is not running or not healthy.',
-        ...gateSection(gates),
-    ].join('\n\n') + '\n');
-}
-function renderSummary(facts, rows) {
-    const totals = totalsOf(facts, rows);
-    const prune = facts.plan.mode === 'prune';
-    const out = [];
-    out.push(`## safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`);
-    const measured = measuredBytes(facts);
-    const method = facts.plan.estimateMethod;
-    const head = headline(facts, totals);
-    out.push(`**${escapeHtml(head.action)}** ${escapeHtml(head.rest)}`);
-    out.push(`Daemon ${code(facts.host)}: ${escapeHtml(head.daemon)}`);
-    const runner = runnerImagesLine(facts, rows);
-    if (runner)
-        out.push(escapeHtml(runner));
-    out.push(...failureSection(facts.failures), ...gateSection(facts.gates));
-    // Estimate and measurement side by side, per class.
-    const e = facts.plan.estimate;
-    const after = facts.usageAfter;
-    // The containerd store counts containers' and build cache's snapshots in its layer total.
-    const inLayers = (key) => facts.engine.imageStore === 'containerd' && (key === 'containers' || key === 'buildCache');
-    const diff = (key) => !prune
-        ? ''
-        : after && facts.measured.includes(key)
-            ? inLayers(key)
-                ? 'in the images row'
-                : formatBytes(facts.usageBefore[key] - after[key])
-            : '–';
-    const lines = [
-        ['Images (layers)', e.images, 'layers'],
-        ['Containers (writable layers)', e.containers, 'containers'],
-        ['Build cache', e.buildCache, 'buildCache'],
-        ['Volumes', e.volumes, 'volumes'],
-    ];
-    const cells = lines.map(([label, bytes, key]) => [
-        label,
-        formatBytes(bytes),
-        ...(prune ? [diff(key)] : []),
-    ]);
-    cells.push([
-        '<b>Total</b>',
-        `<b>${formatBytes(e.total)}</b>`,
-        ...(prune ? [`<b>${measured === undefined ? 'unknown' : formatBytes(measured)}</b>`] : []),
-    ]);
-    out.push(table(['', 'Estimated before removing', ...(prune ? ['Measured (Docker’s totals before − after)'] : [])], cells, asIs));
-    out.push(`Estimate method: ${code(method.method)}. ${escapeHtml(method.note)}`);
-    if (prune && measured === undefined) {
-        out.push('Measured: unknown (the daemon did not answer after the removals).');
-    }
-    else if (prune && measured !== undefined && e.total > 0) {
-        // The figure the estimate allows: exact, or between the method's bounds.
-        const low = e.total - e.images + (method.low ?? e.images);
-        const high = e.total - e.images + (method.high ?? e.images);
-        if (measured < low - 0.01 * Math.max(low, 1) || measured > high + 0.01 * Math.max(high, 1)) {
-            out.push(method.low === undefined
-                ? '> [!NOTE]\n> The measurement differs from the estimate by more than 1% (another process may have changed the host meanwhile).'
-                : '> [!NOTE]\n> The measurement is outside the estimate’s bounds (another process may have changed the host meanwhile).');
-        }
-    }
-    const budget = facts.plan.budget;
-    if (budget) {
-        out.push('### Budget');
-        out.push(budgetLines(budget)
-            .map((line) => `- ${escapeHtml(line)}`)
-            .join('\n'));
-        if (budget.steps.length > 0) {
-            out.push(`<details><summary>${prune ? 'Removals' : 'Would remove'} in budget order (${budget.steps.length})</summary>\n\n` +
-                table(['#', 'Kind', 'Object', 'Last used', 'Frees', 'Running total', ''], budgetStepCells(budget, facts.nowMs), (cells) => cells.map((c, i) => i === 2 ? code(c) : i === 6 && c ? `<b>${escapeHtml(c)}</b>` : escapeHtml(c))) +
-                '\n\n</details>');
-        }
-    }
-    const failed = rows.filter((r) => r.state === 'failed');
-    if (facts.warnings.length > 0 || failed.length > 0) {
-        // Every removal can fail (a daemon answering errors): the list is capped like the tables.
-        const items = [...facts.warnings, ...failed];
-        const shown = firstFitting(items, (item) => typeof item === 'string'
-            ? `- ${escapeHtml(item)}`
-            : `- failed to remove ${code(shortId(item.image.id))}: ${escapeHtml(item.message ?? '')}`, MAX_WARNINGS);
-        if (items.length > shown.length)
-            shown.push(`- ${moreLine(items.length - shown.length)}`);
-        out.push('### Warnings', shown.join('\n'));
-    }
-    const going = new Set(['removed', 'would-remove', 'untagged']);
-    const removed = rows.filter((r) => going.has(r.state));
-    out.push(`### ${prune ? 'Removed' : 'Would be removed'} (${removed.length})`);
-    if (removed.length === 0)
-        out.push('Nothing.');
-    else {
-        const byRepository = groupByRepository(removed).flatMap(([repository, members]) => members.map((r) => [repository, r]));
-        const list = table(['Repository', 'Tags', 'Image', 'Age', 'Size', 'Why'], byRepository, ([repository, r]) => [
-            code(repository),
-            tagsCell(r),
-            code(shortId(r.image.id)),
-            formatAge(r.image.created, facts.nowMs),
-            formatBytes(r.image.size),
-            escapeHtml(r.detail),
-        ]);
-        out.push(removed.length > OPEN_ROWS
-            ? `<details><summary>By repository (${removed.length})</summary>\n\n${list}\n\n</details>`
-            : list);
-    }
-    const others = rows.filter((r) => !going.has(r.state));
-    out.push(`<details><summary>Kept and other images (${others.length})</summary>\n\n` +
-        table(['Tags', 'Image', 'Age', 'Size', 'Reason', 'Detail'], others, (r) => [
-            tagsCell(r),
-            code(shortId(r.image.id)),
-            formatAge(r.image.created, facts.nowMs),
-            formatBytes(r.image.size),
-            `<b>${r.state === 'kept' ? escapeHtml(r.reason) : escapeHtml(r.state)}</b>`,
-            escapeHtml(r.message ? `${r.detail}: ${r.message}` : r.detail),
-        ]) +
-        '\n\n</details>');
-    out.push(...objectSections(facts));
-    return out.join('\n\n') + '\n';
-}
-const KIND_TITLES = { container: 'Containers', network: 'Networks', volume: 'Volumes' };
-/** Containers, networks and volumes of the classes this run cleans, and the build cache. */
-function objectSections(facts) {
-    const out = [];
-    const rows = objectRows(facts.plan, facts.objectResults).filter((r) => r.decision.reason !== 'not-selected');
-    for (const kind of ['container', 'network', 'volume']) {
-        const members = rows.filter((r) => r.decision.kind === kind);
-        if (members.length === 0)
-            continue;
-        const removed = members.filter((r) => r.state === 'removed' || r.state === 'would-remove').length;
-        out.push(`<details><summary>${KIND_TITLES[kind]}: ${removed} ${facts.results ? 'removed' : 'would be removed'}, ${members.length - removed} other(s)</summary>\n\n` +
-            table(['Name', 'Size', 'State', 'Reason', 'Detail'], members, (r) => [
-                code(r.decision.name),
-                formatBytes(r.decision.size),
-                escapeHtml(r.state),
-                `<b>${escapeHtml(r.decision.reason)}</b>`,
-                escapeHtml(r.message ? `${r.decision.detail}: ${r.message}` : r.decision.detail),
-            ]) +
-            '\n\n</details>');
-    }
-    const cache = facts.plan.buildCache;
-    if (cache) {
-        const result = facts.buildCacheResult;
-        out.push(`**Build cache**: ${escapeHtml(cache.detail)}; estimated ${formatBytes(cache.estimatedBytes)}` +
-            (result
-                ? result.status === 'removed'
-                    ? `, the daemon freed ${formatBytes(result.reclaimedBytes)}`
-                    : `, not pruned (${escapeHtml(result.message ?? result.status)})`
-                : ''));
-    }
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/report/comment.ts
-// The pull-request comment, as a pure function of the run's facts: the summary's headline, the disk, the
-// runner images and the biggest items, with every user-controlled string escaped as in the job summary.
-// A hidden marker names the workflow and job, so later runs find the comment again and edit it.
-
-
-/** Every comment of this action starts with this. */
-const MARKER_PREFIX = '<!-- safe-docker-prune';
-/**
- * The hidden marker of one workflow's job: `<!-- safe-docker-prune job="CI/test" -->`. Only characters
- * that cannot end the HTML comment or the attribute are kept, so a workflow name cannot forge or break it.
- */
-function commentMarker(workflow, job) {
-    const clean = (text) => text.replace(/[^\w .:/@+=-]/g, '_').slice(0, 100);
-    return `${MARKER_PREFIX} job="${clean(workflow)}/${clean(job)}" -->`;
-}
-/** How many of the biggest removals the comment lists. */
-const BIGGEST = 5;
-const comment_MAX_TAGS = 3;
-function renderComment(facts, rows, marker) {
-    const totals = totalsOf(facts, rows);
-    const head = headline(facts, totals);
-    const prune = facts.plan.mode === 'prune';
-    const out = [marker];
-    out.push(`### safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`);
-    out.push(`**${escapeHtml(head.action)}** ${escapeHtml(head.rest)}`);
-    const freeBefore = facts.diskFreeBefore;
-    if (freeBefore !== undefined) {
-        // Report mode: what the disk would have if the plan ran (the estimate added to today's free space).
-        const after = prune ? facts.diskFreeAfter : freeBefore + totals.estimatedBytes;
-        out.push(`Free disk: ${formatBytes(freeBefore)} before, ` +
-            (after === undefined ? 'unknown after' : `${prune ? '' : 'about '}${formatBytes(after)} after`));
-    }
-    else {
-        out.push('Free disk: unknown (the daemon is not on this machine)');
-    }
-    const runner = runnerImagesLine(facts, rows);
-    if (runner)
-        out.push(escapeHtml(runner));
-    const going = rows
-        .filter((r) => ['removed', 'would-remove', 'untagged'].includes(r.state))
-        .sort((a, b) => b.image.size - a.image.size || a.image.id.localeCompare(b.image.id));
-    if (going.length > 0) {
-        const cell = (r) => {
-            const tags = r.image.repoTags.slice(0, comment_MAX_TAGS).map((t) => `<code>${escapeHtml(t)}</code>`);
-            if (r.image.repoTags.length > comment_MAX_TAGS)
-                tags.push(`+${r.image.repoTags.length - comment_MAX_TAGS} more`);
-            return tags.length > 0
-                ? tags.join(' ')
-                : `<code>${escapeHtml(shortId(r.image.id))}</code> <i>untagged</i>`;
-        };
-        const lines = going
-            .slice(0, BIGGEST)
-            .map((r) => `<tr><td>${cell(r)}</td><td>${formatBytes(r.image.size)}</td><td>${escapeHtml(r.detail)}</td></tr>`);
-        out.push(`${prune ? 'Biggest removed' : 'Biggest to remove'} (${Math.min(BIGGEST, going.length)} of ${going.length}):\n\n` +
-            `<table>\n<tr><th>Image</th><th>Size</th><th>Why</th></tr>\n${lines.join('\n')}\n</table>`);
-    }
-    out.push(`<sub>${escapeHtml(head.daemon)} · the job summary and the JSON report have every image and reason</sub>`);
-    return out.join('\n\n') + '\n';
-}
-
-;// CONCATENATED MODULE: ./src/engine/pool.ts
-/** Maps `items` through `fn` with at most `limit` calls in flight, keeping the order of results. */
-async function mapPool(items, limit, fn) {
-    const results = new Array(items.length);
-    let next = 0;
-    const worker = async () => {
-        while (next < items.length) {
-            const index = next++;
-            results[index] = await fn(items[index], index);
-        }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-    return results;
-}
-
 ;// CONCATENATED MODULE: ./src/policy/estimate.ts
 // The layer graph: exact bytes a removal frees.
 // A layer's identity in storage is its chain (the diff IDs below it and itself), so two images share
@@ -31525,6 +31219,325 @@ function estimateMethod(store, gone, remaining, layersExact) {
             'counted as each removed image’s whole content size (an upper bound: blobs shared with other images ' +
             'are counted too). The disk frees between the low and the high figure.',
     };
+}
+/**
+ * Whether the daemon's `LayersSize` counts every snapshot, containers' and BuildKit's too: so on Docker's
+ * containerd store before 29. Docker 29's is the images' alone (measured on 29.7.2: a container's 300 KB
+ * left it unchanged, 28.5's grew by SizeRw plus the init snapshot), and containers and build cache are
+ * counted in their own classes, as on the classic store.
+ */
+function snapshotsInLayersSize(engine) {
+    if (engine.imageStore !== 'containerd' || engine.name !== 'docker')
+        return false;
+    const major = Number(/^(\d+)\./.exec(engine.version)?.[1]);
+    return !(major >= 29);
+}
+
+;// CONCATENATED MODULE: ./src/report/summary.ts
+// The job summary, as a pure function of the run's facts. Tables are HTML with every user-controlled
+// string entity-escaped on one line, so tags, labels and names cannot change the summary's structure.
+
+
+
+/**
+ * Escapes for HTML text and attributes, plus the characters Markdown would act on, of text neutralised
+ * first (src/text.ts: one line, controls and bidi controls shown, no workflow command).
+ */
+function escapeHtml(text) {
+    return neutralise(text).replace(/[&<>"'`|*_[\]\\#~!]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+/**
+ * GitHub keeps at most 1 MiB of summary per step. A long list stops at this many rows, or sooner at this
+ * many bytes, and ends with a line saying how many more the JSON report has. Eight lists can be long
+ * (removed, kept, budget order, containers, networks, volumes, gates, warnings): 8 × 96 KiB leaves the
+ * summary under 900 KiB whatever the names.
+ */
+const MAX_ROWS = 300;
+const MAX_LIST_BYTES = 96 * 1024;
+/** Tags shown in one cell; an image can carry dozens of 128-character tags. */
+const MAX_TAGS = 5;
+/** Up to this many images the removed list is open; past it, collapsed. */
+const OPEN_ROWS = 20;
+/** Warning lines listed before the rest are counted. */
+const MAX_WARNINGS = 100;
+const moreLine = (count) => `… and ${count} more, not shown here (the JSON report has them all)`;
+/** The first items that fit both caps, rendered; only those are rendered, so huge lists cost little. */
+function firstFitting(items, render, maxItems) {
+    const out = [];
+    let bytes = 0;
+    for (const item of items) {
+        if (out.length === maxItems)
+            break;
+        const line = render(item);
+        bytes += Buffer.byteLength(line) + 1;
+        if (bytes > MAX_LIST_BYTES)
+            break;
+        out.push(line);
+    }
+    return out;
+}
+function table(headers, items, cellsOf) {
+    const head = `<tr>${headers.map((h) => `<th>${h}</th>`).join('')}</tr>`;
+    const body = firstFitting(items, (item) => `<tr>${cellsOf(item)
+        .map((c) => `<td>${c}</td>`)
+        .join('')}</tr>`, MAX_ROWS);
+    const more = items.length > body.length ? `\n<p>${moreLine(items.length - body.length)}</p>` : '';
+    return `<table>\n${head}\n${body.join('\n')}\n</table>${more}`;
+}
+const code = (text) => `<code>${escapeHtml(text)}</code>`;
+function tagsCell(row) {
+    const tags = row.image.repoTags;
+    if (tags.length === 0)
+        return '<i>untagged</i>';
+    const shown = tags.slice(0, MAX_TAGS).map(code);
+    if (tags.length > MAX_TAGS)
+        shown.push(`+${tags.length - MAX_TAGS} more`);
+    return shown.join('<br>');
+}
+/** For rows that are cells already. */
+const asIs = (cells) => cells;
+function gateSection(gates) {
+    if (!gates || gates.before.length === 0)
+        return [];
+    const rows = (phase, results) => results.map((g) => [phase, code(g.container), g.ok ? 'ok' : '<b>FAILED</b>', escapeHtml(g.reason)]);
+    return [
+        '### Safety gates',
+        table(['When', 'Container', 'Result', 'Why'], [...rows('before', gates.before), ...rows('after', gates.after ?? [])], asIs),
+    ];
+}
+function failureSection(failures) {
+    if (!failures || failures.length === 0)
+        return [];
+    return ['> [!CAUTION]\n' + failures.map((f) => `> **Failed:** ${escapeHtml(f)}`).join('\n>\n')];
+}
+/** The summary when a safety gate failed before anything was planned. */
+function renderGatesOnly(mode, gates) {
+    return ([
+        `## safe-docker-prune: ${mode === 'prune' ? 'prune' : 'report'} stopped by a safety gate`,
+        '**Nothing was removed**: a critical container is not running or not healthy.',
+        ...gateSection(gates),
+    ].join('\n\n') + '\n');
+}
+function renderSummary(facts, rows) {
+    const totals = totalsOf(facts, rows);
+    const prune = facts.plan.mode === 'prune';
+    const out = [];
+    out.push(`## safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`);
+    const measured = measuredBytes(facts);
+    const method = facts.plan.estimateMethod;
+    const head = headline(facts, totals);
+    out.push(`**${escapeHtml(head.action)}** ${escapeHtml(head.rest)}`);
+    out.push(`Daemon ${code(facts.host)}: ${escapeHtml(head.daemon)}`);
+    const runner = runnerImagesLine(facts, rows);
+    if (runner)
+        out.push(escapeHtml(runner));
+    out.push(...failureSection(facts.failures), ...gateSection(facts.gates));
+    // Estimate and measurement side by side, per class.
+    const e = facts.plan.estimate;
+    const after = facts.usageAfter;
+    // The containerd store before Docker 29 counts containers' and build cache's snapshots in its layer total.
+    const inLayers = (key) => snapshotsInLayersSize(facts.engine) && (key === 'containers' || key === 'buildCache');
+    const diff = (key) => !prune
+        ? ''
+        : after && facts.measured.includes(key)
+            ? inLayers(key)
+                ? 'in the images row'
+                : formatBytes(facts.usageBefore[key] - after[key])
+            : '–';
+    const lines = [
+        ['Images (layers)', e.images, 'layers'],
+        ['Containers (writable layers)', e.containers, 'containers'],
+        ['Build cache', e.buildCache, 'buildCache'],
+        ['Volumes', e.volumes, 'volumes'],
+    ];
+    const cells = lines.map(([label, bytes, key]) => [
+        label,
+        formatBytes(bytes),
+        ...(prune ? [diff(key)] : []),
+    ]);
+    cells.push([
+        '<b>Total</b>',
+        `<b>${formatBytes(e.total)}</b>`,
+        ...(prune ? [`<b>${measured === undefined ? 'unknown' : formatBytes(measured)}</b>`] : []),
+    ]);
+    out.push(table(['', 'Estimated before removing', ...(prune ? ['Measured (Docker’s totals before − after)'] : [])], cells, asIs));
+    out.push(`Estimate method: ${code(method.method)}. ${escapeHtml(method.note)}`);
+    if (prune && measured === undefined) {
+        out.push('Measured: unknown (the daemon did not answer after the removals).');
+    }
+    else if (prune && measured !== undefined && e.total > 0) {
+        // The figure the estimate allows: exact, or between the method's bounds.
+        const low = e.total - e.images + (method.low ?? e.images);
+        const high = e.total - e.images + (method.high ?? e.images);
+        if (measured < low - 0.01 * Math.max(low, 1) || measured > high + 0.01 * Math.max(high, 1)) {
+            out.push(method.low === undefined
+                ? '> [!NOTE]\n> The measurement differs from the estimate by more than 1% (another process may have changed the host meanwhile).'
+                : '> [!NOTE]\n> The measurement is outside the estimate’s bounds (another process may have changed the host meanwhile).');
+        }
+    }
+    const budget = facts.plan.budget;
+    if (budget) {
+        out.push('### Budget');
+        out.push(budgetLines(budget)
+            .map((line) => `- ${escapeHtml(line)}`)
+            .join('\n'));
+        if (budget.steps.length > 0) {
+            out.push(`<details><summary>${prune ? 'Removals' : 'Would remove'} in budget order (${budget.steps.length})</summary>\n\n` +
+                table(['#', 'Kind', 'Object', 'Last used', 'Frees', 'Running total', ''], budgetStepCells(budget, facts.nowMs), (cells) => cells.map((c, i) => i === 2 ? code(c) : i === 6 && c ? `<b>${escapeHtml(c)}</b>` : escapeHtml(c))) +
+                '\n\n</details>');
+        }
+    }
+    const failed = rows.filter((r) => r.state === 'failed');
+    if (facts.warnings.length > 0 || failed.length > 0) {
+        // Every removal can fail (a daemon answering errors): the list is capped like the tables.
+        const items = [...facts.warnings, ...failed];
+        const shown = firstFitting(items, (item) => typeof item === 'string'
+            ? `- ${escapeHtml(item)}`
+            : `- failed to remove ${code(shortId(item.image.id))}: ${escapeHtml(item.message ?? '')}`, MAX_WARNINGS);
+        if (items.length > shown.length)
+            shown.push(`- ${moreLine(items.length - shown.length)}`);
+        out.push('### Warnings', shown.join('\n'));
+    }
+    const going = new Set(['removed', 'would-remove', 'untagged']);
+    const removed = rows.filter((r) => going.has(r.state));
+    out.push(`### ${prune ? 'Removed' : 'Would be removed'} (${removed.length})`);
+    if (removed.length === 0)
+        out.push('Nothing.');
+    else {
+        const byRepository = groupByRepository(removed).flatMap(([repository, members]) => members.map((r) => [repository, r]));
+        const list = table(['Repository', 'Tags', 'Image', 'Age', 'Size', 'Why'], byRepository, ([repository, r]) => [
+            code(repository),
+            tagsCell(r),
+            code(shortId(r.image.id)),
+            formatAge(r.image.created, facts.nowMs),
+            formatBytes(r.image.size),
+            escapeHtml(r.detail),
+        ]);
+        out.push(removed.length > OPEN_ROWS
+            ? `<details><summary>By repository (${removed.length})</summary>\n\n${list}\n\n</details>`
+            : list);
+    }
+    const others = rows.filter((r) => !going.has(r.state));
+    out.push(`<details><summary>Kept and other images (${others.length})</summary>\n\n` +
+        table(['Tags', 'Image', 'Age', 'Size', 'Reason', 'Detail'], others, (r) => [
+            tagsCell(r),
+            code(shortId(r.image.id)),
+            formatAge(r.image.created, facts.nowMs),
+            formatBytes(r.image.size),
+            `<b>${r.state === 'kept' ? escapeHtml(r.reason) : escapeHtml(r.state)}</b>`,
+            escapeHtml(r.message ? `${r.detail}: ${r.message}` : r.detail),
+        ]) +
+        '\n\n</details>');
+    out.push(...objectSections(facts));
+    return out.join('\n\n') + '\n';
+}
+const KIND_TITLES = { container: 'Containers', network: 'Networks', volume: 'Volumes' };
+/** Containers, networks and volumes of the classes this run cleans, and the build cache. */
+function objectSections(facts) {
+    const out = [];
+    const rows = objectRows(facts.plan, facts.objectResults).filter((r) => r.decision.reason !== 'not-selected');
+    for (const kind of ['container', 'network', 'volume']) {
+        const members = rows.filter((r) => r.decision.kind === kind);
+        if (members.length === 0)
+            continue;
+        const removed = members.filter((r) => r.state === 'removed' || r.state === 'would-remove').length;
+        out.push(`<details><summary>${KIND_TITLES[kind]}: ${removed} ${facts.results ? 'removed' : 'would be removed'}, ${members.length - removed} other(s)</summary>\n\n` +
+            table(['Name', 'Size', 'State', 'Reason', 'Detail'], members, (r) => [
+                code(r.decision.name),
+                formatBytes(r.decision.size),
+                escapeHtml(r.state),
+                `<b>${escapeHtml(r.decision.reason)}</b>`,
+                escapeHtml(r.message ? `${r.decision.detail}: ${r.message}` : r.decision.detail),
+            ]) +
+            '\n\n</details>');
+    }
+    const cache = facts.plan.buildCache;
+    if (cache) {
+        const result = facts.buildCacheResult;
+        out.push(`**Build cache**: ${escapeHtml(cache.detail)}; estimated ${formatBytes(cache.estimatedBytes)}` +
+            (result
+                ? result.status === 'removed'
+                    ? `, the daemon freed ${formatBytes(result.reclaimedBytes)}`
+                    : `, not pruned (${escapeHtml(result.message ?? result.status)})`
+                : ''));
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/report/comment.ts
+// The pull-request comment, as a pure function of the run's facts: the summary's headline, the disk, the
+// runner images and the biggest items, with every user-controlled string escaped as in the job summary.
+// A hidden marker names the workflow and job, so later runs find the comment again and edit it.
+
+
+/** Every comment of this action starts with this. */
+const MARKER_PREFIX = '<!-- safe-docker-prune';
+/**
+ * The hidden marker of one workflow's job: `<!-- safe-docker-prune job="CI/test" -->`. Only characters
+ * that cannot end the HTML comment or the attribute are kept, so a workflow name cannot forge or break it.
+ */
+function commentMarker(workflow, job) {
+    const clean = (text) => text.replace(/[^\w .:/@+=-]/g, '_').slice(0, 100);
+    return `${MARKER_PREFIX} job="${clean(workflow)}/${clean(job)}" -->`;
+}
+/** How many of the biggest removals the comment lists. */
+const BIGGEST = 5;
+const comment_MAX_TAGS = 3;
+function renderComment(facts, rows, marker) {
+    const totals = totalsOf(facts, rows);
+    const head = headline(facts, totals);
+    const prune = facts.plan.mode === 'prune';
+    const out = [marker];
+    out.push(`### safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`);
+    out.push(`**${escapeHtml(head.action)}** ${escapeHtml(head.rest)}`);
+    const freeBefore = facts.diskFreeBefore;
+    if (freeBefore !== undefined) {
+        // Report mode: what the disk would have if the plan ran (the estimate added to today's free space).
+        const after = prune ? facts.diskFreeAfter : freeBefore + totals.estimatedBytes;
+        out.push(`Free disk: ${formatBytes(freeBefore)} before, ` +
+            (after === undefined ? 'unknown after' : `${prune ? '' : 'about '}${formatBytes(after)} after`));
+    }
+    else {
+        out.push('Free disk: unknown (the daemon is not on this machine)');
+    }
+    const runner = runnerImagesLine(facts, rows);
+    if (runner)
+        out.push(escapeHtml(runner));
+    const going = rows
+        .filter((r) => ['removed', 'would-remove', 'untagged'].includes(r.state))
+        .sort((a, b) => b.image.size - a.image.size || a.image.id.localeCompare(b.image.id));
+    if (going.length > 0) {
+        const cell = (r) => {
+            const tags = r.image.repoTags.slice(0, comment_MAX_TAGS).map((t) => `<code>${escapeHtml(t)}</code>`);
+            if (r.image.repoTags.length > comment_MAX_TAGS)
+                tags.push(`+${r.image.repoTags.length - comment_MAX_TAGS} more`);
+            return tags.length > 0
+                ? tags.join(' ')
+                : `<code>${escapeHtml(shortId(r.image.id))}</code> <i>untagged</i>`;
+        };
+        const lines = going
+            .slice(0, BIGGEST)
+            .map((r) => `<tr><td>${cell(r)}</td><td>${formatBytes(r.image.size)}</td><td>${escapeHtml(r.detail)}</td></tr>`);
+        out.push(`${prune ? 'Biggest removed' : 'Biggest to remove'} (${Math.min(BIGGEST, going.length)} of ${going.length}):\n\n` +
+            `<table>\n<tr><th>Image</th><th>Size</th><th>Why</th></tr>\n${lines.join('\n')}\n</table>`);
+    }
+    out.push(`<sub>${escapeHtml(head.daemon)} · the job summary and the JSON report have every image and reason</sub>`);
+    return out.join('\n\n') + '\n';
+}
+
+;// CONCATENATED MODULE: ./src/engine/pool.ts
+/** Maps `items` through `fn` with at most `limit` calls in flight, keeping the order of results. */
+async function mapPool(items, limit, fn) {
+    const results = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+        while (next < items.length) {
+            const index = next++;
+            results[index] = await fn(items[index], index);
+        }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+    return results;
 }
 
 ;// CONCATENATED MODULE: ./src/policy/age.ts
@@ -33831,30 +33844,34 @@ function usageOf(df) {
     };
 }
 /**
- * What removing a container frees. On the containerd store its writable snapshot and its init snapshot
- * (/etc/hosts and the like) are both counted in `LayersSize`, while `SizeRw` is only the first: there
- * the bytes are `SizeRootFs` less the image's unpacked layers.
+ * What removing a container frees, as the daemon's usage counts it. Where `LayersSize` counts snapshots
+ * (see snapshotsInLayersSize) its writable snapshot and its init snapshot (/etc/hosts and the like) are
+ * both in it, while `SizeRw` is only the first: there the bytes are `SizeRootFs` less the image's
+ * unpacked layers. Elsewhere `SizeRw`.
  */
-function containerBytes(c, store, sizeRw, sizeRootFs, unpacked) {
+function containerBytes(c, snapshotsCounted, sizeRw, sizeRootFs, unpacked) {
     const rw = sizeRw.get(c.Id) ?? 0;
     const rootFs = sizeRootFs.get(c.Id) ?? 0;
     const image = unpacked.get(c.ImageID);
-    if (store !== 'containerd' || image === undefined || rootFs < image + rw)
+    if (!snapshotsCounted || image === undefined || rootFs < image + rw)
         return rw;
     return rootFs - image;
 }
 /**
  * The per-class totals a store's own accounting gives: on Podman the image bytes are the layer graph's
- * (its df has no layer total); on the containerd store the snapshots of containers and of BuildKit's
- * cache are already in `LayersSize` (with the content store), so those classes add nothing of their own
- * to the measured figure: counting them again would count them twice.
+ * (its df has no layer total); on the containerd store before Docker 29 the snapshots of containers and
+ * of BuildKit's cache are already in `LayersSize` (see snapshotsInLayersSize), so those classes add
+ * nothing of their own to the measured figure: counting them again would count them twice.
  */
-async function storeUsage(store, usage, images, contentOutsideLayers) {
-    if (store === 'podman')
+async function storeUsage(engine, usage, images, contentOutsideLayers) {
+    if (engine.imageStore === 'podman')
         return { ...usage, layers: podmanLayerTotal(images) };
-    if (store === 'containerd') {
+    if (engine.imageStore === 'containerd') {
         const content = contentOutsideLayers ? await contentTotal(contentOutsideLayers) : 0;
-        return { ...usage, layers: usage.layers + content, containers: 0, buildCache: 0 };
+        const layers = usage.layers + content;
+        return snapshotsInLayersSize(engine)
+            ? { ...usage, layers, containers: 0, buildCache: 0 }
+            : { ...usage, layers };
     }
     return usage;
 }
@@ -34067,7 +34084,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
             state: c.State,
             created: c.Created,
             labels: c.Labels ?? {},
-            sizeRw: containerBytes(c, imageStore, sizeRw, sizeRootFs, unpacked),
+            sizeRw: containerBytes(c, snapshotsInLayersSize(engine), sizeRw, sizeRootFs, unpacked),
             networks: [
                 ...Object.entries(c.NetworkSettings?.Networks ?? {}).flatMap(([name, n]) => [
                     name,
@@ -34102,7 +34119,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
             lastUsedMs: Date.parse(r.LastUsedAt ?? r.CreatedAt ?? '') || 0,
         })),
         layersSize: df.LayersSize ?? 0,
-        usage: await storeUsage(imageStore, usageOf(df), images, outside),
+        usage: await storeUsage(engine, usageOf(df), images, outside),
         apiVersion: version.ApiVersion,
         rootDir: info.DockerRootDir ?? '',
         imageStore,
@@ -34146,7 +34163,7 @@ async function diskUsage(docker, waits = { busy: 50, busyMs: 200, vanished: 20, 
  * inventory's are reused; an image that appeared since is read afresh).
  */
 async function measureUsage(docker, inventory) {
-    const usage = await storeUsage(inventory.imageStore, usageOf(await diskUsage(docker)), [], inventory.contentOutsideLayers);
+    const usage = await storeUsage(inventory.engine, usageOf(await diskUsage(docker)), [], inventory.contentOutsideLayers);
     if (inventory.imageStore !== 'podman')
         return usage;
     const known = new Map(inventory.images.map((image) => [image.id, image]));
