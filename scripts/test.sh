@@ -106,39 +106,86 @@ engine_version() {
   esac
 }
 
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-status=0
-summary=()
-# run LABEL JEST-ARGS...: one Jest run, its output shown as it comes, its counts kept for the summary.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+# run LABEL JEST-ARGS...: one Jest run, its output to LABEL.log (and shown as it comes when $show), its
+# counts to LABEL.summary, its exit code to LABEL.code.
+show=1
 run() {
-  local label=$1 started=$SECONDS code
+  local label=$1 started=$SECONDS code log=$logs/$1.log
   shift
   set +e
-  npx jest --ci "$@" 2>&1 | tee "$log"
+  if [ "$show" = 1 ]; then npx jest --ci "$@" 2>&1 | tee "$log"; else npx jest --ci "$@" >"$log" 2>&1; fi
   code=${PIPESTATUS[0]}
   set -e
-  [ "$code" = 0 ] || status=1
   local line
   line=$(grep -E '^Tests:' "$log" | tail -n 1 || true)
   count() { echo "$line" | grep -oE "[0-9]+ $1" | grep -oE '[0-9]+' || echo 0; }
-  summary+=("$(printf '%-22s %3s passed, %s failed, %s skipped (%ss)%s' "$label:" "$(count passed)" \
-    "$(count failed)" "$(count skipped)" $((SECONDS - started)) "$([ "$code" = 0 ] || echo ", exit $code")")")
+  printf '%-22s %3s passed, %s failed, %s skipped (%ss)%s\n' "$label:" "$(count passed)" \
+    "$(count failed)" "$(count skipped)" $((SECONDS - started)) "$([ "$code" = 0 ] || echo ", exit $code")" \
+    >"$logs/$label.summary"
+  echo "$code" >"$logs/$label.code"
 }
 
 echo "=============== unit tests ==============="
 run unit "$@" --passWithNoTests --selectProjects unit
 
-for engine in $engines; do
-  echo
+# One engine's integration tests (its daemons are its own: private roots, sockets and containerd).
+run_engine() {
+  local engine=$1 ignore=() file
+  shift
   echo "=============== integration tests on $engine ($(engine_version "$engine")) ==============="
-  ignore=()
   for file in ${SKIP_FILES[$engine]:-}; do
     echo "not run on $engine: $file (${SKIP_WHY[$engine:$file]:-see scripts/test.sh})"
     ignore+=(--testPathIgnorePatterns "$file")
   done
   # The user's arguments first: --selectProjects and --testPathIgnorePatterns take every value after them.
   SDP_ENGINE=$engine run "$engine" "$@" --passWithNoTests --selectProjects integration "${ignore[@]}"
+}
+
+# SDP_JOBS engines at once (default 1). Tests wait on daemons far more than they compute, so two lanes
+# on two cores take little more than the longest lane. With more than one, each engine's output is shown
+# whole when it ends, with a line when each starts.
+jobs=${SDP_JOBS:-1}
+[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "SDP_JOBS: expected a number of engines at once, got '$jobs'" >&2; exit 2; }
+if [ "$jobs" = 1 ]; then
+  for engine in $engines; do
+    echo
+    run_engine "$engine" "$@"
+  done
+else
+  show=0
+  declare -A lane_of=()
+  running=0
+  finish_one() {
+    local pid
+    wait -n -p pid || true
+    running=$((running - 1))
+    local engine=${lane_of[$pid]}
+    echo
+    cat "$logs/$engine.out" "$logs/$engine.log" 2>/dev/null || true
+    echo "--- $engine finished at $(date -u +%H:%M:%S): $(sed 's/^[^:]*: *//' "$logs/$engine.summary" 2>/dev/null || echo 'no result')"
+  }
+  for engine in $engines; do
+    [ "$running" -lt "$jobs" ] || finish_one
+    echo "--- $engine started at $(date -u +%H:%M:%S) ($running other engine(s) running)"
+    run_engine "$engine" "$@" >"$logs/$engine.out" 2>&1 &
+    lane_of[$!]=$engine
+    running=$((running + 1))
+  done
+  while [ "$running" -gt 0 ]; do finish_one; done
+fi
+
+status=0
+summary=()
+for label in unit $engines; do
+  if [ -f "$logs/$label.summary" ]; then
+    summary+=("$(cat "$logs/$label.summary")")
+    [ "$(cat "$logs/$label.code")" = 0 ] || status=1
+  else
+    summary+=("$(printf '%-22s did not finish' "$label:")")
+    status=1
+  fi
 done
 
 echo
