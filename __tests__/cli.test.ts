@@ -85,6 +85,55 @@ describe('parseCommandLine', () => {
     expect(() => parseCommandLine(argv, {})).toThrow(message);
   });
 
+  it.each([
+    [['--keep-recnt', '3'], 'unknown option --keep-recnt; did you mean --keep-recent?'],
+    [['--mdoe=prune'], 'did you mean --mode?'],
+    [['--protcet', 'x'], 'did you mean --protect?'],
+    [['--metrics', 'f'], 'did you mean --metrics-file?'],
+    [['-keep-recent', '3'], 'unknown option "-keep-recent"; did you mean --keep-recent?'],
+    [['--Keep_Recent=3'], 'did you mean --keep-recent?'],
+  ])('%j suggests the flag meant: %s', (argv, message) => {
+    expect(() => parseCommandLine(argv, {})).toThrow(message);
+  });
+
+  it('suggests nothing for a flag far from every name', () => {
+    expect(() => parseCommandLine(['--zzzzzz'], {})).toThrow(/^unknown option --zzzzzz \(see --help\)$/);
+  });
+
+  it('warns of SAFE_DOCKER_PRUNE_ variables that no option reads, with the name meant', () => {
+    const cl = parseCommandLine([], {
+      SAFE_DOCKER_PRUNE_KEEPRECENT: '3',
+      SAFE_DOCKER_PRUNE_MODE: 'prune',
+      SAFE_DOCKER_PRUNE_EVERY: '1h',
+      SAFE_DOCKER_PRUNE_HELP: '1',
+      SAFE_DOCKER_PRUNE_QQQQQQQ: 'x',
+      OTHER_KEEPRECENT: '3',
+    });
+    expect(cl.warnings).toEqual([
+      'SAFE_DOCKER_PRUNE_HELP is not a setting of this command and is ignored',
+      'SAFE_DOCKER_PRUNE_KEEPRECENT is not a setting of this command and is ignored; did you mean SAFE_DOCKER_PRUNE_KEEP_RECENT?',
+      'SAFE_DOCKER_PRUNE_QQQQQQQ is not a setting of this command and is ignored',
+    ]);
+    expect(parseCommandLine([], { SAFE_DOCKER_PRUNE_MIN_AGE: '0' }).warnings).toEqual([]);
+  });
+
+  it('keeps --help within 100 columns, with examples that parse', () => {
+    const help = helpText('1.2.3');
+    for (const line of help.split('\n')) expect(line.length).toBeLessThanOrEqual(100);
+    const examples = help
+      .split('\n')
+      .filter((line) => line.startsWith('  safe-docker-prune'))
+      .map((line) =>
+        line
+          .trim()
+          .split(/\s+/)
+          .slice(1)
+          .map((arg) => arg.replace(/^'(.*)'$/, '$1')),
+      );
+    expect(examples.length).toBeGreaterThanOrEqual(3);
+    for (const argv of examples) expect(() => parseCommandLine(argv, {})).not.toThrow();
+  });
+
   it('lists every input in --help with its default', () => {
     const help = helpText('1.2.3');
     for (const spec of INPUT_SPECS) expect(help).toContain(`--${spec.name} `);
@@ -99,6 +148,14 @@ describe('main: exit codes before any daemon is touched', () => {
     const err: string[] = [];
     return { out, err, io: { out: (t: string) => out.push(t), err: (t: string) => err.push(t), env } };
   };
+
+  it('warns on stderr of a variable no option reads, and goes on', async () => {
+    const h = io({ SAFE_DOCKER_PRUNE_MOD: 'prune' });
+    expect(await main(['--version'], h.io)).toBe(EXIT.ok);
+    expect(h.err.join('')).toContain(
+      'warning: SAFE_DOCKER_PRUNE_MOD is not a setting of this command and is ignored; did you mean SAFE_DOCKER_PRUNE_MODE?',
+    );
+  });
 
   it('--help and --version exit 0 on stdout', async () => {
     const h = io();

@@ -224,16 +224,22 @@ describeDocker(
       const running = runAction({
         host: daemon.host,
         inputs: { ...PRUNE, 'api-timeout': '20s' },
-        timeoutMs: 90_000,
+        timeoutMs: 180_000,
       });
       await deletionsBegun(daemon.docker, BEGUN);
       process.kill(daemon.pid, 'SIGTERM');
+      const lostAt = performance.now();
       const run = await running;
-      console.log(`SIGTERM: action ran ${run.durationMs} ms\n${errorLines(run).join('\n')}`);
+      const afterLoss = Math.round(performance.now() - lostAt);
+      console.log(
+        `SIGTERM: action ran ${run.durationMs} ms, ${afterLoss} ms after the signal\n${errorLines(run).join('\n')}`,
+      );
       const rows = expectStoppedRun(run, daemon, /stop|shut|answer/i);
-      expect(run.durationMs).toBeLessThan(20_000);
+      // From the signal: start-up and the inventory came before (over 15 s on Docker 29's containerd
+      // store with another engine's tests beside it).
+      expect(afterLoss).toBeLessThan(15_000);
       expectConsistent(await presentIn(await restart(daemon, argv)), rows);
-    }, 120_000);
+    }, 300_000);
 
     it('dockerd killed (SIGKILL) mid-deletion: stops at once, exit 1, not attempted listed', async () => {
       const { daemon } = await daemonWithFleet('loss-kill');
@@ -241,16 +247,20 @@ describeDocker(
       const running = runAction({
         host: daemon.host,
         inputs: { ...PRUNE, 'api-timeout': '20s' },
-        timeoutMs: 90_000,
+        timeoutMs: 180_000,
       });
       await deletionsBegun(daemon.docker, BEGUN);
       process.kill(daemon.pid, 'SIGKILL');
+      const lostAt = performance.now();
       const run = await running;
-      console.log(`SIGKILL: action ran ${run.durationMs} ms\n${errorLines(run).join('\n')}`);
+      const afterLoss = Math.round(performance.now() - lostAt);
+      console.log(
+        `SIGKILL: action ran ${run.durationMs} ms, ${afterLoss} ms after the signal\n${errorLines(run).join('\n')}`,
+      );
       const rows = expectStoppedRun(run, daemon, /stop|answer|gone|refused/i);
-      expect(run.durationMs).toBeLessThan(20_000);
+      expect(afterLoss).toBeLessThan(15_000);
       expectConsistent(await presentIn(await restart(daemon, argv)), rows);
-    }, 120_000);
+    }, 300_000);
 
     it('dockerd frozen (SIGSTOP) mid-deletion: bounded by api-timeout, exit 1, not attempted listed', async () => {
       const { daemon } = await daemonWithFleet('loss-stop');
@@ -258,7 +268,7 @@ describeDocker(
       const running = runAction({
         host: daemon.host,
         inputs: { ...PRUNE, 'api-timeout': `${timeoutMs / 1000}s` },
-        timeoutMs: 90_000,
+        timeoutMs: 180_000,
       });
       await deletionsBegun(daemon.docker, BEGUN);
       process.kill(daemon.pid, 'SIGSTOP');
@@ -279,7 +289,7 @@ describeDocker(
       // In-flight deletes the daemon finishes after SIGCONT are "failed" (unknown), never "removed".
       await sleep(500);
       expectConsistent(await presentIn(daemon.docker), rows);
-    }, 120_000);
+    }, 300_000);
 
     for (const [what, start] of [
       ['garbage bytes', startGarbageSocket],

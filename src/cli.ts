@@ -37,6 +37,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   let inputs: Inputs;
   try {
     cl = parseCommandLine(argv, io.env);
+    for (const warning of cl.warnings) io.err(`warning: ${neutralise(warning)}\n`);
     if (cl.help) {
       io.out(helpText(VERSION));
       return EXIT.ok;
