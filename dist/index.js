@@ -33212,7 +33212,8 @@ async function sameFilesystem(a, b) {
     return !!fa && !!fb && fa.type === fb.type && fa.blocks === fb.blocks && fa.files === fb.files;
 }
 /**
- * A Docker data root holds `image/` (classic store) or `containerd/` (containerd image store); Podman's
+ * A Docker data root holds `image/` (classic store), `containerd/` (containerd image store) or, from Docker 24,
+ * `engine-id` (the only one of these when the containerd store runs on a containerd outside it); Podman's
  * storage root holds `<driver>-images/` (`overlay-images/`). One this user may not look into (Docker's
  * 0710 root-owned /var/lib/docker, for a member of the docker group) counts when it is a folder of
  * another user's: the daemon is local (a unix socket), and its data root exists here.
@@ -33220,7 +33221,7 @@ async function sameFilesystem(a, b) {
 function isDataRoot(rootDir) {
     if (!rootDir)
         return false;
-    if (['image', 'containerd'].some((dir) => (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(rootDir, dir))))
+    if (['image', 'containerd', 'engine-id'].some((name) => (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(rootDir, name))))
         return true;
     try {
         return (0,external_node_fs_namespaceObject.readdirSync)(rootDir).some((entry) => /^[a-z0-9]+-images$/.test(entry));

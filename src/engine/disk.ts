@@ -216,14 +216,15 @@ async function sameFilesystem(a: string, b: string): Promise<boolean> {
 }
 
 /**
- * A Docker data root holds `image/` (classic store) or `containerd/` (containerd image store); Podman's
+ * A Docker data root holds `image/` (classic store), `containerd/` (containerd image store) or, from Docker 24,
+ * `engine-id` (the only one of these when the containerd store runs on a containerd outside it); Podman's
  * storage root holds `<driver>-images/` (`overlay-images/`). One this user may not look into (Docker's
  * 0710 root-owned /var/lib/docker, for a member of the docker group) counts when it is a folder of
  * another user's: the daemon is local (a unix socket), and its data root exists here.
  */
 function isDataRoot(rootDir: string): boolean {
   if (!rootDir) return false;
-  if (['image', 'containerd'].some((dir) => existsSync(join(rootDir, dir)))) return true;
+  if (['image', 'containerd', 'engine-id'].some((name) => existsSync(join(rootDir, name)))) return true;
   try {
     return readdirSync(rootDir).some((entry) => /^[a-z0-9]+-images$/.test(entry));
   } catch (error) {
