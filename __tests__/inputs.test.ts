@@ -471,6 +471,7 @@ describe('budget inputs', () => {
     ['max-usage', '80%', /is a percentage; use a size/],
     ['max-usage', 'lots', /is not a size/],
     ['max-usage', '0', /must be more than 0/],
+    ['data-path', 'var/lib/containerd', /is not an absolute path/],
   ])('rejects %s %j, naming both', (input, value, why) => {
     expectInputError(() => read({ [input]: value }), input, value, why);
   });

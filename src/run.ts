@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { executeBudget, executePlan, type Executed } from './engine/apply';
 import { inspectBuilders, listBuildxBuilders } from './engine/buildx';
-import { diskStats, type DiskStats } from './engine/disk';
+import { checkDataPath, diskStats, locateDisk, type DiskStats } from './engine/disk';
 import { writeFileAtomic } from './engine/files';
 import { connectDocker, describeError, messageOf, tlsAdvice, type DockerApi } from './engine/docker';
 import { checkGates } from './engine/gates';
@@ -112,6 +112,7 @@ export function runTimeLimit(inputs: Inputs): { runTimeoutMs: number; runLimitRu
 
 /** Runs one pass; the report file is written before it returns, also when the run fails. */
 export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks): Promise<Outcome> {
+  if (inputs.dataPath) await checkDataPath(inputs.dataPath);
   const timings: Record<string, number> = {};
   const timed = async <T>(name: string, key: string, fn: () => Promise<T>): Promise<T> => {
     const start = performance.now();
@@ -194,7 +195,10 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
   const history = await readState(inputs.stateDir);
   const historyWarnings =
     history.warning && (budgeted || !history.warning.startsWith('no usage history')) ? [history.warning] : [];
-  const diskBefore = await diskStats(docker.host, inventory.rootDir);
+  const places = await locateDisk(docker.host, inventory, inputs.dataPath);
+  const measuredPath = places.measured?.path;
+  const diskBefore = await diskStats(measuredPath);
+  const dataRootBefore = await diskStats(places.dataRoot?.path);
   const lastUsed = lastUsedTimes(
     inventory.images,
     inventory.containers,
@@ -237,12 +241,13 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
   let buildCacheResult: BuildCacheResult | undefined;
   let usageAfter: Usage | undefined;
   let diskAfter: DiskStats | undefined;
+  let dataRootAfter: DiskStats | undefined;
   if (inputs.mode === 'prune') {
     const connections = deleteConnections(inventory.engine.imageStore);
     let executed: Executed;
     if (plan.budget) {
       const budgetRun = await executeBudget(docker, plan, connections, timed, info, async () => {
-        const now = await diskStats(docker.host, inventory.rootDir);
+        const now = await diskStats(measuredPath);
         return { freeBytes: now?.freeBytes, freeInodes: now?.freeInodes };
       });
       // The filesystem met the budget sooner than the estimate: the rest is kept, budget met.
@@ -296,7 +301,8 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
     } else {
       const measuring = performance.now();
       usageAfter = await measureUsage(docker, inventory).catch(() => undefined);
-      diskAfter = await diskStats(docker.host, inventory.rootDir);
+      diskAfter = await diskStats(measuredPath);
+      dataRootAfter = await diskStats(places.dataRoot?.path);
       timings.measureMs = Math.round(performance.now() - measuring);
     }
     const errors = [...results, ...objectResults].filter(
@@ -342,6 +348,14 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
     diskFreeAfter: diskAfter?.freeBytes,
     inodesFreeBefore: diskBefore?.freeInodes,
     inodesFreeAfter: diskAfter?.freeInodes,
+    diskPlace: places.measured,
+    dataRootDisk: places.dataRoot && {
+      path: places.dataRoot.path,
+      freeBefore: dataRootBefore?.freeBytes,
+      freeAfter: dataRootAfter?.freeBytes,
+      inodesFreeBefore: dataRootBefore?.freeInodes,
+      inodesFreeAfter: dataRootAfter?.freeInodes,
+    },
     timings,
     warnings,
     gates,

@@ -84,6 +84,8 @@ export interface Inputs {
   maxUsage?: number;
   /** Where usage history is kept between runs (`state-dir`). */
   stateDir: string;
+  /** The path whose filesystem the disk figures and budgets measure (`data-path`); found when undefined. */
+  dataPath?: string;
 }
 
 /** A budget target: an absolute amount (bytes or inodes), or a share of the filesystem's total. */
@@ -246,6 +248,10 @@ export interface Inventory {
   apiVersion: string;
   /** The daemon's data root (`DockerRootDir`). */
   rootDir: string;
+  /** The storage driver, or on the containerd store the snapshotter (`/info`'s Driver). */
+  driver?: string;
+  /** The socket of the containerd the daemon uses (`/info`'s Containerd.Address, API 1.46+). */
+  containerdAddress?: string;
   /**
    * `containerd`: the containerd image store (Docker 29's default on new installs), where `/system/df`'s
    * LayersSize counts the content store and the unpacked snapshots, and image sizes include both.
@@ -506,4 +512,21 @@ export interface GateResult {
   container: string;
   ok: boolean;
   reason: string;
+}
+
+/** A path whose filesystem is measured: what it holds and why it was chosen. */
+export interface DiskPlace {
+  path: string;
+  /** `snapshots`: the containerd image store's snapshots (or containerd's root); `data-path`: the input. */
+  holds: 'data-root' | 'snapshots' | 'data-path';
+  why: string;
+}
+
+/** The data root's free bytes and inodes, when the measured filesystem is another. */
+export interface DataRootDisk {
+  path: string;
+  freeBefore?: number;
+  freeAfter?: number;
+  inodesFreeBefore?: number;
+  inodesFreeAfter?: number;
 }

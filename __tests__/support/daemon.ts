@@ -418,6 +418,8 @@ export interface StartOptions {
   dir?: string;
   /** stop() leaves the daemon's files (the data root above all) in place. */
   keepFiles?: boolean;
+  /** More dockerd flags (`--containerd SOCKET` for a containerd of the test's own). */
+  dockerdArgs?: string[];
 }
 
 /** Mounts the data root's own filesystem (see StartOptions.dataRootFs). */
@@ -522,6 +524,7 @@ export async function startDaemon(
         ...['--bridge=none', '--iptables=false', '--ip-masq=false', '--ip6tables=false'],
         // Containers still running at shutdown get 2 s, not 10 (busybox as PID 1 ignores SIGTERM).
         '--shutdown-timeout=2',
+        ...(opts.dockerdArgs ?? []),
         // dockerd picks overlay2 where it works (vfs otherwise); SDP_STORAGE_DRIVER pins one (classic store only).
         ...(process.env.SDP_STORAGE_DRIVER && spec.imageStore === 'classic'
           ? ['--storage-driver', process.env.SDP_STORAGE_DRIVER]

@@ -123,6 +123,8 @@ interface ApiInfo {
   /** The storage driver (`overlay2`), which names the classic store's folder below the data root. */
   Driver?: string;
   DriverStatus?: [string, string][] | null;
+  /** API 1.46+: the containerd the daemon uses. */
+  Containerd?: { Address?: string } | null;
   Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } | null;
 }
 
@@ -531,6 +533,8 @@ export async function takeInventory(
     usage: await storeUsage(engine, usageOf(df), images, outside),
     apiVersion: version.ApiVersion,
     rootDir: info.DockerRootDir ?? '',
+    driver: info.Driver ?? '',
+    containerdAddress: info.Containerd?.Address || undefined,
     imageStore,
     engine,
     contentExact: imageStore === 'containerd' ? images.every((image) => image.blobs) : undefined,

@@ -114,7 +114,7 @@ function resolveTargets(policy: BudgetPolicy, before: BudgetState) {
   let needInodes: number | undefined;
   const notHere = (input: string) =>
     `${input}: the daemon's data root is not on a filesystem visible from here (a remote or dind daemon?), ` +
-    'so it cannot be measured and removes nothing; use max-usage for such a daemon';
+    'so it cannot be measured and removes nothing; use max-usage for such a daemon, or data-path';
   if (policy.freeSpace) {
     const t = policy.freeSpace;
     const bytes =

@@ -152,6 +152,12 @@ export const INPUT_SPECS: readonly InputSpec[] = [
     help: 'budget: cap on what the daemon uses for images, containers and build cache (works for remote daemons)',
   },
   {
+    name: 'data-path',
+    default: '',
+    values: 'PATH',
+    help: "the path whose filesystem free-space, free-inodes and the disk figures measure; default the containerd store's snapshots or the data root",
+  },
+  {
     name: 'state-dir',
     default: '',
     values: 'PATH',
@@ -415,6 +421,12 @@ function parseMaxUsage(value: string): number {
   return bytes;
 }
 
+/** `data-path` must be absolute (that it exists is checked as the run starts, by checkDataPath). */
+function parseDataPath(value: string): string {
+  if (!path.isAbsolute(value)) throw new InputError('data-path', value, 'is not an absolute path');
+  return path.normalize(value);
+}
+
 function parseKeepRecent(value: string): number {
   if (value === '') return 2;
   const n = Number(value);
@@ -506,6 +518,7 @@ export function readInputs(
     freeInodes: read('free-inodes') ? parseTarget('free-inodes', read('free-inodes'), 'inodes') : undefined,
     maxUsage: read('max-usage') ? parseMaxUsage(read('max-usage')) : undefined,
     stateDir: read('state-dir') || defaultStateDir(env),
+    dataPath: read('data-path') ? parseDataPath(read('data-path')) : undefined,
     runnerImages: oneOf('runner-images', read('runner-images'), RUNNER_SCOPES, 'unused'),
     buildxBuilders: oneOf('buildx-builders', read('buildx-builders'), BUILDER_SCOPES, 'none'),
     prComment: parseBoolean('pr-comment', read('pr-comment'), false),

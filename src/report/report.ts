@@ -5,6 +5,8 @@ import { displayRepository, repositoryOf } from '../policy/protect';
 import type {
   BudgetPlan,
   BuildCacheResult,
+  DataRootDisk,
+  DiskPlace,
   EngineInfo,
   ImageDecision,
   ImageInfo,
@@ -52,6 +54,10 @@ export interface RunFacts {
   /** Free inodes of that filesystem; undefined when unknown. */
   inodesFreeBefore?: number;
   inodesFreeAfter?: number;
+  /** The path those figures measure, what it holds and why (undefined when nothing could be measured). */
+  diskPlace?: DiskPlace;
+  /** The data root's figures when the measured path is on another filesystem (the containerd store's root). */
+  dataRootDisk?: DataRootDisk;
   timings: Record<string, number>;
   warnings: string[];
   gates?: GateReport;
@@ -220,6 +226,18 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
       freeAfter: facts.diskFreeAfter ?? null,
       inodesFreeBefore: facts.inodesFreeBefore ?? null,
       inodesFreeAfter: facts.inodesFreeAfter ?? null,
+      path: facts.diskPlace?.path ?? null,
+      holds: facts.diskPlace?.holds ?? null,
+      why: facts.diskPlace?.why ?? null,
+      dataRoot: facts.dataRootDisk
+        ? {
+            path: facts.dataRootDisk.path,
+            freeBefore: facts.dataRootDisk.freeBefore ?? null,
+            freeAfter: facts.dataRootDisk.freeAfter ?? null,
+            inodesFreeBefore: facts.dataRootDisk.inodesFreeBefore ?? null,
+            inodesFreeAfter: facts.dataRootDisk.inodesFreeAfter ?? null,
+          }
+        : null,
     },
     runnerImages: runnerImageTotals(facts, rows),
     cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
@@ -423,6 +441,11 @@ export function headline(facts: RunFacts, totals: Totals): { action: string; res
     daemon:
       `${describeEngine(facts.engine)} · free disk ${disk(facts.diskFreeBefore)}` +
       (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
+      (facts.dataRootDisk
+        ? ` (${facts.diskPlace?.holds === 'data-path' ? 'data-path' : 'containerd snapshots'} ${facts.diskPlace?.path})` +
+          ` · data root ${facts.dataRootDisk.path} ${disk(facts.dataRootDisk.freeBefore)} free` +
+          (prune ? ` before, ${disk(facts.dataRootDisk.freeAfter)} after` : '')
+        : '') +
       (facts.plan.cutoffMs === undefined
         ? ''
         : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`),
