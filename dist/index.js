@@ -33048,9 +33048,7 @@ const DEFAULT_CONFIG = '/etc/containerd/config.toml';
  * not visible at the same path (then a number would be some other disk's, so none is given).
  */
 async function diskFree(host, rootDir) {
-    return host.startsWith('unix://') && isDataRoot(rootDir)
-        ? (await diskStats(rootDir))?.freeBytes
-        : undefined;
+    return isLocalDataRoot(host, rootDir) ? (await diskStats(rootDir))?.freeBytes : undefined;
 }
 /** Free and total bytes and inodes of the filesystem holding `path` (statfs needs no read permission on it). */
 async function diskStats(path) {
@@ -33075,7 +33073,7 @@ async function diskStats(path) {
  * path is on another filesystem, to report both.
  */
 async function locateDisk(host, daemon, dataPath) {
-    const local = host.startsWith('unix://') && isDataRoot(daemon.rootDir);
+    const local = isLocalDataRoot(host, daemon.rootDir);
     const dataRoot = local
         ? { path: daemon.rootDir, holds: 'data-root', why: "the daemon's data root (DockerRootDir)" }
         : undefined;
@@ -33210,6 +33208,10 @@ async function sameFilesystem(a, b) {
         return sa.dev === sb.dev;
     const [fa, fb] = await Promise.all([(0,promises_namespaceObject.statfs)(a).catch(() => undefined), (0,promises_namespaceObject.statfs)(b).catch(() => undefined)]);
     return !!fa && !!fb && fa.type === fb.type && fa.blocks === fb.blocks && fa.files === fb.files;
+}
+/** The one rule for measuring a disk at all: a daemon on this machine (a unix socket) and its data root here. */
+function isLocalDataRoot(host, rootDir) {
+    return host.startsWith('unix://') && isDataRoot(rootDir);
 }
 /**
  * A Docker data root holds `image/` (classic store), `containerd/` (containerd image store) or, from Docker 24,

@@ -42,9 +42,7 @@ const DEFAULT_CONFIG = '/etc/containerd/config.toml';
  * not visible at the same path (then a number would be some other disk's, so none is given).
  */
 export async function diskFree(host: string, rootDir: string): Promise<number | undefined> {
-  return host.startsWith('unix://') && isDataRoot(rootDir)
-    ? (await diskStats(rootDir))?.freeBytes
-    : undefined;
+  return isLocalDataRoot(host, rootDir) ? (await diskStats(rootDir))?.freeBytes : undefined;
 }
 
 /** Free and total bytes and inodes of the filesystem holding `path` (statfs needs no read permission on it). */
@@ -69,7 +67,7 @@ export async function diskStats(path: string | undefined): Promise<DiskStats | u
  * path is on another filesystem, to report both.
  */
 export async function locateDisk(host: string, daemon: DaemonPlaces, dataPath?: string): Promise<DiskPlaces> {
-  const local = host.startsWith('unix://') && isDataRoot(daemon.rootDir);
+  const local = isLocalDataRoot(host, daemon.rootDir);
   const dataRoot: DiskPlace | undefined = local
     ? { path: daemon.rootDir, holds: 'data-root', why: "the daemon's data root (DockerRootDir)" }
     : undefined;
@@ -213,6 +211,11 @@ async function sameFilesystem(a: string, b: string): Promise<boolean> {
   if (sa && sb) return sa.dev === sb.dev;
   const [fa, fb] = await Promise.all([statfs(a).catch(() => undefined), statfs(b).catch(() => undefined)]);
   return !!fa && !!fb && fa.type === fb.type && fa.blocks === fb.blocks && fa.files === fb.files;
+}
+
+/** The one rule for measuring a disk at all: a daemon on this machine (a unix socket) and its data root here. */
+function isLocalDataRoot(host: string, rootDir: string): boolean {
+  return host.startsWith('unix://') && isDataRoot(rootDir);
 }
 
 /**
