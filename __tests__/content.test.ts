@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONTENT_LIMITS, configLayers, readImageBlobs, referrers } from '../src/engine/content';
-import { takeInventory } from '../src/engine/inventory';
+import { LIST_ATTEMPTS, listImages, takeInventory } from '../src/engine/inventory';
 import {
   STORE_LIMITS,
   TIME_LIMIT_WARNING,
@@ -376,5 +376,43 @@ describe('takeInventory over a crafted content store', () => {
     expect(inventory.warnings).toEqual([
       expect.stringContaining(`is 100 MiB (${HUGE} bytes), over the 4 MiB cap for one read`),
     ]);
+  });
+});
+
+describe('listImages on a shared host', () => {
+  /** A DockerApi whose image list fails with `errors` in turn, then answers. */
+  function flaky(errors: { statusCode: number; message: string }[]) {
+    let calls = 0;
+    const docker = {
+      request: async <T>() => {
+        const error = errors[calls++];
+        if (error) throw Object.assign(new Error(error.message), error);
+        return [{ Id: 'sha256:aa' }] as T;
+      },
+    } as unknown as DockerApi;
+    return { docker, calls: () => calls };
+  }
+  const racing = {
+    statusCode: 500,
+    message:
+      'retrieving parent of image "e6b9": you may need to remove the image to resolve the error: image not known',
+  };
+
+  it('asks again when Podman 4.3 fails the list because someone removed an image while it listed', async () => {
+    const { docker, calls } = flaky([racing, { statusCode: 500, message: 'layer not known' }]);
+    expect(await listImages(docker)).toEqual([{ Id: 'sha256:aa' }]);
+    expect(calls()).toBe(3);
+  });
+
+  it(`gives up after ${LIST_ATTEMPTS} lists, and never asks again after any other error`, async () => {
+    const always = flaky(Array(LIST_ATTEMPTS).fill(racing));
+    await expect(listImages(always.docker)).rejects.toThrow('image not known');
+    expect(always.calls()).toBe(LIST_ATTEMPTS);
+    const other = flaky([{ statusCode: 500, message: 'database is locked' }]);
+    await expect(listImages(other.docker)).rejects.toThrow('database is locked');
+    expect(other.calls()).toBe(1);
+    const missing = flaky([{ statusCode: 404, message: 'image not known' }]);
+    await expect(listImages(missing.docker)).rejects.toThrow();
+    expect(missing.calls()).toBe(1);
   });
 });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runAction } from './support/action';
 import { describeDocker, itWith, startDaemon, type PrivateDaemon } from './support/daemon';
-import { busyboxImage, clearDaemon, loadImages, type ImageSpec } from './support/fleet';
+import { busyboxImage, clearDaemon, listAllImages, loadImages, type ImageSpec } from './support/fleet';
 
 let daemon: PrivateDaemon;
 let stateDir: string;
@@ -116,7 +116,7 @@ const JOBS: Job[] = [
 
 /** Tags of every image, by ID. */
 async function tagsById(): Promise<Map<string, string[]>> {
-  const images = await daemon.docker.listImages({ all: true });
+  const images = await listAllImages(daemon.docker);
   // Podman lists local names under localhost/ (loaded; tagged through the API on 4.3) or docker.io/ (tagged
   // through the API on 5.8), both of which Docker's own listing leaves out.
   const tagsOf = (i: { RepoTags?: string[] | null }) =>

@@ -33860,6 +33860,25 @@ function isGone(error) {
     const status = error.statusCode;
     return status === 404 || (status === 500 && /\b(layer|image) not known\b/i.test(messageOf(error)));
 }
+/** How many times a listing that an image removed mid-list broke is asked for, in all. */
+const LIST_ATTEMPTS = 3;
+/**
+ * Every image, intermediate ones too. Podman 4.3 fails the whole list with HTTP 500 ("retrieving
+ * parent of image …: image not known", "layer not known") when another client removes an image while it
+ * lists: on a shared host that is someone else's prune, not a fault of the daemon, so the list is asked
+ * again, up to LIST_ATTEMPTS times in all.
+ */
+async function listImages(docker) {
+    for (let attempt = 1;; attempt++) {
+        try {
+            return await docker.request('GET', '/images/json', { all: true });
+        }
+        catch (error) {
+            if (attempt >= LIST_ATTEMPTS || statusOf(error) !== 500 || !isGone(error))
+                throw error;
+        }
+    }
+}
 /** A time from the API, epoch ms; 0 for none (Go's zero time `0001-01-01T00:00:00Z`, or unparsable). */
 function apiTimeMs(iso) {
     const ms = iso ? Date.parse(iso) : NaN;
@@ -33901,9 +33920,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
     const unlessGone = (call) => call.catch((error) => (isGone(error) ? undefined : Promise.reject(error)));
     // Reads from the image store on disk: bounded, and stopped at the run's time limit.
     const reads = storeReads(() => docker.timeLeft());
-    const listing = docker
-        .request('GET', '/images/json', { all: true })
-        .then((list) => done('listMs', list));
+    const listing = listImages(docker).then((list) => done('listMs', list));
     const infoRead = docker.request('GET', '/info');
     // Where the image store is on this machine and readable, each image's layers are read from it rather
     // than asked for one inspect per image: the classic store's image and layer databases (with the
@@ -34139,7 +34156,7 @@ async function measureUsage(docker, inventory) {
     if (inventory.imageStore !== 'podman')
         return usage;
     const known = new Map(inventory.images.map((image) => [image.id, image]));
-    const listed = await docker.request('GET', '/images/json', { all: true });
+    const listed = await listImages(docker);
     const images = [];
     for (const summary of listed) {
         const image = known.get(summary.Id) ?? (await readPodmanImage(docker, summary));

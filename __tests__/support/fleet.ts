@@ -101,7 +101,7 @@ export async function loadImages(
   ).flat();
 
   // The daemon reports tags loaded (and IDs only when no entry had a tag): check the listing instead.
-  const listing = await docker.listImages({ all: true });
+  const listing = await listAllImages(docker);
   const listed = new Set(listing.map((i) => i.Id));
   let missing = [...configs.keys()].filter((hex) => !listed.has(`sha256:${hex}`));
   let unmatched: string[] = [];
@@ -127,6 +127,23 @@ export async function loadImages(
     );
   }
   return ids;
+}
+
+/**
+ * Every image, intermediate ones too, asked again (3 lists in all) when Podman 4.3 fails the whole list
+ * because another client removed an image while it listed (HTTP 500 "… image not known"), as the action's
+ * own listImages does: a job on a shared host that lists is not broken by that.
+ */
+export async function listAllImages(docker: Dockerode): Promise<Dockerode.ImageInfo[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await docker.listImages({ all: true });
+    } catch (error) {
+      const { statusCode, message } = error as { statusCode?: number; message?: string };
+      if (attempt >= 3 || statusCode !== 500 || !/\b(layer|image) not known\b/.test(message ?? ''))
+        throw error;
+    }
+  }
 }
 
 /**
