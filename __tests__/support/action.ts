@@ -1,10 +1,11 @@
 // Runs the bundled action the way the GitHub runner does: `node dist/index.js` with inputs as INPUT_*
 // variables (defaults from action.yml), and files for outputs and the job summary.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { accountNode, asAccount, checkReadable, type RunnerAccount } from './account';
 import { envForHost } from './daemon';
 
 export interface ActionRun {
@@ -19,6 +20,8 @@ export interface ActionRun {
   report: any;
   /** Wall-clock time from spawn to exit. */
   durationMs: number;
+  /** The owner (uid) of the report file, when there is one. */
+  reportUid?: number;
 }
 
 /** The repository root: the nearest folder up from here with action.yml (works from .build/ bundles too). */
@@ -40,18 +43,27 @@ export async function runAction(opts: {
   env?: Record<string, string>;
   /** Kills the run after this long (default 5 min). */
   timeoutMs?: number;
+  /**
+   * Runs node as this unprivileged account (support/account.ts), as GitHub's runners do: its HOME, and
+   * RUNNER_TEMP and the output files owned by it. `host` must then be one it can reach (accountSocket).
+   */
+  account?: RunnerAccount;
 }): Promise<ActionRun> {
   const root = repoRoot();
   const temp = await mkdtemp(path.join(tmpdir(), 'sdp-run-'));
+  const account = opts.account;
   try {
     const outputFile = path.join(temp, 'github_output');
     const summaryFile = path.join(temp, 'step_summary');
     await writeFile(outputFile, '');
     await writeFile(summaryFile, '');
+    if (account) {
+      for (const file of [temp, outputFile, summaryFile]) await chown(file, account.uid, account.gid);
+    }
     // A clean environment: nothing of the caller's (DOCKER_HOST above all) leaks into the run.
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? temp,
+      HOME: account?.home ?? process.env.HOME ?? temp,
       CI: 'true',
       GITHUB_ACTIONS: 'true',
       RUNNER_OS: 'Linux',
@@ -80,7 +92,7 @@ export async function runAction(opts: {
     const started = performance.now();
     // SDP_ACTION runs another build of the action (default: the committed bundle).
     const script = path.resolve(root, process.env.SDP_ACTION ?? 'dist/index.js');
-    const { code, stdout, stderr } = await spawnNode(script, env, root, opts.timeoutMs);
+    const { code, stdout, stderr } = await spawnNode(script, env, root, opts.timeoutMs, account);
     const durationMs = Math.round(performance.now() - started);
     recordRun(`action ${opts.inputs.mode ?? 'report'}`, { code, stdout, stderr, durationMs });
 
@@ -89,7 +101,8 @@ export async function runAction(opts: {
     const reportFile = outputs['report-file'];
     const report =
       reportFile && existsSync(reportFile) ? JSON.parse(await readFile(reportFile, 'utf8')) : undefined;
-    return { code, stdout, stderr, outputs, summary, report, durationMs };
+    const reportUid = report ? (await stat(reportFile)).uid : undefined;
+    return { code, stdout, stderr, outputs, summary, report, durationMs, reportUid };
   } finally {
     await rm(temp, { recursive: true, force: true });
   }
@@ -107,19 +120,24 @@ export function recordRun(
   if (Array.isArray(runs)) runs.push({ what, ...run });
 }
 
-function spawnNode(
+/**
+ * Runs `node script` (SDP_NODE: another Node.js, e.g. node24, as the runner uses), as `account` when
+ * given (through setpriv, with a node binary and a script it can read).
+ */
+export async function spawnNode(
   script: string,
   env: Record<string, string>,
   cwd: string,
   timeoutMs = 300_000,
+  account?: RunnerAccount,
+  args: string[] = [],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = await startNode(script, env, cwd, account, args);
   return new Promise((resolve, reject) => {
-    // SDP_NODE runs the action under another Node.js (e.g. node24, as the runner uses).
-    const child = spawn(process.env.SDP_NODE ?? process.execPath, [script], { env, cwd });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.stdout!.on('data', (chunk) => (stdout += chunk));
+    child.stderr!.on('data', (chunk) => (stderr += chunk));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);
     child.on('close', (code, signal) => {
@@ -131,6 +149,21 @@ function spawnNode(
       });
     });
   });
+}
+
+/** Starts `node script args…` as spawnNode does, for callers that talk to it while it runs. */
+export async function startNode(
+  script: string,
+  env: Record<string, string>,
+  cwd: string,
+  account?: RunnerAccount,
+  args: string[] = [],
+): Promise<ChildProcess> {
+  const node = process.env.SDP_NODE ?? process.execPath;
+  if (!account) return spawn(node, [script, ...args], { env, cwd });
+  await checkReadable(account, script);
+  const [bin, ...argv] = asAccount(account, [await accountNode(account), script, ...args]);
+  return spawn(bin, argv, { env, cwd });
 }
 
 /**
