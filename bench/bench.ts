@@ -1,6 +1,7 @@
 // Benchmark: the action's whole prune run (node start to summary written) against the engine's own
 // `image prune -a -f` on identical fleets, per engine and fleet size, several rounds, side by side.
 //   npm run bench -- [--engines docker20,docker-sid-containerd,podman] [--sizes 500,5000] [--rounds 3]
+//                    [--as-runner]   (the action as an unprivileged user in the docker group, as on runners)
 //   npm run bench -- --budget-plan      (only the budget's planning time for 5,000 images, no daemon)
 // Each fleet is loaded once per engine (cached across runs in ~/.cache/safe-docker-prune/bench), its data
 // root saved, and restored before every timed run, so each run meets the same daemon state, freshly
@@ -13,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
+import { accountDir, accountSocket, runnerAccount, type RunnerAccount } from '../__tests__/support/account';
 import { runAction, repoRoot } from '../__tests__/support/action';
 import { benchBudgetPlan } from './budget-plan';
 import {
@@ -34,6 +36,8 @@ interface Options {
   engines: EngineName[];
   sizes: number[];
   rounds: number;
+  /** The action runs as the runner's account (it reads every image through the API, not the store). */
+  asRunner: boolean;
 }
 
 /** One timed run of the action, with what bench/measure.cjs saw. */
@@ -50,6 +54,8 @@ interface ActionSample {
 
 interface Case {
   engine: EngineName;
+  /** Who ran the action: `root`, or the runner's account. */
+  user: string;
   version: string;
   store: string;
   images: number;
@@ -70,10 +76,14 @@ const CACHE = path.join(homedir(), '.cache/safe-docker-prune/bench');
 const MEASURE = path.join(repoRoot(), 'bench/measure.cjs');
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { engines: ['docker20'], sizes: [500], rounds: 3 };
-  const usage = 'usage: bench [--engines a,b] [--sizes 500,5000] [--rounds N] | --budget-plan';
+  const opts: Options = { engines: ['docker20'], sizes: [500], rounds: 3, asRunner: false };
+  const usage = 'usage: bench [--engines a,b] [--sizes 500,5000] [--rounds N] [--as-runner] | --budget-plan';
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i];
+    if (key === '--as-runner') {
+      opts.asRunner = true;
+      continue;
+    }
     const value = argv[++i] ?? '';
     if (key === '--engines') {
       const names = value.split(',').filter(Boolean);
@@ -110,9 +120,12 @@ async function main(): Promise<void> {
   }
   const opts = parseArgs(args);
   const cases: Case[] = [];
+  const account = opts.asRunner ? runnerAccount() : undefined;
+  if (opts.asRunner && !account)
+    throw new Error('--as-runner: only root can make and become the runner account');
   for (const engine of opts.engines) {
     for (const size of opts.sizes) {
-      const result = await benchCase(engine, size, opts.rounds);
+      const result = await benchCase(engine, size, opts.rounds, account);
       cases.push(result);
       printCase(result);
     }
@@ -176,10 +189,16 @@ async function restored(engine: EngineName, seed: string, dir: string): Promise<
   return daemon;
 }
 
-async function benchCase(engine: EngineName, size: number, rounds: number): Promise<Case> {
+async function benchCase(
+  engine: EngineName,
+  size: number,
+  rounds: number,
+  account?: RunnerAccount,
+): Promise<Case> {
   const { fleet, seed, dir, keep, buildMs } = await seededFleet(engine, size);
   const result: Case = {
     engine,
+    user: account?.name ?? 'root',
     version: '',
     store: ENGINES[engine].imageStore,
     images: fleet.images.length,
@@ -219,7 +238,7 @@ async function benchCase(engine: EngineName, size: number, rounds: number): Prom
             if (!result.notes.includes(note)) result.notes.push(note);
           }
         } else {
-          const sample = await timeAction(daemon, side === 'action' ? 'prune' : 'report');
+          const sample = await timeAction(daemon, side === 'action' ? 'prune' : 'report', account);
           round[side] = sample.ms;
           (side === 'action' ? result.prune : result.report).push(sample);
           console.log(
@@ -250,13 +269,41 @@ async function benchCase(engine: EngineName, size: number, rounds: number): Prom
   return result;
 }
 
-async function timeAction(daemon: PrivateDaemon, mode: 'prune' | 'report'): Promise<ActionSample> {
-  const out = path.join(daemon.dir, `measure-${mode}.json`);
+/**
+ * The action's run, timed. As the runner's account it reaches the daemon through a socket of group
+ * docker (support/account.ts: a byte pipe in front of the private daemon's socket, as the tests use) and
+ * writes its files to folders of its own.
+ */
+async function timeAction(
+  daemon: PrivateDaemon,
+  mode: 'prune' | 'report',
+  account?: RunnerAccount,
+): Promise<ActionSample> {
+  const access = account && (await accountSocket(account, daemon));
+  const outDir = account ? await accountDir(account, '.sdp-bench') : daemon.dir;
+  try {
+    return await timedRun(daemon, mode, outDir, account, access);
+  } finally {
+    await access?.close();
+    if (account) await rm(outDir, { recursive: true, force: true });
+  }
+}
+
+async function timedRun(
+  daemon: PrivateDaemon,
+  mode: 'prune' | 'report',
+  outDir: string,
+  account?: RunnerAccount,
+  access?: { host: string; env: Record<string, string> },
+): Promise<ActionSample> {
+  const out = path.join(outDir, `measure-${mode}.json`);
   const run = await runAction({
-    host: daemon.host,
+    host: access?.host ?? daemon.host,
+    account,
     // The fleet was loaded a moment ago: without min-age 0 its grace period would keep every image.
     inputs: { mode, images: 'unused', 'keep-recent': '0', 'min-age': '0', 'runner-images-min-age': '0' },
     env: {
+      ...access?.env,
       NODE_OPTIONS: `--require ${MEASURE}`,
       SDP_MEASURE_OUT: out,
       // The deletes' concurrency, when the bench is measuring it (the action's default otherwise).
@@ -293,7 +340,10 @@ async function timeAction(daemon: PrivateDaemon, mode: 'prune' | 'report'): Prom
 function printCase(c: Case): void {
   const a = (f: (s: ActionSample) => number | undefined, from = c.prune) =>
     from.map(f).filter((x): x is number => x !== undefined);
-  console.log(`\n${c.engine} ${c.version}, ${c.store} store: ${c.images} images, ${c.removable} removable`);
+  console.log(
+    `\n${c.engine} ${c.version}, ${c.store} store: ${c.images} images, ${c.removable} removable; ` +
+      `the action as ${c.user}`,
+  );
   console.log(`  fleet load (once): ${seconds(c.buildMs)}`);
   console.log(`  deletes at once:   ${process.env.SDP_DELETE_CONNECTIONS ?? "the image store's (run.ts)"}`);
   console.log(
@@ -365,7 +415,7 @@ function markdownTable(cases: Case[], rounds: number): string {
   for (const c of cases) {
     const calls = c.prune[0]?.apiCalls;
     lines.push(
-      `| ${c.engine} ${c.version.split(' ')[0]} (${c.store}) | ${c.images} (${c.removable}) | ` +
+      `| ${c.engine} ${c.version.split(' ')[0]} (${c.store})${c.user === 'root' ? '' : `, as ${c.user}`} | ${c.images} (${c.removable}) | ` +
         `${mmm(
           c.prune.map((s) => s.ms),
           seconds,
