@@ -1,7 +1,7 @@
 // Benchmark: the action's whole prune run (node start to summary written) against the engine's own
 // `image prune -a -f` on identical fleets, per engine and fleet size, several rounds, side by side.
 //   npm run bench -- [--engines docker20,docker-sid-containerd,podman] [--sizes 500,5000] [--rounds 3]
-//                    [--as-runner]   (the action as an unprivileged user in the docker group, as on runners)
+//                    [--users root,runner]   (runner: the action as an unprivileged user in the docker group)
 //   npm run bench -- --budget-plan      (only the budget's planning time for 5,000 images, no daemon)
 // Each fleet is loaded once per engine (cached across runs in ~/.cache/safe-docker-prune/bench), its data
 // root saved, and restored before every timed run, so each run meets the same daemon state, freshly
@@ -36,8 +36,8 @@ interface Options {
   engines: EngineName[];
   sizes: number[];
   rounds: number;
-  /** The action runs as the runner's account (it reads every image through the API, not the store). */
-  asRunner: boolean;
+  /** Who runs the action: root, and/or the runner's account (which reads every image through the API). */
+  users: ('root' | 'runner')[];
 }
 
 /** One timed run of the action, with what bench/measure.cjs saw. */
@@ -76,17 +76,22 @@ const CACHE = path.join(homedir(), '.cache/safe-docker-prune/bench');
 const MEASURE = path.join(repoRoot(), 'bench/measure.cjs');
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { engines: ['docker20'], sizes: [500], rounds: 3, asRunner: false };
-  const usage = 'usage: bench [--engines a,b] [--sizes 500,5000] [--rounds N] [--as-runner] | --budget-plan';
+  const opts: Options = { engines: ['docker20'], sizes: [500], rounds: 3, users: ['root'] };
+  const usage =
+    'usage: bench [--engines a,b|all] [--sizes 500,5000] [--rounds N] [--users root,runner] | --budget-plan';
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i];
-    if (key === '--as-runner') {
-      opts.asRunner = true;
-      continue;
-    }
     const value = argv[++i] ?? '';
-    if (key === '--engines') {
-      const names = value.split(',').filter(Boolean);
+    if (key === '--users') {
+      const users = value.split(',').filter(Boolean);
+      if (users.length === 0 || users.some((u) => u !== 'root' && u !== 'runner'))
+        throw new Error(`--users: "${value}" is not a list of root and runner\n${usage}`);
+      opts.users = [...new Set(users)] as Options['users'];
+    } else if (key === '--engines') {
+      const names =
+        value === 'all'
+          ? Object.keys(ENGINES).filter((n) => n !== 'docker20-tls')
+          : value.split(',').filter(Boolean);
       const unknown = names.filter((n) => !(n in ENGINES) || n === 'docker20-tls');
       if (unknown.length || names.length === 0) {
         throw new Error(
@@ -120,14 +125,16 @@ async function main(): Promise<void> {
   }
   const opts = parseArgs(args);
   const cases: Case[] = [];
-  const account = opts.asRunner ? runnerAccount() : undefined;
-  if (opts.asRunner && !account)
-    throw new Error('--as-runner: only root can make and become the runner account');
+  const account = opts.users.includes('runner') ? runnerAccount() : undefined;
+  if (opts.users.includes('runner') && !account)
+    throw new Error('--users runner: only root can make and become the runner account');
   for (const engine of opts.engines) {
     for (const size of opts.sizes) {
-      const result = await benchCase(engine, size, opts.rounds, account);
-      cases.push(result);
-      printCase(result);
+      for (const user of opts.users) {
+        const result = await benchCase(engine, size, opts.rounds, user === 'runner' ? account : undefined);
+        cases.push(result);
+        printCase(result);
+      }
     }
   }
   console.log('\n' + markdownTable(cases, opts.rounds));

