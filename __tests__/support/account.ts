@@ -3,7 +3,7 @@
 // puts a socket it may open in front of the private daemon, and runs node as that user.
 import { spawnSync } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, chmod, chown, copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { access, chmod, chown, copyFile, cp, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { PrivateDaemon } from './daemon';
@@ -95,15 +95,31 @@ export function accountNode(account: RunnerAccount): Promise<string> {
   })());
 }
 
-/** Throws, naming the file, when the account cannot read the bundle to run (a clone in a 0700 folder). */
-export async function checkReadable(account: RunnerAccount, file: string): Promise<void> {
-  await access(file, constants.R_OK);
-  if (!accountCan(account, '-r', file)) {
-    throw new Error(
-      `${account.name} cannot read ${file}: the runner-account tests need the repository readable by ` +
-        'other users (each folder above it traversable)',
-    );
+const bundleCopies = new Map<string, Promise<string>>();
+
+/**
+ * `script` where the account can read it; else its folder (the bundle: dist/ with its chunks) copied once
+ * to a folder everyone may traverse. A clone in a 0700 home (root's, a CI workspace) is out of the
+ * account's reach, as the runner's own checkout never is.
+ */
+export async function accountScript(account: RunnerAccount, script: string): Promise<string> {
+  await access(script, constants.R_OK);
+  if (accountCan(account, '-r', script)) return script;
+  const folder = path.dirname(script);
+  let copy = bundleCopies.get(folder);
+  if (!copy) {
+    copy = (async () => {
+      const dir = await mkdtemp('/tmp/sdp-bundle-');
+      await cp(folder, dir, { recursive: true });
+      spawnSync('chmod', ['-R', 'a+rX', dir]);
+      process.once('exit', () => spawnSync('rm', ['-rf', dir]));
+      return dir;
+    })();
+    bundleCopies.set(folder, copy);
   }
+  const copied = path.join(await copy, path.basename(script));
+  if (!accountCan(account, '-r', copied)) throw new Error(`${account.name} cannot read ${copied} either`);
+  return copied;
 }
 
 export interface AccountSocket {

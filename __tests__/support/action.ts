@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { accountNode, asAccount, checkReadable, type RunnerAccount } from './account';
+import { accountNode, accountScript, asAccount, type RunnerAccount } from './account';
 import { envForHost } from './daemon';
 
 export interface ActionRun {
@@ -122,7 +122,8 @@ export function recordRun(
 
 /**
  * Runs `node script` (SDP_NODE: another Node.js, e.g. node24, as the runner uses), as `account` when
- * given (through setpriv, with a node binary and a script it can read).
+ * given (through setpriv, with a node binary and a script it can read: copies where the originals are
+ * out of its reach).
  */
 export async function spawnNode(
   script: string,
@@ -161,8 +162,8 @@ export async function startNode(
 ): Promise<ChildProcess> {
   const node = process.env.SDP_NODE ?? process.execPath;
   if (!account) return spawn(node, [script, ...args], { env, cwd });
-  await checkReadable(account, script);
-  const [bin, ...argv] = asAccount(account, [await accountNode(account), script, ...args]);
+  const readable = await accountScript(account, script);
+  const [bin, ...argv] = asAccount(account, [await accountNode(account), readable, ...args]);
   return spawn(bin, argv, { env, cwd });
 }
 
