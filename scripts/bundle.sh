@@ -16,6 +16,9 @@ if [ -n "$differ" ]; then
   echo "dist/cli.js needs files that dist/ lacks or holds with other contents: $differ" >&2
   exit 1
 fi
+# ssh2 (docker-modem's ssh:// transport) ships pagent.exe for Windows' Pageant agent; the action and the
+# command run on Linux and macOS, where ssh2 uses SSH_AUTH_SOCK, so no Windows binary goes into dist/.
+rm -f dist/pagent.exe
 { echo '#!/usr/bin/env node'; cat .build/cli/index.js; } > dist/cli.js
 chmod +x dist/cli.js
 node scripts/licenses.mjs dist/licenses.txt .build/stats/action.json .build/stats/cli.json
