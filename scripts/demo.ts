@@ -5,6 +5,8 @@
 //   npm run demo -- --inputs 'images=unused,keep-recent=1'   other inputs (report mode is kept)
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
 import { request } from 'node:http';
 import { runAction } from '../__tests__/support/action';
 import { findDockerd, startDaemon } from '../__tests__/support/daemon';
@@ -85,7 +87,12 @@ async function main(): Promise<number> {
     process.stderr.write(run.stderr);
     console.log('\n---------------- job summary ----------------');
     console.log(asText(run.summary));
-    if (run.outputs['report-file']) console.log(`(outputs: ${JSON.stringify(run.outputs)})`);
+    // The run's own folder is gone once it ends: the report is kept where the demo's build lives.
+    if (run.outputs['report-file']) {
+      const kept = path.resolve('.build/demo/report.json');
+      await writeFile(kept, JSON.stringify(run.report, null, 2) + '\n');
+      console.log(`(outputs: ${JSON.stringify({ ...run.outputs, 'report-file': kept })})`);
+    }
     return run.code;
   } finally {
     await stop?.();
