@@ -32569,6 +32569,10 @@ class Stopper {
         }
     }
 }
+/** The result of a removal the run stopped before: a failure, skipped, with the stop's reason. */
+function notAttempted(stopper) {
+    return { status: 'error', message: `not attempted: ${stopper.reason}`, skipped: true };
+}
 /** What a failed check says about the daemon. */
 function lossOf(error) {
     const code = error?.code;
@@ -32591,13 +32595,7 @@ async function applyPlan(docker, plan, concurrency, stopper, onProgress = () => 
         const results = [];
         for (const image of group) {
             if (!(await stopper.proceed())) {
-                results.push({
-                    id: image.id,
-                    status: 'error',
-                    message: `not attempted: ${stopper.reason}`,
-                    deleted: [],
-                    untagged: [],
-                });
+                results.push({ id: image.id, ...notAttempted(stopper), deleted: [], untagged: [] });
                 continue;
             }
             const [result, failure] = await remove(image);
@@ -32618,7 +32616,7 @@ const OBJECT_PATHS = {
 async function removeObjects(docker, decisions, concurrency, stopper) {
     return mapPool(decisions, concurrency, async ({ kind, id, force }) => {
         if (!(await stopper.proceed())) {
-            return { kind, id, status: 'error', message: `not attempted: ${stopper.reason}` };
+            return { kind, id, ...notAttempted(stopper) };
         }
         try {
             // `v: false`: a container's anonymous volumes are the volumes class's business.
@@ -32906,11 +32904,10 @@ async function executeBudget(docker, plan, concurrency, phase, log, measure) {
     // Steps not attempted because the daemon went away: reported like executePlan's.
     if (stopper.reason) {
         for (const step of budget.steps.slice(stepsDone)) {
-            const message = `not attempted: ${stopper.reason}`;
             if (step.kind === 'image')
-                results.push({ id: step.id, status: 'error', message, deleted: [], untagged: [] });
+                results.push({ id: step.id, ...notAttempted(stopper), deleted: [], untagged: [] });
             if (step.kind === 'container')
-                objectResults.push({ kind: 'container', id: step.id, status: 'error', message });
+                objectResults.push({ kind: 'container', id: step.id, ...notAttempted(stopper) });
         }
         stepsDone = budget.steps.length;
     }
@@ -34871,7 +34868,7 @@ async function runPass(inputs, docker, hooks) {
         }
         const planned = new Map(plan.images.map((d) => [d.image.id, d.image]));
         for (const r of results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
-            if (!r.message?.startsWith('not attempted')) {
+            if (!r.skipped) {
                 warn(`could not remove image ${describe(planned.get(r.id), r.id)}: ${r.message}`);
             }
         }
@@ -34886,15 +34883,15 @@ async function runPass(inputs, docker, hooks) {
             }
         }
         for (const r of objectResults.filter((r) => r.status === 'error' || r.status === 'conflict')) {
-            if (!r.message?.startsWith('not attempted')) {
+            if (!r.skipped) {
                 warn(`could not remove ${r.kind} ${r.id.slice(0, 64)}: ${r.message}`);
             }
         }
         if (executed.stopped) {
             const all = [...results, ...objectResults];
             const count = (test) => all.filter(test).length;
-            const notAttempted = count((r) => !!r.message?.startsWith('not attempted'));
-            const failed = count((r) => r.status === 'error' && !r.message?.startsWith('not attempted'));
+            const notAttempted = count((r) => !!r.skipped);
+            const failed = count((r) => r.status === 'error' && !r.skipped);
             const done = count((r) => r.status !== 'error');
             failures.push(`stopped: ${executed.stopped}. Of ${all.length} planned removal(s): ${done} done, ${failed} failed, ` +
                 `${notAttempted} not attempted (listed in the summary and the report)`);

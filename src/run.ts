@@ -264,7 +264,7 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
     }
     const planned = new Map(plan.images.map((d) => [d.image.id, d.image]));
     for (const r of results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
-      if (!r.message?.startsWith('not attempted')) {
+      if (!r.skipped) {
         warn(`could not remove image ${describe(planned.get(r.id), r.id)}: ${r.message}`);
       }
     }
@@ -283,7 +283,7 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
       }
     }
     for (const r of objectResults.filter((r) => r.status === 'error' || r.status === 'conflict')) {
-      if (!r.message?.startsWith('not attempted')) {
+      if (!r.skipped) {
         warn(`could not remove ${r.kind} ${r.id.slice(0, 64)}: ${r.message}`);
       }
     }
@@ -291,8 +291,8 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
     if (executed.stopped) {
       const all = [...results, ...objectResults];
       const count = (test: (r: RemovalResult | ObjectResult) => boolean) => all.filter(test).length;
-      const notAttempted = count((r) => !!r.message?.startsWith('not attempted'));
-      const failed = count((r) => r.status === 'error' && !r.message?.startsWith('not attempted'));
+      const notAttempted = count((r) => !!r.skipped);
+      const failed = count((r) => r.status === 'error' && !r.skipped);
       const done = count((r) => r.status !== 'error');
       failures.push(
         `stopped: ${executed.stopped}. Of ${all.length} planned removal(s): ${done} done, ${failed} failed, ` +
