@@ -408,7 +408,7 @@ async function prune(
  * (not the ones skipped after a stop: the verdict counts those), images a delete removed beyond the plan
  * and tags put back.
  */
-export function removalWarnings(plan: Plan, executed: Executed): string[] {
+function removalWarnings(plan: Plan, executed: Executed): string[] {
   const { results, objectResults, buildCacheResult } = executed;
   const warnings: string[] = [];
   if (buildCacheResult && buildCacheResult.status !== 'removed') {
