@@ -5,32 +5,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { BREAKER_LIMITS, Stopper, applyPlan } from '../src/engine/apply';
-import { connectDocker, isRunTimeLimit, type DockerApi } from '../src/engine/docker';
+import { connectDocker, isRunTimeLimit } from '../src/engine/docker';
 import type { Plan } from '../src/types';
+import { FAKE_HOST as HOST, connError, fakeDaemon, httpError } from './support/fakeDaemon';
 
-const HOST = 'unix:///tmp/test/docker.sock';
-const httpError = (statusCode: number, message: string) =>
-  Object.assign(new Error(`(HTTP code ${statusCode}) - ${message}`), { statusCode, json: { message } });
-const connError = (code: string, message: string) => Object.assign(new Error(message), { code });
-
-/** A DockerApi whose probe answers as `probe` says; counts probes. */
-function fakeDocker(probe: () => Promise<void>, timeLeft = () => Infinity) {
-  const api = {
-    host: HOST,
-    probes: 0,
-    request: async () => {
-      throw new Error('unused');
-    },
-    ping: async () => undefined,
-    probe: async () => {
-      api.probes++;
-      await probe();
-    },
-    timeLeft,
-    close: () => undefined,
-  };
-  return api;
-}
+/** A daemon whose probe answers as `probe` says (it counts probes); no request is expected. */
+const fakeDocker = (probe: () => Promise<void>, timeLeft = () => Infinity) => fakeDaemon({ probe, timeLeft });
 
 describe('Stopper (circuit breaker)', () => {
   it('a single server error is the object’s own: no check, the run goes on', async () => {
@@ -145,20 +125,18 @@ describe('applyPlan with a daemon that stops mid-run', () => {
     } as unknown as Plan;
     let deletes = 0;
     let down = false;
-    const docker: DockerApi = {
-      host: HOST,
-      request: async <T>(method: string): Promise<T> => {
-        if (method === 'DELETE' && ++deletes > 10) down = true;
-        if (down) throw httpError(500, 'error deleting lease: grpc: the client connection is closing');
-        return [] as T;
+    const docker = fakeDaemon({
+      routes: {
+        '* /**': ({ method }: { method: string }) => {
+          if (method === 'DELETE' && ++deletes > 10) down = true;
+          if (down) throw httpError(500, 'error deleting lease: grpc: the client connection is closing');
+          return [];
+        },
       },
-      ping: async () => undefined,
       probe: async () => {
         if (down) throw connError('ECONNREFUSED', 'connect ECONNREFUSED');
       },
-      timeLeft: () => Infinity,
-      close: () => undefined,
-    };
+    });
     const stopper = new Stopper(docker);
     const results = await applyPlan(docker, plan, 1, stopper);
     expect(results.filter((r) => r.status === 'removed').length).toBe(10);

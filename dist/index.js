@@ -32569,6 +32569,10 @@ class Stopper {
         }
     }
 }
+/** The result of a removal the run stopped before: a failure, skipped, with the stop's reason. */
+function notAttempted(stopper) {
+    return { status: 'error', message: `not attempted: ${stopper.reason}`, skipped: true };
+}
 /** What a failed check says about the daemon. */
 function lossOf(error) {
     const code = error?.code;
@@ -32591,13 +32595,7 @@ async function applyPlan(docker, plan, concurrency, stopper, onProgress = () => 
         const results = [];
         for (const image of group) {
             if (!(await stopper.proceed())) {
-                results.push({
-                    id: image.id,
-                    status: 'error',
-                    message: `not attempted: ${stopper.reason}`,
-                    deleted: [],
-                    untagged: [],
-                });
+                results.push({ id: image.id, ...notAttempted(stopper), deleted: [], untagged: [] });
                 continue;
             }
             const [result, failure] = await remove(image);
@@ -32618,7 +32616,7 @@ const OBJECT_PATHS = {
 async function removeObjects(docker, decisions, concurrency, stopper) {
     return mapPool(decisions, concurrency, async ({ kind, id, force }) => {
         if (!(await stopper.proceed())) {
-            return { kind, id, status: 'error', message: `not attempted: ${stopper.reason}` };
+            return { kind, id, ...notAttempted(stopper) };
         }
         try {
             // `v: false`: a container's anonymous volumes are the volumes class's business.
@@ -32906,11 +32904,10 @@ async function executeBudget(docker, plan, concurrency, phase, log, measure) {
     // Steps not attempted because the daemon went away: reported like executePlan's.
     if (stopper.reason) {
         for (const step of budget.steps.slice(stepsDone)) {
-            const message = `not attempted: ${stopper.reason}`;
             if (step.kind === 'image')
-                results.push({ id: step.id, status: 'error', message, deleted: [], untagged: [] });
+                results.push({ id: step.id, ...notAttempted(stopper), deleted: [], untagged: [] });
             if (step.kind === 'container')
-                objectResults.push({ kind: 'container', id: step.id, status: 'error', message });
+                objectResults.push({ kind: 'container', id: step.id, ...notAttempted(stopper) });
         }
         stepsDone = budget.steps.length;
     }
@@ -34733,10 +34730,50 @@ function runTimeLimit(inputs) {
         runLimitRule: `${RUN_LIMIT_FACTOR} × api-timeout${gates ? ' + 2 × gate-timeout' : ''}`,
     };
 }
-/** Runs one pass; the report file is written before it returns, also when the run fails. */
+/**
+ * Runs one pass; the report file is written before it returns, also when the run fails. The stages, in
+ * order: reach the daemon, gates before, inventory, history, plan, record usage, prune (then measure and
+ * gates after), verdict, facts and the closing line.
+ */
 async function runPass(inputs, docker, hooks) {
     if (inputs.dataPath)
         await checkDataPath(inputs.dataPath);
+    const pass = startPass(inputs, docker, hooks);
+    await reachDaemon(docker);
+    const gates = { before: await gatesBefore(pass) };
+    const early = verdict({ inputs, gates });
+    if (early.failures.length > 0)
+        return finish(inputs, undefined, gates, pass.timings, early.failures);
+    const inventory = await readInventory(pass);
+    const nowMs = Date.now();
+    const history = await readHistory(pass, inventory);
+    const disk = await diskBefore(pass, inventory);
+    const planning = planningOf(inputs, inventory, history, disk, nowMs);
+    let plan = await planPass(pass, planning);
+    const warnings = [
+        ...passWarnings(inventory, history, plan),
+        ...(await run_recordUsage(pass, inventory, history, nowMs)),
+    ];
+    warnings.forEach((w) => hooks.warn(w));
+    let executed;
+    let after = {};
+    if (inputs.mode === 'prune') {
+        ({ executed, plan } = await prune(pass, planning, plan, disk));
+        if (!executed.stopped) {
+            after = await measure(pass, inventory, disk, plan.budget);
+            const gatesAfterPrune = await gatesAfter(pass);
+            if (gatesAfterPrune)
+                gates.after = gatesAfterPrune;
+        }
+    }
+    const decided = verdict({ inputs, gates, executed, budget: plan.budget });
+    decided.warnings.forEach((w) => hooks.warn(w));
+    const facts = factsOf(pass, { inventory, nowMs, disk, plan, executed, after, gates }, decided, warnings);
+    const outcome = await finish(inputs, facts, gates, pass.timings, decided.failures);
+    hooks.info(closingLine(inputs, outcome.totals, after.usage));
+    return outcome;
+}
+function startPass(inputs, docker, hooks) {
     const timings = {};
     const timed = async (name, key, fn) => {
         const start = performance.now();
@@ -34747,9 +34784,10 @@ async function runPass(inputs, docker, hooks) {
             timings[key] = Math.round(performance.now() - start);
         }
     };
-    const failures = [];
-    const warn = (message) => hooks.warn(message);
-    const info = (line) => hooks.info(line);
+    return { inputs, docker, hooks, timings, timed };
+}
+/** Reach the daemon: a DaemonUnreachableError saying what to check when nothing answers as Docker. */
+async function reachDaemon(docker) {
     try {
         await docker.ping();
     }
@@ -34763,17 +34801,24 @@ async function runPass(inputs, docker, hooks) {
                 : `Could not reach a Docker daemon at ${docker.host}: ${message}. Check that the daemon is running, ` +
                     'that docker-host (or DOCKER_HOST) points at it, and that this job may use its socket.');
     }
-    const gates = { before: [] };
-    if (inputs.criticalContainers.length > 0) {
-        gates.before = await timed('Safety gates', 'gatesMs', () => checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, info));
-        const failed = gates.before.filter((g) => !g.ok);
-        gates.before.forEach((g) => info(`${g.container}: ${g.ok ? 'ok' : 'FAILED'}, ${g.reason}`));
-        if (failed.length > 0) {
-            const reason = `safety gate failed, nothing was ${inputs.mode === 'prune' ? 'removed' : 'planned'}: ${failed.map((g) => `${g.container} ${g.reason}`).join(', ')}`;
-            return finish(inputs, undefined, gates, timings, [reason]);
-        }
-    }
-    const budgeted = hasBudget(inputs);
+}
+/** The safety gates before anything is planned, each logged; none without critical containers. */
+async function gatesBefore({ inputs, docker, hooks, timed }) {
+    if (inputs.criticalContainers.length === 0)
+        return [];
+    const before = await timed('Safety gates', 'gatesMs', () => checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (line) => hooks.info(line)));
+    before.forEach((g) => hooks.info(`${g.container}: ${g.ok ? 'ok' : 'FAILED'}, ${g.reason}`));
+    return before;
+}
+/** The safety gates again after a prune; undefined without critical containers. */
+async function gatesAfter({ inputs, docker, hooks, timed }) {
+    if (inputs.criticalContainers.length === 0)
+        return undefined;
+    return timed('Safety gates after the prune', 'gatesAfterMs', () => checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (line) => hooks.info(line)));
+}
+/** The daemon's inventory (with buildx's builders when asked for), its reads' timings and one line. */
+async function readInventory({ inputs, docker, hooks, timings, timed }) {
+    const info = (line) => hooks.info(line);
     const inventory = await timed('Inventory', 'inventoryMs', async () => {
         let taken;
         try {
@@ -34782,16 +34827,8 @@ async function runPass(inputs, docker, hooks) {
         catch (error) {
             throw new Error(`Could not take an inventory of the Docker daemon at ${docker.host}: ${describeError(error)}`);
         }
-        if (inputs.buildxBuilders === 'stale') {
-            const listing = await listBuildxBuilders(docker.host, process.env, Math.min(inputs.apiTimeoutMs, 30_000));
-            if (listing.unavailable)
-                info(`buildx builders: no listing from this host's buildx (${listing.unavailable})`);
-            taken.builders = await inspectBuilders(docker, taken.containers, listing, process.env.BUILDX_BUILDER);
-            info(`buildx builders: ${taken.builders.length} builder container(s)` +
-                (listing.unavailable
-                    ? ''
-                    : `; buildx knows ${listing.builders.map((b) => b.name).join(', ') || 'none'}`));
-        }
+        if (inputs.buildxBuilders === 'stale')
+            taken.builders = await readBuilders(docker, inputs, taken, info);
         const e = taken.engine;
         info(`${taken.images.length} images, ${taken.containers.length} containers; ${engineName(e)} ${e.version} ` +
             `(API ${e.apiVersion}, ${e.imageStore} image store) at ${docker.host}`);
@@ -34799,168 +34836,266 @@ async function runPass(inputs, docker, hooks) {
     });
     for (const [phase, ms] of Object.entries(inventory.phases ?? {}))
         timings[`inventory.${phase}`] = ms;
-    const nowMs = Date.now();
-    // Usage history: read for the budget's order, recorded by every run (any mode, budget or not).
+    return inventory;
+}
+/** buildx's builder containers, with what this host's buildx lists (`buildx-builders: stale`). */
+async function readBuilders(docker, inputs, inventory, info) {
+    const listing = await listBuildxBuilders(docker.host, process.env, Math.min(inputs.apiTimeoutMs, 30_000));
+    if (listing.unavailable)
+        info(`buildx builders: no listing from this host's buildx (${listing.unavailable})`);
+    const builders = await inspectBuilders(docker, inventory.containers, listing, process.env.BUILDX_BUILDER);
+    info(`buildx builders: ${builders.length} builder container(s)` +
+        (listing.unavailable
+            ? ''
+            : `; buildx knows ${listing.builders.map((b) => b.name).join(', ') || 'none'}`));
+    return builders;
+}
+/** History: the usage this daemon's earlier runs recorded (every run records, in any mode). */
+async function readHistory({ inputs, docker }, inventory) {
     const daemonKey = inventory.engine.id || docker.host;
-    const history = await readState(inputs.stateDir);
-    const historyWarnings = history.warning && (budgeted || !history.warning.startsWith('no usage history')) ? [history.warning] : [];
+    const read = await readState(inputs.stateDir);
+    const warnings = read.warning && (hasBudget(inputs) || !read.warning.startsWith('no usage history')) ? [read.warning] : [];
+    return { daemonKey, usage: read.state.daemons[daemonKey], warnings };
+}
+async function diskBefore({ inputs, docker }, inventory) {
     const places = await locateDisk(docker.host, inventory, inputs.dataPath);
-    const measuredPath = places.measured?.path;
-    const diskBefore = await diskStats(measuredPath);
+    const before = await diskStats(places.measured?.path);
     const dataRootBefore = await diskStats(places.dataRoot?.path);
-    const lastUsed = lastUsedTimes(inventory.images, inventory.containers, history.state.daemons[daemonKey], nowMs);
-    const budgetContext = (stepsDone) => ({ disk: diskBefore, lastUsed, stepsDone });
-    const policy = { ...inputs, firstSeen: firstSeenOf(history.state.daemons[daemonKey]) };
-    let plan = await timed('Plan', 'planMs', async () => {
-        const planned = planWithBudget(inventory, policy, nowMs, budgetContext());
-        for (const d of planned.images) {
-            const what = d.image.repoTags.length > 0 ? d.image.repoTags.join(' ') : shortId(d.image.id);
-            info(`${d.action === 'remove' ? 'remove' : `keep (${d.reason})`}: ${what}: ${d.detail}`);
-        }
-        for (const o of planned.objects.filter((o) => o.reason !== 'not-selected')) {
-            info(`${o.action === 'remove' ? 'remove' : `keep (${o.reason})`}: ${o.kind} ${o.name}: ${o.detail}`);
-        }
-        if (planned.buildCache)
-            info(`build cache: ${planned.buildCache.detail}`);
-        if (planned.budget)
-            budgetLines(planned.budget).forEach((line) => info(line));
-        return planned;
+    return { places, before, dataRootBefore };
+}
+function planningOf(inputs, inventory, history, disk, nowMs) {
+    return {
+        inventory,
+        policy: { ...inputs, firstSeen: firstSeenOf(history.usage) },
+        nowMs,
+        disk: disk.before,
+        lastUsed: lastUsedTimes(inventory.images, inventory.containers, history.usage, nowMs),
+    };
+}
+/** The plan (budgeted when a budget is given); after `stepsDone` steps, the plan of a prune that met it. */
+function planOf({ inventory, policy, nowMs, disk, lastUsed }, stepsDone) {
+    return planWithBudget(inventory, policy, nowMs, { disk, lastUsed, stepsDone });
+}
+/** Plan: the decisions, each logged with its reason. */
+async function planPass({ hooks, timed }, planning) {
+    return timed('Plan', 'planMs', async () => {
+        const plan = planOf(planning);
+        planLines(plan).forEach((line) => hooks.info(line));
+        return plan;
     });
-    const warnings = [
+}
+/** One line per image, per container, network and volume the plan looked at, build cache, budget. */
+function planLines(plan) {
+    return [
+        ...plan.images.map((d) => {
+            const what = d.image.repoTags.length > 0 ? d.image.repoTags.join(' ') : shortId(d.image.id);
+            return `${d.action === 'remove' ? 'remove' : `keep (${d.reason})`}: ${what}: ${d.detail}`;
+        }),
+        ...plan.objects
+            .filter((o) => o.reason !== 'not-selected')
+            .map((o) => `${o.action === 'remove' ? 'remove' : `keep (${o.reason})`}: ${o.kind} ${o.name}: ${o.detail}`),
+        ...(plan.buildCache ? [`build cache: ${plan.buildCache.detail}`] : []),
+        ...(plan.budget ? budgetLines(plan.budget) : []),
+    ];
+}
+/** What the pass warns of before it removes anything. */
+function passWarnings(inventory, history, plan) {
+    return [
         ...(inventory.warnings ?? []),
-        ...historyWarnings,
+        ...history.warnings,
         ...plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`),
         ...(plan.budget?.unmeasurable ?? []),
     ];
+}
+/** Record usage: this run's sightings into the history; a warning when they could not be recorded. */
+async function run_recordUsage({ inputs }, inventory, history, nowMs) {
     const recorded = await writeState(inputs.stateDir, {
-        daemonId: daemonKey,
+        daemonId: history.daemonKey,
         images: inventory.images.map((image) => image.id),
         inUse: inventory.containers.map((c) => c.imageId),
         nowMs,
     });
-    if (recorded)
-        warnings.push(recorded);
-    warnings.forEach((w) => warn(w));
-    let stopped;
-    let results;
-    let objectResults;
-    let buildCacheResult;
-    let usageAfter;
-    let diskAfter;
-    let dataRootAfter;
-    if (inputs.mode === 'prune') {
-        const connections = deleteConnections(inventory.engine.imageStore);
-        let executed;
-        if (plan.budget) {
-            const budgetRun = await executeBudget(docker, plan, connections, timed, info, async () => {
-                const now = await diskStats(measuredPath);
-                return { freeBytes: now?.freeBytes, freeInodes: now?.freeInodes };
-            });
-            // The filesystem met the budget sooner than the estimate: the rest is kept, budget met.
-            if (budgetRun.stepsDone < plan.budget.steps.length) {
-                plan = planWithBudget(inventory, policy, nowMs, budgetContext(budgetRun.stepsDone));
-            }
-            executed = budgetRun;
-        }
-        else {
-            executed = await executePlan(docker, plan, connections, timed, info);
-        }
-        ({ results, objectResults, buildCacheResult, stopped } = executed);
-        if (buildCacheResult && buildCacheResult.status !== 'removed') {
-            warn(`build cache not pruned: ${buildCacheResult.message}`);
-        }
-        const planned = new Map(plan.images.map((d) => [d.image.id, d.image]));
-        for (const r of results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
-            if (!r.message?.startsWith('not attempted')) {
-                warn(`could not remove image ${describe(planned.get(r.id), r.id)}: ${r.message}`);
-            }
-        }
-        for (const r of results) {
-            // Races with jobs in flight: say what the daemon did beyond the plan, and what was put back.
-            if (r.unplanned?.length) {
-                warn(`removing image ${describe(planned.get(r.id), r.id)} also removed image(s) the plan kept or never saw: ` +
-                    `${r.unplanned.map(shortId).join(', ')} (a tag moved to them during the run)`);
-            }
-            if (r.restored?.length) {
-                warn(`put back tag(s) ${r.restored.join(', ')} of image ${shortId(r.id)}, which the daemon refused to remove`);
-            }
-        }
-        for (const r of objectResults.filter((r) => r.status === 'error' || r.status === 'conflict')) {
-            if (!r.message?.startsWith('not attempted')) {
-                warn(`could not remove ${r.kind} ${r.id.slice(0, 64)}: ${r.message}`);
-            }
-        }
-        if (executed.stopped) {
-            const all = [...results, ...objectResults];
-            const count = (test) => all.filter(test).length;
-            const notAttempted = count((r) => !!r.message?.startsWith('not attempted'));
-            const failed = count((r) => r.status === 'error' && !r.message?.startsWith('not attempted'));
-            const done = count((r) => r.status !== 'error');
-            failures.push(`stopped: ${executed.stopped}. Of ${all.length} planned removal(s): ${done} done, ${failed} failed, ` +
-                `${notAttempted} not attempted (listed in the summary and the report)`);
-        }
-        else {
-            const measuring = performance.now();
-            usageAfter = await measureUsage(docker, inventory).catch(() => undefined);
-            diskAfter = await diskStats(measuredPath);
-            dataRootAfter = await diskStats(places.dataRoot?.path);
-            timings.measureMs = Math.round(performance.now() - measuring);
-        }
-        const errors = [...results, ...objectResults].filter((r) => r.status === 'error' || r.status === 'conflict');
-        if (inputs.failOnError &&
-            !executed.stopped &&
-            (errors.length > 0 || buildCacheResult?.status === 'error')) {
-            failures.push(`${errors.length} object(s) could not be removed (fail-on-error is true)`);
-        }
-        if (inputs.criticalContainers.length > 0 && !executed.stopped) {
-            gates.after = await timed('Safety gates after the prune', 'gatesAfterMs', () => checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, info));
-            const failed = gates.after.filter((g) => !g.ok);
-            if (failed.length > 0) {
-                failures.push(`after the prune: ${failed.map((g) => `${g.container} ${g.reason}`).join(', ')}`);
-            }
-        }
-    }
+    return recorded ? [recorded] : [];
+}
+/**
+ * Prune: removes the plan, or a budget's steps while the filesystem still needs them (then plans again
+ * with the steps done, the rest kept: budget met); warns of each object that could not be removed.
+ */
+async function prune({ docker, hooks, timed }, planning, plan, disk) {
+    const info = (line) => hooks.info(line);
+    const connections = deleteConnections(planning.inventory.engine.imageStore);
+    let executed;
+    let done = plan;
     if (plan.budget) {
-        const concluded = concludeBudget(plan.budget, inputs, { stopped, diskAfter, usageAfter });
-        concluded.warnings.forEach((w) => warn(w));
-        warnings.push(...concluded.warnings);
-        failures.push(...concluded.failures);
+        const budgetRun = await executeBudget(docker, plan, connections, timed, info, async () => {
+            const now = await diskStats(disk.places.measured?.path);
+            return { freeBytes: now?.freeBytes, freeInodes: now?.freeInodes };
+        });
+        // The filesystem met the budget sooner than the estimate: the rest is kept, budget met.
+        if (budgetRun.stepsDone < plan.budget.steps.length)
+            done = planOf(planning, budgetRun.stepsDone);
+        executed = budgetRun;
     }
-    const facts = {
-        plan,
-        results,
-        objectResults,
-        buildCacheResult,
+    else {
+        executed = await executePlan(docker, plan, connections, timed, info);
+    }
+    removalWarnings(done, executed).forEach((w) => hooks.warn(w));
+    return { executed, plan: done };
+}
+/**
+ * What a prune warns of: the build cache not pruned, each image or object that could not be removed
+ * (not the ones skipped after a stop: the verdict counts those), images a delete removed beyond the plan
+ * and tags put back.
+ */
+function removalWarnings(plan, executed) {
+    const { results, objectResults, buildCacheResult } = executed;
+    const warnings = [];
+    if (buildCacheResult && buildCacheResult.status !== 'removed') {
+        warnings.push(`build cache not pruned: ${buildCacheResult.message}`);
+    }
+    const planned = new Map(plan.images.map((d) => [d.image.id, d.image]));
+    for (const r of results.filter((r) => failed(r) && !r.skipped)) {
+        warnings.push(`could not remove image ${describe(planned.get(r.id), r.id)}: ${r.message}`);
+    }
+    for (const r of results) {
+        // Races with jobs in flight: say what the daemon did beyond the plan, and what was put back.
+        if (r.unplanned?.length) {
+            warnings.push(`removing image ${describe(planned.get(r.id), r.id)} also removed image(s) the plan kept or never saw: ` +
+                `${r.unplanned.map(shortId).join(', ')} (a tag moved to them during the run)`);
+        }
+        if (r.restored?.length) {
+            warnings.push(`put back tag(s) ${r.restored.join(', ')} of image ${shortId(r.id)}, which the daemon refused to remove`);
+        }
+    }
+    for (const r of objectResults.filter((r) => failed(r) && !r.skipped)) {
+        warnings.push(`could not remove ${r.kind} ${r.id.slice(0, 64)}: ${r.message}`);
+    }
+    return warnings;
+}
+/** A removal that did not happen: an error, or a conflict (the object gained a user since the plan). */
+const failed = (r) => r.status === 'error' || r.status === 'conflict';
+/** Measure, after a prune that was not stopped; a budget records what it finds (`budget.after`). */
+async function measure({ docker, timings }, inventory, disk, budget) {
+    const measuring = performance.now();
+    const usage = await measureUsage(docker, inventory).catch(() => undefined);
+    const after = await diskStats(disk.places.measured?.path);
+    const dataRoot = await diskStats(disk.places.dataRoot?.path);
+    timings.measureMs = Math.round(performance.now() - measuring);
+    if (budget)
+        recordBudgetEnd(budget, after, usage);
+    return { usage, disk: after, dataRoot };
+}
+/** The budget's end after a prune: what the filesystem and the daemon show now, and whether it is met. */
+function recordBudgetEnd(budget, diskAfter, usageAfter) {
+    budget.after = {
+        freeBytes: diskAfter?.freeBytes,
+        totalBytes: diskAfter?.totalBytes,
+        freeInodes: diskAfter?.freeInodes,
+        totalInodes: diskAfter?.totalInodes,
+        usage: usageAfter
+            ? daemonUsage({ usage: usageAfter })
+            : budget.before.usage - (budget.steps.at(-1)?.runningTotal ?? 0),
+    };
+    budget.metAfterPrune = budgetMetAfter(budget, budget.after);
+}
+/**
+ * Verdict, pure: a safety gate that failed before anything else decides alone; else the prune that
+ * stopped (with what was done, failed and not attempted) or, with fail-on-error, the objects that could
+ * not be removed; the gates after the prune; and the budget, which warns when it cannot be met or is not
+ * met after the prune, and fails the run then with fail-on-error.
+ */
+function verdict({ inputs, gates, executed, budget }) {
+    const gateFailed = gates.before.filter((g) => !g.ok);
+    if (gateFailed.length > 0) {
+        const nothing = inputs.mode === 'prune' ? 'removed' : 'planned';
+        return {
+            failures: [`safety gate failed, nothing was ${nothing}: ${gateList(gateFailed)}`],
+            warnings: [],
+        };
+    }
+    const failures = executed ? pruneFailures(inputs, executed) : [];
+    const afterFailed = (gates.after ?? []).filter((g) => !g.ok);
+    if (afterFailed.length > 0)
+        failures.push(`after the prune: ${gateList(afterFailed)}`);
+    const warnings = budget ? budgetWarnings(budget) : [];
+    if (budget && inputs.failOnError && (budget.shortfallBytes > 0 || budget.metAfterPrune === false)) {
+        failures.push('the budget is not met (fail-on-error is true)');
+    }
+    return { failures, warnings };
+}
+const gateList = (gates) => gates.map((g) => `${g.container} ${g.reason}`).join(', ');
+/** A stopped prune fails the run, saying how far it got; otherwise objects not removed, with fail-on-error. */
+function pruneFailures(inputs, executed) {
+    const all = [...executed.results, ...executed.objectResults];
+    const count = (test) => all.filter(test).length;
+    if (executed.stopped) {
+        const notAttempted = count((r) => !!r.skipped);
+        const failedCount = count((r) => r.status === 'error' && !r.skipped);
+        const done = count((r) => r.status !== 'error');
+        return [
+            `stopped: ${executed.stopped}. Of ${all.length} planned removal(s): ${done} done, ${failedCount} failed, ` +
+                `${notAttempted} not attempted (listed in the summary and the report)`,
+        ];
+    }
+    const errors = count(failed);
+    if (inputs.failOnError && (errors > 0 || executed.buildCacheResult?.status === 'error')) {
+        return [`${errors} object(s) could not be removed (fail-on-error is true)`];
+    }
+    return [];
+}
+/** The budget's warnings: by how much it falls short and what holds the space, or not met as measured. */
+function budgetWarnings(budget) {
+    const short = budget.shortfallBytes > 0;
+    if (short) {
+        const held = budget.holding.map((h) => `${h.kind} ${h.name} (${h.bytes} bytes, ${h.reason})`).join('; ');
+        return [
+            `the budget cannot be met: every allowed removal frees ${budget.needBytes - budget.shortfallBytes} ` +
+                `of the ${budget.needBytes} bytes needed, ${budget.shortfallBytes} bytes short` +
+                (held ? `; the largest kept: ${held}` : ''),
+        ];
+    }
+    return budget.metAfterPrune === false
+        ? ['the budget is not met after the prune, as measured now (see the budget section)']
+        : [];
+}
+/** The facts of a pass that got as far as a plan, for the report and both front doors. */
+function factsOf({ inputs, docker, timings }, end, decided, warnings) {
+    const { inventory, disk, after, executed } = end;
+    return {
+        plan: end.plan,
+        results: executed?.results,
+        objectResults: executed?.objectResults,
+        buildCacheResult: executed?.buildCacheResult,
         host: docker.host,
         engine: inventory.engine,
-        nowMs,
+        nowMs: end.nowMs,
         usageBefore: inventory.usage,
-        usageAfter,
+        usageAfter: after.usage,
         measured: measuredClasses(inputs),
-        diskFreeBefore: diskBefore?.freeBytes,
-        diskFreeAfter: diskAfter?.freeBytes,
-        inodesFreeBefore: diskBefore?.freeInodes,
-        inodesFreeAfter: diskAfter?.freeInodes,
-        diskPlace: places.measured,
-        dataRootDisk: places.dataRoot && {
-            path: places.dataRoot.path,
-            freeBefore: dataRootBefore?.freeBytes,
-            freeAfter: dataRootAfter?.freeBytes,
-            inodesFreeBefore: dataRootBefore?.freeInodes,
-            inodesFreeAfter: dataRootAfter?.freeInodes,
+        diskFreeBefore: disk.before?.freeBytes,
+        diskFreeAfter: after.disk?.freeBytes,
+        inodesFreeBefore: disk.before?.freeInodes,
+        inodesFreeAfter: after.disk?.freeInodes,
+        diskPlace: disk.places.measured,
+        dataRootDisk: disk.places.dataRoot && {
+            path: disk.places.dataRoot.path,
+            freeBefore: disk.dataRootBefore?.freeBytes,
+            freeAfter: after.dataRoot?.freeBytes,
+            inodesFreeBefore: disk.dataRootBefore?.freeInodes,
+            inodesFreeAfter: after.dataRoot?.freeInodes,
         },
         timings,
-        warnings,
-        gates,
-        failures,
+        warnings: [...warnings, ...decided.warnings],
+        gates: end.gates,
+        failures: decided.failures,
     };
-    const outcome = await finish(inputs, facts, gates, timings, failures);
-    const totals = outcome.totals;
-    info(`${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); estimated ${totals.estimatedBytes} bytes` +
+}
+/** The closing line: what was removed (or would be), estimated and measured. */
+function closingLine(inputs, totals, usageAfter) {
+    return (`${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); estimated ${totals.estimatedBytes} bytes` +
         (inputs.mode === 'prune'
             ? `, measured ${usageAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
             : ''));
-    return outcome;
 }
 /**
  * The times the inventory reads beyond its lists: when images arrived (the grace periods, keep-recent's
@@ -34985,40 +35120,6 @@ function firstSeenOf(history) {
     if (!history)
         return undefined;
     return new Map(Object.entries(history.images).map(([id, use]) => [id, use.firstSeenMs]));
-}
-/**
- * The budget's end: by how much it falls short and what holds the space (from the plan), and after a
- * prune what the filesystem and the daemon show now (recorded in `budget.after`).
- */
-function concludeBudget(budget, inputs, end) {
-    const warnings = [];
-    const short = budget.shortfallBytes > 0;
-    if (short) {
-        const held = budget.holding.map((h) => `${h.kind} ${h.name} (${h.bytes} bytes, ${h.reason})`).join('; ');
-        warnings.push(`the budget cannot be met: every allowed removal frees ${budget.needBytes - budget.shortfallBytes} ` +
-            `of the ${budget.needBytes} bytes needed, ${budget.shortfallBytes} bytes short` +
-            (held ? `; the largest kept: ${held}` : ''));
-    }
-    if (inputs.mode === 'prune' && !end.stopped) {
-        const { diskAfter, usageAfter } = end;
-        budget.after = {
-            freeBytes: diskAfter?.freeBytes,
-            totalBytes: diskAfter?.totalBytes,
-            freeInodes: diskAfter?.freeInodes,
-            totalInodes: diskAfter?.totalInodes,
-            usage: usageAfter
-                ? daemonUsage({ usage: usageAfter })
-                : budget.before.usage - (budget.steps.at(-1)?.runningTotal ?? 0),
-        };
-        budget.metAfterPrune = budgetMetAfter(budget, budget.after);
-        if (!budget.metAfterPrune && !short) {
-            warnings.push('the budget is not met after the prune, as measured now (see the budget section)');
-        }
-    }
-    const failures = inputs.failOnError && (short || budget.metAfterPrune === false)
-        ? ['the budget is not met (fail-on-error is true)']
-        : [];
-    return { warnings, failures };
 }
 /** The classes this run cleans, whose byte totals make up the measured figure. */
 function measuredClasses(inputs) {

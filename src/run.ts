@@ -4,15 +4,15 @@
 
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { executeBudget, executePlan, type Executed } from './engine/apply';
+import { executeBudget, executePlan, type Executed, type Phase } from './engine/apply';
 import { inspectBuilders, listBuildxBuilders } from './engine/buildx';
-import { checkDataPath, diskStats, locateDisk, type DiskStats } from './engine/disk';
+import { checkDataPath, diskStats, locateDisk, type DiskPlaces, type DiskStats } from './engine/disk';
 import { writeFileAtomic } from './engine/files';
 import { connectDocker, describeError, messageOf, tlsAdvice, type DockerApi } from './engine/docker';
 import { checkGates } from './engine/gates';
 import { measureUsage, takeInventory } from './engine/inventory';
 import { readState, writeState } from './engine/state';
-import { budgetMetAfter, daemonUsage, hasBudget, planWithBudget } from './policy/budget';
+import { budgetMetAfter, daemonUsage, hasBudget, planWithBudget, type BudgetPolicy } from './policy/budget';
 import type { FirstSeen } from './policy/age';
 import { lastUsedTimes, type DaemonUsage } from './policy/usage';
 import {
@@ -29,12 +29,14 @@ import {
 } from './report/report';
 import type {
   BudgetPlan,
-  BuildCacheResult,
+  BuilderInfo,
+  GateResult,
   ImageInfo,
   ImageStore,
   Inputs,
   Inventory,
   ObjectResult,
+  Plan,
   RemovalResult,
   Usage,
 } from './types';
@@ -110,11 +112,64 @@ export function runTimeLimit(inputs: Inputs): { runTimeoutMs: number; runLimitRu
   };
 }
 
-/** Runs one pass; the report file is written before it returns, also when the run fails. */
+/**
+ * Runs one pass; the report file is written before it returns, also when the run fails. The stages, in
+ * order: reach the daemon, gates before, inventory, history, plan, record usage, prune (then measure and
+ * gates after), verdict, facts and the closing line.
+ */
 export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks): Promise<Outcome> {
   if (inputs.dataPath) await checkDataPath(inputs.dataPath);
+  const pass = startPass(inputs, docker, hooks);
+  await reachDaemon(docker);
+  const gates: GateReport = { before: await gatesBefore(pass) };
+  const early = verdict({ inputs, gates });
+  if (early.failures.length > 0) return finish(inputs, undefined, gates, pass.timings, early.failures);
+
+  const inventory = await readInventory(pass);
+  const nowMs = Date.now();
+  const history = await readHistory(pass, inventory);
+  const disk = await diskBefore(pass, inventory);
+  const planning = planningOf(inputs, inventory, history, disk, nowMs);
+  let plan = await planPass(pass, planning);
+  const warnings = [
+    ...passWarnings(inventory, history, plan),
+    ...(await recordUsage(pass, inventory, history, nowMs)),
+  ];
+  warnings.forEach((w) => hooks.warn(w));
+
+  let executed: Executed | undefined;
+  let after: Measurement = {};
+  if (inputs.mode === 'prune') {
+    ({ executed, plan } = await prune(pass, planning, plan, disk));
+    if (!executed.stopped) {
+      after = await measure(pass, inventory, disk, plan.budget);
+      const gatesAfterPrune = await gatesAfter(pass);
+      if (gatesAfterPrune) gates.after = gatesAfterPrune;
+    }
+  }
+  const decided = verdict({ inputs, gates, executed, budget: plan.budget });
+  decided.warnings.forEach((w) => hooks.warn(w));
+
+  const facts = factsOf(pass, { inventory, nowMs, disk, plan, executed, after, gates }, decided, warnings);
+  const outcome = await finish(inputs, facts, gates, pass.timings, decided.failures);
+  hooks.info(closingLine(inputs, outcome.totals!, after.usage));
+  return outcome;
+}
+
+/** What every stage of a pass shares: the inputs, the daemon, the front door's hooks, the timings. */
+interface Pass {
+  inputs: Inputs;
+  docker: DockerApi;
+  hooks: RunHooks;
+  /** Each phase's duration, ms, by key (`gatesMs`, `inventoryMs`, …): the report's `timings`. */
+  timings: Record<string, number>;
+  /** Runs a phase under the front door's group, recording its duration. */
+  timed: Phase;
+}
+
+function startPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks): Pass {
   const timings: Record<string, number> = {};
-  const timed = async <T>(name: string, key: string, fn: () => Promise<T>): Promise<T> => {
+  const timed: Phase = async (name, key, fn) => {
     const start = performance.now();
     try {
       return await hooks.group(name, fn);
@@ -122,10 +177,11 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
       timings[key] = Math.round(performance.now() - start);
     }
   };
-  const failures: string[] = [];
-  const warn = (message: string) => hooks.warn(message);
-  const info = (line: string) => hooks.info(line);
+  return { inputs, docker, hooks, timings, timed };
+}
 
+/** Reach the daemon: a DaemonUnreachableError saying what to check when nothing answers as Docker. */
+async function reachDaemon(docker: DockerApi): Promise<void> {
   try {
     await docker.ping();
   } catch (error) {
@@ -140,21 +196,29 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
             'that docker-host (or DOCKER_HOST) points at it, and that this job may use its socket.',
     );
   }
+}
 
-  const gates: GateReport = { before: [] };
-  if (inputs.criticalContainers.length > 0) {
-    gates.before = await timed('Safety gates', 'gatesMs', () =>
-      checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, info),
-    );
-    const failed = gates.before.filter((g) => !g.ok);
-    gates.before.forEach((g) => info(`${g.container}: ${g.ok ? 'ok' : 'FAILED'}, ${g.reason}`));
-    if (failed.length > 0) {
-      const reason = `safety gate failed, nothing was ${inputs.mode === 'prune' ? 'removed' : 'planned'}: ${failed.map((g) => `${g.container} ${g.reason}`).join(', ')}`;
-      return finish(inputs, undefined, gates, timings, [reason]);
-    }
-  }
+/** The safety gates before anything is planned, each logged; none without critical containers. */
+async function gatesBefore({ inputs, docker, hooks, timed }: Pass): Promise<GateResult[]> {
+  if (inputs.criticalContainers.length === 0) return [];
+  const before = await timed('Safety gates', 'gatesMs', () =>
+    checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (line) => hooks.info(line)),
+  );
+  before.forEach((g) => hooks.info(`${g.container}: ${g.ok ? 'ok' : 'FAILED'}, ${g.reason}`));
+  return before;
+}
 
-  const budgeted = hasBudget(inputs);
+/** The safety gates again after a prune; undefined without critical containers. */
+async function gatesAfter({ inputs, docker, hooks, timed }: Pass): Promise<GateResult[] | undefined> {
+  if (inputs.criticalContainers.length === 0) return undefined;
+  return timed('Safety gates after the prune', 'gatesAfterMs', () =>
+    checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, (line) => hooks.info(line)),
+  );
+}
+
+/** The daemon's inventory (with buildx's builders when asked for), its reads' timings and one line. */
+async function readInventory({ inputs, docker, hooks, timings, timed }: Pass): Promise<Inventory> {
+  const info = (line: string) => hooks.info(line);
   const inventory = await timed('Inventory', 'inventoryMs', async () => {
     let taken: Inventory;
     try {
@@ -164,22 +228,7 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
         `Could not take an inventory of the Docker daemon at ${docker.host}: ${describeError(error)}`,
       );
     }
-    if (inputs.buildxBuilders === 'stale') {
-      const listing = await listBuildxBuilders(
-        docker.host,
-        process.env,
-        Math.min(inputs.apiTimeoutMs, 30_000),
-      );
-      if (listing.unavailable)
-        info(`buildx builders: no listing from this host's buildx (${listing.unavailable})`);
-      taken.builders = await inspectBuilders(docker, taken.containers, listing, process.env.BUILDX_BUILDER);
-      info(
-        `buildx builders: ${taken.builders.length} builder container(s)` +
-          (listing.unavailable
-            ? ''
-            : `; buildx knows ${listing.builders.map((b) => b.name).join(', ') || 'none'}`),
-      );
-    }
+    if (inputs.buildxBuilders === 'stale') taken.builders = await readBuilders(docker, inputs, taken, info);
     const e = taken.engine;
     info(
       `${taken.images.length} images, ${taken.containers.length} containers; ${engineName(e)} ${e.version} ` +
@@ -187,189 +236,385 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
     );
     return taken;
   });
-
   for (const [phase, ms] of Object.entries(inventory.phases ?? {})) timings[`inventory.${phase}`] = ms;
-  const nowMs = Date.now();
-  // Usage history: read for the budget's order, recorded by every run (any mode, budget or not).
-  const daemonKey = inventory.engine.id || docker.host;
-  const history = await readState(inputs.stateDir);
-  const historyWarnings =
-    history.warning && (budgeted || !history.warning.startsWith('no usage history')) ? [history.warning] : [];
-  const places = await locateDisk(docker.host, inventory, inputs.dataPath);
-  const measuredPath = places.measured?.path;
-  const diskBefore = await diskStats(measuredPath);
-  const dataRootBefore = await diskStats(places.dataRoot?.path);
-  const lastUsed = lastUsedTimes(
-    inventory.images,
-    inventory.containers,
-    history.state.daemons[daemonKey],
-    nowMs,
+  return inventory;
+}
+
+/** buildx's builder containers, with what this host's buildx lists (`buildx-builders: stale`). */
+async function readBuilders(
+  docker: DockerApi,
+  inputs: Inputs,
+  inventory: Inventory,
+  info: (line: string) => void,
+): Promise<BuilderInfo[]> {
+  const listing = await listBuildxBuilders(docker.host, process.env, Math.min(inputs.apiTimeoutMs, 30_000));
+  if (listing.unavailable)
+    info(`buildx builders: no listing from this host's buildx (${listing.unavailable})`);
+  const builders = await inspectBuilders(docker, inventory.containers, listing, process.env.BUILDX_BUILDER);
+  info(
+    `buildx builders: ${builders.length} builder container(s)` +
+      (listing.unavailable
+        ? ''
+        : `; buildx knows ${listing.builders.map((b) => b.name).join(', ') || 'none'}`),
   );
-  const budgetContext = (stepsDone?: number) => ({ disk: diskBefore, lastUsed, stepsDone });
-  const policy = { ...inputs, firstSeen: firstSeenOf(history.state.daemons[daemonKey]) };
-  let plan = await timed('Plan', 'planMs', async () => {
-    const planned = planWithBudget(inventory, policy, nowMs, budgetContext());
-    for (const d of planned.images) {
-      const what = d.image.repoTags.length > 0 ? d.image.repoTags.join(' ') : shortId(d.image.id);
-      info(`${d.action === 'remove' ? 'remove' : `keep (${d.reason})`}: ${what}: ${d.detail}`);
-    }
-    for (const o of planned.objects.filter((o) => o.reason !== 'not-selected')) {
-      info(`${o.action === 'remove' ? 'remove' : `keep (${o.reason})`}: ${o.kind} ${o.name}: ${o.detail}`);
-    }
-    if (planned.buildCache) info(`build cache: ${planned.buildCache.detail}`);
-    if (planned.budget) budgetLines(planned.budget).forEach((line) => info(line));
-    return planned;
+  return builders;
+}
+
+/** This daemon's usage history, read for the budget's order and the grace period's first sightings. */
+interface History {
+  /** The daemon's ID, or its address when it has none. */
+  daemonKey: string;
+  usage?: DaemonUsage;
+  /** Why there is no history, when that matters to this run (always with a budget). */
+  warnings: string[];
+}
+
+/** History: the usage this daemon's earlier runs recorded (every run records, in any mode). */
+async function readHistory({ inputs, docker }: Pass, inventory: Inventory): Promise<History> {
+  const daemonKey = inventory.engine.id || docker.host;
+  const read = await readState(inputs.stateDir);
+  const warnings =
+    read.warning && (hasBudget(inputs) || !read.warning.startsWith('no usage history')) ? [read.warning] : [];
+  return { daemonKey, usage: read.state.daemons[daemonKey], warnings };
+}
+
+/** The filesystems measured and their figures before anything is removed. */
+interface Disk {
+  places: DiskPlaces;
+  before?: DiskStats;
+  dataRootBefore?: DiskStats;
+}
+
+async function diskBefore({ inputs, docker }: Pass, inventory: Inventory): Promise<Disk> {
+  const places = await locateDisk(docker.host, inventory, inputs.dataPath);
+  const before = await diskStats(places.measured?.path);
+  const dataRootBefore = await diskStats(places.dataRoot?.path);
+  return { places, before, dataRootBefore };
+}
+
+/** What the plan is made of: a plan again after a budgeted prune met its budget sooner is the same. */
+interface Planning {
+  inventory: Inventory;
+  policy: BudgetPolicy;
+  nowMs: number;
+  disk?: DiskStats;
+  lastUsed: Map<string, number>;
+}
+
+function planningOf(
+  inputs: Inputs,
+  inventory: Inventory,
+  history: History,
+  disk: Disk,
+  nowMs: number,
+): Planning {
+  return {
+    inventory,
+    policy: { ...inputs, firstSeen: firstSeenOf(history.usage) },
+    nowMs,
+    disk: disk.before,
+    lastUsed: lastUsedTimes(inventory.images, inventory.containers, history.usage, nowMs),
+  };
+}
+
+/** The plan (budgeted when a budget is given); after `stepsDone` steps, the plan of a prune that met it. */
+function planOf({ inventory, policy, nowMs, disk, lastUsed }: Planning, stepsDone?: number): Plan {
+  return planWithBudget(inventory, policy, nowMs, { disk, lastUsed, stepsDone });
+}
+
+/** Plan: the decisions, each logged with its reason. */
+async function planPass({ hooks, timed }: Pass, planning: Planning): Promise<Plan> {
+  return timed('Plan', 'planMs', async () => {
+    const plan = planOf(planning);
+    planLines(plan).forEach((line) => hooks.info(line));
+    return plan;
   });
-  const warnings = [
+}
+
+/** One line per image, per container, network and volume the plan looked at, build cache, budget. */
+function planLines(plan: Plan): string[] {
+  return [
+    ...plan.images.map((d) => {
+      const what = d.image.repoTags.length > 0 ? d.image.repoTags.join(' ') : shortId(d.image.id);
+      return `${d.action === 'remove' ? 'remove' : `keep (${d.reason})`}: ${what}: ${d.detail}`;
+    }),
+    ...plan.objects
+      .filter((o) => o.reason !== 'not-selected')
+      .map(
+        (o) => `${o.action === 'remove' ? 'remove' : `keep (${o.reason})`}: ${o.kind} ${o.name}: ${o.detail}`,
+      ),
+    ...(plan.buildCache ? [`build cache: ${plan.buildCache.detail}`] : []),
+    ...(plan.budget ? budgetLines(plan.budget) : []),
+  ];
+}
+
+/** What the pass warns of before it removes anything. */
+function passWarnings(inventory: Inventory, history: History, plan: Plan): string[] {
+  return [
     ...(inventory.warnings ?? []),
-    ...historyWarnings,
+    ...history.warnings,
     ...plan.unmatchedProtect.map((entry) => `protect entry "${entry}" matched nothing`),
     ...(plan.budget?.unmeasurable ?? []),
   ];
+}
+
+/** Record usage: this run's sightings into the history; a warning when they could not be recorded. */
+async function recordUsage(
+  { inputs }: Pass,
+  inventory: Inventory,
+  history: History,
+  nowMs: number,
+): Promise<string[]> {
   const recorded = await writeState(inputs.stateDir, {
-    daemonId: daemonKey,
+    daemonId: history.daemonKey,
     images: inventory.images.map((image) => image.id),
     inUse: inventory.containers.map((c) => c.imageId),
     nowMs,
   });
-  if (recorded) warnings.push(recorded);
-  warnings.forEach((w) => warn(w));
+  return recorded ? [recorded] : [];
+}
 
-  let stopped: string | undefined;
-  let results: RemovalResult[] | undefined;
-  let objectResults: ObjectResult[] | undefined;
-  let buildCacheResult: BuildCacheResult | undefined;
-  let usageAfter: Usage | undefined;
-  let diskAfter: DiskStats | undefined;
-  let dataRootAfter: DiskStats | undefined;
-  if (inputs.mode === 'prune') {
-    const connections = deleteConnections(inventory.engine.imageStore);
-    let executed: Executed;
-    if (plan.budget) {
-      const budgetRun = await executeBudget(docker, plan, connections, timed, info, async () => {
-        const now = await diskStats(measuredPath);
-        return { freeBytes: now?.freeBytes, freeInodes: now?.freeInodes };
-      });
-      // The filesystem met the budget sooner than the estimate: the rest is kept, budget met.
-      if (budgetRun.stepsDone < plan.budget.steps.length) {
-        plan = planWithBudget(inventory, policy, nowMs, budgetContext(budgetRun.stepsDone));
-      }
-      executed = budgetRun;
-    } else {
-      executed = await executePlan(docker, plan, connections, timed, info);
-    }
-    ({ results, objectResults, buildCacheResult, stopped } = executed);
-    if (buildCacheResult && buildCacheResult.status !== 'removed') {
-      warn(`build cache not pruned: ${buildCacheResult.message}`);
-    }
-    const planned = new Map(plan.images.map((d) => [d.image.id, d.image]));
-    for (const r of results.filter((r) => r.status === 'error' || r.status === 'conflict')) {
-      if (!r.message?.startsWith('not attempted')) {
-        warn(`could not remove image ${describe(planned.get(r.id), r.id)}: ${r.message}`);
-      }
-    }
-    for (const r of results) {
-      // Races with jobs in flight: say what the daemon did beyond the plan, and what was put back.
-      if (r.unplanned?.length) {
-        warn(
-          `removing image ${describe(planned.get(r.id), r.id)} also removed image(s) the plan kept or never saw: ` +
-            `${r.unplanned.map(shortId).join(', ')} (a tag moved to them during the run)`,
-        );
-      }
-      if (r.restored?.length) {
-        warn(
-          `put back tag(s) ${r.restored.join(', ')} of image ${shortId(r.id)}, which the daemon refused to remove`,
-        );
-      }
-    }
-    for (const r of objectResults.filter((r) => r.status === 'error' || r.status === 'conflict')) {
-      if (!r.message?.startsWith('not attempted')) {
-        warn(`could not remove ${r.kind} ${r.id.slice(0, 64)}: ${r.message}`);
-      }
-    }
-
-    if (executed.stopped) {
-      const all = [...results, ...objectResults];
-      const count = (test: (r: RemovalResult | ObjectResult) => boolean) => all.filter(test).length;
-      const notAttempted = count((r) => !!r.message?.startsWith('not attempted'));
-      const failed = count((r) => r.status === 'error' && !r.message?.startsWith('not attempted'));
-      const done = count((r) => r.status !== 'error');
-      failures.push(
-        `stopped: ${executed.stopped}. Of ${all.length} planned removal(s): ${done} done, ${failed} failed, ` +
-          `${notAttempted} not attempted (listed in the summary and the report)`,
-      );
-    } else {
-      const measuring = performance.now();
-      usageAfter = await measureUsage(docker, inventory).catch(() => undefined);
-      diskAfter = await diskStats(measuredPath);
-      dataRootAfter = await diskStats(places.dataRoot?.path);
-      timings.measureMs = Math.round(performance.now() - measuring);
-    }
-    const errors = [...results, ...objectResults].filter(
-      (r) => r.status === 'error' || r.status === 'conflict',
-    );
-    if (
-      inputs.failOnError &&
-      !executed.stopped &&
-      (errors.length > 0 || buildCacheResult?.status === 'error')
-    ) {
-      failures.push(`${errors.length} object(s) could not be removed (fail-on-error is true)`);
-    }
-    if (inputs.criticalContainers.length > 0 && !executed.stopped) {
-      gates.after = await timed('Safety gates after the prune', 'gatesAfterMs', () =>
-        checkGates(docker, inputs.criticalContainers, inputs.gateTimeoutMs, info),
-      );
-      const failed = gates.after.filter((g) => !g.ok);
-      if (failed.length > 0) {
-        failures.push(`after the prune: ${failed.map((g) => `${g.container} ${g.reason}`).join(', ')}`);
-      }
-    }
-  }
-
+/**
+ * Prune: removes the plan, or a budget's steps while the filesystem still needs them (then plans again
+ * with the steps done, the rest kept: budget met); warns of each object that could not be removed.
+ */
+async function prune(
+  { docker, hooks, timed }: Pass,
+  planning: Planning,
+  plan: Plan,
+  disk: Disk,
+): Promise<{ executed: Executed; plan: Plan }> {
+  const info = (line: string) => hooks.info(line);
+  const connections = deleteConnections(planning.inventory.engine.imageStore);
+  let executed: Executed;
+  let done = plan;
   if (plan.budget) {
-    const concluded = concludeBudget(plan.budget, inputs, { stopped, diskAfter, usageAfter });
-    concluded.warnings.forEach((w) => warn(w));
-    warnings.push(...concluded.warnings);
-    failures.push(...concluded.failures);
+    const budgetRun = await executeBudget(docker, plan, connections, timed, info, async () => {
+      const now = await diskStats(disk.places.measured?.path);
+      return { freeBytes: now?.freeBytes, freeInodes: now?.freeInodes };
+    });
+    // The filesystem met the budget sooner than the estimate: the rest is kept, budget met.
+    if (budgetRun.stepsDone < plan.budget.steps.length) done = planOf(planning, budgetRun.stepsDone);
+    executed = budgetRun;
+  } else {
+    executed = await executePlan(docker, plan, connections, timed, info);
   }
+  removalWarnings(done, executed).forEach((w) => hooks.warn(w));
+  return { executed, plan: done };
+}
 
-  const facts: RunFacts = {
-    plan,
-    results,
-    objectResults,
-    buildCacheResult,
+/**
+ * What a prune warns of: the build cache not pruned, each image or object that could not be removed
+ * (not the ones skipped after a stop: the verdict counts those), images a delete removed beyond the plan
+ * and tags put back.
+ */
+function removalWarnings(plan: Plan, executed: Executed): string[] {
+  const { results, objectResults, buildCacheResult } = executed;
+  const warnings: string[] = [];
+  if (buildCacheResult && buildCacheResult.status !== 'removed') {
+    warnings.push(`build cache not pruned: ${buildCacheResult.message}`);
+  }
+  const planned = new Map(plan.images.map((d) => [d.image.id, d.image]));
+  for (const r of results.filter((r) => failed(r) && !r.skipped)) {
+    warnings.push(`could not remove image ${describe(planned.get(r.id), r.id)}: ${r.message}`);
+  }
+  for (const r of results) {
+    // Races with jobs in flight: say what the daemon did beyond the plan, and what was put back.
+    if (r.unplanned?.length) {
+      warnings.push(
+        `removing image ${describe(planned.get(r.id), r.id)} also removed image(s) the plan kept or never saw: ` +
+          `${r.unplanned.map(shortId).join(', ')} (a tag moved to them during the run)`,
+      );
+    }
+    if (r.restored?.length) {
+      warnings.push(
+        `put back tag(s) ${r.restored.join(', ')} of image ${shortId(r.id)}, which the daemon refused to remove`,
+      );
+    }
+  }
+  for (const r of objectResults.filter((r) => failed(r) && !r.skipped)) {
+    warnings.push(`could not remove ${r.kind} ${r.id.slice(0, 64)}: ${r.message}`);
+  }
+  return warnings;
+}
+
+/** A removal that did not happen: an error, or a conflict (the object gained a user since the plan). */
+const failed = (r: RemovalResult | ObjectResult) => r.status === 'error' || r.status === 'conflict';
+
+/** What a prune that went to its end measures: the daemon's usage and the filesystems now. */
+interface Measurement {
+  usage?: Usage;
+  disk?: DiskStats;
+  dataRoot?: DiskStats;
+}
+
+/** Measure, after a prune that was not stopped; a budget records what it finds (`budget.after`). */
+async function measure(
+  { docker, timings }: Pass,
+  inventory: Inventory,
+  disk: Disk,
+  budget: BudgetPlan | undefined,
+): Promise<Measurement> {
+  const measuring = performance.now();
+  const usage = await measureUsage(docker, inventory).catch(() => undefined);
+  const after = await diskStats(disk.places.measured?.path);
+  const dataRoot = await diskStats(disk.places.dataRoot?.path);
+  timings.measureMs = Math.round(performance.now() - measuring);
+  if (budget) recordBudgetEnd(budget, after, usage);
+  return { usage, disk: after, dataRoot };
+}
+
+/** The budget's end after a prune: what the filesystem and the daemon show now, and whether it is met. */
+function recordBudgetEnd(
+  budget: BudgetPlan,
+  diskAfter: DiskStats | undefined,
+  usageAfter: Usage | undefined,
+) {
+  budget.after = {
+    freeBytes: diskAfter?.freeBytes,
+    totalBytes: diskAfter?.totalBytes,
+    freeInodes: diskAfter?.freeInodes,
+    totalInodes: diskAfter?.totalInodes,
+    usage: usageAfter
+      ? daemonUsage({ usage: usageAfter })
+      : budget.before.usage - (budget.steps.at(-1)?.runningTotal ?? 0),
+  };
+  budget.metAfterPrune = budgetMetAfter(budget, budget.after);
+}
+
+/** What the verdict is given: plain data of the pass's end. */
+export interface PassEnd {
+  inputs: Pick<Inputs, 'mode' | 'failOnError'>;
+  gates: GateReport;
+  /** What the prune did; undefined in report mode, or before the prune. */
+  executed?: Pick<Executed, 'results' | 'objectResults' | 'buildCacheResult' | 'stopped'>;
+  /** The plan's budget, with `after` and `metAfterPrune` once measured after a prune. */
+  budget?: BudgetPlan;
+}
+
+/** Why the run fails (each a sentence for the step's error), and what it warns of besides. */
+export interface Verdict {
+  failures: string[];
+  warnings: string[];
+}
+
+/**
+ * Verdict, pure: a safety gate that failed before anything else decides alone; else the prune that
+ * stopped (with what was done, failed and not attempted) or, with fail-on-error, the objects that could
+ * not be removed; the gates after the prune; and the budget, which warns when it cannot be met or is not
+ * met after the prune, and fails the run then with fail-on-error.
+ */
+export function verdict({ inputs, gates, executed, budget }: PassEnd): Verdict {
+  const gateFailed = gates.before.filter((g) => !g.ok);
+  if (gateFailed.length > 0) {
+    const nothing = inputs.mode === 'prune' ? 'removed' : 'planned';
+    return {
+      failures: [`safety gate failed, nothing was ${nothing}: ${gateList(gateFailed)}`],
+      warnings: [],
+    };
+  }
+  const failures = executed ? pruneFailures(inputs, executed) : [];
+  const afterFailed = (gates.after ?? []).filter((g) => !g.ok);
+  if (afterFailed.length > 0) failures.push(`after the prune: ${gateList(afterFailed)}`);
+  const warnings = budget ? budgetWarnings(budget) : [];
+  if (budget && inputs.failOnError && (budget.shortfallBytes > 0 || budget.metAfterPrune === false)) {
+    failures.push('the budget is not met (fail-on-error is true)');
+  }
+  return { failures, warnings };
+}
+
+const gateList = (gates: GateResult[]) => gates.map((g) => `${g.container} ${g.reason}`).join(', ');
+
+/** A stopped prune fails the run, saying how far it got; otherwise objects not removed, with fail-on-error. */
+function pruneFailures(inputs: PassEnd['inputs'], executed: NonNullable<PassEnd['executed']>): string[] {
+  const all = [...executed.results, ...executed.objectResults];
+  const count = (test: (r: RemovalResult | ObjectResult) => boolean) => all.filter(test).length;
+  if (executed.stopped) {
+    const notAttempted = count((r) => !!r.skipped);
+    const failedCount = count((r) => r.status === 'error' && !r.skipped);
+    const done = count((r) => r.status !== 'error');
+    return [
+      `stopped: ${executed.stopped}. Of ${all.length} planned removal(s): ${done} done, ${failedCount} failed, ` +
+        `${notAttempted} not attempted (listed in the summary and the report)`,
+    ];
+  }
+  const errors = count(failed);
+  if (inputs.failOnError && (errors > 0 || executed.buildCacheResult?.status === 'error')) {
+    return [`${errors} object(s) could not be removed (fail-on-error is true)`];
+  }
+  return [];
+}
+
+/** The budget's warnings: by how much it falls short and what holds the space, or not met as measured. */
+function budgetWarnings(budget: BudgetPlan): string[] {
+  const short = budget.shortfallBytes > 0;
+  if (short) {
+    const held = budget.holding.map((h) => `${h.kind} ${h.name} (${h.bytes} bytes, ${h.reason})`).join('; ');
+    return [
+      `the budget cannot be met: every allowed removal frees ${budget.needBytes - budget.shortfallBytes} ` +
+        `of the ${budget.needBytes} bytes needed, ${budget.shortfallBytes} bytes short` +
+        (held ? `; the largest kept: ${held}` : ''),
+    ];
+  }
+  return budget.metAfterPrune === false
+    ? ['the budget is not met after the prune, as measured now (see the budget section)']
+    : [];
+}
+
+/** The facts of a pass that got as far as a plan, for the report and both front doors. */
+function factsOf(
+  { inputs, docker, timings }: Pass,
+  end: {
+    inventory: Inventory;
+    nowMs: number;
+    disk: Disk;
+    plan: Plan;
+    executed?: Executed;
+    after: Measurement;
+    gates: GateReport;
+  },
+  decided: Verdict,
+  warnings: string[],
+): RunFacts {
+  const { inventory, disk, after, executed } = end;
+  return {
+    plan: end.plan,
+    results: executed?.results,
+    objectResults: executed?.objectResults,
+    buildCacheResult: executed?.buildCacheResult,
     host: docker.host,
     engine: inventory.engine,
-    nowMs,
+    nowMs: end.nowMs,
     usageBefore: inventory.usage,
-    usageAfter,
+    usageAfter: after.usage,
     measured: measuredClasses(inputs),
-    diskFreeBefore: diskBefore?.freeBytes,
-    diskFreeAfter: diskAfter?.freeBytes,
-    inodesFreeBefore: diskBefore?.freeInodes,
-    inodesFreeAfter: diskAfter?.freeInodes,
-    diskPlace: places.measured,
-    dataRootDisk: places.dataRoot && {
-      path: places.dataRoot.path,
-      freeBefore: dataRootBefore?.freeBytes,
-      freeAfter: dataRootAfter?.freeBytes,
-      inodesFreeBefore: dataRootBefore?.freeInodes,
-      inodesFreeAfter: dataRootAfter?.freeInodes,
+    diskFreeBefore: disk.before?.freeBytes,
+    diskFreeAfter: after.disk?.freeBytes,
+    inodesFreeBefore: disk.before?.freeInodes,
+    inodesFreeAfter: after.disk?.freeInodes,
+    diskPlace: disk.places.measured,
+    dataRootDisk: disk.places.dataRoot && {
+      path: disk.places.dataRoot.path,
+      freeBefore: disk.dataRootBefore?.freeBytes,
+      freeAfter: after.dataRoot?.freeBytes,
+      inodesFreeBefore: disk.dataRootBefore?.freeInodes,
+      inodesFreeAfter: after.dataRoot?.freeInodes,
     },
     timings,
-    warnings,
-    gates,
-    failures,
+    warnings: [...warnings, ...decided.warnings],
+    gates: end.gates,
+    failures: decided.failures,
   };
-  const outcome = await finish(inputs, facts, gates, timings, failures);
-  const totals = outcome.totals!;
-  info(
+}
+
+/** The closing line: what was removed (or would be), estimated and measured. */
+function closingLine(inputs: Inputs, totals: Totals, usageAfter: Usage | undefined): string {
+  return (
     `${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); estimated ${totals.estimatedBytes} bytes` +
-      (inputs.mode === 'prune'
-        ? `, measured ${usageAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
-        : ''),
+    (inputs.mode === 'prune'
+      ? `, measured ${usageAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
+      : '')
   );
-  return outcome;
 }
 
 /**
@@ -396,48 +641,6 @@ function timesNeeded(inputs: Inputs): { tagTimes: boolean; containerTimes: boole
 function firstSeenOf(history: DaemonUsage | undefined): FirstSeen | undefined {
   if (!history) return undefined;
   return new Map(Object.entries(history.images).map(([id, use]) => [id, use.firstSeenMs]));
-}
-
-/**
- * The budget's end: by how much it falls short and what holds the space (from the plan), and after a
- * prune what the filesystem and the daemon show now (recorded in `budget.after`).
- */
-function concludeBudget(
-  budget: BudgetPlan,
-  inputs: Inputs,
-  end: { stopped?: string; diskAfter?: DiskStats; usageAfter?: Usage },
-): { warnings: string[]; failures: string[] } {
-  const warnings: string[] = [];
-  const short = budget.shortfallBytes > 0;
-  if (short) {
-    const held = budget.holding.map((h) => `${h.kind} ${h.name} (${h.bytes} bytes, ${h.reason})`).join('; ');
-    warnings.push(
-      `the budget cannot be met: every allowed removal frees ${budget.needBytes - budget.shortfallBytes} ` +
-        `of the ${budget.needBytes} bytes needed, ${budget.shortfallBytes} bytes short` +
-        (held ? `; the largest kept: ${held}` : ''),
-    );
-  }
-  if (inputs.mode === 'prune' && !end.stopped) {
-    const { diskAfter, usageAfter } = end;
-    budget.after = {
-      freeBytes: diskAfter?.freeBytes,
-      totalBytes: diskAfter?.totalBytes,
-      freeInodes: diskAfter?.freeInodes,
-      totalInodes: diskAfter?.totalInodes,
-      usage: usageAfter
-        ? daemonUsage({ usage: usageAfter })
-        : budget.before.usage - (budget.steps.at(-1)?.runningTotal ?? 0),
-    };
-    budget.metAfterPrune = budgetMetAfter(budget, budget.after);
-    if (!budget.metAfterPrune && !short) {
-      warnings.push('the budget is not met after the prune, as measured now (see the budget section)');
-    }
-  }
-  const failures =
-    inputs.failOnError && (short || budget.metAfterPrune === false)
-      ? ['the budget is not met (fail-on-error is true)']
-      : [];
-  return { warnings, failures };
 }
 
 /** The classes this run cleans, whose byte totals make up the measured figure. */

@@ -475,6 +475,8 @@ export interface RemovalResult {
   status: RemovalStatus;
   /** The daemon's message for conflicts and errors. */
   message?: string;
+  /** Not attempted: the run stopped before its turn (status `error`, the message says why). */
+  skipped?: boolean;
   /** IDs Docker reports as deleted (the image and parents removed with it). */
   deleted: string[];
   /** References Docker reports as untagged. */
@@ -499,6 +501,8 @@ export interface ObjectResult {
   id: string;
   status: 'removed' | 'gone' | 'conflict' | 'error';
   message?: string;
+  /** Not attempted: the run stopped before its turn (status `error`, the message says why). */
+  skipped?: boolean;
 }
 
 export interface BuildCacheResult {

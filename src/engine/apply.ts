@@ -126,6 +126,11 @@ export class Stopper {
   }
 }
 
+/** The result of a removal the run stopped before: a failure, skipped, with the stop's reason. */
+function notAttempted(stopper: Stopper): { status: 'error'; message: string; skipped: true } {
+  return { status: 'error', message: `not attempted: ${stopper.reason}`, skipped: true };
+}
+
 /** What a failed check says about the daemon. */
 function lossOf(error: unknown): string {
   const code = (error as { code?: string })?.code;
@@ -153,13 +158,7 @@ export async function applyPlan(
     const results: RemovalResult[] = [];
     for (const image of group) {
       if (!(await stopper.proceed())) {
-        results.push({
-          id: image.id,
-          status: 'error',
-          message: `not attempted: ${stopper.reason}`,
-          deleted: [],
-          untagged: [],
-        });
+        results.push({ id: image.id, ...notAttempted(stopper), deleted: [], untagged: [] });
         continue;
       }
       const [result, failure] = await remove(image);
@@ -187,7 +186,7 @@ export async function removeObjects(
 ): Promise<ObjectResult[]> {
   return mapPool(decisions, concurrency, async ({ kind, id, force }): Promise<ObjectResult> => {
     if (!(await stopper.proceed())) {
-      return { kind, id, status: 'error', message: `not attempted: ${stopper.reason}` };
+      return { kind, id, ...notAttempted(stopper) };
     }
     try {
       // `v: false`: a container's anonymous volumes are the volumes class's business.
@@ -539,11 +538,10 @@ export async function executeBudget(
   // Steps not attempted because the daemon went away: reported like executePlan's.
   if (stopper.reason) {
     for (const step of budget.steps.slice(stepsDone)) {
-      const message = `not attempted: ${stopper.reason}`;
       if (step.kind === 'image')
-        results.push({ id: step.id, status: 'error', message, deleted: [], untagged: [] });
+        results.push({ id: step.id, ...notAttempted(stopper), deleted: [], untagged: [] });
       if (step.kind === 'container')
-        objectResults.push({ kind: 'container', id: step.id, status: 'error', message });
+        objectResults.push({ kind: 'container', id: step.id, ...notAttempted(stopper) });
     }
     stepsDone = budget.steps.length;
   }
