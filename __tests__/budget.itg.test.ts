@@ -215,7 +215,7 @@ describeDocker(
       expect(budget.holding.map((h: { name: string }) => h.name)).toEqual(
         expect.arrayContaining(['budget/d:1', 'budget/e:1']),
       );
-      expect(r.report.warnings.join('\n')).toMatch(/the budget cannot be met: .* 120000000 bytes short/);
+      expect(r.report.warnings.join('\n')).toMatch(/the budget cannot be met: .* 120\.0 MB short/);
       expect(r.report.failures).toContain('the budget is not met (fail-on-error is true)');
       expect(r.summary).toMatch(/held by image budget\/(d|e):1/);
     });

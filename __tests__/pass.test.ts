@@ -76,7 +76,7 @@ describe('runPass against a fake daemon', () => {
         expect.stringMatching(new RegExp(`^keep \\(protected\\): ${other.id.slice(7, 19)}`)),
       ]),
     );
-    expect(hooks.lines.at(-1)).toBe('would remove 1 image(s); estimated 1000 bytes');
+    expect(hooks.lines.at(-1)).toBe('would remove 1 image(s); estimated 1.00 kB');
     const written = await report();
     expect(written.mode).toBe('report');
     expect(written.failures).toEqual([]);
@@ -148,7 +148,7 @@ describe('runPass against a fake daemon', () => {
     // Stopped: nothing is measured after it (one /system/df, the inventory's).
     expect(docker.callsTo('GET', /^\/system\/df$/)).toHaveLength(1);
     expect(outcome.facts!.usageAfter).toBeUndefined();
-    expect(hooks.lines.at(-1)).toBe('removed 0 image(s); estimated 8000 bytes, measured unknown bytes');
+    expect(hooks.lines.at(-1)).toBe('removed 0 image(s); estimated 8.00 kB, measured unknown');
   });
 
   it('fail-on-error: an image the daemon refuses fails the run; without it, only a warning', async () => {
@@ -181,7 +181,7 @@ describe('runPass against a fake daemon', () => {
       expect(hooks.warnings).toEqual([
         expect.stringMatching(new RegExp(`^could not remove image ${other.id.slice(7, 19)}: conflict`)),
       ]);
-      expect(hooks.lines.at(-1)).toBe('removed 1 image(s); estimated 2000 bytes, measured 1000 bytes');
+      expect(hooks.lines.at(-1)).toBe('removed 1 image(s); estimated 2.00 kB, measured 1.00 kB');
     }
   });
 
@@ -210,7 +210,7 @@ describe('runPass against a fake daemon', () => {
     expect(hooks.warnings).toEqual(
       expect.arrayContaining([
         expect.stringMatching(
-          /^the budget cannot be met: every allowed removal frees 2000 of the 2500 bytes needed, 500 bytes short/,
+          /^the budget cannot be met: every allowed removal frees 2.00 kB of the 2.50 kB needed, 500 B short/,
         ),
       ]),
     );
@@ -335,7 +335,7 @@ describe('verdict', () => {
       },
       [],
       [
-        'the budget cannot be met: every allowed removal frees 60 of the 100 bytes needed, 40 bytes short; the largest kept: image app:1 (60 bytes, in-use)',
+        'the budget cannot be met: every allowed removal frees 60 B of the 100 B needed, 40 B short; the largest kept: image app:1 (60 B, in-use)',
       ],
     ],
     [

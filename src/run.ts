@@ -19,6 +19,7 @@ import {
   buildReport,
   budgetLines,
   engineName,
+  formatBytes,
   imageRows,
   shortId,
   totalsOf,
@@ -549,10 +550,12 @@ function pruneFailures(inputs: PassEnd['inputs'], executed: NonNullable<PassEnd[
 function budgetWarnings(budget: BudgetPlan): string[] {
   const short = budget.shortfallBytes > 0;
   if (short) {
-    const held = budget.holding.map((h) => `${h.kind} ${h.name} (${h.bytes} bytes, ${h.reason})`).join('; ');
+    const held = budget.holding
+      .map((h) => `${h.kind} ${h.name} (${formatBytes(h.bytes)}, ${h.reason})`)
+      .join('; ');
     return [
-      `the budget cannot be met: every allowed removal frees ${budget.needBytes - budget.shortfallBytes} ` +
-        `of the ${budget.needBytes} bytes needed, ${budget.shortfallBytes} bytes short` +
+      `the budget cannot be met: every allowed removal frees ${formatBytes(budget.needBytes - budget.shortfallBytes)} ` +
+        `of the ${formatBytes(budget.needBytes)} needed, ${formatBytes(budget.shortfallBytes)} short` +
         (held ? `; the largest kept: ${held}` : ''),
     ];
   }
@@ -610,9 +613,10 @@ function factsOf(
 /** The closing line: what was removed (or would be), estimated and measured. */
 function closingLine(inputs: Inputs, totals: Totals, usageAfter: Usage | undefined): string {
   return (
-    `${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); estimated ${totals.estimatedBytes} bytes` +
+    `${inputs.mode === 'prune' ? 'removed' : 'would remove'} ${totals.removed} image(s); ` +
+    `estimated ${formatBytes(totals.estimatedBytes)}` +
     (inputs.mode === 'prune'
-      ? `, measured ${usageAfter === undefined ? 'unknown' : totals.reclaimedBytes} bytes`
+      ? `, measured ${usageAfter === undefined ? 'unknown' : formatBytes(totals.reclaimedBytes)}`
       : '')
   );
 }
