@@ -9,9 +9,7 @@ module.exports = {
       transform,
       testMatch: ['<rootDir>/__tests__/**/*.test.ts'],
       testPathIgnorePatterns: ['\\.itg\\.test\\.ts$'],
-      // A guard against a hang, not a speed check: the content-store tests read real files, and took
-      // over 5 s (jest's default) while two engines' integration tests loaded the 2 cores.
-      testTimeout: 30_000,
+      setupFilesAfterEnv: ['<rootDir>/__tests__/support/unit-timeout.cjs'],
     },
     {
       displayName: 'integration',
