@@ -93,7 +93,7 @@ async function apiTimeoutFor(docker: Dockerode): Promise<number> {
  * Resolves once the daemon has reported `n` image deletions on its event stream (the action is deleting),
  * or rejects after `ms`.
  */
-async function deletionsBegun(docker: Dockerode, n: number, ms = 60_000): Promise<void> {
+async function deletionsBegun(docker: Dockerode, n: number, ms = 150_000): Promise<void> {
   const stream = (await docker.getEvents({
     filters: { type: ['image'], event: ['delete'] },
   })) as NodeJS.ReadableStream & { destroy(): void };
@@ -223,8 +223,8 @@ describeDocker(
       const argv = argvOf(daemon.pid);
       const running = runAction({
         host: daemon.host,
-        inputs: { ...PRUNE, 'api-timeout': '20s' },
-        timeoutMs: 180_000,
+        inputs: { ...PRUNE, 'api-timeout': '60s' },
+        timeoutMs: 240_000,
       });
       await deletionsBegun(daemon.docker, BEGUN);
       process.kill(daemon.pid, 'SIGTERM');
@@ -239,15 +239,15 @@ describeDocker(
       // store with another engine's tests beside it).
       expect(afterLoss).toBeLessThan(15_000);
       expectConsistent(await presentIn(await restart(daemon, argv)), rows);
-    }, 300_000);
+    }, 480_000);
 
     it('dockerd killed (SIGKILL) mid-deletion: stops at once, exit 1, not attempted listed', async () => {
       const { daemon } = await daemonWithFleet('loss-kill');
       const argv = argvOf(daemon.pid);
       const running = runAction({
         host: daemon.host,
-        inputs: { ...PRUNE, 'api-timeout': '20s' },
-        timeoutMs: 180_000,
+        inputs: { ...PRUNE, 'api-timeout': '60s' },
+        timeoutMs: 240_000,
       });
       await deletionsBegun(daemon.docker, BEGUN);
       process.kill(daemon.pid, 'SIGKILL');
@@ -260,7 +260,7 @@ describeDocker(
       const rows = expectStoppedRun(run, daemon, /stop|answer|gone|refused/i);
       expect(afterLoss).toBeLessThan(15_000);
       expectConsistent(await presentIn(await restart(daemon, argv)), rows);
-    }, 300_000);
+    }, 480_000);
 
     it('dockerd frozen (SIGSTOP) mid-deletion: bounded by api-timeout, exit 1, not attempted listed', async () => {
       const { daemon } = await daemonWithFleet('loss-stop');
@@ -268,7 +268,7 @@ describeDocker(
       const running = runAction({
         host: daemon.host,
         inputs: { ...PRUNE, 'api-timeout': `${timeoutMs / 1000}s` },
-        timeoutMs: 180_000,
+        timeoutMs: 240_000,
       });
       await deletionsBegun(daemon.docker, BEGUN);
       process.kill(daemon.pid, 'SIGSTOP');
@@ -289,7 +289,7 @@ describeDocker(
       // In-flight deletes the daemon finishes after SIGCONT are "failed" (unknown), never "removed".
       await sleep(500);
       expectConsistent(await presentIn(daemon.docker), rows);
-    }, 300_000);
+    }, 480_000);
 
     for (const [what, start] of [
       ['garbage bytes', startGarbageSocket],
