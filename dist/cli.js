@@ -30630,6 +30630,10 @@ function renderMetrics(pass, previous = '') {
         [`${d},${mode}`, pass.keptImages],
     ]);
     metric('safe_docker_prune_estimated_bytes', 'gauge', 'Bytes the last plan frees, estimated before removing.', [[`${d},${mode}`, pass.estimatedBytes]]);
+    metric('safe_docker_prune_estimated_bytes_bound', 'gauge', 'The least (low) and the most (high) bytes the last plan frees; both the estimate when it is exact.', [
+        [`${d},${mode},bound="low"`, pass.estimatedBytesLow],
+        [`${d},${mode},bound="high"`, pass.estimatedBytesHigh],
+    ]);
     metric('safe_docker_prune_reclaimed_bytes', 'gauge', 'Bytes the last prune freed, measured.', [
         [`${d},${mode}`, pass.reclaimedBytes],
     ]);
@@ -30750,6 +30754,30 @@ function measuredBytes(facts) {
         return undefined;
     return facts.measured.reduce((n, key) => n + (facts.usageBefore[key] - after[key]), 0);
 }
+/**
+ * The whole plan's estimate as a range: the other classes (containers, volumes, build cache) as they are,
+ * plus the image bytes' bounds where the method gives bounds; otherwise both ends are the estimate.
+ */
+function estimateRange(plan) {
+    const { estimate, estimateMethod } = plan;
+    const others = estimate.total - estimate.images;
+    return {
+        low: others + (estimateMethod.low ?? estimate.images),
+        high: others + (estimateMethod.high ?? estimate.images),
+    };
+}
+/** Whether the estimate is a range rather than one figure. */
+const isBounded = (range) => range.low !== range.high;
+/**
+ * One sentence on which figure to trust when the estimate is a range: after a prune the measured figure
+ * (the daemon's own totals); before one, the low end is what is certainly freed and the high end the most.
+ */
+function figureToTrust(range, measured) {
+    const between = `between ${formatBytes(range.low)} and ${formatBytes(range.high)}`;
+    return measured === undefined
+        ? `Which figure to trust: ${formatBytes(range.low)} is certainly freed and ${formatBytes(range.high)} at most; a prune measures what it frees.`
+        : `Which figure to trust: the measured ${formatBytes(measured)}, what the prune freed by Docker’s own totals; the estimate could only say ${between}.`;
+}
 function totalsOf(facts, rows) {
     const count = (...states) => rows.filter((r) => states.includes(r.state)).length;
     const objects = objectRows(facts.plan, facts.objectResults);
@@ -30770,6 +30798,8 @@ function totalsOf(facts, rows) {
         buildCacheBytes: facts.buildCacheResult?.reclaimedBytes ??
             (facts.results ? 0 : (facts.plan.buildCache?.estimatedBytes ?? 0)),
         estimatedBytes: facts.plan.estimate.total,
+        estimatedBytesLow: estimateRange(facts.plan).low,
+        estimatedBytesHigh: estimateRange(facts.plan).high,
         reclaimedBytes: measuredBytes(facts) ?? 0,
     };
 }
@@ -30958,8 +30988,9 @@ function headline(facts, totals) {
     const prune = facts.plan.mode === 'prune';
     const measured = measuredBytes(facts);
     const method = facts.plan.estimateMethod;
-    const estimate = method.low !== undefined && method.high !== undefined
-        ? `${formatBytes(method.low)}–${formatBytes(method.high)}`
+    const range = { low: totals.estimatedBytesLow, high: totals.estimatedBytesHigh };
+    const estimate = isBounded(range)
+        ? `${formatBytes(range.low)}–${formatBytes(range.high)}`
         : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
     const others = [
         [totals.removedContainers, 'container(s)'],
@@ -31163,6 +31194,9 @@ function renderTable(facts, rows, limit = 200) {
         `Daemon ${text_neutralise(facts.host)}: ${text_neutralise(head.daemon)}`,
         `Estimate method: ${text_neutralise(facts.plan.estimateMethod.method)}`,
     ];
+    const range = estimateRange(facts.plan);
+    if (isBounded(range))
+        out.push(figureToTrust(range, prune ? measuredBytes(facts) : undefined));
     const runner = runnerImagesLine(facts, rows);
     if (runner)
         out.push(text_neutralise(runner));
@@ -34966,6 +35000,8 @@ async function writeMetrics(file, inputs, outcome, ok, started) {
         },
         keptImages: totals?.kept ?? 0,
         estimatedBytes: totals?.estimatedBytes ?? 0,
+        estimatedBytesLow: totals?.estimatedBytesLow ?? 0,
+        estimatedBytesHigh: totals?.estimatedBytesHigh ?? 0,
         reclaimedBytes: totals?.reclaimedBytes ?? 0,
         diskFreeBefore: facts?.diskFreeBefore,
         diskFreeAfter: facts?.diskFreeAfter,

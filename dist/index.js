@@ -30695,6 +30695,30 @@ function measuredBytes(facts) {
         return undefined;
     return facts.measured.reduce((n, key) => n + (facts.usageBefore[key] - after[key]), 0);
 }
+/**
+ * The whole plan's estimate as a range: the other classes (containers, volumes, build cache) as they are,
+ * plus the image bytes' bounds where the method gives bounds; otherwise both ends are the estimate.
+ */
+function estimateRange(plan) {
+    const { estimate, estimateMethod } = plan;
+    const others = estimate.total - estimate.images;
+    return {
+        low: others + (estimateMethod.low ?? estimate.images),
+        high: others + (estimateMethod.high ?? estimate.images),
+    };
+}
+/** Whether the estimate is a range rather than one figure. */
+const isBounded = (range) => range.low !== range.high;
+/**
+ * One sentence on which figure to trust when the estimate is a range: after a prune the measured figure
+ * (the daemon's own totals); before one, the low end is what is certainly freed and the high end the most.
+ */
+function figureToTrust(range, measured) {
+    const between = `between ${formatBytes(range.low)} and ${formatBytes(range.high)}`;
+    return measured === undefined
+        ? `Which figure to trust: ${formatBytes(range.low)} is certainly freed and ${formatBytes(range.high)} at most; a prune measures what it frees.`
+        : `Which figure to trust: the measured ${formatBytes(measured)}, what the prune freed by Docker’s own totals; the estimate could only say ${between}.`;
+}
 function totalsOf(facts, rows) {
     const count = (...states) => rows.filter((r) => states.includes(r.state)).length;
     const objects = objectRows(facts.plan, facts.objectResults);
@@ -30715,6 +30739,8 @@ function totalsOf(facts, rows) {
         buildCacheBytes: facts.buildCacheResult?.reclaimedBytes ??
             (facts.results ? 0 : (facts.plan.buildCache?.estimatedBytes ?? 0)),
         estimatedBytes: facts.plan.estimate.total,
+        estimatedBytesLow: estimateRange(facts.plan).low,
+        estimatedBytesHigh: estimateRange(facts.plan).high,
         reclaimedBytes: measuredBytes(facts) ?? 0,
     };
 }
@@ -30903,8 +30929,9 @@ function headline(facts, totals) {
     const prune = facts.plan.mode === 'prune';
     const measured = measuredBytes(facts);
     const method = facts.plan.estimateMethod;
-    const estimate = method.low !== undefined && method.high !== undefined
-        ? `${formatBytes(method.low)}–${formatBytes(method.high)}`
+    const range = { low: totals.estimatedBytesLow, high: totals.estimatedBytesHigh };
+    const estimate = isBounded(range)
+        ? `${formatBytes(range.low)}–${formatBytes(range.high)}`
         : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
     const others = [
         [totals.removedContainers, 'container(s)'],
@@ -31385,20 +31412,25 @@ function renderSummary(facts, rows) {
         formatBytes(bytes),
         ...(prune ? [diff(key)] : []),
     ]);
+    const range = estimateRange(facts.plan);
+    const bounds = isBounded(range)
+        ? ` (between ${formatBytes(range.low)} and ${formatBytes(range.high)})`
+        : '';
     cells.push([
         '<b>Total</b>',
-        `<b>${formatBytes(e.total)}</b>`,
+        `<b>${formatBytes(e.total)}</b>${bounds}`,
         ...(prune ? [`<b>${measured === undefined ? 'unknown' : formatBytes(measured)}</b>`] : []),
     ]);
     out.push(table(['', 'Estimated before removing', ...(prune ? ['Measured (Docker’s totals before − after)'] : [])], cells, asIs));
     out.push(`Estimate method: ${code(method.method)}. ${escapeHtml(method.note)}`);
+    if (isBounded(range))
+        out.push(escapeHtml(figureToTrust(range, prune ? measured : undefined)));
     if (prune && measured === undefined) {
         out.push('Measured: unknown (the daemon did not answer after the removals).');
     }
     else if (prune && measured !== undefined && e.total > 0) {
         // The figure the estimate allows: exact, or between the method's bounds.
-        const low = e.total - e.images + (method.low ?? e.images);
-        const high = e.total - e.images + (method.high ?? e.images);
+        const { low, high } = range;
         if (measured < low - 0.01 * Math.max(low, 1) || measured > high + 0.01 * Math.max(high, 1)) {
             out.push(method.low === undefined
                 ? '> [!NOTE]\n> The measurement differs from the estimate by more than 1% (another process may have changed the host meanwhile).'
@@ -35132,6 +35164,8 @@ async function writeOutputs(core, { inputs, facts, rows, totals, gates }) {
     core.setOutput('kept-count', totals?.kept ?? 0);
     core.setOutput('reclaimed-bytes', totals?.reclaimedBytes ?? 0);
     core.setOutput('estimated-bytes', totals?.estimatedBytes ?? 0);
+    core.setOutput('estimated-bytes-low', totals?.estimatedBytesLow ?? 0);
+    core.setOutput('estimated-bytes-high', totals?.estimatedBytesHigh ?? 0);
     core.setOutput('report-file', inputs.reportFile);
     core.setOutput('removed-containers', totals?.removedContainers ?? 0);
     core.setOutput('removed-networks', totals?.removedNetworks ?? 0);
