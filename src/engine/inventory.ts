@@ -8,7 +8,9 @@ import {
   layerBytesFreed,
   layerSizesFromHistory,
   planLayerSizing,
+  sharedSizeCountsContent,
   snapshotsInLayersSize,
+  uniqueContent,
   type DfImage,
 } from '../policy/estimate';
 import {
@@ -49,7 +51,7 @@ interface ApiImageSummary {
   SharedSize?: number;
   Labels?: Record<string, string> | null;
   /** The image's target (manifest or index) on the containerd store, API 1.46+. */
-  Descriptor?: { digest?: string } | null;
+  Descriptor?: { digest?: string; mediaType?: string } | null;
 }
 
 interface ApiContainerSummary {
@@ -477,7 +479,7 @@ export async function takeInventory(
       },
     );
   }
-  const images = present.map(({ summary, layers, lastTagMs }): ImageInfo => {
+  const listed = present.map(({ summary, layers, lastTagMs }): ImageInfo => {
     const layerSizes = sized.get(summary.Id)?.sizes ?? layers.map(() => 0);
     const layerTotal = layerSizes.reduce((n, size) => n + size, 0);
     // What the image holds besides its layers: Podman's metadata, or the containerd store's content.
@@ -499,6 +501,12 @@ export async function takeInventory(
       ...(imageStore === 'containerd' ? (read ? { blobs: read } : { contentSize: extra }) : {}),
     };
   });
+  const images = withUniqueContent(
+    listed,
+    engine,
+    df,
+    present.map((p) => p.summary.Descriptor?.mediaType),
+  );
   // Where LayersSize leaves the content store out (Docker before 28), its bytes are read from disk.
   const outside = contentDir && !layersCountContent(engine.version) ? contentDir : undefined;
   const unpacked = new Map(images.map((image) => [image.id, image.layerSizes.reduce((n, x) => n + x, 0)]));
@@ -554,13 +562,45 @@ export async function takeInventory(
     containerdAddress: info.Containerd?.Address || undefined,
     imageStore,
     engine,
-    contentExact: imageStore === 'containerd' ? images.every((image) => image.blobs) : undefined,
+    contentExact:
+      imageStore === 'containerd' ? images.every((image) => image.contentSize === undefined) : undefined,
     contentOutsideLayers: outside,
     services,
     ...(storeWarnings(reads).length > 0 ? { warnings: storeWarnings(reads) } : {}),
     takenAt,
     phases: done('doneMs', phases),
   };
+}
+
+/**
+ * Where the content store is not readable here but the API's SharedSize counts shared blobs (Docker 29.5+),
+ * each image's content splits in two: what it alone references, freed with it (a blob of its own), and
+ * what it shares, freed only when every image sharing it goes (`contentSize`). `/system/df` sends those
+ * sizes anyway: no request more. `targetTypes`: each image's target media type, in `images`' order.
+ */
+export function withUniqueContent(
+  images: ImageInfo[],
+  engine: Pick<EngineInfo, 'name' | 'version' | 'imageStore'>,
+  df: { Images?: Pick<ApiImageSummary, 'Id' | 'Size' | 'SharedSize'>[] | null },
+  targetTypes: (string | undefined)[],
+): ImageInfo[] {
+  if (!sharedSizeCountsContent(engine) || images.every((image) => image.contentSize === undefined)) {
+    return images;
+  }
+  const unique = uniqueContent(
+    images.map((image, i) => ({ ...image, targetType: targetTypes[i] })),
+    new Map((df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }])),
+  );
+  return images.map((image) => {
+    const bytes = unique.get(image.id);
+    if (bytes === undefined || image.contentSize === undefined) return image;
+    return {
+      ...image,
+      blobs: [{ key: `unique-content:${image.id}`, size: bytes }],
+      contentSize: image.contentSize - bytes,
+      contentSharedOnly: true,
+    };
+  });
 }
 
 /**
