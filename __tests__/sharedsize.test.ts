@@ -1,9 +1,11 @@
 // The content a removal frees, counted from the API's sizes where the content store cannot be read (an
 // unprivileged user in the docker group): Docker 29.5+'s SharedSize counts shared content blobs.
 import { describe, expect, it } from '@jest/globals';
-import { withUniqueContent } from '../src/engine/inventory';
+import type { DockerApi } from '../src/engine/docker';
+import { targetsOf, withUniqueContent, type Target } from '../src/engine/inventory';
 import {
   bytesFreed,
+  chainsAllSeen,
   estimateMethod,
   sharedAmongRemovedOnly,
   sharedSizeCountsContent,
@@ -64,7 +66,7 @@ const fleet = MEASURED.map(([tag, layers, sizes, size]) => listed(tag, layers, s
 const df = {
   Images: MEASURED.map(([tag, , , Size, SharedSize]) => ({ Id: `sha256:${tag}`, Size, SharedSize })),
 };
-const manifests = fleet.map(() => MANIFEST);
+const manifests: Target[] = fleet.map(() => ({ type: MANIFEST }));
 const split = (engine = DOCKER_29, types = manifests) => withUniqueContent(fleet, engine, df, types);
 
 /** The plan's removal of `gone` (by tag) from the split fleet. */
@@ -127,10 +129,30 @@ describe('content counted from Size and SharedSize (Docker 29.5+, content store 
   });
 
   it('an index target is left out (its own blob is not in Size): that removal stays a range', () => {
-    const types = fleet.map((i) => (i.id === 'sha256:dangling-a' ? INDEX : MANIFEST));
+    const types = fleet.map((i) => ({
+      type: i.id === 'sha256:dangling-a' ? INDEX : MANIFEST,
+      presentManifests: 1,
+    }));
     const images = split(DOCKER_29, types);
     expect(images.find((i) => i.id === 'sha256:dangling-a')!.contentSharedOnly).toBeUndefined();
     expect(removal(images, (tag) => tag.startsWith('dangling')).method.exact).toBe(false);
+  });
+
+  it('an index with other platforms here (chains the inspect does not show): a range, the low end counted', () => {
+    const solo = (presentManifests?: number) =>
+      split(
+        DOCKER_29,
+        fleet.map((i) => (i.id === 'sha256:solo:1' ? { type: INDEX, presentManifests } : { type: MANIFEST })),
+      );
+    for (const present of [2, undefined]) {
+      const images = solo(present);
+      expect(images[0]).toMatchObject({ contentSharedOnly: false });
+      const { bytes, method } = removal(images, (tag) => tag.startsWith('dangling'));
+      expect([present, method.method, method.low]).toEqual([present, 'layer-graph+content-bounded', bytes]);
+      expect(bytes).toBe(106_102);
+    }
+    // One platform here: its chains are those the inspect shows, and the dangling set is exact again.
+    expect(removal(solo(1), (tag) => tag.startsWith('dangling')).method.exact).toBe(true);
   });
 
   it('a removed image without layers is not counted exact (it could share its config unseen)', () => {
@@ -186,6 +208,15 @@ describe('uniqueContent: only where Size − SharedSize − own snapshots is sou
   });
 });
 
+describe('chainsAllSeen', () => {
+  it('manifest targets, and indexes with one platform here; not an index whose platforms are unknown', () => {
+    expect(chainsAllSeen([{ targetType: MANIFEST }, { targetType: INDEX, presentManifests: 1 }])).toBe(true);
+    expect(chainsAllSeen([{ targetType: MANIFEST }, { targetType: INDEX, presentManifests: 2 }])).toBe(false);
+    expect(chainsAllSeen([{ targetType: INDEX }])).toBe(false);
+    expect(chainsAllSeen([{}])).toBe(false);
+  });
+});
+
 describe('sharedSizeCountsContent', () => {
   const cases: [string, 'classic' | 'containerd', boolean][] = [
     ['29.7.2', 'containerd', true],
@@ -204,5 +235,59 @@ describe('sharedSizeCountsContent', () => {
     expect(sharedSizeCountsContent({ name: 'podman', version: '29.7.2', imageStore: 'containerd' })).toBe(
       false,
     );
+  });
+});
+
+describe('targetsOf: the manifests asked for only where an index is listed', () => {
+  /** A daemon that answers the list with manifests, and records what it was asked. */
+  function daemon(manifests: Record<string, { Kind: string; Size: { Content: number } }[]>) {
+    const asked: [string, unknown][] = [];
+    const api = {
+      host: 'unix:///fake.sock',
+      request: async <T>(_method: string, path: string, query?: Record<string, unknown>) => {
+        asked.push([path, query]);
+        return Object.entries(manifests).map(([Id, Manifests]) => ({ Id, Manifests })) as T;
+      },
+    } as unknown as DockerApi;
+    return { api, asked };
+  }
+  const engine = { ...DOCKER_29, apiVersion: '1.55', id: 'x' };
+  const summary = (Id: string, mediaType: string) => ({ Id, Created: 0, Size: 0, Descriptor: { mediaType } });
+  const image = (id: string) => ({ ...fleet[0], id });
+
+  it('no request when every target is a manifest', async () => {
+    const { api, asked } = daemon({});
+    const targets = await targetsOf(api, engine, [image('a')], [summary('a', MANIFEST)]);
+    expect(targets).toEqual([{ type: MANIFEST }]);
+    expect(asked).toEqual([]);
+  });
+
+  it('an index: one list with manifests, counting image manifests with content here', async () => {
+    const { api, asked } = daemon({
+      a: [{ Kind: 'image', Size: { Content: 10 } }],
+      b: [
+        { Kind: 'image', Size: { Content: 10 } },
+        { Kind: 'image', Size: { Content: 0 } },
+        { Kind: 'attestation', Size: { Content: 5 } },
+      ],
+      c: [
+        { Kind: 'image', Size: { Content: 10 } },
+        { Kind: 'image', Size: { Content: 7 } },
+      ],
+    });
+    const targets = await targetsOf(
+      api,
+      engine,
+      [image('a'), image('b'), image('c')],
+      [summary('a', MANIFEST), summary('b', INDEX), summary('c', INDEX)],
+    );
+    expect(targets.map((t) => t.presentManifests)).toEqual([1, 1, 2]);
+    expect(asked).toEqual([['/images/json', { all: true, manifests: true }]]);
+  });
+
+  it('no request on an engine whose SharedSize counts no content', async () => {
+    const { api, asked } = daemon({});
+    await targetsOf(api, { ...engine, version: '28.5.2' }, [image('b')], [summary('b', INDEX)]);
+    expect(asked).toEqual([]);
   });
 });

@@ -31491,6 +31491,16 @@ function uniqueContent(images, df) {
     return result;
 }
 /**
+ * Whether the daemon's sharing is among the layer chains the inventory sees. An index target whose other
+ * platforms have content here adds their chains to the daemon's count, which the inspect does not show:
+ * another image's chain it also has would be shared to the daemon, its own to us, and that image's unique
+ * content would come out too small (still a low bound, not exact). `presentManifests`: for an index target,
+ * how many of its image manifests have content here (undefined: unknown).
+ */
+function chainsAllSeen(images) {
+    return images.every((image) => MANIFEST_TYPES.has(image.targetType ?? '') || (image.presentManifests ?? 2) <= 1);
+}
+/**
  * Whether the image list's SharedSize counts the content-store blobs an image shares, not only its
  * snapshots: Docker 29.5 on (moby 9f19521146), on the containerd store. 26.1's and 28.5's count the
  * snapshots alone (measured: SharedSize equal to the shared snapshots' bytes on both).
@@ -31569,7 +31579,7 @@ function estimateMethod(store, gone, remaining, layersExact) {
 function boundedContent(gone, remaining) {
     const low = layerBytesFreed(gone, remaining) + blobBytesFreed(gone, remaining);
     const unknownContent = gone.reduce((n, image) => n + (image.contentSize ?? 0), 0);
-    const counted = gone.some((image) => image.contentSharedOnly);
+    const counted = gone.some((image) => image.contentSharedOnly !== undefined);
     return {
         method: 'layer-graph+content-bounded',
         exact: false,
@@ -34179,7 +34189,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
             ...(imageStore === 'containerd' ? (read ? { blobs: read } : { contentSize: extra }) : {}),
         };
     });
-    const images = withUniqueContent(listed, engine, df, present.map((p) => p.summary.Descriptor?.mediaType));
+    const images = withUniqueContent(listed, engine, df, await targetsOf(docker, engine, listed, present.map((p) => p.summary)));
     // Where LayersSize leaves the content store out (Docker before 28), its bytes are read from disk.
     const outside = contentDir && !layersCountContent(engine.version) ? contentDir : undefined;
     const unpacked = new Map(images.map((image) => [image.id, image.layerSizes.reduce((n, x) => n + x, 0)]));
@@ -34244,16 +34254,41 @@ async function takeInventory(docker, concurrency, opts = {}) {
     };
 }
 /**
+ * The targets withUniqueContent needs. Only where index targets are listed and their content would be
+ * counted from the API, the list is asked again with its manifests (API 1.47+; measured on 29.7.2 at about
+ * the plain list's time): which platforms of an index are here is not in the plain list.
+ */
+async function targetsOf(docker, engine, images, summaries) {
+    const types = summaries.map((s) => s.Descriptor?.mediaType);
+    const needed = sharedSizeCountsContent(engine) &&
+        images.some((image) => image.contentSize !== undefined) &&
+        !chainsAllSeen(types.map((type) => ({ targetType: type })));
+    if (!needed)
+        return types.map((type) => ({ type }));
+    const listed = await docker.request('GET', '/images/json', { all: true, manifests: true });
+    const present = new Map(listed.map((s) => [
+        s.Id,
+        (s.Manifests ?? []).filter((m) => m.Kind === 'image' && (m.Size?.Content ?? 0) > 0).length,
+    ]));
+    return types.map((type, i) => ({ type, presentManifests: present.get(summaries[i].Id) }));
+}
+/**
  * Where the content store is not readable here but the API's SharedSize counts shared blobs (Docker 29.5+),
  * each image's content splits in two: what it alone references, freed with it (a blob of its own), and
  * what it shares, freed only when every image sharing it goes (`contentSize`). `/system/df` sends those
- * sizes anyway: no request more. `targetTypes`: each image's target media type, in `images`' order.
+ * sizes anyway. `targets`: each image's (see targetsOf), in `images`' order.
  */
-function withUniqueContent(images, engine, df, targetTypes) {
+function withUniqueContent(images, engine, df, targets) {
     if (!sharedSizeCountsContent(engine) || images.every((image) => image.contentSize === undefined)) {
         return images;
     }
-    const unique = uniqueContent(images.map((image, i) => ({ ...image, targetType: targetTypes[i] })), new Map((df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }])));
+    const sizing = images.map((image, i) => ({
+        ...image,
+        targetType: targets[i].type,
+        presentManifests: targets[i].presentManifests,
+    }));
+    const unique = uniqueContent(sizing, new Map((df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }])));
+    const exact = chainsAllSeen(sizing);
     return images.map((image) => {
         const bytes = unique.get(image.id);
         if (bytes === undefined || image.contentSize === undefined)
@@ -34262,7 +34297,7 @@ function withUniqueContent(images, engine, df, targetTypes) {
             ...image,
             blobs: [{ key: `unique-content:${image.id}`, size: bytes }],
             contentSize: image.contentSize - bytes,
-            contentSharedOnly: true,
+            contentSharedOnly: exact,
         };
     });
 }

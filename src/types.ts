@@ -129,8 +129,9 @@ export interface ImageInfo {
    */
   contentSize?: number;
   /**
-   * `blobs` holds the content only this image references, counted from the API's sizes, and `contentSize`
-   * is exactly what it shares with other images (see uniqueContent).
+   * Set where `blobs` holds the content only this image references, counted from the API's sizes (see
+   * uniqueContent): true when `contentSize` is then exactly what it shares with other images; false when
+   * the daemon may see sharing the inventory does not (see chainsAllSeen), so `blobs` is a low bound.
    */
   contentSharedOnly?: boolean;
   /** When a tag was last put on the image (`Metadata.LastTagTime`), epoch ms; 0 when unknown. */

@@ -218,6 +218,19 @@ export function uniqueContent(images: ContentSizing[], df: Map<string, DfImage>)
 }
 
 /**
+ * Whether the daemon's sharing is among the layer chains the inventory sees. An index target whose other
+ * platforms have content here adds their chains to the daemon's count, which the inspect does not show:
+ * another image's chain it also has would be shared to the daemon, its own to us, and that image's unique
+ * content would come out too small (still a low bound, not exact). `presentManifests`: for an index target,
+ * how many of its image manifests have content here (undefined: unknown).
+ */
+export function chainsAllSeen(images: { targetType?: string; presentManifests?: number }[]): boolean {
+  return images.every(
+    (image) => MANIFEST_TYPES.has(image.targetType ?? '') || (image.presentManifests ?? 2) <= 1,
+  );
+}
+
+/**
  * Whether the image list's SharedSize counts the content-store blobs an image shares, not only its
  * snapshots: Docker 29.5 on (moby 9f19521146), on the containerd store. 26.1's and 28.5's count the
  * snapshots alone (measured: SharedSize equal to the shared snapshots' bytes on both).
@@ -312,7 +325,7 @@ export function estimateMethod(
 function boundedContent(gone: ImageInfo[], remaining: ImageInfo[]): EstimateMethod {
   const low = layerBytesFreed(gone, remaining) + blobBytesFreed(gone, remaining);
   const unknownContent = gone.reduce((n, image) => n + (image.contentSize ?? 0), 0);
-  const counted = gone.some((image) => image.contentSharedOnly);
+  const counted = gone.some((image) => image.contentSharedOnly !== undefined);
   return {
     method: 'layer-graph+content-bounded',
     exact: false,
