@@ -128,14 +128,30 @@ describe('content counted from Size and SharedSize (Docker 29.5+, content store 
     }
   });
 
-  it('an index target is left out (its own blob is not in Size): that removal stays a range', () => {
-    const types = fleet.map((i) => ({
-      type: i.id === 'sha256:dangling-a' ? INDEX : MANIFEST,
-      presentManifests: 1,
-    }));
+  it('an index target whose platforms are unknown is left out: that removal stays a range', () => {
+    const types = fleet.map((i) => ({ type: i.id === 'sha256:dangling-a' ? INDEX : MANIFEST, size: 289 }));
     const images = split(DOCKER_29, types);
-    expect(images.find((i) => i.id === 'sha256:dangling-a')!.contentSharedOnly).toBeUndefined();
+    expect(images.find((i) => i.id === 'sha256:dangling-a')!.blobs).toBeUndefined();
     expect(removal(images, (tag) => tag.startsWith('dangling')).method.exact).toBe(false);
+  });
+
+  it('two index targets (one platform each) beside the fleet, as measured on 29.7.2: exact', () => {
+    // idx-a and idx-b share their first layer; the content only each has, read as root: 23,240 bytes,
+    // of which 289 its index blob (not in Size).
+    const idx = ['idx-a', 'idx-b'].map((tag) => listed(tag, ['I0', `I1-${tag}`], [57344, 24576], 156583));
+    const all = [...fleet, ...idx];
+    const withIdx = {
+      Images: [...df.Images, ...idx.map((i) => ({ Id: i.id, Size: 156583, SharedSize: 109056 }))],
+    };
+    const targets: Target[] = [
+      ...manifests,
+      ...idx.map(() => ({ type: INDEX, size: 289, presentManifests: 1 })),
+    ];
+    const images = withUniqueContent(all, DOCKER_29, withIdx, targets);
+    expect(images.slice(-2).map((i) => i.blobs![0].size)).toEqual([23_240, 23_240]);
+    const { bytes, method } = removal(images, (tag) => tag === 'idx-a');
+    expect(method).toMatchObject({ method: 'layer-graph+content-api', exact: true });
+    expect(bytes).toBe(24_576 + 23_240);
   });
 
   it('an index with other platforms here (chains the inspect does not show): a range, the low end counted', () => {
@@ -180,10 +196,22 @@ describe('uniqueContent: only where Size − SharedSize − own snapshots is sou
   it('sizes each image’s own content', () => {
     expect(uniqueContent([a, b], sizes())).toEqual(
       new Map([
-        ['a', 20],
-        ['b', 30],
+        ['a', { own: 20, shared: 30 }],
+        ['b', { own: 30, shared: 30 }],
       ]),
     );
+  });
+
+  it('an index with one platform here: its own blob, which Size leaves out, is added', () => {
+    const indexed = { ...a, targetType: INDEX, targetSize: 289, presentManifests: 1 };
+    expect(uniqueContent([indexed, b], sizes()).get('a')).toEqual({ own: 20 + 289, shared: 30 });
+    for (const other of [
+      { presentManifests: 2 },
+      { presentManifests: undefined },
+      { targetSize: undefined },
+    ]) {
+      expect(uniqueContent([{ ...indexed, ...other }, b], sizes()).has('a')).toBe(false);
+    }
   });
 
   it('nothing when /system/df lists other images than the inventory (hidden intermediates, a race)', () => {

@@ -31456,13 +31456,15 @@ const MANIFEST_TYPES = new Set([
     'application/vnd.docker.distribution.manifest.v2+json',
 ]);
 /**
- * The content-store bytes each image alone references, from `/system/df`'s Size and SharedSize where the
- * latter counts content (see sharedSizeCountsContent). Size is an image's content plus its snapshots;
- * SharedSize the snapshots and the blobs another listed image also has: Size − SharedSize − the snapshots
- * only it has is the content only it has. Only where that holds: df lists exactly these images (its
- * sharing is among them), the target is one manifest (an index's own blob is not in Size, another
- * platform's snapshots would be), the layer sizes are exact, and no diff ID repeats (Size counts a repeated
- * blob twice, SharedSize once). A result outside 0 … the image's content is dropped.
+ * The content-store bytes each image alone references (`own`) and those it shares with another listed
+ * image (`shared`), from `/system/df`'s Size and SharedSize where the latter counts content (see
+ * sharedSizeCountsContent). Size is an image's content plus its snapshots; SharedSize the snapshots and the
+ * blobs another listed image also has: Size − SharedSize − the snapshots only it has is the content only it
+ * has. An index's own blob is not in Size (measured on 29.7.2): it is added, an index being one image's
+ * target. Only where that holds: df lists exactly these images (its sharing is among them), the target is
+ * one manifest or an index with one platform here (another's snapshots would be in Size), the layer sizes
+ * are exact, and no diff ID repeats (Size counts a repeated blob twice, SharedSize once). A result outside
+ * 0 … the image's content is dropped.
  */
 function uniqueContent(images, df) {
     const result = new Map();
@@ -31474,9 +31476,10 @@ function uniqueContent(images, df) {
             refs.set(key, (refs.get(key) ?? 0) + 1);
     for (const image of images) {
         const d = df.get(image.id);
+        const index = indexBlob(image);
         const sound = d.shared >= 0 &&
             d.size === image.size &&
-            MANIFEST_TYPES.has(image.targetType ?? '') &&
+            (MANIFEST_TYPES.has(image.targetType ?? '') || index !== undefined) &&
             image.layerSizesExact &&
             new Set(image.layers).size === image.layers.length;
         if (!sound)
@@ -31484,11 +31487,16 @@ function uniqueContent(images, df) {
         const keys = chainKeys(image);
         const ownSnapshots = image.layerSizes.reduce((n, size, i) => n + (refs.get(keys[i]) === 1 ? size : 0), 0);
         const content = image.size - image.layerSizes.reduce((n, size) => n + size, 0);
-        const unique = d.size - d.shared - ownSnapshots;
-        if (unique >= 0 && unique <= content)
-            result.set(image.id, unique);
+        const own = d.size - d.shared - ownSnapshots;
+        if (own >= 0 && own <= content)
+            result.set(image.id, { own: own + (index ?? 0), shared: content - own });
     }
     return result;
+}
+/** The size of an image's index blob, where its target is an index with one platform here. */
+function indexBlob(image) {
+    const single = !MANIFEST_TYPES.has(image.targetType ?? '') && image.presentManifests === 1;
+    return single && image.targetSize !== undefined && image.targetSize >= 0 ? image.targetSize : undefined;
 }
 /**
  * Whether the daemon's sharing is among the layer chains the inventory sees. An index target whose other
@@ -34260,17 +34268,18 @@ async function takeInventory(docker, concurrency, opts = {}) {
  */
 async function targetsOf(docker, engine, images, summaries) {
     const types = summaries.map((s) => s.Descriptor?.mediaType);
+    const sizes = summaries.map((s) => s.Descriptor?.size);
     const needed = sharedSizeCountsContent(engine) &&
         images.some((image) => image.contentSize !== undefined) &&
         !chainsAllSeen(types.map((type) => ({ targetType: type })));
     if (!needed)
-        return types.map((type) => ({ type }));
+        return types.map((type, i) => ({ type, size: sizes[i] }));
     const listed = await docker.request('GET', '/images/json', { all: true, manifests: true });
     const present = new Map(listed.map((s) => [
         s.Id,
         (s.Manifests ?? []).filter((m) => m.Kind === 'image' && (m.Size?.Content ?? 0) > 0).length,
     ]));
-    return types.map((type, i) => ({ type, presentManifests: present.get(summaries[i].Id) }));
+    return types.map((type, i) => ({ type, size: sizes[i], presentManifests: present.get(summaries[i].Id) }));
 }
 /**
  * Where the content store is not readable here but the API's SharedSize counts shared blobs (Docker 29.5+),
@@ -34285,18 +34294,19 @@ function withUniqueContent(images, engine, df, targets) {
     const sizing = images.map((image, i) => ({
         ...image,
         targetType: targets[i].type,
+        targetSize: targets[i].size,
         presentManifests: targets[i].presentManifests,
     }));
     const unique = uniqueContent(sizing, new Map((df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }])));
     const exact = chainsAllSeen(sizing);
     return images.map((image) => {
-        const bytes = unique.get(image.id);
-        if (bytes === undefined || image.contentSize === undefined)
+        const content = unique.get(image.id);
+        if (content === undefined || image.contentSize === undefined)
             return image;
         return {
             ...image,
-            blobs: [{ key: `unique-content:${image.id}`, size: bytes }],
-            contentSize: image.contentSize - bytes,
+            blobs: [{ key: `unique-content:${image.id}`, size: content.own }],
+            contentSize: content.shared,
             contentSharedOnly: exact,
         };
     });

@@ -52,7 +52,7 @@ interface ApiImageSummary {
   SharedSize?: number;
   Labels?: Record<string, string> | null;
   /** The image's target (manifest or index) on the containerd store, API 1.46+. */
-  Descriptor?: { digest?: string; mediaType?: string } | null;
+  Descriptor?: { digest?: string; mediaType?: string; size?: number } | null;
 }
 
 interface ApiContainerSummary {
@@ -586,6 +586,7 @@ interface ApiManifestSummary {
 /** Each image's target: its media type and, for an index, how many of its image manifests have content here. */
 export interface Target {
   type?: string;
+  size?: number;
   presentManifests?: number;
 }
 
@@ -601,11 +602,12 @@ export async function targetsOf(
   summaries: ApiImageSummary[],
 ): Promise<Target[]> {
   const types = summaries.map((s) => s.Descriptor?.mediaType);
+  const sizes = summaries.map((s) => s.Descriptor?.size);
   const needed =
     sharedSizeCountsContent(engine) &&
     images.some((image) => image.contentSize !== undefined) &&
     !chainsAllSeen(types.map((type) => ({ targetType: type })));
-  if (!needed) return types.map((type) => ({ type }));
+  if (!needed) return types.map((type, i) => ({ type, size: sizes[i] }));
   const listed = await docker.request<(ApiImageSummary & { Manifests?: ApiManifestSummary[] | null })[]>(
     'GET',
     '/images/json',
@@ -617,7 +619,7 @@ export async function targetsOf(
       (s.Manifests ?? []).filter((m) => m.Kind === 'image' && (m.Size?.Content ?? 0) > 0).length,
     ]),
   );
-  return types.map((type, i) => ({ type, presentManifests: present.get(summaries[i].Id) }));
+  return types.map((type, i) => ({ type, size: sizes[i], presentManifests: present.get(summaries[i].Id) }));
 }
 
 /**
@@ -638,6 +640,7 @@ export function withUniqueContent(
   const sizing = images.map((image, i) => ({
     ...image,
     targetType: targets[i].type,
+    targetSize: targets[i].size,
     presentManifests: targets[i].presentManifests,
   }));
   const unique = uniqueContent(
@@ -646,12 +649,12 @@ export function withUniqueContent(
   );
   const exact = chainsAllSeen(sizing);
   return images.map((image) => {
-    const bytes = unique.get(image.id);
-    if (bytes === undefined || image.contentSize === undefined) return image;
+    const content = unique.get(image.id);
+    if (content === undefined || image.contentSize === undefined) return image;
     return {
       ...image,
-      blobs: [{ key: `unique-content:${image.id}`, size: bytes }],
-      contentSize: image.contentSize - bytes,
+      blobs: [{ key: `unique-content:${image.id}`, size: content.own }],
+      contentSize: content.shared,
       contentSharedOnly: exact,
     };
   });

@@ -180,41 +180,58 @@ const MANIFEST_TYPES = new Set([
   'application/vnd.docker.distribution.manifest.v2+json',
 ]);
 
-/** What uniqueContent needs of an image; `targetType` is the media type of its target (API 1.46+). */
+/**
+ * What uniqueContent needs of an image: its target's media type and size (API 1.46+) and, for an index,
+ * how many of its image manifests have content here.
+ */
 export type ContentSizing = Pick<ImageInfo, 'id' | 'layers' | 'layerSizes' | 'layerSizesExact' | 'size'> & {
   targetType?: string;
+  targetSize?: number;
+  presentManifests?: number;
 };
 
 /**
- * The content-store bytes each image alone references, from `/system/df`'s Size and SharedSize where the
- * latter counts content (see sharedSizeCountsContent). Size is an image's content plus its snapshots;
- * SharedSize the snapshots and the blobs another listed image also has: Size − SharedSize − the snapshots
- * only it has is the content only it has. Only where that holds: df lists exactly these images (its
- * sharing is among them), the target is one manifest (an index's own blob is not in Size, another
- * platform's snapshots would be), the layer sizes are exact, and no diff ID repeats (Size counts a repeated
- * blob twice, SharedSize once). A result outside 0 … the image's content is dropped.
+ * The content-store bytes each image alone references (`own`) and those it shares with another listed
+ * image (`shared`), from `/system/df`'s Size and SharedSize where the latter counts content (see
+ * sharedSizeCountsContent). Size is an image's content plus its snapshots; SharedSize the snapshots and the
+ * blobs another listed image also has: Size − SharedSize − the snapshots only it has is the content only it
+ * has. An index's own blob is not in Size (measured on 29.7.2): it is added, an index being one image's
+ * target. Only where that holds: df lists exactly these images (its sharing is among them), the target is
+ * one manifest or an index with one platform here (another's snapshots would be in Size), the layer sizes
+ * are exact, and no diff ID repeats (Size counts a repeated blob twice, SharedSize once). A result outside
+ * 0 … the image's content is dropped.
  */
-export function uniqueContent(images: ContentSizing[], df: Map<string, DfImage>): Map<string, number> {
-  const result = new Map<string, number>();
+export function uniqueContent(
+  images: ContentSizing[],
+  df: Map<string, DfImage>,
+): Map<string, { own: number; shared: number }> {
+  const result = new Map<string, { own: number; shared: number }>();
   if (df.size !== images.length || !images.every((image) => df.has(image.id))) return result;
   const refs = new Map<string, number>();
   for (const image of images) for (const key of chainKeys(image)) refs.set(key, (refs.get(key) ?? 0) + 1);
   for (const image of images) {
     const d = df.get(image.id)!;
+    const index = indexBlob(image);
     const sound =
       d.shared >= 0 &&
       d.size === image.size &&
-      MANIFEST_TYPES.has(image.targetType ?? '') &&
+      (MANIFEST_TYPES.has(image.targetType ?? '') || index !== undefined) &&
       image.layerSizesExact &&
       new Set(image.layers).size === image.layers.length;
     if (!sound) continue;
     const keys = chainKeys(image);
     const ownSnapshots = image.layerSizes.reduce((n, size, i) => n + (refs.get(keys[i]) === 1 ? size : 0), 0);
     const content = image.size - image.layerSizes.reduce((n, size) => n + size, 0);
-    const unique = d.size - d.shared - ownSnapshots;
-    if (unique >= 0 && unique <= content) result.set(image.id, unique);
+    const own = d.size - d.shared - ownSnapshots;
+    if (own >= 0 && own <= content) result.set(image.id, { own: own + (index ?? 0), shared: content - own });
   }
   return result;
+}
+
+/** The size of an image's index blob, where its target is an index with one platform here. */
+function indexBlob(image: ContentSizing): number | undefined {
+  const single = !MANIFEST_TYPES.has(image.targetType ?? '') && image.presentManifests === 1;
+  return single && image.targetSize !== undefined && image.targetSize >= 0 ? image.targetSize : undefined;
 }
 
 /**
