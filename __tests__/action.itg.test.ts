@@ -114,6 +114,11 @@ describeDocker(
       expect(result.outputs['kept-count']).toBe(String(images.length - wouldRemove));
       expect(result.outputs['reclaimed-bytes']).toBe('0');
       expect(Number(result.outputs['estimated-bytes'])).toBeGreaterThan(0);
+      // The range's outputs: the low end is estimated-bytes, the high end is no lower.
+      expect(result.outputs['estimated-bytes-low']).toBe(result.outputs['estimated-bytes']);
+      expect(Number(result.outputs['estimated-bytes-high'])).toBeGreaterThanOrEqual(
+        Number(result.outputs['estimated-bytes']),
+      );
       expect(result.summary).toContain(`Would remove ${wouldRemove} image(s)`);
       expect(result.summary).toContain(`${P}/web:v1`);
     }, 120_000);

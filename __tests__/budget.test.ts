@@ -529,6 +529,8 @@ describe('the budget in the metrics file', () => {
     removed: { images: 0, containers: 0, networks: 0, volumes: 0 },
     keptImages: 0,
     estimatedBytes: 0,
+    estimatedBytesLow: 0,
+    estimatedBytesHigh: 0,
     reclaimedBytes: 0,
   };
   it('has whether it is met and what it lacks, only with a budget', () => {

@@ -195,6 +195,8 @@ describe('renderMetrics', () => {
     removed: { images: 3, containers: 1, networks: 0, volumes: 0 },
     keptImages: 7,
     estimatedBytes: 1000,
+    estimatedBytesLow: 1000,
+    estimatedBytesHigh: 2500,
     reclaimedBytes: 990,
     diskFreeBefore: 5000,
     diskFreeAfter: 6000,
@@ -208,6 +210,12 @@ describe('renderMetrics', () => {
     );
     expect(text).toContain(
       'safe_docker_prune_last_success_timestamp_seconds{daemon="unix:///var/run/docker.sock"} 1700000000',
+    );
+    expect(text).toContain(
+      'safe_docker_prune_estimated_bytes_bound{daemon="unix:///var/run/docker.sock",mode="prune",bound="low"} 1000',
+    );
+    expect(text).toContain(
+      'safe_docker_prune_estimated_bytes_bound{daemon="unix:///var/run/docker.sock",mode="prune",bound="high"} 2500',
     );
     expect(text).not.toContain('inodes');
     for (const line of text.trim().split('\n')) {

@@ -1,6 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { imageRows, removalAnnotations, type RunFacts } from '../src/report/report';
+import {
+  buildReport,
+  estimateRange,
+  imageRows,
+  removalAnnotations,
+  totalsOf,
+  type RunFacts,
+} from '../src/report/report';
 import { escapeHtml, renderSummary } from '../src/report/summary';
+import { renderTable } from '../src/report/table';
 import type { ImageDecision, ImageInfo, Plan } from '../src/types';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
@@ -105,6 +113,78 @@ describe('job summary', () => {
     const f = facts([remove(img)], 'prune');
     f.results = [{ id: img.id, status: 'gone', deleted: [], untagged: [] }];
     expect(imageRows(f.plan, f.results)[0].state).toBe('gone');
+  });
+});
+
+describe('a bounded estimate (containerd store, content store unreadable)', () => {
+  /** Images bounded between 400 and 1,000 bytes; a removed container adds 50 to every figure. */
+  function bounded(mode: Plan['mode']): RunFacts {
+    const f = facts([remove(image([]))], mode);
+    f.plan.estimate = { images: 400, containers: 50, volumes: 0, buildCache: 0, total: 450 };
+    f.plan.estimatedBytes = 400;
+    f.plan.estimateMethod = {
+      method: 'layer-graph+content-bounded',
+      exact: false,
+      low: 400,
+      high: 1000,
+      note: 'Bounded.',
+    };
+    f.engine = { ...f.engine, version: '29.7.2', imageStore: 'containerd' };
+    return f;
+  }
+
+  it('the whole plan’s range: the other classes plus the image bounds', () => {
+    expect(estimateRange(bounded('report').plan)).toEqual({ low: 450, high: 1050 });
+    // Exact: both ends are the estimate.
+    expect(estimateRange(facts([]).plan)).toEqual({ low: 1234, high: 1234 });
+  });
+
+  it('totals and the JSON report carry both ends; estimatedBytes is the low end', () => {
+    const f = bounded('report');
+    const totals = totalsOf(f, imageRows(f.plan));
+    expect(totals).toMatchObject({ estimatedBytes: 450, estimatedBytesLow: 450, estimatedBytesHigh: 1050 });
+    expect(buildReport(f, imageRows(f.plan)).totals).toMatchObject({
+      estimatedBytesLow: 450,
+      estimatedBytesHigh: 1050,
+      estimateExact: false,
+    });
+    const exact = facts([]);
+    expect(totalsOf(exact, [])).toMatchObject({ estimatedBytesLow: 1234, estimatedBytesHigh: 1234 });
+  });
+
+  it('the summary shows the range beside the estimate and says which figure to trust', () => {
+    const f = bounded('report');
+    const md = renderSummary(f, imageRows(f.plan));
+    expect(md).toContain('<b>450 B</b> (between 450 B and 1.05 kB)');
+    expect(md).toContain('Which figure to trust: 450 B is certainly freed and 1.05 kB at most');
+    expect(md).toContain('Would remove 1 image(s), freeing 450 B–1.05 kB');
+  });
+
+  it('after a prune the summary trusts the measured figure', () => {
+    const f = bounded('prune');
+    f.results = [{ id: f.plan.images[0].image.id, status: 'removed', deleted: [], untagged: [] }];
+    f.usageAfter = { ...f.usageBefore, layers: f.usageBefore.layers - 700 };
+    const md = renderSummary(f, imageRows(f.plan, f.results));
+    expect(md).toContain('Which figure to trust: the measured 700 B');
+    expect(md).toContain('could only say between 450 B and 1.05 kB');
+    expect(md).not.toContain('outside the estimate’s bounds');
+    f.usageAfter = { ...f.usageBefore, layers: f.usageBefore.layers - 2000 };
+    expect(renderSummary(f, imageRows(f.plan, f.results))).toContain('outside the estimate’s bounds');
+  });
+
+  it('an exact estimate says nothing of ranges', () => {
+    const f = facts([remove(image([]))]);
+    const md = renderSummary(f, imageRows(f.plan));
+    expect(md).not.toContain('Which figure to trust');
+    expect(md).not.toContain('between');
+    expect(renderTable(f, imageRows(f.plan))).not.toContain('Which figure to trust');
+  });
+
+  it('the command’s table says it too', () => {
+    const f = bounded('report');
+    expect(renderTable(f, imageRows(f.plan))).toContain(
+      'Which figure to trust: 450 B is certainly freed and 1.05 kB at most',
+    );
   });
 });
 

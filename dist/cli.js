@@ -30630,6 +30630,10 @@ function renderMetrics(pass, previous = '') {
         [`${d},${mode}`, pass.keptImages],
     ]);
     metric('safe_docker_prune_estimated_bytes', 'gauge', 'Bytes the last plan frees, estimated before removing.', [[`${d},${mode}`, pass.estimatedBytes]]);
+    metric('safe_docker_prune_estimated_bytes_bound', 'gauge', 'The least (low) and the most (high) bytes the last plan frees; both the estimate when it is exact.', [
+        [`${d},${mode},bound="low"`, pass.estimatedBytesLow],
+        [`${d},${mode},bound="high"`, pass.estimatedBytesHigh],
+    ]);
     metric('safe_docker_prune_reclaimed_bytes', 'gauge', 'Bytes the last prune freed, measured.', [
         [`${d},${mode}`, pass.reclaimedBytes],
     ]);
@@ -30750,6 +30754,30 @@ function measuredBytes(facts) {
         return undefined;
     return facts.measured.reduce((n, key) => n + (facts.usageBefore[key] - after[key]), 0);
 }
+/**
+ * The whole plan's estimate as a range: the other classes (containers, volumes, build cache) as they are,
+ * plus the image bytes' bounds where the method gives bounds; otherwise both ends are the estimate.
+ */
+function estimateRange(plan) {
+    const { estimate, estimateMethod } = plan;
+    const others = estimate.total - estimate.images;
+    return {
+        low: others + (estimateMethod.low ?? estimate.images),
+        high: others + (estimateMethod.high ?? estimate.images),
+    };
+}
+/** Whether the estimate is a range rather than one figure. */
+const isBounded = (range) => range.low !== range.high;
+/**
+ * One sentence on which figure to trust when the estimate is a range: after a prune the measured figure
+ * (the daemon's own totals); before one, the low end is what is certainly freed and the high end the most.
+ */
+function figureToTrust(range, measured) {
+    const between = `between ${formatBytes(range.low)} and ${formatBytes(range.high)}`;
+    return measured === undefined
+        ? `Which figure to trust: ${formatBytes(range.low)} is certainly freed and ${formatBytes(range.high)} at most; a prune measures what it frees.`
+        : `Which figure to trust: the measured ${formatBytes(measured)}, what the prune freed by Docker’s own totals; the estimate could only say ${between}.`;
+}
 function totalsOf(facts, rows) {
     const count = (...states) => rows.filter((r) => states.includes(r.state)).length;
     const objects = objectRows(facts.plan, facts.objectResults);
@@ -30770,6 +30798,8 @@ function totalsOf(facts, rows) {
         buildCacheBytes: facts.buildCacheResult?.reclaimedBytes ??
             (facts.results ? 0 : (facts.plan.buildCache?.estimatedBytes ?? 0)),
         estimatedBytes: facts.plan.estimate.total,
+        estimatedBytesLow: estimateRange(facts.plan).low,
+        estimatedBytesHigh: estimateRange(facts.plan).high,
         reclaimedBytes: measuredBytes(facts) ?? 0,
     };
 }
@@ -30958,8 +30988,9 @@ function headline(facts, totals) {
     const prune = facts.plan.mode === 'prune';
     const measured = measuredBytes(facts);
     const method = facts.plan.estimateMethod;
-    const estimate = method.low !== undefined && method.high !== undefined
-        ? `${formatBytes(method.low)}–${formatBytes(method.high)}`
+    const range = { low: totals.estimatedBytesLow, high: totals.estimatedBytesHigh };
+    const estimate = isBounded(range)
+        ? `${formatBytes(range.low)}–${formatBytes(range.high)}`
         : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
     const others = [
         [totals.removedContainers, 'container(s)'],
@@ -31163,6 +31194,9 @@ function renderTable(facts, rows, limit = 200) {
         `Daemon ${text_neutralise(facts.host)}: ${text_neutralise(head.daemon)}`,
         `Estimate method: ${text_neutralise(facts.plan.estimateMethod.method)}`,
     ];
+    const range = estimateRange(facts.plan);
+    if (isBounded(range))
+        out.push(figureToTrust(range, prune ? measuredBytes(facts) : undefined));
     const runner = runnerImagesLine(facts, rows);
     if (runner)
         out.push(text_neutralise(runner));
@@ -31416,6 +31450,107 @@ function planLayerSizing(images, df, sizesAreLayerTotals = true) {
     };
     return { history: [...history], resolve };
 }
+/** Media types of a single image manifest: an image whose target is one holds its manifest, config and layers. */
+const MANIFEST_TYPES = new Set([
+    'application/vnd.oci.image.manifest.v1+json',
+    'application/vnd.docker.distribution.manifest.v2+json',
+]);
+/**
+ * The content-store bytes each image alone references (`own`) and those it shares with another listed
+ * image (`shared`), from `/system/df`'s Size and SharedSize where the latter counts content (see
+ * sharedSizeCountsContent). Size is an image's content plus its snapshots; SharedSize the snapshots and the
+ * blobs another listed image also has: Size − SharedSize − the snapshots only it has is the content only it
+ * has. An index's own blob is not in Size (measured on 29.7.2): it is added, an index being one image's
+ * target. Only where that holds: df lists exactly these images (its sharing is among them), the target is
+ * one manifest or an index with one platform here (another's snapshots would be in Size), the layer sizes
+ * are exact, and no diff ID repeats (Size counts a repeated blob twice, SharedSize once). A result outside
+ * 0 … the image's content is dropped.
+ */
+function uniqueContent(images, df) {
+    const result = new Map();
+    if (df.size !== images.length || !images.every((image) => df.has(image.id)))
+        return result;
+    const refs = new Map();
+    for (const image of images)
+        for (const key of chainKeys(image))
+            refs.set(key, (refs.get(key) ?? 0) + 1);
+    for (const image of images) {
+        const d = df.get(image.id);
+        const index = indexBlob(image);
+        const sound = d.shared >= 0 &&
+            d.size === image.size &&
+            (MANIFEST_TYPES.has(image.targetType ?? '') || index !== undefined) &&
+            image.layerSizesExact &&
+            new Set(image.layers).size === image.layers.length;
+        if (!sound)
+            continue;
+        const keys = chainKeys(image);
+        const ownSnapshots = image.layerSizes.reduce((n, size, i) => n + (refs.get(keys[i]) === 1 ? size : 0), 0);
+        const content = image.size - image.layerSizes.reduce((n, size) => n + size, 0);
+        const own = d.size - d.shared - ownSnapshots;
+        if (own >= 0 && own <= content)
+            result.set(image.id, { own: own + (index ?? 0), shared: content - own });
+    }
+    return result;
+}
+/** The size of an image's index blob, where its target is an index with one platform here. */
+function indexBlob(image) {
+    const single = !MANIFEST_TYPES.has(image.targetType ?? '') && image.presentManifests === 1;
+    return single && image.targetSize !== undefined && image.targetSize >= 0 ? image.targetSize : undefined;
+}
+/**
+ * Whether the daemon's sharing is among the layer chains the inventory sees. An index target whose other
+ * platforms have content here adds their chains to the daemon's count, which the inspect does not show:
+ * another image's chain it also has would be shared to the daemon, its own to us, and that image's unique
+ * content would come out too small (still a low bound, not exact). `presentManifests`: for an index target,
+ * how many of its image manifests have content here (undefined: unknown).
+ */
+function chainsAllSeen(images) {
+    return images.every((image) => MANIFEST_TYPES.has(image.targetType ?? '') || (image.presentManifests ?? 2) <= 1);
+}
+/**
+ * Whether the image list's SharedSize counts the content-store blobs an image shares, not only its
+ * snapshots: Docker 29.5 on (moby 9f19521146), on the containerd store. 26.1's and 28.5's count the
+ * snapshots alone (measured: SharedSize equal to the shared snapshots' bytes on both).
+ */
+function sharedSizeCountsContent(engine) {
+    if (engine.imageStore !== 'containerd' || engine.name !== 'docker')
+        return false;
+    const [major, minor] = (/^(\d+)\.(\d+)\./.exec(engine.version) ?? []).slice(1).map(Number);
+    return major > 29 || (major === 29 && minor >= 5);
+}
+/**
+ * Diff IDs that two or more removed images have and no remaining image does. A diff ID is one layer blob
+ * (normally: the same layer compressed two ways is two), so their blobs go with the removal while each
+ * image's unique content leaves them out: the content count cannot be exact then.
+ */
+function sharedAmongRemovedOnly(gone, remaining) {
+    const kept = new Set(remaining.flatMap((image) => image.layers));
+    const holders = new Map();
+    for (const image of gone) {
+        for (const diffId of new Set(image.layers))
+            holders.set(diffId, (holders.get(diffId) ?? 0) + 1);
+    }
+    return [...holders].filter(([diffId, n]) => n >= 2 && !kept.has(diffId)).map(([diffId]) => diffId);
+}
+/**
+ * Whether the content the removed images free is exactly their unique content (in `blobs`): each one's
+ * content is sized from the API's shared sizes, each has a layer (two layerless images could share a
+ * config unseen), and no layer blob is shared among removed images only.
+ */
+function contentExactFromApi(gone, remaining) {
+    return (gone.every((image) => image.contentSharedOnly === true && image.layers.length > 0) &&
+        sharedAmongRemovedOnly(gone, remaining).length === 0);
+}
+const READ_NOTE = 'Exact: unpacked layers (snapshots) no remaining image uses, plus the content-store blobs (manifests, ' +
+    'configs, layer blobs) no remaining image references, read from the content store. Removed containers ' +
+    'free their writable and init snapshots, which this store counts in its layer total, as it counts the ' +
+    "build cache's snapshots: the measured figure is that total's change, and build cache is estimated " +
+    "from BuildKit's record sizes, which the snapshots it frees can exceed.";
+const API_NOTE = 'Exact: unpacked layers (snapshots) no remaining image uses, plus the content-store blobs each removed ' +
+    'image alone references, counted from the API (its Size less its SharedSize, which counts shared blobs ' +
+    'from Docker 29.5, less the snapshots only it has); the content store is not readable from here, and no ' +
+    'layer is shared among removed images only (taking one blob per layer, as a pull or load stores it).';
 /**
  * How the image bytes of a plan were estimated, and their bounds when the engine does not allow an exact
  * figure. `gone` are the images the plan removes, `remaining` the rest.
@@ -31439,29 +31574,33 @@ function estimateMethod(store, gone, remaining, layersExact) {
         };
     }
     // Containerd store: snapshots sized exactly from the layer graph; content-store blobs read from the
-    // content store when it is readable here, else bounded by each image's content size.
+    // content store when it is readable here, else counted from the API's sizes or bounded.
     if (gone.every((image) => image.contentSize === undefined)) {
-        return {
-            method: 'layer-graph+content',
-            exact: layersExact,
-            note: 'Exact: unpacked layers (snapshots) no remaining image uses, plus the content-store blobs (manifests, ' +
-                'configs, layer blobs) no remaining image references, read from the content store. Removed containers ' +
-                'free their writable and init snapshots, which this store counts in its layer total, as it counts the ' +
-                "build cache's snapshots: the measured figure is that total's change, and build cache is estimated " +
-                "from BuildKit's record sizes, which the snapshots it frees can exceed.",
-        };
+        return { method: 'layer-graph+content', exact: layersExact, note: READ_NOTE };
     }
-    const snapshots = layerBytesFreed(gone, remaining);
-    const known = blobBytesFreed(gone, remaining);
+    if (contentExactFromApi(gone, remaining)) {
+        return { method: 'layer-graph+content-api', exact: layersExact, note: API_NOTE };
+    }
+    return boundedContent(gone, remaining);
+}
+/** Snapshots exact; the content beyond what `blobs` counts between nothing and all of it. */
+function boundedContent(gone, remaining) {
+    const low = layerBytesFreed(gone, remaining) + blobBytesFreed(gone, remaining);
     const unknownContent = gone.reduce((n, image) => n + (image.contentSize ?? 0), 0);
+    const counted = gone.some((image) => image.contentSharedOnly !== undefined);
     return {
         method: 'layer-graph+content-bounded',
         exact: false,
-        low: snapshots + known,
-        high: snapshots + known + unknownContent,
-        note: 'Unpacked layers (snapshots) exact; the content store could not be read from here, so its blobs are ' +
-            'counted as each removed image’s whole content size (an upper bound: blobs shared with other images ' +
-            'are counted too). The disk frees between the low and the high figure.',
+        low,
+        high: low + unknownContent,
+        note: counted
+            ? 'Unpacked layers (snapshots) exact; the content store could not be read from here. The low figure ' +
+                'counts the blobs each removed image alone references (from the API’s Size and SharedSize); the ' +
+                'high adds every blob a removed image shares with another, which is freed only when all images ' +
+                'sharing it go. The disk frees between the low and the high figure.'
+            : 'Unpacked layers (snapshots) exact; the content store could not be read from here, so its blobs are ' +
+                'counted as each removed image’s whole content size (an upper bound: blobs shared with other images ' +
+                'are counted too). The disk frees between the low and the high figure.',
     };
 }
 /**
@@ -34033,7 +34172,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
             }
         });
     }
-    const images = present.map(({ summary, layers, lastTagMs }) => {
+    const listed = present.map(({ summary, layers, lastTagMs }) => {
         const layerSizes = sized.get(summary.Id)?.sizes ?? layers.map(() => 0);
         const layerTotal = layerSizes.reduce((n, size) => n + size, 0);
         // What the image holds besides its layers: Podman's metadata, or the containerd store's content.
@@ -34055,6 +34194,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
             ...(imageStore === 'containerd' ? (read ? { blobs: read } : { contentSize: extra }) : {}),
         };
     });
+    const images = withUniqueContent(listed, engine, df, await targetsOf(docker, engine, listed, present.map((p) => p.summary)));
     // Where LayersSize leaves the content store out (Docker before 28), its bytes are read from disk.
     const outside = contentDir && !layersCountContent(engine.version) ? contentDir : undefined;
     const unpacked = new Map(images.map((image) => [image.id, image.layerSizes.reduce((n, x) => n + x, 0)]));
@@ -34110,13 +34250,63 @@ async function takeInventory(docker, concurrency, opts = {}) {
         containerdAddress: info.Containerd?.Address || undefined,
         imageStore,
         engine,
-        contentExact: imageStore === 'containerd' ? images.every((image) => image.blobs) : undefined,
+        contentExact: imageStore === 'containerd' ? images.every((image) => image.contentSize === undefined) : undefined,
         contentOutsideLayers: outside,
         services,
         ...(storeWarnings(reads).length > 0 ? { warnings: storeWarnings(reads) } : {}),
         takenAt,
         phases: done('doneMs', phases),
     };
+}
+/**
+ * The targets withUniqueContent needs. Only where index targets are listed and their content would be
+ * counted from the API, the list is asked again with its manifests (API 1.47+; measured on 29.7.2 at about
+ * the plain list's time): which platforms of an index are here is not in the plain list.
+ */
+async function targetsOf(docker, engine, images, summaries) {
+    const types = summaries.map((s) => s.Descriptor?.mediaType);
+    const sizes = summaries.map((s) => s.Descriptor?.size);
+    const needed = sharedSizeCountsContent(engine) &&
+        images.some((image) => image.contentSize !== undefined) &&
+        !chainsAllSeen(types.map((type) => ({ targetType: type })));
+    if (!needed)
+        return types.map((type, i) => ({ type, size: sizes[i] }));
+    const listed = await docker.request('GET', '/images/json', { all: true, manifests: true });
+    const present = new Map(listed.map((s) => [
+        s.Id,
+        (s.Manifests ?? []).filter((m) => m.Kind === 'image' && (m.Size?.Content ?? 0) > 0).length,
+    ]));
+    return types.map((type, i) => ({ type, size: sizes[i], presentManifests: present.get(summaries[i].Id) }));
+}
+/**
+ * Where the content store is not readable here but the API's SharedSize counts shared blobs (Docker 29.5+),
+ * each image's content splits in two: what it alone references, freed with it (a blob of its own), and
+ * what it shares, freed only when every image sharing it goes (`contentSize`). `/system/df` sends those
+ * sizes anyway. `targets`: each image's (see targetsOf), in `images`' order.
+ */
+function withUniqueContent(images, engine, df, targets) {
+    if (!sharedSizeCountsContent(engine) || images.every((image) => image.contentSize === undefined)) {
+        return images;
+    }
+    const sizing = images.map((image, i) => ({
+        ...image,
+        targetType: targets[i].type,
+        targetSize: targets[i].size,
+        presentManifests: targets[i].presentManifests,
+    }));
+    const unique = uniqueContent(sizing, new Map((df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }])));
+    const exact = chainsAllSeen(sizing);
+    return images.map((image) => {
+        const content = unique.get(image.id);
+        if (content === undefined || image.contentSize === undefined)
+            return image;
+        return {
+            ...image,
+            blobs: [{ key: `unique-content:${image.id}`, size: content.own }],
+            contentSize: content.shared,
+            contentSharedOnly: exact,
+        };
+    });
 }
 /**
  * `/system/df`, asked again while its failure is a passing one:
@@ -35070,6 +35260,8 @@ async function writeMetrics(file, inputs, outcome, ok, started) {
         },
         keptImages: totals?.kept ?? 0,
         estimatedBytes: totals?.estimatedBytes ?? 0,
+        estimatedBytesLow: totals?.estimatedBytesLow ?? 0,
+        estimatedBytesHigh: totals?.estimatedBytesHigh ?? 0,
         reclaimedBytes: totals?.reclaimedBytes ?? 0,
         diskFreeBefore: facts?.diskFreeBefore,
         diskFreeAfter: facts?.diskFreeAfter,

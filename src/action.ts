@@ -82,6 +82,8 @@ async function writeOutputs(core: Core, { inputs, facts, rows, totals, gates }: 
   core.setOutput('kept-count', totals?.kept ?? 0);
   core.setOutput('reclaimed-bytes', totals?.reclaimedBytes ?? 0);
   core.setOutput('estimated-bytes', totals?.estimatedBytes ?? 0);
+  core.setOutput('estimated-bytes-low', totals?.estimatedBytesLow ?? 0);
+  core.setOutput('estimated-bytes-high', totals?.estimatedBytesHigh ?? 0);
   core.setOutput('report-file', inputs.reportFile);
   core.setOutput('removed-containers', totals?.removedContainers ?? 0);
   core.setOutput('removed-networks', totals?.removedNetworks ?? 0);

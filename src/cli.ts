@@ -161,6 +161,8 @@ async function writeMetrics(
       },
       keptImages: totals?.kept ?? 0,
       estimatedBytes: totals?.estimatedBytes ?? 0,
+      estimatedBytesLow: totals?.estimatedBytesLow ?? 0,
+      estimatedBytesHigh: totals?.estimatedBytesHigh ?? 0,
       reclaimedBytes: totals?.reclaimedBytes ?? 0,
       diskFreeBefore: facts?.diskFreeBefore,
       diskFreeAfter: facts?.diskFreeAfter,

@@ -122,8 +122,18 @@ export interface ImageInfo {
    * on Podman the image's own metadata. Absent on the classic store, where layers are everything.
    */
   blobs?: Blob[];
-  /** Containerd store without a readable content store: the image's content-store bytes (upper bound). */
+  /**
+   * Containerd store without a readable content store: the image's content-store bytes that `blobs` does
+   * not hold (an upper bound of what they free): all of its content, or with `contentSharedOnly` the part
+   * other images share.
+   */
   contentSize?: number;
+  /**
+   * Set where `blobs` holds the content only this image references, counted from the API's sizes (see
+   * uniqueContent): true when `contentSize` is then exactly what it shares with other images; false when
+   * the daemon may see sharing the inventory does not (see chainsAllSeen), so `blobs` is a low bound.
+   */
+  contentSharedOnly?: boolean;
   /** When a tag was last put on the image (`Metadata.LastTagTime`), epoch ms; 0 when unknown. */
   lastTagMs?: number;
 }
@@ -160,13 +170,21 @@ export type ImageStore = 'classic' | 'containerd' | 'podman';
  * `layer-graph`: exact sizes of the layers no remaining image references (classic store).
  * `layer-graph+content`: the same for the unpacked snapshots plus the content-store blobs nothing else
  * references, read from the content store's own manifests (containerd store, data root readable here).
+ * `layer-graph+content-api`: the same, the content that each removed image alone references counted from
+ * the API's sizes (`Size` − `SharedSize`, Docker 29.5+), where no content is shared among removed images only
+ * (containerd store whose content store cannot be read from here).
  * `layer-graph+content-bounded`: snapshots exact, content-store blobs between `low` and `high`
  * (containerd store whose content store cannot be read from here).
  * `layer-graph+metadata`: Podman's recorded layer sizes and image metadata; its `/system/df` has no
  * layer total, so the measured figure is the same arithmetic on what is left after the prune.
  */
 export interface EstimateMethod {
-  method: 'layer-graph' | 'layer-graph+content' | 'layer-graph+content-bounded' | 'layer-graph+metadata';
+  method:
+    | 'layer-graph'
+    | 'layer-graph+content'
+    | 'layer-graph+content-api'
+    | 'layer-graph+content-bounded'
+    | 'layer-graph+metadata';
   /** Whether the figure is exact in the engine's own accounting. */
   exact: boolean;
   /** Bounds of the image bytes freed, when not exact. */

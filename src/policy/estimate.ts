@@ -174,6 +174,131 @@ export function planLayerSizing(images: Sizable[], df: Map<string, DfImage>, siz
   return { history: [...history], resolve };
 }
 
+/** Media types of a single image manifest: an image whose target is one holds its manifest, config and layers. */
+const MANIFEST_TYPES = new Set([
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+]);
+
+/**
+ * What uniqueContent needs of an image: its target's media type and size (API 1.46+) and, for an index,
+ * how many of its image manifests have content here.
+ */
+export type ContentSizing = Pick<ImageInfo, 'id' | 'layers' | 'layerSizes' | 'layerSizesExact' | 'size'> & {
+  targetType?: string;
+  targetSize?: number;
+  presentManifests?: number;
+};
+
+/**
+ * The content-store bytes each image alone references (`own`) and those it shares with another listed
+ * image (`shared`), from `/system/df`'s Size and SharedSize where the latter counts content (see
+ * sharedSizeCountsContent). Size is an image's content plus its snapshots; SharedSize the snapshots and the
+ * blobs another listed image also has: Size − SharedSize − the snapshots only it has is the content only it
+ * has. An index's own blob is not in Size (measured on 29.7.2): it is added, an index being one image's
+ * target. Only where that holds: df lists exactly these images (its sharing is among them), the target is
+ * one manifest or an index with one platform here (another's snapshots would be in Size), the layer sizes
+ * are exact, and no diff ID repeats (Size counts a repeated blob twice, SharedSize once). A result outside
+ * 0 … the image's content is dropped.
+ */
+export function uniqueContent(
+  images: ContentSizing[],
+  df: Map<string, DfImage>,
+): Map<string, { own: number; shared: number }> {
+  const result = new Map<string, { own: number; shared: number }>();
+  if (df.size !== images.length || !images.every((image) => df.has(image.id))) return result;
+  const refs = new Map<string, number>();
+  for (const image of images) for (const key of chainKeys(image)) refs.set(key, (refs.get(key) ?? 0) + 1);
+  for (const image of images) {
+    const d = df.get(image.id)!;
+    const index = indexBlob(image);
+    const sound =
+      d.shared >= 0 &&
+      d.size === image.size &&
+      (MANIFEST_TYPES.has(image.targetType ?? '') || index !== undefined) &&
+      image.layerSizesExact &&
+      new Set(image.layers).size === image.layers.length;
+    if (!sound) continue;
+    const keys = chainKeys(image);
+    const ownSnapshots = image.layerSizes.reduce((n, size, i) => n + (refs.get(keys[i]) === 1 ? size : 0), 0);
+    const content = image.size - image.layerSizes.reduce((n, size) => n + size, 0);
+    const own = d.size - d.shared - ownSnapshots;
+    if (own >= 0 && own <= content) result.set(image.id, { own: own + (index ?? 0), shared: content - own });
+  }
+  return result;
+}
+
+/** The size of an image's index blob, where its target is an index with one platform here. */
+function indexBlob(image: ContentSizing): number | undefined {
+  const single = !MANIFEST_TYPES.has(image.targetType ?? '') && image.presentManifests === 1;
+  return single && image.targetSize !== undefined && image.targetSize >= 0 ? image.targetSize : undefined;
+}
+
+/**
+ * Whether the daemon's sharing is among the layer chains the inventory sees. An index target whose other
+ * platforms have content here adds their chains to the daemon's count, which the inspect does not show:
+ * another image's chain it also has would be shared to the daemon, its own to us, and that image's unique
+ * content would come out too small (still a low bound, not exact). `presentManifests`: for an index target,
+ * how many of its image manifests have content here (undefined: unknown).
+ */
+export function chainsAllSeen(images: { targetType?: string; presentManifests?: number }[]): boolean {
+  return images.every(
+    (image) => MANIFEST_TYPES.has(image.targetType ?? '') || (image.presentManifests ?? 2) <= 1,
+  );
+}
+
+/**
+ * Whether the image list's SharedSize counts the content-store blobs an image shares, not only its
+ * snapshots: Docker 29.5 on (moby 9f19521146), on the containerd store. 26.1's and 28.5's count the
+ * snapshots alone (measured: SharedSize equal to the shared snapshots' bytes on both).
+ */
+export function sharedSizeCountsContent(
+  engine: Pick<EngineInfo, 'name' | 'version' | 'imageStore'>,
+): boolean {
+  if (engine.imageStore !== 'containerd' || engine.name !== 'docker') return false;
+  const [major, minor] = (/^(\d+)\.(\d+)\./.exec(engine.version) ?? []).slice(1).map(Number);
+  return major > 29 || (major === 29 && minor >= 5);
+}
+
+/**
+ * Diff IDs that two or more removed images have and no remaining image does. A diff ID is one layer blob
+ * (normally: the same layer compressed two ways is two), so their blobs go with the removal while each
+ * image's unique content leaves them out: the content count cannot be exact then.
+ */
+export function sharedAmongRemovedOnly(gone: ImageInfo[], remaining: ImageInfo[]): string[] {
+  const kept = new Set(remaining.flatMap((image) => image.layers));
+  const holders = new Map<string, number>();
+  for (const image of gone) {
+    for (const diffId of new Set(image.layers)) holders.set(diffId, (holders.get(diffId) ?? 0) + 1);
+  }
+  return [...holders].filter(([diffId, n]) => n >= 2 && !kept.has(diffId)).map(([diffId]) => diffId);
+}
+
+/**
+ * Whether the content the removed images free is exactly their unique content (in `blobs`): each one's
+ * content is sized from the API's shared sizes, each has a layer (two layerless images could share a
+ * config unseen), and no layer blob is shared among removed images only.
+ */
+function contentExactFromApi(gone: ImageInfo[], remaining: ImageInfo[]): boolean {
+  return (
+    gone.every((image) => image.contentSharedOnly === true && image.layers.length > 0) &&
+    sharedAmongRemovedOnly(gone, remaining).length === 0
+  );
+}
+
+const READ_NOTE =
+  'Exact: unpacked layers (snapshots) no remaining image uses, plus the content-store blobs (manifests, ' +
+  'configs, layer blobs) no remaining image references, read from the content store. Removed containers ' +
+  'free their writable and init snapshots, which this store counts in its layer total, as it counts the ' +
+  "build cache's snapshots: the measured figure is that total's change, and build cache is estimated " +
+  "from BuildKit's record sizes, which the snapshots it frees can exceed.";
+
+const API_NOTE =
+  'Exact: unpacked layers (snapshots) no remaining image uses, plus the content-store blobs each removed ' +
+  'image alone references, counted from the API (its Size less its SharedSize, which counts shared blobs ' +
+  'from Docker 29.5, less the snapshots only it has); the content store is not readable from here, and no ' +
+  'layer is shared among removed images only (taking one blob per layer, as a pull or load stores it).';
+
 /**
  * How the image bytes of a plan were estimated, and their bounds when the engine does not allow an exact
  * figure. `gone` are the images the plan removes, `remaining` the rest.
@@ -203,31 +328,34 @@ export function estimateMethod(
     };
   }
   // Containerd store: snapshots sized exactly from the layer graph; content-store blobs read from the
-  // content store when it is readable here, else bounded by each image's content size.
+  // content store when it is readable here, else counted from the API's sizes or bounded.
   if (gone.every((image) => image.contentSize === undefined)) {
-    return {
-      method: 'layer-graph+content',
-      exact: layersExact,
-      note:
-        'Exact: unpacked layers (snapshots) no remaining image uses, plus the content-store blobs (manifests, ' +
-        'configs, layer blobs) no remaining image references, read from the content store. Removed containers ' +
-        'free their writable and init snapshots, which this store counts in its layer total, as it counts the ' +
-        "build cache's snapshots: the measured figure is that total's change, and build cache is estimated " +
-        "from BuildKit's record sizes, which the snapshots it frees can exceed.",
-    };
+    return { method: 'layer-graph+content', exact: layersExact, note: READ_NOTE };
   }
-  const snapshots = layerBytesFreed(gone, remaining);
-  const known = blobBytesFreed(gone, remaining);
+  if (contentExactFromApi(gone, remaining)) {
+    return { method: 'layer-graph+content-api', exact: layersExact, note: API_NOTE };
+  }
+  return boundedContent(gone, remaining);
+}
+
+/** Snapshots exact; the content beyond what `blobs` counts between nothing and all of it. */
+function boundedContent(gone: ImageInfo[], remaining: ImageInfo[]): EstimateMethod {
+  const low = layerBytesFreed(gone, remaining) + blobBytesFreed(gone, remaining);
   const unknownContent = gone.reduce((n, image) => n + (image.contentSize ?? 0), 0);
+  const counted = gone.some((image) => image.contentSharedOnly !== undefined);
   return {
     method: 'layer-graph+content-bounded',
     exact: false,
-    low: snapshots + known,
-    high: snapshots + known + unknownContent,
-    note:
-      'Unpacked layers (snapshots) exact; the content store could not be read from here, so its blobs are ' +
-      'counted as each removed image’s whole content size (an upper bound: blobs shared with other images ' +
-      'are counted too). The disk frees between the low and the high figure.',
+    low,
+    high: low + unknownContent,
+    note: counted
+      ? 'Unpacked layers (snapshots) exact; the content store could not be read from here. The low figure ' +
+        'counts the blobs each removed image alone references (from the API’s Size and SharedSize); the ' +
+        'high adds every blob a removed image shares with another, which is freed only when all images ' +
+        'sharing it go. The disk frees between the low and the high figure.'
+      : 'Unpacked layers (snapshots) exact; the content store could not be read from here, so its blobs are ' +
+        'counted as each removed image’s whole content size (an upper bound: blobs shared with other images ' +
+        'are counted too). The disk frees between the low and the high figure.',
   };
 }
 

@@ -10,6 +10,9 @@ export interface MetricsPass {
   removed: { images: number; containers: number; networks: number; volumes: number };
   keptImages: number;
   estimatedBytes: number;
+  /** The estimate's range; both ends equal `estimatedBytes` when it is exact. */
+  estimatedBytesLow: number;
+  estimatedBytesHigh: number;
   reclaimedBytes: number;
   diskFreeBefore?: number;
   diskFreeAfter?: number;
@@ -59,6 +62,15 @@ export function renderMetrics(pass: MetricsPass, previous = ''): string {
     'gauge',
     'Bytes the last plan frees, estimated before removing.',
     [[`${d},${mode}`, pass.estimatedBytes]],
+  );
+  metric(
+    'safe_docker_prune_estimated_bytes_bound',
+    'gauge',
+    'The least (low) and the most (high) bytes the last plan frees; both the estimate when it is exact.',
+    [
+      [`${d},${mode},bound="low"`, pass.estimatedBytesLow],
+      [`${d},${mode},bound="high"`, pass.estimatedBytesHigh],
+    ],
   );
   metric('safe_docker_prune_reclaimed_bytes', 'gauge', 'Bytes the last prune freed, measured.', [
     [`${d},${mode}`, pass.reclaimedBytes],

@@ -132,6 +132,13 @@ export interface Totals {
   /** Build cache bytes: freed (prune, as the daemon reports) or that would be freed (report). */
   buildCacheBytes: number;
   estimatedBytes: number;
+  /**
+   * The whole plan's estimate as a range: what is certainly freed and what at most is. Both equal
+   * `estimatedBytes` when the engine allows an exact figure; on the containerd store without a readable
+   * content store the low end is `estimatedBytes`.
+   */
+  estimatedBytesLow: number;
+  estimatedBytesHigh: number;
   /** Prune: measured from the daemon's totals before and after; 0 in report mode or when unknown. */
   reclaimedBytes: number;
 }
@@ -171,6 +178,36 @@ export function measuredBytes(facts: RunFacts): number | undefined {
   return facts.measured.reduce((n, key) => n + (facts.usageBefore[key] - after[key]), 0);
 }
 
+/**
+ * The whole plan's estimate as a range: the other classes (containers, volumes, build cache) as they are,
+ * plus the image bytes' bounds where the method gives bounds; otherwise both ends are the estimate.
+ */
+export function estimateRange(plan: Pick<Plan, 'estimate' | 'estimateMethod'>): {
+  low: number;
+  high: number;
+} {
+  const { estimate, estimateMethod } = plan;
+  const others = estimate.total - estimate.images;
+  return {
+    low: others + (estimateMethod.low ?? estimate.images),
+    high: others + (estimateMethod.high ?? estimate.images),
+  };
+}
+
+/** Whether the estimate is a range rather than one figure. */
+export const isBounded = (range: { low: number; high: number }) => range.low !== range.high;
+
+/**
+ * One sentence on which figure to trust when the estimate is a range: after a prune the measured figure
+ * (the daemon's own totals); before one, the low end is what is certainly freed and the high end the most.
+ */
+export function figureToTrust(range: { low: number; high: number }, measured: number | undefined): string {
+  const between = `between ${formatBytes(range.low)} and ${formatBytes(range.high)}`;
+  return measured === undefined
+    ? `Which figure to trust: ${formatBytes(range.low)} is certainly freed and ${formatBytes(range.high)} at most; a prune measures what it frees.`
+    : `Which figure to trust: the measured ${formatBytes(measured)}, what the prune freed by Docker’s own totals; the estimate could only say ${between}.`;
+}
+
 export function totalsOf(facts: RunFacts, rows: ImageRow[]): Totals {
   const count = (...states: FinalState[]) => rows.filter((r) => states.includes(r.state)).length;
   const objects = objectRows(facts.plan, facts.objectResults);
@@ -193,6 +230,8 @@ export function totalsOf(facts: RunFacts, rows: ImageRow[]): Totals {
       facts.buildCacheResult?.reclaimedBytes ??
       (facts.results ? 0 : (facts.plan.buildCache?.estimatedBytes ?? 0)),
     estimatedBytes: facts.plan.estimate.total,
+    estimatedBytesLow: estimateRange(facts.plan).low,
+    estimatedBytesHigh: estimateRange(facts.plan).high,
     reclaimedBytes: measuredBytes(facts) ?? 0,
   };
 }
@@ -415,10 +454,10 @@ export function headline(facts: RunFacts, totals: Totals): { action: string; res
   const prune = facts.plan.mode === 'prune';
   const measured = measuredBytes(facts);
   const method = facts.plan.estimateMethod;
-  const estimate =
-    method.low !== undefined && method.high !== undefined
-      ? `${formatBytes(method.low)}–${formatBytes(method.high)}`
-      : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
+  const range = { low: totals.estimatedBytesLow, high: totals.estimatedBytesHigh };
+  const estimate = isBounded(range)
+    ? `${formatBytes(range.low)}–${formatBytes(range.high)}`
+    : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
   const others = (
     [
       [totals.removedContainers, 'container(s)'],

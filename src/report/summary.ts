@@ -8,10 +8,13 @@ import type { Usage } from '../types';
 import {
   budgetLines,
   budgetStepCells,
+  estimateRange,
+  figureToTrust,
   formatAge,
   headline,
   formatBytes,
   groupByRepository,
+  isBounded,
   shortId,
   totalsOf,
   measuredBytes,
@@ -158,9 +161,13 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
     formatBytes(bytes),
     ...(prune ? [diff(key)] : []),
   ]);
+  const range = estimateRange(facts.plan);
+  const bounds = isBounded(range)
+    ? ` (between ${formatBytes(range.low)} and ${formatBytes(range.high)})`
+    : '';
   cells.push([
     '<b>Total</b>',
-    `<b>${formatBytes(e.total)}</b>`,
+    `<b>${formatBytes(e.total)}</b>${bounds}`,
     ...(prune ? [`<b>${measured === undefined ? 'unknown' : formatBytes(measured)}</b>`] : []),
   ]);
   out.push(
@@ -171,12 +178,12 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
     ),
   );
   out.push(`Estimate method: ${code(method.method)}. ${escapeHtml(method.note)}`);
+  if (isBounded(range)) out.push(escapeHtml(figureToTrust(range, prune ? measured : undefined)));
   if (prune && measured === undefined) {
     out.push('Measured: unknown (the daemon did not answer after the removals).');
   } else if (prune && measured !== undefined && e.total > 0) {
     // The figure the estimate allows: exact, or between the method's bounds.
-    const low = e.total - e.images + (method.low ?? e.images);
-    const high = e.total - e.images + (method.high ?? e.images);
+    const { low, high } = range;
     if (measured < low - 0.01 * Math.max(low, 1) || measured > high + 0.01 * Math.max(high, 1)) {
       out.push(
         method.low === undefined

@@ -5,10 +5,14 @@
 import {
   budgetLines,
   budgetStepCells,
+  estimateRange,
+  figureToTrust,
   formatAge,
   formatBytes,
   groupByRepository,
   headline,
+  isBounded,
+  measuredBytes,
   objectRows,
   runnerImagesLine,
   shortId,
@@ -46,6 +50,8 @@ export function renderTable(facts: RunFacts, rows: ImageRow[], limit = 200): str
     `Daemon ${plain(facts.host)}: ${plain(head.daemon)}`,
     `Estimate method: ${plain(facts.plan.estimateMethod.method)}`,
   ];
+  const range = estimateRange(facts.plan);
+  if (isBounded(range)) out.push(figureToTrust(range, prune ? measuredBytes(facts) : undefined));
   const runner = runnerImagesLine(facts, rows);
   if (runner) out.push(plain(runner));
   for (const failure of facts.failures ?? []) out.push(`FAILED: ${plain(failure)}`);
