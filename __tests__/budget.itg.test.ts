@@ -181,7 +181,42 @@ describeDocker(
       expect(r.report.budget.metAtStart).toBe(true);
       expect(r.report.budget.steps).toEqual([]);
       expect(r.report.images.every((i: { state: string }) => i.state === 'kept')).toBe(true);
-      expect(r.summary).toContain('every budget is met already: nothing is removed');
+      expect(r.summary).toContain('every budget line is met already: nothing is removed');
+    });
+
+    it('watermarks: nothing while the line holds, however far the target; once crossed, down to the target', async () => {
+      const free = disk().freeBytes;
+      const before = await present();
+      // The line is met (half a layer below what is free); the target three layers above is not.
+      const quiet = await run({
+        mode: 'prune',
+        'free-space': String(free - LAYER / 2),
+        'free-space-target': String(free + 3 * LAYER),
+      });
+      expect(quiet.code).toBe(0);
+      expect(await present()).toEqual(before);
+      expect(quiet.report.budget.metAtStart).toBe(true);
+      expect(quiet.report.budget.triggeredBy).toEqual([]);
+      expect(quiet.report.budget.metAfterPrune).toBe(true);
+
+      // The line crossed by half a layer: without a target one removal meets it; with the target, removal
+      // goes on to 2.5 layers above what is free, three removals (the same order as above).
+      const line = free + LAYER / 2;
+      const target = free + Math.round(2.5 * LAYER);
+      const plain = await run({ mode: 'report', 'free-space': String(line) });
+      expect(imageSteps(plain)).toEqual([ids.get('dangling')]);
+      const r = await run({ mode: 'prune', 'free-space': String(line), 'free-space-target': String(target) });
+      expect(r.code).toBe(0);
+      expect(r.report.budget.triggeredBy).toEqual(['free-space']);
+      expect(r.report.budget.starts.freeSpace.bytes).toBe(line);
+      expect(r.report.budget.targets.freeSpace.bytes).toBe(target);
+      expect(imageSteps(r)).toEqual(['dangling', 'a', 'b'].map((n) => ids.get(n)));
+      const after = await present();
+      expect(new Set([...before].filter((id) => !after.has(id)))).toEqual(new Set(imageSteps(r)));
+      expect(disk().freeBytes).toBeGreaterThanOrEqual(target);
+      expect(r.report.budget.metAfterPrune).toBe(true);
+      expect(r.summary).toContain('crossed: free-space; removing until every target is met');
+      expect(r.summary).toMatch(/removal starts below/);
     });
 
     it('meets a max-usage cap on what the daemon uses, least recently used first', async () => {

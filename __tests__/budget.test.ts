@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { readState, STATE_FILE, writeState } from '../src/engine/state';
 import {
   budgetMet,
+  budgetMetAfter,
   layerGraph,
   orderImages,
   planWithBudget,
@@ -359,6 +360,71 @@ describe('planWithBudget: candidates in budget order until every budget is met',
   });
 });
 
+describe('watermarks: removal starts at a line and stops at its target', () => {
+  const imgs = [image('a', 50), image('b', 40), image('c', 30), image('d', 20), image('<dangling>', 10)];
+  const inv = inventory(imgs);
+  const watermark = { freeSpace: bytes(105 * MB), freeSpaceTarget: bytes(135 * MB) };
+
+  it('removes nothing while the start line is met, however far the target is', () => {
+    const plan = planWithBudget(inv, policy(watermark), NOW, ctx({ disk: disk(110) }));
+    const b = plan.budget!;
+    expect(b.metAtStart).toBe(true);
+    expect(b.triggeredBy).toEqual([]);
+    expect(b.needBytes).toBe(0);
+    expect(b.steps).toEqual([]);
+    expect(plan.images.every((d) => d.action === 'keep')).toBe(true);
+    expect(budgetLines(b)).toContain('every budget line is met already: nothing is removed');
+    // After a run that removed nothing, the start line is what must still hold.
+    expect(budgetMetAfter(b, { freeBytes: 110 * MB, usage: 0 })).toBe(true);
+    expect(budgetMetAfter(b, { freeBytes: 100 * MB, usage: 0 })).toBe(false);
+  });
+
+  it('once the line is crossed, removes until the target, not just back over the line', () => {
+    const plan = planWithBudget(inv, policy(watermark), NOW, ctx({ disk: disk(100) }));
+    const b = plan.budget!;
+    expect(b.triggeredBy).toEqual(['free-space']);
+    expect(b.starts.freeSpace?.bytes).toBe(105 * MB);
+    expect(b.targets.freeSpace?.bytes).toBe(135 * MB);
+    expect(b.needBytes).toBe(35 * MB);
+    expect(b.steps).toHaveLength(4);
+    expect(b.metAfter).toBe(4);
+    // Without the target the same disk stops after one removal.
+    const plain = planWithBudget(inv, policy({ freeSpace: bytes(105 * MB) }), NOW, ctx({ disk: disk(100) }));
+    expect(plain.budget!.steps).toHaveLength(1);
+    expect(budgetMet(b, 10 * MB)).toBe(false);
+    expect(budgetMet(b, 40 * MB)).toBe(true);
+    expect(budgetMetAfter(b, { freeBytes: 120 * MB, usage: 0 })).toBe(false);
+    expect(budgetLines(b).slice(0, 2)).toEqual([
+      'free space ≥ 135.0 MB (135000000, removal starts below 105.0 MB (105000000)): 100.0 MB free before',
+      'crossed: free-space; removing until every target is met',
+    ]);
+  });
+
+  it('one crossed line sends every budget to its target', () => {
+    const plan = planWithBudget(
+      inv,
+      policy({ ...watermark, maxUsage: 30 * MB, maxUsageTarget: 15 * MB }),
+      NOW,
+      ctx({ disk: disk(110) }),
+    );
+    const b = plan.budget!;
+    // free-space is met (110 ≥ 105); max-usage is crossed (50 MB used > 30 MB): both go to their targets.
+    expect(b.triggeredBy).toEqual(['max-usage']);
+    expect(b.needBytes).toBe(Math.max(135 - 110, 50 - 15) * MB);
+    expect(b.targets.maxUsage?.bytes).toBe(15 * MB);
+  });
+
+  it('stops at the stricter of a start line and a target given in other units', () => {
+    const plan = planWithBudget(
+      inv,
+      policy({ freeSpace: bytes(120 * MB), freeSpaceTarget: { text: '5%', percent: 5 } }),
+      NOW,
+      ctx({ disk: disk(100) }),
+    );
+    expect(plan.budget!.targets.freeSpace?.bytes).toBe(120 * MB);
+  });
+});
+
 describe('budgetMet: by the estimate or by measuring', () => {
   const plan = planWithBudget(
     inventory([image('a', 9), image('b', 8)]),
@@ -500,6 +566,7 @@ describe('the budget in the summary, the table and the JSON report', () => {
     expect(budgetLines(plan.budget!)).toEqual([
       'free space ≥ 115.0 MB (115000000): 100.0 MB free before, 121.0 MB after',
       'free inodes ≥ 20000 (1%): 500000 free before, 500100 after',
+      'crossed: free-space; removing until every target is met',
       'to free: 15.0 MB',
       'met after removal 2 of 2 (running total 20.0 MB); 1 more candidate(s) kept: budget met',
       'after the prune: every budget is met',

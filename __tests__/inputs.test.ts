@@ -453,6 +453,36 @@ describe('budget inputs', () => {
     expect(read({ 'free-space': '1048576' }).freeSpace).toEqual({ text: '1048576', amount: 1048576 });
   });
 
+  it('reads the watermarks beside their start lines, and refuses one alone or looser than its line', () => {
+    const both = read({
+      'free-space': '10GB',
+      'free-space-target': '20GB',
+      'max-usage': '50GB',
+      'max-usage-target': '40GB',
+    });
+    expect(both.freeSpaceTarget).toEqual({ text: '20GB', amount: 20e9 });
+    expect(both.maxUsageTarget).toBe(40e9);
+    expect(read({ 'free-inodes': '5%', 'free-inodes-target': '10%' }).freeInodesTarget).toEqual({
+      text: '10%',
+      percent: 10,
+    });
+    // Across units the disk decides (the stricter wins there).
+    expect(read({ 'free-space': '10GB', 'free-space-target': '5%' }).freeSpaceTarget?.percent).toBe(5);
+    expect(() => read({ 'free-space-target': '20GB' })).toThrow(
+      /free-space-target.*"20GB".*needs free-space, the line that starts removal/s,
+    );
+    expect(() => read({ 'free-space': '20GB', 'free-space-target': '10GB' })).toThrow(
+      /free-space-target.*"10GB".*is below free-space \(20GB\)/s,
+    );
+    expect(() => read({ 'free-inodes': '10%', 'free-inodes-target': '5%' })).toThrow(/is below free-inodes/);
+    expect(() => read({ 'max-usage': '40GB', 'max-usage-target': '50GB' })).toThrow(
+      /max-usage-target.*"50GB".*is above max-usage \(40GB\)/s,
+    );
+    expect(() => read({ 'max-usage': '40GB', 'max-usage-target': '5%' })).toThrow(
+      /max-usage-target.*is a percentage/s,
+    );
+  });
+
   it('reads free-inodes as a count or a percentage, and max-usage as a size', () => {
     expect(read({ 'free-inodes': '100000' }).freeInodes).toEqual({ text: '100000', amount: 100000 });
     expect(read({ 'free-inodes': '10%' }).freeInodes).toEqual({ text: '10%', percent: 10 });

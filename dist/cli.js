@@ -30063,6 +30063,24 @@ const INPUT_SPECS = [
         help: 'budget: cap on what the daemon uses for images, containers and build cache (works for remote daemons)',
     },
     {
+        name: 'free-space-target',
+        default: '',
+        values: 'SIZE|PERCENT%',
+        help: 'watermark: once a budget line is crossed, remove until this much is free (default: free-space itself)',
+    },
+    {
+        name: 'free-inodes-target',
+        default: '',
+        values: 'N|PERCENT%',
+        help: 'watermark: once a budget line is crossed, remove until this many inodes are free (default: free-inodes)',
+    },
+    {
+        name: 'max-usage-target',
+        default: '',
+        values: 'SIZE',
+        help: 'watermark: once a budget line is crossed, remove until the daemon uses no more (default: max-usage)',
+    },
+    {
         name: 'data-path',
         default: '',
         values: 'PATH',
@@ -30306,14 +30324,38 @@ function parseBoolean(input, value, fallback) {
         return false;
     throw new InputError(input, value, 'is not a boolean; use true or false');
 }
-function parseMaxUsage(value) {
+function parseMaxUsage(input, value) {
     if (/%\s*$/.test(value)) {
-        throw new InputError('max-usage', value, 'is a percentage; use a size such as 50GB (of what the daemon uses)');
+        throw new InputError(input, value, 'is a percentage; use a size such as 50GB (of what the daemon uses)');
     }
-    const bytes = parseSize('max-usage', value);
+    const bytes = parseSize(input, value);
     if (bytes <= 0)
-        throw new InputError('max-usage', value, 'must be more than 0');
+        throw new InputError(input, value, 'must be more than 0');
     return bytes;
+}
+/**
+ * A watermark's target needs its start line and must not be looser than it (more free space or inodes,
+ * less usage); across units (10GB and 5%) that is only known on the disk, where the stricter one wins.
+ */
+function checkWatermark(name, start, target, raw) {
+    if (target === undefined)
+        return;
+    const input = `${name}-target`;
+    if (start === undefined) {
+        throw new InputError(input, raw(input), `needs ${name}, the line that starts removal; set both`);
+    }
+    if (typeof start === 'number' && typeof target === 'number') {
+        if (target > start) {
+            throw new InputError(input, raw(input), `is above max-usage (${raw(name)}); removal would stop before it began`);
+        }
+        return;
+    }
+    const [a, b] = [start, target];
+    const looser = (a.amount !== undefined && b.amount !== undefined && b.amount < a.amount) ||
+        (a.percent !== undefined && b.percent !== undefined && b.percent < a.percent);
+    if (looser) {
+        throw new InputError(input, raw(input), `is below ${name} (${raw(name)}); removal would stop before it began`);
+    }
 }
 /** `data-path` must be absolute (that it exists is checked as the run starts, by checkDataPath). */
 function parseDataPath(value) {
@@ -30352,13 +30394,17 @@ function parseDockerHost(input, value) {
     throw new InputError(input, value, `is not a Docker host; ${HOST_FORMS}`);
 }
 // Checks across inputs go here; each throws an InputError naming the input at fault.
-// None are needed yet: `prune` with `images: none`, or `keep-recent` with it, simply has nothing to do.
 const CROSS_CHECKS = [
     (inputs, raw, nowMs) => {
         // "Created before a moment still to come" is every image: almost surely a typo, and a costly one.
         if (inputs.olderThan?.atMs !== undefined && inputs.olderThan.atMs > nowMs) {
             throw new InputError('older-than', raw('older-than'), 'is in the future, so every image would be a candidate; use a past date or a duration such as 7d');
         }
+    },
+    (inputs, raw) => {
+        checkWatermark('free-space', inputs.freeSpace, inputs.freeSpaceTarget, raw);
+        checkWatermark('free-inodes', inputs.freeInodes, inputs.freeInodesTarget, raw);
+        checkWatermark('max-usage', inputs.maxUsage, inputs.maxUsageTarget, raw);
     },
     (inputs, raw) => {
         if (inputs.buildCacheKeep !== undefined && inputs.buildCache === 'none') {
@@ -30398,7 +30444,16 @@ function readInputs(get, env, nowMs = Date.now()) {
         volumes: oneOf('volumes', read('volumes'), VOLUME_SCOPES, 'none'),
         freeSpace: read('free-space') ? parseTarget('free-space', read('free-space'), 'bytes') : undefined,
         freeInodes: read('free-inodes') ? parseTarget('free-inodes', read('free-inodes'), 'inodes') : undefined,
-        maxUsage: read('max-usage') ? parseMaxUsage(read('max-usage')) : undefined,
+        maxUsage: read('max-usage') ? parseMaxUsage('max-usage', read('max-usage')) : undefined,
+        freeSpaceTarget: read('free-space-target')
+            ? parseTarget('free-space-target', read('free-space-target'), 'bytes')
+            : undefined,
+        freeInodesTarget: read('free-inodes-target')
+            ? parseTarget('free-inodes-target', read('free-inodes-target'), 'inodes')
+            : undefined,
+        maxUsageTarget: read('max-usage-target')
+            ? parseMaxUsage('max-usage-target', read('max-usage-target'))
+            : undefined,
         stateDir: read('state-dir') || defaultStateDir(env),
         dataPath: read('data-path') ? parseDataPath(read('data-path')) : undefined,
         runnerImages: oneOf('runner-images', read('runner-images'), RUNNER_SCOPES, 'unused'),
@@ -31054,30 +31109,52 @@ function budgetLines(b) {
     const out = [];
     const after = b.after;
     const { freeSpace, freeInodes, maxUsage } = b.targets;
+    const starts = b.starts ?? b.targets;
     const then = (now, later) => `${now} before${later === undefined ? '' : `, ${later} after`}`;
+    // A watermark: the line that starts removal, beside the target where it stops.
+    const startOf = (start, target) => start && start.text !== target.text && start.figure !== undefined
+        ? `, removal starts below ${start.figure} (${start.text})`
+        : '';
     if (freeSpace) {
         out.push(freeSpace.bytes === undefined
             ? `free space ${freeSpace.text}: cannot be measured here`
-            : `free space ≥ ${formatBytes(freeSpace.bytes)} (${freeSpace.text}): ` +
+            : `free space ≥ ${formatBytes(freeSpace.bytes)} (${freeSpace.text}` +
+                startOf(starts.freeSpace && {
+                    text: starts.freeSpace.text,
+                    figure: starts.freeSpace.bytes === undefined ? undefined : formatBytes(starts.freeSpace.bytes),
+                }, freeSpace) +
+                '): ' +
                 then(`${formatBytes(b.before.freeBytes ?? 0)} free`, after?.freeBytes === undefined ? undefined : formatBytes(after.freeBytes)));
     }
     if (freeInodes) {
         out.push(freeInodes.inodes === undefined
             ? `free inodes ${freeInodes.text}: cannot be measured here`
-            : `free inodes ≥ ${freeInodes.inodes} (${freeInodes.text}): ` +
+            : `free inodes ≥ ${freeInodes.inodes} (${freeInodes.text}` +
+                startOf(starts.freeInodes && {
+                    text: starts.freeInodes.text,
+                    figure: starts.freeInodes.inodes === undefined ? undefined : String(starts.freeInodes.inodes),
+                }, freeInodes) +
+                '): ' +
                 then(`${b.before.freeInodes ?? 0} free`, after?.freeInodes === undefined ? undefined : String(after.freeInodes)));
     }
     if (maxUsage) {
-        out.push(`daemon usage ≤ ${formatBytes(maxUsage.bytes)}: ` +
+        out.push(`daemon usage ≤ ${formatBytes(maxUsage.bytes)}` +
+            (starts.maxUsage && starts.maxUsage.bytes !== maxUsage.bytes
+                ? ` (removal starts above ${formatBytes(starts.maxUsage.bytes)})`
+                : '') +
+            ': ' +
             then(`${formatBytes(b.before.usage)} used`, after ? formatBytes(after.usage) : undefined));
     }
     const total = b.steps.at(-1)?.runningTotal ?? 0;
     if (b.metAtStart)
-        out.push('every budget is met already: nothing is removed');
+        out.push('every budget line is met already: nothing is removed');
     else if (b.unmeasurable.length > 0 && b.steps.length === 0 && b.needBytes === 0) {
         out.push('no budget can be measured here: nothing is removed');
     }
     else {
+        if (b.triggeredBy?.length) {
+            out.push(`crossed: ${b.triggeredBy.join(', ')}; removing until every target is met`);
+        }
         out.push(`to free: ${formatBytes(b.needBytes)}` +
             (b.needInodes ? ` and ${b.needInodes} inodes (measured during the prune, after each removal)` : ''));
         if (b.metAfter !== undefined) {
@@ -32199,11 +32276,11 @@ function planWithBudget(inventory, policy, nowMs, ctx) {
     if (!hasBudget(policy))
         return base;
     const before = { ...ctx.disk, usage: daemonUsage(inventory) };
-    const { targets, unmeasurable, needBytes, needInodes } = resolveTargets(policy, before);
+    const { starts, targets, triggeredBy, unmeasurable, needBytes, needInodes } = resolveTargets(policy, before);
     const measurable = (targets.freeSpace?.bytes !== undefined ? 1 : 0) +
         (targets.freeInodes?.inodes !== undefined ? 1 : 0) +
         (targets.maxUsage ? 1 : 0);
-    const metAtStart = measurable > 0 && needBytes === 0 && !((needInodes ?? 0) > 0);
+    const metAtStart = measurable > 0 && triggeredBy.length === 0;
     const order = budgetOrder(inventory, base, policy, nowMs, ctx, needBytes);
     const steps = [];
     let running = 0;
@@ -32233,6 +32310,8 @@ function planWithBudget(inventory, policy, nowMs, ctx) {
     const firstMet = steps.findIndex((s) => s.met);
     const budget = {
         targets,
+        starts,
+        triggeredBy,
         before,
         needBytes,
         needInodes,
@@ -32246,37 +32325,78 @@ function planWithBudget(inventory, policy, nowMs, ctx) {
     };
     return { ...plan, budget };
 }
+/**
+ * The budget's lines against the state before: the start lines (`free-space`, `free-inodes`,
+ * `max-usage`), the targets where removal stops (the `*-target` inputs, else the start lines), which start
+ * lines are crossed, and what must be freed. Watermarks as kubelet's: nothing is removed while every start
+ * line is met; once one is crossed, removal goes on until every target is met.
+ */
 function resolveTargets(policy, before) {
+    const starts = {};
     const targets = {};
+    const triggeredBy = [];
     const unmeasurable = [];
     const needs = [0];
     let needInodes;
     const notHere = (input) => `${input}: the daemon's data root is not on a filesystem visible from here (a remote or dind daemon?), ` +
         'so it cannot be measured and removes nothing; use max-usage for such a daemon, or data-path';
+    const bytesOf = (t) => t.amount ??
+        (before.totalBytes !== undefined ? Math.ceil(((t.percent ?? 0) / 100) * before.totalBytes) : undefined);
+    const inodesOf = (t) => t.amount ?? (before.totalInodes ? Math.ceil(((t.percent ?? 0) / 100) * before.totalInodes) : undefined);
     if (policy.freeSpace) {
-        const t = policy.freeSpace;
-        const bytes = t.amount ??
-            (before.totalBytes !== undefined ? Math.ceil(((t.percent ?? 0) / 100) * before.totalBytes) : undefined);
-        targets.freeSpace = { text: t.text, bytes: before.freeBytes === undefined ? undefined : bytes };
-        if (before.freeBytes === undefined || bytes === undefined)
+        const start = bytesOf(policy.freeSpace);
+        // A target looser than its start line (only possible across units, e.g. 10GB and 5%) stops at the start.
+        const stop = Math.max(start ?? 0, policy.freeSpaceTarget ? (bytesOf(policy.freeSpaceTarget) ?? 0) : 0);
+        const measured = before.freeBytes !== undefined && start !== undefined;
+        starts.freeSpace = { text: policy.freeSpace.text, bytes: measured ? start : undefined };
+        targets.freeSpace = {
+            text: (policy.freeSpaceTarget ?? policy.freeSpace).text,
+            bytes: measured ? stop : undefined,
+        };
+        if (!measured)
             unmeasurable.push(notHere('free-space'));
-        else
-            needs.push(bytes - before.freeBytes);
+        else {
+            if (before.freeBytes < start)
+                triggeredBy.push('free-space');
+            needs.push(stop - before.freeBytes);
+        }
     }
     if (policy.freeInodes) {
-        const t = policy.freeInodes;
-        const inodes = t.amount ?? (before.totalInodes ? Math.ceil(((t.percent ?? 0) / 100) * before.totalInodes) : undefined);
-        targets.freeInodes = { text: t.text, inodes: before.freeInodes === undefined ? undefined : inodes };
-        if (before.freeInodes === undefined || inodes === undefined)
+        const start = inodesOf(policy.freeInodes);
+        const stop = Math.max(start ?? 0, policy.freeInodesTarget ? (inodesOf(policy.freeInodesTarget) ?? 0) : 0);
+        const measured = before.freeInodes !== undefined && start !== undefined;
+        starts.freeInodes = { text: policy.freeInodes.text, inodes: measured ? start : undefined };
+        targets.freeInodes = {
+            text: (policy.freeInodesTarget ?? policy.freeInodes).text,
+            inodes: measured ? stop : undefined,
+        };
+        if (!measured)
             unmeasurable.push(notHere('free-inodes'));
-        else
-            needInodes = Math.max(0, inodes - before.freeInodes);
+        else {
+            if (before.freeInodes < start)
+                triggeredBy.push('free-inodes');
+            needInodes = Math.max(0, stop - before.freeInodes);
+        }
     }
     if (policy.maxUsage !== undefined) {
-        targets.maxUsage = { text: String(policy.maxUsage), bytes: policy.maxUsage };
-        needs.push(before.usage - policy.maxUsage);
+        const stop = Math.min(policy.maxUsage, policy.maxUsageTarget ?? policy.maxUsage);
+        starts.maxUsage = { text: String(policy.maxUsage), bytes: policy.maxUsage };
+        targets.maxUsage = { text: String(stop), bytes: stop };
+        if (before.usage > policy.maxUsage)
+            triggeredBy.push('max-usage');
+        needs.push(before.usage - stop);
     }
-    return { targets, unmeasurable, needBytes: Math.max(...needs), needInodes };
+    // Every start line met: nothing to free, whatever the targets say.
+    if (triggeredBy.length === 0)
+        return {
+            starts,
+            targets,
+            triggeredBy,
+            unmeasurable,
+            needBytes: 0,
+            needInodes: needInodes === undefined ? undefined : 0,
+        };
+    return { starts, targets, triggeredBy, unmeasurable, needBytes: Math.max(...needs), needInodes };
 }
 const budget_nameOf = (c) => c.names[0] ?? c.id.slice(0, 12);
 const imageName = (image) => image.repoTags.length > 0 ? image.repoTags.join(' ') : image.id.replace(/^sha256:/, '').slice(0, 12);
@@ -32491,7 +32611,8 @@ function budgetMet(budget, freed, now = {}) {
 }
 /** After a prune: whether each budget is met by what was measured at the end. */
 function budgetMetAfter(budget, after) {
-    const { freeSpace, freeInodes, maxUsage } = budget.targets;
+    // Nothing crossed at the start: the start lines are what must still hold; else the targets.
+    const { freeSpace, freeInodes, maxUsage } = budget.metAtStart ? budget.starts : budget.targets;
     if (freeSpace?.bytes !== undefined && (after.freeBytes ?? -1) < freeSpace.bytes)
         return false;
     if (freeInodes?.inodes !== undefined && (after.freeInodes ?? -1) < freeInodes.inodes)

@@ -82,6 +82,10 @@ export interface Inputs {
   freeInodes?: Target;
   /** Cap on what the daemon itself uses: layers, containers, build cache (`max-usage`), bytes. */
   maxUsage?: number;
+  /** Watermarks: where removal stops once a start line above is crossed (`free-space-target`, …). */
+  freeSpaceTarget?: Target;
+  freeInodesTarget?: Target;
+  maxUsageTarget?: number;
   /** Where usage history is kept between runs (`state-dir`). */
   stateDir: string;
   /** The path whose filesystem the disk figures and budgets measure (`data-path`); found when undefined. */
@@ -455,13 +459,20 @@ export interface BudgetStep {
   met: boolean;
 }
 
+/** A budget's lines, resolved: bytes and the input text. */
+export interface BudgetLines {
+  freeSpace?: { text: string; bytes?: number };
+  freeInodes?: { text: string; inodes?: number };
+  maxUsage?: { text: string; bytes: number };
+}
+
 export interface BudgetPlan {
-  targets: {
-    /** Resolved bytes and the input text. */
-    freeSpace?: { text: string; bytes?: number };
-    freeInodes?: { text: string; inodes?: number };
-    maxUsage?: { text: string; bytes: number };
-  };
+  /** Where removal stops: the `*-target` inputs, or the start lines where none is given. */
+  targets: BudgetLines;
+  /** The start lines (`free-space`, `free-inodes`, `max-usage`): nothing is removed while all are met. */
+  starts: BudgetLines;
+  /** The start lines crossed before the run (input names), which set removal going; empty when none. */
+  triggeredBy: string[];
   before: BudgetState;
   /** Bytes that must be freed to meet the byte budgets (free-space, max-usage); 0 when met. */
   needBytes: number;

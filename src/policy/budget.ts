@@ -10,6 +10,7 @@
 import { chainKeys } from './estimate';
 import { planBuildCache, planRemovals, type BudgetCut, type Policy } from './plan';
 import type {
+  BudgetLines,
   BudgetPlan,
   BudgetState,
   BudgetStep,
@@ -19,9 +20,16 @@ import type {
   Inputs,
   Inventory,
   Plan,
+  Target,
 } from '../types';
 
-export type BudgetPolicy = Policy & Partial<Pick<Inputs, 'freeSpace' | 'freeInodes' | 'maxUsage'>>;
+export type BudgetPolicy = Policy &
+  Partial<
+    Pick<
+      Inputs,
+      'freeSpace' | 'freeInodes' | 'maxUsage' | 'freeSpaceTarget' | 'freeInodesTarget' | 'maxUsageTarget'
+    >
+  >;
 
 export function hasBudget(policy: Partial<Pick<Inputs, 'freeSpace' | 'freeInodes' | 'maxUsage'>>): boolean {
   return policy.freeSpace !== undefined || policy.freeInodes !== undefined || policy.maxUsage !== undefined;
@@ -56,12 +64,15 @@ export function planWithBudget(
   if (!hasBudget(policy)) return base;
 
   const before: BudgetState = { ...ctx.disk, usage: daemonUsage(inventory) };
-  const { targets, unmeasurable, needBytes, needInodes } = resolveTargets(policy, before);
+  const { starts, targets, triggeredBy, unmeasurable, needBytes, needInodes } = resolveTargets(
+    policy,
+    before,
+  );
   const measurable =
     (targets.freeSpace?.bytes !== undefined ? 1 : 0) +
     (targets.freeInodes?.inodes !== undefined ? 1 : 0) +
     (targets.maxUsage ? 1 : 0);
-  const metAtStart = measurable > 0 && needBytes === 0 && !((needInodes ?? 0) > 0);
+  const metAtStart = measurable > 0 && triggeredBy.length === 0;
 
   const order = budgetOrder(inventory, base, policy, nowMs, ctx, needBytes);
   const steps: BudgetStep[] = [];
@@ -93,6 +104,8 @@ export function planWithBudget(
   const firstMet = steps.findIndex((s) => s.met);
   const budget: BudgetPlan = {
     targets,
+    starts,
+    triggeredBy,
     before,
     needBytes,
     needInodes,
@@ -107,36 +120,76 @@ export function planWithBudget(
   return { ...plan, budget };
 }
 
+/**
+ * The budget's lines against the state before: the start lines (`free-space`, `free-inodes`,
+ * `max-usage`), the targets where removal stops (the `*-target` inputs, else the start lines), which start
+ * lines are crossed, and what must be freed. Watermarks as kubelet's: nothing is removed while every start
+ * line is met; once one is crossed, removal goes on until every target is met.
+ */
 function resolveTargets(policy: BudgetPolicy, before: BudgetState) {
-  const targets: BudgetPlan['targets'] = {};
+  const starts: BudgetLines = {};
+  const targets: BudgetLines = {};
+  const triggeredBy: string[] = [];
   const unmeasurable: string[] = [];
   const needs: number[] = [0];
   let needInodes: number | undefined;
   const notHere = (input: string) =>
     `${input}: the daemon's data root is not on a filesystem visible from here (a remote or dind daemon?), ` +
     'so it cannot be measured and removes nothing; use max-usage for such a daemon, or data-path';
+  const bytesOf = (t: Target) =>
+    t.amount ??
+    (before.totalBytes !== undefined ? Math.ceil(((t.percent ?? 0) / 100) * before.totalBytes) : undefined);
+  const inodesOf = (t: Target) =>
+    t.amount ?? (before.totalInodes ? Math.ceil(((t.percent ?? 0) / 100) * before.totalInodes) : undefined);
   if (policy.freeSpace) {
-    const t = policy.freeSpace;
-    const bytes =
-      t.amount ??
-      (before.totalBytes !== undefined ? Math.ceil(((t.percent ?? 0) / 100) * before.totalBytes) : undefined);
-    targets.freeSpace = { text: t.text, bytes: before.freeBytes === undefined ? undefined : bytes };
-    if (before.freeBytes === undefined || bytes === undefined) unmeasurable.push(notHere('free-space'));
-    else needs.push(bytes - before.freeBytes);
+    const start = bytesOf(policy.freeSpace);
+    // A target looser than its start line (only possible across units, e.g. 10GB and 5%) stops at the start.
+    const stop = Math.max(start ?? 0, policy.freeSpaceTarget ? (bytesOf(policy.freeSpaceTarget) ?? 0) : 0);
+    const measured = before.freeBytes !== undefined && start !== undefined;
+    starts.freeSpace = { text: policy.freeSpace.text, bytes: measured ? start : undefined };
+    targets.freeSpace = {
+      text: (policy.freeSpaceTarget ?? policy.freeSpace).text,
+      bytes: measured ? stop : undefined,
+    };
+    if (!measured) unmeasurable.push(notHere('free-space'));
+    else {
+      if (before.freeBytes! < start) triggeredBy.push('free-space');
+      needs.push(stop - before.freeBytes!);
+    }
   }
   if (policy.freeInodes) {
-    const t = policy.freeInodes;
-    const inodes =
-      t.amount ?? (before.totalInodes ? Math.ceil(((t.percent ?? 0) / 100) * before.totalInodes) : undefined);
-    targets.freeInodes = { text: t.text, inodes: before.freeInodes === undefined ? undefined : inodes };
-    if (before.freeInodes === undefined || inodes === undefined) unmeasurable.push(notHere('free-inodes'));
-    else needInodes = Math.max(0, inodes - before.freeInodes);
+    const start = inodesOf(policy.freeInodes);
+    const stop = Math.max(start ?? 0, policy.freeInodesTarget ? (inodesOf(policy.freeInodesTarget) ?? 0) : 0);
+    const measured = before.freeInodes !== undefined && start !== undefined;
+    starts.freeInodes = { text: policy.freeInodes.text, inodes: measured ? start : undefined };
+    targets.freeInodes = {
+      text: (policy.freeInodesTarget ?? policy.freeInodes).text,
+      inodes: measured ? stop : undefined,
+    };
+    if (!measured) unmeasurable.push(notHere('free-inodes'));
+    else {
+      if (before.freeInodes! < start) triggeredBy.push('free-inodes');
+      needInodes = Math.max(0, stop - before.freeInodes!);
+    }
   }
   if (policy.maxUsage !== undefined) {
-    targets.maxUsage = { text: String(policy.maxUsage), bytes: policy.maxUsage };
-    needs.push(before.usage - policy.maxUsage);
+    const stop = Math.min(policy.maxUsage, policy.maxUsageTarget ?? policy.maxUsage);
+    starts.maxUsage = { text: String(policy.maxUsage), bytes: policy.maxUsage };
+    targets.maxUsage = { text: String(stop), bytes: stop };
+    if (before.usage > policy.maxUsage) triggeredBy.push('max-usage');
+    needs.push(before.usage - stop);
   }
-  return { targets, unmeasurable, needBytes: Math.max(...needs), needInodes };
+  // Every start line met: nothing to free, whatever the targets say.
+  if (triggeredBy.length === 0)
+    return {
+      starts,
+      targets,
+      triggeredBy,
+      unmeasurable,
+      needBytes: 0,
+      needInodes: needInodes === undefined ? undefined : 0,
+    };
+  return { starts, targets, triggeredBy, unmeasurable, needBytes: Math.max(...needs), needInodes };
 }
 
 interface Candidate {
@@ -381,7 +434,8 @@ export function budgetMet(budget: BudgetPlan, freed: number, now: Measured = {})
 
 /** After a prune: whether each budget is met by what was measured at the end. */
 export function budgetMetAfter(budget: BudgetPlan, after: BudgetState): boolean {
-  const { freeSpace, freeInodes, maxUsage } = budget.targets;
+  // Nothing crossed at the start: the start lines are what must still hold; else the targets.
+  const { freeSpace, freeInodes, maxUsage } = budget.metAtStart ? budget.starts : budget.targets;
   if (freeSpace?.bytes !== undefined && (after.freeBytes ?? -1) < freeSpace.bytes) return false;
   if (freeInodes?.inodes !== undefined && (after.freeInodes ?? -1) < freeInodes.inodes) return false;
   if (maxUsage && after.usage > maxUsage.bytes) return false;

@@ -152,6 +152,24 @@ export const INPUT_SPECS: readonly InputSpec[] = [
     help: 'budget: cap on what the daemon uses for images, containers and build cache (works for remote daemons)',
   },
   {
+    name: 'free-space-target',
+    default: '',
+    values: 'SIZE|PERCENT%',
+    help: 'watermark: once a budget line is crossed, remove until this much is free (default: free-space itself)',
+  },
+  {
+    name: 'free-inodes-target',
+    default: '',
+    values: 'N|PERCENT%',
+    help: 'watermark: once a budget line is crossed, remove until this many inodes are free (default: free-inodes)',
+  },
+  {
+    name: 'max-usage-target',
+    default: '',
+    values: 'SIZE',
+    help: 'watermark: once a budget line is crossed, remove until the daemon uses no more (default: max-usage)',
+  },
+  {
     name: 'data-path',
     default: '',
     values: 'PATH',
@@ -408,17 +426,51 @@ function parseBoolean(input: string, value: string, fallback: boolean): boolean 
   throw new InputError(input, value, 'is not a boolean; use true or false');
 }
 
-function parseMaxUsage(value: string): number {
+function parseMaxUsage(input: string, value: string): number {
   if (/%\s*$/.test(value)) {
+    throw new InputError(input, value, 'is a percentage; use a size such as 50GB (of what the daemon uses)');
+  }
+  const bytes = parseSize(input, value);
+  if (bytes <= 0) throw new InputError(input, value, 'must be more than 0');
+  return bytes;
+}
+
+/**
+ * A watermark's target needs its start line and must not be looser than it (more free space or inodes,
+ * less usage); across units (10GB and 5%) that is only known on the disk, where the stricter one wins.
+ */
+function checkWatermark(
+  name: 'free-space' | 'free-inodes' | 'max-usage',
+  start: Target | number | undefined,
+  target: Target | number | undefined,
+  raw: (name: string) => string,
+): void {
+  if (target === undefined) return;
+  const input = `${name}-target`;
+  if (start === undefined) {
+    throw new InputError(input, raw(input), `needs ${name}, the line that starts removal; set both`);
+  }
+  if (typeof start === 'number' && typeof target === 'number') {
+    if (target > start) {
+      throw new InputError(
+        input,
+        raw(input),
+        `is above max-usage (${raw(name)}); removal would stop before it began`,
+      );
+    }
+    return;
+  }
+  const [a, b] = [start as Target, target as Target];
+  const looser =
+    (a.amount !== undefined && b.amount !== undefined && b.amount < a.amount) ||
+    (a.percent !== undefined && b.percent !== undefined && b.percent < a.percent);
+  if (looser) {
     throw new InputError(
-      'max-usage',
-      value,
-      'is a percentage; use a size such as 50GB (of what the daemon uses)',
+      input,
+      raw(input),
+      `is below ${name} (${raw(name)}); removal would stop before it began`,
     );
   }
-  const bytes = parseSize('max-usage', value);
-  if (bytes <= 0) throw new InputError('max-usage', value, 'must be more than 0');
-  return bytes;
 }
 
 /** `data-path` must be absolute (that it exists is checked as the run starts, by checkDataPath). */
@@ -457,7 +509,6 @@ function parseDockerHost(input: string, value: string): string {
 }
 
 // Checks across inputs go here; each throws an InputError naming the input at fault.
-// None are needed yet: `prune` with `images: none`, or `keep-recent` with it, simply has nothing to do.
 const CROSS_CHECKS: ReadonlyArray<(inputs: Inputs, raw: (name: string) => string, nowMs: number) => void> = [
   (inputs, raw, nowMs) => {
     // "Created before a moment still to come" is every image: almost surely a typo, and a costly one.
@@ -468,6 +519,11 @@ const CROSS_CHECKS: ReadonlyArray<(inputs: Inputs, raw: (name: string) => string
         'is in the future, so every image would be a candidate; use a past date or a duration such as 7d',
       );
     }
+  },
+  (inputs, raw) => {
+    checkWatermark('free-space', inputs.freeSpace, inputs.freeSpaceTarget, raw);
+    checkWatermark('free-inodes', inputs.freeInodes, inputs.freeInodesTarget, raw);
+    checkWatermark('max-usage', inputs.maxUsage, inputs.maxUsageTarget, raw);
   },
   (inputs, raw) => {
     if (inputs.buildCacheKeep !== undefined && inputs.buildCache === 'none') {
@@ -516,7 +572,16 @@ export function readInputs(
     volumes: oneOf('volumes', read('volumes'), VOLUME_SCOPES, 'none'),
     freeSpace: read('free-space') ? parseTarget('free-space', read('free-space'), 'bytes') : undefined,
     freeInodes: read('free-inodes') ? parseTarget('free-inodes', read('free-inodes'), 'inodes') : undefined,
-    maxUsage: read('max-usage') ? parseMaxUsage(read('max-usage')) : undefined,
+    maxUsage: read('max-usage') ? parseMaxUsage('max-usage', read('max-usage')) : undefined,
+    freeSpaceTarget: read('free-space-target')
+      ? parseTarget('free-space-target', read('free-space-target'), 'bytes')
+      : undefined,
+    freeInodesTarget: read('free-inodes-target')
+      ? parseTarget('free-inodes-target', read('free-inodes-target'), 'inodes')
+      : undefined,
+    maxUsageTarget: read('max-usage-target')
+      ? parseMaxUsage('max-usage-target', read('max-usage-target'))
+      : undefined,
     stateDir: read('state-dir') || defaultStateDir(env),
     dataPath: read('data-path') ? parseDataPath(read('data-path')) : undefined,
     runnerImages: oneOf('runner-images', read('runner-images'), RUNNER_SCOPES, 'unused'),

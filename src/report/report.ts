@@ -527,13 +527,28 @@ export function budgetLines(b: BudgetPlan): string[] {
   const out: string[] = [];
   const after = b.after;
   const { freeSpace, freeInodes, maxUsage } = b.targets;
+  const starts = b.starts ?? b.targets;
   const then = (now: string, later?: string) =>
     `${now} before${later === undefined ? '' : `, ${later} after`}`;
+  // A watermark: the line that starts removal, beside the target where it stops.
+  const startOf = (start: { text: string; figure?: string } | undefined, target: { text: string }) =>
+    start && start.text !== target.text && start.figure !== undefined
+      ? `, removal starts below ${start.figure} (${start.text})`
+      : '';
   if (freeSpace) {
     out.push(
       freeSpace.bytes === undefined
         ? `free space ${freeSpace.text}: cannot be measured here`
-        : `free space ≥ ${formatBytes(freeSpace.bytes)} (${freeSpace.text}): ` +
+        : `free space ≥ ${formatBytes(freeSpace.bytes)} (${freeSpace.text}` +
+            startOf(
+              starts.freeSpace && {
+                text: starts.freeSpace.text,
+                figure:
+                  starts.freeSpace.bytes === undefined ? undefined : formatBytes(starts.freeSpace.bytes),
+              },
+              freeSpace,
+            ) +
+            '): ' +
             then(
               `${formatBytes(b.before.freeBytes ?? 0)} free`,
               after?.freeBytes === undefined ? undefined : formatBytes(after.freeBytes),
@@ -544,7 +559,15 @@ export function budgetLines(b: BudgetPlan): string[] {
     out.push(
       freeInodes.inodes === undefined
         ? `free inodes ${freeInodes.text}: cannot be measured here`
-        : `free inodes ≥ ${freeInodes.inodes} (${freeInodes.text}): ` +
+        : `free inodes ≥ ${freeInodes.inodes} (${freeInodes.text}` +
+            startOf(
+              starts.freeInodes && {
+                text: starts.freeInodes.text,
+                figure: starts.freeInodes.inodes === undefined ? undefined : String(starts.freeInodes.inodes),
+              },
+              freeInodes,
+            ) +
+            '): ' +
             then(
               `${b.before.freeInodes ?? 0} free`,
               after?.freeInodes === undefined ? undefined : String(after.freeInodes),
@@ -553,15 +576,22 @@ export function budgetLines(b: BudgetPlan): string[] {
   }
   if (maxUsage) {
     out.push(
-      `daemon usage ≤ ${formatBytes(maxUsage.bytes)}: ` +
+      `daemon usage ≤ ${formatBytes(maxUsage.bytes)}` +
+        (starts.maxUsage && starts.maxUsage.bytes !== maxUsage.bytes
+          ? ` (removal starts above ${formatBytes(starts.maxUsage.bytes)})`
+          : '') +
+        ': ' +
         then(`${formatBytes(b.before.usage)} used`, after ? formatBytes(after.usage) : undefined),
     );
   }
   const total = b.steps.at(-1)?.runningTotal ?? 0;
-  if (b.metAtStart) out.push('every budget is met already: nothing is removed');
+  if (b.metAtStart) out.push('every budget line is met already: nothing is removed');
   else if (b.unmeasurable.length > 0 && b.steps.length === 0 && b.needBytes === 0) {
     out.push('no budget can be measured here: nothing is removed');
   } else {
+    if (b.triggeredBy?.length) {
+      out.push(`crossed: ${b.triggeredBy.join(', ')}; removing until every target is met`);
+    }
     out.push(
       `to free: ${formatBytes(b.needBytes)}` +
         (b.needInodes ? ` and ${b.needInodes} inodes (measured during the prune, after each removal)` : ''),
