@@ -1,2 +1,2 @@
 /** The package version (package.json's; a unit test keeps them equal). */
-export const VERSION = '0.1.0';
+export const VERSION = '1.0.0';
