@@ -35226,7 +35226,7 @@ async function finish(inputs, facts, gates, timings, failures) {
 
 ;// CONCATENATED MODULE: ./src/version.ts
 /** The package version (package.json's; a unit test keeps them equal). */
-const VERSION = '0.1.0';
+const VERSION = '1.0.0';
 
 ;// CONCATENATED MODULE: ./src/cli.ts
 // The command's front door: flags and environment variables in, one pass of the engine (src/run.ts) or
