@@ -210,32 +210,42 @@ describeDocker('the command on a real daemon', () => {
     expect(loop.stderr()).not.toContain('next pass in');
   }, 120_000);
 
-  it('the runner job-completed hook script runs the command and never fails the job', async () => {
-    const hook = path.join(root, 'examples', 'runner-job-completed.sh');
-    const ok = await new Promise<CliRun>((resolve) => {
-      const child = spawn('bash', [hook], {
-        env: cliEnv({ SAFE_DOCKER_PRUNE_DOCKER_HOST: daemon.host, SAFE_DOCKER_PRUNE_MODE: 'report' }),
+  it.each(['runner-job-completed.sh', 'runner-job-started.sh'])(
+    'the runner hook script %s runs the command and never fails the job',
+    async (script) => {
+      const hook = path.join(root, 'examples', script);
+      const runHook = (env: Record<string, string>) =>
+        new Promise<CliRun>((resolve) => {
+          const child = spawn('bash', [hook], { env: cliEnv(env) });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (c) => (stdout += c));
+          child.stderr.on('data', (c) => (stderr += c));
+          child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
+        });
+      const ok = await runHook({
+        SAFE_DOCKER_PRUNE_DOCKER_HOST: daemon.host,
+        SAFE_DOCKER_PRUNE_MODE: 'report',
       });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c) => (stdout += c));
-      child.stderr.on('data', (c) => (stderr += c));
-      child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
-    });
-    expect(ok.code).toBe(0);
-    expect(ok.stdout).toContain('safe-docker-prune: report (nothing was removed)');
-    expect(ok.stdout).toContain('safe-docker-prune exited with 0');
-    const down = await new Promise<CliRun>((resolve) => {
-      const child = spawn('bash', [hook], {
-        env: cliEnv({ SAFE_DOCKER_PRUNE_DOCKER_HOST: `unix://${temp}/gone.sock` }),
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toContain('safe-docker-prune: report (nothing was removed)');
+      expect(ok.stdout).toContain('safe-docker-prune exited with 0');
+      expect(ok.stdout).not.toContain('warning:');
+      // The budget turned off (every candidate goes): no target is passed without its line either.
+      const noBudget = await runHook({
+        SAFE_DOCKER_PRUNE_DOCKER_HOST: daemon.host,
+        SAFE_DOCKER_PRUNE_MODE: 'report',
+        SAFE_DOCKER_PRUNE_FREE_SPACE: '',
       });
-      let stdout = '';
-      child.stdout.on('data', (c) => (stdout += c));
-      child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr: '' }));
-    });
-    expect(down.code).toBe(0);
-    expect(down.stdout).toContain('safe-docker-prune exited with 3');
-  }, 120_000);
+      expect(noBudget.stdout).toContain('safe-docker-prune exited with 0');
+      const down = await runHook({ SAFE_DOCKER_PRUNE_DOCKER_HOST: `unix://${temp}/gone.sock` });
+      expect(down.code).toBe(0);
+      expect(down.stdout).toContain('safe-docker-prune exited with 3');
+      if (script === 'runner-job-started.sh')
+        expect(down.stdout).toContain('warning: safe-docker-prune did not finish');
+    },
+    120_000,
+  );
 
   it('leaves the fleet for the next test file', async () => {
     await clearDaemon(daemon.docker);

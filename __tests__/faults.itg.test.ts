@@ -322,6 +322,37 @@ describeDocker('faults: unreachable daemons and failing API calls', () => {
     120_000,
   );
 
+  itWith(
+    ['unix-socket'],
+    "time-limit (a job hook's bound) ends a run whose delete trickles in forever, long before 10 × api-timeout",
+    async () => {
+      await resetFleet();
+      const p = await proxy();
+      // Long enough for the engine's inventory on a busy host (Podman's compat list: seconds).
+      const limitS = daemon.engine.startsWith('podman') ? 20 : 10;
+      p.rule = (req) => (deletes(req, 'faults/app:6') ? { kind: 'trickle', everyMs: 300 } : undefined);
+      const run = await runAction({
+        host: p.host,
+        // api-timeout 2m: its rule alone would let the trickle run for 20 minutes.
+        inputs: { ...PRUNE, 'api-timeout': '2m', 'time-limit': `${limitS}s` },
+        timeoutMs: 90_000,
+      });
+      await p.close();
+
+      expect(p.log.some((e) => e.fault === 'trickle')).toBe(true);
+      expect(run.code).toBe(1);
+      expect(run.durationMs).toBeGreaterThanOrEqual(limitS * 900);
+      expect(run.durationMs).toBeLessThan(limitS * 1000 + 10_000);
+      const errors = errorLines(run);
+      expect(errors.length).toBe(1);
+      expect(errors[0]).toContain(`time limit (${limitS} s, time-limit)`);
+      expect(stateOf(run, 'faults/app:6')).toMatchObject({ state: 'failed' });
+      expect(run.summary).toMatch(/time limit/);
+      expect(run.report).toBeDefined();
+    },
+    120_000,
+  );
+
   /** Runs a prune whose first three deletes go through at once and the rest are slowed; `stop` ends the daemon meanwhile. */
   async function pruneThenStop(p: FaultProxy, stop: () => void): Promise<ActionRun> {
     let deletesSeen = 0;

@@ -393,6 +393,8 @@ describe('gates, timeouts and fail-on-error', () => {
     [{ 'critical-containers': '0123456789ab' }, 'criticalContainers', ['0123456789ab']],
     [{ 'gate-timeout': '90s' }, 'gateTimeoutMs', 90_000],
     [{ 'api-timeout': '1m30s' }, 'apiTimeoutMs', 90_000],
+    [{ 'time-limit': '5m' }, 'timeLimitMs', 300_000],
+    [{}, 'timeLimitMs', undefined],
     [{ 'fail-on-error': 'true' }, 'failOnError', true],
     [{ 'fail-on-error': 'False' }, 'failOnError', false],
   ] as [Record<string, string>, string, unknown][])('%j gives %s', (inputs, field, value) => {
@@ -404,6 +406,8 @@ describe('gates, timeouts and fail-on-error', () => {
     ['gate-timeout', '0s', 'gate-timeout: "0s" is not a positive duration'],
     ['gate-timeout', 'soon', 'gate-timeout: "soon" is not a positive duration'],
     ['api-timeout', '-5s', 'api-timeout: "-5s" is not a positive duration'],
+    ['time-limit', '0s', 'time-limit: "0s" is not a positive duration'],
+    ['time-limit', 'forever', 'time-limit: "forever" is not a positive duration'],
     ['fail-on-error', 'yes', 'fail-on-error: "yes" is not a boolean; use true or false'],
   ])('%s: %j is rejected by name', (input, value, message) => {
     expect(() => read({ [input]: value })).toThrow(message);

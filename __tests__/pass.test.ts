@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readInputs } from '../src/policy/inputs';
-import { runPass, verdict, type PassEnd, type RunHooks } from '../src/run';
+import { runPass, runTimeLimit, verdict, type PassEnd, type RunHooks } from '../src/run';
 import type { BudgetPlan, GateResult, ObjectResult, RemovalResult } from '../src/types';
 import { connError, fakeDocker, httpError, type FakeContainer, type FakeDaemon } from './support/fakeDaemon';
 import { containerOf, DAY_MS, imageOf } from './support/objects';
@@ -368,5 +368,19 @@ describe('verdict', () => {
 
   it.each(cases)('%s', (_, end, failures, warnings) => {
     expect(verdict(end)).toEqual({ failures, warnings });
+  });
+});
+
+describe('runTimeLimit: the whole run bound', () => {
+  it('is 10 × api-timeout, plus both gate waits with critical containers, unless time-limit says', () => {
+    expect(runTimeLimit(readInputs(() => '', {}))).toEqual({
+      runTimeoutMs: 1_200_000,
+      runLimitRule: '10 × api-timeout',
+    });
+    const gated = readInputs((n) => ({ 'critical-containers': 'db', 'gate-timeout': '30s' })[n] ?? '', {});
+    expect(runTimeLimit(gated).runTimeoutMs).toBe(1_260_000);
+    // A job hook's bound wins, gates and all.
+    const hook = readInputs((n) => ({ 'critical-containers': 'db', 'time-limit': '90s' })[n] ?? '', {});
+    expect(runTimeLimit(hook)).toEqual({ runTimeoutMs: 90_000, runLimitRule: 'time-limit' });
   });
 });

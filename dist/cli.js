@@ -30014,6 +30014,12 @@ const INPUT_SPECS = [
     },
     { name: 'api-timeout', default: '2m', values: 'DURATION', help: 'limit for every Docker API call' },
     {
+        name: 'time-limit',
+        default: '',
+        values: 'DURATION',
+        help: 'hard bound on the whole run (default 10 × api-timeout); past it nothing more is removed, the report is written and the run fails',
+    },
+    {
         name: 'fail-on-error',
         default: 'false',
         values: 'true|false',
@@ -30434,6 +30440,7 @@ function readInputs(get, env, nowMs = Date.now()) {
         criticalContainers: parseContainers('critical-containers', get('critical-containers')),
         gateTimeoutMs: parseTimeout('gate-timeout', read('gate-timeout'), '60s'),
         apiTimeoutMs: parseTimeout('api-timeout', read('api-timeout'), '2m'),
+        timeLimitMs: read('time-limit') ? parseTimeout('time-limit', read('time-limit'), '') : undefined,
         failOnError: parseBoolean('fail-on-error', read('fail-on-error'), false),
         containers: oneOf('containers', read('containers'), CONTAINER_SCOPES, 'none'),
         networks: oneOf('networks', read('networks'), NETWORK_SCOPES, 'none'),
@@ -34793,11 +34800,14 @@ function openDaemon(inputs) {
     return connectDocker(inputs.dockerHost, { timeoutMs: inputs.apiTimeoutMs, ...runTimeLimit(inputs) });
 }
 /**
- * The whole run's time limit: RUN_LIMIT_FACTOR × api-timeout (20 minutes by default), plus gate-timeout
+ * The whole run's time limit: `time-limit` when given; else RUN_LIMIT_FACTOR × api-timeout (20 minutes by default), plus gate-timeout
  * for each of the two gate checks when there are critical containers (their wait is not the daemon's).
  * A daemon that hangs, or answers each call just in time, cannot keep the step running for longer.
  */
 function runTimeLimit(inputs) {
+    // A job hook's own bound (`time-limit`), gates and all.
+    if (inputs.timeLimitMs !== undefined)
+        return { runTimeoutMs: inputs.timeLimitMs, runLimitRule: 'time-limit' };
     const gates = inputs.criticalContainers.length > 0;
     return {
         runTimeoutMs: RUN_LIMIT_FACTOR * inputs.apiTimeoutMs + (gates ? 2 * inputs.gateTimeoutMs : 0),

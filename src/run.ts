@@ -101,11 +101,14 @@ export function openDaemon(inputs: Inputs): DockerApi {
 }
 
 /**
- * The whole run's time limit: RUN_LIMIT_FACTOR × api-timeout (20 minutes by default), plus gate-timeout
+ * The whole run's time limit: `time-limit` when given; else RUN_LIMIT_FACTOR × api-timeout (20 minutes by default), plus gate-timeout
  * for each of the two gate checks when there are critical containers (their wait is not the daemon's).
  * A daemon that hangs, or answers each call just in time, cannot keep the step running for longer.
  */
 export function runTimeLimit(inputs: Inputs): { runTimeoutMs: number; runLimitRule: string } {
+  // A job hook's own bound (`time-limit`), gates and all.
+  if (inputs.timeLimitMs !== undefined)
+    return { runTimeoutMs: inputs.timeLimitMs, runLimitRule: 'time-limit' };
   const gates = inputs.criticalContainers.length > 0;
   return {
     runTimeoutMs: RUN_LIMIT_FACTOR * inputs.apiTimeoutMs + (gates ? 2 * inputs.gateTimeoutMs : 0),

@@ -60,6 +60,8 @@ export interface Inputs {
   gateTimeoutMs: number;
   /** Limit for every API call. */
   apiTimeoutMs: number;
+  /** A hard bound on the whole run (`time-limit`); undefined: 10 × api-timeout (+ the gates' waits). */
+  timeLimitMs?: number;
   /** Per-object failures fail the step. */
   failOnError: boolean;
   containers: ContainerScope;

@@ -103,6 +103,12 @@ export const INPUT_SPECS: readonly InputSpec[] = [
   },
   { name: 'api-timeout', default: '2m', values: 'DURATION', help: 'limit for every Docker API call' },
   {
+    name: 'time-limit',
+    default: '',
+    values: 'DURATION',
+    help: 'hard bound on the whole run (default 10 × api-timeout); past it nothing more is removed, the report is written and the run fails',
+  },
+  {
     name: 'fail-on-error',
     default: 'false',
     values: 'true|false',
@@ -562,6 +568,7 @@ export function readInputs(
     criticalContainers: parseContainers('critical-containers', get('critical-containers')),
     gateTimeoutMs: parseTimeout('gate-timeout', read('gate-timeout'), '60s'),
     apiTimeoutMs: parseTimeout('api-timeout', read('api-timeout'), '2m'),
+    timeLimitMs: read('time-limit') ? parseTimeout('time-limit', read('time-limit'), '') : undefined,
     failOnError: parseBoolean('fail-on-error', read('fail-on-error'), false),
     containers: oneOf('containers', read('containers'), CONTAINER_SCOPES, 'none'),
     networks: oneOf('networks', read('networks'), NETWORK_SCOPES, 'none'),
