@@ -1,7 +1,8 @@
 // The command's front door as pure code: flags and variables, help, usage errors, and that the input
 // table the command uses is the action's (names and defaults in action.yml).
-import { describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main, EXIT } from '../src/cli';
 import { helpText, parseCommandLine, UsageError } from '../src/flags';
@@ -143,10 +144,20 @@ describe('parseCommandLine', () => {
 });
 
 describe('main: exit codes before any daemon is touched', () => {
+  // A failure before the pass writes its report to the default private folder: one of this test's own.
+  let home: string;
+  beforeAll(() => {
+    home = mkdtempSync(join(tmpdir(), 'sdp-cli-'));
+  });
+  afterAll(() => rmSync(home, { recursive: true, force: true }));
   const io = (env: Record<string, string> = {}) => {
     const out: string[] = [];
     const err: string[] = [];
-    return { out, err, io: { out: (t: string) => out.push(t), err: (t: string) => err.push(t), env } };
+    return {
+      out,
+      err,
+      io: { out: (t: string) => out.push(t), err: (t: string) => err.push(t), env: { HOME: home, ...env } },
+    };
   };
 
   it('warns on stderr of a variable no option reads, and goes on', async () => {

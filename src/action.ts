@@ -7,8 +7,8 @@ import { pullRequestOf, upsertComment } from './github';
 import { readInputs } from './policy/inputs';
 import { commentMarker, renderComment } from './report/comment';
 import { removalAnnotations } from './report/report';
-import { renderGatesOnly, renderSummary } from './report/summary';
-import { openDaemon, runPass, type Outcome } from './run';
+import { renderFailure, renderGatesOnly, renderSummary } from './report/summary';
+import { earlyFailureOf, openDaemon, reportEarlyFailure, runPass, type Outcome } from './run';
 import { neutralise } from './text';
 import type { Inputs } from './types';
 
@@ -26,7 +26,9 @@ export async function run(): Promise<void> {
   try {
     inputs = readInputs(inputOf, process.env);
   } catch (error) {
-    (await import('@actions/core')).setFailed(neutralise(messageOf(error)));
+    const core = await import('@actions/core');
+    await writeFailure(core, error);
+    core.setFailed(neutralise(messageOf(error)));
     return;
   }
   // @actions/core, with the HTTP client it loads (most of what the action would parse at start), is a
@@ -59,9 +61,10 @@ export async function run(): Promise<void> {
     group: async <T>(title: string, fn: () => Promise<T>) => (await ready).group(neutralise(title), fn),
   };
   let docker;
+  let outcome: Outcome | undefined;
   try {
     docker = openDaemon(inputs);
-    const outcome = await runPass(inputs, docker, hooks);
+    outcome = await runPass(inputs, docker, hooks);
     const core = await ready;
     if (warned > WARNING_ANNOTATIONS) {
       core.warning(`${warned - WARNING_ANNOTATIONS} more warning(s) in the log above and in the job summary`);
@@ -70,9 +73,29 @@ export async function run(): Promise<void> {
     if (inputs.prComment) await postComment(core, outcome, hooks.warn);
     if (outcome.failures.length > 0) core.setFailed(neutralise(outcome.failures.join('; ')));
   } catch (error) {
-    (await ready).setFailed(neutralise(messageOf(error)));
+    const core = await ready;
+    if (!outcome) await writeFailure(core, error);
+    core.setFailed(neutralise(messageOf(error)));
   } finally {
     docker?.close();
+  }
+}
+
+/**
+ * A run that failed before its pass began (an invalid input, no daemon): the JSON report, its output and
+ * the job summary, before the step is failed. Nothing for later errors (see earlyFailureOf).
+ */
+async function writeFailure(core: Core, error: unknown): Promise<void> {
+  const failure = earlyFailureOf(error);
+  if (!failure) return;
+  const failed = await reportEarlyFailure(failure, inputOf, process.env);
+  if (failed.file) core.setOutput('report-file', failed.file);
+  else core.info(neutralise(`no JSON report was written: ${failed.notWritten}`));
+  if (!process.env.GITHUB_STEP_SUMMARY) return;
+  try {
+    await core.summary.addRaw(renderFailure(failed.report, failed)).write();
+  } catch (summaryError) {
+    core.info(neutralise(`could not write the job summary: ${messageOf(summaryError)}`));
   }
 }
 

@@ -12,7 +12,15 @@ import { InputError } from './errors';
 import { privateDirOf, readInputs } from './policy/inputs';
 import { renderMetrics } from './report/metrics';
 import { renderTable } from './report/table';
-import { DaemonUnreachableError, openDaemon, runPass, type Outcome, type RunHooks } from './run';
+import {
+  DaemonUnreachableError,
+  earlyFailureOf,
+  openDaemon,
+  reportEarlyFailure,
+  runPass,
+  type Outcome,
+  type RunHooks,
+} from './run';
 import { neutralise, neutraliseJson, neutraliseLines } from './text';
 import type { Inputs } from './types';
 import { VERSION } from './version';
@@ -34,26 +42,32 @@ const processIo: Io = {
 /** Runs the command; resolves to its exit code. */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   let cl: CommandLine;
-  let inputs: Inputs;
   try {
     cl = parseCommandLine(argv, io.env);
-    for (const warning of cl.warnings) io.err(`warning: ${neutralise(warning)}\n`);
-    if (cl.help) {
-      io.out(helpText(VERSION));
-      return EXIT.ok;
-    }
-    if (cl.version) {
-      io.out(`safe-docker-prune ${VERSION}\n`);
-      return EXIT.ok;
-    }
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    // A command line that could not be read has no inputs to report: no report.
+    io.err(`safe-docker-prune: ${neutralise(error.message)}\n`);
+    return EXIT.usage;
+  }
+  for (const warning of cl.warnings) io.err(`warning: ${neutralise(warning)}\n`);
+  if (cl.help) {
+    io.out(helpText(VERSION));
+    return EXIT.ok;
+  }
+  if (cl.version) {
+    io.out(`safe-docker-prune ${VERSION}\n`);
+    return EXIT.ok;
+  }
+  let inputs: Inputs;
+  try {
     inputs = readInputs((name) => cl.values.get(name) ?? '', io.env);
     await checkReportFolder(inputs.reportFile, io.env);
   } catch (error) {
-    if (error instanceof UsageError || error instanceof InputError) {
-      io.err(`safe-docker-prune: ${neutralise(error.message)}\n`);
-      return EXIT.usage;
-    }
-    throw error;
+    if (!(error instanceof InputError)) throw error;
+    io.err(`safe-docker-prune: ${neutralise(error.message)}\n`);
+    await failureReport(cl, io, error);
+    return EXIT.usage;
   }
   if (inputs.prComment)
     io.err('warning: pr-comment: only the action posts a pull-request comment; ignored\n');
@@ -63,15 +77,37 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 
 /** A report going to the private folder (the default outside Actions) goes there only if it is private. */
 async function checkReportFolder(file: string, env: Io['env']): Promise<void> {
-  if (dirname(file) !== privateDirOf(env)) return;
+  const refused = await reportFolderRefused(file, env);
+  if (refused) throw new InputError('report-file', file, refused);
+}
+
+/** Why the report may not go to `file`: it is in the private folder, and that is not private. */
+async function reportFolderRefused(file: string, env: Io['env']): Promise<string | undefined> {
+  if (dirname(file) !== privateDirOf(env)) return undefined;
   const refused = await privateDir(dirname(file));
-  if (refused) {
-    throw new InputError(
-      'report-file',
-      file,
-      `is in a folder that is not private: ${refused}; choose another path`,
-    );
-  }
+  return refused && `is in a folder that is not private: ${refused}; choose another path`;
+}
+
+/**
+ * A run that failed before its pass began (an invalid input, no daemon): the failure report to the report
+ * file (where a pass would write it, if the folder is allowed), and with --json to stdout; or says why
+ * no file was written. Nothing for later errors (see earlyFailureOf).
+ */
+async function failureReport(cl: CommandLine, io: Io, error: unknown): Promise<void> {
+  const failure = earlyFailureOf(error);
+  if (!failure) return;
+  const failed = await reportEarlyFailure(
+    failure,
+    (name) => cl.values.get(name) ?? '',
+    io.env,
+    async (file) => {
+      const refused = await reportFolderRefused(file, io.env);
+      return refused && `report-file ${JSON.stringify(file)} ${refused}`;
+    },
+  );
+  if (!failed.file)
+    io.err(`safe-docker-prune: ${neutralise(`no JSON report was written: ${failed.notWritten}`)}\n`);
+  if (cl.json) io.out(`${neutraliseJson(JSON.stringify(failed.report))}\n`);
 }
 
 /** One pass: connect, run, render, write metrics; the exit code. */
@@ -104,6 +140,7 @@ async function pass(cl: CommandLine, inputs: Inputs, io: Io): Promise<number> {
     }
   } catch (error) {
     io.err(`safe-docker-prune: ${neutralise(messageOf(error))}\n`);
+    await failureReport(cl, io, error);
     code =
       error instanceof DaemonUnreachableError
         ? EXIT.unreachable

@@ -10,19 +10,26 @@ import { checkDataPath, diskStats, locateDisk, type DiskPlaces, type DiskStats }
 import { writeFileAtomic } from './engine/files';
 import { connectDocker, describeError, messageOf, tlsAdvice, type DockerApi } from './engine/docker';
 import { checkGates } from './engine/gates';
+import { InputError } from './errors';
 import { measureUsage, takeInventory } from './engine/inventory';
 import { readState, writeState } from './engine/state';
+import { defaultReportFile } from './policy/inputs';
 import { budgetMetAfter, daemonUsage, hasBudget, planWithBudget, type BudgetPolicy } from './policy/budget';
 import type { FirstSeen } from './policy/age';
 import { lastUsedTimes, type DaemonUsage } from './policy/usage';
 import {
+  buildFailureReport,
   buildReport,
   budgetLines,
   engineName,
   formatBytes,
+  givenInputs,
   imageRows,
   shortId,
+  statusOf,
   totalsOf,
+  type EarlyFailure,
+  type FailureReport,
   type GateReport,
   type ImageRow,
   type RunFacts,
@@ -677,9 +684,60 @@ async function finish(
   timings.totalMs = Math.round(performance.now());
   const report: Record<string, unknown> = facts
     ? buildReport(facts, rows)
-    : { version: 1, mode: inputs.mode, gates, images: [], failures, timings };
-  await mkdir(dirname(inputs.reportFile), { recursive: true });
-  // Through a new file renamed over: a symlink planted at the report's name is replaced, not followed.
-  await writeFileAtomic(inputs.reportFile, JSON.stringify(report, null, 2), 0o644);
+    : { version: 1, status: statusOf(failures), mode: inputs.mode, gates, images: [], failures, timings };
+  await writeReport(inputs.reportFile, report);
   return { inputs, facts, rows, totals, gates, report, failures };
+}
+
+/** The JSON report to `file`, its folder made first, through a new file renamed over: a symlink planted at the report's name is replaced, not followed. */
+async function writeReport(file: string, report: object): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  await writeFileAtomic(file, JSON.stringify(report, null, 2), 0o644);
+}
+
+/**
+ * Why a run failed before its pass began, when it did: an invalid input (InputError, thrown only before
+ * the daemon is asked anything) or no daemon at the host (DaemonUnreachableError, from the first ping).
+ * Undefined for any other error: those come later, when the pass may have removed something.
+ */
+export function earlyFailureOf(error: unknown): EarlyFailure | undefined {
+  if (error instanceof InputError) {
+    return { kind: 'invalid-input', message: error.message, input: error.input };
+  }
+  if (error instanceof DaemonUnreachableError) return { kind: 'daemon-unreachable', message: error.message };
+  return undefined;
+}
+
+/** A run that failed before its pass began: its report, and the file it went to or why none. */
+export interface FailedRun {
+  report: FailureReport;
+  /** The report file written. */
+  file?: string;
+  /** Why no report file was written (one line, for the log and the summary). */
+  notWritten?: string;
+}
+
+/**
+ * The report of a run that failed before its pass began, written where a pass would write it: the
+ * report-file given, else its default. Not when report-file is the input at fault, nor where `refuse`
+ * (the command's check of its private folder) says no; a write that fails is said, not thrown: the run's
+ * own error stays the one reported.
+ */
+export async function reportEarlyFailure(
+  failure: EarlyFailure,
+  given: (name: string) => string,
+  env: Record<string, string | undefined>,
+  refuse?: (file: string) => Promise<string | undefined>,
+): Promise<FailedRun> {
+  const report = buildFailureReport({ failure, inputs: givenInputs(given), nowMs: Date.now() });
+  if (failure.input === 'report-file') return { report, notWritten: 'report-file is the invalid input' };
+  const file = given('report-file').trim() || defaultReportFile(env);
+  try {
+    const refused = await refuse?.(file);
+    if (refused) return { report, notWritten: refused };
+    await writeReport(file, report);
+    return { report, file };
+  } catch (error) {
+    return { report, notWritten: `${file} could not be written: ${messageOf(error)}` };
+  }
 }

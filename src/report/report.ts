@@ -1,6 +1,7 @@
 // Telling, as pure functions: what happened to each image, the JSON report, the annotations.
 
 import type { GateResult } from '../types';
+import { INPUT_SPECS } from '../policy/inputs';
 import { displayRepository, repositoryOf } from '../policy/protect';
 import type {
   BudgetPlan,
@@ -11,6 +12,7 @@ import type {
   ImageDecision,
   ImageInfo,
   ImageReason,
+  Mode,
   ObjectDecision,
   ObjectResult,
   Plan,
@@ -240,6 +242,7 @@ export function totalsOf(facts: RunFacts, rows: ImageRow[]): Totals {
 export function buildReport(facts: RunFacts, rows: ImageRow[]) {
   return {
     version: 1,
+    status: statusOf(facts.failures ?? []),
     mode: facts.plan.mode,
     generatedAt: new Date(facts.nowMs).toISOString(),
     daemon: {
@@ -323,6 +326,90 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
     timings: facts.timings,
   };
 }
+
+/** `failed` when the run fails (the step fails, the command exits non-zero), else `ok`. */
+export const statusOf = (failures: readonly string[]): 'ok' | 'failed' =>
+  failures.length > 0 ? 'failed' : 'ok';
+
+/** Why a run failed before its pass began: nothing was planned, nothing removed. */
+export interface EarlyFailure {
+  /** `invalid-input`: an input (or DOCKER_HOST, DOCKER_CERT_PATH) is invalid; `daemon-unreachable`: no Docker daemon answered. */
+  kind: 'invalid-input' | 'daemon-unreachable';
+  message: string;
+  /** The input at fault, for `invalid-input`. */
+  input?: string;
+}
+
+/** Inputs never written to a report or a summary: secrets. */
+const SECRET_INPUTS: ReadonlySet<string> = new Set(['github-token']);
+/** Characters of one input's value kept in a failure report (a list input can be long). */
+const MAX_INPUT_CHARS = 4096;
+
+/**
+ * The inputs as given (`get` reads one by name: the action's INPUT_* variables, the command's flags and
+ * variables), each neutralised to one inert line and clipped; secrets left out. They are whatever the
+ * workflow or the command line held, a hostile value included.
+ */
+export function givenInputs(get: (name: string) => string): Record<string, string> {
+  const given: Record<string, string> = {};
+  for (const { name } of INPUT_SPECS) {
+    if (SECRET_INPUTS.has(name)) continue;
+    const value = neutralise(get(name));
+    given[name] =
+      value.length > MAX_INPUT_CHARS
+        ? `${value.slice(0, MAX_INPUT_CHARS)}… (${value.length - MAX_INPUT_CHARS} more characters)`
+        : value;
+  }
+  return given;
+}
+
+/** Every count of Totals, zero: what a run that did nothing did. */
+const ZERO_TOTALS: Totals = {
+  removed: 0,
+  untagged: 0,
+  kept: 0,
+  gone: 0,
+  failed: 0,
+  removedContainers: 0,
+  removedNetworks: 0,
+  removedVolumes: 0,
+  buildCacheBytes: 0,
+  estimatedBytes: 0,
+  estimatedBytesLow: 0,
+  estimatedBytesHigh: 0,
+  reclaimedBytes: 0,
+};
+
+/**
+ * The JSON report of a run that failed before its pass began, in the report's own shape where it has
+ * one: `status: failed`, the error (neutralised), the inputs as given, every count zero, no objects. `mode`
+ * is null when the mode input itself is not a mode.
+ */
+export function buildFailureReport(run: {
+  failure: EarlyFailure;
+  inputs: Record<string, string>;
+  nowMs: number;
+}) {
+  const message = neutralise(run.failure.message);
+  const mode = (run.inputs.mode ?? '').trim() || 'report';
+  return {
+    version: 1,
+    status: 'failed' as const,
+    mode: mode === 'report' || mode === 'prune' ? (mode as Mode) : null,
+    generatedAt: new Date(run.nowMs).toISOString(),
+    error: { kind: run.failure.kind, message, input: run.failure.input ?? null },
+    inputs: run.inputs,
+    totals: { ...ZERO_TOTALS },
+    warnings: [] as string[],
+    failures: [message],
+    gates: { before: [] as GateResult[] },
+    images: [] as unknown[],
+    objects: [] as unknown[],
+    timings: {} as Record<string, number>,
+  };
+}
+
+export type FailureReport = ReturnType<typeof buildFailureReport>;
 
 /**
  * Runner-built action images removed (or that would be), and the layer bytes they alone free (the plan's

@@ -20,6 +20,7 @@ import {
   measuredBytes,
   objectRows,
   runnerImagesLine,
+  type FailureReport,
   type FinalState,
   type GateReport,
   type ImageRow,
@@ -117,6 +118,44 @@ export function renderGatesOnly(mode: string, gates: GateReport): string {
       `## safe-docker-prune: ${mode === 'prune' ? 'prune' : 'report'} stopped by a safety gate`,
       '**Nothing was removed**: a critical container is not running or not healthy.',
       ...gateSection(gates),
+    ].join('\n\n') + '\n'
+  );
+}
+
+/** Characters of one input's value shown in the summary (the JSON report keeps up to 4,096). */
+const MAX_SUMMARY_INPUT = 200;
+
+/**
+ * The summary of a run that failed before its pass began (an invalid input, no daemon): the error, that
+ * nothing was removed, the inputs given (the one at fault marked), and where the JSON report is or why
+ * there is none.
+ */
+export function renderFailure(
+  report: FailureReport,
+  written: { file?: string; notWritten?: string },
+): string {
+  const what = report.mode ?? 'run';
+  const invalid = report.error.kind === 'invalid-input';
+  const shown = (value: string) =>
+    value.length > MAX_SUMMARY_INPUT ? `${value.slice(0, MAX_SUMMARY_INPUT)}…` : value;
+  const given = Object.entries(report.inputs).filter(
+    ([name, value]) => value !== '' || name === report.error.input,
+  );
+  return (
+    [
+      `## safe-docker-prune: ${what} failed before it began`,
+      ...failureSection(report.failures),
+      invalid
+        ? '**Nothing was removed**: every input is checked before the daemon is touched.'
+        : '**Nothing was removed**: no Docker daemon answered at the host.',
+      '### Inputs given',
+      table(['Input', 'Value'], given, ([name, value]) => [
+        name === report.error.input ? `<b>${escapeHtml(name)}</b> (invalid)` : escapeHtml(name),
+        value === '' ? '<i>empty</i>' : code(shown(value)),
+      ]),
+      written.file
+        ? `JSON report: ${code(written.file)}`
+        : `No JSON report was written: ${escapeHtml(written.notWritten ?? 'unknown')}.`,
     ].join('\n\n') + '\n'
   );
 }
