@@ -30732,8 +30732,57 @@ function pushTo(map, key, value) {
         map.set(key, [value]);
 }
 
+;// CONCATENATED MODULE: ./src/text.ts
+// Text from the daemon or from images (tags, labels, names, error messages) made safe for every place it
+// is shown: the log the Actions runner reads for workflow commands, a terminal, the job summary and the
+// pull-request comment. One function for all of them, applied where the text leaves the program.
+/**
+ * The runner honours `::cmd::` at a line start (and mid-line on some versions) and the legacy `##[cmd]`
+ * anywhere in a line. A zero-width space between the two characters breaks both and reads the same.
+ */
+const COMMAND_COLON = /:(?=:)/g;
+const COMMAND_HASH = /#(?=#\[)/g;
+/** Line breaks, including the ones JavaScript, Unicode and some terminals know besides \n and \r. */
+const LINE_BREAKS = /[\r\n\u2028\u2029\u0085]+/g;
+/**
+ * Shown as `\uXXXX`: C0 and C1 controls (ESC starts every terminal sequence; once shown, the rest of the
+ * sequence is plain text), DEL, and the bidi controls that make a name read other than it is.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const visible = (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+/**
+ * One line of inert text: line breaks and tabs become a space; controls and bidi controls are shown
+ * as `\uXXXX`; `::` and `##[` get a zero-width space. Ordinary text (any script) is unchanged, and so is
+ * text that went through it already.
+ */
+function text_neutralise(text) {
+    return text
+        .replace(LINE_BREAKS, ' ')
+        .replace(/\t/g, ' ')
+        .replace(UNSAFE, visible)
+        .replace(COMMAND_COLON, ':\u200b')
+        .replace(COMMAND_HASH, '#\u200b');
+}
+/** Each line of a text we composed (a table, a report), its line breaks kept. */
+function neutraliseLines(text) {
+    return text.split('\n').map(text_neutralise).join('\n');
+}
+/**
+ * JSON text (one line, from JSON.stringify) for a stream the runner reads: the same characters escaped
+ * as JSON `\uXXXX`, so a program parses exactly the same values. Outside strings JSON has no `:` followed
+ * by `:`, no `#`, and no such characters, so every match is inside a string, where the escape is valid.
+ */
+function neutraliseJson(json) {
+    return json
+        .replace(/[\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, visible)
+        .replace(COMMAND_COLON, '\\u003a')
+        .replace(COMMAND_HASH, '\\u0023');
+}
+
 ;// CONCATENATED MODULE: ./src/report/report.ts
 // Telling, as pure functions: what happened to each image, the JSON report, the annotations.
+
 
 
 
@@ -30869,6 +30918,7 @@ function totalsOf(facts, rows) {
 function buildReport(facts, rows) {
     return {
         version: 1,
+        status: report_statusOf(facts.failures ?? []),
         mode: facts.plan.mode,
         generatedAt: new Date(facts.nowMs).toISOString(),
         daemon: {
@@ -30946,6 +30996,70 @@ function buildReport(facts, rows) {
             : null,
         budget: facts.plan.budget ?? null,
         timings: facts.timings,
+    };
+}
+/** `failed` when the run fails (the step fails, the command exits non-zero), else `ok`. */
+const report_statusOf = (failures) => failures.length > 0 ? 'failed' : 'ok';
+/** Inputs never written to a report or a summary: secrets. */
+const SECRET_INPUTS = new Set(['github-token']);
+/** Characters of one input's value kept in a failure report (a list input can be long). */
+const MAX_INPUT_CHARS = 4096;
+/**
+ * The inputs as given (`get` reads one by name: the action's INPUT_* variables, the command's flags and
+ * variables), each neutralised to one inert line and clipped; secrets left out. They are whatever the
+ * workflow or the command line held, a hostile value included.
+ */
+function givenInputs(get) {
+    const given = {};
+    for (const { name } of INPUT_SPECS) {
+        if (SECRET_INPUTS.has(name))
+            continue;
+        const value = text_neutralise(get(name));
+        given[name] =
+            value.length > MAX_INPUT_CHARS
+                ? `${value.slice(0, MAX_INPUT_CHARS)}… (${value.length - MAX_INPUT_CHARS} more characters)`
+                : value;
+    }
+    return given;
+}
+/** Every count of Totals, zero: what a run that did nothing did. */
+const ZERO_TOTALS = {
+    removed: 0,
+    untagged: 0,
+    kept: 0,
+    gone: 0,
+    failed: 0,
+    removedContainers: 0,
+    removedNetworks: 0,
+    removedVolumes: 0,
+    buildCacheBytes: 0,
+    estimatedBytes: 0,
+    estimatedBytesLow: 0,
+    estimatedBytesHigh: 0,
+    reclaimedBytes: 0,
+};
+/**
+ * The JSON report of a run that failed before its pass began, in the report's own shape where it has
+ * one: `status: failed`, the error (neutralised), the inputs as given, every count zero, no objects. `mode`
+ * is null when the mode input itself is not a mode.
+ */
+function buildFailureReport(run) {
+    const message = text_neutralise(run.failure.message);
+    const mode = (run.inputs.mode ?? '').trim() || 'report';
+    return {
+        version: 1,
+        status: 'failed',
+        mode: mode === 'report' || mode === 'prune' ? mode : null,
+        generatedAt: new Date(run.nowMs).toISOString(),
+        error: { kind: run.failure.kind, message, input: run.failure.input ?? null },
+        inputs: run.inputs,
+        totals: { ...ZERO_TOTALS },
+        warnings: [],
+        failures: [message],
+        gates: { before: [] },
+        images: [],
+        objects: [],
+        timings: {},
     };
 }
 /**
@@ -31198,54 +31312,6 @@ function budgetStepCells(b, nowMs) {
         formatBytes(step.runningTotal),
         b.metAfter === i + 1 ? 'budget met' : '',
     ]);
-}
-
-;// CONCATENATED MODULE: ./src/text.ts
-// Text from the daemon or from images (tags, labels, names, error messages) made safe for every place it
-// is shown: the log the Actions runner reads for workflow commands, a terminal, the job summary and the
-// pull-request comment. One function for all of them, applied where the text leaves the program.
-/**
- * The runner honours `::cmd::` at a line start (and mid-line on some versions) and the legacy `##[cmd]`
- * anywhere in a line. A zero-width space between the two characters breaks both and reads the same.
- */
-const COMMAND_COLON = /:(?=:)/g;
-const COMMAND_HASH = /#(?=#\[)/g;
-/** Line breaks, including the ones JavaScript, Unicode and some terminals know besides \n and \r. */
-const LINE_BREAKS = /[\r\n\u2028\u2029\u0085]+/g;
-/**
- * Shown as `\uXXXX`: C0 and C1 controls (ESC starts every terminal sequence; once shown, the rest of the
- * sequence is plain text), DEL, and the bidi controls that make a name read other than it is.
- */
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-const visible = (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-/**
- * One line of inert text: line breaks and tabs become a space; controls and bidi controls are shown
- * as `\uXXXX`; `::` and `##[` get a zero-width space. Ordinary text (any script) is unchanged, and so is
- * text that went through it already.
- */
-function text_neutralise(text) {
-    return text
-        .replace(LINE_BREAKS, ' ')
-        .replace(/\t/g, ' ')
-        .replace(UNSAFE, visible)
-        .replace(COMMAND_COLON, ':\u200b')
-        .replace(COMMAND_HASH, '#\u200b');
-}
-/** Each line of a text we composed (a table, a report), its line breaks kept. */
-function neutraliseLines(text) {
-    return text.split('\n').map(text_neutralise).join('\n');
-}
-/**
- * JSON text (one line, from JSON.stringify) for a stream the runner reads: the same characters escaped
- * as JSON `\uXXXX`, so a program parses exactly the same values. Outside strings JSON has no `:` followed
- * by `:`, no `#`, and no such characters, so every match is inside a string, where the escape is valid.
- */
-function neutraliseJson(json) {
-    return json
-        .replace(/[\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, visible)
-        .replace(COMMAND_COLON, '\\u003a')
-        .replace(COMMAND_HASH, '\\u0023');
 }
 
 ;// CONCATENATED MODULE: ./src/report/table.ts
@@ -34767,6 +34833,8 @@ function isStale(text, mtimeMs) {
 
 
 
+
+
 /**
  * Requests in flight at once. The inventory's reads gain up to 16 (500 inspects 0.17 s at 8, 0.14 s at
  * 16). The deletes are bound by the daemon, and how many it takes at once depends on its image store
@@ -35227,11 +35295,49 @@ async function finish(inputs, facts, gates, timings, failures) {
     timings.totalMs = Math.round(performance.now());
     const report = facts
         ? buildReport(facts, rows)
-        : { version: 1, mode: inputs.mode, gates, images: [], failures, timings };
-    await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.dirname)(inputs.reportFile), { recursive: true });
-    // Through a new file renamed over: a symlink planted at the report's name is replaced, not followed.
-    await writeFileAtomic(inputs.reportFile, JSON.stringify(report, null, 2), 0o644);
+        : { version: 1, status: report_statusOf(failures), mode: inputs.mode, gates, images: [], failures, timings };
+    await writeReport(inputs.reportFile, report);
     return { inputs, facts, rows, totals, gates, report, failures };
+}
+/** The JSON report to `file`, its folder made first, through a new file renamed over: a symlink planted at the report's name is replaced, not followed. */
+async function writeReport(file, report) {
+    await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.dirname)(file), { recursive: true });
+    await writeFileAtomic(file, JSON.stringify(report, null, 2), 0o644);
+}
+/**
+ * Why a run failed before its pass began, when it did: an invalid input (InputError, thrown only before
+ * the daemon is asked anything) or no daemon at the host (DaemonUnreachableError, from the first ping).
+ * Undefined for any other error: those come later, when the pass may have removed something.
+ */
+function earlyFailureOf(error) {
+    if (error instanceof InputError) {
+        return { kind: 'invalid-input', message: error.message, input: error.input };
+    }
+    if (error instanceof DaemonUnreachableError)
+        return { kind: 'daemon-unreachable', message: error.message };
+    return undefined;
+}
+/**
+ * The report of a run that failed before its pass began, written where a pass would write it: the
+ * report-file given, else its default. Not when report-file is the input at fault, nor where `refuse`
+ * (the command's check of its private folder) says no; a write that fails is said, not thrown: the run's
+ * own error stays the one reported.
+ */
+async function reportEarlyFailure(failure, given, env, refuse) {
+    const report = buildFailureReport({ failure, inputs: givenInputs(given), nowMs: Date.now() });
+    if (failure.input === 'report-file')
+        return { report, notWritten: 'report-file is the invalid input' };
+    const file = given('report-file').trim() || defaultReportFile(env);
+    try {
+        const refused = await refuse?.(file);
+        if (refused)
+            return { report, notWritten: refused };
+        await writeReport(file, report);
+        return { report, file };
+    }
+    catch (error) {
+        return { report, notWritten: `${file} could not be written: ${messageOf(error)}` };
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/version.ts
@@ -35264,28 +35370,37 @@ const processIo = {
 /** Runs the command; resolves to its exit code. */
 async function main(argv, io = processIo) {
     let cl;
-    let inputs;
     try {
         cl = parseCommandLine(argv, io.env);
-        for (const warning of cl.warnings)
-            io.err(`warning: ${text_neutralise(warning)}\n`);
-        if (cl.help) {
-            io.out(helpText(VERSION));
-            return EXIT.ok;
-        }
-        if (cl.version) {
-            io.out(`safe-docker-prune ${VERSION}\n`);
-            return EXIT.ok;
-        }
+    }
+    catch (error) {
+        if (!(error instanceof UsageError))
+            throw error;
+        // A command line that could not be read has no inputs to report: no report.
+        io.err(`safe-docker-prune: ${text_neutralise(error.message)}\n`);
+        return EXIT.usage;
+    }
+    for (const warning of cl.warnings)
+        io.err(`warning: ${text_neutralise(warning)}\n`);
+    if (cl.help) {
+        io.out(helpText(VERSION));
+        return EXIT.ok;
+    }
+    if (cl.version) {
+        io.out(`safe-docker-prune ${VERSION}\n`);
+        return EXIT.ok;
+    }
+    let inputs;
+    try {
         inputs = readInputs((name) => cl.values.get(name) ?? '', io.env);
         await checkReportFolder(inputs.reportFile, io.env);
     }
     catch (error) {
-        if (error instanceof UsageError || error instanceof InputError) {
-            io.err(`safe-docker-prune: ${text_neutralise(error.message)}\n`);
-            return EXIT.usage;
-        }
-        throw error;
+        if (!(error instanceof InputError))
+            throw error;
+        io.err(`safe-docker-prune: ${text_neutralise(error.message)}\n`);
+        await failureReport(cl, io, error);
+        return EXIT.usage;
     }
     if (inputs.prComment)
         io.err('warning: pr-comment: only the action posts a pull-request comment; ignored\n');
@@ -35295,12 +35410,34 @@ async function main(argv, io = processIo) {
 }
 /** A report going to the private folder (the default outside Actions) goes there only if it is private. */
 async function checkReportFolder(file, env) {
+    const refused = await reportFolderRefused(file, env);
+    if (refused)
+        throw new InputError('report-file', file, refused);
+}
+/** Why the report may not go to `file`: it is in the private folder, and that is not private. */
+async function reportFolderRefused(file, env) {
     if ((0,external_node_path_namespaceObject.dirname)(file) !== privateDirOf(env))
-        return;
+        return undefined;
     const refused = await privateDir((0,external_node_path_namespaceObject.dirname)(file));
-    if (refused) {
-        throw new InputError('report-file', file, `is in a folder that is not private: ${refused}; choose another path`);
-    }
+    return refused && `is in a folder that is not private: ${refused}; choose another path`;
+}
+/**
+ * A run that failed before its pass began (an invalid input, no daemon): the failure report to the report
+ * file (where a pass would write it, if the folder is allowed), and with --json to stdout; or says why
+ * no file was written. Nothing for later errors (see earlyFailureOf).
+ */
+async function failureReport(cl, io, error) {
+    const failure = earlyFailureOf(error);
+    if (!failure)
+        return;
+    const failed = await reportEarlyFailure(failure, (name) => cl.values.get(name) ?? '', io.env, async (file) => {
+        const refused = await reportFolderRefused(file, io.env);
+        return refused && `report-file ${JSON.stringify(file)} ${refused}`;
+    });
+    if (!failed.file)
+        io.err(`safe-docker-prune: ${text_neutralise(`no JSON report was written: ${failed.notWritten}`)}\n`);
+    if (cl.json)
+        io.out(`${neutraliseJson(JSON.stringify(failed.report))}\n`);
 }
 /** One pass: connect, run, render, write metrics; the exit code. */
 async function pass(cl, inputs, io) {
@@ -35338,6 +35475,7 @@ async function pass(cl, inputs, io) {
     }
     catch (error) {
         io.err(`safe-docker-prune: ${text_neutralise(messageOf(error))}\n`);
+        await failureReport(cl, io, error);
         code =
             error instanceof DaemonUnreachableError
                 ? EXIT.unreachable

@@ -30678,6 +30678,7 @@ function neutraliseJson(json) {
 
 
 
+
 /** Each image's final state: the plan's decision combined with what the daemon answered. */
 function imageRows(plan, results) {
     const byId = new Map((results ?? []).map((r) => [r.id, r]));
@@ -30810,6 +30811,7 @@ function totalsOf(facts, rows) {
 function buildReport(facts, rows) {
     return {
         version: 1,
+        status: report_statusOf(facts.failures ?? []),
         mode: facts.plan.mode,
         generatedAt: new Date(facts.nowMs).toISOString(),
         daemon: {
@@ -30887,6 +30889,70 @@ function buildReport(facts, rows) {
             : null,
         budget: facts.plan.budget ?? null,
         timings: facts.timings,
+    };
+}
+/** `failed` when the run fails (the step fails, the command exits non-zero), else `ok`. */
+const report_statusOf = (failures) => failures.length > 0 ? 'failed' : 'ok';
+/** Inputs never written to a report or a summary: secrets. */
+const SECRET_INPUTS = new Set(['github-token']);
+/** Characters of one input's value kept in a failure report (a list input can be long). */
+const MAX_INPUT_CHARS = 4096;
+/**
+ * The inputs as given (`get` reads one by name: the action's INPUT_* variables, the command's flags and
+ * variables), each neutralised to one inert line and clipped; secrets left out. They are whatever the
+ * workflow or the command line held, a hostile value included.
+ */
+function givenInputs(get) {
+    const given = {};
+    for (const { name } of INPUT_SPECS) {
+        if (SECRET_INPUTS.has(name))
+            continue;
+        const value = neutralise(get(name));
+        given[name] =
+            value.length > MAX_INPUT_CHARS
+                ? `${value.slice(0, MAX_INPUT_CHARS)}… (${value.length - MAX_INPUT_CHARS} more characters)`
+                : value;
+    }
+    return given;
+}
+/** Every count of Totals, zero: what a run that did nothing did. */
+const ZERO_TOTALS = {
+    removed: 0,
+    untagged: 0,
+    kept: 0,
+    gone: 0,
+    failed: 0,
+    removedContainers: 0,
+    removedNetworks: 0,
+    removedVolumes: 0,
+    buildCacheBytes: 0,
+    estimatedBytes: 0,
+    estimatedBytesLow: 0,
+    estimatedBytesHigh: 0,
+    reclaimedBytes: 0,
+};
+/**
+ * The JSON report of a run that failed before its pass began, in the report's own shape where it has
+ * one: `status: failed`, the error (neutralised), the inputs as given, every count zero, no objects. `mode`
+ * is null when the mode input itself is not a mode.
+ */
+function buildFailureReport(run) {
+    const message = neutralise(run.failure.message);
+    const mode = (run.inputs.mode ?? '').trim() || 'report';
+    return {
+        version: 1,
+        status: 'failed',
+        mode: mode === 'report' || mode === 'prune' ? mode : null,
+        generatedAt: new Date(run.nowMs).toISOString(),
+        error: { kind: run.failure.kind, message, input: run.failure.input ?? null },
+        inputs: run.inputs,
+        totals: { ...ZERO_TOTALS },
+        warnings: [],
+        failures: [message],
+        gates: { before: [] },
+        images: [],
+        objects: [],
+        timings: {},
     };
 }
 /**
@@ -31562,6 +31628,34 @@ function renderGatesOnly(mode, gates) {
         `## safe-docker-prune: ${mode === 'prune' ? 'prune' : 'report'} stopped by a safety gate`,
         '**Nothing was removed**: a critical container is not running or not healthy.',
         ...gateSection(gates),
+    ].join('\n\n') + '\n');
+}
+/** Characters of one input's value shown in the summary (the JSON report keeps up to 4,096). */
+const MAX_SUMMARY_INPUT = 200;
+/**
+ * The summary of a run that failed before its pass began (an invalid input, no daemon): the error, that
+ * nothing was removed, the inputs given (the one at fault marked), and where the JSON report is or why
+ * there is none.
+ */
+function renderFailure(report, written) {
+    const what = report.mode ?? 'run';
+    const invalid = report.error.kind === 'invalid-input';
+    const shown = (value) => value.length > MAX_SUMMARY_INPUT ? `${value.slice(0, MAX_SUMMARY_INPUT)}…` : value;
+    const given = Object.entries(report.inputs).filter(([name, value]) => value !== '' || name === report.error.input);
+    return ([
+        `## safe-docker-prune: ${what} failed before it began`,
+        ...failureSection(report.failures),
+        invalid
+            ? '**Nothing was removed**: every input is checked before the daemon is touched.'
+            : '**Nothing was removed**: no Docker daemon answered at the host.',
+        '### Inputs given',
+        table(['Input', 'Value'], given, ([name, value]) => [
+            name === report.error.input ? `<b>${escapeHtml(name)}</b> (invalid)` : escapeHtml(name),
+            value === '' ? '<i>empty</i>' : code(shown(value)),
+        ]),
+        written.file
+            ? `JSON report: ${code(written.file)}`
+            : `No JSON report was written: ${escapeHtml(written.notWritten ?? 'unknown')}.`,
     ].join('\n\n') + '\n');
 }
 function renderSummary(facts, rows) {
@@ -35002,6 +35096,8 @@ function isStale(text, mtimeMs) {
 
 
 
+
+
 /**
  * Requests in flight at once. The inventory's reads gain up to 16 (500 inspects 0.17 s at 8, 0.14 s at
  * 16). The deletes are bound by the daemon, and how many it takes at once depends on its image store
@@ -35462,11 +35558,49 @@ async function finish(inputs, facts, gates, timings, failures) {
     timings.totalMs = Math.round(performance.now());
     const report = facts
         ? buildReport(facts, rows)
-        : { version: 1, mode: inputs.mode, gates, images: [], failures, timings };
-    await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.dirname)(inputs.reportFile), { recursive: true });
-    // Through a new file renamed over: a symlink planted at the report's name is replaced, not followed.
-    await writeFileAtomic(inputs.reportFile, JSON.stringify(report, null, 2), 0o644);
+        : { version: 1, status: report_statusOf(failures), mode: inputs.mode, gates, images: [], failures, timings };
+    await writeReport(inputs.reportFile, report);
     return { inputs, facts, rows, totals, gates, report, failures };
+}
+/** The JSON report to `file`, its folder made first, through a new file renamed over: a symlink planted at the report's name is replaced, not followed. */
+async function writeReport(file, report) {
+    await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.dirname)(file), { recursive: true });
+    await writeFileAtomic(file, JSON.stringify(report, null, 2), 0o644);
+}
+/**
+ * Why a run failed before its pass began, when it did: an invalid input (InputError, thrown only before
+ * the daemon is asked anything) or no daemon at the host (DaemonUnreachableError, from the first ping).
+ * Undefined for any other error: those come later, when the pass may have removed something.
+ */
+function earlyFailureOf(error) {
+    if (error instanceof InputError) {
+        return { kind: 'invalid-input', message: error.message, input: error.input };
+    }
+    if (error instanceof DaemonUnreachableError)
+        return { kind: 'daemon-unreachable', message: error.message };
+    return undefined;
+}
+/**
+ * The report of a run that failed before its pass began, written where a pass would write it: the
+ * report-file given, else its default. Not when report-file is the input at fault, nor where `refuse`
+ * (the command's check of its private folder) says no; a write that fails is said, not thrown: the run's
+ * own error stays the one reported.
+ */
+async function reportEarlyFailure(failure, given, env, refuse) {
+    const report = buildFailureReport({ failure, inputs: givenInputs(given), nowMs: Date.now() });
+    if (failure.input === 'report-file')
+        return { report, notWritten: 'report-file is the invalid input' };
+    const file = given('report-file').trim() || defaultReportFile(env);
+    try {
+        const refused = await refuse?.(file);
+        if (refused)
+            return { report, notWritten: refused };
+        await writeReport(file, report);
+        return { report, file };
+    }
+    catch (error) {
+        return { report, notWritten: `${file} could not be written: ${messageOf(error)}` };
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/action.ts
@@ -35491,7 +35625,9 @@ async function run() {
         inputs = readInputs(inputOf, process.env);
     }
     catch (error) {
-        (await Promise.all(/* import() */[__nccwpck_require__.e(119), __nccwpck_require__.e(260), __nccwpck_require__.e(264)]).then(__nccwpck_require__.bind(__nccwpck_require__, 7264))).setFailed(neutralise(messageOf(error)));
+        const core = await Promise.all(/* import() */[__nccwpck_require__.e(119), __nccwpck_require__.e(260), __nccwpck_require__.e(264)]).then(__nccwpck_require__.bind(__nccwpck_require__, 7264));
+        await writeFailure(core, error);
+        core.setFailed(neutralise(messageOf(error)));
         return;
     }
     // @actions/core, with the HTTP client it loads (most of what the action would parse at start), is a
@@ -35529,9 +35665,10 @@ async function run() {
         group: async (title, fn) => (await ready).group(neutralise(title), fn),
     };
     let docker;
+    let outcome;
     try {
         docker = openDaemon(inputs);
-        const outcome = await runPass(inputs, docker, hooks);
+        outcome = await runPass(inputs, docker, hooks);
         const core = await ready;
         if (warned > WARNING_ANNOTATIONS) {
             core.warning(`${warned - WARNING_ANNOTATIONS} more warning(s) in the log above and in the job summary`);
@@ -35543,10 +35680,35 @@ async function run() {
             core.setFailed(neutralise(outcome.failures.join('; ')));
     }
     catch (error) {
-        (await ready).setFailed(neutralise(messageOf(error)));
+        const core = await ready;
+        if (!outcome)
+            await writeFailure(core, error);
+        core.setFailed(neutralise(messageOf(error)));
     }
     finally {
         docker?.close();
+    }
+}
+/**
+ * A run that failed before its pass began (an invalid input, no daemon): the JSON report, its output and
+ * the job summary, before the step is failed. Nothing for later errors (see earlyFailureOf).
+ */
+async function writeFailure(core, error) {
+    const failure = earlyFailureOf(error);
+    if (!failure)
+        return;
+    const failed = await reportEarlyFailure(failure, inputOf, process.env);
+    if (failed.file)
+        core.setOutput('report-file', failed.file);
+    else
+        core.info(neutralise(`no JSON report was written: ${failed.notWritten}`));
+    if (!process.env.GITHUB_STEP_SUMMARY)
+        return;
+    try {
+        await core.summary.addRaw(renderFailure(failed.report, failed)).write();
+    }
+    catch (summaryError) {
+        core.info(neutralise(`could not write the job summary: ${messageOf(summaryError)}`));
     }
 }
 /** Outputs, annotations and the job summary; with no facts (a gate failed first) only the gates. */
