@@ -20,7 +20,7 @@ import { InputError } from '../src/errors';
 import { INPUT_SPECS } from '../src/policy/inputs';
 import { buildFailureReport, givenInputs, type EarlyFailure } from '../src/report/report';
 import { renderFailure } from '../src/report/summary';
-import { DaemonUnreachableError, earlyFailureOf, reportEarlyFailure } from '../src/run';
+import { DaemonUnreachableError, earlyFailureOf, InventoryError, reportEarlyFailure } from '../src/run';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 const getter = (values: Record<string, string>) => (name: string) => values[name] ?? '';
@@ -134,7 +134,7 @@ describe('the failure summary', () => {
 });
 
 describe('earlyFailureOf', () => {
-  it('knows an invalid input and an unreachable daemon, nothing else', () => {
+  it('knows an invalid input, an unreachable daemon and a failed inventory, nothing else', () => {
     expect(earlyFailureOf(new InputError('mode', 'bogus', 'is not one of: report, prune'))).toEqual({
       kind: 'invalid-input',
       message: 'mode: "bogus" is not one of: report, prune',
@@ -144,7 +144,11 @@ describe('earlyFailureOf', () => {
       kind: 'daemon-unreachable',
       message: 'gone',
     });
-    expect(earlyFailureOf(new Error('inventory failed'))).toBeUndefined();
+    expect(earlyFailureOf(new InventoryError('no answer within 20 s'))).toEqual({
+      kind: 'inventory-failed',
+      message: 'no answer within 20 s',
+    });
+    expect(earlyFailureOf(new Error('a removal failed'))).toBeUndefined();
   });
 });
 

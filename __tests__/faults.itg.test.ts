@@ -145,6 +145,11 @@ describeDocker('faults: unreachable daemons and failing API calls', () => {
       expect(errorLines(run).length).toBeGreaterThan(0);
       expect(run.durationMs).toBeLessThan(20_000);
       expect(await imageState(daemon.docker)).toEqual(before);
+      // The inventory never came: the summary and the report still say so, nothing done.
+      expect(run.report).toMatchObject({ status: 'failed', error: { kind: 'inventory-failed' } });
+      expect(run.report.error.message).toContain('Could not take an inventory');
+      expect(run.report.totals.removed).toBe(0);
+      expect(run.summary).toContain('Could not take an inventory');
       await p.close();
     },
     120_000,

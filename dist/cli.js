@@ -34863,6 +34863,13 @@ class DaemonUnreachableError extends Error {
         this.name = 'DaemonUnreachableError';
     }
 }
+/** The inventory could not be taken: nothing was planned or removed (the gates before may have run). */
+class InventoryError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'InventoryError';
+    }
+}
 /** The daemon the inputs name, with the whole run's time limit. */
 function openDaemon(inputs) {
     return connectDocker(inputs.dockerHost, { timeoutMs: inputs.apiTimeoutMs, ...runTimeLimit(inputs) });
@@ -34977,7 +34984,7 @@ async function readInventory({ inputs, docker, hooks, timings, timed }) {
             taken = await takeInventory(docker, READ_CONNECTIONS, timesNeeded(inputs));
         }
         catch (error) {
-            throw new Error(`Could not take an inventory of the Docker daemon at ${docker.host}: ${describeError(error)}`);
+            throw new InventoryError(`Could not take an inventory of the Docker daemon at ${docker.host}: ${describeError(error)}`);
         }
         if (inputs.buildxBuilders === 'stale')
             taken.builders = await readBuilders(docker, inputs, taken, info);
@@ -35315,6 +35322,8 @@ function earlyFailureOf(error) {
     }
     if (error instanceof DaemonUnreachableError)
         return { kind: 'daemon-unreachable', message: error.message };
+    if (error instanceof InventoryError)
+        return { kind: 'inventory-failed', message: error.message };
     return undefined;
 }
 /**

@@ -88,6 +88,14 @@ export class DaemonUnreachableError extends Error {
   }
 }
 
+/** The inventory could not be taken: nothing was planned or removed (the gates before may have run). */
+export class InventoryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InventoryError';
+  }
+}
+
 /** What one pass did, for the front doors to render. */
 export interface Outcome {
   inputs: Inputs;
@@ -235,7 +243,7 @@ async function readInventory({ inputs, docker, hooks, timings, timed }: Pass): P
     try {
       taken = await takeInventory(docker, READ_CONNECTIONS, timesNeeded(inputs));
     } catch (error) {
-      throw new Error(
+      throw new InventoryError(
         `Could not take an inventory of the Docker daemon at ${docker.host}: ${describeError(error)}`,
       );
     }
@@ -705,6 +713,7 @@ export function earlyFailureOf(error: unknown): EarlyFailure | undefined {
     return { kind: 'invalid-input', message: error.message, input: error.input };
   }
   if (error instanceof DaemonUnreachableError) return { kind: 'daemon-unreachable', message: error.message };
+  if (error instanceof InventoryError) return { kind: 'inventory-failed', message: error.message };
   return undefined;
 }
 

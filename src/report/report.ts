@@ -333,8 +333,12 @@ export const statusOf = (failures: readonly string[]): 'ok' | 'failed' =>
 
 /** Why a run failed before its pass began: nothing was planned, nothing removed. */
 export interface EarlyFailure {
-  /** `invalid-input`: an input (or DOCKER_HOST, DOCKER_CERT_PATH) is invalid; `daemon-unreachable`: no Docker daemon answered. */
-  kind: 'invalid-input' | 'daemon-unreachable';
+  /**
+   * `invalid-input`: an input (or DOCKER_HOST, DOCKER_CERT_PATH) is invalid; `daemon-unreachable`: no Docker
+   * daemon answered; `inventory-failed`: the daemon answered but its inventory could not be taken (it
+   * stopped answering, or failed the list), so nothing was planned.
+   */
+  kind: 'invalid-input' | 'daemon-unreachable' | 'inventory-failed';
   message: string;
   /** The input at fault, for `invalid-input`. */
   input?: string;
