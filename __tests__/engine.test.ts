@@ -242,6 +242,20 @@ describe('diskUsage (/system/df) over a daemon that fails in passing', () => {
     }
   });
 
+  it('asks again when another client removed an image or layer while it listed them (20.10, Podman)', async () => {
+    const daemon = await dfServer([
+      [500, 'failed to retrieve image list: layer sha256:59ee615bc75d was not found (corruption?)'],
+      [500, 'retrieving parent of image 1234: image not known'],
+      [200, DF],
+    ]);
+    try {
+      expect((await diskUsage(daemon.docker, FAST)).LayersSize).toBe(42);
+      expect(daemon.asked).toHaveLength(3);
+    } finally {
+      await daemon.close();
+    }
+  });
+
   it('gives up after its limit, with an error naming the request and the daemon’s words', async () => {
     const daemon = await dfServer([VANISHED]);
     try {

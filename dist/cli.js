@@ -34190,6 +34190,11 @@ function isGone(error) {
     const status = error.statusCode;
     return status === 404 || (status === 500 && /\b(layer|image) not known\b/i.test(messageOf(error)));
 }
+/** `/system/df`'s HTTP 500 for an image or layer removed while it listed them (another client's prune). */
+function removedMidList(error) {
+    return (statusOf(error) === 500 &&
+        (isGone(error) || /\b(layer|image) \S+ was not found\b/i.test(messageOf(error))));
+}
 /** How many times a listing that an image removed mid-list broke is asked for, in all. */
 const LIST_ATTEMPTS = 3;
 /**
@@ -34204,7 +34209,7 @@ async function listImages(docker) {
             return await docker.request('GET', '/images/json', { all: true });
         }
         catch (error) {
-            if (attempt >= LIST_ATTEMPTS || statusOf(error) !== 500 || !isGone(error))
+            if (attempt >= LIST_ATTEMPTS || !removedMidList(error))
                 throw error;
         }
     }
@@ -34508,7 +34513,10 @@ function withUniqueContent(images, engine, df, targets) {
  *   operation is already running" (two runs of this action at once do this); waited for, up to 10 s;
  * - a snapshot vanished while the daemon walked them: right after a BuildKit build on the containerd image
  *   store, BuildKit drops its temporary `…-view` snapshots and a `/system/df` that meets one answers 404
- *   "snapshot … does not exist" (measured: one or two answers after a build); asked again, up to 2 s.
+ *   "snapshot … does not exist" (measured: one or two answers after a build); asked again, up to 2 s;
+ * - an image or layer removed while the daemon listed them: Docker 20.10 answers HTTP 500 "failed to
+ *   retrieve image list: layer sha256:… was not found (corruption?)" when another run of this action
+ *   prunes at the same moment (seen in CI), Podman "… not known"; asked again like a vanished snapshot.
  */
 async function diskUsage(docker, waits = { busy: 50, busyMs: 200, vanished: 20, vanishedMs: 100 }) {
     for (let busy = 0, vanished = 0;;) {
@@ -34519,8 +34527,9 @@ async function diskUsage(docker, waits = { busy: 50, busyMs: 200, vanished: 20, 
             let waitMs;
             if (/already running/i.test(messageOf(error)) && ++busy < waits.busy)
                 waitMs = waits.busyMs;
-            else if (statusOf(error) === 404 && ++vanished < waits.vanished)
+            else if ((statusOf(error) === 404 || removedMidList(error)) && ++vanished < waits.vanished) {
                 waitMs = waits.vanishedMs;
+            }
             else
                 throw error;
             await new Promise((resolve) => setTimeout(resolve, waitMs));
