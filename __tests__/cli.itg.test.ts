@@ -230,7 +230,7 @@ describeDocker('the command on a real daemon', () => {
       expect(ok.code).toBe(0);
       expect(ok.stdout).toContain('safe-docker-prune: report (nothing was removed)');
       expect(ok.stdout).toContain('safe-docker-prune exited with 0');
-      expect(ok.stdout).not.toContain('warning:');
+      expect(ok.stdout).not.toContain('warning: safe-docker-prune did not finish');
       // The budget turned off (every candidate goes): no target is passed without its line either.
       const noBudget = await runHook({
         SAFE_DOCKER_PRUNE_DOCKER_HOST: daemon.host,
