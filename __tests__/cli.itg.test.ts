@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { recordRun, repoRoot, runAction } from './support/action';
+import { collectRun, repoRoot, runAction } from './support/action';
 import { describeDocker, startDaemon, type PrivateDaemon } from './support/daemon';
 import { clearDaemon, imageState, loadFleet, sampleFleet } from './support/fleet';
 
@@ -42,22 +42,7 @@ function startCli(args: string[], env: Record<string, string> = {}): ChildProces
 }
 
 function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = startCli(args, env);
-    const started = performance.now();
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (c) => (stdout += c));
-    child.stderr!.on('data', (c) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const durationMs = Math.round(performance.now() - started);
-      recordRun(`command ${args.join(' ')}`, { code: code ?? 128, stdout, stderr, durationMs });
-      resolve({ code: code ?? 128, stdout, stderr });
-    });
-  });
+  return collectRun(startCli(args, env), `command ${args.join(' ')}`);
 }
 
 /** Starts a loop-mode command and waits until its stderr shows `marker`. */
@@ -215,14 +200,7 @@ describeDocker('the command on a real daemon', () => {
     async (script) => {
       const hook = path.join(root, 'examples', script);
       const runHook = (env: Record<string, string>) =>
-        new Promise<CliRun>((resolve) => {
-          const child = spawn('bash', [hook], { env: cliEnv(env) });
-          let stdout = '';
-          let stderr = '';
-          child.stdout.on('data', (c) => (stdout += c));
-          child.stderr.on('data', (c) => (stderr += c));
-          child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
-        });
+        collectRun(spawn('bash', [hook], { env: cliEnv(env) }), `hook ${script}`);
       const ok = await runHook({
         SAFE_DOCKER_PRUNE_DOCKER_HOST: daemon.host,
         SAFE_DOCKER_PRUNE_MODE: 'report',

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { recordRun, repoRoot, runAction, type ActionRun } from './support/action';
+import { collectRun, repoRoot, runAction, type ActionRun } from './support/action';
 import {
   currentEngine,
   describeDocker,
@@ -34,25 +34,11 @@ interface CliRun {
 
 /** The command with a clean environment (no DOCKER_HOST of the caller's) plus `env`. */
 function runCli(args: string[], env: Record<string, string>): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.env.SDP_NODE ?? process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-      cwd: repoRoot(),
-    });
-    const started = performance.now();
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const durationMs = Math.round(performance.now() - started);
-      recordRun(`command ${args.join(' ')}`, { code: code ?? 128, stdout, stderr, durationMs });
-      resolve({ code: code ?? 128, stdout, stderr });
-    });
+  const child = spawn(process.env.SDP_NODE ?? process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    cwd: repoRoot(),
   });
+  return collectRun(child, `command ${args.join(' ')}`, 60_000);
 }
 
 /** The lines the runner reads as error annotations. */

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { recordRun, repoRoot, runAction, type ActionRun } from './support/action';
+import { collectRun, repoRoot, runAction, type ActionRun } from './support/action';
 import { describeDocker, itWith, startDaemon, type PrivateDaemon } from './support/daemon';
 import { busyboxImage, clearDaemon, loadImages, type ImageSpec } from './support/fleet';
 import { startFaultProxy } from './support/proxy';
@@ -457,35 +457,21 @@ interface CliRun {
 /** The command (dist/cli.js) as a workflow step runs it: GITHUB_ACTIONS set, a clean environment. */
 function runCli(args: string[]): Promise<CliRun> {
   const root = repoRoot();
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [path.join(root, 'dist', 'cli.js'), ...args, '--docker-host', daemon.host],
-      {
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: tmpdir(),
-          GITHUB_ACTIONS: 'true',
-          // The fleet was loaded moments ago: grace periods off, as in runAction.
-          SAFE_DOCKER_PRUNE_MIN_AGE: '0',
-          SAFE_DOCKER_PRUNE_RUNNER_IMAGES_MIN_AGE: '0',
-          ...daemon.env,
-        },
-        cwd: root,
+  const child = spawn(
+    process.execPath,
+    [path.join(root, 'dist', 'cli.js'), ...args, '--docker-host', daemon.host],
+    {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: tmpdir(),
+        GITHUB_ACTIONS: 'true',
+        // The fleet was loaded moments ago: grace periods off, as in runAction.
+        SAFE_DOCKER_PRUNE_MIN_AGE: '0',
+        SAFE_DOCKER_PRUNE_RUNNER_IMAGES_MIN_AGE: '0',
+        ...daemon.env,
       },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    const started = performance.now();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const durationMs = Math.round(performance.now() - started);
-      recordRun(`command ${args.join(' ')}`, { code: code ?? 128, stdout, stderr, durationMs });
-      resolve({ code: code ?? 128, stdout, stderr });
-    });
-  });
+      cwd: root,
+    },
+  );
+  return collectRun(child, `command ${args.join(' ')}`);
 }

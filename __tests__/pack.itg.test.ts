@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { recordRun, repoRoot } from './support/action';
+import { collectRun, repoRoot } from './support/action';
 import { currentEngine, describeDocker, startDaemon, type PrivateDaemon } from './support/daemon';
 import { imageState, loadFleet, sampleFleet } from './support/fleet';
 
@@ -46,27 +46,8 @@ function run(
   args: string[],
   opts: { cwd: string; env?: Record<string, string> },
 ): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: opts.cwd, env: cleanEnv(opts.env) });
-    const started = performance.now();
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const durationMs = Math.round(performance.now() - started);
-      recordRun(`${path.basename(command)} ${args.join(' ')}`, {
-        code: code ?? 128,
-        stdout,
-        stderr,
-        durationMs,
-      });
-      resolve({ code: code ?? 128, stdout, stderr });
-    });
-  });
+  const child = spawn(command, args, { cwd: opts.cwd, env: cleanEnv(opts.env) });
+  return collectRun(child, `${path.basename(command)} ${args.join(' ')}`);
 }
 
 /** npm with a cache of its own in the test's folder (empty: nothing can come from it) and no registry. */

@@ -121,6 +121,32 @@ export function recordRun(
 }
 
 /**
+ * Waits for a spawned process and collects its output (SIGKILL after `timeoutMs`); the run is kept under
+ * `what` for a failing test's dump (recordRun). The exit code of a process ended by a signal is 128.
+ */
+export function collectRun(
+  child: ChildProcess,
+  what: string,
+  timeoutMs = 120_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (c) => (stdout += c));
+    child.stderr?.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const durationMs = Math.round(performance.now() - started);
+      recordRun(what, { code: code ?? 128, stdout, stderr, durationMs });
+      resolve({ code: code ?? 128, stdout, stderr });
+    });
+  });
+}
+
+/**
  * Runs `node script` (SDP_NODE: another Node.js, e.g. node24, as the runner uses), as `account` when
  * given (through setpriv, with a node binary and a script it can read: copies where the originals are
  * out of its reach).
