@@ -32518,6 +32518,19 @@ function planWithBudget(inventory, policy, nowMs, ctx) {
     return { ...plan, budget };
 }
 /**
+ * A free-space or free-inodes line and its target on a filesystem with `total` and `free` (bytes or
+ * inodes); undefined when it cannot be measured there.
+ */
+function freeLine(start, target, total, free) {
+    const of = (t) => t.amount ?? (total ? Math.ceil(((t.percent ?? 0) / 100) * total) : undefined);
+    const line = of(start);
+    if (free === undefined || line === undefined)
+        return undefined;
+    // A target looser than its line (only possible across units, e.g. 10GB and 5%) stops at the line.
+    const stop = Math.max(line, target ? (of(target) ?? 0) : 0);
+    return { start: line, stop, crossed: free < line, need: stop - free };
+}
+/**
  * The budget's lines against the state before: the start lines (`free-space`, `free-inodes`,
  * `max-usage`), the targets where removal stops (the `*-target` inputs, else the start lines), which start
  * lines are crossed, and what must be freed. Watermarks as kubelet's: nothing is removed while every start
@@ -32532,42 +32545,28 @@ function resolveTargets(policy, before) {
     let needInodes;
     const notHere = (input) => `${input}: the daemon's data root is not on a filesystem visible from here (a remote or dind daemon?), ` +
         'so it cannot be measured and removes nothing; use max-usage for such a daemon, or data-path';
-    const bytesOf = (t) => t.amount ??
-        (before.totalBytes !== undefined ? Math.ceil(((t.percent ?? 0) / 100) * before.totalBytes) : undefined);
-    const inodesOf = (t) => t.amount ?? (before.totalInodes ? Math.ceil(((t.percent ?? 0) / 100) * before.totalInodes) : undefined);
     if (policy.freeSpace) {
-        const start = bytesOf(policy.freeSpace);
-        // A target looser than its start line (only possible across units, e.g. 10GB and 5%) stops at the start.
-        const stop = Math.max(start ?? 0, policy.freeSpaceTarget ? (bytesOf(policy.freeSpaceTarget) ?? 0) : 0);
-        const measured = before.freeBytes !== undefined && start !== undefined;
-        starts.freeSpace = { text: policy.freeSpace.text, bytes: measured ? start : undefined };
-        targets.freeSpace = {
-            text: (policy.freeSpaceTarget ?? policy.freeSpace).text,
-            bytes: measured ? stop : undefined,
-        };
-        if (!measured)
+        const line = freeLine(policy.freeSpace, policy.freeSpaceTarget, before.totalBytes, before.freeBytes);
+        starts.freeSpace = { text: policy.freeSpace.text, bytes: line?.start };
+        targets.freeSpace = { text: (policy.freeSpaceTarget ?? policy.freeSpace).text, bytes: line?.stop };
+        if (!line)
             unmeasurable.push(notHere('free-space'));
         else {
-            if (before.freeBytes < start)
+            if (line.crossed)
                 triggeredBy.push('free-space');
-            needs.push(stop - before.freeBytes);
+            needs.push(line.need);
         }
     }
     if (policy.freeInodes) {
-        const start = inodesOf(policy.freeInodes);
-        const stop = Math.max(start ?? 0, policy.freeInodesTarget ? (inodesOf(policy.freeInodesTarget) ?? 0) : 0);
-        const measured = before.freeInodes !== undefined && start !== undefined;
-        starts.freeInodes = { text: policy.freeInodes.text, inodes: measured ? start : undefined };
-        targets.freeInodes = {
-            text: (policy.freeInodesTarget ?? policy.freeInodes).text,
-            inodes: measured ? stop : undefined,
-        };
-        if (!measured)
+        const line = freeLine(policy.freeInodes, policy.freeInodesTarget, before.totalInodes, before.freeInodes);
+        starts.freeInodes = { text: policy.freeInodes.text, inodes: line?.start };
+        targets.freeInodes = { text: (policy.freeInodesTarget ?? policy.freeInodes).text, inodes: line?.stop };
+        if (!line)
             unmeasurable.push(notHere('free-inodes'));
         else {
-            if (before.freeInodes < start)
+            if (line.crossed)
                 triggeredBy.push('free-inodes');
-            needInodes = Math.max(0, stop - before.freeInodes);
+            needInodes = Math.max(0, line.need);
         }
     }
     if (policy.maxUsage !== undefined) {
