@@ -5,10 +5,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main, EXIT } from '../src/cli';
-import { helpText, parseCommandLine, UsageError } from '../src/flags';
+import { helpText, parseCommandLine } from '../src/flags';
 import { envNameOf, EXPRESSION_DEFAULTS, INPUT_SPECS, readInputs } from '../src/policy/inputs';
 import { renderMetrics } from '../src/report/metrics';
 import { VERSION } from '../src/version';
+import { UsageError } from '../src/errors';
 
 const root = join(__dirname, '..');
 

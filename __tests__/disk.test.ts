@@ -53,7 +53,7 @@ describe('isContainerdStore', () => {
 describe('snapshotPlaces: where the containerd store keeps its snapshots', () => {
   const daemon = {
     rootDir: '/var/lib/docker',
-    imageStore: 'containerd' as const,
+    engine: { imageStore: 'containerd' as const },
     driver: 'overlayfs',
     containerdAddress: '/run/containerd/containerd.sock',
   };

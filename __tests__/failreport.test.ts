@@ -16,11 +16,11 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT, main } from '../src/cli';
-import { InputError } from '../src/errors';
+import { DaemonUnreachableError, InputError, InventoryError } from '../src/errors';
 import { INPUT_SPECS } from '../src/policy/inputs';
 import { buildFailureReport, givenInputs, type EarlyFailure } from '../src/report/report';
 import { renderFailure } from '../src/report/summary';
-import { DaemonUnreachableError, earlyFailureOf, InventoryError, reportEarlyFailure } from '../src/run';
+import { earlyFailureOf, reportEarlyFailure } from '../src/run';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 const getter = (values: Record<string, string>) => (name: string) => values[name] ?? '';

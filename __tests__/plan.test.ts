@@ -67,11 +67,8 @@ function inventory(
     networks: [],
     volumes: [],
     buildCache: [],
-    layersSize: 0,
     usage: { layers: 0, containers: 0, volumes: 0, buildCache: 0 },
-    apiVersion: '1.41',
     rootDir: '/var/lib/docker',
-    imageStore: 'classic',
     engine: { name: 'docker', version: '20.10.24', apiVersion: '1.41', imageStore: 'classic', id: 'test' },
     takenAt: NOW,
     ...extra,
@@ -512,7 +509,11 @@ describe('containers, networks, volumes and build cache', () => {
       [`volume:${hex(3).slice(0, 64)}`]: 'keep:not-local',
     });
     // On API 1.42 and later only the label marks an anonymous volume.
-    const newer = planRemovals({ ...inv, apiVersion: '1.45' }, policy(all), NOW).objects;
+    const newer = planRemovals(
+      { ...inv, engine: { ...inv.engine, apiVersion: '1.45' } },
+      policy(all),
+      NOW,
+    ).objects;
     expect(newer.find((o) => o.name === hex(2).slice(0, 64))?.reason).toBe('named');
   });
 

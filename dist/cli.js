@@ -29375,243 +29375,8 @@ const external_node_crypto_namespaceObject = require("node:crypto");
 const promises_namespaceObject = require("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = require("node:path");
-;// CONCATENATED MODULE: external "node:http"
-const external_node_http_namespaceObject = require("node:http");
-var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_namespaceObject);
-;// CONCATENATED MODULE: external "node:https"
-const external_node_https_namespaceObject = require("node:https");
-var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_namespaceObject);
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = require("node:fs");
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = require("node:os");
-// EXTERNAL MODULE: ./node_modules/docker-modem/lib/modem.js
-var lib_modem = __nccwpck_require__(7133);
-var modem_default = /*#__PURE__*/__nccwpck_require__.n(lib_modem);
-;// CONCATENATED MODULE: ./src/errors.ts
-/** A bad action input. The message names the input and the value so the user can find and fix it. */
-class InputError extends Error {
-    input;
-    value;
-    constructor(input, value, expected) {
-        super(`${input}: ${JSON.stringify(value)} ${expected}`);
-        this.input = input;
-        this.value = value;
-        this.name = 'InputError';
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/docker.ts
-// The one place that talks HTTP to the Docker daemon. Everything goes through docker-modem (dockerode's
-// transport) so the same code serves unix sockets, tcp (with TLS from DOCKER_TLS_VERIFY /
-// DOCKER_CERT_PATH) and ssh. The modem alone, not dockerode: dockerode loads its gRPC session code
-// (grpc-js, protobufjs) at startup, which no request here uses and which took most of a cold start.
-
-
-
-
-
-
-
-/** The daemon's message, with the request it answered when known: `GET /system/df: snapshot … not found`. */
-function describeError(error) {
-    const request = error?.request;
-    return request ? `${request}: ${messageOf(error)}` : messageOf(error);
-}
-function statusOf(error) {
-    return error?.statusCode;
-}
-/** The daemon's own message when it gave one, else the error's. */
-function messageOf(error) {
-    const e = error;
-    return (e?.json?.message ?? e?.message ?? String(error)).trim();
-}
-const DEFAULT_HOST = 'unix:///var/run/docker.sock';
-/** A reachable daemon answers `/_ping` in well under a second; a dead or silent host is given this long. */
-const PING_TIMEOUT_MS = 10_000;
-/** No HTTP status: the connection failed, was reset or timed out (the daemon may be gone). */
-function isConnectionError(error) {
-    return statusOf(error) === undefined;
-}
-/** The code of the error every request fails with once the whole run's time limit has passed. */
-const RUN_TIME_LIMIT = 'SDP_RUN_TIME_LIMIT';
-function isRunTimeLimit(error) {
-    return error?.code === RUN_TIME_LIMIT;
-}
-/**
- * Why an answer to `/_ping` shows that the host is not a Docker daemon, or undefined when the failure is
- * one of reaching it (refused, reset, timed out) or a server error.
- */
-function notDocker(error) {
-    const code = String(error?.code ?? '');
-    // Node's HTTP parser: the bytes that came back are not an HTTP response.
-    if (code.startsWith('HPE_'))
-        return `it answered with bytes that are not HTTP (${messageOf(error)})`;
-    // A 5xx may be a daemon (or a proxy in front of one) in trouble; any other status is not Docker's.
-    const status = statusOf(error);
-    // Docker's TLS port answering plain HTTP: a daemon, reached the wrong way (see tlsAdvice).
-    if (/HTTP request to an HTTPS server/i.test(messageOf(error)))
-        return undefined;
-    if (status !== undefined && status < 500)
-        return `it answered /_ping with HTTP ${status}, not Docker's 200 "OK"`;
-    return undefined;
-}
-/**
- * TLS the way the docker CLI reads it: any non-empty DOCKER_TLS_VERIFY turns it on, and DOCKER_CERT_PATH
- * (default ~/.docker) holds ca.pem, cert.pem and key.pem. dockerode only knows DOCKER_TLS_VERIFY=1 and
- * reads the files while connecting; a missing one is an error here that says which and where.
- */
-function prepareTls(host, env) {
-    if (!host.startsWith('tcp://'))
-        return;
-    const verify = (env.DOCKER_TLS_VERIFY ?? '') !== '';
-    if (verify)
-        env.DOCKER_TLS_VERIFY = '1';
-    if (verify && !env.DOCKER_CERT_PATH)
-        env.DOCKER_CERT_PATH = (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.homedir)(), '.docker');
-    if (!env.DOCKER_CERT_PATH)
-        return;
-    const missing = ['ca.pem', 'cert.pem', 'key.pem'].filter((file) => !(0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(env.DOCKER_CERT_PATH, file)));
-    if (missing.length > 0) {
-        throw new InputError('DOCKER_CERT_PATH', env.DOCKER_CERT_PATH, `lacks ${missing.join(', ')}: TLS to ${host} needs the CA (ca.pem) and this client's certificate and ` +
-            'key (cert.pem, key.pem) there, as the docker CLI reads them');
-    }
-}
-/** What to check when a TLS connection to `host` failed, or undefined when the failure is not TLS's. */
-function tlsAdvice(error, host) {
-    const code = String(error?.code ?? '');
-    const message = messageOf(error);
-    const certPath = process.env.DOCKER_CERT_PATH ?? '~/.docker';
-    if (/HTTP request to an HTTPS server/i.test(message)) {
-        return `${host} speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem`;
-    }
-    if (/wrong version number|packet length too long|WRONG_VERSION_NUMBER/i.test(`${code} ${message}`)) {
-        return `${host} does not speak TLS: unset DOCKER_TLS_VERIFY or use the daemon's TLS port`;
-    }
-    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code) || /certificate/i.test(message)) {
-        if (/ALTNAME/.test(code) || /altnames|does not match/i.test(message)) {
-            return `the daemon's certificate does not name ${host}: connect by a name or address its certificate lists`;
-        }
-        if (/alert|bad certificate|certificate required|unknown ca/i.test(message)) {
-            return `the daemon refused this client's certificate: check that ${certPath}/cert.pem and key.pem are signed by the CA the daemon trusts (its --tlscacert)`;
-        }
-        return `the daemon's certificate could not be verified: check that ${certPath}/ca.pem is the CA that signed it`;
-    }
-    return undefined;
-}
-function connectDocker(host, options) {
-    // docker-modem reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
-    // gets the same parsing as the environment variable.
-    if (host)
-        process.env.DOCKER_HOST = host;
-    const resolved = host ?? process.env.DOCKER_HOST ?? DEFAULT_HOST;
-    prepareTls(resolved, process.env);
-    // No custom http.Agent: docker-modem formats every request's options with util.inspect (even with
-    // debugging off), and an agent in them makes each call cost ~9 ms instead of ~0.2 ms. Node's global
-    // agent keeps connections alive; the callers bound the concurrency.
-    const modem = new (modem_default())({ timeout: options.timeoutMs });
-    const pingTimeoutMs = Math.min(PING_TIMEOUT_MS, options.timeoutMs);
-    // Checks go over new connections (no keep-alive): a daemon that is shutting down has closed its
-    // listener but still answers on the connections the run already holds.
-    const probeModem = (() => {
-        const client = new (modem_default())({ timeout: pingTimeoutMs });
-        const fields = client;
-        fields.agent =
-            fields.protocol === 'https'
-                ? new (external_node_https_default()).Agent({ keepAlive: false })
-                : new (external_node_http_default()).Agent({ keepAlive: false });
-        return client;
-    })();
-    // The whole run's time limit: pending requests are failed when it passes, later ones at once.
-    const deadline = options.runTimeoutMs === undefined ? Infinity : Date.now() + options.runTimeoutMs;
-    const pending = new Set();
-    const limitError = () => Object.assign(new Error(`the run reached its time limit (${Math.round((options.runTimeoutMs ?? 0) / 1000)} s` +
-        `${options.runLimitRule ? `, ${options.runLimitRule}` : ''}) waiting for the daemon at ${resolved}`), { code: RUN_TIME_LIMIT });
-    // (Beyond what a timer can hold, ~24 days, only requests started later check it.)
-    const timer = deadline - Date.now() > 2 ** 31 - 1
-        ? undefined
-        : setTimeout(() => {
-            for (const fail of pending)
-                fail(limitError());
-            pending.clear();
-        }, deadline - Date.now());
-    timer?.unref();
-    const dial = (client, method, path, query, timeoutMs = options.timeoutMs) => new Promise((resolve, reject) => {
-        if (Date.now() >= deadline)
-            return reject(limitError());
-        pending.add(reject);
-        const started = Date.now();
-        client.dial({
-            path: `${path}?`,
-            method,
-            // A POST would also send its options as the JSON body; these endpoints take none.
-            options: method === 'POST' ? { _query: query ?? {}, _body: {} } : (query ?? {}),
-            statusCodes: {
-                200: true,
-                201: true,
-                204: true,
-                400: 'bad parameter',
-                403: 'forbidden',
-                404: 'not found',
-                409: 'conflict',
-                500: 'server error',
-            },
-        }, (err, data) => {
-            pending.delete(reject);
-            if (!err)
-                return resolve(data);
-            // docker-modem ends a request that saw no byte for `timeout` with a bare "socket hang up".
-            if (isConnectionError(err) && Date.now() - started >= timeoutMs - 50) {
-                const seconds = Math.round(timeoutMs / 100) / 10;
-                return reject(Object.assign(new Error(`no answer within ${seconds} s`), {
-                    code: 'ETIMEDOUT',
-                }));
-            }
-            // Which call failed, for messages that would otherwise not say (the daemon's text rarely does).
-            if (!isConnectionError(err))
-                Object.assign(err, { request: `${method} ${path}` });
-            reject(err);
-        });
-    });
-    const ping = async () => {
-        let answer;
-        try {
-            answer = await dial(probeModem, 'GET', '/_ping', undefined, pingTimeoutMs);
-        }
-        catch (error) {
-            const why = notDocker(error);
-            if (why)
-                throw new Error(`${resolved} is not a Docker daemon: ${why}`);
-            throw error;
-        }
-        // Docker answers the plain text OK; anything else is some other HTTP server.
-        const text = String(answer).trim();
-        if (text !== 'OK') {
-            const what = /^<(!doctype|html)/i.test(text) ? 'an HTML page' : JSON.stringify(text.slice(0, 40));
-            throw new Error(`${resolved} is not a Docker daemon: it answered /_ping with ${what}, not Docker's "OK"`);
-        }
-    };
-    return {
-        host: resolved,
-        request: (method, path, query) => dial(modem, method, path, query),
-        ping,
-        async probe() {
-            await ping();
-            // The image store answers too (a reference no image has: the daemon walks its list, sends none).
-            const filters = JSON.stringify({ reference: ['safe-docker-prune.invalid/probe:none'] });
-            await dial(probeModem, 'GET', '/images/json', { filters }, pingTimeoutMs);
-        },
-        timeLeft: () => deadline - Date.now(),
-        close() {
-            if (timer)
-                clearTimeout(timer);
-            // Idle keep-alive sockets must not hold the process open after the run.
-            external_node_http_default().globalAgent.destroy();
-            external_node_https_default().globalAgent.destroy();
-        },
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/engine/files.ts
 // Files the tool writes and reads back, often as root, in folders other users may write to (/tmp, a
 // runner's tool cache, a textfile collector's folder). One set of primitives for the state file, its
@@ -29752,6 +29517,47 @@ async function privateDir(dir) {
     catch (error) {
         return `${dir} could not be created: ${error.message}`;
     }
+}
+
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = require("node:os");
+;// CONCATENATED MODULE: ./src/errors.ts
+/** A bad action input. The message names the input and the value so the user can find and fix it. */
+class InputError extends Error {
+    input;
+    value;
+    constructor(input, value, expected) {
+        super(`${input}: ${JSON.stringify(value)} ${expected}`);
+        this.input = input;
+        this.value = value;
+        this.name = 'InputError';
+    }
+}
+/** Bad usage of the command: an unknown flag, a flag without its value. Exit code 2, like an invalid value. */
+class UsageError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'UsageError';
+    }
+}
+/** No Docker daemon answered at the host (the command exits 3 for this). */
+class DaemonUnreachableError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'DaemonUnreachableError';
+    }
+}
+/** The inventory could not be taken: nothing was planned or removed (the gates before may have run). */
+class InventoryError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'InventoryError';
+    }
+}
+/** The daemon's own message when it gave one (`json.message`), else the error's. */
+function messageOf(error) {
+    const e = error;
+    return (e?.json?.message ?? e?.message ?? String(error)).trim();
 }
 
 ;// CONCATENATED MODULE: ./src/policy/protect.ts
@@ -30479,13 +30285,7 @@ function readInputs(get, env, nowMs = Date.now()) {
 // its variable. The values go through the action's own validation (readInputs), so the messages match.
 
 
-/** Bad usage: an unknown flag, a flag without its value. Exit code 2, like an invalid value. */
-class UsageError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'UsageError';
-    }
-}
+
 const COMMAND_FLAGS = ['json', 'help', 'version', 'metrics-file', 'every'];
 const ENV_PREFIX = 'SAFE_DOCKER_PRUNE_';
 /**
@@ -30918,7 +30718,7 @@ function totalsOf(facts, rows) {
 function buildReport(facts, rows) {
     return {
         version: 1,
-        status: report_statusOf(facts.failures ?? []),
+        status: statusOf(facts.failures ?? []),
         mode: facts.plan.mode,
         generatedAt: new Date(facts.nowMs).toISOString(),
         daemon: {
@@ -30999,7 +30799,7 @@ function buildReport(facts, rows) {
     };
 }
 /** `failed` when the run fails (the step fails, the command exits non-zero), else `ok`. */
-const report_statusOf = (failures) => failures.length > 0 ? 'failed' : 'ok';
+const statusOf = (failures) => failures.length > 0 ? 'failed' : 'ok';
 /** Inputs never written to a report or a summary: secrets. */
 const SECRET_INPUTS = new Set(['github-token']);
 /** Characters of one input's value kept in a failure report (a list input can be long). */
@@ -31411,6 +31211,221 @@ function renderTable(facts, rows, limit = 200) {
                 : ''));
     }
     return out.join('\n') + '\n';
+}
+
+;// CONCATENATED MODULE: external "node:http"
+const external_node_http_namespaceObject = require("node:http");
+var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_namespaceObject);
+;// CONCATENATED MODULE: external "node:https"
+const external_node_https_namespaceObject = require("node:https");
+var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_namespaceObject);
+// EXTERNAL MODULE: ./node_modules/docker-modem/lib/modem.js
+var lib_modem = __nccwpck_require__(7133);
+var modem_default = /*#__PURE__*/__nccwpck_require__.n(lib_modem);
+;// CONCATENATED MODULE: ./src/engine/docker.ts
+// The one place that talks HTTP to the Docker daemon. Everything goes through docker-modem (dockerode's
+// transport) so the same code serves unix sockets, tcp (with TLS from DOCKER_TLS_VERIFY /
+// DOCKER_CERT_PATH) and ssh. The modem alone, not dockerode: dockerode loads its gRPC session code
+// (grpc-js, protobufjs) at startup, which no request here uses and which took most of a cold start.
+
+
+
+
+
+
+
+/** The daemon's message, with the request it answered when known: `GET /system/df: snapshot … not found`. */
+function describeError(error) {
+    const request = error?.request;
+    return request ? `${request}: ${messageOf(error)}` : messageOf(error);
+}
+function docker_statusOf(error) {
+    return error?.statusCode;
+}
+const DEFAULT_HOST = 'unix:///var/run/docker.sock';
+/** A reachable daemon answers `/_ping` in well under a second; a dead or silent host is given this long. */
+const PING_TIMEOUT_MS = 10_000;
+/** No HTTP status: the connection failed, was reset or timed out (the daemon may be gone). */
+function isConnectionError(error) {
+    return docker_statusOf(error) === undefined;
+}
+/** The code of the error every request fails with once the whole run's time limit has passed. */
+const RUN_TIME_LIMIT = 'SDP_RUN_TIME_LIMIT';
+function isRunTimeLimit(error) {
+    return error?.code === RUN_TIME_LIMIT;
+}
+/**
+ * Why an answer to `/_ping` shows that the host is not a Docker daemon, or undefined when the failure is
+ * one of reaching it (refused, reset, timed out) or a server error.
+ */
+function notDocker(error) {
+    const code = String(error?.code ?? '');
+    // Node's HTTP parser: the bytes that came back are not an HTTP response.
+    if (code.startsWith('HPE_'))
+        return `it answered with bytes that are not HTTP (${messageOf(error)})`;
+    // A 5xx may be a daemon (or a proxy in front of one) in trouble; any other status is not Docker's.
+    const status = docker_statusOf(error);
+    // Docker's TLS port answering plain HTTP: a daemon, reached the wrong way (see tlsAdvice).
+    if (/HTTP request to an HTTPS server/i.test(messageOf(error)))
+        return undefined;
+    if (status !== undefined && status < 500)
+        return `it answered /_ping with HTTP ${status}, not Docker's 200 "OK"`;
+    return undefined;
+}
+/**
+ * TLS the way the docker CLI reads it: any non-empty DOCKER_TLS_VERIFY turns it on, and DOCKER_CERT_PATH
+ * (default ~/.docker) holds ca.pem, cert.pem and key.pem. dockerode only knows DOCKER_TLS_VERIFY=1 and
+ * reads the files while connecting; a missing one is an error here that says which and where.
+ */
+function prepareTls(host, env) {
+    if (!host.startsWith('tcp://'))
+        return;
+    const verify = (env.DOCKER_TLS_VERIFY ?? '') !== '';
+    if (verify)
+        env.DOCKER_TLS_VERIFY = '1';
+    if (verify && !env.DOCKER_CERT_PATH)
+        env.DOCKER_CERT_PATH = (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.homedir)(), '.docker');
+    if (!env.DOCKER_CERT_PATH)
+        return;
+    const missing = ['ca.pem', 'cert.pem', 'key.pem'].filter((file) => !(0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(env.DOCKER_CERT_PATH, file)));
+    if (missing.length > 0) {
+        throw new InputError('DOCKER_CERT_PATH', env.DOCKER_CERT_PATH, `lacks ${missing.join(', ')}: TLS to ${host} needs the CA (ca.pem) and this client's certificate and ` +
+            'key (cert.pem, key.pem) there, as the docker CLI reads them');
+    }
+}
+/** What to check when a TLS connection to `host` failed, or undefined when the failure is not TLS's. */
+function tlsAdvice(error, host) {
+    const code = String(error?.code ?? '');
+    const message = messageOf(error);
+    const certPath = process.env.DOCKER_CERT_PATH ?? '~/.docker';
+    if (/HTTP request to an HTTPS server/i.test(message)) {
+        return `${host} speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem`;
+    }
+    if (/wrong version number|packet length too long|WRONG_VERSION_NUMBER/i.test(`${code} ${message}`)) {
+        return `${host} does not speak TLS: unset DOCKER_TLS_VERIFY or use the daemon's TLS port`;
+    }
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code) || /certificate/i.test(message)) {
+        if (/ALTNAME/.test(code) || /altnames|does not match/i.test(message)) {
+            return `the daemon's certificate does not name ${host}: connect by a name or address its certificate lists`;
+        }
+        if (/alert|bad certificate|certificate required|unknown ca/i.test(message)) {
+            return `the daemon refused this client's certificate: check that ${certPath}/cert.pem and key.pem are signed by the CA the daemon trusts (its --tlscacert)`;
+        }
+        return `the daemon's certificate could not be verified: check that ${certPath}/ca.pem is the CA that signed it`;
+    }
+    return undefined;
+}
+function connectDocker(host, options) {
+    // docker-modem reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
+    // gets the same parsing as the environment variable.
+    if (host)
+        process.env.DOCKER_HOST = host;
+    const resolved = host ?? process.env.DOCKER_HOST ?? DEFAULT_HOST;
+    prepareTls(resolved, process.env);
+    // No custom http.Agent: docker-modem formats every request's options with util.inspect (even with
+    // debugging off), and an agent in them makes each call cost ~9 ms instead of ~0.2 ms. Node's global
+    // agent keeps connections alive; the callers bound the concurrency.
+    const modem = new (modem_default())({ timeout: options.timeoutMs });
+    const pingTimeoutMs = Math.min(PING_TIMEOUT_MS, options.timeoutMs);
+    // Checks go over new connections (no keep-alive): a daemon that is shutting down has closed its
+    // listener but still answers on the connections the run already holds.
+    const probeModem = (() => {
+        const client = new (modem_default())({ timeout: pingTimeoutMs });
+        const fields = client;
+        fields.agent =
+            fields.protocol === 'https'
+                ? new (external_node_https_default()).Agent({ keepAlive: false })
+                : new (external_node_http_default()).Agent({ keepAlive: false });
+        return client;
+    })();
+    // The whole run's time limit: pending requests are failed when it passes, later ones at once.
+    const deadline = options.runTimeoutMs === undefined ? Infinity : Date.now() + options.runTimeoutMs;
+    const pending = new Set();
+    const limitError = () => Object.assign(new Error(`the run reached its time limit (${Math.round((options.runTimeoutMs ?? 0) / 1000)} s` +
+        `${options.runLimitRule ? `, ${options.runLimitRule}` : ''}) waiting for the daemon at ${resolved}`), { code: RUN_TIME_LIMIT });
+    // (Beyond what a timer can hold, ~24 days, only requests started later check it.)
+    const timer = deadline - Date.now() > 2 ** 31 - 1
+        ? undefined
+        : setTimeout(() => {
+            for (const fail of pending)
+                fail(limitError());
+            pending.clear();
+        }, deadline - Date.now());
+    timer?.unref();
+    const dial = (client, method, path, query, timeoutMs = options.timeoutMs) => new Promise((resolve, reject) => {
+        if (Date.now() >= deadline)
+            return reject(limitError());
+        pending.add(reject);
+        const started = Date.now();
+        client.dial({
+            path: `${path}?`,
+            method,
+            // A POST would also send its options as the JSON body; these endpoints take none.
+            options: method === 'POST' ? { _query: query ?? {}, _body: {} } : (query ?? {}),
+            statusCodes: {
+                200: true,
+                201: true,
+                204: true,
+                400: 'bad parameter',
+                403: 'forbidden',
+                404: 'not found',
+                409: 'conflict',
+                500: 'server error',
+            },
+        }, (err, data) => {
+            pending.delete(reject);
+            if (!err)
+                return resolve(data);
+            // docker-modem ends a request that saw no byte for `timeout` with a bare "socket hang up".
+            if (isConnectionError(err) && Date.now() - started >= timeoutMs - 50) {
+                const seconds = Math.round(timeoutMs / 100) / 10;
+                return reject(Object.assign(new Error(`no answer within ${seconds} s`), {
+                    code: 'ETIMEDOUT',
+                }));
+            }
+            // Which call failed, for messages that would otherwise not say (the daemon's text rarely does).
+            if (!isConnectionError(err))
+                Object.assign(err, { request: `${method} ${path}` });
+            reject(err);
+        });
+    });
+    const ping = async () => {
+        let answer;
+        try {
+            answer = await dial(probeModem, 'GET', '/_ping', undefined, pingTimeoutMs);
+        }
+        catch (error) {
+            const why = notDocker(error);
+            if (why)
+                throw new Error(`${resolved} is not a Docker daemon: ${why}`);
+            throw error;
+        }
+        // Docker answers the plain text OK; anything else is some other HTTP server.
+        const text = String(answer).trim();
+        if (text !== 'OK') {
+            const what = /^<(!doctype|html)/i.test(text) ? 'an HTML page' : JSON.stringify(text.slice(0, 40));
+            throw new Error(`${resolved} is not a Docker daemon: it answered /_ping with ${what}, not Docker's "OK"`);
+        }
+    };
+    return {
+        host: resolved,
+        request: (method, path, query) => dial(modem, method, path, query),
+        ping,
+        async probe() {
+            await ping();
+            // The image store answers too (a reference no image has: the daemon walks its list, sends none).
+            const filters = JSON.stringify({ reference: ['safe-docker-prune.invalid/probe:none'] });
+            await dial(probeModem, 'GET', '/images/json', { filters }, pingTimeoutMs);
+        },
+        timeLeft: () => deadline - Date.now(),
+        close() {
+            if (timer)
+                clearTimeout(timer);
+            // Idle keep-alive sockets must not hold the process open after the run.
+            external_node_http_default().globalAgent.destroy();
+            external_node_https_default().globalAgent.destroy();
+        },
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/engine/pool.ts
@@ -31875,12 +31890,12 @@ function planRemovals(inventory, policy, nowMs) {
     const imagePlan = planImages(inventory.images, containers, policy, cutoffMs, nowMs, inventory.services);
     const networkDecisions = inventory.networks.map((n) => decideNetwork(n, containers, policy));
     const cache = planBuildCache(inventory.buildCache, policy, cutoffMs, nowMs);
-    const buildCache = cache && { ...cache, apiVersion: inventory.apiVersion };
+    const buildCache = cache && { ...cache, apiVersion: inventory.engine.apiVersion };
     // A removed builder's state volume goes with it (`<container name>_state`).
     const builderVolumes = new Map([...builders.values()]
         .filter((b) => removedContainers.has(b.containerId))
         .map((b) => [`${b.name}_state`, b]));
-    const volumeDecisions = inventory.volumes.map((v) => decideVolume(v, inventory.containers, removedContainers, policy, inventory.apiVersion, builderVolumes.get(v.name)));
+    const volumeDecisions = inventory.volumes.map((v) => decideVolume(v, inventory.containers, removedContainers, policy, inventory.engine.apiVersion, builderVolumes.get(v.name)));
     const objects = [...containerDecisions, ...networkDecisions, ...volumeDecisions];
     const removedBytes = (kind) => objects.filter((o) => o.kind === kind && o.action === 'remove').reduce((n, o) => n + o.size, 0);
     const estimate = {
@@ -31909,7 +31924,7 @@ function planRemovals(inventory, policy, nowMs) {
     return {
         mode: policy.mode,
         ...imagePlan,
-        estimateMethod: estimateMethod(inventory.imageStore, gone, remaining, imagePlan.estimateExact),
+        estimateMethod: estimateMethod(inventory.engine.imageStore, gone, remaining, imagePlan.estimateExact),
         objects,
         buildCache,
         estimate,
@@ -32702,6 +32717,7 @@ function budgetMetAfter(budget, after) {
 
 
 
+
 /**
  * Images related by parent links are deleted one after another, children first: Docker removes an
  * untagged parent with its last child, and two siblings deleted at once can each see the other and
@@ -32775,7 +32791,7 @@ class Stopper {
     async record(error) {
         if (this.reason)
             return;
-        const status = error === undefined ? 200 : statusOf(error);
+        const status = error === undefined ? 200 : docker_statusOf(error);
         if (status !== undefined && status < 500) {
             this.streak = 0;
             this.probedAt = 0;
@@ -32821,7 +32837,7 @@ function lossOf(error) {
     }
     if (code === 'ETIMEDOUT')
         return `stopped answering, it is hung or unreachable (${message})`;
-    if (statusOf(error) !== undefined)
+    if (docker_statusOf(error) !== undefined)
         return `fails even a read of its image list (${message})`;
     return `stopped answering (${message})`;
 }
@@ -32864,7 +32880,7 @@ async function removeObjects(docker, decisions, concurrency, stopper) {
             return { kind, id, status: 'removed' };
         }
         catch (error) {
-            const status = statusOf(error);
+            const status = docker_statusOf(error);
             await stopper.record(error);
             if (status === 404)
                 return { kind, id, status: 'gone', message: 'already removed by someone else' };
@@ -32898,7 +32914,7 @@ async function pruneBuildCache(docker, plan) {
     }
     catch (error) {
         // Another run's prune holds the lock: it is doing this work already.
-        if (statusOf(error) === 409)
+        if (docker_statusOf(error) === 409)
             return { status: 'busy', reclaimedBytes: 0, message: messageOf(error) };
         return { status: 'error', reclaimedBytes: 0, message: messageOf(error) };
     }
@@ -32963,7 +32979,7 @@ async function restoreTags(docker, id, tags) {
     const failed = [];
     for (const tag of tags) {
         try {
-            const taken = await docker.request('GET', `/images/${encodeURIComponent(tag)}/json`).then(() => true, (e) => (statusOf(e) === 404 ? false : Promise.reject(e)));
+            const taken = await docker.request('GET', `/images/${encodeURIComponent(tag)}/json`).then(() => true, (e) => (docker_statusOf(e) === 404 ? false : Promise.reject(e)));
             if (taken)
                 continue;
             await docker.request('POST', `/images/${encodeURIComponent(id)}/tag`, splitTag(tag));
@@ -32995,7 +33011,7 @@ async function removeImage(docker, image, { noprune, untagOnly, expected }) {
             result.unplanned = [...(result.unplanned ?? []), ...unplanned];
         return items;
     };
-    const ignoreMissing = (error) => (statusOf(error) === 404 ? undefined : Promise.reject(error));
+    const ignoreMissing = (error) => (docker_statusOf(error) === 404 ? undefined : Promise.reject(error));
     const tags = untagOnly ? image.repoTags : image.repoTags.slice(1);
     try {
         // A job may have started a container from the image since the inventory (`docker run app:1`): its
@@ -33031,11 +33047,11 @@ async function removeImage(docker, image, { noprune, untagOnly, expected }) {
 }
 /** The result of a removal that failed; after a 409, the tags it removed are put back where free. */
 async function failedRemoval(docker, image, result, removedTags, error) {
-    let status = statusOf(error);
+    let status = docker_statusOf(error);
     // Two deletes of one image at once (another run): Docker 20.10 may answer the loser with a 500
     // "unrecognized image ID" instead of a 404. If the image is gone now, that is what happened.
     if (status !== 404 && status !== 409 && !isConnectionError(error)) {
-        const exists = await docker.request('GET', `/images/${image.id}/json`).then(() => true, (e) => statusOf(e) !== 404);
+        const exists = await docker.request('GET', `/images/${image.id}/json`).then(() => true, (e) => docker_statusOf(e) !== 404);
         if (!exists)
             status = 404;
     }
@@ -33316,7 +33332,7 @@ async function locateDisk(host, daemon, dataPath) {
     let measured = dataPath
         ? { path: dataPath, holds: 'data-path', why: 'the data-path input' }
         : dataRoot;
-    if (!dataPath && local && daemon.imageStore === 'containerd') {
+    if (!dataPath && local && daemon.engine.imageStore === 'containerd') {
         for (const place of snapshotPlaces(daemon, await containerdsSeen())) {
             if (await exists(place.path)) {
                 measured = place;
@@ -33492,6 +33508,7 @@ async function checkDataPath(path) {
 // Safety gates: containers that must be running, and healthy when they have a healthcheck, before
 // anything is planned and again after a prune.
 
+
 /** Pure: a container's gate verdict from its inspect data; `starting` means "ask again later". */
 function judgeContainer(inspect) {
     const state = inspect.State ?? {};
@@ -33517,7 +33534,7 @@ async function checkGates(docker, containers, timeoutMs, log) {
                 inspect = await docker.request('GET', `/containers/${encodeURIComponent(container)}/json`);
             }
             catch (error) {
-                const reason = statusOf(error) === 404 ? 'not found' : `could not be inspected: ${messageOf(error)}`;
+                const reason = docker_statusOf(error) === 404 ? 'not found' : `could not be inspected: ${messageOf(error)}`;
                 return { container, ok: false, reason };
             }
             const verdict = judgeContainer(inspect);
@@ -34101,6 +34118,7 @@ function layersCountContent(version) {
 
 
 
+
 /** Engine, version, API version and image store from `/version` and `/info`. */
 function engineOf(version, info) {
     const podman = (version.Components ?? []).find((c) => /podman/i.test(c.Name));
@@ -34191,7 +34209,7 @@ function isGone(error) {
 }
 /** `/system/df`'s HTTP 500 for an image or layer removed while it listed them (another client's prune). */
 function removedMidList(error) {
-    return (statusOf(error) === 500 &&
+    return (docker_statusOf(error) === 500 &&
         (isGone(error) || /\b(layer|image) \S+ was not found\b/i.test(messageOf(error))));
 }
 /** How many times a listing that an image removed mid-list broke is asked for, in all. */
@@ -34440,13 +34458,10 @@ async function takeInventory(docker, concurrency, opts = {}) {
             shared: r.Shared,
             lastUsedMs: Date.parse(r.LastUsedAt ?? r.CreatedAt ?? '') || 0,
         })),
-        layersSize: df.LayersSize ?? 0,
         usage: await storeUsage(engine, usageOf(df), images, outside),
-        apiVersion: version.ApiVersion,
         rootDir: info.DockerRootDir ?? '',
         driver: info.Driver ?? '',
         containerdAddress: info.Containerd?.Address || undefined,
-        imageStore,
         engine,
         contentExact: imageStore === 'containerd' ? images.every((image) => image.contentSize === undefined) : undefined,
         contentOutsideLayers: outside,
@@ -34526,7 +34541,7 @@ async function diskUsage(docker, waits = { busy: 50, busyMs: 200, vanished: 20, 
             let waitMs;
             if (/already running/i.test(messageOf(error)) && ++busy < waits.busy)
                 waitMs = waits.busyMs;
-            else if ((statusOf(error) === 404 || removedMidList(error)) && ++vanished < waits.vanished) {
+            else if ((docker_statusOf(error) === 404 || removedMidList(error)) && ++vanished < waits.vanished) {
                 waitMs = waits.vanishedMs;
             }
             else
@@ -34542,7 +34557,7 @@ async function diskUsage(docker, waits = { busy: 50, busyMs: 200, vanished: 20, 
  */
 async function measureUsage(docker, inventory) {
     const usage = await storeUsage(inventory.engine, usageOf(await diskUsage(docker)), [], inventory.contentOutsideLayers);
-    if (inventory.imageStore !== 'podman')
+    if (inventory.engine.imageStore !== 'podman')
         return usage;
     const known = new Map(inventory.images.map((image) => [image.id, image]));
     const listed = await listImages(docker);
@@ -34864,20 +34879,6 @@ function deleteConnections(store, override = process.env.SDP_DELETE_CONNECTIONS)
 }
 /** The whole run may take this many times api-timeout (see runTimeLimit). */
 const RUN_LIMIT_FACTOR = 10;
-/** No Docker daemon answered at the host (the command exits 3 for this). */
-class DaemonUnreachableError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'DaemonUnreachableError';
-    }
-}
-/** The inventory could not be taken: nothing was planned or removed (the gates before may have run). */
-class InventoryError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'InventoryError';
-    }
-}
 /** The daemon the inputs name, with the whole run's time limit. */
 function openDaemon(inputs) {
     return connectDocker(inputs.dockerHost, { timeoutMs: inputs.apiTimeoutMs, ...runTimeLimit(inputs) });
@@ -35310,7 +35311,7 @@ async function finish(inputs, facts, gates, timings, failures) {
     timings.totalMs = Math.round(performance.now());
     const report = facts
         ? buildReport(facts, rows)
-        : { version: 1, status: report_statusOf(failures), mode: inputs.mode, gates, images: [], failures, timings };
+        : { version: 1, status: statusOf(failures), mode: inputs.mode, gates, images: [], failures, timings };
     await writeReport(inputs.reportFile, report);
     return { inputs, facts, rows, totals, gates, report, failures };
 }
@@ -35365,7 +35366,6 @@ const VERSION = '1.0.0';
 // The command's front door: flags and environment variables in, one pass of the engine (src/run.ts) or
 // one per interval, then a table (or the JSON report), a metrics file and an exit code. It only
 // translates: every rule, message and number comes from the shared engine.
-
 
 
 

@@ -2,7 +2,6 @@
 // annotations and the job summary. The only file that uses @actions/core.
 
 import type * as ActionsCore from '@actions/core';
-import { messageOf } from './engine/docker';
 import { pullRequestOf, upsertComment } from './github';
 import { readInputs } from './policy/inputs';
 import { commentMarker, renderComment } from './report/comment';
@@ -11,6 +10,7 @@ import { renderFailure, renderGatesOnly, renderSummary } from './report/summary'
 import { earlyFailureOf, openDaemon, reportEarlyFailure, runPass, type Outcome } from './run';
 import { neutralise } from './text';
 import type { Inputs } from './types';
+import { messageOf } from './errors';
 
 const WARNING_ANNOTATIONS = 9;
 

@@ -5,22 +5,14 @@
 import { createHash } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { messageOf, type DockerApi } from './engine/docker';
+import { type DockerApi } from './engine/docker';
 import { createExclusive, privateDir, readOwnRegularFile, writeFileAtomic } from './engine/files';
-import { helpText, parseCommandLine, UsageError, type CommandLine } from './flags';
-import { InputError } from './errors';
+import { helpText, parseCommandLine, type CommandLine } from './flags';
+import { DaemonUnreachableError, InputError, messageOf, UsageError } from './errors';
 import { privateDirOf, readInputs } from './policy/inputs';
 import { renderMetrics } from './report/metrics';
 import { renderTable } from './report/table';
-import {
-  DaemonUnreachableError,
-  earlyFailureOf,
-  openDaemon,
-  reportEarlyFailure,
-  runPass,
-  type Outcome,
-  type RunHooks,
-} from './run';
+import { earlyFailureOf, openDaemon, reportEarlyFailure, runPass, type Outcome, type RunHooks } from './run';
 import { neutralise, neutraliseJson, neutraliseLines } from './text';
 import type { Inputs } from './types';
 import { VERSION } from './version';

@@ -4,14 +4,7 @@
 
 import { envNameOf, INPUT_SPECS } from './policy/inputs';
 import { parseDurationMs } from './policy/inputs';
-
-/** Bad usage: an unknown flag, a flag without its value. Exit code 2, like an invalid value. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+import { UsageError } from './errors';
 
 export interface CommandLine {
   /** The raw value of each input given by flag or variable ('' when neither). */

@@ -3,7 +3,7 @@
 // Called by the action's front door only. Never throws: a comment is information, not the job.
 
 import { readFile } from 'node:fs/promises';
-import { messageOf } from './engine/docker';
+import { messageOf } from './errors';
 
 /** The pull request a run belongs to, from the runner's environment and event payload. */
 export interface PullRequestTarget {

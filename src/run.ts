@@ -8,9 +8,9 @@ import { executeBudget, executePlan, type Executed, type Phase } from './engine/
 import { inspectBuilders, listBuildxBuilders } from './engine/buildx';
 import { checkDataPath, diskStats, locateDisk, type DiskPlaces, type DiskStats } from './engine/disk';
 import { writeFileAtomic } from './engine/files';
-import { connectDocker, describeError, messageOf, tlsAdvice, type DockerApi } from './engine/docker';
+import { connectDocker, describeError, tlsAdvice, type DockerApi } from './engine/docker';
 import { checkGates } from './engine/gates';
-import { InputError } from './errors';
+import { DaemonUnreachableError, InputError, InventoryError, messageOf } from './errors';
 import { measureUsage, takeInventory } from './engine/inventory';
 import { readState, writeState } from './engine/state';
 import { defaultReportFile } from './policy/inputs';
@@ -78,22 +78,6 @@ export interface RunHooks {
   info(line: string): void;
   warn(message: string): void;
   group<T>(title: string, fn: () => Promise<T>): Promise<T>;
-}
-
-/** No Docker daemon answered at the host (the command exits 3 for this). */
-export class DaemonUnreachableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DaemonUnreachableError';
-  }
-}
-
-/** The inventory could not be taken: nothing was planned or removed (the gates before may have run). */
-export class InventoryError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InventoryError';
-  }
 }
 
 /** What one pass did, for the front doors to render. */

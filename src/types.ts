@@ -266,21 +266,13 @@ export interface Inventory {
   networks: NetworkInfo[];
   volumes: VolumeInfo[];
   buildCache: BuildCacheRecord[];
-  /** Docker's `LayersSize` from `/system/df`: exact bytes of all image layers. */
-  layersSize: number;
   usage: Usage;
-  apiVersion: string;
   /** The daemon's data root (`DockerRootDir`). */
   rootDir: string;
   /** The storage driver, or on the containerd store the snapshotter (`/info`'s Driver). */
   driver?: string;
   /** The socket of the containerd the daemon uses (`/info`'s Containerd.Address, API 1.46+). */
   containerdAddress?: string;
-  /**
-   * `containerd`: the containerd image store (Docker 29's default on new installs), where `/system/df`'s
-   * LayersSize counts the content store and the unpacked snapshots, and image sizes include both.
-   */
-  imageStore: ImageStore;
   engine: EngineInfo;
   /** Whether the content-store blobs of every image could be read (containerd store only). */
   contentExact?: boolean;
@@ -518,13 +510,6 @@ export interface RemovalResult {
   unplanned?: string[];
   /** Tags removed in this run and put back after the daemon refused to delete the image (409). */
   restored?: string[];
-}
-
-export interface Outcome {
-  results: RemovalResult[];
-  /** Measured: LayersSize before minus after. */
-  reclaimedBytes: number;
-  layersSizeAfter: number;
 }
 
 export interface ObjectResult {

@@ -2,7 +2,7 @@
 // ID (Docker refuses, with a 409, an image that gained a container or a reference since the plan).
 // Failures are collected per object, not thrown.
 
-import { isConnectionError, isRunTimeLimit, messageOf, statusOf, type DockerApi } from './docker';
+import { isConnectionError, isRunTimeLimit, statusOf, type DockerApi } from './docker';
 import { mapPool } from './pool';
 import { pushTo } from '../collections';
 import { budgetMet, type Measured } from '../policy/budget';
@@ -15,6 +15,7 @@ import type {
   Plan,
   RemovalResult,
 } from '../types';
+import { messageOf } from '../errors';
 
 export interface DeleteItem {
   Untagged?: string;

@@ -2,8 +2,9 @@
 // knows (its CLI through @actions/exec, where it is installed), which one is the current job's, and
 // whether a build is running in each container (its processes, from the daemon).
 
-import { messageOf, type DockerApi } from './docker';
+import { type DockerApi } from './docker';
 import type { BuilderInfo, ContainerInfo } from '../types';
+import { messageOf } from '../errors';
 
 /** buildx names the container of a builder's first (only) node `buildx_buildkit_<builder>0`. */
 const BUILDER_CONTAINER = /^buildx_buildkit_(.+)0$/;

@@ -16,7 +16,9 @@ export interface DiskStats {
 }
 
 /** Where the daemon keeps things, as `/info` says. */
-export type DaemonPlaces = Pick<Inventory, 'rootDir' | 'imageStore' | 'driver' | 'containerdAddress'>;
+export type DaemonPlaces = Pick<Inventory, 'rootDir' | 'driver' | 'containerdAddress'> & {
+  engine: Pick<Inventory['engine'], 'imageStore'>;
+};
 
 /** A containerd process as /proc shows it, with its configuration file's text ('' when there is none). */
 export interface ContainerdSeen {
@@ -74,7 +76,7 @@ export async function locateDisk(host: string, daemon: DaemonPlaces, dataPath?: 
   let measured = dataPath
     ? { path: dataPath, holds: 'data-path' as const, why: 'the data-path input' }
     : dataRoot;
-  if (!dataPath && local && daemon.imageStore === 'containerd') {
+  if (!dataPath && local && daemon.engine.imageStore === 'containerd') {
     for (const place of snapshotPlaces(daemon, await containerdsSeen())) {
       if (await exists(place.path)) {
         measured = place;

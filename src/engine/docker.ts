@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import Modem from 'docker-modem';
-import { InputError } from '../errors';
+import { InputError, messageOf } from '../errors';
 
 export interface DockerApi {
   /** The daemon address, for messages. */
@@ -45,12 +45,6 @@ export function describeError(error: unknown): string {
 
 export function statusOf(error: unknown): number | undefined {
   return (error as DockerError)?.statusCode;
-}
-
-/** The daemon's own message when it gave one, else the error's. */
-export function messageOf(error: unknown): string {
-  const e = error as DockerError;
-  return (e?.json?.message ?? e?.message ?? String(error)).trim();
 }
 
 export const DEFAULT_HOST = 'unix:///var/run/docker.sock';

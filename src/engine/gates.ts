@@ -1,8 +1,9 @@
 // Safety gates: containers that must be running, and healthy when they have a healthcheck, before
 // anything is planned and again after a prune.
 
-import { messageOf, statusOf, type DockerApi } from './docker';
+import { statusOf, type DockerApi } from './docker';
 import type { GateResult } from '../types';
+import { messageOf } from '../errors';
 
 interface ContainerInspect {
   Name?: string;

@@ -2,7 +2,7 @@
 // Docker's own byte totals. Per image: one inspect (the diff IDs); a history (layer sizes) only where
 // `/system/df` cannot size the image's layers already (see planLayerSizing).
 
-import { messageOf, statusOf, type DockerApi } from './docker';
+import { statusOf, type DockerApi } from './docker';
 import {
   blobBytesFreed,
   layerBytesFreed,
@@ -41,6 +41,7 @@ import type {
   ServiceImage,
   Usage,
 } from '../types';
+import { messageOf } from '../errors';
 
 interface ApiImageSummary {
   Id: string;
@@ -568,13 +569,10 @@ export async function takeInventory(
       shared: r.Shared,
       lastUsedMs: Date.parse(r.LastUsedAt ?? r.CreatedAt ?? '') || 0,
     })),
-    layersSize: df.LayersSize ?? 0,
     usage: await storeUsage(engine, usageOf(df), images, outside),
-    apiVersion: version.ApiVersion,
     rootDir: info.DockerRootDir ?? '',
     driver: info.Driver ?? '',
     containerdAddress: info.Containerd?.Address || undefined,
-    imageStore,
     engine,
     contentExact:
       imageStore === 'containerd' ? images.every((image) => image.contentSize === undefined) : undefined,
@@ -709,7 +707,7 @@ export async function measureUsage(docker: DockerApi, inventory: Inventory): Pro
     [],
     inventory.contentOutsideLayers,
   );
-  if (inventory.imageStore !== 'podman') return usage;
+  if (inventory.engine.imageStore !== 'podman') return usage;
   const known = new Map(inventory.images.map((image) => [image.id, image]));
   const listed = await listImages(docker);
   const images: ImageInfo[] = [];

@@ -6,9 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { messageOf } from './docker';
 import { createExclusive, readOwnRegularFile, writeFileAtomic } from './files';
 import { emptyState, parseState, recordUsage, type Observation, type UsageState } from '../policy/usage';
+import { messageOf } from '../errors';
 
 export const STATE_FILE = 'usage.json';
 /** A lock older than this is left from a run that died (a write takes milliseconds). */

@@ -109,7 +109,7 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
   const imagePlan = planImages(inventory.images, containers, policy, cutoffMs, nowMs, inventory.services);
   const networkDecisions = inventory.networks.map((n) => decideNetwork(n, containers, policy));
   const cache = planBuildCache(inventory.buildCache, policy, cutoffMs, nowMs);
-  const buildCache = cache && { ...cache, apiVersion: inventory.apiVersion };
+  const buildCache = cache && { ...cache, apiVersion: inventory.engine.apiVersion };
   // A removed builder's state volume goes with it (`<container name>_state`).
   const builderVolumes = new Map<string, BuilderInfo>(
     [...builders.values()]
@@ -122,7 +122,7 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
       inventory.containers,
       removedContainers,
       policy,
-      inventory.apiVersion,
+      inventory.engine.apiVersion,
       builderVolumes.get(v.name),
     ),
   );
@@ -157,7 +157,7 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
   return {
     mode: policy.mode,
     ...imagePlan,
-    estimateMethod: estimateMethod(inventory.imageStore, gone, remaining, imagePlan.estimateExact),
+    estimateMethod: estimateMethod(inventory.engine.imageStore, gone, remaining, imagePlan.estimateExact),
     objects,
     buildCache,
     estimate,
