@@ -31891,54 +31891,58 @@ function planRemovals(inventory, policy, nowMs) {
     const networkDecisions = inventory.networks.map((n) => decideNetwork(n, containers, policy));
     const cache = planBuildCache(inventory.buildCache, policy, cutoffMs, nowMs);
     const buildCache = cache && { ...cache, apiVersion: inventory.engine.apiVersion };
-    // A removed builder's state volume goes with it (`<container name>_state`).
-    const builderVolumes = new Map([...builders.values()]
-        .filter((b) => removedContainers.has(b.containerId))
-        .map((b) => [`${b.name}_state`, b]));
-    const volumeDecisions = inventory.volumes.map((v) => decideVolume(v, inventory.containers, removedContainers, policy, inventory.engine.apiVersion, builderVolumes.get(v.name)));
+    const volumeDecisions = planVolumes(inventory, policy, removedContainers, [...builders.values()]);
     const objects = [...containerDecisions, ...networkDecisions, ...volumeDecisions];
-    const removedBytes = (kind) => objects.filter((o) => o.kind === kind && o.action === 'remove').reduce((n, o) => n + o.size, 0);
-    const estimate = {
-        images: imagePlan.estimatedBytes,
-        containers: removedBytes('container'),
-        volumes: removedBytes('volume'),
-        buildCache: buildCache?.estimatedBytes ?? 0,
-        total: 0,
-    };
-    estimate.total = estimate.images + estimate.containers + estimate.volumes + estimate.buildCache;
-    const objectsForProtection = [
-        ...inventory.containers.map((c) => ({ id: c.id, name: nameOf(c), labels: c.labels })),
-        ...inventory.networks.map((n) => ({ id: n.id, name: n.name, labels: n.labels })),
-        ...inventory.volumes.map((v) => ({ id: v.name, name: v.name, labels: v.labels })),
-    ];
     const goneIds = new Set([
         ...imagePlan.cascade,
         ...imagePlan.images.filter((d) => d.action === 'remove').map((d) => d.image.id),
     ]);
     const gone = inventory.images.filter((image) => goneIds.has(image.id));
     const remaining = inventory.images.filter((image) => !goneIds.has(image.id));
-    const runnerGone = imagePlan.images
-        .filter((d) => d.runnerImage && d.action === 'remove')
-        .map((d) => d.image);
-    const runnerIds = new Set(runnerGone.map((image) => image.id));
     return {
         mode: policy.mode,
         ...imagePlan,
         estimateMethod: estimateMethod(inventory.engine.imageStore, gone, remaining, imagePlan.estimateExact),
         objects,
         buildCache,
-        estimate,
+        estimate: estimateOf(imagePlan.estimatedBytes, objects, buildCache?.estimatedBytes ?? 0),
         cutoffMs,
-        // What removing the runner images alone frees: layers no other image (removed or not) references.
-        runnerImages: {
-            count: runnerGone.length,
-            bytes: bytesFreed(runnerGone, inventory.images.filter((image) => !runnerIds.has(image.id))),
-        },
-        unmatchedProtect: policy.protect
-            .filter((rule) => !inventory.images.some((image) => ruleMatches(rule, image)) &&
-            !objectsForProtection.some((o) => findObjectProtection([rule], o)))
-            .map((rule) => rule.entry),
+        runnerImages: runnerImagesFreed(imagePlan.images, inventory.images),
+        unmatchedProtect: unmatchedProtect(inventory, policy),
     };
+}
+/** Volumes, with the containers this run removes in mind; a removed builder's state volume goes with it. */
+function planVolumes(inventory, policy, removedContainers, builders) {
+    // A removed builder's state volume goes with it (`<container name>_state`).
+    const builderVolumes = new Map(builders.filter((b) => removedContainers.has(b.containerId)).map((b) => [`${b.name}_state`, b]));
+    return inventory.volumes.map((v) => decideVolume(v, inventory.containers, removedContainers, policy, inventory.engine.apiVersion, builderVolumes.get(v.name)));
+}
+function estimateOf(images, objects, buildCache) {
+    const removedBytes = (kind) => objects.filter((o) => o.kind === kind && o.action === 'remove').reduce((n, o) => n + o.size, 0);
+    const containers = removedBytes('container');
+    const volumes = removedBytes('volume');
+    return { images, containers, volumes, buildCache, total: images + containers + volumes + buildCache };
+}
+/** What removing the runner images alone frees: layers no other image (removed or not) references. */
+function runnerImagesFreed(decisions, images) {
+    const runnerGone = decisions.filter((d) => d.runnerImage && d.action === 'remove').map((d) => d.image);
+    const runnerIds = new Set(runnerGone.map((image) => image.id));
+    return {
+        count: runnerGone.length,
+        bytes: bytesFreed(runnerGone, images.filter((image) => !runnerIds.has(image.id))),
+    };
+}
+/** The protect entries that match nothing on the host (a typo protects nothing: the report says so). */
+function unmatchedProtect(inventory, policy) {
+    const objectsForProtection = [
+        ...inventory.containers.map((c) => ({ id: c.id, name: nameOf(c), labels: c.labels })),
+        ...inventory.networks.map((n) => ({ id: n.id, name: n.name, labels: n.labels })),
+        ...inventory.volumes.map((v) => ({ id: v.name, name: v.name, labels: v.labels })),
+    ];
+    return policy.protect
+        .filter((rule) => !inventory.images.some((image) => ruleMatches(rule, image)) &&
+        !objectsForProtection.some((o) => findObjectProtection([rule], o)))
+        .map((rule) => rule.entry);
 }
 function decideContainer(c, policy, cutoffMs, nowMs) {
     const base = { kind: 'container', id: c.id, name: nameOf(c), created: c.created, size: c.sizeRw };
@@ -32104,100 +32108,132 @@ function planBuildCache(records, policy, cutoffMs, nowMs) {
             (cut === 'none' ? ` (${BUDGET_MET})` : typeof cut === 'number' ? ' (as much as the budget needs)' : ''),
     };
 }
+const keepImage = (reason, detail) => ({
+    action: 'keep',
+    reason,
+    detail,
+});
 /** Images, with the containers that stay after this run. */
 function planImages(images, containers, policy, cutoffMs, nowMs, services = []) {
     const byId = new Map(images.map((image) => [image.id, image]));
-    const children = new Map();
-    for (const image of images) {
-        if (image.parentId && byId.has(image.parentId)) {
-            pushTo(children, image.parentId, image.id);
-        }
-    }
-    // Any container, running, stopped or merely created, pins its image.
-    const usedBy = new Map();
-    for (const container of containers) {
-        const name = container.names[0] ?? container.id.slice(0, 12);
-        pushTo(usedBy, container.imageId, name);
-    }
-    const keep = (reason, detail) => ({
-        action: 'keep',
-        reason,
-        detail,
-    });
     const arrival = (image) => arrivalOf(image, policy.firstSeen, nowMs);
     const { ranks: recent, clocks } = newestPerRepository(images, policy.keepRecent, arrival);
-    const servedBy = serviceUsers(images, services);
-    /** Kept by a grace period: the image arrived less than `graceMs` ago. */
-    const tooRecent = (image, graceMs, input) => {
-        if (!graceMs || graceMs <= 0)
-            return undefined;
-        const arrived = arrival(image);
-        if (arrived.ms <= nowMs - graceMs)
-            return undefined;
-        const how = {
-            tagged: 'arrived (pulled, loaded, built or tagged)',
-            'first-seen': 'first seen by this tool',
-            created: 'created',
-        };
-        return keep('too-recent', `${how[arrived.by]} ${ago(arrived.ms, nowMs)} (${input} ${durationText(graceMs)})`);
-    };
-    const decide = (image) => {
-        const users = usedBy.get(image.id);
-        if (users)
-            return keep('in-use', `used by container ${users.join(', ')}`);
-        const service = servedBy.get(image.id);
-        if (service)
-            return keep('service', service);
-        const rule = findProtection(policy.protect, image);
-        if (rule)
-            return keep('protected', `matches protect entry "${rule.entry}"`);
-        // Untagged parents are not candidates of their own (Docker's prune skips them too); a tagged parent
-        // is, and losing its tags is all that removing it can do while child images still need its layers.
-        const kids = children.get(image.id);
-        if (kids && image.repoTags.length === 0) {
-            return keep('parent', `untagged parent of ${kids.length} image(s); Docker removes it with its last child`);
-        }
-        // Runner-built action images: one job each, so keep-recent does not apply, whatever `images` says.
-        if ((policy.runnerImages ?? 'unused') === 'unused' && isRunnerImage(image)) {
-            if (cutoffMs !== undefined && image.created * 1000 > cutoffMs) {
-                return keep('too-recent', `runner-built action image created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`);
-            }
-            const grace = tooRecent(image, policy.runnerImagesMinAgeMs, 'runner-images-min-age');
-            if (grace)
-                return { ...grace, detail: `runner-built action image ${grace.detail}` };
-            return { action: 'remove', reason: 'remove', detail: 'runner-built action image, unused' };
-        }
-        if (policy.images === 'none')
-            return keep('not-selected', 'images is none');
-        if (policy.images === 'dangling' && image.repoTags.length > 0) {
-            return keep('tagged', 'only dangling images are candidates (images: dangling)');
-        }
-        const rank = recent.get(image.id);
-        if (rank)
-            return keep('keep-recent', rank);
-        if (cutoffMs !== undefined && image.created * 1000 > cutoffMs) {
-            return keep('too-recent', `created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`);
-        }
-        const grace = tooRecent(image, policy.minAgeMs, 'min-age');
-        if (grace)
-            return grace;
-        if (policy.budgetCut?.everything || policy.budgetCut?.images.has(image.id)) {
-            return keep('budget-met', BUDGET_MET);
-        }
-        return { action: 'remove', reason: 'remove', detail: removalDetail(policy.images, image) };
+    const context = {
+        policy,
+        cutoffMs,
+        nowMs,
+        usedBy: imageUsers(containers),
+        children: childrenOf(images, byId),
+        servedBy: serviceUsers(images, services),
+        recent,
+        arrival,
     };
     const runnerScope = (policy.runnerImages ?? 'unused') === 'unused';
     const decisions = images.map((image) => ({
         image,
-        ...decide(image),
+        ...decideImage(image, context),
         ...(runnerScope && isRunnerImage(image) ? { runnerImage: true } : {}),
     }));
+    const { cascade, noPrune, untagOnly, goneIds } = settleParents(decisions, byId, context);
+    const gone = (image) => goneIds.has(image.id);
+    return {
+        images: decisions,
+        keepRecentClocks: clocks,
+        cascade,
+        noPrune,
+        untagOnly,
+        estimatedBytes: bytesFreed(images.filter(gone), images.filter((image) => !gone(image))),
+        estimateExact: images.filter(gone).every((image) => image.layerSizesExact),
+    };
+}
+function childrenOf(images, byId) {
+    const children = new Map();
+    for (const image of images) {
+        if (image.parentId && byId.has(image.parentId))
+            pushTo(children, image.parentId, image.id);
+    }
+    return children;
+}
+function imageUsers(containers) {
+    const usedBy = new Map();
+    for (const container of containers)
+        pushTo(usedBy, container.imageId, nameOf(container));
+    return usedBy;
+}
+/** One image's decision, in the order of the policy: users, protection, parents, runner images, scope, age. */
+function decideImage(image, context) {
+    const { policy, cutoffMs } = context;
+    const users = context.usedBy.get(image.id);
+    if (users)
+        return keepImage('in-use', `used by container ${users.join(', ')}`);
+    const service = context.servedBy.get(image.id);
+    if (service)
+        return keepImage('service', service);
+    const rule = findProtection(policy.protect, image);
+    if (rule)
+        return keepImage('protected', `matches protect entry "${rule.entry}"`);
+    // Untagged parents are not candidates of their own (Docker's prune skips them too); a tagged parent
+    // is, and losing its tags is all that removing it can do while child images still need its layers.
+    const kids = context.children.get(image.id);
+    if (kids && image.repoTags.length === 0) {
+        return keepImage('parent', `untagged parent of ${kids.length} image(s); Docker removes it with its last child`);
+    }
+    // Runner-built action images: one job each, so keep-recent does not apply, whatever `images` says.
+    if ((policy.runnerImages ?? 'unused') === 'unused' && isRunnerImage(image))
+        return decideRunnerImage(image, context);
+    if (policy.images === 'none')
+        return keepImage('not-selected', 'images is none');
+    if (policy.images === 'dangling' && image.repoTags.length > 0) {
+        return keepImage('tagged', 'only dangling images are candidates (images: dangling)');
+    }
+    const rank = context.recent.get(image.id);
+    if (rank)
+        return keepImage('keep-recent', rank);
+    if (cutoffMs !== undefined && image.created * 1000 > cutoffMs) {
+        return keepImage('too-recent', `created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`);
+    }
+    const grace = tooRecent(image, policy.minAgeMs, 'min-age', context);
+    if (grace)
+        return grace;
+    if (policy.budgetCut?.everything || policy.budgetCut?.images.has(image.id)) {
+        return keepImage('budget-met', BUDGET_MET);
+    }
+    return { action: 'remove', reason: 'remove', detail: removalDetail(policy.images, image) };
+}
+function decideRunnerImage(image, context) {
+    const { policy, cutoffMs } = context;
+    if (cutoffMs !== undefined && image.created * 1000 > cutoffMs) {
+        return keepImage('too-recent', `runner-built action image created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`);
+    }
+    const grace = tooRecent(image, policy.runnerImagesMinAgeMs, 'runner-images-min-age', context);
+    if (grace)
+        return { ...grace, detail: `runner-built action image ${grace.detail}` };
+    return { action: 'remove', reason: 'remove', detail: 'runner-built action image, unused' };
+}
+const ARRIVED_BY = {
+    tagged: 'arrived (pulled, loaded, built or tagged)',
+    'first-seen': 'first seen by this tool',
+    created: 'created',
+};
+/** Kept by a grace period: the image arrived less than `graceMs` ago. */
+function tooRecent(image, graceMs, input, context) {
+    if (!graceMs || graceMs <= 0)
+        return undefined;
+    const arrived = context.arrival(image);
+    if (arrived.ms <= context.nowMs - graceMs)
+        return undefined;
+    return keepImage('too-recent', `${ARRIVED_BY[arrived.by]} ${ago(arrived.ms, context.nowMs)} (${input} ${durationText(graceMs)})`);
+}
+/**
+ * The parents' part: untagged parents Docker deletes with their last child go too, and a removed image
+ * whose children stay loses only its tags. Updates the decisions to say so.
+ */
+function settleParents(decisions, byId, context) {
     const removed = new Set(decisions.filter((d) => d.action === 'remove').map((d) => d.image.id));
     const protectedIds = new Set(decisions.filter((d) => d.reason === 'protected').map((d) => d.image.id));
-    const { cascade, noPrune } = cascadeParents(removed, byId, children, usedBy, protectedIds);
+    const { cascade, noPrune } = cascadeParents(removed, byId, context.children, context.usedBy, protectedIds);
     const goneIds = new Set([...removed, ...cascade]);
-    const gone = (image) => goneIds.has(image.id);
-    const untagOnly = [...removed].filter((id) => (children.get(id) ?? []).some((child) => !goneIds.has(child)));
+    const untagOnly = [...removed].filter((id) => (context.children.get(id) ?? []).some((child) => !goneIds.has(child)));
     const untagging = new Set(untagOnly);
     for (const decision of decisions) {
         if (goneIds.has(decision.image.id) && !removed.has(decision.image.id)) {
@@ -32208,15 +32244,7 @@ function planImages(images, containers, policy, cutoffMs, nowMs, services = []) 
             decision.detail = `${decision.detail}; only its tags go: child images still need its layers`;
         }
     }
-    return {
-        images: decisions,
-        keepRecentClocks: clocks,
-        cascade,
-        noPrune,
-        untagOnly,
-        estimatedBytes: bytesFreed(images.filter(gone), images.filter((image) => !gone(image))),
-        estimateExact: images.filter(gone).every((image) => image.layerSizesExact),
-    };
+    return { cascade, noPrune, untagOnly, goneIds };
 }
 function removalDetail(scope, image) {
     if (image.repoTags.length === 0)
