@@ -1,6 +1,5 @@
 // The budget as pure code: targets, order (least recently used first), where it stops, and the usage
 // history it orders by; and the state file's reading, locking and merging on a real folder.
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,11 +29,10 @@ import {
 } from '../src/policy/usage';
 import type { ContainerInfo, ImageInfo, Inventory } from '../src/types';
 import { inventoryOf } from './support/inventory';
+import { containerInfo, DAY_MS, hexOf as hex, imageInfo, withLayers } from './support/objects';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
-const DAY = 86_400_000;
 const MB = 1_000_000;
-const hex = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /** An image named `name`, created `ageDays` ago, with its own layer of `mb` MB on top of `base` layers. */
 function image(
@@ -43,21 +41,15 @@ function image(
   mb = 10,
   extra: Partial<ImageInfo> = {},
   base: [string, number][] = [],
-) {
+): ImageInfo {
   const layers: [string, number][] = [...base, [`own-${name}`, mb * MB]];
-  return {
+  return imageInfo({
     id: `sha256:${hex(name)}`,
     repoTags: name.startsWith('<') ? [] : [`repo/${name}:1`],
-    repoDigests: [],
-    created: (NOW - ageDays * DAY) / 1000,
-    size: layers.reduce((n, [, s]) => n + s, 0),
-    labels: {},
-    parentId: '',
-    layers: layers.map(([k]) => `sha256:${hex(k)}`),
-    layerSizes: layers.map(([, s]) => s),
-    layerSizesExact: true,
+    created: (NOW - ageDays * DAY_MS) / 1000,
+    ...withLayers(layers.map(([k, s]) => [`sha256:${hex(k)}`, s])),
     ...extra,
-  } satisfies ImageInfo;
+  });
 }
 
 function container(
@@ -66,19 +58,15 @@ function container(
   state: string,
   extra: Partial<ContainerInfo> = {},
 ): ContainerInfo {
-  return {
+  return containerInfo({
     id: hex(`c-${name}`),
     names: [name],
     imageId: img.id,
     image: img.repoTags[0] ?? img.id,
     state,
-    created: (NOW - 30 * DAY) / 1000,
-    labels: {},
-    sizeRw: 0,
-    networks: [],
-    volumes: [],
+    created: (NOW - 30 * DAY_MS) / 1000,
     ...extra,
-  };
+  });
 }
 
 const inventory = (images: ImageInfo[], containers: ContainerInfo[] = [], extra: Partial<Inventory> = {}) =>
@@ -111,15 +99,15 @@ describe('orderImages: dangling first, then tagged, each least recently used fir
     images.map((i) => ({ image: i, action: 'remove' as const, reason: 'remove' as const, detail: '' }));
 
   it('puts dangling images before tagged ones and orders each by last use, then creation', () => {
-    const lastUsed = new Map([[usedLately.id, NOW - DAY]]);
+    const lastUsed = new Map([[usedLately.id, NOW - DAY_MS]]);
     const order = orderImages(decide([young, usedLately, old, dangling]), lastUsed).map((d) => d.image);
     expect(order).toEqual([dangling, old, young, usedLately]);
   });
 
   it('breaks ties on last use by creation time, oldest first, then by ID', () => {
     const lastUsed = new Map([
-      [old.id, NOW - DAY],
-      [young.id, NOW - DAY],
+      [old.id, NOW - DAY_MS],
+      [young.id, NOW - DAY_MS],
     ]);
     expect(orderImages(decide([young, old]), lastUsed).map((d) => d.image)).toEqual([old, young]);
     const twin = image('twin', 30);
@@ -142,27 +130,30 @@ describe('orderImages: parents after their children', () => {
 });
 
 describe('lastUsedTimes: the latest of history, containers and LastTagTime', () => {
-  const a = image('a', 100, 1, { lastTagMs: NOW - 50 * DAY });
+  const a = image('a', 100, 1, { lastTagMs: NOW - 50 * DAY_MS });
   const b = image('b', 100);
   const c = image('c', 100);
 
   it('takes the latest signal, and now for an image with a running container', () => {
     const history = {
       updatedMs: NOW,
-      images: { [a.id]: { firstSeenMs: NOW - 90 * DAY, lastUsedMs: NOW - 60 * DAY } },
+      images: { [a.id]: { firstSeenMs: NOW - 90 * DAY_MS, lastUsedMs: NOW - 60 * DAY_MS } },
     };
     const containers = [
-      container('done', b, 'exited', { startedMs: NOW - 20 * DAY, finishedMs: NOW - 19 * DAY }),
+      container('done', b, 'exited', { startedMs: NOW - 20 * DAY_MS, finishedMs: NOW - 19 * DAY_MS }),
       container('live', c, 'running'),
     ];
     const times = lastUsedTimes([a, b, c], containers, history, NOW);
-    expect(times.get(a.id)).toBe(NOW - 50 * DAY); // LastTagTime is later than the recorded use
-    expect(times.get(b.id)).toBe(NOW - 19 * DAY);
+    expect(times.get(a.id)).toBe(NOW - 50 * DAY_MS); // LastTagTime is later than the recorded use
+    expect(times.get(b.id)).toBe(NOW - 19 * DAY_MS);
     expect(times.get(c.id)).toBe(NOW);
   });
 
   it('counts a time in the future (a hand-edited file, a clock jump) as now, and unknown as never', () => {
-    const history = { updatedMs: NOW, images: { [a.id]: { firstSeenMs: 0, lastUsedMs: NOW + 400 * DAY } } };
+    const history = {
+      updatedMs: NOW,
+      images: { [a.id]: { firstSeenMs: 0, lastUsedMs: NOW + 400 * DAY_MS } },
+    };
     const times = lastUsedTimes([image('a', 100), b], [], history, NOW);
     expect(times.get(a.id)).toBe(NOW);
     expect(times.get(b.id)).toBe(0);
@@ -285,8 +276,8 @@ describe('planWithBudget: candidates in budget order until every budget is met',
   it('takes stopped containers first, oldest finished first, then images', () => {
     const base = image('base', 90, 1);
     const cs = [
-      container('late', base, 'exited', { finishedMs: NOW - DAY, sizeRw: 4 * MB }),
-      container('early', base, 'exited', { finishedMs: NOW - 9 * DAY, sizeRw: 4 * MB }),
+      container('late', base, 'exited', { finishedMs: NOW - DAY_MS, sizeRw: 4 * MB }),
+      container('early', base, 'exited', { finishedMs: NOW - 9 * DAY_MS, sizeRw: 4 * MB }),
     ];
     const plan = planWithBudget(
       inventory([...imgs, base], cs),
@@ -303,8 +294,8 @@ describe('planWithBudget: candidates in budget order until every budget is met',
   it('keeps the image of a container the budget keeps', () => {
     const base = image('base', 90, 1);
     const cs = [
-      container('one', base, 'exited', { finishedMs: NOW - 9 * DAY, sizeRw: 4 * MB }),
-      container('two', base, 'exited', { finishedMs: NOW - DAY, sizeRw: 4 * MB }),
+      container('one', base, 'exited', { finishedMs: NOW - 9 * DAY_MS, sizeRw: 4 * MB }),
+      container('two', base, 'exited', { finishedMs: NOW - DAY_MS, sizeRw: 4 * MB }),
     ];
     const plan = planWithBudget(
       inventory([base], cs),
@@ -322,7 +313,7 @@ describe('planWithBudget: candidates in budget order until every budget is met',
       size: mb * MB,
       inUse: false,
       shared: false,
-      lastUsedMs: NOW - (10 - i) * DAY,
+      lastUsedMs: NOW - (10 - i) * DAY_MS,
     }));
     const withCache = inventory(imgs, [], { buildCache: records });
     const plan = planWithBudget(
@@ -349,7 +340,7 @@ describe('planWithBudget: candidates in budget order until every budget is met',
   });
 
   it('orders by recorded use: an image used lately goes last', () => {
-    const lastUsed = new Map([[imgs[0].id, NOW - DAY]]);
+    const lastUsed = new Map([[imgs[0].id, NOW - DAY_MS]]);
     const plan = planWithBudget(
       inv,
       policy({ freeSpace: bytes(200 * MB) }),

@@ -5,6 +5,7 @@ import { parseProtectEntry } from '../src/policy/protect';
 import { planRemovals, type Policy } from '../src/policy/plan';
 import type { BuilderInfo, ContainerInfo, VolumeInfo } from '../src/types';
 import { inventoryOf } from './support/inventory';
+import { containerInfo } from './support/objects';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 const H = 3600;
@@ -57,18 +58,16 @@ describe('parseBuildxLs', () => {
 });
 
 function container(name: string, state: string, ageHours: number, volumes: string[] = []): ContainerInfo {
-  return {
+  return containerInfo({
     id: `id-${name}`,
     names: [name],
     imageId: 'sha256:buildkit',
     image: 'moby/buildkit:buildx-stable-1',
     state,
     created: NOW / 1000 - ageHours * H,
-    labels: {},
     sizeRw: 100,
-    networks: [],
     volumes,
-  };
+  });
 }
 const volume = (name: string): VolumeInfo => ({
   name,

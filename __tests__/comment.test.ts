@@ -8,23 +8,18 @@ import { pullRequestOf } from '../src/github';
 import { commentMarker, MARKER_PREFIX, renderComment } from '../src/report/comment';
 import { imageRows, type RunFacts } from '../src/report/report';
 import type { ImageDecision, ImageInfo, Plan } from '../src/types';
+import { DAY_MS, imageInfo } from './support/objects';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 let seq = 0;
 function image(tags: string[], size: number): ImageInfo {
   seq++;
-  return {
+  return imageInfo({
     id: `sha256:${seq.toString(16).padStart(64, 'c')}`,
     repoTags: tags,
-    repoDigests: [],
-    created: NOW / 1000 - 86_400,
+    created: (NOW - DAY_MS) / 1000,
     size,
-    labels: {},
-    parentId: '',
-    layers: [],
-    layerSizes: [],
-    layerSizesExact: true,
-  };
+  });
 }
 
 function facts(decisions: ImageDecision[], extra: Partial<RunFacts> = {}): RunFacts {

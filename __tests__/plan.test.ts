@@ -1,14 +1,13 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { deletionGroups } from '../src/engine/apply';
 import { bytesFreed, EMPTY_LAYER, layerSizesFromHistory, planLayerSizing } from '../src/policy/estimate';
 import { parseProtectEntry } from '../src/policy/protect';
 import { planRemovals, type Policy } from '../src/policy/plan';
 import type { ContainerInfo, ImageInfo, Inventory, NetworkInfo, VolumeInfo } from '../src/types';
+import { inventoryOf } from './support/inventory';
+import { containerInfo, DAY_MS, hexOf as hex, imageInfo, withLayers } from './support/objects';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
-const DAY = 86_400;
-const hex = (n: number) => createHash('sha256').update(String(n)).digest('hex');
 
 let seq = 0;
 /** An image created `ageDays` before NOW, with layers named by key and each sized as given. */
@@ -20,19 +19,13 @@ function image(
 ): ImageInfo {
   seq++;
   const own: [string, number][] = layers.length > 0 ? layers : [[`own${seq}`, 1000]];
-  return {
+  return imageInfo({
     id: `sha256:${hex(seq)}`,
     repoTags: tags,
-    repoDigests: [],
-    created: NOW / 1000 - ageDays * DAY,
-    size: own.reduce((n, [, s]) => n + s, 0),
-    labels: {},
-    parentId: '',
-    layers: own.map(([k]) => `sha256:${k}`),
-    layerSizes: own.map(([, s]) => s),
-    layerSizesExact: true,
+    created: (NOW - ageDays * DAY_MS) / 1000,
+    ...withLayers(own.map(([k, s]) => [`sha256:${k}`, s])),
     ...extra,
-  };
+  });
 }
 
 function container(
@@ -41,39 +34,24 @@ function container(
   state = 'running',
   extra: Partial<ContainerInfo> = {},
 ): ContainerInfo {
-  return {
+  return containerInfo({
     id: hex(name.length * 7919 + name.charCodeAt(0)),
     names: [name],
     imageId: img.id,
     image: img.repoTags[0] ?? img.id,
     state,
-    created: NOW / 1000 - 10 * DAY,
-    labels: {},
-    sizeRw: 0,
-    networks: [],
-    volumes: [],
+    created: (NOW - 10 * DAY_MS) / 1000,
     ...extra,
-  };
+  });
 }
 
-function inventory(
-  images: ImageInfo[],
-  containers: ContainerInfo[] = [],
-  extra: Partial<Inventory> = {},
-): Inventory {
-  return {
-    images,
-    containers,
-    networks: [],
-    volumes: [],
-    buildCache: [],
+/** The plan's tests read no usage: it is zero here, where inventoryOf sums the images. */
+const inventory = (images: ImageInfo[], containers: ContainerInfo[] = [], extra: Partial<Inventory> = {}) =>
+  inventoryOf(images, containers, {
     usage: { layers: 0, containers: 0, volumes: 0, buildCache: 0 },
-    rootDir: '/var/lib/docker',
-    engine: { name: 'docker', version: '20.10.24', apiVersion: '1.41', imageStore: 'classic', id: 'test' },
     takenAt: NOW,
     ...extra,
-  };
-}
+  });
 
 const policy = (p: Partial<Policy> = {}): Policy => ({
   mode: 'report',
@@ -186,7 +164,7 @@ describe('planRemovals: one decision and reason per image', () => {
     ],
     [
       'older-than as a duration: newer images are too recent',
-      { olderThan: { text: '15d', durationMs: 15 * DAY * 1000 } },
+      { olderThan: { text: '15d', durationMs: 15 * DAY_MS } },
       { 'web/api:v1': 'remove:remove', 'web/api:v10': 'remove:remove', 'web/ui:1': 'keep:too-recent' },
     ],
     [
@@ -442,11 +420,11 @@ describe('containers, networks, volumes and build cache', () => {
       vol(hex(3).slice(0, 64), { driver: 'nfs' }),
     ],
     buildCache: [
-      { id: 'a', size: 1000, inUse: false, shared: false, lastUsedMs: NOW - 10 * DAY * 1000 },
-      { id: 'b', size: 2000, inUse: false, shared: false, lastUsedMs: NOW - 5 * DAY * 1000 },
-      { id: 'c', size: 4000, inUse: true, shared: false, lastUsedMs: NOW - 20 * DAY * 1000 },
+      { id: 'a', size: 1000, inUse: false, shared: false, lastUsedMs: NOW - 10 * DAY_MS },
+      { id: 'b', size: 2000, inUse: false, shared: false, lastUsedMs: NOW - 5 * DAY_MS },
+      { id: 'c', size: 4000, inUse: true, shared: false, lastUsedMs: NOW - 20 * DAY_MS },
       { id: 'd', size: 8000, inUse: false, shared: false, lastUsedMs: NOW - 3600 * 1000 },
-      { id: 'e', size: 16000, inUse: false, shared: true, lastUsedMs: NOW - 30 * DAY * 1000 },
+      { id: 'e', size: 16000, inUse: false, shared: true, lastUsedMs: NOW - 30 * DAY_MS },
     ],
   });
   const all: Partial<Policy> = {
@@ -455,7 +433,7 @@ describe('containers, networks, volumes and build cache', () => {
     volumes: 'anonymous',
     buildCache: 'unused',
     protect: [parseProtectEntry('label=keep')],
-    olderThan: { text: '1d', durationMs: DAY * 1000 },
+    olderThan: { text: '1d', durationMs: DAY_MS },
   };
   const decided = (p: Partial<Policy>) =>
     Object.fromEntries(

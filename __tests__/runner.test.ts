@@ -1,6 +1,5 @@
 // Runner-built action images (`<6 hex>:<32 hex>`): which images are of that class and how the plan
 // treats them, whatever `images` says.
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { parseProtectEntry } from '../src/policy/protect';
 import { isRunnerImage, planRemovals, type Policy } from '../src/policy/plan';
@@ -9,10 +8,10 @@ import { renderSummary } from '../src/report/summary';
 import { renderTable } from '../src/report/table';
 import type { ContainerInfo, ImageInfo } from '../src/types';
 import { inventoryOf } from './support/inventory';
+import { containerInfo, DAY_MS, hexOf, imageInfo, withLayers } from './support/objects';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
-const DAY = 86_400;
-const hex = (n: number) => createHash('sha256').update(`runner${n}`).digest('hex');
+const hex = (n: number) => hexOf(`runner${n}`);
 const STEP = '0123456789abcdef0123456789abcdef';
 const RUNNER = `d8e1f2:${STEP}`;
 
@@ -20,35 +19,25 @@ let seq = 0;
 function image(tags: string[], ageDays: number, layers: [string, number][] = []): ImageInfo {
   seq++;
   const own: [string, number][] = layers.length > 0 ? layers : [[`own${seq}`, 1000 * seq]];
-  return {
+  return imageInfo({
     id: `sha256:${hex(seq)}`,
     repoTags: tags,
-    repoDigests: [],
-    created: NOW / 1000 - ageDays * DAY,
-    size: own.reduce((n, [, s]) => n + s, 0),
-    labels: {},
-    parentId: '',
-    layers: own.map(([k]) => `sha256:${k}`),
-    layerSizes: own.map(([, s]) => s),
-    layerSizesExact: true,
-  };
+    created: (NOW - ageDays * DAY_MS) / 1000,
+    ...withLayers(own.map(([k, s]) => [`sha256:${k}`, s])),
+  });
 }
 
 const inventory = (images: ImageInfo[], containers: ContainerInfo[] = []) => inventoryOf(images, containers);
 
 function created(name: string, img: ImageInfo): ContainerInfo {
-  return {
+  return containerInfo({
     id: hex(1000 + name.length),
     names: [name],
     imageId: img.id,
     image: img.repoTags[0] ?? img.id,
     state: 'created',
-    created: NOW / 1000 - DAY,
-    labels: {},
-    sizeRw: 0,
-    networks: [],
-    volumes: [],
-  };
+    created: (NOW - DAY_MS) / 1000,
+  });
 }
 
 const policy = (p: Partial<Policy> = {}): Policy => ({
@@ -136,7 +125,7 @@ describe('planRemovals: runner-built action images', () => {
   );
 
   it('older-than applies to them', () => {
-    const d = decisions({ olderThan: { text: '1d', durationMs: DAY * 1000 } });
+    const d = decisions({ olderThan: { text: '1d', durationMs: DAY_MS } });
     expect(d[newest.repoTags[0]]).toBe('keep:too-recent:runner');
     expect(d[old1.repoTags[0]]).toBe('remove:remove:runner');
   });

@@ -1,7 +1,6 @@
 // The job summary, the pull-request comment and the annotations on huge hosts, built through the path the
 // action takes (inventory -> plan -> rows -> render): within GitHub's limits, totals before any long
 // list, and every cut list saying how many more there are.
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { planRemovals, type Policy } from '../src/policy/plan';
 import { commentMarker, renderComment } from '../src/report/comment';
@@ -9,29 +8,22 @@ import { imageRows, removalAnnotations, type ImageRow, type RunFacts } from '../
 import { renderSummary } from '../src/report/summary';
 import type { ImageInfo, Inventory, RemovalResult } from '../src/types';
 import { inventoryOf } from './support/inventory';
+import { DAY_MS, hexOf, imageInfo, withLayers } from './support/objects';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
-const DAY = 86_400;
 /** GitHub's limits: a job summary per step (bytes), a comment body (characters), an annotation's message. */
 const SUMMARY_LIMIT = 1_048_576;
 const SUMMARY_MARGIN = 900 * 1024;
 const COMMENT_LIMIT = 65_536;
 const ANNOTATION_MESSAGE_LIMIT = 4096;
-const hex = (s: string) => createHash('sha256').update(s).digest('hex');
 
 function image(key: string, tags: string[], ageDays: number, size: number): ImageInfo {
-  return {
-    id: `sha256:${hex(key)}`,
+  return imageInfo({
+    id: `sha256:${hexOf(key)}`,
     repoTags: tags,
-    repoDigests: [],
-    created: NOW / 1000 - ageDays * DAY,
-    size,
-    labels: {},
-    parentId: '',
-    layers: [`sha256:${hex(`layer-${key}`)}`],
-    layerSizes: [size],
-    layerSizesExact: true,
-  };
+    created: (NOW - ageDays * DAY_MS) / 1000,
+    ...withLayers([[`sha256:${hexOf(`layer-${key}`)}`, size]]),
+  });
 }
 
 /** 20,000 images over 500 repositories, 40 each; keep-recent 2 keeps 1,000, the other 19,000 go. */

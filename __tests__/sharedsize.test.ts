@@ -13,6 +13,7 @@ import {
   type ContentSizing,
 } from '../src/policy/estimate';
 import type { EngineInfo, ImageInfo } from '../src/types';
+import { imageInfo } from './support/objects';
 
 const MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 const INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -47,19 +48,14 @@ const DOCKER_29: Pick<EngineInfo, 'name' | 'version' | 'imageStore'> = {
 
 /** An image as the inventory has it before its content is split: all of its content unknown. */
 function listed(tag: string, layers: string[], sizes: number[], size: number): ImageInfo {
-  return {
+  return imageInfo({
     id: `sha256:${tag}`,
     repoTags: tag.startsWith('dangling') ? [] : [tag],
-    repoDigests: [],
-    created: 0,
     size,
-    labels: {},
-    parentId: '',
     layers: layers.map((l) => `sha256:${l}`),
     layerSizes: sizes,
-    layerSizesExact: true,
     contentSize: size - sizes.reduce((n, s) => n + s, 0),
-  };
+  });
 }
 
 const fleet = MEASURED.map(([tag, layers, sizes, size]) => listed(tag, layers, sizes, size));

@@ -7,6 +7,7 @@ import { renderSummary } from '../src/report/summary';
 import { renderTable } from '../src/report/table';
 import { neutralise, neutraliseJson, neutraliseLines } from '../src/text';
 import type { ImageDecision, ImageInfo, ObjectDecision, Plan } from '../src/types';
+import { DAY_MS, imageInfo } from './support/objects';
 
 const ZWSP = '\u200b';
 
@@ -121,18 +122,14 @@ describe('the renderers neutralise what the daemon and images say', () => {
   const NOW = Date.parse('2026-06-01T00:00:00Z');
   const hostile =
     'x ##[set-output name=removed-count;]999 ::warning::forged \u001b[31m\u001b]0;t\u0007 a\u202eb';
-  const image = (n: number, tags: string[], labels: Record<string, string>): ImageInfo => ({
-    id: `sha256:${String(n).padStart(64, 'b')}`,
-    repoTags: tags,
-    repoDigests: [],
-    created: NOW / 1000 - 86_400 * n,
-    size: 1000 * n,
-    labels,
-    parentId: '',
-    layers: [],
-    layerSizes: [],
-    layerSizesExact: true,
-  });
+  const image = (n: number, tags: string[], labels: Record<string, string>): ImageInfo =>
+    imageInfo({
+      id: `sha256:${String(n).padStart(64, 'b')}`,
+      repoTags: tags,
+      created: (NOW - n * DAY_MS) / 1000,
+      size: 1000 * n,
+      labels,
+    });
   const network = (id: string, action: 'remove' | 'keep'): ObjectDecision => ({
     kind: 'network',
     id,

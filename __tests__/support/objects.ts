@@ -53,3 +53,45 @@ export function containerOf(
     ...extra,
   };
 }
+
+/** An image with every field a daemon gives defaulted (no tags, no layers, created at 0); `fields` set the rest. */
+export function imageInfo(fields: Partial<ImageInfo> & { id: string }): ImageInfo {
+  return {
+    repoTags: [],
+    repoDigests: [],
+    created: 0,
+    size: 0,
+    labels: {},
+    parentId: '',
+    layers: [],
+    layerSizes: [],
+    layerSizesExact: true,
+    ...fields,
+  };
+}
+
+/** `layers` ([ID, bytes] from the bottom) as an image's fields: the layer IDs, their sizes and their sum. */
+export function withLayers(layers: [string, number][]): Pick<ImageInfo, 'layers' | 'layerSizes' | 'size'> {
+  return {
+    layers: layers.map(([id]) => id),
+    layerSizes: layers.map(([, size]) => size),
+    size: layers.reduce((n, [, size]) => n + size, 0),
+  };
+}
+
+/** A container with every field a daemon gives defaulted (no name, running, created at 0), of `fields.imageId`. */
+export function containerInfo(
+  fields: Partial<ContainerInfo> & { id: string; imageId: string },
+): ContainerInfo {
+  return {
+    names: [],
+    image: fields.imageId,
+    state: 'running',
+    created: 0,
+    labels: {},
+    sizeRw: 0,
+    networks: [],
+    volumes: [],
+    ...fields,
+  };
+}
