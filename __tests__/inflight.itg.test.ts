@@ -216,7 +216,7 @@ describeDocker('jobs in flight on a shared daemon', () => {
   );
 
   it(
-    "the engine's own image prune -a in the same harness breaks the jobs (what the README reports)",
+    "the engine's own image prune -a in the same harness breaks the jobs (what docs/policy.md reports)",
     async () => {
       await clearDaemon(daemon.docker);
       const prune = ['image', 'prune', '-a', '-f'];

@@ -409,7 +409,7 @@ function printCase(c: Case): void {
   c.notes.forEach((n) => console.log(`  note: ${n}`));
 }
 
-/** The README's table: one row per engine and size, medians with the min–max range. */
+/** docs/speed.md's table: one row per engine and size, medians with the min–max range. */
 function markdownTable(cases: Case[], rounds: number): string {
   const mmm = (xs: number[], f: (x: number) => string) =>
     xs.length ? `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})` : '–';
