@@ -1,6 +1,11 @@
 // Two runs of the action at once on the same daemon (two processes started together, same inputs): both
 // succeed, together they leave exactly what one run alone leaves, and no image is counted twice: an image
-// the other run removed first is `gone` in this run's report, not `removed`.
+// the other run removed first is `gone` in this run's report, not `removed`. That is with a lock file each
+// (runs that do not share one: other accounts, other hosts); sharing the clean-up lock, they take turns,
+// and a prune that waited past lock-wait only reports.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { runAction, type ActionRun } from './support/action';
 import { describeDocker, itWith, startDaemon, type PrivateDaemon } from './support/daemon';
@@ -17,6 +22,7 @@ const INPUTS = {
 };
 
 let daemon: PrivateDaemon;
+const locks = mkdtempSync(join(tmpdir(), 'sdp-locks-'));
 /** What a single run leaves on a fresh fleet, and how many images it removed. */
 let reference: { id: string; tags: string[] }[] = [];
 let referenceRemoved = 0;
@@ -37,9 +43,10 @@ interface Row {
 /** Two runs started together; checks everything the spec says about them. */
 async function expectConcurrentRuns(host: () => string): Promise<[ActionRun, ActionRun]> {
   const before = await freshFleet();
+  const own = (name: string) => ({ ...INPUTS, 'lock-file': join(locks, `${name}.lock`) });
   const runs = await Promise.all([
-    runAction({ host: host(), inputs: INPUTS }),
-    runAction({ host: host(), inputs: INPUTS }),
+    runAction({ host: host(), inputs: own('a') }),
+    runAction({ host: host(), inputs: own('b') }),
   ]);
   const after = await imageState(daemon.docker);
 
@@ -99,6 +106,7 @@ describeDocker('two runs at once on the same daemon', () => {
   afterAll(async () => {
     for (const p of proxies) await p.close();
     await daemon?.stop();
+    rmSync(locks, { recursive: true, force: true });
   }, 60_000);
 
   it('straight at the daemon: both exit 0, one run’s end state, every image removed by exactly one', async () => {
@@ -119,4 +127,52 @@ describeDocker('two runs at once on the same daemon', () => {
     },
     120_000,
   );
+
+  it('sharing the clean-up lock they take turns: one removes everything, the other finds nothing left', async () => {
+    const before = await freshFleet();
+    const inputs = { ...INPUTS, 'lock-file': join(locks, 'shared.lock') };
+    const runs = await Promise.all([
+      runAction({ host: daemon.host, inputs }),
+      runAction({ host: daemon.host, inputs }),
+    ]);
+    expect(await imageState(daemon.docker)).toEqual(reference);
+    expect(runs.map((r) => r.code)).toEqual([0, 0]);
+    const counts = runs.map((r) => Number(r.outputs['removed-count'])).sort((a, b) => a - b);
+    expect(counts).toEqual([0, before.size - reference.length]);
+    // Never side by side: no run met an image the other removed under it.
+    expect(runs.flatMap((r) => r.report.images as Row[]).filter((r) => r.state === 'gone')).toEqual([]);
+    expect(runs.map((r) => r.stdout).join('\n')).toContain('another clean-up of this daemon holds');
+  }, 180_000);
+
+  it('a prune that waits past lock-wait removes nothing, reports and says why; once free, it prunes', async () => {
+    const before = await freshFleet();
+    const file = join(locks, 'held.lock');
+    // Held by a live process (this test's), as another run would hold it.
+    writeFileSync(file, `${process.pid} 0123456789ab\n`, { mode: 0o600 });
+    const inputs = { ...INPUTS, 'lock-file': file, 'lock-wait': '2s' };
+    const skipped = await runAction({ host: daemon.host, inputs });
+    expect(skipped.code).toBe(0);
+    // A report: removed-count is what it would remove.
+    expect(skipped.report.mode).toBe('report');
+    expect(Number(skipped.outputs['removed-count'])).toBe(before.size - reference.length);
+    expect(skipped.report.warnings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          new RegExp(
+            `^another clean-up of this daemon \\(pid ${process.pid}\\) held the lock .*held\\.lock for 2s \\(lock-wait\\): this run removed nothing`,
+          ),
+        ),
+      ]),
+    );
+    expect(skipped.stdout).toMatch(/::warning.*another clean-up of this daemon/);
+    expect((await imageState(daemon.docker)).length).toBe(before.size);
+
+    // Released while the next run waits: it takes the lock and prunes.
+    setTimeout(() => rmSync(file, { force: true }), 1500);
+    const waited = await runAction({ host: daemon.host, inputs: { ...inputs, 'lock-wait': '1m' } });
+    expect(waited.code).toBe(0);
+    expect(Number(waited.outputs['removed-count'])).toBe(before.size - reference.length);
+    expect(waited.stdout).toContain(`holds ${file} (pid ${process.pid}): waiting up to 1m`);
+    expect(await imageState(daemon.docker)).toEqual(reference);
+  }, 180_000);
 });

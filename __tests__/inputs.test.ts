@@ -64,6 +64,7 @@ describe('readInputs defaults', () => {
       freeInodes: undefined,
       maxUsage: undefined,
       stateDir: '/home/u/.cache/safe-docker-prune',
+      lockWaitMs: 120_000,
       runnerImages: 'unused',
       buildxBuilders: 'none',
       prComment: false,

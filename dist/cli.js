@@ -29905,6 +29905,18 @@ const INPUT_SPECS = [
         help: 'usage history between runs; default $RUNNER_TOOL_CACHE/safe-docker-prune, else ~/.cache/safe-docker-prune',
     },
     {
+        name: 'lock-file',
+        default: '',
+        values: 'PATH',
+        help: "one prune of a daemon at a time: the lock prunes share; default per daemon in the user's private folder",
+    },
+    {
+        name: 'lock-wait',
+        default: '2m',
+        values: 'DURATION',
+        help: 'how long a prune waits for another one holding the lock before it skips, reporting only (0: no wait)',
+    },
+    {
         name: 'runner-images',
         default: 'unused',
         values: 'unused|none',
@@ -30268,6 +30280,8 @@ function readInputs(get, env, nowMs = Date.now()) {
             ? parseMaxUsage('max-usage-target', read('max-usage-target'))
             : undefined,
         stateDir: read('state-dir') || defaultStateDir(env),
+        lockFile: read('lock-file') || undefined,
+        lockWaitMs: parseMinAge('lock-wait', read('lock-wait'), '2m'),
         dataPath: read('data-path') ? parseDataPath(read('data-path')) : undefined,
         runnerImages: oneOf('runner-images', read('runner-images'), RUNNER_SCOPES, 'unused'),
         buildxBuilders: oneOf('buildx-builders', read('buildx-builders'), BUILDER_SCOPES, 'none'),
@@ -33532,6 +33546,68 @@ async function checkDataPath(path) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/engine/lock.ts
+// Lock files: an exclusive file holding the owner's pid and a random token, taken over when stale (its
+// owner gone, or older than a bound), waited on up to a bound. Used for the usage history's writes and
+// for the clean-up lock that keeps two prunes of one daemon (job hooks, a schedule, a loop) from running
+// at once. Anything at the lock's name that is not a regular file of ours is refused, never waited on.
+
+
+
+
+async function takeLock(file, options) {
+    const token = `${process.pid} ${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}\n`;
+    const deadline = Date.now() + options.waitMs;
+    let pause = 20;
+    let pid;
+    for (;;) {
+        try {
+            if (await createExclusive(file, token))
+                return { kind: 'taken', lock: { release: () => release(file, token) } };
+        }
+        catch (error) {
+            return { kind: 'error', message: messageOf(error) };
+        }
+        // An unreadable lock (read error) counts as held: waited on until the deadline.
+        const held = await readOwnRegularFile(file).catch(() => undefined);
+        if (held?.kind === 'refused')
+            return { kind: 'refused', why: held.why };
+        if (held?.kind === 'missing')
+            continue; // released meanwhile: take it
+        if (held?.kind === 'read') {
+            if (isStale(held.text, held.mtimeMs, options.staleMs)) {
+                await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
+                continue;
+            }
+            pid = Number(held.text.split(' ')[0]) || undefined;
+        }
+        options.onHeld?.(pid);
+        if (Date.now() >= deadline)
+            return { kind: 'busy', pid };
+        await new Promise((resolve) => setTimeout(resolve, pause + Math.random() * pause));
+        pause = Math.min(pause * 2, options.pollMs ?? 1000);
+    }
+}
+async function release(file, token) {
+    const held = await readOwnRegularFile(file).catch(() => undefined);
+    if (held?.kind === 'read' && held.text === token)
+        await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
+}
+function isStale(text, mtimeMs, staleMs) {
+    if (Date.now() - mtimeMs > staleMs)
+        return true;
+    const pid = Number(text.split(' ')[0]);
+    if (!(pid > 0))
+        return false; // being written this instant
+    try {
+        process.kill(pid, 0);
+        return false;
+    }
+    catch (error) {
+        return error.code === 'ESRCH';
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/gates.ts
 // Safety gates: containers that must be running, and healthy when they have a healthcheck, before
 // anything is planned and again after a prune.
@@ -34817,53 +34893,18 @@ async function writeState(dir, seen) {
         await lock.release();
     }
 }
-/**
- * An exclusive lock file holding the owner's pid; a stale one (owner gone, or too old) is taken over.
- * Anything at the lock's name that is not a regular file of ours is refused at once, never waited on.
- */
+/** The usage history's lock: waited on for LOCK_WAIT_MS, taken over after STALE_LOCK_MS (a write takes ms). */
 async function acquireLock(file) {
-    const token = `${process.pid} ${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}\n`;
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    for (;;) {
-        try {
-            if (await createExclusive(file, token))
-                return { release: () => releaseLock(file, token) };
-        }
-        catch (error) {
-            return `could not create the lock ${file}: ${messageOf(error)}`;
-        }
-        // An unreadable lock (read error) counts as held: waited on until the deadline.
-        const held = await readOwnRegularFile(file).catch(() => undefined);
-        if (held?.kind === 'refused')
-            return `the lock ${file} is refused (${held.why}); remove it if no run is writing`;
-        if (held?.kind === 'missing')
-            continue; // released meanwhile: take it
-        if (held?.kind === 'read' && isStale(held.text, held.mtimeMs)) {
-            await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
-            continue;
-        }
-        if (Date.now() > deadline)
+    const attempt = await takeLock(file, { waitMs: LOCK_WAIT_MS, staleMs: STALE_LOCK_MS, pollMs: 50 });
+    switch (attempt.kind) {
+        case 'taken':
+            return attempt.lock;
+        case 'error':
+            return `could not create the lock ${file}: ${attempt.message}`;
+        case 'refused':
+            return `the lock ${file} is refused (${attempt.why}); remove it if no run is writing`;
+        case 'busy':
             return `the usage history is locked by another run (${file})`;
-        await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 30));
-    }
-}
-async function releaseLock(file, token) {
-    const held = await readOwnRegularFile(file).catch(() => undefined);
-    if (held?.kind === 'read' && held.text === token)
-        await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
-}
-function isStale(text, mtimeMs) {
-    if (Date.now() - mtimeMs > STALE_LOCK_MS)
-        return true;
-    const pid = Number(text.split(' ')[0]);
-    if (!(pid > 0))
-        return false; // being written this instant
-    try {
-        process.kill(pid, 0);
-        return false;
-    }
-    catch (error) {
-        return error.code === 'ESRCH';
     }
 }
 
@@ -34871,6 +34912,9 @@ function isStale(text, mtimeMs) {
 // One pass of the shared engine: daemon check, safety gates, inventory, plan, removal, measurement and
 // the JSON report. Both front doors (the action, src/action.ts, and the command, src/cli.ts) call this
 // and only translate: inputs or flags in, outputs, summary, table or exit codes out.
+
+
+
 
 
 
@@ -34934,6 +34978,16 @@ function runTimeLimit(inputs) {
 async function runPass(inputs, docker, hooks) {
     if (inputs.dataPath)
         await checkDataPath(inputs.dataPath);
+    const clean = inputs.mode === 'prune' ? await holdCleanLock(inputs, docker.host, hooks) : { warnings: [] };
+    try {
+        return await onePass(clean.skip ? { ...inputs, mode: 'report' } : inputs, docker, hooks, clean.warnings);
+    }
+    finally {
+        await clean.lock?.release();
+    }
+}
+/** The pass itself, under the clean-up lock when it prunes; `lockWarnings` say why it may not. */
+async function onePass(inputs, docker, hooks, lockWarnings) {
     const pass = startPass(inputs, docker, hooks);
     await reachDaemon(docker);
     const gates = { before: await gatesBefore(pass) };
@@ -34947,6 +35001,7 @@ async function runPass(inputs, docker, hooks) {
     const planning = planningOf(inputs, inventory, history, disk, nowMs);
     let plan = await planPass(pass, planning);
     const warnings = [
+        ...lockWarnings,
         ...passWarnings(inventory, history, plan),
         ...(await run_recordUsage(pass, inventory, history, nowMs)),
     ];
@@ -34969,6 +35024,53 @@ async function runPass(inputs, docker, hooks) {
     hooks.info(closingLine(inputs, outcome.totals, after.usage));
     return outcome;
 }
+/** A held clean-up lock is taken over after this long whatever its pid says: no run lasts as long. */
+const CLEAN_LOCK_STALE_MS = 6 * 3_600_000;
+/**
+ * The clean-up lock: one prune of a daemon at a time (job hooks of several runners, a schedule, a loop).
+ * A prune waits up to `lock-wait` (at most half of `time-limit`), then skips: it reports what it would
+ * remove and says why. A lock that cannot be taken for another reason (a planted file, no folder) is a
+ * warning and the prune goes on without it: prunes side by side are safe, only wasteful.
+ */
+async function holdCleanLock(inputs, host, hooks) {
+    const file = inputs.lockFile ?? (0,external_node_path_namespaceObject.join)(privateDirOf(process.env), `clean-${hashOf(host)}.lock`);
+    const refused = inputs.lockFile
+        ? await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.dirname)(file), { recursive: true }).then(() => undefined, (error) => messageOf(error))
+        : await privateDir((0,external_node_path_namespaceObject.dirname)(file));
+    if (refused)
+        return { warnings: [`the clean-up lock ${file} cannot be taken (${refused}); pruning without it`] };
+    const waitMs = Math.min(inputs.lockWaitMs, inputs.timeLimitMs === undefined ? Infinity : inputs.timeLimitMs / 2);
+    let told = false;
+    const attempt = await takeLock(file, {
+        waitMs,
+        staleMs: CLEAN_LOCK_STALE_MS,
+        onHeld: (pid) => {
+            if (told)
+                return;
+            told = true;
+            hooks.info(`another clean-up of this daemon holds ${file}${pid ? ` (pid ${pid})` : ''}: waiting up to ${durationText(waitMs)}`);
+        },
+    });
+    switch (attempt.kind) {
+        case 'taken':
+            return { lock: attempt.lock, warnings: [] };
+        case 'busy':
+            return {
+                skip: true,
+                warnings: [
+                    `another clean-up of this daemon${attempt.pid ? ` (pid ${attempt.pid})` : ''} held the lock ${file} ` +
+                        `for ${durationText(waitMs)} (lock-wait): this run removed nothing and reports what it would remove`,
+                ],
+            };
+        case 'refused':
+            return { warnings: [`the clean-up lock ${file} is refused (${attempt.why}); pruning without it`] };
+        case 'error':
+            return {
+                warnings: [`the clean-up lock ${file} cannot be taken (${attempt.message}); pruning without it`],
+            };
+    }
+}
+const hashOf = (text) => (0,external_node_crypto_namespaceObject.createHash)('sha256').update(text).digest('hex').slice(0, 16);
 function startPass(inputs, docker, hooks) {
     const timings = {};
     const timed = async (name, key, fn) => {

@@ -2,20 +2,22 @@
 // the JSON report. Both front doors (the action, src/action.ts, and the command, src/cli.ts) call this
 // and only translate: inputs or flags in, outputs, summary, table or exit codes out.
 
+import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { executeBudget, executePlan, type Executed, type Phase } from './engine/apply';
 import { inspectBuilders, listBuildxBuilders } from './engine/buildx';
 import { checkDataPath, diskStats, locateDisk, type DiskPlaces, type DiskStats } from './engine/disk';
-import { writeFileAtomic } from './engine/files';
+import { privateDir, writeFileAtomic } from './engine/files';
+import { takeLock, type Lock } from './engine/lock';
 import { connectDocker, describeError, tlsAdvice, type DockerApi } from './engine/docker';
 import { checkGates } from './engine/gates';
 import { DaemonUnreachableError, InputError, InventoryError, messageOf } from './errors';
 import { measureUsage, takeInventory } from './engine/inventory';
 import { readState, writeState } from './engine/state';
-import { defaultReportFile } from './policy/inputs';
+import { defaultReportFile, privateDirOf } from './policy/inputs';
 import { budgetMetAfter, daemonUsage, hasBudget, planWithBudget, type BudgetPolicy } from './policy/budget';
-import type { FirstSeen } from './policy/age';
+import { durationText, type FirstSeen } from './policy/age';
 import { lastUsedTimes, type DaemonUsage } from './policy/usage';
 import {
   buildFailureReport,
@@ -122,6 +124,21 @@ export function runTimeLimit(inputs: Inputs): { runTimeoutMs: number; runLimitRu
  */
 export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks): Promise<Outcome> {
   if (inputs.dataPath) await checkDataPath(inputs.dataPath);
+  const clean = inputs.mode === 'prune' ? await holdCleanLock(inputs, docker.host, hooks) : { warnings: [] };
+  try {
+    return await onePass(clean.skip ? { ...inputs, mode: 'report' } : inputs, docker, hooks, clean.warnings);
+  } finally {
+    await clean.lock?.release();
+  }
+}
+
+/** The pass itself, under the clean-up lock when it prunes; `lockWarnings` say why it may not. */
+async function onePass(
+  inputs: Inputs,
+  docker: DockerApi,
+  hooks: RunHooks,
+  lockWarnings: string[],
+): Promise<Outcome> {
   const pass = startPass(inputs, docker, hooks);
   await reachDaemon(docker);
   const gates: GateReport = { before: await gatesBefore(pass) };
@@ -135,6 +152,7 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
   const planning = planningOf(inputs, inventory, history, disk, nowMs);
   let plan = await planPass(pass, planning);
   const warnings = [
+    ...lockWarnings,
     ...passWarnings(inventory, history, plan),
     ...(await recordUsage(pass, inventory, history, nowMs)),
   ];
@@ -158,6 +176,70 @@ export async function runPass(inputs: Inputs, docker: DockerApi, hooks: RunHooks
   hooks.info(closingLine(inputs, outcome.totals!, after.usage));
   return outcome;
 }
+
+/** A held clean-up lock is taken over after this long whatever its pid says: no run lasts as long. */
+const CLEAN_LOCK_STALE_MS = 6 * 3_600_000;
+
+interface CleanLock {
+  lock?: Lock;
+  /** Another prune of this daemon held the lock for the whole wait: this run only reports. */
+  skip?: boolean;
+  warnings: string[];
+}
+
+/**
+ * The clean-up lock: one prune of a daemon at a time (job hooks of several runners, a schedule, a loop).
+ * A prune waits up to `lock-wait` (at most half of `time-limit`), then skips: it reports what it would
+ * remove and says why. A lock that cannot be taken for another reason (a planted file, no folder) is a
+ * warning and the prune goes on without it: prunes side by side are safe, only wasteful.
+ */
+export async function holdCleanLock(inputs: Inputs, host: string, hooks: RunHooks): Promise<CleanLock> {
+  const file = inputs.lockFile ?? join(privateDirOf(process.env), `clean-${hashOf(host)}.lock`);
+  const refused = inputs.lockFile
+    ? await mkdir(dirname(file), { recursive: true }).then(
+        () => undefined,
+        (error: unknown) => messageOf(error),
+      )
+    : await privateDir(dirname(file));
+  if (refused)
+    return { warnings: [`the clean-up lock ${file} cannot be taken (${refused}); pruning without it`] };
+  const waitMs = Math.min(
+    inputs.lockWaitMs,
+    inputs.timeLimitMs === undefined ? Infinity : inputs.timeLimitMs / 2,
+  );
+  let told = false;
+  const attempt = await takeLock(file, {
+    waitMs,
+    staleMs: CLEAN_LOCK_STALE_MS,
+    onHeld: (pid) => {
+      if (told) return;
+      told = true;
+      hooks.info(
+        `another clean-up of this daemon holds ${file}${pid ? ` (pid ${pid})` : ''}: waiting up to ${durationText(waitMs)}`,
+      );
+    },
+  });
+  switch (attempt.kind) {
+    case 'taken':
+      return { lock: attempt.lock, warnings: [] };
+    case 'busy':
+      return {
+        skip: true,
+        warnings: [
+          `another clean-up of this daemon${attempt.pid ? ` (pid ${attempt.pid})` : ''} held the lock ${file} ` +
+            `for ${durationText(waitMs)} (lock-wait): this run removed nothing and reports what it would remove`,
+        ],
+      };
+    case 'refused':
+      return { warnings: [`the clean-up lock ${file} is refused (${attempt.why}); pruning without it`] };
+    case 'error':
+      return {
+        warnings: [`the clean-up lock ${file} cannot be taken (${attempt.message}); pruning without it`],
+      };
+  }
+}
+
+const hashOf = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
 
 /** What every stage of a pass shares: the inputs, the daemon, the front door's hooks, the timings. */
 interface Pass {

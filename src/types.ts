@@ -90,6 +90,10 @@ export interface Inputs {
   maxUsageTarget?: number;
   /** Where usage history is kept between runs (`state-dir`). */
   stateDir: string;
+  /** The clean-up lock's file (prune mode); undefined: per daemon in the user's private folder. */
+  lockFile?: string;
+  /** How long a prune waits for the clean-up lock before it skips (reports only). */
+  lockWaitMs: number;
   /** The path whose filesystem the disk figures and budgets measure (`data-path`); found when undefined. */
   dataPath?: string;
 }

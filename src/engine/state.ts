@@ -3,10 +3,10 @@
 // file, and two runs at once both land their observations. The state folder may be shared with other
 // users: the file and its lock are trusted only as regular files of ours (src/engine/files.ts).
 
-import { randomBytes } from 'node:crypto';
-import { mkdir, unlink } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createExclusive, readOwnRegularFile, writeFileAtomic } from './files';
+import { readOwnRegularFile, writeFileAtomic } from './files';
+import { takeLock, type Lock } from './lock';
 import { emptyState, parseState, recordUsage, type Observation, type UsageState } from '../policy/usage';
 import { messageOf } from '../errors';
 
@@ -92,46 +92,17 @@ export async function writeState(dir: string, seen: Observation): Promise<string
   }
 }
 
-/**
- * An exclusive lock file holding the owner's pid; a stale one (owner gone, or too old) is taken over.
- * Anything at the lock's name that is not a regular file of ours is refused at once, never waited on.
- */
-async function acquireLock(file: string): Promise<{ release(): Promise<void> } | string> {
-  const token = `${process.pid} ${randomBytes(6).toString('hex')}\n`;
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  for (;;) {
-    try {
-      if (await createExclusive(file, token)) return { release: () => releaseLock(file, token) };
-    } catch (error) {
-      return `could not create the lock ${file}: ${messageOf(error)}`;
-    }
-    // An unreadable lock (read error) counts as held: waited on until the deadline.
-    const held = await readOwnRegularFile(file).catch(() => undefined);
-    if (held?.kind === 'refused')
-      return `the lock ${file} is refused (${held.why}); remove it if no run is writing`;
-    if (held?.kind === 'missing') continue; // released meanwhile: take it
-    if (held?.kind === 'read' && isStale(held.text, held.mtimeMs)) {
-      await unlink(file).catch(() => undefined);
-      continue;
-    }
-    if (Date.now() > deadline) return `the usage history is locked by another run (${file})`;
-    await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 30));
-  }
-}
-
-async function releaseLock(file: string, token: string): Promise<void> {
-  const held = await readOwnRegularFile(file).catch(() => undefined);
-  if (held?.kind === 'read' && held.text === token) await unlink(file).catch(() => undefined);
-}
-
-function isStale(text: string, mtimeMs: number): boolean {
-  if (Date.now() - mtimeMs > STALE_LOCK_MS) return true;
-  const pid = Number(text.split(' ')[0]);
-  if (!(pid > 0)) return false; // being written this instant
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+/** The usage history's lock: waited on for LOCK_WAIT_MS, taken over after STALE_LOCK_MS (a write takes ms). */
+async function acquireLock(file: string): Promise<Lock | string> {
+  const attempt = await takeLock(file, { waitMs: LOCK_WAIT_MS, staleMs: STALE_LOCK_MS, pollMs: 50 });
+  switch (attempt.kind) {
+    case 'taken':
+      return attempt.lock;
+    case 'error':
+      return `could not create the lock ${file}: ${attempt.message}`;
+    case 'refused':
+      return `the lock ${file} is refused (${attempt.why}); remove it if no run is writing`;
+    case 'busy':
+      return `the usage history is locked by another run (${file})`;
   }
 }

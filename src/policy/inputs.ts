@@ -188,6 +188,18 @@ export const INPUT_SPECS: readonly InputSpec[] = [
     help: 'usage history between runs; default $RUNNER_TOOL_CACHE/safe-docker-prune, else ~/.cache/safe-docker-prune',
   },
   {
+    name: 'lock-file',
+    default: '',
+    values: 'PATH',
+    help: "one prune of a daemon at a time: the lock prunes share; default per daemon in the user's private folder",
+  },
+  {
+    name: 'lock-wait',
+    default: '2m',
+    values: 'DURATION',
+    help: 'how long a prune waits for another one holding the lock before it skips, reporting only (0: no wait)',
+  },
+  {
     name: 'runner-images',
     default: 'unused',
     values: 'unused|none',
@@ -590,6 +602,8 @@ export function readInputs(
       ? parseMaxUsage('max-usage-target', read('max-usage-target'))
       : undefined,
     stateDir: read('state-dir') || defaultStateDir(env),
+    lockFile: read('lock-file') || undefined,
+    lockWaitMs: parseMinAge('lock-wait', read('lock-wait'), '2m'),
     dataPath: read('data-path') ? parseDataPath(read('data-path')) : undefined,
     runnerImages: oneOf('runner-images', read('runner-images'), RUNNER_SCOPES, 'unused'),
     buildxBuilders: oneOf('buildx-builders', read('buildx-builders'), BUILDER_SCOPES, 'none'),
