@@ -53,3 +53,28 @@ export function containerOf(
     ...extra,
   };
 }
+
+/** An image with every field a daemon would give defaulted (no tags, no layers, size 0), overridden by `fields`. */
+export function imageInfo(fields: Partial<ImageInfo> & { id: string }): ImageInfo {
+  return {
+    repoTags: [],
+    repoDigests: [],
+    created: 0,
+    size: 0,
+    labels: {},
+    parentId: '',
+    layers: [],
+    layerSizes: [],
+    layerSizesExact: true,
+    ...fields,
+  };
+}
+
+/** The layer fields of an image with these `[diff ID, bytes]` layers, bottom first: its size their sum. */
+export function withLayers(layers: [string, number][]): Pick<ImageInfo, 'layers' | 'layerSizes' | 'size'> {
+  return {
+    layers: layers.map(([layer]) => layer),
+    layerSizes: layers.map(([, size]) => size),
+    size: layers.reduce((n, [, size]) => n + size, 0),
+  };
+}
