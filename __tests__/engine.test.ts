@@ -12,21 +12,10 @@ import { deleteConnections } from '../src/run';
 import { diskUsage, engineOf, podmanLayerTotal, storeUsage, usageOf } from '../src/engine/inventory';
 import { snapshotsInLayersSize } from '../src/policy/estimate';
 import type { ImageInfo } from '../src/types';
+import { imageInfo, withLayers } from './support/objects';
 
 function image(id: string, layers: [string, number][], extra: Partial<ImageInfo> = {}): ImageInfo {
-  return {
-    id,
-    repoTags: [],
-    repoDigests: [],
-    created: 0,
-    size: 0,
-    labels: {},
-    parentId: '',
-    layers: layers.map(([l]) => l),
-    layerSizes: layers.map(([, s]) => s),
-    layerSizesExact: true,
-    ...extra,
-  };
+  return imageInfo({ id, ...withLayers(layers), ...extra });
 }
 
 describe('engineOf', () => {

@@ -127,124 +127,25 @@ export function tlsAdvice(error: unknown, host: string): string | undefined {
   return undefined;
 }
 
-export function connectDocker(
-  host: string | undefined,
-  options: {
-    timeoutMs: number;
-    /** Limit for the whole run from now: afterwards every request, even one in flight, fails at once. */
-    runTimeoutMs?: number;
-    /** How the limit is described in messages, e.g. "10 × api-timeout". */
-    runLimitRule?: string;
-  },
-): DockerApi {
-  // docker-modem reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
-  // gets the same parsing as the environment variable.
-  if (host) process.env.DOCKER_HOST = host;
-  const resolved = host ?? process.env.DOCKER_HOST ?? DEFAULT_HOST;
-  prepareTls(resolved, process.env);
+export interface ConnectOptions {
+  timeoutMs: number;
+  /** Limit for the whole run from now: afterwards every request, even one in flight, fails at once. */
+  runTimeoutMs?: number;
+  /** How the limit is described in messages, e.g. "10 × api-timeout". */
+  runLimitRule?: string;
+}
+
+export function connectDocker(host: string | undefined, options: ConnectOptions): DockerApi {
+  const resolved = resolveHost(host);
   // No custom http.Agent: docker-modem formats every request's options with util.inspect (even with
   // debugging off), and an agent in them makes each call cost ~9 ms instead of ~0.2 ms. Node's global
   // agent keeps connections alive; the callers bound the concurrency.
   const modem = new Modem({ timeout: options.timeoutMs });
   const pingTimeoutMs = Math.min(PING_TIMEOUT_MS, options.timeoutMs);
-  // Checks go over new connections (no keep-alive): a daemon that is shutting down has closed its
-  // listener but still answers on the connections the run already holds.
-  const probeModem = (() => {
-    const client = new Modem({ timeout: pingTimeoutMs });
-    const fields = client as unknown as { protocol?: string; agent?: http.Agent };
-    fields.agent =
-      fields.protocol === 'https'
-        ? new https.Agent({ keepAlive: false })
-        : new http.Agent({ keepAlive: false });
-    return client;
-  })();
-
-  // The whole run's time limit: pending requests are failed when it passes, later ones at once.
-  const deadline = options.runTimeoutMs === undefined ? Infinity : Date.now() + options.runTimeoutMs;
-  const pending = new Set<(error: Error) => void>();
-  const limitError = () =>
-    Object.assign(
-      new Error(
-        `the run reached its time limit (${Math.round((options.runTimeoutMs ?? 0) / 1000)} s` +
-          `${options.runLimitRule ? `, ${options.runLimitRule}` : ''}) waiting for the daemon at ${resolved}`,
-      ),
-      { code: RUN_TIME_LIMIT },
-    );
-  // (Beyond what a timer can hold, ~24 days, only requests started later check it.)
-  const timer =
-    deadline - Date.now() > 2 ** 31 - 1
-      ? undefined
-      : setTimeout(() => {
-          for (const fail of pending) fail(limitError());
-          pending.clear();
-        }, deadline - Date.now());
-  timer?.unref();
-
-  const dial = <T>(
-    client: Modem,
-    method: string,
-    path: string,
-    query?: Record<string, unknown>,
-    timeoutMs = options.timeoutMs,
-  ) =>
-    new Promise<T>((resolve, reject) => {
-      if (Date.now() >= deadline) return reject(limitError());
-      pending.add(reject);
-      const started = Date.now();
-      client.dial(
-        {
-          path: `${path}?`,
-          method,
-          // A POST would also send its options as the JSON body; these endpoints take none.
-          options: method === 'POST' ? { _query: query ?? {}, _body: {} } : (query ?? {}),
-          statusCodes: {
-            200: true,
-            201: true,
-            204: true,
-            400: 'bad parameter',
-            403: 'forbidden',
-            404: 'not found',
-            409: 'conflict',
-            500: 'server error',
-          },
-        },
-        (err: unknown, data: unknown) => {
-          pending.delete(reject);
-          if (!err) return resolve(data as T);
-          // docker-modem ends a request that saw no byte for `timeout` with a bare "socket hang up".
-          if (isConnectionError(err) && Date.now() - started >= timeoutMs - 50) {
-            const seconds = Math.round(timeoutMs / 100) / 10;
-            return reject(
-              Object.assign(new Error(`no answer within ${seconds} s`), {
-                code: 'ETIMEDOUT',
-              }),
-            );
-          }
-          // Which call failed, for messages that would otherwise not say (the daemon's text rarely does).
-          if (!isConnectionError(err)) Object.assign(err as object, { request: `${method} ${path}` });
-          reject(err);
-        },
-      );
-    });
-
-  const ping = async () => {
-    let answer: unknown;
-    try {
-      answer = await dial<unknown>(probeModem, 'GET', '/_ping', undefined, pingTimeoutMs);
-    } catch (error) {
-      const why = notDocker(error);
-      if (why) throw new Error(`${resolved} is not a Docker daemon: ${why}`);
-      throw error;
-    }
-    // Docker answers the plain text OK; anything else is some other HTTP server.
-    const text = String(answer).trim();
-    if (text !== 'OK') {
-      const what = /^<(!doctype|html)/i.test(text) ? 'an HTML page' : JSON.stringify(text.slice(0, 40));
-      throw new Error(
-        `${resolved} is not a Docker daemon: it answered /_ping with ${what}, not Docker's "OK"`,
-      );
-    }
-  };
+  const probeModem = newConnectionsModem(pingTimeoutMs);
+  const limit = runTimeLimit(options, resolved);
+  const dial = dialer(limit, options.timeoutMs);
+  const ping = () => pingDaemon(dial, probeModem, resolved, pingTimeoutMs);
 
   return {
     host: resolved,
@@ -257,12 +158,152 @@ export function connectDocker(
       const filters = JSON.stringify({ reference: ['safe-docker-prune.invalid/probe:none'] });
       await dial<unknown>(probeModem, 'GET', '/images/json', { filters }, pingTimeoutMs);
     },
-    timeLeft: () => deadline - Date.now(),
+    timeLeft: () => limit.deadline - Date.now(),
     close() {
-      if (timer) clearTimeout(timer);
+      if (limit.timer) clearTimeout(limit.timer);
       // Idle keep-alive sockets must not hold the process open after the run.
       http.globalAgent.destroy();
       https.globalAgent.destroy();
     },
   };
+}
+
+/** The daemon's address: `host`, else DOCKER_HOST, else the default socket; with its TLS prepared (see prepareTls). */
+function resolveHost(host: string | undefined): string {
+  // docker-modem reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
+  // gets the same parsing as the environment variable.
+  if (host) process.env.DOCKER_HOST = host;
+  const resolved = host ?? process.env.DOCKER_HOST ?? DEFAULT_HOST;
+  prepareTls(resolved, process.env);
+  return resolved;
+}
+
+/**
+ * A modem for the checks, whose requests go over new connections (no keep-alive): a daemon that is
+ * shutting down has closed its listener but still answers on the connections the run already holds.
+ */
+function newConnectionsModem(timeoutMs: number): Modem {
+  const client = new Modem({ timeout: timeoutMs });
+  const fields = client as unknown as { protocol?: string; agent?: http.Agent };
+  fields.agent =
+    fields.protocol === 'https'
+      ? new https.Agent({ keepAlive: false })
+      : new http.Agent({ keepAlive: false });
+  return client;
+}
+
+/** The whole run's time limit: pending requests are failed when it passes, later ones at once. */
+interface RunLimit {
+  /** Epoch ms; Infinity without a limit. */
+  deadline: number;
+  /** The requests in flight, each by the function that fails it. */
+  pending: Set<(error: Error) => void>;
+  error(): Error;
+  timer?: NodeJS.Timeout;
+}
+
+function runTimeLimit(options: ConnectOptions, resolved: string): RunLimit {
+  const deadline = options.runTimeoutMs === undefined ? Infinity : Date.now() + options.runTimeoutMs;
+  const pending = new Set<(error: Error) => void>();
+  const error = () =>
+    Object.assign(
+      new Error(
+        `the run reached its time limit (${Math.round((options.runTimeoutMs ?? 0) / 1000)} s` +
+          `${options.runLimitRule ? `, ${options.runLimitRule}` : ''}) waiting for the daemon at ${resolved}`,
+      ),
+      { code: RUN_TIME_LIMIT },
+    );
+  // (Beyond what a timer can hold, ~24 days, only requests started later check it.)
+  const timer =
+    deadline - Date.now() > 2 ** 31 - 1
+      ? undefined
+      : setTimeout(() => {
+          for (const fail of pending) fail(error());
+          pending.clear();
+        }, deadline - Date.now());
+  timer?.unref();
+  return { deadline, pending, error, timer };
+}
+
+/** One request through `client`, answered with the body; `timeoutMs` is the client's own. */
+type Dial = <T>(
+  client: Modem,
+  method: string,
+  path: string,
+  query?: Record<string, unknown>,
+  timeoutMs?: number,
+) => Promise<T>;
+
+/** The answers taken as success, and the others' reason, as docker-modem reads them. */
+const STATUS_CODES = {
+  200: true,
+  201: true,
+  204: true,
+  400: 'bad parameter',
+  403: 'forbidden',
+  404: 'not found',
+  409: 'conflict',
+  500: 'server error',
+};
+
+/** Requests that fail at the run's time limit (see runTimeLimit) and say why they failed (see requestError). */
+function dialer(limit: RunLimit, defaultTimeoutMs: number): Dial {
+  return <T>(
+    client: Modem,
+    method: string,
+    path: string,
+    query?: Record<string, unknown>,
+    timeoutMs = defaultTimeoutMs,
+  ) =>
+    new Promise<T>((resolve, reject) => {
+      if (Date.now() >= limit.deadline) return reject(limit.error());
+      limit.pending.add(reject);
+      const started = Date.now();
+      client.dial(
+        {
+          path: `${path}?`,
+          method,
+          // A POST would also send its options as the JSON body; these endpoints take none.
+          options: method === 'POST' ? { _query: query ?? {}, _body: {} } : (query ?? {}),
+          statusCodes: STATUS_CODES,
+        },
+        (err: unknown, data: unknown) => {
+          limit.pending.delete(reject);
+          if (!err) return resolve(data as T);
+          reject(requestError(err, started, timeoutMs, `${method} ${path}`));
+        },
+      );
+    });
+}
+
+/** What a failed request rejects with: a timeout said as one, a daemon's answer with the request it answered. */
+function requestError(err: unknown, started: number, timeoutMs: number, request: string): unknown {
+  // docker-modem ends a request that saw no byte for `timeout` with a bare "socket hang up".
+  if (isConnectionError(err) && Date.now() - started >= timeoutMs - 50) {
+    const seconds = Math.round(timeoutMs / 100) / 10;
+    return Object.assign(new Error(`no answer within ${seconds} s`), {
+      code: 'ETIMEDOUT',
+    });
+  }
+  // Which call failed, for messages that would otherwise not say (the daemon's text rarely does).
+  if (!isConnectionError(err)) Object.assign(err as object, { request });
+  return err;
+}
+
+/** Rejects unless `/_ping` at `resolved` answers Docker's "OK", saying what answered where it is not Docker. */
+async function pingDaemon(dial: Dial, client: Modem, resolved: string, timeoutMs: number): Promise<void> {
+  let answer: unknown;
+  try {
+    answer = await dial<unknown>(client, 'GET', '/_ping', undefined, timeoutMs);
+  } catch (error) {
+    const why = notDocker(error);
+    if (why) throw new Error(`${resolved} is not a Docker daemon: ${why}`);
+    throw error;
+  }
+  // Docker answers the plain text OK; anything else is some other HTTP server.
+  const text = String(answer).trim();
+  if (text !== 'OK') {
+    const what = /^<(!doctype|html)/i.test(text) ? 'an HTML page' : JSON.stringify(text.slice(0, 40));
+    throw new Error(`${resolved} is not a Docker daemon: it answered /_ping with ${what}, not Docker's "OK"`);
+  }
 }

@@ -29,6 +29,7 @@ import {
   storeReads,
   storeWarnings,
   type StoredImage,
+  type StoreReads,
 } from './layerstore';
 import { mapPool } from './pool';
 import type {
@@ -322,70 +323,96 @@ export async function takeInventory(
   opts: { tagTimes?: boolean; containerTimes?: boolean } = {},
 ): Promise<Inventory> {
   const takenAt = Date.now();
+  const { phases, done } = phaseClock();
+  // Reads from the image store on disk: bounded, and stopped at the run's time limit.
+  const reader: Reader = { docker, concurrency, reads: storeReads(() => docker.timeLeft()), done };
+  const { version, info, summaries, containers, networks, df, inspected, services, store } = await readDaemon(
+    reader,
+    opts.tagTimes,
+  );
+  const present = presentImages(summaries, inspected);
+  const engine: EngineInfo = { ...engineOf(version, info), layersReadFrom: layersReadFrom(present) };
+  const imageStore = engine.imageStore;
+  const sized = await sizeLayers(reader, present, imageStore, df);
+  const contentDir = await contentStoreOf(imageStore, store, info, present);
+  const blobs = await readContentBlobs(reader, contentDir, present);
+  const times = opts.containerTimes
+    ? await readContainerTimes(reader, containers)
+    : new Map<string, ContainerTimes>();
+  const listed = present.map(({ summary, layers, lastTagMs }) =>
+    toImageInfo(summary, imageStore, {
+      layers,
+      lastTagMs,
+      sized: sized.get(summary.Id),
+      blobs: blobs.get(summary.Id),
+    }),
+  );
+  const targets = await targetsOf(
+    docker,
+    engine,
+    listed,
+    present.map((p) => p.summary),
+  );
+  const images = withUniqueContent(listed, engine, df, targets);
+  // Where LayersSize leaves the content store out (Docker before 28), its bytes are read from disk.
+  const outside = contentDir && !layersCountContent(engine.version) ? contentDir : undefined;
+  const usage = await storeUsage(engine, usageOf(df), images, outside);
+  return {
+    images,
+    containers: containersOf(containers, df, engine, images, times),
+    ...objectsOf(networks, df),
+    usage,
+    rootDir: info.DockerRootDir ?? '',
+    driver: info.Driver ?? '',
+    containerdAddress: info.Containerd?.Address || undefined,
+    engine,
+    contentExact:
+      imageStore === 'containerd' ? images.every((image) => image.contentSize === undefined) : undefined,
+    contentOutsideLayers: outside,
+    services,
+    ...(storeWarnings(reader.reads).length > 0 ? { warnings: storeWarnings(reader.reads) } : {}),
+    takenAt,
+    phases: done('doneMs', phases),
+  };
+}
+
+/** What every read of one inventory shares. `done` records a phase's end (see phaseClock). */
+interface Reader {
+  docker: DockerApi;
+  concurrency: number;
+  reads: StoreReads;
+  done: <T>(name: string, value: T) => T;
+}
+
+/** The milliseconds since the inventory began at the end of each phase, by name: `done` records one. */
+function phaseClock() {
   const began = performance.now();
   const phases: Record<string, number> = {};
   const done = <T>(name: string, value: T): T => {
     phases[name] = Math.round(performance.now() - began);
     return value;
   };
-  // Deleted between the listing and a later call (another run, a user): no longer there to plan.
-  const unlessGone = <T>(call: Promise<T>) =>
-    call.catch((error) => (isGone(error) ? undefined : Promise.reject(error)));
-  // Reads from the image store on disk: bounded, and stopped at the run's time limit.
-  const reads = storeReads(() => docker.timeLeft());
+  return { phases, done };
+}
 
+/** Deleted between the listing and a later call (another run, a user): no longer there to plan. */
+const unlessGone = <T>(call: Promise<T>) =>
+  call.catch((error) => (isGone(error) ? undefined : Promise.reject(error)));
+
+/**
+ * The daemon's answers the inventory starts from, asked at once: the image list, `/info`, `/version`,
+ * the containers, the networks, `/system/df` and the swarm's services. The per-image reads start as soon
+ * as the image list is in, while /system/df is still computing.
+ */
+async function readDaemon(reader: Reader, tagTimes: boolean | undefined) {
+  const { docker, done } = reader;
   const listing = listImages(docker).then((list) => done('listMs', list));
   const infoRead = docker.request<ApiInfo>('GET', '/info');
-  // Where the image store is on this machine and readable, each image's layers are read from it rather
-  // than asked for one inspect per image: the classic store's image and layer databases (with the
-  // layers' sizes, so no history either), or the containerd store's content, whose manifest the list
-  // names (API 1.46+; a budget also needs the last tag time, which only the inspect gives there).
-  const storeReading = Promise.all([listing, infoRead]).then(
-    async ([summaries, info]): Promise<{
-      content?: string;
-      classic?: string;
-      podman?: Map<string, StoredImage>;
-    }> => {
-      const root = info.DockerRootDir ?? '';
-      if (summaries.some((s) => s.Descriptor?.digest)) {
-        return { content: await contentStoreFor(root, summaries.map(target)) };
-      }
-      if (isContainerdStore(info.DriverStatus)) return {};
-      const classic = classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id);
-      if (classic) return { classic };
-      return { podman: await readPodmanStore(root, info.Driver ?? '', reads) };
-    },
+  const storeReading = Promise.all([listing, infoRead]).then(([summaries, info]) =>
+    findImageStore(summaries, info, reader.reads),
   );
-  const chainSizes = new Map<string, number | undefined>();
-  // The per-image reads start as soon as the image list is in, while /system/df is still computing.
   const inspecting = Promise.all([listing, storeReading])
-    .then(([summaries, store]) =>
-      mapPool(summaries, concurrency, async (summary): Promise<ImageRead | undefined> => {
-        const stored =
-          (store.classic && readStoredImage(store.classic, summary.Id, chainSizes, opts.tagTimes, reads)) ||
-          // Podman records no tag time (its LastTagTime is always zero): its store serves either way.
-          store.podman?.get(summary.Id);
-        if (stored) return { ...stored, fromStore: true };
-        const layers =
-          store.content && !opts.tagTimes && summary.Descriptor?.digest
-            ? await configLayers(store.content, summary.Descriptor.digest, reads)
-            : undefined;
-        if (layers) return { layers, lastTagMs: 0, fromStore: true };
-        const inspect = await unlessGone(
-          docker.request<{ RootFS?: { Layers?: string[] }; Metadata?: { LastTagTime?: string | null } }>(
-            'GET',
-            `/images/${summary.Id}/json`,
-          ),
-        );
-        return (
-          inspect && {
-            layers: inspect.RootFS?.Layers ?? [],
-            lastTagMs: apiTimeMs(inspect.Metadata?.LastTagTime),
-            fromStore: false,
-          }
-        );
-      }),
-    )
+    .then(([summaries, store]) => readAllLayers(reader, summaries, store, tagTimes))
     .then((all) => done('inspectMs', all));
   const [version, info, summaries, containers, networks, df, inspected, services] = await Promise.all([
     docker.request<ApiVersion>('GET', '/version'),
@@ -397,155 +424,334 @@ export async function takeInventory(
     inspecting,
     infoRead.then((info) => serviceImages(docker, info)),
   ]);
-  const present = summaries.flatMap((summary, i) => {
+  return {
+    version,
+    info,
+    summaries,
+    containers,
+    networks,
+    df,
+    inspected,
+    services,
+    store: await storeReading,
+  };
+}
+
+/** The image store as this machine can read it from disk, by kind; none of them where it cannot. */
+interface StoreAccess {
+  /** The containerd store's content folder. */
+  content?: string;
+  /** The classic store's folder (see classicStoreFor). */
+  classic?: string;
+  podman?: Map<string, StoredImage>;
+}
+
+/**
+ * Where the image store is on this machine and readable, each image's layers are read from it rather
+ * than asked for one inspect per image: the classic store's image and layer databases (with the
+ * layers' sizes, so no history either), or the containerd store's content, whose manifest the list
+ * names (API 1.46+; a budget also needs the last tag time, which only the inspect gives there).
+ */
+async function findImageStore(
+  summaries: ApiImageSummary[],
+  info: ApiInfo,
+  reads: StoreReads,
+): Promise<StoreAccess> {
+  const root = info.DockerRootDir ?? '';
+  if (summaries.some((s) => s.Descriptor?.digest)) {
+    return { content: await contentStoreFor(root, summaries.map(target)) };
+  }
+  if (isContainerdStore(info.DriverStatus)) return {};
+  const classic = classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id);
+  if (classic) return { classic };
+  return { podman: await readPodmanStore(root, info.Driver ?? '', reads) };
+}
+
+/** Every listed image's layers (see readLayers), in the list's order; undefined for an image deleted meanwhile. */
+function readAllLayers(
+  reader: Reader,
+  summaries: ApiImageSummary[],
+  store: StoreAccess,
+  tagTimes: boolean | undefined,
+): Promise<(ImageRead | undefined)[]> {
+  // Layer sizes by chain ID, across images (most layers are shared).
+  const chainSizes = new Map<string, number | undefined>();
+  return mapPool(summaries, reader.concurrency, (summary) =>
+    readLayers(reader, store, summary, chainSizes, tagTimes),
+  );
+}
+
+/** One image's layers: from the store on disk where it has them, else from the image's inspect. */
+async function readLayers(
+  reader: Reader,
+  store: StoreAccess,
+  summary: ApiImageSummary,
+  chainSizes: Map<string, number | undefined>,
+  tagTimes: boolean | undefined,
+): Promise<ImageRead | undefined> {
+  const stored =
+    (store.classic && readStoredImage(store.classic, summary.Id, chainSizes, tagTimes, reader.reads)) ||
+    // Podman records no tag time (its LastTagTime is always zero): its store serves either way.
+    store.podman?.get(summary.Id);
+  if (stored) return { ...stored, fromStore: true };
+  const layers =
+    store.content && !tagTimes && summary.Descriptor?.digest
+      ? await configLayers(store.content, summary.Descriptor.digest, reader.reads)
+      : undefined;
+  if (layers) return { layers, lastTagMs: 0, fromStore: true };
+  return inspectLayers(reader.docker, summary.Id);
+}
+
+/** One image's layers and last tag time from its inspect; undefined when it is gone. */
+async function inspectLayers(docker: DockerApi, id: string): Promise<ImageRead | undefined> {
+  const inspect = await unlessGone(
+    docker.request<{ RootFS?: { Layers?: string[] }; Metadata?: { LastTagTime?: string | null } }>(
+      'GET',
+      `/images/${id}/json`,
+    ),
+  );
+  return (
+    inspect && {
+      layers: inspect.RootFS?.Layers ?? [],
+      lastTagMs: apiTimeMs(inspect.Metadata?.LastTagTime),
+      fromStore: false,
+    }
+  );
+}
+
+/** A listed image that was still there when its layers were read, with that read. */
+type PresentImage = ImageRead & { summary: ApiImageSummary };
+
+function presentImages(summaries: ApiImageSummary[], inspected: (ImageRead | undefined)[]): PresentImage[] {
+  return summaries.flatMap((summary, i) => {
     const read = inspected[i];
     return read ? [{ summary, ...read }] : [];
   });
+}
 
+/** Where the images' layers were read: all from the store on disk, all through the API, or some of each. */
+function layersReadFrom(present: PresentImage[]): EngineInfo['layersReadFrom'] {
   const fromStore = present.filter((p) => p.fromStore).length;
-  const engine: EngineInfo = {
-    ...engineOf(version, info),
-    layersReadFrom: fromStore === present.length ? 'store' : fromStore === 0 ? 'api' : 'mixed',
-  };
-  const imageStore = engine.imageStore;
-  // On the containerd store an image's Size includes its content-store blobs, so df's Size - SharedSize
-  // is no layer total: every image is sized from its history there.
-  const dfImages = new Map<string, DfImage>(
-    imageStore === 'classic'
-      ? (df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }])
-      : [],
-  );
-  let sized: Map<string, { sizes: number[]; exact: boolean }>;
-  if (present.length > 0 && present.every((p) => p.sizes)) {
-    // Every layer sized from the store. On the classic store an image's Size is its layers' total,
-    // which checks them; Podman's adds the image's metadata.
-    sized = new Map(
-      present.map(({ summary, sizes }) => [
-        summary.Id,
-        {
-          sizes: sizes!,
-          exact: imageStore !== 'classic' || sizes!.reduce((n, x) => n + x, 0) === summary.Size,
-        },
-      ]),
-    );
-  } else {
-    const sizing = planLayerSizing(
-      present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })),
-      dfImages,
-      // Podman's and the containerd store's image sizes include more than the layers.
-      imageStore === 'classic',
-    );
-    const histories = new Map<string, number[]>();
-    await mapPool(sizing.history, concurrency, async (id) => {
-      const steps = await unlessGone(docker.request<{ Size: number }[]>('GET', `/images/${id}/history`));
-      if (steps)
-        histories.set(
-          id,
-          steps.map((step) => step.Size),
-        );
-    });
-    sized = sizing.resolve(done('historyMs', histories));
-  }
-  // The containerd store keeps each image's manifest, config and layer blobs besides the snapshots:
-  // read them from its content store when it is on this machine and readable.
-  const contentDir =
-    imageStore === 'containerd'
-      ? ((await storeReading).content ??
-        (await contentStoreFor(
-          info.DockerRootDir ?? '',
-          present.map((p) => target(p.summary)),
-        )))
-      : undefined;
-  const blobs = new Map<string, Blob[] | undefined>();
-  if (contentDir) {
-    // Scanned once, and only when some image's ID is its config's digest (Docker 26).
-    let scan: Promise<Map<string, string[]>> | undefined;
-    const parents = () => (scan ??= referrers(contentDir, reads));
-    await mapPool(present, concurrency, async ({ summary }) => {
-      blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary), parents, reads));
-    });
-    done('contentMs', blobs);
-  }
+  return fromStore === present.length ? 'store' : fromStore === 0 ? 'api' : 'mixed';
+}
 
+/** An image's layer sizes, in its layers' order, and whether they are exact. */
+interface LayerSizing {
+  sizes: number[];
+  exact: boolean;
+}
+
+/** Each image's layer sizes, by ID: from the store where it sized every layer, else see historySizes. */
+async function sizeLayers(
+  reader: Reader,
+  present: PresentImage[],
+  imageStore: ImageStore,
+  df: ApiDiskUsage,
+): Promise<Map<string, LayerSizing>> {
+  if (present.length > 0 && present.every((p) => p.sizes)) return storeSizes(present, imageStore);
+  return historySizes(reader, present, imageStore, df);
+}
+
+/**
+ * Every layer sized from the store. On the classic store an image's Size is its layers' total, which
+ * checks them; Podman's adds the image's metadata.
+ */
+function storeSizes(present: PresentImage[], imageStore: ImageStore): Map<string, LayerSizing> {
+  return new Map(
+    present.map(({ summary, sizes }) => [
+      summary.Id,
+      {
+        sizes: sizes!,
+        exact: imageStore !== 'classic' || sizes!.reduce((n, x) => n + x, 0) === summary.Size,
+      },
+    ]),
+  );
+}
+
+/** Layer sizes from `/system/df`'s image sizes where they settle them, else from histories (see planLayerSizing). */
+async function historySizes(
+  reader: Reader,
+  present: PresentImage[],
+  imageStore: ImageStore,
+  df: ApiDiskUsage,
+): Promise<Map<string, LayerSizing>> {
+  const sizing = planLayerSizing(
+    present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })),
+    // On the containerd store an image's Size includes its content-store blobs, so df's Size - SharedSize
+    // is no layer total: every image is sized from its history there.
+    imageStore === 'classic' ? dfImageSizes(df) : new Map<string, DfImage>(),
+    // Podman's and the containerd store's image sizes include more than the layers.
+    imageStore === 'classic',
+  );
+  const histories = await readHistories(reader, sizing.history);
+  return sizing.resolve(reader.done('historyMs', histories));
+}
+
+/** `/system/df`'s size and shared size of each image, by ID (shared -1 where it sends none). */
+function dfImageSizes(df: {
+  Images?: Pick<ApiImageSummary, 'Id' | 'Size' | 'SharedSize'>[] | null;
+}): Map<string, DfImage> {
+  return new Map((df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }]));
+}
+
+/** The history (step sizes, newest first) of each image in `ids`, by ID; none for an image gone meanwhile. */
+async function readHistories(reader: Reader, ids: string[]): Promise<Map<string, number[]>> {
+  const histories = new Map<string, number[]>();
+  await mapPool(ids, reader.concurrency, async (id) => {
+    const steps = await unlessGone(reader.docker.request<{ Size: number }[]>('GET', `/images/${id}/history`));
+    if (steps)
+      histories.set(
+        id,
+        steps.map((step) => step.Size),
+      );
+  });
+  return histories;
+}
+
+/**
+ * The containerd store keeps each image's manifest, config and layer blobs besides the snapshots: its
+ * content store, when it is on this machine and readable. Undefined on the other stores.
+ */
+async function contentStoreOf(
+  imageStore: ImageStore,
+  store: StoreAccess,
+  info: ApiInfo,
+  present: PresentImage[],
+): Promise<string | undefined> {
+  if (imageStore !== 'containerd') return undefined;
+  return (
+    store.content ??
+    (await contentStoreFor(
+      info.DockerRootDir ?? '',
+      present.map((p) => target(p.summary)),
+    ))
+  );
+}
+
+/** Each image's blobs read from the content store in `contentDir`, by ID; none without one. */
+async function readContentBlobs(
+  reader: Reader,
+  contentDir: string | undefined,
+  present: PresentImage[],
+): Promise<Map<string, Blob[] | undefined>> {
+  const blobs = new Map<string, Blob[] | undefined>();
+  if (!contentDir) return blobs;
+  // Scanned once, and only when some image's ID is its config's digest (Docker 26).
+  let scan: Promise<Map<string, string[]>> | undefined;
+  const parents = () => (scan ??= referrers(contentDir, reader.reads));
+  await mapPool(present, reader.concurrency, async ({ summary }) => {
+    blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary), parents, reader.reads));
+  });
+  return reader.done('contentMs', blobs);
+}
+
+/** When a container last started and finished, epoch ms (see apiTimeMs). */
+interface ContainerTimes {
+  startedMs: number;
+  finishedMs: number;
+}
+
+/** The times of each container that is not running, by ID, from its inspect; none for one gone meanwhile. */
+async function readContainerTimes(
+  reader: Reader,
+  containers: ApiContainerSummary[],
+): Promise<Map<string, ContainerTimes>> {
+  const times = new Map<string, ContainerTimes>();
+  await mapPool(
+    containers.filter((c) => c.State !== 'running'),
+    reader.concurrency,
+    async (c) => {
+      const state = (
+        await unlessGone(
+          reader.docker.request<{ State?: { StartedAt?: string; FinishedAt?: string } }>(
+            'GET',
+            `/containers/${c.Id}/json`,
+          ),
+        )
+      )?.State;
+      if (state) {
+        times.set(c.Id, { startedMs: apiTimeMs(state.StartedAt), finishedMs: apiTimeMs(state.FinishedAt) });
+      }
+    },
+  );
+  return times;
+}
+
+/** What is known of one image besides its list entry. */
+interface ImageParts {
+  layers: string[];
+  lastTagMs?: number;
+  /** Its layer sizes; undefined for none known (each 0, not exact). */
+  sized?: LayerSizing;
+  /** Its blobs as read from the containerd store's content store. */
+  blobs?: Blob[];
+}
+
+/** One image from its list entry and its layers, on an `imageStore` (Docker's or Podman's). */
+function toImageInfo(summary: ApiImageSummary, imageStore: ImageStore, parts: ImageParts): ImageInfo {
+  const layerSizes = parts.sized?.sizes ?? parts.layers.map(() => 0);
+  const layerTotal = layerSizes.reduce((n, size) => n + size, 0);
+  // What the image holds besides its layers: Podman's metadata, or the containerd store's content.
+  const extra = Math.max(0, summary.Size - layerTotal);
+  return {
+    id: summary.Id,
+    repoTags: realTags(summary.RepoTags),
+    repoDigests: (summary.RepoDigests ?? []).filter((d) => d !== '<none>@<none>'),
+    created: summary.Created,
+    size: summary.Size,
+    labels: summary.Labels ?? {},
+    parentId: summary.ParentId ?? '',
+    layers: parts.layers,
+    layerSizes,
+    layerSizesExact: parts.sized?.exact ?? false,
+    lastTagMs: parts.lastTagMs,
+    ...(imageStore === 'podman' ? { blobs: [{ key: `metadata:${summary.Id}`, size: extra }] } : {}),
+    ...(imageStore === 'containerd' ? (parts.blobs ? { blobs: parts.blobs } : { contentSize: extra }) : {}),
+  };
+}
+
+/** The containers, each sized as the daemon's usage counts it (see containerBytes), with `times` where read. */
+function containersOf(
+  containers: ApiContainerSummary[],
+  df: ApiDiskUsage,
+  engine: EngineInfo,
+  images: ImageInfo[],
+  times: Map<string, ContainerTimes>,
+): ContainerInfo[] {
   const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
   const sizeRootFs = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRootFs ?? 0]));
-  const times = new Map<string, { startedMs: number; finishedMs: number }>();
-  if (opts.containerTimes) {
-    await mapPool(
-      containers.filter((c) => c.State !== 'running'),
-      concurrency,
-      async (c) => {
-        const state = (
-          await unlessGone(
-            docker.request<{ State?: { StartedAt?: string; FinishedAt?: string } }>(
-              'GET',
-              `/containers/${c.Id}/json`,
-            ),
-          )
-        )?.State;
-        if (state) {
-          times.set(c.Id, { startedMs: apiTimeMs(state.StartedAt), finishedMs: apiTimeMs(state.FinishedAt) });
-        }
-      },
-    );
-  }
-  const listed = present.map(({ summary, layers, lastTagMs }): ImageInfo => {
-    const layerSizes = sized.get(summary.Id)?.sizes ?? layers.map(() => 0);
-    const layerTotal = layerSizes.reduce((n, size) => n + size, 0);
-    // What the image holds besides its layers: Podman's metadata, or the containerd store's content.
-    const extra = Math.max(0, summary.Size - layerTotal);
-    const read = blobs.get(summary.Id);
-    return {
-      id: summary.Id,
-      repoTags: realTags(summary.RepoTags),
-      repoDigests: (summary.RepoDigests ?? []).filter((d) => d !== '<none>@<none>'),
-      created: summary.Created,
-      size: summary.Size,
-      labels: summary.Labels ?? {},
-      parentId: summary.ParentId ?? '',
-      layers,
-      layerSizes,
-      layerSizesExact: sized.get(summary.Id)?.exact ?? false,
-      lastTagMs,
-      ...(imageStore === 'podman' ? { blobs: [{ key: `metadata:${summary.Id}`, size: extra }] } : {}),
-      ...(imageStore === 'containerd' ? (read ? { blobs: read } : { contentSize: extra }) : {}),
-    };
-  });
-  const images = withUniqueContent(
-    listed,
-    engine,
-    df,
-    await targetsOf(
-      docker,
-      engine,
-      listed,
-      present.map((p) => p.summary),
-    ),
-  );
-  // Where LayersSize leaves the content store out (Docker before 28), its bytes are read from disk.
-  const outside = contentDir && !layersCountContent(engine.version) ? contentDir : undefined;
   const unpacked = new Map(images.map((image) => [image.id, image.layerSizes.reduce((n, x) => n + x, 0)]));
+  const snapshotsCounted = snapshotsInLayersSize(engine);
+  return containers.map((c) =>
+    toContainerInfo(c, containerBytes(c, snapshotsCounted, sizeRw, sizeRootFs, unpacked), times.get(c.Id)),
+  );
+}
+
+function toContainerInfo(c: ApiContainerSummary, sizeRw: number, times?: ContainerTimes): ContainerInfo {
   return {
-    images,
-    containers: containers.map((c): ContainerInfo => ({
-      id: c.Id,
-      names: (c.Names ?? []).map((n) => n.replace(/^\//, '')),
-      imageId: c.ImageID,
-      image: c.Image,
-      state: c.State,
-      created: c.Created,
-      labels: c.Labels ?? {},
-      sizeRw: containerBytes(c, snapshotsInLayersSize(engine), sizeRw, sizeRootFs, unpacked),
-      networks: [
-        ...Object.entries(c.NetworkSettings?.Networks ?? {}).flatMap(([name, n]) => [
-          name,
-          n.NetworkID ?? '',
-        ]),
-        c.HostConfig?.NetworkMode ?? '',
-      ].filter(Boolean),
-      volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name as string),
-      ...times.get(c.Id),
-    })),
+    id: c.Id,
+    names: (c.Names ?? []).map((n) => n.replace(/^\//, '')),
+    imageId: c.ImageID,
+    image: c.Image,
+    state: c.State,
+    created: c.Created,
+    labels: c.Labels ?? {},
+    sizeRw,
+    networks: [
+      ...Object.entries(c.NetworkSettings?.Networks ?? {}).flatMap(([name, n]) => [name, n.NetworkID ?? '']),
+      c.HostConfig?.NetworkMode ?? '',
+    ].filter(Boolean),
+    volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name as string),
+    ...times,
+  };
+}
+
+/** The networks, and the volumes and build cache records `/system/df` lists. */
+function objectsOf(
+  networks: ApiNetwork[],
+  df: ApiDiskUsage,
+): Pick<Inventory, 'networks' | 'volumes' | 'buildCache'> {
+  return {
     networks: networks.map((n) => ({
       id: n.Id,
       name: n.Name,
@@ -569,18 +775,6 @@ export async function takeInventory(
       shared: r.Shared,
       lastUsedMs: Date.parse(r.LastUsedAt ?? r.CreatedAt ?? '') || 0,
     })),
-    usage: await storeUsage(engine, usageOf(df), images, outside),
-    rootDir: info.DockerRootDir ?? '',
-    driver: info.Driver ?? '',
-    containerdAddress: info.Containerd?.Address || undefined,
-    engine,
-    contentExact:
-      imageStore === 'containerd' ? images.every((image) => image.contentSize === undefined) : undefined,
-    contentOutsideLayers: outside,
-    services,
-    ...(storeWarnings(reads).length > 0 ? { warnings: storeWarnings(reads) } : {}),
-    takenAt,
-    phases: done('doneMs', phases),
   };
 }
 
@@ -649,10 +843,7 @@ export function withUniqueContent(
     targetSize: targets[i].size,
     presentManifests: targets[i].presentManifests,
   }));
-  const unique = uniqueContent(
-    sizing,
-    new Map((df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }])),
-  );
+  const unique = uniqueContent(sizing, dfImageSizes(df));
   const exact = chainsAllSeen(sizing);
   return images.map((image) => {
     const content = unique.get(image.id);
@@ -727,24 +918,11 @@ async function readPodmanImage(docker: DockerApi, summary: ApiImageSummary): Pro
     );
     const steps = await docker.request<{ Size: number }[]>('GET', `/images/${summary.Id}/history`);
     const layers = inspect.RootFS?.Layers ?? [];
-    const { sizes, exact } = layerSizesFromHistory(
+    const sized = layerSizesFromHistory(
       layers,
       steps.map((s) => s.Size),
     );
-    const total = sizes.reduce((n, size) => n + size, 0);
-    return {
-      id: summary.Id,
-      repoTags: realTags(summary.RepoTags),
-      repoDigests: [],
-      created: summary.Created,
-      size: summary.Size,
-      labels: summary.Labels ?? {},
-      parentId: summary.ParentId ?? '',
-      layers,
-      layerSizes: sizes,
-      layerSizesExact: exact,
-      blobs: [{ key: `metadata:${summary.Id}`, size: Math.max(0, summary.Size - total) }],
-    };
+    return toImageInfo(summary, 'podman', { layers, sized });
   } catch {
     return undefined; // removed meanwhile
   }
