@@ -2,15 +2,11 @@
 // runner images and the biggest items, with every user-controlled string escaped as in the job summary.
 // A hidden marker names the workflow and job, so later runs find the comment again and edit it.
 
-import {
-  formatBytes,
-  headline,
-  runnerImagesLine,
-  shortId,
-  totalsOf,
-  type ImageRow,
-  type RunFacts,
-} from './report';
+import type { RunFacts } from './facts';
+import { runnerImagesLine, totalsOf } from './figures';
+import { formatBytes, shortId } from './format';
+import type { ImageRow } from './rows';
+import { headline } from './sections';
 import { escapeHtml } from './summary';
 
 /** Every comment of this action starts with this. */

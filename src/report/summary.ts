@@ -5,27 +5,20 @@ import { snapshotsInLayersSize } from '../policy/estimate';
 import { neutralise } from '../text';
 import type { GateResult } from '../types';
 import type { Usage } from '../types';
+import { budgetLines, budgetStepCells } from './budget-lines';
+import type { GateReport, RunFacts } from './facts';
 import {
-  budgetLines,
-  budgetStepCells,
   estimateRange,
   figureToTrust,
-  formatAge,
-  headline,
-  formatBytes,
-  groupByRepository,
   isBounded,
-  shortId,
-  totalsOf,
   measuredBytes,
-  objectRows,
   runnerImagesLine,
-  type FailureReport,
-  type FinalState,
-  type GateReport,
-  type ImageRow,
-  type RunFacts,
-} from './report';
+  totalsOf,
+} from './figures';
+import { formatAge, formatBytes, shortId } from './format';
+import type { FailureReport } from './json-report';
+import { groupByRepository, objectRows, type FinalState, type ImageRow } from './rows';
+import { headline } from './sections';
 
 /**
  * Escapes for HTML text and attributes, plus the characters Markdown would act on, of text neutralised

@@ -2,25 +2,19 @@
 // strings are neutralised (src/text.ts) field by field, so columns line up and a hostile name cannot move
 // the cursor, forge lines or carry a workflow command.
 
+import { budgetLines, budgetStepCells } from './budget-lines';
+import type { RunFacts } from './facts';
 import {
-  budgetLines,
-  budgetStepCells,
   estimateRange,
   figureToTrust,
-  formatAge,
-  formatBytes,
-  groupByRepository,
-  headline,
   isBounded,
   measuredBytes,
-  objectRows,
   runnerImagesLine,
-  shortId,
   totalsOf,
-  type FinalState,
-  type ImageRow,
-  type RunFacts,
-} from './report';
+} from './figures';
+import { formatAge, formatBytes, shortId } from './format';
+import { groupByRepository, objectRows, type FinalState, type ImageRow } from './rows';
+import { headline } from './sections';
 import { neutralise as plain } from '../text';
 
 function columns(headers: string[], rows: string[][], limit: number): string[] {
