@@ -4,7 +4,7 @@
 import type { ObjectDecision, Plan } from '../types';
 import type { RunFacts } from './facts';
 import { formatBytes } from './format';
-import { objectRows, type FinalState, type ImageRow } from './rows';
+import { isGoing, objectRows, type FinalState, type ImageRow } from './rows';
 
 export interface Totals {
   /** Image IDs removed (prune) or that would be removed (report). */
@@ -104,9 +104,7 @@ export function runnerImageTotals(
   facts: RunFacts,
   rows: ImageRow[],
 ): { count: number; estimatedBytes: number } {
-  const count = rows.filter(
-    (r) => r.runnerImage && (r.state === 'removed' || r.state === 'would-remove' || r.state === 'untagged'),
-  ).length;
+  const count = rows.filter((r) => r.runnerImage && isGoing(r)).length;
   return { count, estimatedBytes: facts.plan.runnerImages?.bytes ?? 0 };
 }
 

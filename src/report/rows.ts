@@ -27,6 +27,12 @@ export interface ImageRow {
   runnerImage?: boolean;
 }
 
+/** The states of an image that goes (or would go): removed, or its tags removed. */
+const GOING: ReadonlySet<FinalState> = new Set(['removed', 'would-remove', 'untagged']);
+
+/** Whether the image goes: removed, untagged, or would be removed. */
+export const isGoing = (row: Pick<ImageRow, 'state'>): boolean => GOING.has(row.state);
+
 /** Each image's final state: the plan's decision combined with what the daemon answered. */
 export function imageRows(plan: Plan, results?: RemovalResult[]): ImageRow[] {
   const byId = new Map((results ?? []).map((r) => [r.id, r]));
