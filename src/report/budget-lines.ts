@@ -9,17 +9,34 @@ import { formatAge, formatBytes } from './format';
  * against the state before (and after a prune), what must be freed, and where it is met or why not.
  */
 export function budgetLines(b: BudgetPlan): string[] {
+  const out = targetLines(b);
+  if (b.metAtStart) out.push('every budget line is met already: nothing is removed');
+  else if (b.unmeasurable.length > 0 && b.steps.length === 0 && b.needBytes === 0) {
+    out.push('no budget can be measured here: nothing is removed');
+  } else out.push(...removalLines(b));
+  if (b.metAfterPrune !== undefined) {
+    out.push(
+      b.metAfterPrune ? 'after the prune: every budget is met' : 'after the prune: the budget is NOT met',
+    );
+  }
+  return out;
+}
+
+/** `5 GB before, 9 GB after` (after only when measured). */
+const then = (now: string, later?: string) => `${now} before${later === undefined ? '' : `, ${later} after`}`;
+
+/** A watermark: the line that starts removal, beside the target where it stops. */
+const startOf = (start: { text: string; figure?: string } | undefined, target: { text: string }) =>
+  start && start.text !== target.text && start.figure !== undefined
+    ? `, removal starts below ${start.figure} (${start.text})`
+    : '';
+
+/** Each target (free space, free inodes, daemon usage) against the state before, and after a prune. */
+function targetLines(b: BudgetPlan): string[] {
   const out: string[] = [];
   const after = b.after;
   const { freeSpace, freeInodes, maxUsage } = b.targets;
   const starts = b.starts ?? b.targets;
-  const then = (now: string, later?: string) =>
-    `${now} before${later === undefined ? '' : `, ${later} after`}`;
-  // A watermark: the line that starts removal, beside the target where it stops.
-  const startOf = (start: { text: string; figure?: string } | undefined, target: { text: string }) =>
-    start && start.text !== target.text && start.figure !== undefined
-      ? `, removal starts below ${start.figure} (${start.text})`
-      : '';
   if (freeSpace) {
     out.push(
       freeSpace.bytes === undefined
@@ -69,38 +86,34 @@ export function budgetLines(b: BudgetPlan): string[] {
         then(`${formatBytes(b.before.usage)} used`, after ? formatBytes(after.usage) : undefined),
     );
   }
+  return out;
+}
+
+/** What crossed, what must be freed, where it is met or why it cannot be, and what holds space. */
+function removalLines(b: BudgetPlan): string[] {
+  const out: string[] = [];
   const total = b.steps.at(-1)?.runningTotal ?? 0;
-  if (b.metAtStart) out.push('every budget line is met already: nothing is removed');
-  else if (b.unmeasurable.length > 0 && b.steps.length === 0 && b.needBytes === 0) {
-    out.push('no budget can be measured here: nothing is removed');
-  } else {
-    if (b.triggeredBy?.length) {
-      out.push(`crossed: ${b.triggeredBy.join(', ')}; removing until every target is met`);
-    }
-    out.push(
-      `to free: ${formatBytes(b.needBytes)}` +
-        (b.needInodes ? ` and ${b.needInodes} inodes (measured during the prune, after each removal)` : ''),
-    );
-    if (b.metAfter !== undefined) {
-      out.push(
-        `met after removal ${b.metAfter} of ${b.steps.length} (running total ${formatBytes(total)}); ` +
-          `${b.notNeeded} more candidate(s) kept: budget met`,
-      );
-    } else if (b.shortfallBytes > 0) {
-      out.push(
-        `cannot be met: every allowed removal (${b.steps.length}) frees ${formatBytes(total)}, ` +
-          `${formatBytes(b.shortfallBytes)} short`,
-      );
-    } else if (b.needInodes) {
-      out.push(`${b.steps.length} removal(s) at most, in order, stopping once the inodes are free`);
-    }
-    for (const h of b.holding) out.push(`held by ${h.kind} ${h.name}: ${formatBytes(h.bytes)}, ${h.reason}`);
+  if (b.triggeredBy?.length) {
+    out.push(`crossed: ${b.triggeredBy.join(', ')}; removing until every target is met`);
   }
-  if (b.metAfterPrune !== undefined) {
+  out.push(
+    `to free: ${formatBytes(b.needBytes)}` +
+      (b.needInodes ? ` and ${b.needInodes} inodes (measured during the prune, after each removal)` : ''),
+  );
+  if (b.metAfter !== undefined) {
     out.push(
-      b.metAfterPrune ? 'after the prune: every budget is met' : 'after the prune: the budget is NOT met',
+      `met after removal ${b.metAfter} of ${b.steps.length} (running total ${formatBytes(total)}); ` +
+        `${b.notNeeded} more candidate(s) kept: budget met`,
     );
+  } else if (b.shortfallBytes > 0) {
+    out.push(
+      `cannot be met: every allowed removal (${b.steps.length}) frees ${formatBytes(total)}, ` +
+        `${formatBytes(b.shortfallBytes)} short`,
+    );
+  } else if (b.needInodes) {
+    out.push(`${b.steps.length} removal(s) at most, in order, stopping once the inodes are free`);
   }
+  for (const h of b.holding) out.push(`held by ${h.kind} ${h.name}: ${formatBytes(h.bytes)}, ${h.reason}`);
   return out;
 }
 

@@ -6,7 +6,7 @@ import { neutralise } from '../text';
 import type { GateResult, Mode } from '../types';
 import type { RunFacts } from './facts';
 import { measuredBytes, runnerImageTotals, totalsOf, type Totals } from './figures';
-import { objectRows, type ImageRow } from './rows';
+import { objectRows, type ImageRow, type ObjectRow } from './rows';
 
 /** The JSON report: every object with its decision and reason, and the totals. */
 export function buildReport(facts: RunFacts, rows: ImageRow[]) {
@@ -15,15 +15,7 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
     status: statusOf(facts.failures ?? []),
     mode: facts.plan.mode,
     generatedAt: new Date(facts.nowMs).toISOString(),
-    daemon: {
-      host: facts.host,
-      engine: facts.engine.name,
-      version: facts.engine.version,
-      apiVersion: facts.engine.apiVersion,
-      imageStore: facts.engine.imageStore,
-      id: facts.engine.id,
-      layersReadFrom: facts.engine.layersReadFrom,
-    },
+    daemon: daemonOf(facts),
     totals: { ...totalsOf(facts, rows), estimateExact: facts.plan.estimateMethod.exact },
     estimate: facts.plan.estimate,
     estimateMethod: facts.plan.estimateMethod,
@@ -33,67 +25,99 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
       before: facts.usageBefore,
       after: facts.usageAfter ?? null,
     },
-    disk: {
-      freeBefore: facts.diskFreeBefore ?? null,
-      freeAfter: facts.diskFreeAfter ?? null,
-      inodesFreeBefore: facts.inodesFreeBefore ?? null,
-      inodesFreeAfter: facts.inodesFreeAfter ?? null,
-      path: facts.diskPlace?.path ?? null,
-      holds: facts.diskPlace?.holds ?? null,
-      why: facts.diskPlace?.why ?? null,
-      dataRoot: facts.dataRootDisk
-        ? {
-            path: facts.dataRootDisk.path,
-            freeBefore: facts.dataRootDisk.freeBefore ?? null,
-            freeAfter: facts.dataRootDisk.freeAfter ?? null,
-            inodesFreeBefore: facts.dataRootDisk.inodesFreeBefore ?? null,
-            inodesFreeAfter: facts.dataRootDisk.inodesFreeAfter ?? null,
-          }
-        : null,
-    },
+    disk: diskOf(facts),
     runnerImages: runnerImageTotals(facts, rows),
     cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
     unmatchedProtect: facts.plan.unmatchedProtect,
     keepRecentClocks: facts.plan.keepRecentClocks ?? {},
-    // Races with jobs in flight: images a delete removed beyond the plan, and tags put back after a 409.
-    unplannedRemovals: (facts.results ?? []).flatMap((r) =>
-      (r.unplanned ?? []).map((id) => ({ id, removedWith: r.id })),
-    ),
-    restoredTags: (facts.results ?? []).flatMap((r) =>
-      r.restored?.length ? [{ id: r.id, tags: r.restored }] : [],
-    ),
+    ...racesOf(facts),
     warnings: facts.warnings,
     failures: facts.failures ?? [],
     gates: facts.gates ?? { before: [] },
-    images: rows.map((r) => ({
-      id: r.image.id,
-      tags: r.image.repoTags,
-      digests: r.image.repoDigests,
-      class: r.runnerImage ? 'runner-image' : 'image',
-      created: new Date(r.image.created * 1000).toISOString(),
-      ...(r.image.lastTagMs ? { lastTagged: new Date(r.image.lastTagMs).toISOString() } : {}),
-      size: r.image.size,
-      labels: r.image.labels,
-      state: r.state,
-      reason: r.reason,
-      detail: r.detail,
-      ...(r.message ? { message: r.message } : {}),
-    })),
-    objects: objectRows(facts.plan, facts.objectResults).map((o) => ({
-      kind: o.decision.kind,
-      id: o.decision.id,
-      name: o.decision.name,
-      size: o.decision.size,
-      state: o.state,
-      reason: o.decision.reason,
-      detail: o.decision.detail,
-      ...(o.message ? { message: o.message } : {}),
-    })),
+    images: rows.map(imageEntry),
+    objects: objectRows(facts.plan, facts.objectResults).map(objectEntry),
     buildCache: facts.plan.buildCache
       ? { ...facts.plan.buildCache, result: facts.buildCacheResult ?? null }
       : null,
     budget: facts.plan.budget ?? null,
     timings: facts.timings,
+  };
+}
+
+/** The report's `daemon`: where it is and what it is. */
+function daemonOf({ host, engine }: RunFacts) {
+  return {
+    host,
+    engine: engine.name,
+    version: engine.version,
+    apiVersion: engine.apiVersion,
+    imageStore: engine.imageStore,
+    id: engine.id,
+    layersReadFrom: engine.layersReadFrom,
+  };
+}
+
+/** The report's `disk`: free bytes and inodes before and after, the path measured, and the data root's. */
+function diskOf(facts: RunFacts) {
+  const root = facts.dataRootDisk;
+  return {
+    freeBefore: facts.diskFreeBefore ?? null,
+    freeAfter: facts.diskFreeAfter ?? null,
+    inodesFreeBefore: facts.inodesFreeBefore ?? null,
+    inodesFreeAfter: facts.inodesFreeAfter ?? null,
+    path: facts.diskPlace?.path ?? null,
+    holds: facts.diskPlace?.holds ?? null,
+    why: facts.diskPlace?.why ?? null,
+    dataRoot: root
+      ? {
+          path: root.path,
+          freeBefore: root.freeBefore ?? null,
+          freeAfter: root.freeAfter ?? null,
+          inodesFreeBefore: root.inodesFreeBefore ?? null,
+          inodesFreeAfter: root.inodesFreeAfter ?? null,
+        }
+      : null,
+  };
+}
+
+/** Races with jobs in flight: images a delete removed beyond the plan, and tags put back after a 409. */
+function racesOf(facts: RunFacts) {
+  const results = facts.results ?? [];
+  return {
+    unplannedRemovals: results.flatMap((r) => (r.unplanned ?? []).map((id) => ({ id, removedWith: r.id }))),
+    restoredTags: results.flatMap((r) => (r.restored?.length ? [{ id: r.id, tags: r.restored }] : [])),
+  };
+}
+
+/** One image of the report: what it is, its final state and why. */
+function imageEntry(r: ImageRow) {
+  return {
+    id: r.image.id,
+    tags: r.image.repoTags,
+    digests: r.image.repoDigests,
+    class: r.runnerImage ? 'runner-image' : 'image',
+    created: new Date(r.image.created * 1000).toISOString(),
+    ...(r.image.lastTagMs ? { lastTagged: new Date(r.image.lastTagMs).toISOString() } : {}),
+    size: r.image.size,
+    labels: r.image.labels,
+    state: r.state,
+    reason: r.reason,
+    detail: r.detail,
+    ...(r.message ? { message: r.message } : {}),
+  };
+}
+
+/** One container, network or volume of the report: what it is, its final state and why. */
+function objectEntry(o: ObjectRow) {
+  return {
+    kind: o.decision.kind,
+    id: o.decision.id,
+    name: o.decision.name,
+    size: o.decision.size,
+    state: o.state,
+    reason: o.decision.reason,
+    detail: o.decision.detail,
+    ...(o.message ? { message: o.message } : {}),
   };
 }
 
