@@ -15,7 +15,10 @@ import {
   type BudgetPolicy,
 } from '../src/policy/budget';
 import { planRemovals } from '../src/policy/plan';
-import { budgetLines, buildReport, imageRows, type RunFacts } from '../src/report/report';
+import { budgetLines } from '../src/report/budget-lines';
+import type { RunFacts } from '../src/report/facts';
+import { buildReport } from '../src/report/json-report';
+import { imageRows } from '../src/report/rows';
 import { renderMetrics } from '../src/report/metrics';
 import { renderSummary } from '../src/report/summary';
 import { renderTable } from '../src/report/table';

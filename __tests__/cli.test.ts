@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { main, EXIT } from '../src/cli';
 import { helpText, parseCommandLine } from '../src/flags';
 import { envNameOf, EXPRESSION_DEFAULTS, INPUT_SPECS, readInputs } from '../src/policy/inputs';
-import { renderMetrics } from '../src/report/metrics';
+import type { RunFacts } from '../src/report/facts';
+import type { Totals } from '../src/report/figures';
+import { metricsOf, renderMetrics } from '../src/report/metrics';
 import { VERSION } from '../src/version';
 import { UsageError } from '../src/errors';
 
@@ -243,6 +245,109 @@ describe('renderMetrics', () => {
     );
     expect(failed).toContain(
       '_last_success_timestamp_seconds{daemon="unix:///var/run/docker.sock"} 1700000000',
+    );
+  });
+});
+
+describe('metricsOf', () => {
+  const run = {
+    inputs: { dockerHost: undefined, mode: 'prune' as const },
+    ok: true,
+    endedMs: 5000,
+    durationMs: 40,
+  };
+  const totals: Totals = {
+    removed: 3,
+    untagged: 1,
+    kept: 7,
+    gone: 0,
+    failed: 0,
+    removedContainers: 2,
+    removedNetworks: 1,
+    removedVolumes: 4,
+    buildCacheBytes: 0,
+    estimatedBytes: 1000,
+    estimatedBytesLow: 900,
+    estimatedBytesHigh: 2500,
+    reclaimedBytes: 990,
+  };
+  // Only the fields metricsOf reads.
+  const facts = (budget?: object) =>
+    ({
+      host: 'tcp://d:2375',
+      plan: { budget },
+      diskFreeBefore: 5000,
+      diskFreeAfter: 6000,
+      inodesFreeBefore: 10,
+      inodesFreeAfter: 20,
+    }) as unknown as RunFacts;
+
+  it("maps an outcome's totals, disk figures and budget to the metrics input", () => {
+    const budget = { metAtStart: false, metAfterPrune: true, shortfallBytes: 0 };
+    expect(metricsOf({ facts: facts(budget), totals }, run)).toEqual({
+      daemon: 'tcp://d:2375',
+      mode: 'prune',
+      ok: true,
+      endedMs: 5000,
+      durationMs: 40,
+      removed: { images: 3, containers: 2, networks: 1, volumes: 4 },
+      keptImages: 7,
+      estimatedBytes: 1000,
+      estimatedBytesLow: 900,
+      estimatedBytesHigh: 2500,
+      reclaimedBytes: 990,
+      diskFreeBefore: 5000,
+      diskFreeAfter: 6000,
+      inodesFreeBefore: 10,
+      inodesFreeAfter: 20,
+      budgetMet: true,
+      budgetShortfallBytes: 0,
+    });
+    // In report mode (no prune measured) whether the budget is met is as it was at the start.
+    expect(metricsOf({ facts: facts({ metAtStart: false, shortfallBytes: 12 }), totals }, run)).toMatchObject(
+      {
+        budgetMet: false,
+        budgetShortfallBytes: 12,
+      },
+    );
+    const noBudget = metricsOf({ facts: facts(), totals }, run);
+    expect(noBudget.budgetMet).toBeUndefined();
+    expect(noBudget.budgetShortfallBytes).toBeUndefined();
+  });
+
+  it('without an outcome: zero counts, no disk figures, the daemon the inputs name (or the default socket)', () => {
+    const failed = { ...run, ok: false };
+    const none = metricsOf(undefined, failed);
+    expect(none).toMatchObject({
+      daemon: 'unix:///var/run/docker.sock',
+      mode: 'prune',
+      ok: false,
+      endedMs: 5000,
+    });
+    expect(none.removed).toEqual({ images: 0, containers: 0, networks: 0, volumes: 0 });
+    const counts = [
+      'keptImages',
+      'estimatedBytes',
+      'estimatedBytesLow',
+      'estimatedBytesHigh',
+      'reclaimedBytes',
+    ] as const;
+    for (const key of counts) expect(none[key]).toBe(0);
+    const absent = [
+      'diskFreeBefore',
+      'diskFreeAfter',
+      'inodesFreeBefore',
+      'inodesFreeAfter',
+      'budgetMet',
+    ] as const;
+    for (const key of absent) expect(none[key]).toBeUndefined();
+    const gated = metricsOf(
+      { totals: undefined },
+      { ...failed, inputs: { dockerHost: 'ssh://me@host', mode: 'report' } },
+    );
+    expect(gated).toMatchObject({ daemon: 'ssh://me@host', mode: 'report', keptImages: 0 });
+    expect(renderMetrics(gated)).toContain(
+      'safe_docker_prune_success{daemon="ssh://me@host",mode="report"} 0',
     );
   });
 });

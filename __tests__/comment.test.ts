@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { pullRequestOf } from '../src/github';
 import { commentMarker, MARKER_PREFIX, renderComment } from '../src/report/comment';
-import { imageRows, type RunFacts } from '../src/report/report';
+import type { RunFacts } from '../src/report/facts';
+import { imageRows } from '../src/report/rows';
 import type { ImageDecision, ImageInfo, Plan } from '../src/types';
 import { DAY_MS, imageInfo } from './support/objects';
 

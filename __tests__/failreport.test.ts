@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { EXIT, main } from '../src/cli';
 import { DaemonUnreachableError, InputError, InventoryError } from '../src/errors';
 import { INPUT_SPECS } from '../src/policy/inputs';
-import { buildFailureReport, givenInputs, type EarlyFailure } from '../src/report/report';
+import { buildFailureReport, givenInputs, type EarlyFailure } from '../src/report/json-report';
 import { renderFailure } from '../src/report/summary';
 import { earlyFailureOf, reportEarlyFailure } from '../src/run';
 

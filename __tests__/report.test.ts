@@ -1,12 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import {
-  buildReport,
-  estimateRange,
-  imageRows,
-  removalAnnotations,
-  totalsOf,
-  type RunFacts,
-} from '../src/report/report';
+import { removalAnnotations } from '../src/report/annotations';
+import type { RunFacts } from '../src/report/facts';
+import { estimateRange, totalsOf } from '../src/report/figures';
+import { buildReport } from '../src/report/json-report';
+import { imageRows } from '../src/report/rows';
 import { escapeHtml, renderSummary } from '../src/report/summary';
 import { renderTable } from '../src/report/table';
 import type { ImageDecision, ImageInfo, Plan } from '../src/types';

@@ -3,7 +3,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { parseProtectEntry } from '../src/policy/protect';
 import { isRunnerImage, planRemovals, type Policy } from '../src/policy/plan';
-import { buildReport, imageRows, runnerImagesLine, type RunFacts } from '../src/report/report';
+import type { RunFacts } from '../src/report/facts';
+import { runnerImagesLine } from '../src/report/figures';
+import { buildReport } from '../src/report/json-report';
+import { imageRows } from '../src/report/rows';
 import { renderSummary } from '../src/report/summary';
 import { renderTable } from '../src/report/table';
 import type { ContainerInfo, ImageInfo } from '../src/types';

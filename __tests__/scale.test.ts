@@ -4,7 +4,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { planRemovals, type Policy } from '../src/policy/plan';
 import { commentMarker, renderComment } from '../src/report/comment';
-import { imageRows, removalAnnotations, type ImageRow, type RunFacts } from '../src/report/report';
+import { removalAnnotations } from '../src/report/annotations';
+import type { RunFacts } from '../src/report/facts';
+import { imageRows, type ImageRow } from '../src/report/rows';
 import { renderSummary } from '../src/report/summary';
 import type { ImageInfo, Inventory, RemovalResult } from '../src/types';
 import { inventoryOf } from './support/inventory';

@@ -2,7 +2,9 @@
 // idempotence, ordinary text untouched, and the JSON form that keeps the parsed values.
 import { describe, expect, it } from '@jest/globals';
 import { renderComment } from '../src/report/comment';
-import { imageRows, removalAnnotations, type RunFacts } from '../src/report/report';
+import { removalAnnotations } from '../src/report/annotations';
+import type { RunFacts } from '../src/report/facts';
+import { imageRows } from '../src/report/rows';
 import { renderSummary } from '../src/report/summary';
 import { renderTable } from '../src/report/table';
 import { neutralise, neutraliseJson, neutraliseLines } from '../src/text';

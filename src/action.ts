@@ -5,7 +5,7 @@ import type * as ActionsCore from '@actions/core';
 import { pullRequestOf, upsertComment } from './github';
 import { readInputs } from './policy/inputs';
 import { commentMarker, renderComment } from './report/comment';
-import { removalAnnotations } from './report/report';
+import { removalAnnotations } from './report/annotations';
 import { renderFailure, renderGatesOnly, renderSummary } from './report/summary';
 import { earlyFailureOf, openDaemon, reportEarlyFailure, runPass, type Outcome } from './run';
 import { neutralise } from './text';

@@ -10,7 +10,7 @@ import { createExclusive, privateDir, readOwnRegularFile, writeFileAtomic } from
 import { helpText, parseCommandLine, type CommandLine } from './flags';
 import { DaemonUnreachableError, InputError, messageOf, UsageError } from './errors';
 import { privateDirOf, readInputs } from './policy/inputs';
-import { renderMetrics } from './report/metrics';
+import { metricsOf, renderMetrics } from './report/metrics';
 import { renderTable } from './report/table';
 import { earlyFailureOf, openDaemon, reportEarlyFailure, runPass, type Outcome, type RunHooks } from './run';
 import { neutralise, neutraliseJson, neutraliseLines } from './text';
@@ -173,33 +173,8 @@ async function writeMetrics(
   // Only our own regular file is read back: a FIFO there would hang the pass, a symlink leak a file.
   const earlier = await readOwnRegularFile(file).catch(() => undefined);
   const previous = earlier?.kind === 'read' ? earlier.text : '';
-  const facts = outcome?.facts;
-  const totals = outcome?.totals;
   const text = renderMetrics(
-    {
-      daemon: facts?.host ?? inputs.dockerHost ?? 'unix:///var/run/docker.sock',
-      mode: inputs.mode,
-      ok,
-      endedMs: Date.now(),
-      durationMs: Date.now() - started,
-      removed: {
-        images: totals?.removed ?? 0,
-        containers: totals?.removedContainers ?? 0,
-        networks: totals?.removedNetworks ?? 0,
-        volumes: totals?.removedVolumes ?? 0,
-      },
-      keptImages: totals?.kept ?? 0,
-      estimatedBytes: totals?.estimatedBytes ?? 0,
-      estimatedBytesLow: totals?.estimatedBytesLow ?? 0,
-      estimatedBytesHigh: totals?.estimatedBytesHigh ?? 0,
-      reclaimedBytes: totals?.reclaimedBytes ?? 0,
-      diskFreeBefore: facts?.diskFreeBefore,
-      diskFreeAfter: facts?.diskFreeAfter,
-      inodesFreeBefore: facts?.inodesFreeBefore,
-      inodesFreeAfter: facts?.inodesFreeAfter,
-      budgetMet: facts?.plan.budget && (facts.plan.budget.metAfterPrune ?? facts.plan.budget.metAtStart),
-      budgetShortfallBytes: facts?.plan.budget?.shortfallBytes,
-    },
+    metricsOf(outcome, { inputs, ok, endedMs: Date.now(), durationMs: Date.now() - started }),
     previous,
   );
   // Readable by a collector running as another user (node_exporter's textfile collector).

@@ -19,24 +19,19 @@ import { defaultReportFile, privateDirOf } from './policy/inputs';
 import { budgetMetAfter, daemonUsage, hasBudget, planWithBudget, type BudgetPolicy } from './policy/budget';
 import { durationText, type FirstSeen } from './policy/age';
 import { lastUsedTimes, type DaemonUsage } from './policy/usage';
+import { budgetLines } from './report/budget-lines';
+import type { GateReport, RunFacts } from './report/facts';
+import { totalsOf, type Totals } from './report/figures';
+import { engineName, formatBytes, shortId } from './report/format';
 import {
   buildFailureReport,
   buildReport,
-  budgetLines,
-  engineName,
-  formatBytes,
   givenInputs,
-  imageRows,
-  shortId,
   statusOf,
-  totalsOf,
   type EarlyFailure,
   type FailureReport,
-  type GateReport,
-  type ImageRow,
-  type RunFacts,
-  type Totals,
-} from './report/report';
+} from './report/json-report';
+import { imageRows, type ImageRow } from './report/rows';
 import type {
   BudgetPlan,
   BuilderInfo,

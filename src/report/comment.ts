@@ -2,15 +2,10 @@
 // runner images and the biggest items, with every user-controlled string escaped as in the job summary.
 // A hidden marker names the workflow and job, so later runs find the comment again and edit it.
 
-import {
-  formatBytes,
-  headline,
-  runnerImagesLine,
-  shortId,
-  totalsOf,
-  type ImageRow,
-  type RunFacts,
-} from './report';
+import type { RunFacts } from './facts';
+import { formatBytes, shortId } from './format';
+import type { ImageRow } from './rows';
+import { sectionsOf } from './sections';
 import { escapeHtml } from './summary';
 
 /** Every comment of this action starts with this. */
@@ -30,11 +25,9 @@ const BIGGEST = 5;
 const MAX_TAGS = 3;
 
 export function renderComment(facts: RunFacts, rows: ImageRow[], marker: string): string {
-  const totals = totalsOf(facts, rows);
-  const head = headline(facts, totals);
-  const prune = facts.plan.mode === 'prune';
+  const { title, totals, head, prune, runner, removed } = sectionsOf(facts, rows);
   const out: string[] = [marker];
-  out.push(`### safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`);
+  out.push(`### ${title}`);
   out.push(`**${escapeHtml(head.action)}** ${escapeHtml(head.rest)}`);
 
   const freeBefore = facts.diskFreeBefore;
@@ -48,12 +41,11 @@ export function renderComment(facts: RunFacts, rows: ImageRow[], marker: string)
   } else {
     out.push('Free disk: unknown (the daemon is not on this machine)');
   }
-  const runner = runnerImagesLine(facts, rows);
   if (runner) out.push(escapeHtml(runner));
 
-  const going = rows
-    .filter((r) => ['removed', 'would-remove', 'untagged'].includes(r.state))
-    .sort((a, b) => b.image.size - a.image.size || a.image.id.localeCompare(b.image.id));
+  const going = [...removed].sort(
+    (a, b) => b.image.size - a.image.size || a.image.id.localeCompare(b.image.id),
+  );
   if (going.length > 0) {
     const cell = (r: ImageRow) => {
       const tags = r.image.repoTags.slice(0, MAX_TAGS).map((t) => `<code>${escapeHtml(t)}</code>`);

@@ -1,5 +1,9 @@
 // Prometheus text format for node_exporter's textfile collector, as a pure function of one pass.
 
+import type { Inputs } from '../types';
+import type { RunFacts } from './facts';
+import type { Totals } from './figures';
+
 export interface MetricsPass {
   daemon: string;
   mode: string;
@@ -22,6 +26,52 @@ export interface MetricsPass {
   budgetMet?: boolean;
   /** With a budget: bytes it lacks even after every allowed removal. */
   budgetShortfallBytes?: number;
+}
+
+/** How a pass ran, beside what it did: its inputs, whether it succeeded, when it ended, how long it took. */
+export interface PassRun {
+  inputs: Pick<Inputs, 'dockerHost' | 'mode'>;
+  ok: boolean;
+  /** Epoch milliseconds when the pass ended. */
+  endedMs: number;
+  durationMs: number;
+}
+
+/**
+ * The metrics input of one pass: its outcome's totals and disk figures (zero, or absent, when the pass
+ * has none: it failed early, or a safety gate stopped it), the daemon it ran against and how it ran.
+ */
+export function metricsOf(
+  outcome: { facts?: RunFacts; totals?: Totals } | undefined,
+  { inputs, ok, endedMs, durationMs }: PassRun,
+): MetricsPass {
+  const facts = outcome?.facts;
+  const totals = outcome?.totals;
+  const budget = facts?.plan.budget;
+  return {
+    daemon: facts?.host ?? inputs.dockerHost ?? 'unix:///var/run/docker.sock',
+    mode: inputs.mode,
+    ok,
+    endedMs,
+    durationMs,
+    removed: {
+      images: totals?.removed ?? 0,
+      containers: totals?.removedContainers ?? 0,
+      networks: totals?.removedNetworks ?? 0,
+      volumes: totals?.removedVolumes ?? 0,
+    },
+    keptImages: totals?.kept ?? 0,
+    estimatedBytes: totals?.estimatedBytes ?? 0,
+    estimatedBytesLow: totals?.estimatedBytesLow ?? 0,
+    estimatedBytesHigh: totals?.estimatedBytesHigh ?? 0,
+    reclaimedBytes: totals?.reclaimedBytes ?? 0,
+    diskFreeBefore: facts?.diskFreeBefore,
+    diskFreeAfter: facts?.diskFreeAfter,
+    inodesFreeBefore: facts?.inodesFreeBefore,
+    inodesFreeAfter: facts?.inodesFreeAfter,
+    budgetMet: budget && (budget.metAfterPrune ?? budget.metAtStart),
+    budgetShortfallBytes: budget?.shortfallBytes,
+  };
 }
 
 /** A label value escaped as the text format wants it. */

@@ -5,27 +5,12 @@ import { snapshotsInLayersSize } from '../policy/estimate';
 import { neutralise } from '../text';
 import type { GateResult } from '../types';
 import type { Usage } from '../types';
-import {
-  budgetLines,
-  budgetStepCells,
-  estimateRange,
-  figureToTrust,
-  formatAge,
-  headline,
-  formatBytes,
-  groupByRepository,
-  isBounded,
-  shortId,
-  totalsOf,
-  measuredBytes,
-  objectRows,
-  runnerImagesLine,
-  type FailureReport,
-  type FinalState,
-  type GateReport,
-  type ImageRow,
-  type RunFacts,
-} from './report';
+import type { GateReport, RunFacts } from './facts';
+import { isBounded } from './figures';
+import { formatAge, formatBytes, shortId } from './format';
+import type { FailureReport } from './json-report';
+import type { ImageRow } from './rows';
+import { buildCacheSentence, sectionsOf, type Sections } from './sections';
 
 /**
  * Escapes for HTML text and attributes, plus the characters Markdown would act on, of text neutralised
@@ -161,21 +146,63 @@ export function renderFailure(
 }
 
 export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
-  const totals = totalsOf(facts, rows);
-  const prune = facts.plan.mode === 'prune';
-  const out: string[] = [];
+  const s = sectionsOf(facts, rows);
+  return (
+    [
+      ...headSection(facts, s),
+      ...estimateSection(facts, s),
+      ...(s.budget ? budgetSection(s.budget, s.prune) : []),
+      ...warningSection(facts.warnings, s.failed),
+      ...removedSection(s, facts.nowMs),
+      otherImagesSection(s.others, facts.nowMs),
+      ...objectSections(s, facts.results !== undefined),
+    ].join('\n\n') + '\n'
+  );
+}
 
-  out.push(`## safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`);
-  const measured = measuredBytes(facts);
+/** The title, the headline, the daemon, the runner images, why the run fails and the gates. */
+function headSection(facts: RunFacts, s: Sections): string[] {
+  return [
+    `## ${s.title}`,
+    `**${escapeHtml(s.head.action)}** ${escapeHtml(s.head.rest)}`,
+    `Daemon ${code(facts.host)}: ${escapeHtml(s.head.daemon)}`,
+    ...(s.runner ? [escapeHtml(s.runner)] : []),
+    ...failureSection(facts.failures),
+    ...gateSection(facts.gates),
+  ];
+}
+
+/** Estimate and measurement side by side, per class; the method; which figure to trust; a warning note. */
+function estimateSection(facts: RunFacts, s: Sections): string[] {
+  const { prune, measured } = s;
   const method = facts.plan.estimateMethod;
-  const head = headline(facts, totals);
-  out.push(`**${escapeHtml(head.action)}** ${escapeHtml(head.rest)}`);
-  out.push(`Daemon ${code(facts.host)}: ${escapeHtml(head.daemon)}`);
-  const runner = runnerImagesLine(facts, rows);
-  if (runner) out.push(escapeHtml(runner));
-  out.push(...failureSection(facts.failures), ...gateSection(facts.gates));
+  const out = [
+    table(
+      ['', 'Estimated before removing', ...(prune ? ['Measured (Docker’s totals before − after)'] : [])],
+      estimateCells(facts, s),
+      asIs,
+    ),
+    `Estimate method: ${code(method.method)}. ${escapeHtml(method.note)}`,
+  ];
+  if (s.trust) out.push(escapeHtml(s.trust));
+  if (prune && measured === undefined) {
+    out.push('Measured: unknown (the daemon did not answer after the removals).');
+  } else if (prune && measured !== undefined && facts.plan.estimate.total > 0) {
+    // The figure the estimate allows: exact, or between the method's bounds.
+    const { low, high } = s.range;
+    if (measured < low - 0.01 * Math.max(low, 1) || measured > high + 0.01 * Math.max(high, 1)) {
+      out.push(
+        method.low === undefined
+          ? '> [!NOTE]\n> The measurement differs from the estimate by more than 1% (another process may have changed the host meanwhile).'
+          : '> [!NOTE]\n> The measurement is outside the estimate’s bounds (another process may have changed the host meanwhile).',
+      );
+    }
+  }
+  return out;
+}
 
-  // Estimate and measurement side by side, per class.
+/** The estimate table's rows: one per class (with what was measured after a prune), then the total. */
+function estimateCells(facts: RunFacts, { prune, measured, range }: Sections): string[][] {
   const e = facts.plan.estimate;
   const after = facts.usageAfter;
   // The containerd store before Docker 29 counts containers' and build cache's snapshots in its layer total.
@@ -200,7 +227,6 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
     formatBytes(bytes),
     ...(prune ? [diff(key)] : []),
   ]);
-  const range = estimateRange(facts.plan);
   const bounds = isBounded(range)
     ? ` (between ${formatBytes(range.low)} and ${formatBytes(range.high)})`
     : '';
@@ -209,127 +235,92 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
     `<b>${formatBytes(e.total)}</b>${bounds}`,
     ...(prune ? [`<b>${measured === undefined ? 'unknown' : formatBytes(measured)}</b>`] : []),
   ]);
-  out.push(
-    table(
-      ['', 'Estimated before removing', ...(prune ? ['Measured (Docker’s totals before − after)'] : [])],
-      cells,
-      asIs,
-    ),
+  return cells;
+}
+
+/** The budget's lines, and its removals in order (collapsed). */
+function budgetSection(budget: NonNullable<Sections['budget']>, prune: boolean): string[] {
+  const out = ['### Budget', budget.lines.map((line) => `- ${escapeHtml(line)}`).join('\n')];
+  if (budget.steps.length > 0) {
+    out.push(
+      `<details><summary>${prune ? 'Removals' : 'Would remove'} in budget order (${budget.steps.length})</summary>\n\n` +
+        table(['#', 'Kind', 'Object', 'Last used', 'Frees', 'Running total', ''], budget.steps, (cells) =>
+          cells.map((c, i) => (i === 2 ? code(c) : i === 6 && c ? `<b>${escapeHtml(c)}</b>` : escapeHtml(c))),
+        ) +
+        '\n\n</details>',
+    );
+  }
+  return out;
+}
+
+/** The run's warnings and the images the daemon failed to remove, capped like the tables. */
+function warningSection(warnings: string[], failed: ImageRow[]): string[] {
+  if (warnings.length === 0 && failed.length === 0) return [];
+  // Every removal can fail (a daemon answering errors): the list is capped like the tables.
+  const items: (string | ImageRow)[] = [...warnings, ...failed];
+  const shown = firstFitting(
+    items,
+    (item) =>
+      typeof item === 'string'
+        ? `- ${escapeHtml(item)}`
+        : `- failed to remove ${code(shortId(item.image.id))}: ${escapeHtml(item.message ?? '')}`,
+    MAX_WARNINGS,
   );
-  out.push(`Estimate method: ${code(method.method)}. ${escapeHtml(method.note)}`);
-  if (isBounded(range)) out.push(escapeHtml(figureToTrust(range, prune ? measured : undefined)));
-  if (prune && measured === undefined) {
-    out.push('Measured: unknown (the daemon did not answer after the removals).');
-  } else if (prune && measured !== undefined && e.total > 0) {
-    // The figure the estimate allows: exact, or between the method's bounds.
-    const { low, high } = range;
-    if (measured < low - 0.01 * Math.max(low, 1) || measured > high + 0.01 * Math.max(high, 1)) {
-      out.push(
-        method.low === undefined
-          ? '> [!NOTE]\n> The measurement differs from the estimate by more than 1% (another process may have changed the host meanwhile).'
-          : '> [!NOTE]\n> The measurement is outside the estimate’s bounds (another process may have changed the host meanwhile).',
-      );
-    }
-  }
+  if (items.length > shown.length) shown.push(`- ${moreLine(items.length - shown.length)}`);
+  return ['### Warnings', shown.join('\n')];
+}
 
-  const budget = facts.plan.budget;
-  if (budget) {
-    out.push('### Budget');
-    out.push(
-      budgetLines(budget)
-        .map((line) => `- ${escapeHtml(line)}`)
-        .join('\n'),
-    );
-    if (budget.steps.length > 0) {
-      out.push(
-        `<details><summary>${prune ? 'Removals' : 'Would remove'} in budget order (${budget.steps.length})</summary>\n\n` +
-          table(
-            ['#', 'Kind', 'Object', 'Last used', 'Frees', 'Running total', ''],
-            budgetStepCells(budget, facts.nowMs),
-            (cells) =>
-              cells.map((c, i) =>
-                i === 2 ? code(c) : i === 6 && c ? `<b>${escapeHtml(c)}</b>` : escapeHtml(c),
-              ),
-          ) +
-          '\n\n</details>',
-      );
-    }
-  }
+/** The images that go, by repository; collapsed past OPEN_ROWS. */
+function removedSection(s: Sections, nowMs: number): string[] {
+  const title = `### ${s.prune ? 'Removed' : 'Would be removed'} (${s.removed.length})`;
+  if (s.removed.length === 0) return [title, 'Nothing.'];
+  const list = table(
+    ['Repository', 'Tags', 'Image', 'Age', 'Size', 'Why'],
+    s.removedByRepository,
+    ([repository, r]) => [
+      code(repository),
+      tagsCell(r),
+      code(shortId(r.image.id)),
+      formatAge(r.image.created, nowMs),
+      formatBytes(r.image.size),
+      escapeHtml(r.detail),
+    ],
+  );
+  return [
+    title,
+    s.removed.length > OPEN_ROWS
+      ? `<details><summary>By repository (${s.removed.length})</summary>\n\n${list}\n\n</details>`
+      : list,
+  ];
+}
 
-  const failed = rows.filter((r) => r.state === 'failed');
-  if (facts.warnings.length > 0 || failed.length > 0) {
-    // Every removal can fail (a daemon answering errors): the list is capped like the tables.
-    const items: (string | ImageRow)[] = [...facts.warnings, ...failed];
-    const shown = firstFitting(
-      items,
-      (item) =>
-        typeof item === 'string'
-          ? `- ${escapeHtml(item)}`
-          : `- failed to remove ${code(shortId(item.image.id))}: ${escapeHtml(item.message ?? '')}`,
-      MAX_WARNINGS,
-    );
-    if (items.length > shown.length) shown.push(`- ${moreLine(items.length - shown.length)}`);
-    out.push('### Warnings', shown.join('\n'));
-  }
-
-  const going = new Set<FinalState>(['removed', 'would-remove', 'untagged']);
-  const removed = rows.filter((r) => going.has(r.state));
-  out.push(`### ${prune ? 'Removed' : 'Would be removed'} (${removed.length})`);
-  if (removed.length === 0) out.push('Nothing.');
-  else {
-    const byRepository = groupByRepository(removed).flatMap(([repository, members]) =>
-      members.map((r) => [repository, r] as const),
-    );
-    const list = table(
-      ['Repository', 'Tags', 'Image', 'Age', 'Size', 'Why'],
-      byRepository,
-      ([repository, r]) => [
-        code(repository),
-        tagsCell(r),
-        code(shortId(r.image.id)),
-        formatAge(r.image.created, facts.nowMs),
-        formatBytes(r.image.size),
-        escapeHtml(r.detail),
-      ],
-    );
-    out.push(
-      removed.length > OPEN_ROWS
-        ? `<details><summary>By repository (${removed.length})</summary>\n\n${list}\n\n</details>`
-        : list,
-    );
-  }
-
-  const others = rows.filter((r) => !going.has(r.state));
-  out.push(
+/** Kept and other images, with the reason (collapsed). */
+function otherImagesSection(others: ImageRow[], nowMs: number): string {
+  return (
     `<details><summary>Kept and other images (${others.length})</summary>\n\n` +
-      table(['Tags', 'Image', 'Age', 'Size', 'Reason', 'Detail'], others, (r) => [
-        tagsCell(r),
-        code(shortId(r.image.id)),
-        formatAge(r.image.created, facts.nowMs),
-        formatBytes(r.image.size),
-        `<b>${r.state === 'kept' ? escapeHtml(r.reason) : escapeHtml(r.state)}</b>`,
-        escapeHtml(r.message ? `${r.detail}: ${r.message}` : r.detail),
-      ]) +
-      '\n\n</details>',
+    table(['Tags', 'Image', 'Age', 'Size', 'Reason', 'Detail'], others, (r) => [
+      tagsCell(r),
+      code(shortId(r.image.id)),
+      formatAge(r.image.created, nowMs),
+      formatBytes(r.image.size),
+      `<b>${r.state === 'kept' ? escapeHtml(r.reason) : escapeHtml(r.state)}</b>`,
+      escapeHtml(r.message ? `${r.detail}: ${r.message}` : r.detail),
+    ]) +
+    '\n\n</details>'
   );
-  out.push(...objectSections(facts));
-  return out.join('\n\n') + '\n';
 }
 
 const KIND_TITLES = { container: 'Containers', network: 'Networks', volume: 'Volumes' } as const;
 
 /** Containers, networks and volumes of the classes this run cleans, and the build cache. */
-function objectSections(facts: RunFacts): string[] {
+function objectSections(s: Sections, pruned: boolean): string[] {
   const out: string[] = [];
-  const rows = objectRows(facts.plan, facts.objectResults).filter(
-    (r) => r.decision.reason !== 'not-selected',
-  );
   for (const kind of ['container', 'network', 'volume'] as const) {
-    const members = rows.filter((r) => r.decision.kind === kind);
+    const members = s.objects.filter((r) => r.decision.kind === kind);
     if (members.length === 0) continue;
     const removed = members.filter((r) => r.state === 'removed' || r.state === 'would-remove').length;
     out.push(
-      `<details><summary>${KIND_TITLES[kind]}: ${removed} ${facts.results ? 'removed' : 'would be removed'}, ${members.length - removed} other(s)</summary>\n\n` +
+      `<details><summary>${KIND_TITLES[kind]}: ${removed} ${pruned ? 'removed' : 'would be removed'}, ${members.length - removed} other(s)</summary>\n\n` +
         table(['Name', 'Size', 'State', 'Reason', 'Detail'], members, (r) => [
           code(r.decision.name),
           formatBytes(r.decision.size),
@@ -340,17 +331,6 @@ function objectSections(facts: RunFacts): string[] {
         '\n\n</details>',
     );
   }
-  const cache = facts.plan.buildCache;
-  if (cache) {
-    const result = facts.buildCacheResult;
-    out.push(
-      `**Build cache**: ${escapeHtml(cache.detail)}; estimated ${formatBytes(cache.estimatedBytes)}` +
-        (result
-          ? result.status === 'removed'
-            ? `, the daemon freed ${formatBytes(result.reclaimedBytes)}`
-            : `, not pruned (${escapeHtml(result.message ?? result.status)})`
-          : ''),
-    );
-  }
+  if (s.buildCache) out.push(`**Build cache**: ${buildCacheSentence(s.buildCache, escapeHtml)}`);
   return out;
 }

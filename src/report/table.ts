@@ -2,25 +2,10 @@
 // strings are neutralised (src/text.ts) field by field, so columns line up and a hostile name cannot move
 // the cursor, forge lines or carry a workflow command.
 
-import {
-  budgetLines,
-  budgetStepCells,
-  estimateRange,
-  figureToTrust,
-  formatAge,
-  formatBytes,
-  groupByRepository,
-  headline,
-  isBounded,
-  measuredBytes,
-  objectRows,
-  runnerImagesLine,
-  shortId,
-  totalsOf,
-  type FinalState,
-  type ImageRow,
-  type RunFacts,
-} from './report';
+import type { RunFacts } from './facts';
+import { formatAge, formatBytes, shortId } from './format';
+import type { ImageRow } from './rows';
+import { buildCacheSentence, sectionsOf, type Sections } from './sections';
 import { neutralise as plain } from '../text';
 
 function columns(headers: string[], rows: string[][], limit: number): string[] {
@@ -41,78 +26,87 @@ const tags = (row: ImageRow) => (row.image.repoTags.length > 0 ? row.image.repoT
 
 /** The run as text: headline, daemon, removed and kept images with reasons, other classes, warnings. */
 export function renderTable(facts: RunFacts, rows: ImageRow[], limit = 200): string {
-  const totals = totalsOf(facts, rows);
-  const head = headline(facts, totals);
-  const prune = facts.plan.mode === 'prune';
-  const out: string[] = [
-    `safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`,
-    plain(`${head.action} ${head.rest}`),
-    `Daemon ${plain(facts.host)}: ${plain(head.daemon)}`,
+  const s = sectionsOf(facts, rows);
+  return (
+    [
+      ...headLines(facts, s),
+      ...(s.budget ? budgetSection(s.budget, s.prune, limit) : []),
+      ...imageLines(s, facts.nowMs, limit),
+      ...objectLines(s, limit),
+    ].join('\n') + '\n'
+  );
+}
+
+/** The title, the headline, the daemon, the estimate, the runner images, failures and warnings. */
+function headLines(facts: RunFacts, s: Sections): string[] {
+  return [
+    s.title,
+    plain(`${s.head.action} ${s.head.rest}`),
+    `Daemon ${plain(facts.host)}: ${plain(s.head.daemon)}`,
     `Estimate method: ${plain(facts.plan.estimateMethod.method)}`,
+    ...(s.trust ? [s.trust] : []),
+    ...(s.runner ? [plain(s.runner)] : []),
+    ...(facts.failures ?? []).map((failure) => `FAILED: ${plain(failure)}`),
+    ...facts.warnings.map((warning) => `warning: ${plain(warning)}`),
   ];
-  const range = estimateRange(facts.plan);
-  if (isBounded(range)) out.push(figureToTrust(range, prune ? measuredBytes(facts) : undefined));
-  const runner = runnerImagesLine(facts, rows);
-  if (runner) out.push(plain(runner));
-  for (const failure of facts.failures ?? []) out.push(`FAILED: ${plain(failure)}`);
-  for (const warning of facts.warnings) out.push(`warning: ${plain(warning)}`);
+}
 
-  const budget = facts.plan.budget;
-  if (budget) {
-    out.push('', 'Budget');
-    out.push(...budgetLines(budget).map((line) => `  ${plain(line)}`));
-    if (budget.steps.length > 0) {
-      out.push('', `${prune ? 'Removed' : 'Would remove'} in budget order (${budget.steps.length})`);
-      out.push(
-        ...columns(
-          ['#', 'KIND', 'NAME', 'LAST USED', 'FREES', 'TOTAL', ''],
-          budgetStepCells(budget, facts.nowMs).map((cells) => cells.map(plain)),
-          limit,
-        ),
-      );
-    }
+/** The budget's lines, and its removals in order. */
+function budgetSection(budget: NonNullable<Sections['budget']>, prune: boolean, limit: number): string[] {
+  const out = ['', 'Budget', ...budget.lines.map((line) => `  ${plain(line)}`)];
+  if (budget.steps.length > 0) {
+    out.push('', `${prune ? 'Removed' : 'Would remove'} in budget order (${budget.steps.length})`);
+    out.push(
+      ...columns(
+        ['#', 'KIND', 'NAME', 'LAST USED', 'FREES', 'TOTAL', ''],
+        budget.steps.map((cells) => cells.map(plain)),
+        limit,
+      ),
+    );
   }
+  return out;
+}
 
-  const going = new Set<FinalState>(['removed', 'would-remove', 'untagged']);
-  const removed = rows.filter((r) => going.has(r.state));
-  out.push('', `${prune ? 'Removed' : 'Would remove'} (${removed.length} images)`);
-  const removedCells = groupByRepository(removed).flatMap(([, members]) =>
-    members.map((r) => [
-      shortId(r.image.id),
-      plain(tags(r)),
-      formatAge(r.image.created, facts.nowMs),
-      formatBytes(r.image.size),
-      plain(r.detail),
-    ]),
-  );
-  out.push(
-    ...(removedCells.length
-      ? columns(['IMAGE', 'TAGS', 'AGE', 'SIZE', 'WHY'], removedCells, limit)
-      : ['  nothing']),
-  );
-
-  const others = rows.filter((r) => !going.has(r.state));
-  out.push('', `Kept and other images (${others.length})`);
-  const keptCells = others.map((r) => [
+/** The images that go (by repository), then the kept and other images with their reasons. */
+function imageLines(s: Sections, nowMs: number, limit: number): string[] {
+  const removedCells = s.removedByRepository.map(([, r]) => [
     shortId(r.image.id),
     plain(tags(r)),
-    formatAge(r.image.created, facts.nowMs),
+    formatAge(r.image.created, nowMs),
+    formatBytes(r.image.size),
+    plain(r.detail),
+  ]);
+  const keptCells = s.others.map((r) => [
+    shortId(r.image.id),
+    plain(tags(r)),
+    formatAge(r.image.created, nowMs),
     formatBytes(r.image.size),
     r.state === 'kept' ? r.reason : r.state,
     plain(r.message ? `${r.detail}: ${r.message}` : r.detail),
   ]);
-  if (keptCells.length)
-    out.push(...columns(['IMAGE', 'TAGS', 'AGE', 'SIZE', 'REASON', 'DETAIL'], keptCells, limit));
+  return [
+    '',
+    `${s.prune ? 'Removed' : 'Would remove'} (${s.removed.length} images)`,
+    ...(removedCells.length
+      ? columns(['IMAGE', 'TAGS', 'AGE', 'SIZE', 'WHY'], removedCells, limit)
+      : ['  nothing']),
+    '',
+    `Kept and other images (${s.others.length})`,
+    ...(keptCells.length
+      ? columns(['IMAGE', 'TAGS', 'AGE', 'SIZE', 'REASON', 'DETAIL'], keptCells, limit)
+      : []),
+  ];
+}
 
-  const objects = objectRows(facts.plan, facts.objectResults).filter(
-    (r) => r.decision.reason !== 'not-selected',
-  );
-  if (objects.length > 0) {
-    out.push('', `Containers, networks and volumes (${objects.length})`);
+/** Containers, networks and volumes of the classes this run cleans, and the build cache. */
+function objectLines(s: Sections, limit: number): string[] {
+  const out: string[] = [];
+  if (s.objects.length > 0) {
+    out.push('', `Containers, networks and volumes (${s.objects.length})`);
     out.push(
       ...columns(
         ['KIND', 'NAME', 'SIZE', 'STATE', 'REASON', 'DETAIL'],
-        objects.map((r) => [
+        s.objects.map((r) => [
           r.decision.kind,
           plain(r.decision.name),
           formatBytes(r.decision.size),
@@ -124,18 +118,6 @@ export function renderTable(facts: RunFacts, rows: ImageRow[], limit = 200): str
       ),
     );
   }
-  const cache = facts.plan.buildCache;
-  if (cache) {
-    const result = facts.buildCacheResult;
-    out.push(
-      '',
-      `Build cache: ${plain(cache.detail)}; estimated ${formatBytes(cache.estimatedBytes)}` +
-        (result
-          ? result.status === 'removed'
-            ? `, the daemon freed ${formatBytes(result.reclaimedBytes)}`
-            : `, not pruned (${plain(result.message ?? result.status)})`
-          : ''),
-    );
-  }
-  return out.join('\n') + '\n';
+  if (s.buildCache) out.push('', `Build cache: ${buildCacheSentence(s.buildCache, plain)}`);
+  return out;
 }

@@ -1,0 +1,42 @@
+// Units and names as people read them: bytes, ages, short image IDs, the engine.
+
+import type { EngineInfo } from '../types';
+
+const STORE_NAMES: Record<EngineInfo['imageStore'], string> = {
+  classic: 'classic image store',
+  containerd: 'containerd image store',
+  podman: 'containers/storage',
+};
+
+/** `Docker 28.5.2 (API 1.51, containerd image store)`. */
+export function describeEngine(engine: EngineInfo): string {
+  return `${engineName(engine)} ${engine.version} (API ${engine.apiVersion}, ${STORE_NAMES[engine.imageStore]})`;
+}
+
+/** `Docker` or `Podman`, as people name the engine. */
+export function engineName(engine: Pick<EngineInfo, 'name'>): string {
+  return engine.name === 'podman' ? 'Podman' : 'Docker';
+}
+
+export function shortId(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12);
+}
+
+/** Decimal units, as Docker prints them. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (Math.abs(value) >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+export function formatAge(createdSeconds: number, nowMs: number): string {
+  const minutes = Math.max(0, Math.floor((nowMs / 1000 - createdSeconds) / 60));
+  if (minutes < 60) return `${minutes}m`;
+  if (minutes < 48 * 60) return `${Math.floor(minutes / 60)}h`;
+  return `${Math.floor(minutes / 1440)}d`;
+}
