@@ -30477,6 +30477,39 @@ function helpText(version) {
 
 ;// CONCATENATED MODULE: ./src/report/metrics.ts
 // Prometheus text format for node_exporter's textfile collector, as a pure function of one pass.
+/**
+ * The metrics input of one pass: its outcome's totals and disk figures (zero, or absent, when the pass
+ * has none: it failed early, or a safety gate stopped it), the daemon it ran against and how it ran.
+ */
+function metricsOf(outcome, { inputs, ok, endedMs, durationMs }) {
+    const facts = outcome?.facts;
+    const totals = outcome?.totals;
+    const budget = facts?.plan.budget;
+    return {
+        daemon: facts?.host ?? inputs.dockerHost ?? 'unix:///var/run/docker.sock',
+        mode: inputs.mode,
+        ok,
+        endedMs,
+        durationMs,
+        removed: {
+            images: totals?.removed ?? 0,
+            containers: totals?.removedContainers ?? 0,
+            networks: totals?.removedNetworks ?? 0,
+            volumes: totals?.removedVolumes ?? 0,
+        },
+        keptImages: totals?.kept ?? 0,
+        estimatedBytes: totals?.estimatedBytes ?? 0,
+        estimatedBytesLow: totals?.estimatedBytesLow ?? 0,
+        estimatedBytesHigh: totals?.estimatedBytesHigh ?? 0,
+        reclaimedBytes: totals?.reclaimedBytes ?? 0,
+        diskFreeBefore: facts?.diskFreeBefore,
+        diskFreeAfter: facts?.diskFreeAfter,
+        inodesFreeBefore: facts?.inodesFreeBefore,
+        inodesFreeAfter: facts?.inodesFreeAfter,
+        budgetMet: budget && (budget.metAfterPrune ?? budget.metAtStart),
+        budgetShortfallBytes: budget?.shortfallBytes,
+    };
+}
 /** A label value escaped as the text format wants it. */
 function label(value) {
     return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
@@ -30535,6 +30568,151 @@ function renderMetrics(pass, previous = '') {
     return out.join('\n') + '\n';
 }
 
+;// CONCATENATED MODULE: ./src/report/format.ts
+// Units and names as people read them: bytes, ages, short image IDs, the engine.
+const STORE_NAMES = {
+    classic: 'classic image store',
+    containerd: 'containerd image store',
+    podman: 'containers/storage',
+};
+/** `Docker 28.5.2 (API 1.51, containerd image store)`. */
+function describeEngine(engine) {
+    return `${engineName(engine)} ${engine.version} (API ${engine.apiVersion}, ${STORE_NAMES[engine.imageStore]})`;
+}
+/** `Docker` or `Podman`, as people name the engine. */
+function engineName(engine) {
+    return engine.name === 'podman' ? 'Podman' : 'Docker';
+}
+function shortId(id) {
+    return id.replace(/^sha256:/, '').slice(0, 12);
+}
+/** Decimal units, as Docker prints them. */
+function formatBytes(bytes) {
+    const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+    let value = bytes;
+    let unit = 0;
+    while (Math.abs(value) >= 1000 && unit < units.length - 1) {
+        value /= 1000;
+        unit++;
+    }
+    return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+function formatAge(createdSeconds, nowMs) {
+    const minutes = Math.max(0, Math.floor((nowMs / 1000 - createdSeconds) / 60));
+    if (minutes < 60)
+        return `${minutes}m`;
+    if (minutes < 48 * 60)
+        return `${Math.floor(minutes / 60)}h`;
+    return `${Math.floor(minutes / 1440)}d`;
+}
+
+;// CONCATENATED MODULE: ./src/report/budget-lines.ts
+// The budget as text: its lines (targets, what must be freed, where it is met or why not) and its
+// removals in order as cells, shared by the log, the command's table and the job summary.
+
+/**
+ * The budget in plain lines, shared by the log, the command's table and the job summary: each target
+ * against the state before (and after a prune), what must be freed, and where it is met or why not.
+ */
+function budgetLines(b) {
+    const out = targetLines(b);
+    if (b.metAtStart)
+        out.push('every budget line is met already: nothing is removed');
+    else if (b.unmeasurable.length > 0 && b.steps.length === 0 && b.needBytes === 0) {
+        out.push('no budget can be measured here: nothing is removed');
+    }
+    else
+        out.push(...removalLines(b));
+    if (b.metAfterPrune !== undefined) {
+        out.push(b.metAfterPrune ? 'after the prune: every budget is met' : 'after the prune: the budget is NOT met');
+    }
+    return out;
+}
+/** `5 GB before, 9 GB after` (after only when measured). */
+const then = (now, later) => `${now} before${later === undefined ? '' : `, ${later} after`}`;
+/** A watermark: the line that starts removal, beside the target where it stops. */
+const startOf = (start, target) => start && start.text !== target.text && start.figure !== undefined
+    ? `, removal starts below ${start.figure} (${start.text})`
+    : '';
+/** Each target (free space, free inodes, daemon usage) against the state before, and after a prune. */
+function targetLines(b) {
+    const out = [];
+    const after = b.after;
+    const { freeSpace, freeInodes, maxUsage } = b.targets;
+    const starts = b.starts ?? b.targets;
+    if (freeSpace) {
+        out.push(freeSpace.bytes === undefined
+            ? `free space ${freeSpace.text}: cannot be measured here`
+            : `free space ≥ ${formatBytes(freeSpace.bytes)} (${freeSpace.text}` +
+                startOf(starts.freeSpace && {
+                    text: starts.freeSpace.text,
+                    figure: starts.freeSpace.bytes === undefined ? undefined : formatBytes(starts.freeSpace.bytes),
+                }, freeSpace) +
+                '): ' +
+                then(`${formatBytes(b.before.freeBytes ?? 0)} free`, after?.freeBytes === undefined ? undefined : formatBytes(after.freeBytes)));
+    }
+    if (freeInodes) {
+        out.push(freeInodes.inodes === undefined
+            ? `free inodes ${freeInodes.text}: cannot be measured here`
+            : `free inodes ≥ ${freeInodes.inodes} (${freeInodes.text}` +
+                startOf(starts.freeInodes && {
+                    text: starts.freeInodes.text,
+                    figure: starts.freeInodes.inodes === undefined ? undefined : String(starts.freeInodes.inodes),
+                }, freeInodes) +
+                '): ' +
+                then(`${b.before.freeInodes ?? 0} free`, after?.freeInodes === undefined ? undefined : String(after.freeInodes)));
+    }
+    if (maxUsage) {
+        out.push(`daemon usage ≤ ${formatBytes(maxUsage.bytes)}` +
+            (starts.maxUsage && starts.maxUsage.bytes !== maxUsage.bytes
+                ? ` (removal starts above ${formatBytes(starts.maxUsage.bytes)})`
+                : '') +
+            ': ' +
+            then(`${formatBytes(b.before.usage)} used`, after ? formatBytes(after.usage) : undefined));
+    }
+    return out;
+}
+/** What crossed, what must be freed, where it is met or why it cannot be, and what holds space. */
+function removalLines(b) {
+    const out = [];
+    const total = b.steps.at(-1)?.runningTotal ?? 0;
+    if (b.triggeredBy?.length) {
+        out.push(`crossed: ${b.triggeredBy.join(', ')}; removing until every target is met`);
+    }
+    out.push(`to free: ${formatBytes(b.needBytes)}` +
+        (b.needInodes ? ` and ${b.needInodes} inodes (measured during the prune, after each removal)` : ''));
+    if (b.metAfter !== undefined) {
+        out.push(`met after removal ${b.metAfter} of ${b.steps.length} (running total ${formatBytes(total)}); ` +
+            `${b.notNeeded} more candidate(s) kept: budget met`);
+    }
+    else if (b.shortfallBytes > 0) {
+        out.push(`cannot be met: every allowed removal (${b.steps.length}) frees ${formatBytes(total)}, ` +
+            `${formatBytes(b.shortfallBytes)} short`);
+    }
+    else if (b.needInodes) {
+        out.push(`${b.steps.length} removal(s) at most, in order, stopping once the inodes are free`);
+    }
+    for (const h of b.holding)
+        out.push(`held by ${h.kind} ${h.name}: ${formatBytes(h.bytes)}, ${h.reason}`);
+    return out;
+}
+/** The budget's removals in order, as text cells: #, kind, name, last used, bytes, running total, met. */
+function budgetStepCells(b, nowMs) {
+    return b.steps.map((step, i) => [
+        String(i + 1),
+        step.kind,
+        step.name,
+        step.lastUsedMs
+            ? `${formatAge(step.lastUsedMs / 1000, nowMs)} ago`
+            : step.kind === 'build-cache'
+                ? ''
+                : 'never',
+        formatBytes(step.bytes),
+        formatBytes(step.runningTotal),
+        b.metAfter === i + 1 ? 'budget met' : '',
+    ]);
+}
+
 ;// CONCATENATED MODULE: ./src/collections.ts
 // Small helpers over built-in collections, shared by every layer.
 /** Appends `value` to the list under `key`, creating the list on first use. */
@@ -30546,60 +30724,15 @@ function pushTo(map, key, value) {
         map.set(key, [value]);
 }
 
-;// CONCATENATED MODULE: ./src/text.ts
-// Text from the daemon or from images (tags, labels, names, error messages) made safe for every place it
-// is shown: the log the Actions runner reads for workflow commands, a terminal, the job summary and the
-// pull-request comment. One function for all of them, applied where the text leaves the program.
-/**
- * The runner honours `::cmd::` at a line start (and mid-line on some versions) and the legacy `##[cmd]`
- * anywhere in a line. A zero-width space between the two characters breaks both and reads the same.
- */
-const COMMAND_COLON = /:(?=:)/g;
-const COMMAND_HASH = /#(?=#\[)/g;
-/** Line breaks, including the ones JavaScript, Unicode and some terminals know besides \n and \r. */
-const LINE_BREAKS = /[\r\n\u2028\u2029\u0085]+/g;
-/**
- * Shown as `\uXXXX`: C0 and C1 controls (ESC starts every terminal sequence; once shown, the rest of the
- * sequence is plain text), DEL, and the bidi controls that make a name read other than it is.
- */
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-const visible = (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-/**
- * One line of inert text: line breaks and tabs become a space; controls and bidi controls are shown
- * as `\uXXXX`; `::` and `##[` get a zero-width space. Ordinary text (any script) is unchanged, and so is
- * text that went through it already.
- */
-function text_neutralise(text) {
-    return text
-        .replace(LINE_BREAKS, ' ')
-        .replace(/\t/g, ' ')
-        .replace(UNSAFE, visible)
-        .replace(COMMAND_COLON, ':\u200b')
-        .replace(COMMAND_HASH, '#\u200b');
-}
-/** Each line of a text we composed (a table, a report), its line breaks kept. */
-function neutraliseLines(text) {
-    return text.split('\n').map(text_neutralise).join('\n');
-}
-/**
- * JSON text (one line, from JSON.stringify) for a stream the runner reads: the same characters escaped
- * as JSON `\uXXXX`, so a program parses exactly the same values. Outside strings JSON has no `:` followed
- * by `:`, no `#`, and no such characters, so every match is inside a string, where the escape is valid.
- */
-function neutraliseJson(json) {
-    return json
-        .replace(/[\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, visible)
-        .replace(COMMAND_COLON, '\\u003a')
-        .replace(COMMAND_HASH, '\\u0023');
-}
-
-;// CONCATENATED MODULE: ./src/report/report.ts
-// Telling, as pure functions: what happened to each image, the JSON report, the annotations.
+;// CONCATENATED MODULE: ./src/report/rows.ts
+// Rows: each image's and each other object's final state, the plan's decision combined with what the
+// daemon answered, and the images grouped by repository.
 
 
-
-
+/** The states of an image that goes (or would go): removed, or its tags removed. */
+const GOING = new Set(['removed', 'would-remove', 'untagged']);
+/** Whether the image goes: removed, untagged, or would be removed. */
+const isGoing = (row) => GOING.has(row.state);
 /** Each image's final state: the plan's decision combined with what the daemon answered. */
 function imageRows(plan, results) {
     const byId = new Map((results ?? []).map((r) => [r.id, r]));
@@ -30672,6 +30805,26 @@ function objectRows(plan, results) {
         }
     });
 }
+/** Repository an image is listed under: that of its first tag as people write it, or `<untagged>`. */
+function repositoryKey(image) {
+    if (image.repoTags.length === 0)
+        return '<untagged>';
+    return displayRepository(repositoryOf(image.repoTags[0]));
+}
+function groupByRepository(rows) {
+    const groups = new Map();
+    for (const row of rows) {
+        const key = repositoryKey(row.image);
+        pushTo(groups, key, row);
+    }
+    return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
+}
+
+;// CONCATENATED MODULE: ./src/report/figures.ts
+// Figures: the totals of a run, the estimate's range, the measured bytes and which figure to trust, and the
+// runner-built images' totals.
+
+
 /** Measured bytes freed: the daemon's totals before minus after, over the classes this run cleans. */
 function measuredBytes(facts) {
     const after = facts.usageAfter;
@@ -30728,160 +30881,12 @@ function totalsOf(facts, rows) {
         reclaimedBytes: measuredBytes(facts) ?? 0,
     };
 }
-/** The JSON report: every object with its decision and reason, and the totals. */
-function buildReport(facts, rows) {
-    return {
-        version: 1,
-        status: statusOf(facts.failures ?? []),
-        mode: facts.plan.mode,
-        generatedAt: new Date(facts.nowMs).toISOString(),
-        daemon: {
-            host: facts.host,
-            engine: facts.engine.name,
-            version: facts.engine.version,
-            apiVersion: facts.engine.apiVersion,
-            imageStore: facts.engine.imageStore,
-            id: facts.engine.id,
-            layersReadFrom: facts.engine.layersReadFrom,
-        },
-        totals: { ...totalsOf(facts, rows), estimateExact: facts.plan.estimateMethod.exact },
-        estimate: facts.plan.estimate,
-        estimateMethod: facts.plan.estimateMethod,
-        measured: {
-            classes: facts.measured,
-            bytes: measuredBytes(facts) ?? null,
-            before: facts.usageBefore,
-            after: facts.usageAfter ?? null,
-        },
-        disk: {
-            freeBefore: facts.diskFreeBefore ?? null,
-            freeAfter: facts.diskFreeAfter ?? null,
-            inodesFreeBefore: facts.inodesFreeBefore ?? null,
-            inodesFreeAfter: facts.inodesFreeAfter ?? null,
-            path: facts.diskPlace?.path ?? null,
-            holds: facts.diskPlace?.holds ?? null,
-            why: facts.diskPlace?.why ?? null,
-            dataRoot: facts.dataRootDisk
-                ? {
-                    path: facts.dataRootDisk.path,
-                    freeBefore: facts.dataRootDisk.freeBefore ?? null,
-                    freeAfter: facts.dataRootDisk.freeAfter ?? null,
-                    inodesFreeBefore: facts.dataRootDisk.inodesFreeBefore ?? null,
-                    inodesFreeAfter: facts.dataRootDisk.inodesFreeAfter ?? null,
-                }
-                : null,
-        },
-        runnerImages: runnerImageTotals(facts, rows),
-        cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
-        unmatchedProtect: facts.plan.unmatchedProtect,
-        keepRecentClocks: facts.plan.keepRecentClocks ?? {},
-        // Races with jobs in flight: images a delete removed beyond the plan, and tags put back after a 409.
-        unplannedRemovals: (facts.results ?? []).flatMap((r) => (r.unplanned ?? []).map((id) => ({ id, removedWith: r.id }))),
-        restoredTags: (facts.results ?? []).flatMap((r) => r.restored?.length ? [{ id: r.id, tags: r.restored }] : []),
-        warnings: facts.warnings,
-        failures: facts.failures ?? [],
-        gates: facts.gates ?? { before: [] },
-        images: rows.map((r) => ({
-            id: r.image.id,
-            tags: r.image.repoTags,
-            digests: r.image.repoDigests,
-            class: r.runnerImage ? 'runner-image' : 'image',
-            created: new Date(r.image.created * 1000).toISOString(),
-            ...(r.image.lastTagMs ? { lastTagged: new Date(r.image.lastTagMs).toISOString() } : {}),
-            size: r.image.size,
-            labels: r.image.labels,
-            state: r.state,
-            reason: r.reason,
-            detail: r.detail,
-            ...(r.message ? { message: r.message } : {}),
-        })),
-        objects: objectRows(facts.plan, facts.objectResults).map((o) => ({
-            kind: o.decision.kind,
-            id: o.decision.id,
-            name: o.decision.name,
-            size: o.decision.size,
-            state: o.state,
-            reason: o.decision.reason,
-            detail: o.decision.detail,
-            ...(o.message ? { message: o.message } : {}),
-        })),
-        buildCache: facts.plan.buildCache
-            ? { ...facts.plan.buildCache, result: facts.buildCacheResult ?? null }
-            : null,
-        budget: facts.plan.budget ?? null,
-        timings: facts.timings,
-    };
-}
-/** `failed` when the run fails (the step fails, the command exits non-zero), else `ok`. */
-const statusOf = (failures) => failures.length > 0 ? 'failed' : 'ok';
-/** Inputs never written to a report or a summary: secrets. */
-const SECRET_INPUTS = new Set(['github-token']);
-/** Characters of one input's value kept in a failure report (a list input can be long). */
-const MAX_INPUT_CHARS = 4096;
-/**
- * The inputs as given (`get` reads one by name: the action's INPUT_* variables, the command's flags and
- * variables), each neutralised to one inert line and clipped; secrets left out. They are whatever the
- * workflow or the command line held, a hostile value included.
- */
-function givenInputs(get) {
-    const given = {};
-    for (const { name } of INPUT_SPECS) {
-        if (SECRET_INPUTS.has(name))
-            continue;
-        const value = text_neutralise(get(name));
-        given[name] =
-            value.length > MAX_INPUT_CHARS
-                ? `${value.slice(0, MAX_INPUT_CHARS)}… (${value.length - MAX_INPUT_CHARS} more characters)`
-                : value;
-    }
-    return given;
-}
-/** Every count of Totals, zero: what a run that did nothing did. */
-const ZERO_TOTALS = {
-    removed: 0,
-    untagged: 0,
-    kept: 0,
-    gone: 0,
-    failed: 0,
-    removedContainers: 0,
-    removedNetworks: 0,
-    removedVolumes: 0,
-    buildCacheBytes: 0,
-    estimatedBytes: 0,
-    estimatedBytesLow: 0,
-    estimatedBytesHigh: 0,
-    reclaimedBytes: 0,
-};
-/**
- * The JSON report of a run that failed before its pass began, in the report's own shape where it has
- * one: `status: failed`, the error (neutralised), the inputs as given, every count zero, no objects. `mode`
- * is null when the mode input itself is not a mode.
- */
-function buildFailureReport(run) {
-    const message = text_neutralise(run.failure.message);
-    const mode = (run.inputs.mode ?? '').trim() || 'report';
-    return {
-        version: 1,
-        status: 'failed',
-        mode: mode === 'report' || mode === 'prune' ? mode : null,
-        generatedAt: new Date(run.nowMs).toISOString(),
-        error: { kind: run.failure.kind, message, input: run.failure.input ?? null },
-        inputs: run.inputs,
-        totals: { ...ZERO_TOTALS },
-        warnings: [],
-        failures: [message],
-        gates: { before: [] },
-        images: [],
-        objects: [],
-        timings: {},
-    };
-}
 /**
  * Runner-built action images removed (or that would be), and the layer bytes they alone free (the plan's
  * estimate; the measured figure covers every class).
  */
 function runnerImageTotals(facts, rows) {
-    const count = rows.filter((r) => r.runnerImage && (r.state === 'removed' || r.state === 'would-remove' || r.state === 'untagged')).length;
+    const count = rows.filter((r) => r.runnerImage && isGoing(r)).length;
     return { count, estimatedBytes: facts.plan.runnerImages?.bytes ?? 0 };
 }
 /** `runner-built action images: 3, 1.20 MB`, when the run removes (or would remove) any. */
@@ -30889,87 +30894,14 @@ function runnerImagesLine(facts, rows) {
     const { count, estimatedBytes } = runnerImageTotals(facts, rows);
     return count > 0 ? `runner-built action images: ${count}, ${formatBytes(estimatedBytes)}` : undefined;
 }
-/** Repository an image is listed under: that of its first tag as people write it, or `<untagged>`. */
-function repositoryKey(image) {
-    if (image.repoTags.length === 0)
-        return '<untagged>';
-    return displayRepository(repositoryOf(image.repoTags[0]));
-}
-function groupByRepository(rows) {
-    const groups = new Map();
-    for (const row of rows) {
-        const key = repositoryKey(row.image);
-        pushTo(groups, key, row);
-    }
-    return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
-}
-/**
- * The runner keeps 4,096 characters of an annotation's message and GitHub 255 of its title; a longer
- * list ends with how many more there are.
- */
-const ANNOTATION_MESSAGE = 4000;
-const ANNOTATION_TITLE = 255;
-/** Tags of one image named in a notice. */
-const ANNOTATION_TAGS = 3;
-/** `items` joined by `, ` up to `limit` characters (with `tail` after), then how many more. */
-function joinWithin(items, tail, limit, noun) {
-    const shown = [];
-    let length = tail.length;
-    for (const [i, item] of items.entries()) {
-        const more = `… and ${items.length - i} more ${noun} (see the JSON report)`;
-        // Room for this item, and for the line counting the rest should later items not fit.
-        const need = length + (shown.length > 0 ? 2 : 0) + item.length;
-        if (need + (i < items.length - 1 ? 2 + more.length : 0) > limit) {
-            shown.push(more);
-            break;
-        }
-        shown.push(item);
-        length = need;
-    }
-    return shown.join(', ') + tail;
-}
-const clip = (text, limit) => (text.length > limit ? `${text.slice(0, limit - 1)}…` : text);
-/** Notices for a pull request: one per repository, rolled up so that there are at most `limit`. */
-function removalAnnotations(rows, limit = 10) {
-    const groups = groupByRepository(rows.filter((r) => r.state === 'would-remove'))
-        .map(([repository, members]) => ({
-        repository,
-        members,
-        bytes: members.reduce((n, r) => n + r.image.size, 0),
-    }))
-        .sort((a, b) => b.bytes - a.bytes || a.repository.localeCompare(b.repository));
-    const name = ({ image }) => {
-        const tags = image.repoTags;
-        if (tags.length === 0)
-            return shortId(image.id);
-        const more = tags.length > ANNOTATION_TAGS ? ` +${tags.length - ANNOTATION_TAGS} more tag(s)` : '';
-        return neutralise(tags.slice(0, ANNOTATION_TAGS).join(' ')) + more;
-    };
-    const shown = groups.length > limit ? groups.slice(0, limit - 1) : groups;
-    const notes = shown.map((g) => ({
-        // Neutralised before clipping, so the shown forms count towards the limits.
-        title: clip(`Would remove ${g.members.length} image(s) of ${neutralise(g.repository)}`, ANNOTATION_TITLE),
-        message: joinWithin(g.members.map(name), ` (${formatBytes(g.bytes)} in Docker's image sizes)`, ANNOTATION_MESSAGE, 'image(s)'),
-    }));
-    const rest = groups.slice(shown.length);
-    if (rest.length > 0) {
-        const count = rest.reduce((n, g) => n + g.members.length, 0);
-        notes.push({
-            title: `Would remove ${count} more image(s) in ${rest.length} more repositories`,
-            message: joinWithin(rest.map((g) => `${neutralise(g.repository)} (${g.members.length})`), '', ANNOTATION_MESSAGE, 'repositories'),
-        });
-    }
-    return notes;
-}
-const STORE_NAMES = {
-    classic: 'classic image store',
-    containerd: 'containerd image store',
-    podman: 'containers/storage',
-};
-/** `Docker 28.5.2 (API 1.51, containerd image store)`. */
-function describeEngine(engine) {
-    return `${engineName(engine)} ${engine.version} (API ${engine.apiVersion}, ${STORE_NAMES[engine.imageStore]})`;
-}
+
+;// CONCATENATED MODULE: ./src/report/sections.ts
+// What the job summary, the command's table and the pull-request comment say, decided once: the headline
+// and the sections, computed from the run's facts and rows; each renderer only renders them.
+
+
+
+
 /**
  * The run in three plain-text pieces, shared by the job summary, the command's table and the pull-request
  * comment: what was (or would be) done, the bytes, and the daemon with its disk.
@@ -31010,128 +30942,102 @@ function headline(facts, totals) {
                 : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`),
     };
 }
-/** `Docker` or `Podman`, as people name the engine. */
-function engineName(engine) {
-    return engine.name === 'podman' ? 'Podman' : 'Docker';
-}
-function shortId(id) {
-    return id.replace(/^sha256:/, '').slice(0, 12);
-}
-/** Decimal units, as Docker prints them. */
-function formatBytes(bytes) {
-    const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-    let value = bytes;
-    let unit = 0;
-    while (Math.abs(value) >= 1000 && unit < units.length - 1) {
-        value /= 1000;
-        unit++;
-    }
-    return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
-}
-function formatAge(createdSeconds, nowMs) {
-    const minutes = Math.max(0, Math.floor((nowMs / 1000 - createdSeconds) / 60));
-    if (minutes < 60)
-        return `${minutes}m`;
-    if (minutes < 48 * 60)
-        return `${Math.floor(minutes / 60)}h`;
-    return `${Math.floor(minutes / 1440)}d`;
+/** The sections of a run, for the summary and the table. */
+function sectionsOf(facts, rows) {
+    const totals = totalsOf(facts, rows);
+    const prune = facts.plan.mode === 'prune';
+    const measured = measuredBytes(facts);
+    const range = estimateRange(facts.plan);
+    const budget = facts.plan.budget;
+    const removed = rows.filter(isGoing);
+    return {
+        prune,
+        title: `safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`,
+        totals,
+        head: headline(facts, totals),
+        measured,
+        range,
+        ...(isBounded(range) ? { trust: figureToTrust(range, prune ? measured : undefined) } : {}),
+        runner: runnerImagesLine(facts, rows),
+        ...(budget
+            ? { budget: { lines: budgetLines(budget), steps: budgetStepCells(budget, facts.nowMs) } }
+            : {}),
+        removed,
+        removedByRepository: groupByRepository(removed).flatMap(([repository, members]) => members.map((r) => [repository, r])),
+        others: rows.filter((r) => !isGoing(r)),
+        failed: rows.filter((r) => r.state === 'failed'),
+        objects: objectRows(facts.plan, facts.objectResults).filter((r) => r.decision.reason !== 'not-selected'),
+        ...(facts.plan.buildCache
+            ? { buildCache: { plan: facts.plan.buildCache, result: facts.buildCacheResult } }
+            : {}),
+    };
 }
 /**
- * The budget in plain lines, shared by the log, the command's table and the job summary: each target
- * against the state before (and after a prune), what must be freed, and where it is met or why not.
+ * The build cache in one sentence, `escape` applied to the daemon's and the plan's text: what the plan
+ * prunes, its estimate, and what the daemon freed or why it did not prune.
  */
-function budgetLines(b) {
-    const out = [];
-    const after = b.after;
-    const { freeSpace, freeInodes, maxUsage } = b.targets;
-    const starts = b.starts ?? b.targets;
-    const then = (now, later) => `${now} before${later === undefined ? '' : `, ${later} after`}`;
-    // A watermark: the line that starts removal, beside the target where it stops.
-    const startOf = (start, target) => start && start.text !== target.text && start.figure !== undefined
-        ? `, removal starts below ${start.figure} (${start.text})`
-        : '';
-    if (freeSpace) {
-        out.push(freeSpace.bytes === undefined
-            ? `free space ${freeSpace.text}: cannot be measured here`
-            : `free space ≥ ${formatBytes(freeSpace.bytes)} (${freeSpace.text}` +
-                startOf(starts.freeSpace && {
-                    text: starts.freeSpace.text,
-                    figure: starts.freeSpace.bytes === undefined ? undefined : formatBytes(starts.freeSpace.bytes),
-                }, freeSpace) +
-                '): ' +
-                then(`${formatBytes(b.before.freeBytes ?? 0)} free`, after?.freeBytes === undefined ? undefined : formatBytes(after.freeBytes)));
-    }
-    if (freeInodes) {
-        out.push(freeInodes.inodes === undefined
-            ? `free inodes ${freeInodes.text}: cannot be measured here`
-            : `free inodes ≥ ${freeInodes.inodes} (${freeInodes.text}` +
-                startOf(starts.freeInodes && {
-                    text: starts.freeInodes.text,
-                    figure: starts.freeInodes.inodes === undefined ? undefined : String(starts.freeInodes.inodes),
-                }, freeInodes) +
-                '): ' +
-                then(`${b.before.freeInodes ?? 0} free`, after?.freeInodes === undefined ? undefined : String(after.freeInodes)));
-    }
-    if (maxUsage) {
-        out.push(`daemon usage ≤ ${formatBytes(maxUsage.bytes)}` +
-            (starts.maxUsage && starts.maxUsage.bytes !== maxUsage.bytes
-                ? ` (removal starts above ${formatBytes(starts.maxUsage.bytes)})`
-                : '') +
-            ': ' +
-            then(`${formatBytes(b.before.usage)} used`, after ? formatBytes(after.usage) : undefined));
-    }
-    const total = b.steps.at(-1)?.runningTotal ?? 0;
-    if (b.metAtStart)
-        out.push('every budget line is met already: nothing is removed');
-    else if (b.unmeasurable.length > 0 && b.steps.length === 0 && b.needBytes === 0) {
-        out.push('no budget can be measured here: nothing is removed');
-    }
-    else {
-        if (b.triggeredBy?.length) {
-            out.push(`crossed: ${b.triggeredBy.join(', ')}; removing until every target is met`);
-        }
-        out.push(`to free: ${formatBytes(b.needBytes)}` +
-            (b.needInodes ? ` and ${b.needInodes} inodes (measured during the prune, after each removal)` : ''));
-        if (b.metAfter !== undefined) {
-            out.push(`met after removal ${b.metAfter} of ${b.steps.length} (running total ${formatBytes(total)}); ` +
-                `${b.notNeeded} more candidate(s) kept: budget met`);
-        }
-        else if (b.shortfallBytes > 0) {
-            out.push(`cannot be met: every allowed removal (${b.steps.length}) frees ${formatBytes(total)}, ` +
-                `${formatBytes(b.shortfallBytes)} short`);
-        }
-        else if (b.needInodes) {
-            out.push(`${b.steps.length} removal(s) at most, in order, stopping once the inodes are free`);
-        }
-        for (const h of b.holding)
-            out.push(`held by ${h.kind} ${h.name}: ${formatBytes(h.bytes)}, ${h.reason}`);
-    }
-    if (b.metAfterPrune !== undefined) {
-        out.push(b.metAfterPrune ? 'after the prune: every budget is met' : 'after the prune: the budget is NOT met');
-    }
-    return out;
+function buildCacheSentence({ plan, result }, escape) {
+    return (`${escape(plan.detail)}; estimated ${formatBytes(plan.estimatedBytes)}` +
+        (result
+            ? result.status === 'removed'
+                ? `, the daemon freed ${formatBytes(result.reclaimedBytes)}`
+                : `, not pruned (${escape(result.message ?? result.status)})`
+            : ''));
 }
-/** The budget's removals in order, as text cells: #, kind, name, last used, bytes, running total, met. */
-function budgetStepCells(b, nowMs) {
-    return b.steps.map((step, i) => [
-        String(i + 1),
-        step.kind,
-        step.name,
-        step.lastUsedMs
-            ? `${formatAge(step.lastUsedMs / 1000, nowMs)} ago`
-            : step.kind === 'build-cache'
-                ? ''
-                : 'never',
-        formatBytes(step.bytes),
-        formatBytes(step.runningTotal),
-        b.metAfter === i + 1 ? 'budget met' : '',
-    ]);
+
+;// CONCATENATED MODULE: ./src/text.ts
+// Text from the daemon or from images (tags, labels, names, error messages) made safe for every place it
+// is shown: the log the Actions runner reads for workflow commands, a terminal, the job summary and the
+// pull-request comment. One function for all of them, applied where the text leaves the program.
+/**
+ * The runner honours `::cmd::` at a line start (and mid-line on some versions) and the legacy `##[cmd]`
+ * anywhere in a line. A zero-width space between the two characters breaks both and reads the same.
+ */
+const COMMAND_COLON = /:(?=:)/g;
+const COMMAND_HASH = /#(?=#\[)/g;
+/** Line breaks, including the ones JavaScript, Unicode and some terminals know besides \n and \r. */
+const LINE_BREAKS = /[\r\n\u2028\u2029\u0085]+/g;
+/**
+ * Shown as `\uXXXX`: C0 and C1 controls (ESC starts every terminal sequence; once shown, the rest of the
+ * sequence is plain text), DEL, and the bidi controls that make a name read other than it is.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const visible = (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+/**
+ * One line of inert text: line breaks and tabs become a space; controls and bidi controls are shown
+ * as `\uXXXX`; `::` and `##[` get a zero-width space. Ordinary text (any script) is unchanged, and so is
+ * text that went through it already.
+ */
+function neutralise(text) {
+    return text
+        .replace(LINE_BREAKS, ' ')
+        .replace(/\t/g, ' ')
+        .replace(UNSAFE, visible)
+        .replace(COMMAND_COLON, ':\u200b')
+        .replace(COMMAND_HASH, '#\u200b');
+}
+/** Each line of a text we composed (a table, a report), its line breaks kept. */
+function neutraliseLines(text) {
+    return text.split('\n').map(neutralise).join('\n');
+}
+/**
+ * JSON text (one line, from JSON.stringify) for a stream the runner reads: the same characters escaped
+ * as JSON `\uXXXX`, so a program parses exactly the same values. Outside strings JSON has no `:` followed
+ * by `:`, no `#`, and no such characters, so every match is inside a string, where the escape is valid.
+ */
+function neutraliseJson(json) {
+    return json
+        .replace(/[\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, visible)
+        .replace(COMMAND_COLON, '\\u003a')
+        .replace(COMMAND_HASH, '\\u0023');
 }
 
 ;// CONCATENATED MODULE: ./src/report/table.ts
 // The command's report for a person: plain text columns, as a pure function of the run's facts. User
 // strings are neutralised (src/text.ts) field by field, so columns line up and a hostile name cannot move
 // the cursor, forge lines or carry a workflow command.
+
 
 
 function columns(headers, rows, limit) {
@@ -31149,82 +31055,83 @@ function columns(headers, rows, limit) {
 const tags = (row) => (row.image.repoTags.length > 0 ? row.image.repoTags.join(' ') : '<untagged>');
 /** The run as text: headline, daemon, removed and kept images with reasons, other classes, warnings. */
 function renderTable(facts, rows, limit = 200) {
-    const totals = totalsOf(facts, rows);
-    const head = headline(facts, totals);
-    const prune = facts.plan.mode === 'prune';
-    const out = [
-        `safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`,
-        text_neutralise(`${head.action} ${head.rest}`),
-        `Daemon ${text_neutralise(facts.host)}: ${text_neutralise(head.daemon)}`,
-        `Estimate method: ${text_neutralise(facts.plan.estimateMethod.method)}`,
+    const s = sectionsOf(facts, rows);
+    return ([
+        ...headLines(facts, s),
+        ...(s.budget ? budgetSection(s.budget, s.prune, limit) : []),
+        ...imageLines(s, facts.nowMs, limit),
+        ...objectLines(s, limit),
+    ].join('\n') + '\n');
+}
+/** The title, the headline, the daemon, the estimate, the runner images, failures and warnings. */
+function headLines(facts, s) {
+    return [
+        s.title,
+        neutralise(`${s.head.action} ${s.head.rest}`),
+        `Daemon ${neutralise(facts.host)}: ${neutralise(s.head.daemon)}`,
+        `Estimate method: ${neutralise(facts.plan.estimateMethod.method)}`,
+        ...(s.trust ? [s.trust] : []),
+        ...(s.runner ? [neutralise(s.runner)] : []),
+        ...(facts.failures ?? []).map((failure) => `FAILED: ${neutralise(failure)}`),
+        ...facts.warnings.map((warning) => `warning: ${neutralise(warning)}`),
     ];
-    const range = estimateRange(facts.plan);
-    if (isBounded(range))
-        out.push(figureToTrust(range, prune ? measuredBytes(facts) : undefined));
-    const runner = runnerImagesLine(facts, rows);
-    if (runner)
-        out.push(text_neutralise(runner));
-    for (const failure of facts.failures ?? [])
-        out.push(`FAILED: ${text_neutralise(failure)}`);
-    for (const warning of facts.warnings)
-        out.push(`warning: ${text_neutralise(warning)}`);
-    const budget = facts.plan.budget;
-    if (budget) {
-        out.push('', 'Budget');
-        out.push(...budgetLines(budget).map((line) => `  ${text_neutralise(line)}`));
-        if (budget.steps.length > 0) {
-            out.push('', `${prune ? 'Removed' : 'Would remove'} in budget order (${budget.steps.length})`);
-            out.push(...columns(['#', 'KIND', 'NAME', 'LAST USED', 'FREES', 'TOTAL', ''], budgetStepCells(budget, facts.nowMs).map((cells) => cells.map(text_neutralise)), limit));
-        }
+}
+/** The budget's lines, and its removals in order. */
+function budgetSection(budget, prune, limit) {
+    const out = ['', 'Budget', ...budget.lines.map((line) => `  ${neutralise(line)}`)];
+    if (budget.steps.length > 0) {
+        out.push('', `${prune ? 'Removed' : 'Would remove'} in budget order (${budget.steps.length})`);
+        out.push(...columns(['#', 'KIND', 'NAME', 'LAST USED', 'FREES', 'TOTAL', ''], budget.steps.map((cells) => cells.map(neutralise)), limit));
     }
-    const going = new Set(['removed', 'would-remove', 'untagged']);
-    const removed = rows.filter((r) => going.has(r.state));
-    out.push('', `${prune ? 'Removed' : 'Would remove'} (${removed.length} images)`);
-    const removedCells = groupByRepository(removed).flatMap(([, members]) => members.map((r) => [
+    return out;
+}
+/** The images that go (by repository), then the kept and other images with their reasons. */
+function imageLines(s, nowMs, limit) {
+    const removedCells = s.removedByRepository.map(([, r]) => [
         shortId(r.image.id),
-        text_neutralise(tags(r)),
-        formatAge(r.image.created, facts.nowMs),
+        neutralise(tags(r)),
+        formatAge(r.image.created, nowMs),
         formatBytes(r.image.size),
-        text_neutralise(r.detail),
-    ]));
-    out.push(...(removedCells.length
-        ? columns(['IMAGE', 'TAGS', 'AGE', 'SIZE', 'WHY'], removedCells, limit)
-        : ['  nothing']));
-    const others = rows.filter((r) => !going.has(r.state));
-    out.push('', `Kept and other images (${others.length})`);
-    const keptCells = others.map((r) => [
+        neutralise(r.detail),
+    ]);
+    const keptCells = s.others.map((r) => [
         shortId(r.image.id),
-        text_neutralise(tags(r)),
-        formatAge(r.image.created, facts.nowMs),
+        neutralise(tags(r)),
+        formatAge(r.image.created, nowMs),
         formatBytes(r.image.size),
         r.state === 'kept' ? r.reason : r.state,
-        text_neutralise(r.message ? `${r.detail}: ${r.message}` : r.detail),
+        neutralise(r.message ? `${r.detail}: ${r.message}` : r.detail),
     ]);
-    if (keptCells.length)
-        out.push(...columns(['IMAGE', 'TAGS', 'AGE', 'SIZE', 'REASON', 'DETAIL'], keptCells, limit));
-    const objects = objectRows(facts.plan, facts.objectResults).filter((r) => r.decision.reason !== 'not-selected');
-    if (objects.length > 0) {
-        out.push('', `Containers, networks and volumes (${objects.length})`);
-        out.push(...columns(['KIND', 'NAME', 'SIZE', 'STATE', 'REASON', 'DETAIL'], objects.map((r) => [
+    return [
+        '',
+        `${s.prune ? 'Removed' : 'Would remove'} (${s.removed.length} images)`,
+        ...(removedCells.length
+            ? columns(['IMAGE', 'TAGS', 'AGE', 'SIZE', 'WHY'], removedCells, limit)
+            : ['  nothing']),
+        '',
+        `Kept and other images (${s.others.length})`,
+        ...(keptCells.length
+            ? columns(['IMAGE', 'TAGS', 'AGE', 'SIZE', 'REASON', 'DETAIL'], keptCells, limit)
+            : []),
+    ];
+}
+/** Containers, networks and volumes of the classes this run cleans, and the build cache. */
+function objectLines(s, limit) {
+    const out = [];
+    if (s.objects.length > 0) {
+        out.push('', `Containers, networks and volumes (${s.objects.length})`);
+        out.push(...columns(['KIND', 'NAME', 'SIZE', 'STATE', 'REASON', 'DETAIL'], s.objects.map((r) => [
             r.decision.kind,
-            text_neutralise(r.decision.name),
+            neutralise(r.decision.name),
             formatBytes(r.decision.size),
             r.state,
             r.decision.reason,
-            text_neutralise(r.message ? `${r.decision.detail}: ${r.message}` : r.decision.detail),
+            neutralise(r.message ? `${r.decision.detail}: ${r.message}` : r.decision.detail),
         ]), limit));
     }
-    const cache = facts.plan.buildCache;
-    if (cache) {
-        const result = facts.buildCacheResult;
-        out.push('', `Build cache: ${text_neutralise(cache.detail)}; estimated ${formatBytes(cache.estimatedBytes)}` +
-            (result
-                ? result.status === 'removed'
-                    ? `, the daemon freed ${formatBytes(result.reclaimedBytes)}`
-                    : `, not pruned (${text_neutralise(result.message ?? result.status)})`
-                : ''));
-    }
-    return out.join('\n') + '\n';
+    if (s.buildCache)
+        out.push('', `Build cache: ${buildCacheSentence(s.buildCache, neutralise)}`);
+    return out;
 }
 
 ;// CONCATENATED MODULE: external "node:http"
@@ -31253,7 +31160,7 @@ function describeError(error) {
     const request = error?.request;
     return request ? `${request}: ${messageOf(error)}` : messageOf(error);
 }
-function docker_statusOf(error) {
+function statusOf(error) {
     return error?.statusCode;
 }
 const DEFAULT_HOST = 'unix:///var/run/docker.sock';
@@ -31261,7 +31168,7 @@ const DEFAULT_HOST = 'unix:///var/run/docker.sock';
 const PING_TIMEOUT_MS = 10_000;
 /** No HTTP status: the connection failed, was reset or timed out (the daemon may be gone). */
 function isConnectionError(error) {
-    return docker_statusOf(error) === undefined;
+    return statusOf(error) === undefined;
 }
 /** The code of the error every request fails with once the whole run's time limit has passed. */
 const RUN_TIME_LIMIT = 'SDP_RUN_TIME_LIMIT';
@@ -31278,7 +31185,7 @@ function notDocker(error) {
     if (code.startsWith('HPE_'))
         return `it answered with bytes that are not HTTP (${messageOf(error)})`;
     // A 5xx may be a daemon (or a proxy in front of one) in trouble; any other status is not Docker's.
-    const status = docker_statusOf(error);
+    const status = statusOf(error);
     // Docker's TLS port answering plain HTTP: a daemon, reached the wrong way (see tlsAdvice).
     if (/HTTP request to an HTTPS server/i.test(messageOf(error)))
         return undefined;
@@ -31330,97 +31237,16 @@ function tlsAdvice(error, host) {
     return undefined;
 }
 function connectDocker(host, options) {
-    // docker-modem reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
-    // gets the same parsing as the environment variable.
-    if (host)
-        process.env.DOCKER_HOST = host;
-    const resolved = host ?? process.env.DOCKER_HOST ?? DEFAULT_HOST;
-    prepareTls(resolved, process.env);
+    const resolved = resolveHost(host);
     // No custom http.Agent: docker-modem formats every request's options with util.inspect (even with
     // debugging off), and an agent in them makes each call cost ~9 ms instead of ~0.2 ms. Node's global
     // agent keeps connections alive; the callers bound the concurrency.
     const modem = new (modem_default())({ timeout: options.timeoutMs });
     const pingTimeoutMs = Math.min(PING_TIMEOUT_MS, options.timeoutMs);
-    // Checks go over new connections (no keep-alive): a daemon that is shutting down has closed its
-    // listener but still answers on the connections the run already holds.
-    const probeModem = (() => {
-        const client = new (modem_default())({ timeout: pingTimeoutMs });
-        const fields = client;
-        fields.agent =
-            fields.protocol === 'https'
-                ? new (external_node_https_default()).Agent({ keepAlive: false })
-                : new (external_node_http_default()).Agent({ keepAlive: false });
-        return client;
-    })();
-    // The whole run's time limit: pending requests are failed when it passes, later ones at once.
-    const deadline = options.runTimeoutMs === undefined ? Infinity : Date.now() + options.runTimeoutMs;
-    const pending = new Set();
-    const limitError = () => Object.assign(new Error(`the run reached its time limit (${Math.round((options.runTimeoutMs ?? 0) / 1000)} s` +
-        `${options.runLimitRule ? `, ${options.runLimitRule}` : ''}) waiting for the daemon at ${resolved}`), { code: RUN_TIME_LIMIT });
-    // (Beyond what a timer can hold, ~24 days, only requests started later check it.)
-    const timer = deadline - Date.now() > 2 ** 31 - 1
-        ? undefined
-        : setTimeout(() => {
-            for (const fail of pending)
-                fail(limitError());
-            pending.clear();
-        }, deadline - Date.now());
-    timer?.unref();
-    const dial = (client, method, path, query, timeoutMs = options.timeoutMs) => new Promise((resolve, reject) => {
-        if (Date.now() >= deadline)
-            return reject(limitError());
-        pending.add(reject);
-        const started = Date.now();
-        client.dial({
-            path: `${path}?`,
-            method,
-            // A POST would also send its options as the JSON body; these endpoints take none.
-            options: method === 'POST' ? { _query: query ?? {}, _body: {} } : (query ?? {}),
-            statusCodes: {
-                200: true,
-                201: true,
-                204: true,
-                400: 'bad parameter',
-                403: 'forbidden',
-                404: 'not found',
-                409: 'conflict',
-                500: 'server error',
-            },
-        }, (err, data) => {
-            pending.delete(reject);
-            if (!err)
-                return resolve(data);
-            // docker-modem ends a request that saw no byte for `timeout` with a bare "socket hang up".
-            if (isConnectionError(err) && Date.now() - started >= timeoutMs - 50) {
-                const seconds = Math.round(timeoutMs / 100) / 10;
-                return reject(Object.assign(new Error(`no answer within ${seconds} s`), {
-                    code: 'ETIMEDOUT',
-                }));
-            }
-            // Which call failed, for messages that would otherwise not say (the daemon's text rarely does).
-            if (!isConnectionError(err))
-                Object.assign(err, { request: `${method} ${path}` });
-            reject(err);
-        });
-    });
-    const ping = async () => {
-        let answer;
-        try {
-            answer = await dial(probeModem, 'GET', '/_ping', undefined, pingTimeoutMs);
-        }
-        catch (error) {
-            const why = notDocker(error);
-            if (why)
-                throw new Error(`${resolved} is not a Docker daemon: ${why}`);
-            throw error;
-        }
-        // Docker answers the plain text OK; anything else is some other HTTP server.
-        const text = String(answer).trim();
-        if (text !== 'OK') {
-            const what = /^<(!doctype|html)/i.test(text) ? 'an HTML page' : JSON.stringify(text.slice(0, 40));
-            throw new Error(`${resolved} is not a Docker daemon: it answered /_ping with ${what}, not Docker's "OK"`);
-        }
-    };
+    const probeModem = newConnectionsModem(pingTimeoutMs);
+    const limit = runTimeLimit(options, resolved);
+    const dial = dialer(limit, options.timeoutMs);
+    const ping = () => pingDaemon(dial, probeModem, resolved, pingTimeoutMs);
     return {
         host: resolved,
         request: (method, path, query) => dial(modem, method, path, query),
@@ -31431,15 +31257,119 @@ function connectDocker(host, options) {
             const filters = JSON.stringify({ reference: ['safe-docker-prune.invalid/probe:none'] });
             await dial(probeModem, 'GET', '/images/json', { filters }, pingTimeoutMs);
         },
-        timeLeft: () => deadline - Date.now(),
+        timeLeft: () => limit.deadline - Date.now(),
         close() {
-            if (timer)
-                clearTimeout(timer);
+            if (limit.timer)
+                clearTimeout(limit.timer);
             // Idle keep-alive sockets must not hold the process open after the run.
             external_node_http_default().globalAgent.destroy();
             external_node_https_default().globalAgent.destroy();
         },
     };
+}
+/** The daemon's address: `host`, else DOCKER_HOST, else the default socket; with its TLS prepared (see prepareTls). */
+function resolveHost(host) {
+    // docker-modem reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
+    // gets the same parsing as the environment variable.
+    if (host)
+        process.env.DOCKER_HOST = host;
+    const resolved = host ?? process.env.DOCKER_HOST ?? DEFAULT_HOST;
+    prepareTls(resolved, process.env);
+    return resolved;
+}
+/**
+ * A modem for the checks, whose requests go over new connections (no keep-alive): a daemon that is
+ * shutting down has closed its listener but still answers on the connections the run already holds.
+ */
+function newConnectionsModem(timeoutMs) {
+    const client = new (modem_default())({ timeout: timeoutMs });
+    const fields = client;
+    fields.agent =
+        fields.protocol === 'https'
+            ? new (external_node_https_default()).Agent({ keepAlive: false })
+            : new (external_node_http_default()).Agent({ keepAlive: false });
+    return client;
+}
+function runTimeLimit(options, resolved) {
+    const deadline = options.runTimeoutMs === undefined ? Infinity : Date.now() + options.runTimeoutMs;
+    const pending = new Set();
+    const error = () => Object.assign(new Error(`the run reached its time limit (${Math.round((options.runTimeoutMs ?? 0) / 1000)} s` +
+        `${options.runLimitRule ? `, ${options.runLimitRule}` : ''}) waiting for the daemon at ${resolved}`), { code: RUN_TIME_LIMIT });
+    // (Beyond what a timer can hold, ~24 days, only requests started later check it.)
+    const timer = deadline - Date.now() > 2 ** 31 - 1
+        ? undefined
+        : setTimeout(() => {
+            for (const fail of pending)
+                fail(error());
+            pending.clear();
+        }, deadline - Date.now());
+    timer?.unref();
+    return { deadline, pending, error, timer };
+}
+/** The answers taken as success, and the others' reason, as docker-modem reads them. */
+const STATUS_CODES = {
+    200: true,
+    201: true,
+    204: true,
+    400: 'bad parameter',
+    403: 'forbidden',
+    404: 'not found',
+    409: 'conflict',
+    500: 'server error',
+};
+/** Requests that fail at the run's time limit (see runTimeLimit) and say why they failed (see requestError). */
+function dialer(limit, defaultTimeoutMs) {
+    return (client, method, path, query, timeoutMs = defaultTimeoutMs) => new Promise((resolve, reject) => {
+        if (Date.now() >= limit.deadline)
+            return reject(limit.error());
+        limit.pending.add(reject);
+        const started = Date.now();
+        client.dial({
+            path: `${path}?`,
+            method,
+            // A POST would also send its options as the JSON body; these endpoints take none.
+            options: method === 'POST' ? { _query: query ?? {}, _body: {} } : (query ?? {}),
+            statusCodes: STATUS_CODES,
+        }, (err, data) => {
+            limit.pending.delete(reject);
+            if (!err)
+                return resolve(data);
+            reject(requestError(err, started, timeoutMs, `${method} ${path}`));
+        });
+    });
+}
+/** What a failed request rejects with: a timeout said as one, a daemon's answer with the request it answered. */
+function requestError(err, started, timeoutMs, request) {
+    // docker-modem ends a request that saw no byte for `timeout` with a bare "socket hang up".
+    if (isConnectionError(err) && Date.now() - started >= timeoutMs - 50) {
+        const seconds = Math.round(timeoutMs / 100) / 10;
+        return Object.assign(new Error(`no answer within ${seconds} s`), {
+            code: 'ETIMEDOUT',
+        });
+    }
+    // Which call failed, for messages that would otherwise not say (the daemon's text rarely does).
+    if (!isConnectionError(err))
+        Object.assign(err, { request });
+    return err;
+}
+/** Rejects unless `/_ping` at `resolved` answers Docker's "OK", saying what answered where it is not Docker. */
+async function pingDaemon(dial, client, resolved, timeoutMs) {
+    let answer;
+    try {
+        answer = await dial(client, 'GET', '/_ping', undefined, timeoutMs);
+    }
+    catch (error) {
+        const why = notDocker(error);
+        if (why)
+            throw new Error(`${resolved} is not a Docker daemon: ${why}`);
+        throw error;
+    }
+    // Docker answers the plain text OK; anything else is some other HTTP server.
+    const text = String(answer).trim();
+    if (text !== 'OK') {
+        const what = /^<(!doctype|html)/i.test(text) ? 'an HTML page' : JSON.stringify(text.slice(0, 40));
+        throw new Error(`${resolved} is not a Docker daemon: it answered /_ping with ${what}, not Docker's "OK"`);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/engine/pool.ts
@@ -32833,7 +32763,7 @@ class Stopper {
     async record(error) {
         if (this.reason)
             return;
-        const status = error === undefined ? 200 : docker_statusOf(error);
+        const status = error === undefined ? 200 : statusOf(error);
         if (status !== undefined && status < 500) {
             this.streak = 0;
             this.probedAt = 0;
@@ -32879,7 +32809,7 @@ function lossOf(error) {
     }
     if (code === 'ETIMEDOUT')
         return `stopped answering, it is hung or unreachable (${message})`;
-    if (docker_statusOf(error) !== undefined)
+    if (statusOf(error) !== undefined)
         return `fails even a read of its image list (${message})`;
     return `stopped answering (${message})`;
 }
@@ -32922,7 +32852,7 @@ async function removeObjects(docker, decisions, concurrency, stopper) {
             return { kind, id, status: 'removed' };
         }
         catch (error) {
-            const status = docker_statusOf(error);
+            const status = statusOf(error);
             await stopper.record(error);
             if (status === 404)
                 return { kind, id, status: 'gone', message: 'already removed by someone else' };
@@ -32956,7 +32886,7 @@ async function pruneBuildCache(docker, plan) {
     }
     catch (error) {
         // Another run's prune holds the lock: it is doing this work already.
-        if (docker_statusOf(error) === 409)
+        if (statusOf(error) === 409)
             return { status: 'busy', reclaimedBytes: 0, message: messageOf(error) };
         return { status: 'error', reclaimedBytes: 0, message: messageOf(error) };
     }
@@ -33021,7 +32951,7 @@ async function restoreTags(docker, id, tags) {
     const failed = [];
     for (const tag of tags) {
         try {
-            const taken = await docker.request('GET', `/images/${encodeURIComponent(tag)}/json`).then(() => true, (e) => (docker_statusOf(e) === 404 ? false : Promise.reject(e)));
+            const taken = await docker.request('GET', `/images/${encodeURIComponent(tag)}/json`).then(() => true, (e) => (statusOf(e) === 404 ? false : Promise.reject(e)));
             if (taken)
                 continue;
             await docker.request('POST', `/images/${encodeURIComponent(id)}/tag`, splitTag(tag));
@@ -33053,7 +32983,7 @@ async function removeImage(docker, image, { noprune, untagOnly, expected }) {
             result.unplanned = [...(result.unplanned ?? []), ...unplanned];
         return items;
     };
-    const ignoreMissing = (error) => (docker_statusOf(error) === 404 ? undefined : Promise.reject(error));
+    const ignoreMissing = (error) => (statusOf(error) === 404 ? undefined : Promise.reject(error));
     const tags = untagOnly ? image.repoTags : image.repoTags.slice(1);
     try {
         // A job may have started a container from the image since the inventory (`docker run app:1`): its
@@ -33089,11 +33019,11 @@ async function removeImage(docker, image, { noprune, untagOnly, expected }) {
 }
 /** The result of a removal that failed; after a 409, the tags it removed are put back where free. */
 async function failedRemoval(docker, image, result, removedTags, error) {
-    let status = docker_statusOf(error);
+    let status = statusOf(error);
     // Two deletes of one image at once (another run): Docker 20.10 may answer the loser with a 500
     // "unrecognized image ID" instead of a 404. If the image is gone now, that is what happened.
     if (status !== 404 && status !== 409 && !isConnectionError(error)) {
-        const exists = await docker.request('GET', `/images/${image.id}/json`).then(() => true, (e) => docker_statusOf(e) !== 404);
+        const exists = await docker.request('GET', `/images/${image.id}/json`).then(() => true, (e) => statusOf(e) !== 404);
         if (!exists)
             status = 404;
     }
@@ -33638,7 +33568,7 @@ async function checkGates(docker, containers, timeoutMs, log) {
                 inspect = await docker.request('GET', `/containers/${encodeURIComponent(container)}/json`);
             }
             catch (error) {
-                const reason = docker_statusOf(error) === 404 ? 'not found' : `could not be inspected: ${messageOf(error)}`;
+                const reason = statusOf(error) === 404 ? 'not found' : `could not be inspected: ${messageOf(error)}`;
                 return { container, ok: false, reason };
             }
             const verdict = judgeContainer(inspect);
@@ -34313,7 +34243,7 @@ function isGone(error) {
 }
 /** `/system/df`'s HTTP 500 for an image or layer removed while it listed them (another client's prune). */
 function removedMidList(error) {
-    return (docker_statusOf(error) === 500 &&
+    return (statusOf(error) === 500 &&
         (isGone(error) || /\b(layer|image) \S+ was not found\b/i.test(messageOf(error))));
 }
 /** How many times a listing that an image removed mid-list broke is asked for, in all. */
@@ -34366,55 +34296,71 @@ async function serviceImages(docker, info) {
  */
 async function takeInventory(docker, concurrency, opts = {}) {
     const takenAt = Date.now();
+    const { phases, done } = phaseClock();
+    // Reads from the image store on disk: bounded, and stopped at the run's time limit.
+    const reader = { docker, concurrency, reads: storeReads(() => docker.timeLeft()), done };
+    const { version, info, summaries, containers, networks, df, inspected, services, store } = await readDaemon(reader, opts.tagTimes);
+    const present = presentImages(summaries, inspected);
+    const engine = { ...engineOf(version, info), layersReadFrom: layersReadFrom(present) };
+    const imageStore = engine.imageStore;
+    const sized = await sizeLayers(reader, present, imageStore, df);
+    const contentDir = await contentStoreOf(imageStore, store, info, present);
+    const blobs = await readContentBlobs(reader, contentDir, present);
+    const times = opts.containerTimes
+        ? await readContainerTimes(reader, containers)
+        : new Map();
+    const listed = present.map(({ summary, layers, lastTagMs }) => toImageInfo(summary, imageStore, {
+        layers,
+        lastTagMs,
+        sized: sized.get(summary.Id),
+        blobs: blobs.get(summary.Id),
+    }));
+    const targets = await targetsOf(docker, engine, listed, present.map((p) => p.summary));
+    const images = withUniqueContent(listed, engine, df, targets);
+    // Where LayersSize leaves the content store out (Docker before 28), its bytes are read from disk.
+    const outside = contentDir && !layersCountContent(engine.version) ? contentDir : undefined;
+    const usage = await storeUsage(engine, usageOf(df), images, outside);
+    return {
+        images,
+        containers: containersOf(containers, df, engine, images, times),
+        ...objectsOf(networks, df),
+        usage,
+        rootDir: info.DockerRootDir ?? '',
+        driver: info.Driver ?? '',
+        containerdAddress: info.Containerd?.Address || undefined,
+        engine,
+        contentExact: imageStore === 'containerd' ? images.every((image) => image.contentSize === undefined) : undefined,
+        contentOutsideLayers: outside,
+        services,
+        ...(storeWarnings(reader.reads).length > 0 ? { warnings: storeWarnings(reader.reads) } : {}),
+        takenAt,
+        phases: done('doneMs', phases),
+    };
+}
+/** The milliseconds since the inventory began at the end of each phase, by name: `done` records one. */
+function phaseClock() {
     const began = performance.now();
     const phases = {};
     const done = (name, value) => {
         phases[name] = Math.round(performance.now() - began);
         return value;
     };
-    // Deleted between the listing and a later call (another run, a user): no longer there to plan.
-    const unlessGone = (call) => call.catch((error) => (isGone(error) ? undefined : Promise.reject(error)));
-    // Reads from the image store on disk: bounded, and stopped at the run's time limit.
-    const reads = storeReads(() => docker.timeLeft());
+    return { phases, done };
+}
+/** Deleted between the listing and a later call (another run, a user): no longer there to plan. */
+const unlessGone = (call) => call.catch((error) => (isGone(error) ? undefined : Promise.reject(error)));
+/**
+ * The daemon's answers the inventory starts from, asked at once: the image list, `/info`, `/version`,
+ * the containers, the networks, `/system/df` and the swarm's services. The per-image reads start as soon
+ * as the image list is in, while /system/df is still computing.
+ */
+async function readDaemon(reader, tagTimes) {
+    const { docker, done } = reader;
     const listing = listImages(docker).then((list) => done('listMs', list));
     const infoRead = docker.request('GET', '/info');
-    // Where the image store is on this machine and readable, each image's layers are read from it rather
-    // than asked for one inspect per image: the classic store's image and layer databases (with the
-    // layers' sizes, so no history either), or the containerd store's content, whose manifest the list
-    // names (API 1.46+; a budget also needs the last tag time, which only the inspect gives there).
-    const storeReading = Promise.all([listing, infoRead]).then(async ([summaries, info]) => {
-        const root = info.DockerRootDir ?? '';
-        if (summaries.some((s) => s.Descriptor?.digest)) {
-            return { content: await contentStoreFor(root, summaries.map(target)) };
-        }
-        if (isContainerdStore(info.DriverStatus))
-            return {};
-        const classic = classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id);
-        if (classic)
-            return { classic };
-        return { podman: await readPodmanStore(root, info.Driver ?? '', reads) };
-    });
-    const chainSizes = new Map();
-    // The per-image reads start as soon as the image list is in, while /system/df is still computing.
+    const storeReading = Promise.all([listing, infoRead]).then(([summaries, info]) => findImageStore(summaries, info, reader.reads));
     const inspecting = Promise.all([listing, storeReading])
-        .then(([summaries, store]) => mapPool(summaries, concurrency, async (summary) => {
-        const stored = (store.classic && readStoredImage(store.classic, summary.Id, chainSizes, opts.tagTimes, reads)) ||
-            // Podman records no tag time (its LastTagTime is always zero): its store serves either way.
-            store.podman?.get(summary.Id);
-        if (stored)
-            return { ...stored, fromStore: true };
-        const layers = store.content && !opts.tagTimes && summary.Descriptor?.digest
-            ? await configLayers(store.content, summary.Descriptor.digest, reads)
-            : undefined;
-        if (layers)
-            return { layers, lastTagMs: 0, fromStore: true };
-        const inspect = await unlessGone(docker.request('GET', `/images/${summary.Id}/json`));
-        return (inspect && {
-            layers: inspect.RootFS?.Layers ?? [],
-            lastTagMs: apiTimeMs(inspect.Metadata?.LastTagTime),
-            fromStore: false,
-        });
-    }))
+        .then(([summaries, store]) => readAllLayers(reader, summaries, store, tagTimes))
         .then((all) => done('inspectMs', all));
     const [version, info, summaries, containers, networks, df, inspected, services] = await Promise.all([
         docker.request('GET', '/version'),
@@ -34426,119 +34372,205 @@ async function takeInventory(docker, concurrency, opts = {}) {
         inspecting,
         infoRead.then((info) => serviceImages(docker, info)),
     ]);
-    const present = summaries.flatMap((summary, i) => {
+    return {
+        version,
+        info,
+        summaries,
+        containers,
+        networks,
+        df,
+        inspected,
+        services,
+        store: await storeReading,
+    };
+}
+/**
+ * Where the image store is on this machine and readable, each image's layers are read from it rather
+ * than asked for one inspect per image: the classic store's image and layer databases (with the
+ * layers' sizes, so no history either), or the containerd store's content, whose manifest the list
+ * names (API 1.46+; a budget also needs the last tag time, which only the inspect gives there).
+ */
+async function findImageStore(summaries, info, reads) {
+    const root = info.DockerRootDir ?? '';
+    if (summaries.some((s) => s.Descriptor?.digest)) {
+        return { content: await contentStoreFor(root, summaries.map(target)) };
+    }
+    if (isContainerdStore(info.DriverStatus))
+        return {};
+    const classic = classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id);
+    if (classic)
+        return { classic };
+    return { podman: await readPodmanStore(root, info.Driver ?? '', reads) };
+}
+/** Every listed image's layers (see readLayers), in the list's order; undefined for an image deleted meanwhile. */
+function readAllLayers(reader, summaries, store, tagTimes) {
+    // Layer sizes by chain ID, across images (most layers are shared).
+    const chainSizes = new Map();
+    return mapPool(summaries, reader.concurrency, (summary) => readLayers(reader, store, summary, chainSizes, tagTimes));
+}
+/** One image's layers: from the store on disk where it has them, else from the image's inspect. */
+async function readLayers(reader, store, summary, chainSizes, tagTimes) {
+    const stored = (store.classic && readStoredImage(store.classic, summary.Id, chainSizes, tagTimes, reader.reads)) ||
+        // Podman records no tag time (its LastTagTime is always zero): its store serves either way.
+        store.podman?.get(summary.Id);
+    if (stored)
+        return { ...stored, fromStore: true };
+    const layers = store.content && !tagTimes && summary.Descriptor?.digest
+        ? await configLayers(store.content, summary.Descriptor.digest, reader.reads)
+        : undefined;
+    if (layers)
+        return { layers, lastTagMs: 0, fromStore: true };
+    return inspectLayers(reader.docker, summary.Id);
+}
+/** One image's layers and last tag time from its inspect; undefined when it is gone. */
+async function inspectLayers(docker, id) {
+    const inspect = await unlessGone(docker.request('GET', `/images/${id}/json`));
+    return (inspect && {
+        layers: inspect.RootFS?.Layers ?? [],
+        lastTagMs: apiTimeMs(inspect.Metadata?.LastTagTime),
+        fromStore: false,
+    });
+}
+function presentImages(summaries, inspected) {
+    return summaries.flatMap((summary, i) => {
         const read = inspected[i];
         return read ? [{ summary, ...read }] : [];
     });
+}
+/** Where the images' layers were read: all from the store on disk, all through the API, or some of each. */
+function layersReadFrom(present) {
     const fromStore = present.filter((p) => p.fromStore).length;
-    const engine = {
-        ...engineOf(version, info),
-        layersReadFrom: fromStore === present.length ? 'store' : fromStore === 0 ? 'api' : 'mixed',
-    };
-    const imageStore = engine.imageStore;
+    return fromStore === present.length ? 'store' : fromStore === 0 ? 'api' : 'mixed';
+}
+/** Each image's layer sizes, by ID: from the store where it sized every layer, else see historySizes. */
+async function sizeLayers(reader, present, imageStore, df) {
+    if (present.length > 0 && present.every((p) => p.sizes))
+        return storeSizes(present, imageStore);
+    return historySizes(reader, present, imageStore, df);
+}
+/**
+ * Every layer sized from the store. On the classic store an image's Size is its layers' total, which
+ * checks them; Podman's adds the image's metadata.
+ */
+function storeSizes(present, imageStore) {
+    return new Map(present.map(({ summary, sizes }) => [
+        summary.Id,
+        {
+            sizes: sizes,
+            exact: imageStore !== 'classic' || sizes.reduce((n, x) => n + x, 0) === summary.Size,
+        },
+    ]));
+}
+/** Layer sizes from `/system/df`'s image sizes where they settle them, else from histories (see planLayerSizing). */
+async function historySizes(reader, present, imageStore, df) {
+    const sizing = planLayerSizing(present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })), 
     // On the containerd store an image's Size includes its content-store blobs, so df's Size - SharedSize
     // is no layer total: every image is sized from its history there.
-    const dfImages = new Map(imageStore === 'classic'
-        ? (df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }])
-        : []);
-    let sized;
-    if (present.length > 0 && present.every((p) => p.sizes)) {
-        // Every layer sized from the store. On the classic store an image's Size is its layers' total,
-        // which checks them; Podman's adds the image's metadata.
-        sized = new Map(present.map(({ summary, sizes }) => [
-            summary.Id,
-            {
-                sizes: sizes,
-                exact: imageStore !== 'classic' || sizes.reduce((n, x) => n + x, 0) === summary.Size,
-            },
-        ]));
-    }
-    else {
-        const sizing = planLayerSizing(present.map(({ summary, layers }) => ({ id: summary.Id, layers, size: summary.Size })), dfImages, 
-        // Podman's and the containerd store's image sizes include more than the layers.
-        imageStore === 'classic');
-        const histories = new Map();
-        await mapPool(sizing.history, concurrency, async (id) => {
-            const steps = await unlessGone(docker.request('GET', `/images/${id}/history`));
-            if (steps)
-                histories.set(id, steps.map((step) => step.Size));
-        });
-        sized = sizing.resolve(done('historyMs', histories));
-    }
-    // The containerd store keeps each image's manifest, config and layer blobs besides the snapshots:
-    // read them from its content store when it is on this machine and readable.
-    const contentDir = imageStore === 'containerd'
-        ? ((await storeReading).content ??
-            (await contentStoreFor(info.DockerRootDir ?? '', present.map((p) => target(p.summary)))))
-        : undefined;
+    imageStore === 'classic' ? dfImageSizes(df) : new Map(), 
+    // Podman's and the containerd store's image sizes include more than the layers.
+    imageStore === 'classic');
+    const histories = await readHistories(reader, sizing.history);
+    return sizing.resolve(reader.done('historyMs', histories));
+}
+/** `/system/df`'s size and shared size of each image, by ID (shared -1 where it sends none). */
+function dfImageSizes(df) {
+    return new Map((df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }]));
+}
+/** The history (step sizes, newest first) of each image in `ids`, by ID; none for an image gone meanwhile. */
+async function readHistories(reader, ids) {
+    const histories = new Map();
+    await mapPool(ids, reader.concurrency, async (id) => {
+        const steps = await unlessGone(reader.docker.request('GET', `/images/${id}/history`));
+        if (steps)
+            histories.set(id, steps.map((step) => step.Size));
+    });
+    return histories;
+}
+/**
+ * The containerd store keeps each image's manifest, config and layer blobs besides the snapshots: its
+ * content store, when it is on this machine and readable. Undefined on the other stores.
+ */
+async function contentStoreOf(imageStore, store, info, present) {
+    if (imageStore !== 'containerd')
+        return undefined;
+    return (store.content ??
+        (await contentStoreFor(info.DockerRootDir ?? '', present.map((p) => target(p.summary)))));
+}
+/** Each image's blobs read from the content store in `contentDir`, by ID; none without one. */
+async function readContentBlobs(reader, contentDir, present) {
     const blobs = new Map();
-    if (contentDir) {
-        // Scanned once, and only when some image's ID is its config's digest (Docker 26).
-        let scan;
-        const parents = () => (scan ??= referrers(contentDir, reads));
-        await mapPool(present, concurrency, async ({ summary }) => {
-            blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary), parents, reads));
-        });
-        done('contentMs', blobs);
-    }
+    if (!contentDir)
+        return blobs;
+    // Scanned once, and only when some image's ID is its config's digest (Docker 26).
+    let scan;
+    const parents = () => (scan ??= referrers(contentDir, reader.reads));
+    await mapPool(present, reader.concurrency, async ({ summary }) => {
+        blobs.set(summary.Id, await readImageBlobs(contentDir, target(summary), parents, reader.reads));
+    });
+    return reader.done('contentMs', blobs);
+}
+/** The times of each container that is not running, by ID, from its inspect; none for one gone meanwhile. */
+async function readContainerTimes(reader, containers) {
+    const times = new Map();
+    await mapPool(containers.filter((c) => c.State !== 'running'), reader.concurrency, async (c) => {
+        const state = (await unlessGone(reader.docker.request('GET', `/containers/${c.Id}/json`)))?.State;
+        if (state) {
+            times.set(c.Id, { startedMs: apiTimeMs(state.StartedAt), finishedMs: apiTimeMs(state.FinishedAt) });
+        }
+    });
+    return times;
+}
+/** One image from its list entry and its layers, on an `imageStore` (Docker's or Podman's). */
+function toImageInfo(summary, imageStore, parts) {
+    const layerSizes = parts.sized?.sizes ?? parts.layers.map(() => 0);
+    const layerTotal = layerSizes.reduce((n, size) => n + size, 0);
+    // What the image holds besides its layers: Podman's metadata, or the containerd store's content.
+    const extra = Math.max(0, summary.Size - layerTotal);
+    return {
+        id: summary.Id,
+        repoTags: realTags(summary.RepoTags),
+        repoDigests: (summary.RepoDigests ?? []).filter((d) => d !== '<none>@<none>'),
+        created: summary.Created,
+        size: summary.Size,
+        labels: summary.Labels ?? {},
+        parentId: summary.ParentId ?? '',
+        layers: parts.layers,
+        layerSizes,
+        layerSizesExact: parts.sized?.exact ?? false,
+        lastTagMs: parts.lastTagMs,
+        ...(imageStore === 'podman' ? { blobs: [{ key: `metadata:${summary.Id}`, size: extra }] } : {}),
+        ...(imageStore === 'containerd' ? (parts.blobs ? { blobs: parts.blobs } : { contentSize: extra }) : {}),
+    };
+}
+/** The containers, each sized as the daemon's usage counts it (see containerBytes), with `times` where read. */
+function containersOf(containers, df, engine, images, times) {
     const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
     const sizeRootFs = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRootFs ?? 0]));
-    const times = new Map();
-    if (opts.containerTimes) {
-        await mapPool(containers.filter((c) => c.State !== 'running'), concurrency, async (c) => {
-            const state = (await unlessGone(docker.request('GET', `/containers/${c.Id}/json`)))?.State;
-            if (state) {
-                times.set(c.Id, { startedMs: apiTimeMs(state.StartedAt), finishedMs: apiTimeMs(state.FinishedAt) });
-            }
-        });
-    }
-    const listed = present.map(({ summary, layers, lastTagMs }) => {
-        const layerSizes = sized.get(summary.Id)?.sizes ?? layers.map(() => 0);
-        const layerTotal = layerSizes.reduce((n, size) => n + size, 0);
-        // What the image holds besides its layers: Podman's metadata, or the containerd store's content.
-        const extra = Math.max(0, summary.Size - layerTotal);
-        const read = blobs.get(summary.Id);
-        return {
-            id: summary.Id,
-            repoTags: realTags(summary.RepoTags),
-            repoDigests: (summary.RepoDigests ?? []).filter((d) => d !== '<none>@<none>'),
-            created: summary.Created,
-            size: summary.Size,
-            labels: summary.Labels ?? {},
-            parentId: summary.ParentId ?? '',
-            layers,
-            layerSizes,
-            layerSizesExact: sized.get(summary.Id)?.exact ?? false,
-            lastTagMs,
-            ...(imageStore === 'podman' ? { blobs: [{ key: `metadata:${summary.Id}`, size: extra }] } : {}),
-            ...(imageStore === 'containerd' ? (read ? { blobs: read } : { contentSize: extra }) : {}),
-        };
-    });
-    const images = withUniqueContent(listed, engine, df, await targetsOf(docker, engine, listed, present.map((p) => p.summary)));
-    // Where LayersSize leaves the content store out (Docker before 28), its bytes are read from disk.
-    const outside = contentDir && !layersCountContent(engine.version) ? contentDir : undefined;
     const unpacked = new Map(images.map((image) => [image.id, image.layerSizes.reduce((n, x) => n + x, 0)]));
+    const snapshotsCounted = snapshotsInLayersSize(engine);
+    return containers.map((c) => toContainerInfo(c, containerBytes(c, snapshotsCounted, sizeRw, sizeRootFs, unpacked), times.get(c.Id)));
+}
+function toContainerInfo(c, sizeRw, times) {
     return {
-        images,
-        containers: containers.map((c) => ({
-            id: c.Id,
-            names: (c.Names ?? []).map((n) => n.replace(/^\//, '')),
-            imageId: c.ImageID,
-            image: c.Image,
-            state: c.State,
-            created: c.Created,
-            labels: c.Labels ?? {},
-            sizeRw: containerBytes(c, snapshotsInLayersSize(engine), sizeRw, sizeRootFs, unpacked),
-            networks: [
-                ...Object.entries(c.NetworkSettings?.Networks ?? {}).flatMap(([name, n]) => [
-                    name,
-                    n.NetworkID ?? '',
-                ]),
-                c.HostConfig?.NetworkMode ?? '',
-            ].filter(Boolean),
-            volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name),
-            ...times.get(c.Id),
-        })),
+        id: c.Id,
+        names: (c.Names ?? []).map((n) => n.replace(/^\//, '')),
+        imageId: c.ImageID,
+        image: c.Image,
+        state: c.State,
+        created: c.Created,
+        labels: c.Labels ?? {},
+        sizeRw,
+        networks: [
+            ...Object.entries(c.NetworkSettings?.Networks ?? {}).flatMap(([name, n]) => [name, n.NetworkID ?? '']),
+            c.HostConfig?.NetworkMode ?? '',
+        ].filter(Boolean),
+        volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name),
+        ...times,
+    };
+}
+/** The networks, and the volumes and build cache records `/system/df` lists. */
+function objectsOf(networks, df) {
+    return {
         networks: networks.map((n) => ({
             id: n.Id,
             name: n.Name,
@@ -34562,17 +34594,6 @@ async function takeInventory(docker, concurrency, opts = {}) {
             shared: r.Shared,
             lastUsedMs: Date.parse(r.LastUsedAt ?? r.CreatedAt ?? '') || 0,
         })),
-        usage: await storeUsage(engine, usageOf(df), images, outside),
-        rootDir: info.DockerRootDir ?? '',
-        driver: info.Driver ?? '',
-        containerdAddress: info.Containerd?.Address || undefined,
-        engine,
-        contentExact: imageStore === 'containerd' ? images.every((image) => image.contentSize === undefined) : undefined,
-        contentOutsideLayers: outside,
-        services,
-        ...(storeWarnings(reads).length > 0 ? { warnings: storeWarnings(reads) } : {}),
-        takenAt,
-        phases: done('doneMs', phases),
     };
 }
 /**
@@ -34611,7 +34632,7 @@ function withUniqueContent(images, engine, df, targets) {
         targetSize: targets[i].size,
         presentManifests: targets[i].presentManifests,
     }));
-    const unique = uniqueContent(sizing, new Map((df.Images ?? []).map((i) => [i.Id, { size: i.Size, shared: i.SharedSize ?? -1 }])));
+    const unique = uniqueContent(sizing, dfImageSizes(df));
     const exact = chainsAllSeen(sizing);
     return images.map((image) => {
         const content = unique.get(image.id);
@@ -34645,7 +34666,7 @@ async function diskUsage(docker, waits = { busy: 50, busyMs: 200, vanished: 20, 
             let waitMs;
             if (/already running/i.test(messageOf(error)) && ++busy < waits.busy)
                 waitMs = waits.busyMs;
-            else if ((docker_statusOf(error) === 404 || removedMidList(error)) && ++vanished < waits.vanished) {
+            else if ((statusOf(error) === 404 || removedMidList(error)) && ++vanished < waits.vanished) {
                 waitMs = waits.vanishedMs;
             }
             else
@@ -34679,21 +34700,8 @@ async function readPodmanImage(docker, summary) {
         const inspect = await docker.request('GET', `/images/${summary.Id}/json`);
         const steps = await docker.request('GET', `/images/${summary.Id}/history`);
         const layers = inspect.RootFS?.Layers ?? [];
-        const { sizes, exact } = layerSizesFromHistory(layers, steps.map((s) => s.Size));
-        const total = sizes.reduce((n, size) => n + size, 0);
-        return {
-            id: summary.Id,
-            repoTags: realTags(summary.RepoTags),
-            repoDigests: [],
-            created: summary.Created,
-            size: summary.Size,
-            labels: summary.Labels ?? {},
-            parentId: summary.ParentId ?? '',
-            layers,
-            layerSizes: sizes,
-            layerSizesExact: exact,
-            blobs: [{ key: `metadata:${summary.Id}`, size: Math.max(0, summary.Size - total) }],
-        };
+        const sized = layerSizesFromHistory(layers, steps.map((s) => s.Size));
+        return toImageInfo(summary, 'podman', { layers, sized });
     }
     catch {
         return undefined; // removed meanwhile
@@ -34908,10 +34916,193 @@ async function acquireLock(file) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/report/json-report.ts
+// The JSON report, as pure functions: a run's (every object with its decision and reason, and the
+// totals), and that of a run that failed before its pass began (the error and the inputs as given).
+
+
+
+
+/** The JSON report: every object with its decision and reason, and the totals. */
+function buildReport(facts, rows) {
+    return {
+        version: 1,
+        status: json_report_statusOf(facts.failures ?? []),
+        mode: facts.plan.mode,
+        generatedAt: new Date(facts.nowMs).toISOString(),
+        daemon: daemonOf(facts),
+        totals: { ...totalsOf(facts, rows), estimateExact: facts.plan.estimateMethod.exact },
+        estimate: facts.plan.estimate,
+        estimateMethod: facts.plan.estimateMethod,
+        measured: {
+            classes: facts.measured,
+            bytes: measuredBytes(facts) ?? null,
+            before: facts.usageBefore,
+            after: facts.usageAfter ?? null,
+        },
+        disk: diskOf(facts),
+        runnerImages: runnerImageTotals(facts, rows),
+        cutoff: facts.plan.cutoffMs === undefined ? null : new Date(facts.plan.cutoffMs).toISOString(),
+        unmatchedProtect: facts.plan.unmatchedProtect,
+        keepRecentClocks: facts.plan.keepRecentClocks ?? {},
+        ...racesOf(facts),
+        warnings: facts.warnings,
+        failures: facts.failures ?? [],
+        gates: facts.gates ?? { before: [] },
+        images: rows.map(imageEntry),
+        objects: objectRows(facts.plan, facts.objectResults).map(objectEntry),
+        buildCache: facts.plan.buildCache
+            ? { ...facts.plan.buildCache, result: facts.buildCacheResult ?? null }
+            : null,
+        budget: facts.plan.budget ?? null,
+        timings: facts.timings,
+    };
+}
+/** The report's `daemon`: where it is and what it is. */
+function daemonOf({ host, engine }) {
+    return {
+        host,
+        engine: engine.name,
+        version: engine.version,
+        apiVersion: engine.apiVersion,
+        imageStore: engine.imageStore,
+        id: engine.id,
+        layersReadFrom: engine.layersReadFrom,
+    };
+}
+/** The report's `disk`: free bytes and inodes before and after, the path measured, and the data root's. */
+function diskOf(facts) {
+    const root = facts.dataRootDisk;
+    return {
+        freeBefore: facts.diskFreeBefore ?? null,
+        freeAfter: facts.diskFreeAfter ?? null,
+        inodesFreeBefore: facts.inodesFreeBefore ?? null,
+        inodesFreeAfter: facts.inodesFreeAfter ?? null,
+        path: facts.diskPlace?.path ?? null,
+        holds: facts.diskPlace?.holds ?? null,
+        why: facts.diskPlace?.why ?? null,
+        dataRoot: root
+            ? {
+                path: root.path,
+                freeBefore: root.freeBefore ?? null,
+                freeAfter: root.freeAfter ?? null,
+                inodesFreeBefore: root.inodesFreeBefore ?? null,
+                inodesFreeAfter: root.inodesFreeAfter ?? null,
+            }
+            : null,
+    };
+}
+/** Races with jobs in flight: images a delete removed beyond the plan, and tags put back after a 409. */
+function racesOf(facts) {
+    const results = facts.results ?? [];
+    return {
+        unplannedRemovals: results.flatMap((r) => (r.unplanned ?? []).map((id) => ({ id, removedWith: r.id }))),
+        restoredTags: results.flatMap((r) => (r.restored?.length ? [{ id: r.id, tags: r.restored }] : [])),
+    };
+}
+/** One image of the report: what it is, its final state and why. */
+function imageEntry(r) {
+    return {
+        id: r.image.id,
+        tags: r.image.repoTags,
+        digests: r.image.repoDigests,
+        class: r.runnerImage ? 'runner-image' : 'image',
+        created: new Date(r.image.created * 1000).toISOString(),
+        ...(r.image.lastTagMs ? { lastTagged: new Date(r.image.lastTagMs).toISOString() } : {}),
+        size: r.image.size,
+        labels: r.image.labels,
+        state: r.state,
+        reason: r.reason,
+        detail: r.detail,
+        ...(r.message ? { message: r.message } : {}),
+    };
+}
+/** One container, network or volume of the report: what it is, its final state and why. */
+function objectEntry(o) {
+    return {
+        kind: o.decision.kind,
+        id: o.decision.id,
+        name: o.decision.name,
+        size: o.decision.size,
+        state: o.state,
+        reason: o.decision.reason,
+        detail: o.decision.detail,
+        ...(o.message ? { message: o.message } : {}),
+    };
+}
+/** `failed` when the run fails (the step fails, the command exits non-zero), else `ok`. */
+const json_report_statusOf = (failures) => failures.length > 0 ? 'failed' : 'ok';
+/** Inputs never written to a report or a summary: secrets. */
+const SECRET_INPUTS = new Set(['github-token']);
+/** Characters of one input's value kept in a failure report (a list input can be long). */
+const MAX_INPUT_CHARS = 4096;
+/**
+ * The inputs as given (`get` reads one by name: the action's INPUT_* variables, the command's flags and
+ * variables), each neutralised to one inert line and clipped; secrets left out. They are whatever the
+ * workflow or the command line held, a hostile value included.
+ */
+function givenInputs(get) {
+    const given = {};
+    for (const { name } of INPUT_SPECS) {
+        if (SECRET_INPUTS.has(name))
+            continue;
+        const value = neutralise(get(name));
+        given[name] =
+            value.length > MAX_INPUT_CHARS
+                ? `${value.slice(0, MAX_INPUT_CHARS)}… (${value.length - MAX_INPUT_CHARS} more characters)`
+                : value;
+    }
+    return given;
+}
+/** Every count of Totals, zero: what a run that did nothing did. */
+const ZERO_TOTALS = {
+    removed: 0,
+    untagged: 0,
+    kept: 0,
+    gone: 0,
+    failed: 0,
+    removedContainers: 0,
+    removedNetworks: 0,
+    removedVolumes: 0,
+    buildCacheBytes: 0,
+    estimatedBytes: 0,
+    estimatedBytesLow: 0,
+    estimatedBytesHigh: 0,
+    reclaimedBytes: 0,
+};
+/**
+ * The JSON report of a run that failed before its pass began, in the report's own shape where it has
+ * one: `status: failed`, the error (neutralised), the inputs as given, every count zero, no objects. `mode`
+ * is null when the mode input itself is not a mode.
+ */
+function buildFailureReport(run) {
+    const message = neutralise(run.failure.message);
+    const mode = (run.inputs.mode ?? '').trim() || 'report';
+    return {
+        version: 1,
+        status: 'failed',
+        mode: mode === 'report' || mode === 'prune' ? mode : null,
+        generatedAt: new Date(run.nowMs).toISOString(),
+        error: { kind: run.failure.kind, message, input: run.failure.input ?? null },
+        inputs: run.inputs,
+        totals: { ...ZERO_TOTALS },
+        warnings: [],
+        failures: [message],
+        gates: { before: [] },
+        images: [],
+        objects: [],
+        timings: {},
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/run.ts
 // One pass of the shared engine: daemon check, safety gates, inventory, plan, removal, measurement and
 // the JSON report. Both front doors (the action, src/action.ts, and the command, src/cli.ts) call this
 // and only translate: inputs or flags in, outputs, summary, table or exit codes out.
+
+
+
+
 
 
 
@@ -34953,14 +35144,14 @@ function deleteConnections(store, override = process.env.SDP_DELETE_CONNECTIONS)
 const RUN_LIMIT_FACTOR = 10;
 /** The daemon the inputs name, with the whole run's time limit. */
 function openDaemon(inputs) {
-    return connectDocker(inputs.dockerHost, { timeoutMs: inputs.apiTimeoutMs, ...runTimeLimit(inputs) });
+    return connectDocker(inputs.dockerHost, { timeoutMs: inputs.apiTimeoutMs, ...run_runTimeLimit(inputs) });
 }
 /**
  * The whole run's time limit: `time-limit` when given; else RUN_LIMIT_FACTOR × api-timeout (20 minutes by default), plus gate-timeout
  * for each of the two gate checks when there are critical containers (their wait is not the daemon's).
  * A daemon that hangs, or answers each call just in time, cannot keep the step running for longer.
  */
-function runTimeLimit(inputs) {
+function run_runTimeLimit(inputs) {
     // A job hook's own bound (`time-limit`), gates and all.
     if (inputs.timeLimitMs !== undefined)
         return { runTimeoutMs: inputs.timeLimitMs, runLimitRule: 'time-limit' };
@@ -35441,7 +35632,7 @@ async function finish(inputs, facts, gates, timings, failures) {
     timings.totalMs = Math.round(performance.now());
     const report = facts
         ? buildReport(facts, rows)
-        : { version: 1, status: statusOf(failures), mode: inputs.mode, gates, images: [], failures, timings };
+        : { version: 1, status: json_report_statusOf(failures), mode: inputs.mode, gates, images: [], failures, timings };
     await writeReport(inputs.reportFile, report);
     return { inputs, facts, rows, totals, gates, report, failures };
 }
@@ -35524,11 +35715,11 @@ async function main(argv, io = processIo) {
         if (!(error instanceof UsageError))
             throw error;
         // A command line that could not be read has no inputs to report: no report.
-        io.err(`safe-docker-prune: ${text_neutralise(error.message)}\n`);
+        io.err(`safe-docker-prune: ${neutralise(error.message)}\n`);
         return EXIT.usage;
     }
     for (const warning of cl.warnings)
-        io.err(`warning: ${text_neutralise(warning)}\n`);
+        io.err(`warning: ${neutralise(warning)}\n`);
     if (cl.help) {
         io.out(helpText(VERSION));
         return EXIT.ok;
@@ -35545,7 +35736,7 @@ async function main(argv, io = processIo) {
     catch (error) {
         if (!(error instanceof InputError))
             throw error;
-        io.err(`safe-docker-prune: ${text_neutralise(error.message)}\n`);
+        io.err(`safe-docker-prune: ${neutralise(error.message)}\n`);
         await failureReport(cl, io, error);
         return EXIT.usage;
     }
@@ -35582,7 +35773,7 @@ async function failureReport(cl, io, error) {
         return refused && `report-file ${JSON.stringify(file)} ${refused}`;
     });
     if (!failed.file)
-        io.err(`safe-docker-prune: ${text_neutralise(`no JSON report was written: ${failed.notWritten}`)}\n`);
+        io.err(`safe-docker-prune: ${neutralise(`no JSON report was written: ${failed.notWritten}`)}\n`);
     if (cl.json)
         io.out(`${neutraliseJson(JSON.stringify(failed.report))}\n`);
 }
@@ -35591,14 +35782,14 @@ async function pass(cl, inputs, io) {
     const started = Date.now();
     const inActions = io.env.GITHUB_ACTIONS === 'true';
     const hooks = {
-        info: (line) => io.err(`${text_neutralise(line)}\n`),
-        warn: (message) => io.err(`warning: ${text_neutralise(message)}\n`),
+        info: (line) => io.err(`${neutralise(line)}\n`),
+        warn: (message) => io.err(`warning: ${neutralise(message)}\n`),
         group: async (title, fn) => {
             // Workflow commands only inside Actions, and never on a JSON stdout.
             if (inActions && !cl.json)
-                io.out(`::group::${text_neutralise(title)}\n`);
+                io.out(`::group::${neutralise(title)}\n`);
             else
-                io.err(`== ${text_neutralise(title)}\n`);
+                io.err(`== ${neutralise(title)}\n`);
             try {
                 return await fn();
             }
@@ -35616,12 +35807,12 @@ async function pass(cl, inputs, io) {
         outcome = await runPass(inputs, docker, hooks);
         if (outcome.failures.length > 0) {
             for (const failure of outcome.failures)
-                io.err(`safe-docker-prune: failed: ${text_neutralise(failure)}\n`);
+                io.err(`safe-docker-prune: failed: ${neutralise(failure)}\n`);
             code = EXIT.failed;
         }
     }
     catch (error) {
-        io.err(`safe-docker-prune: ${text_neutralise(messageOf(error))}\n`);
+        io.err(`safe-docker-prune: ${neutralise(messageOf(error))}\n`);
         await failureReport(cl, io, error);
         code =
             error instanceof DaemonUnreachableError
@@ -35648,7 +35839,7 @@ async function pass(cl, inputs, io) {
             await writeMetrics(cl.metricsFile, inputs, outcome, code === EXIT.ok, started);
         }
         catch (error) {
-            io.err(`safe-docker-prune: ${text_neutralise(`could not write --metrics-file ${cl.metricsFile}: ${messageOf(error)}`)}\n`);
+            io.err(`safe-docker-prune: ${neutralise(`could not write --metrics-file ${cl.metricsFile}: ${messageOf(error)}`)}\n`);
             if (code === EXIT.ok)
                 code = EXIT.failed;
         }
@@ -35660,32 +35851,7 @@ async function writeMetrics(file, inputs, outcome, ok, started) {
     // Only our own regular file is read back: a FIFO there would hang the pass, a symlink leak a file.
     const earlier = await readOwnRegularFile(file).catch(() => undefined);
     const previous = earlier?.kind === 'read' ? earlier.text : '';
-    const facts = outcome?.facts;
-    const totals = outcome?.totals;
-    const text = renderMetrics({
-        daemon: facts?.host ?? inputs.dockerHost ?? 'unix:///var/run/docker.sock',
-        mode: inputs.mode,
-        ok,
-        endedMs: Date.now(),
-        durationMs: Date.now() - started,
-        removed: {
-            images: totals?.removed ?? 0,
-            containers: totals?.removedContainers ?? 0,
-            networks: totals?.removedNetworks ?? 0,
-            volumes: totals?.removedVolumes ?? 0,
-        },
-        keptImages: totals?.kept ?? 0,
-        estimatedBytes: totals?.estimatedBytes ?? 0,
-        estimatedBytesLow: totals?.estimatedBytesLow ?? 0,
-        estimatedBytesHigh: totals?.estimatedBytesHigh ?? 0,
-        reclaimedBytes: totals?.reclaimedBytes ?? 0,
-        diskFreeBefore: facts?.diskFreeBefore,
-        diskFreeAfter: facts?.diskFreeAfter,
-        inodesFreeBefore: facts?.inodesFreeBefore,
-        inodesFreeAfter: facts?.inodesFreeAfter,
-        budgetMet: facts?.plan.budget && (facts.plan.budget.metAfterPrune ?? facts.plan.budget.metAtStart),
-        budgetShortfallBytes: facts?.plan.budget?.shortfallBytes,
-    }, previous);
+    const text = renderMetrics(metricsOf(outcome, { inputs, ok, endedMs: Date.now(), durationMs: Date.now() - started }), previous);
     // Readable by a collector running as another user (node_exporter's textfile collector).
     await writeFileAtomic(file, text, 0o644);
 }
@@ -35697,7 +35863,7 @@ async function writeMetrics(file, inputs, outcome, ok, started) {
 async function loop(cl, inputs, io) {
     const lock = await acquireLoopLock(io.env, inputs.dockerHost ?? 'unix:///var/run/docker.sock');
     if (typeof lock === 'string') {
-        io.err(`safe-docker-prune: ${text_neutralise(lock)}\n`);
+        io.err(`safe-docker-prune: ${neutralise(lock)}\n`);
         return EXIT.failed;
     }
     let stopping = false;
