@@ -49,7 +49,7 @@ function image(
   return imageInfo({
     id: `sha256:${hex(name)}`,
     repoTags: name.startsWith('<') ? [] : [`repo/${name}:1`],
-    created: (NOW - ageDays * DAY_MS) / 1000,
+    createdMs: NOW - ageDays * DAY_MS,
     ...withLayers(layers.map(([k, s]) => [`sha256:${hex(k)}`, s])),
     ...extra,
   });
@@ -67,7 +67,7 @@ function container(
     imageId: img.id,
     image: img.repoTags[0] ?? img.id,
     state,
-    created: (NOW - 30 * DAY_MS) / 1000,
+    createdMs: NOW - 30 * DAY_MS,
     ...extra,
   });
 }
@@ -228,7 +228,7 @@ describe('planWithBudget: candidates in budget order until every budget is met',
 
   it('removes nothing, not even networks or volumes, when every budget is met already', () => {
     const withNet = inventory(imgs, [], {
-      networks: [{ id: 'n1', name: 'idle', driver: 'bridge', scope: 'local', labels: {}, created: 0 }],
+      networks: [{ id: 'n1', name: 'idle', driver: 'bridge', scope: 'local', labels: {}, createdMs: 0 }],
     });
     const plan = planWithBudget(
       withNet,

@@ -64,7 +64,7 @@ function container(name: string, state: string, ageHours: number, volumes: strin
     imageId: 'sha256:buildkit',
     image: 'moby/buildkit:buildx-stable-1',
     state,
-    created: NOW / 1000 - ageHours * H,
+    createdMs: NOW - ageHours * H * 1000,
     sizeRw: 100,
     volumes,
   });
@@ -75,7 +75,7 @@ const volume = (name: string): VolumeInfo => ({
   labels: {},
   size: 5000,
   refCount: 1,
-  created: NOW / 1000 - 100 * H,
+  createdMs: NOW - 100 * H * 1000,
 });
 
 describe('planRemovals: buildx-builders', () => {

@@ -18,7 +18,7 @@ function image(tags: string[], size: number): ImageInfo {
   return imageInfo({
     id: `sha256:${seq.toString(16).padStart(64, 'c')}`,
     repoTags: tags,
-    created: (NOW - DAY_MS) / 1000,
+    createdMs: NOW - DAY_MS,
     size,
   });
 }

@@ -22,7 +22,7 @@ function image(
   return imageInfo({
     id: `sha256:${hex(seq)}`,
     repoTags: tags,
-    created: (NOW - ageDays * DAY_MS) / 1000,
+    createdMs: NOW - ageDays * DAY_MS,
     ...withLayers(own.map(([k, s]) => [`sha256:${k}`, s])),
     ...extra,
   });
@@ -40,7 +40,7 @@ function container(
     imageId: img.id,
     image: img.repoTags[0] ?? img.id,
     state,
-    created: (NOW - 10 * DAY_MS) / 1000,
+    createdMs: NOW - 10 * DAY_MS,
     ...extra,
   });
 }
@@ -200,11 +200,7 @@ describe('planRemovals: one decision and reason per image', () => {
 
   it('an age exactly at the cutoff is a candidate (Docker skips only images created after it)', () => {
     const at = image(['edge:1'], 0);
-    const plan = planRemovals(
-      inventory([at]),
-      policy({ olderThan: { text: 'x', atMs: at.created * 1000 } }),
-      NOW,
-    );
+    const plan = planRemovals(inventory([at]), policy({ olderThan: { text: 'x', atMs: at.createdMs } }), NOW);
     expect(plan.images[0].action).toBe('remove');
   });
 });
@@ -380,7 +376,7 @@ describe('containers, networks, volumes and build cache', () => {
     networks: ['jobs'],
     volumes: [hex(1).slice(0, 64)],
   });
-  const fresh = container('fresh', other, 'created', { created: NOW / 1000 - 3600 });
+  const fresh = container('fresh', other, 'created', { createdMs: NOW - 3_600_000 });
   const keepMe = container('keep-me', other, 'dead', { labels: { keep: '1' } });
   const net = (name: string, extra: Partial<NetworkInfo> = {}): NetworkInfo => ({
     id: hex(name.length + 5000),
@@ -388,7 +384,7 @@ describe('containers, networks, volumes and build cache', () => {
     driver: 'bridge',
     scope: 'local',
     labels: {},
-    created: 0,
+    createdMs: 0,
     ...extra,
   });
   const vol = (name: string, extra: Partial<VolumeInfo> = {}): VolumeInfo => ({
@@ -397,7 +393,7 @@ describe('containers, networks, volumes and build cache', () => {
     labels: {},
     size: 100,
     refCount: 0,
-    created: 0,
+    createdMs: 0,
     ...extra,
   });
   const anon = hex(1).slice(0, 64);

@@ -107,7 +107,7 @@ class FakeDaemon implements DockerApi {
 }
 
 const info = (image: string, repoTags: string[], parentId = ''): ImageInfo =>
-  ({ id: image, parentId, repoTags, created: 0, size: 1, labels: {} }) as unknown as ImageInfo;
+  ({ id: image, parentId, repoTags, createdMs: 0, size: 1, labels: {} }) as unknown as ImageInfo;
 
 /** A plan removing `remove` and keeping `keep`, with `cascade` parents going with them. */
 function planOf(remove: ImageInfo[], keep: ImageInfo[] = [], cascade: string[] = []): Plan {

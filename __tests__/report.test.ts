@@ -16,7 +16,7 @@ function image(tags: string[], labels: Record<string, string> = {}): ImageInfo {
     id: `sha256:${seq.toString(16).padStart(64, 'a')}`,
     repoTags: tags,
     repoDigests: [],
-    created: NOW / 1000 - 3600,
+    createdMs: NOW - 3_600_000,
     size: 1000 * seq,
     labels,
     parentId: '',

@@ -25,7 +25,7 @@ function image(tags: string[], ageDays: number, layers: [string, number][] = [])
   return imageInfo({
     id: `sha256:${hex(seq)}`,
     repoTags: tags,
-    created: (NOW - ageDays * DAY_MS) / 1000,
+    createdMs: NOW - ageDays * DAY_MS,
     ...withLayers(own.map(([k, s]) => [`sha256:${k}`, s])),
   });
 }
@@ -39,7 +39,7 @@ function created(name: string, img: ImageInfo): ContainerInfo {
     imageId: img.id,
     image: img.repoTags[0] ?? img.id,
     state: 'created',
-    created: (NOW - DAY_MS) / 1000,
+    createdMs: NOW - DAY_MS,
   });
 }
 

@@ -23,7 +23,7 @@ function image(key: string, tags: string[], ageDays: number, size: number): Imag
   return imageInfo({
     id: `sha256:${hexOf(key)}`,
     repoTags: tags,
-    created: (NOW - ageDays * DAY_MS) / 1000,
+    createdMs: NOW - ageDays * DAY_MS,
     ...withLayers([[`sha256:${hexOf(`layer-${key}`)}`, size]]),
   });
 }

@@ -128,7 +128,7 @@ describe('the renderers neutralise what the daemon and images say', () => {
     imageInfo({
       id: `sha256:${String(n).padStart(64, 'b')}`,
       repoTags: tags,
-      created: (NOW - n * DAY_MS) / 1000,
+      createdMs: NOW - n * DAY_MS,
       size: 1000 * n,
       labels,
     });
@@ -136,7 +136,7 @@ describe('the renderers neutralise what the daemon and images say', () => {
     kind: 'network',
     id,
     name: hostile,
-    created: 0,
+    createdMs: 0,
     size: 0,
     action,
     reason: action === 'remove' ? 'remove' : 'protected',

@@ -30597,8 +30597,8 @@ function formatBytes(bytes) {
     }
     return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }
-function formatAge(createdSeconds, nowMs) {
-    const minutes = Math.max(0, Math.floor((nowMs / 1000 - createdSeconds) / 60));
+function formatAge(createdMs, nowMs) {
+    const minutes = Math.max(0, Math.floor((nowMs - createdMs) / 60_000));
     if (minutes < 60)
         return `${minutes}m`;
     if (minutes < 48 * 60)
@@ -31090,14 +31090,14 @@ function imageLines(s, nowMs, limit) {
     const removedCells = s.removedByRepository.map(([, r]) => [
         shortId(r.image.id),
         neutralise(tags(r)),
-        formatAge(r.image.created, nowMs),
+        formatAge(r.image.createdMs, nowMs),
         formatBytes(r.image.size),
         neutralise(r.detail),
     ]);
     const keptCells = s.others.map((r) => [
         shortId(r.image.id),
         neutralise(tags(r)),
-        formatAge(r.image.created, nowMs),
+        formatAge(r.image.createdMs, nowMs),
         formatBytes(r.image.size),
         r.state === 'kept' ? r.reason : r.state,
         neutralise(r.message ? `${r.detail}: ${r.message}` : r.detail),
@@ -31735,7 +31735,7 @@ function snapshotsInLayersSize(engine) {
  * creation time is a floor. Times in the future (a clock that jumped) count as now.
  */
 function arrivalOf(image, firstSeen, nowMs) {
-    const times = [{ ms: image.created * 1000, by: 'created' }];
+    const times = [{ ms: image.createdMs, by: 'created' }];
     if ((image.lastTagMs ?? 0) > 0)
         times.push({ ms: image.lastTagMs, by: 'tagged' });
     else if (firstSeen)
@@ -31746,7 +31746,7 @@ function arrivalOf(image, firstSeen, nowMs) {
 }
 /** A stopped container's last activity, epoch ms: when it finished, started or (never started) was created. */
 function containerActivityMs(c, nowMs) {
-    return Math.min(nowMs, Math.max(c.created * 1000, c.startedMs ?? 0, c.finishedMs ?? 0));
+    return Math.min(nowMs, Math.max(c.createdMs, c.startedMs ?? 0, c.finishedMs ?? 0));
 }
 /** "12m ago", "3h ago": how long before now, for a reason's detail. */
 function ago(ms, nowMs) {
@@ -31776,14 +31776,14 @@ function durationText(ms) {
  * Before this, a `created` time is a reproducible-build stamp (buildpacks, ko, jib and Nix write 1970 or
  * 1980), not when the image was built.
  */
-const FIXED_CREATED_BEFORE_S = Date.UTC(2000, 0, 1) / 1000;
+const FIXED_CREATED_BEFORE_MS = Date.UTC(2000, 0, 1);
 /**
  * The clock that ranks a repository's images for `keep-recent`: their creation time, unless it says
  * nothing (every image stamped before 2000, or all of them with one shared value), then their arrival.
  */
 function rankingClock(members) {
-    const fixed = members.every((image) => image.created < FIXED_CREATED_BEFORE_S);
-    const shared = members.length > 1 && members.every((image) => image.created === members[0].created);
+    const fixed = members.every((image) => image.createdMs < FIXED_CREATED_BEFORE_MS);
+    const shared = members.length > 1 && members.every((image) => image.createdMs === members[0].createdMs);
     return fixed || shared ? 'arrival' : 'created';
 }
 
@@ -31889,7 +31889,13 @@ function unmatchedProtect(inventory, policy) {
         .map((rule) => rule.entry);
 }
 function decideContainer(c, policy, cutoffMs, nowMs) {
-    const base = { kind: 'container', id: c.id, name: nameOf(c), created: c.created, size: c.sizeRw };
+    const base = {
+        kind: 'container',
+        id: c.id,
+        name: nameOf(c),
+        createdMs: c.createdMs,
+        size: c.sizeRw,
+    };
     const verdict = (() => {
         if ((policy.containers ?? 'none') === 'none')
             return keepAs('not-selected', 'containers is none');
@@ -31899,7 +31905,7 @@ function decideContainer(c, policy, cutoffMs, nowMs) {
         const rule = findObjectProtection(policy.protect, { id: c.id, name: nameOf(c), labels: c.labels });
         if (rule)
             return keepAs('protected', `matches protect entry "${rule.entry}"`);
-        if (cutoffMs !== undefined && c.created * 1000 > cutoffMs) {
+        if (cutoffMs !== undefined && c.createdMs > cutoffMs) {
             return keepAs('too-recent', `created after ${new Date(cutoffMs).toISOString()}`);
         }
         const activeMs = containerActivityMs(c, nowMs);
@@ -31920,7 +31926,13 @@ function decideContainer(c, policy, cutoffMs, nowMs) {
  * not protected, and it was created (and, as far as buildx knows, last used) before the cutoff.
  */
 function decideBuilder(c, b, policy, cutoffMs) {
-    const base = { kind: 'container', id: c.id, name: nameOf(c), created: c.created, size: c.sizeRw };
+    const base = {
+        kind: 'container',
+        id: c.id,
+        name: nameOf(c),
+        createdMs: c.createdMs,
+        size: c.sizeRw,
+    };
     const known = b.known === undefined ? '' : b.known ? ', known to buildx' : ', unknown to buildx';
     const verdict = (() => {
         if (b.current)
@@ -31933,7 +31945,7 @@ function decideBuilder(c, b, policy, cutoffMs) {
         const rule = findObjectProtection(policy.protect, { id: c.id, name: nameOf(c), labels: c.labels });
         if (rule)
             return keepAs('protected', `matches protect entry "${rule.entry}"`);
-        const lastMs = Math.max(c.created * 1000, b.lastActivityMs ?? 0);
+        const lastMs = Math.max(c.createdMs, b.lastActivityMs ?? 0);
         if (lastMs > cutoffMs) {
             return keepAs('too-recent', `buildx builder ${b.builder} created or used after ${new Date(cutoffMs).toISOString()}` +
                 (policy.olderThan ? '' : ' (24h when older-than is empty)'));
@@ -31949,7 +31961,7 @@ function decideBuilder(c, b, policy, cutoffMs) {
 }
 const PREDEFINED_NETWORKS = ['bridge', 'host', 'none'];
 function decideNetwork(n, containers, policy) {
-    const base = { kind: 'network', id: n.id, name: n.name, created: n.created, size: 0 };
+    const base = { kind: 'network', id: n.id, name: n.name, createdMs: n.createdMs, size: 0 };
     const verdict = (() => {
         if ((policy.networks ?? 'none') === 'none')
             return keepAs('not-selected', 'networks is none');
@@ -31983,7 +31995,7 @@ builder) {
         kind: 'volume',
         id: v.name,
         name: v.name,
-        created: v.created,
+        createdMs: v.createdMs,
         size: Math.max(0, v.size),
     };
     const verdict = (() => {
@@ -32133,7 +32145,7 @@ function decideImage(image, context) {
     const rank = context.recent.get(image.id);
     if (rank)
         return keepImage('keep-recent', rank);
-    if (cutoffMs !== undefined && image.created * 1000 > cutoffMs) {
+    if (cutoffMs !== undefined && image.createdMs > cutoffMs) {
         return keepImage('too-recent', `created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`);
     }
     const grace = tooRecent(image, policy.minAgeMs, 'min-age', context);
@@ -32146,7 +32158,7 @@ function decideImage(image, context) {
 }
 function decideRunnerImage(image, context) {
     const { policy, cutoffMs } = context;
-    if (cutoffMs !== undefined && image.created * 1000 > cutoffMs) {
+    if (cutoffMs !== undefined && image.createdMs > cutoffMs) {
         return keepImage('too-recent', `runner-built action image created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`);
     }
     const grace = tooRecent(image, policy.runnerImagesMinAgeMs, 'runner-images-min-age', context);
@@ -32221,7 +32233,7 @@ function newestPerRepository(images, count, arrival) {
         clocks[displayRepository(repository)] = clock;
         const keyOf = (image) => {
             const arrived = arrival(image).ms;
-            return clock === 'created' ? [image.created * 1000, arrived] : [arrived, image.created * 1000];
+            return clock === 'created' ? [image.createdMs, arrived] : [arrived, image.createdMs];
         };
         const keyed = members.map((image) => ({ image, key: keyOf(image) }));
         keyed.sort((a, b) => b.key[0] - a.key[0] || b.key[1] - a.key[1]);
@@ -32460,7 +32472,7 @@ function resolveTargets(policy, before) {
 const budget_nameOf = (c) => c.names[0] ?? c.id.slice(0, 12);
 const imageName = (image) => image.repoTags.length > 0 ? image.repoTags.join(' ') : image.id.replace(/^sha256:/, '').slice(0, 12);
 /** Containers' finish (else creation) time, for "oldest finished first". */
-const finishedOf = (c) => (c.finishedMs ? c.finishedMs : c.created * 1000);
+const finishedOf = (c) => (c.finishedMs ? c.finishedMs : c.createdMs);
 /**
  * The plan's removals in budget order, each with a take() that frees its marginal bytes: stopped
  * containers (oldest finished first), the build cache (one size-targeted prune), images (dangling first,
@@ -32542,7 +32554,7 @@ function orderImages(decisions, lastUsed) {
     const rank = (d) => (d.image.repoTags.length === 0 ? 0 : 1);
     const sorted = [...decisions].sort((a, b) => rank(a) - rank(b) ||
         (lastUsed.get(a.image.id) ?? 0) - (lastUsed.get(b.image.id) ?? 0) ||
-        a.image.created - b.image.created ||
+        a.image.createdMs - b.image.createdMs ||
         (a.image.id < b.image.id ? -1 : a.image.id > b.image.id ? 1 : 0));
     const ids = new Set(sorted.map((d) => d.image.id));
     const childrenLeft = new Map();
@@ -34177,7 +34189,8 @@ function realTags(tags) {
 function isContainerdStore(driverStatus) {
     return (driverStatus ?? []).some(([key, value]) => key === 'driver-type' && value.startsWith('io.containerd.snapshotter'));
 }
-const seconds = (iso) => (iso ? Math.floor(Date.parse(iso) / 1000) || 0 : 0);
+/** An API timestamp as epoch ms, in whole seconds like the images' and containers' `Created`; 0 when unknown. */
+const msOf = (iso) => (iso ? Math.floor(Date.parse(iso) / 1000) * 1000 || 0 : 0);
 /**
  * The daemon's per-class byte totals from one `/system/df` answer: the legacy per-object lists where the
  * daemon sends them (exact, and what every API version up to 1.52 sends), else API 1.52's per-type totals.
@@ -34530,7 +34543,7 @@ function toImageInfo(summary, imageStore, parts) {
         id: summary.Id,
         repoTags: realTags(summary.RepoTags),
         repoDigests: (summary.RepoDigests ?? []).filter((d) => d !== '<none>@<none>'),
-        created: summary.Created,
+        createdMs: summary.Created * 1000,
         size: summary.Size,
         labels: summary.Labels ?? {},
         parentId: summary.ParentId ?? '',
@@ -34557,7 +34570,7 @@ function toContainerInfo(c, sizeRw, times) {
         imageId: c.ImageID,
         image: c.Image,
         state: c.State,
-        created: c.Created,
+        createdMs: c.Created * 1000,
         labels: c.Labels ?? {},
         sizeRw,
         networks: [
@@ -34577,7 +34590,7 @@ function objectsOf(networks, df) {
             driver: n.Driver,
             scope: n.Scope,
             labels: n.Labels ?? {},
-            created: seconds(n.Created),
+            createdMs: msOf(n.Created),
         })),
         volumes: (df.Volumes ?? []).map((v) => ({
             name: v.Name,
@@ -34585,7 +34598,7 @@ function objectsOf(networks, df) {
             labels: v.Labels ?? {},
             size: v.UsageData?.Size ?? -1,
             refCount: v.UsageData?.RefCount ?? -1,
-            created: seconds(v.CreatedAt),
+            createdMs: msOf(v.CreatedAt),
         })),
         buildCache: (df.BuildCache ?? []).map((r) => ({
             id: r.ID,
@@ -34805,7 +34818,7 @@ function lastUsedTimes(images, containers, history, nowMs) {
     for (const c of containers) {
         if (!times.has(c.imageId))
             continue;
-        bump(c.imageId, c.created * 1000);
+        bump(c.imageId, c.createdMs);
         bump(c.imageId, c.startedMs);
         bump(c.imageId, c.finishedMs);
         if (c.state === 'running' || c.state === 'paused' || c.state === 'restarting')
@@ -35007,7 +35020,7 @@ function imageEntry(r) {
         tags: r.image.repoTags,
         digests: r.image.repoDigests,
         class: r.runnerImage ? 'runner-image' : 'image',
-        created: new Date(r.image.created * 1000).toISOString(),
+        created: new Date(r.image.createdMs).toISOString(),
         ...(r.image.lastTagMs ? { lastTagged: new Date(r.image.lastTagMs).toISOString() } : {}),
         size: r.image.size,
         labels: r.image.labels,

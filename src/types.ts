@@ -113,8 +113,8 @@ export interface ImageInfo {
   /** `repo:tag` references as Docker lists them, without `<none>:<none>`. */
   repoTags: string[];
   repoDigests: string[];
-  /** Creation time, epoch seconds. */
-  created: number;
+  /** Creation time, epoch ms (whole seconds: the API gives seconds). */
+  createdMs: number;
   /** Docker's `Size`: all layers of the image. */
   size: number;
   labels: Record<string, string>;
@@ -213,7 +213,8 @@ export interface ContainerInfo {
   /** The image reference the container was created with. */
   image: string;
   state: string;
-  created: number;
+  /** Epoch ms. */
+  createdMs: number;
   labels: Record<string, string>;
   /** Bytes of its writable layer (`SizeRw`), 0 when unknown. */
   sizeRw: number;
@@ -232,8 +233,8 @@ export interface NetworkInfo {
   driver: string;
   scope: string;
   labels: Record<string, string>;
-  /** Epoch seconds. */
-  created: number;
+  /** Epoch ms. */
+  createdMs: number;
 }
 
 export interface VolumeInfo {
@@ -244,7 +245,8 @@ export interface VolumeInfo {
   size: number;
   /** Containers referring to it, -1 when unknown. */
   refCount: number;
-  created: number;
+  /** Epoch ms, 0 when unknown. */
+  createdMs: number;
 }
 
 export interface BuildCacheRecord {
@@ -354,8 +356,8 @@ export interface ObjectDecision {
   /** Container or network ID, volume name: what the API deletes. */
   id: string;
   name: string;
-  /** Epoch seconds, 0 when unknown. */
-  created: number;
+  /** Epoch ms, 0 when unknown. */
+  createdMs: number;
   /** Bytes it frees when removed (container writable layer, volume data), 0 when unknown. */
   size: number;
   action: 'remove' | 'keep';

@@ -179,7 +179,7 @@ function summaryOf(image: ImageInfo) {
     ParentId: image.parentId,
     RepoTags: image.repoTags,
     RepoDigests: image.repoDigests,
-    Created: image.created,
+    Created: image.createdMs / 1000,
     Size: image.size,
     Labels: image.labels,
   };
@@ -189,7 +189,7 @@ function inspectOf(image: ImageInfo) {
   return {
     Id: image.id,
     RootFS: { Layers: image.layers },
-    Metadata: { LastTagTime: new Date(image.lastTagMs || image.created * 1000).toISOString() },
+    Metadata: { LastTagTime: new Date(image.lastTagMs || image.createdMs).toISOString() },
   };
 }
 
@@ -200,7 +200,7 @@ function containerSummaryOf(c: FakeContainer) {
     Image: c.image,
     ImageID: c.imageId,
     State: c.state,
-    Created: c.created,
+    Created: c.createdMs / 1000,
     Labels: c.labels,
     SizeRw: c.sizeRw,
   };
@@ -208,7 +208,7 @@ function containerSummaryOf(c: FakeContainer) {
 
 function containerInspectOf(c: FakeContainer) {
   const running = c.state === 'running';
-  const time = (ms: number | undefined) => new Date(ms ?? c.created * 1000).toISOString();
+  const time = (ms: number | undefined) => new Date(ms ?? c.createdMs).toISOString();
   return {
     Name: `/${c.names[0]}`,
     State: {

@@ -172,7 +172,8 @@ export function isContainerdStore(driverStatus: [string, string][] | null | unde
   );
 }
 
-const seconds = (iso: string | undefined) => (iso ? Math.floor(Date.parse(iso) / 1000) || 0 : 0);
+/** An API timestamp as epoch ms, in whole seconds like the images' and containers' `Created`; 0 when unknown. */
+const msOf = (iso: string | undefined) => (iso ? Math.floor(Date.parse(iso) / 1000) * 1000 || 0 : 0);
 
 /**
  * The daemon's per-class byte totals from one `/system/df` answer: the legacy per-object lists where the
@@ -697,7 +698,7 @@ function toImageInfo(summary: ApiImageSummary, imageStore: ImageStore, parts: Im
     id: summary.Id,
     repoTags: realTags(summary.RepoTags),
     repoDigests: (summary.RepoDigests ?? []).filter((d) => d !== '<none>@<none>'),
-    created: summary.Created,
+    createdMs: summary.Created * 1000,
     size: summary.Size,
     labels: summary.Labels ?? {},
     parentId: summary.ParentId ?? '',
@@ -734,7 +735,7 @@ function toContainerInfo(c: ApiContainerSummary, sizeRw: number, times?: Contain
     imageId: c.ImageID,
     image: c.Image,
     state: c.State,
-    created: c.Created,
+    createdMs: c.Created * 1000,
     labels: c.Labels ?? {},
     sizeRw,
     networks: [
@@ -758,7 +759,7 @@ function objectsOf(
       driver: n.Driver,
       scope: n.Scope,
       labels: n.Labels ?? {},
-      created: seconds(n.Created),
+      createdMs: msOf(n.Created),
     })),
     volumes: (df.Volumes ?? []).map((v) => ({
       name: v.Name,
@@ -766,7 +767,7 @@ function objectsOf(
       labels: v.Labels ?? {},
       size: v.UsageData?.Size ?? -1,
       refCount: v.UsageData?.RefCount ?? -1,
-      created: seconds(v.CreatedAt),
+      createdMs: msOf(v.CreatedAt),
     })),
     buildCache: (df.BuildCache ?? []).map((r) => ({
       id: r.ID,

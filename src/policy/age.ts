@@ -25,7 +25,7 @@ export interface Arrival {
  * creation time is a floor. Times in the future (a clock that jumped) count as now.
  */
 export function arrivalOf(image: ImageInfo, firstSeen: FirstSeen | undefined, nowMs: number): Arrival {
-  const times: Arrival[] = [{ ms: image.created * 1000, by: 'created' }];
+  const times: Arrival[] = [{ ms: image.createdMs, by: 'created' }];
   if ((image.lastTagMs ?? 0) > 0) times.push({ ms: image.lastTagMs!, by: 'tagged' });
   else if (firstSeen) times.push({ ms: firstSeen.get(image.id) ?? nowMs, by: 'first-seen' });
   // On a tie the engine's record or the history names the clock: it says more than the image's own stamp.
@@ -35,7 +35,7 @@ export function arrivalOf(image: ImageInfo, firstSeen: FirstSeen | undefined, no
 
 /** A stopped container's last activity, epoch ms: when it finished, started or (never started) was created. */
 export function containerActivityMs(c: ContainerInfo, nowMs: number): number {
-  return Math.min(nowMs, Math.max(c.created * 1000, c.startedMs ?? 0, c.finishedMs ?? 0));
+  return Math.min(nowMs, Math.max(c.createdMs, c.startedMs ?? 0, c.finishedMs ?? 0));
 }
 
 /** "12m ago", "3h ago": how long before now, for a reason's detail. */
@@ -63,14 +63,14 @@ export function durationText(ms: number): string {
  * Before this, a `created` time is a reproducible-build stamp (buildpacks, ko, jib and Nix write 1970 or
  * 1980), not when the image was built.
  */
-export const FIXED_CREATED_BEFORE_S = Date.UTC(2000, 0, 1) / 1000;
+export const FIXED_CREATED_BEFORE_MS = Date.UTC(2000, 0, 1);
 
 /**
  * The clock that ranks a repository's images for `keep-recent`: their creation time, unless it says
  * nothing (every image stamped before 2000, or all of them with one shared value), then their arrival.
  */
 export function rankingClock(members: ImageInfo[]): 'created' | 'arrival' {
-  const fixed = members.every((image) => image.created < FIXED_CREATED_BEFORE_S);
-  const shared = members.length > 1 && members.every((image) => image.created === members[0].created);
+  const fixed = members.every((image) => image.createdMs < FIXED_CREATED_BEFORE_MS);
+  const shared = members.length > 1 && members.every((image) => image.createdMs === members[0].createdMs);
   return fixed || shared ? 'arrival' : 'created';
 }

@@ -200,7 +200,7 @@ const imageName = (image: ImageInfo) =>
   image.repoTags.length > 0 ? image.repoTags.join(' ') : image.id.replace(/^sha256:/, '').slice(0, 12);
 
 /** Containers' finish (else creation) time, for "oldest finished first". */
-const finishedOf = (c: ContainerInfo) => (c.finishedMs ? c.finishedMs : c.created * 1000);
+const finishedOf = (c: ContainerInfo) => (c.finishedMs ? c.finishedMs : c.createdMs);
 
 /**
  * The plan's removals in budget order, each with a take() that frees its marginal bytes: stopped
@@ -302,7 +302,7 @@ export function orderImages(decisions: ImageDecision[], lastUsed: Map<string, nu
     (a, b) =>
       rank(a) - rank(b) ||
       (lastUsed.get(a.image.id) ?? 0) - (lastUsed.get(b.image.id) ?? 0) ||
-      a.image.created - b.image.created ||
+      a.image.createdMs - b.image.createdMs ||
       (a.image.id < b.image.id ? -1 : a.image.id > b.image.id ? 1 : 0),
   );
   const ids = new Set(sorted.map((d) => d.image.id));

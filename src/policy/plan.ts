@@ -206,14 +206,20 @@ function decideContainer(
   cutoffMs: number | undefined,
   nowMs: number,
 ): ObjectDecision {
-  const base = { kind: 'container' as const, id: c.id, name: nameOf(c), created: c.created, size: c.sizeRw };
+  const base = {
+    kind: 'container' as const,
+    id: c.id,
+    name: nameOf(c),
+    createdMs: c.createdMs,
+    size: c.sizeRw,
+  };
   const verdict = ((): Verdict => {
     if ((policy.containers ?? 'none') === 'none') return keepAs('not-selected', 'containers is none');
     // Only containers that are not running: exited, dead or never started.
     if (!['exited', 'dead', 'created'].includes(c.state)) return keepAs('running', `state ${c.state}`);
     const rule = findObjectProtection(policy.protect, { id: c.id, name: nameOf(c), labels: c.labels });
     if (rule) return keepAs('protected', `matches protect entry "${rule.entry}"`);
-    if (cutoffMs !== undefined && c.created * 1000 > cutoffMs) {
+    if (cutoffMs !== undefined && c.createdMs > cutoffMs) {
       return keepAs('too-recent', `created after ${new Date(cutoffMs).toISOString()}`);
     }
     const activeMs = containerActivityMs(c, nowMs);
@@ -238,7 +244,13 @@ function decideContainer(
  * not protected, and it was created (and, as far as buildx knows, last used) before the cutoff.
  */
 function decideBuilder(c: ContainerInfo, b: BuilderInfo, policy: Policy, cutoffMs: number): ObjectDecision {
-  const base = { kind: 'container' as const, id: c.id, name: nameOf(c), created: c.created, size: c.sizeRw };
+  const base = {
+    kind: 'container' as const,
+    id: c.id,
+    name: nameOf(c),
+    createdMs: c.createdMs,
+    size: c.sizeRw,
+  };
   const known = b.known === undefined ? '' : b.known ? ', known to buildx' : ', unknown to buildx';
   const verdict = ((): Verdict => {
     if (b.current) return keepAs('in-use', `the current job's buildx builder ${b.builder}`);
@@ -249,7 +261,7 @@ function decideBuilder(c: ContainerInfo, b: BuilderInfo, policy: Policy, cutoffM
     }
     const rule = findObjectProtection(policy.protect, { id: c.id, name: nameOf(c), labels: c.labels });
     if (rule) return keepAs('protected', `matches protect entry "${rule.entry}"`);
-    const lastMs = Math.max(c.created * 1000, b.lastActivityMs ?? 0);
+    const lastMs = Math.max(c.createdMs, b.lastActivityMs ?? 0);
     if (lastMs > cutoffMs) {
       return keepAs(
         'too-recent',
@@ -270,7 +282,7 @@ function decideBuilder(c: ContainerInfo, b: BuilderInfo, policy: Policy, cutoffM
 const PREDEFINED_NETWORKS = ['bridge', 'host', 'none'];
 
 function decideNetwork(n: NetworkInfo, containers: ContainerInfo[], policy: Policy): ObjectDecision {
-  const base = { kind: 'network' as const, id: n.id, name: n.name, created: n.created, size: 0 };
+  const base = { kind: 'network' as const, id: n.id, name: n.name, createdMs: n.createdMs, size: 0 };
   const verdict = ((): Verdict => {
     if ((policy.networks ?? 'none') === 'none') return keepAs('not-selected', 'networks is none');
     if (PREDEFINED_NETWORKS.includes(n.name) || n.scope === 'swarm') {
@@ -308,7 +320,7 @@ function decideVolume(
     kind: 'volume' as const,
     id: v.name,
     name: v.name,
-    created: v.created,
+    createdMs: v.createdMs,
     size: Math.max(0, v.size),
   };
   const verdict = ((): Verdict => {
@@ -482,7 +494,7 @@ function decideImage(image: ImageInfo, context: ImageContext): ImageVerdict {
   }
   const rank = context.recent.get(image.id);
   if (rank) return keepImage('keep-recent', rank);
-  if (cutoffMs !== undefined && image.created * 1000 > cutoffMs) {
+  if (cutoffMs !== undefined && image.createdMs > cutoffMs) {
     return keepImage(
       'too-recent',
       `created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`,
@@ -498,7 +510,7 @@ function decideImage(image: ImageInfo, context: ImageContext): ImageVerdict {
 
 function decideRunnerImage(image: ImageInfo, context: ImageContext): ImageVerdict {
   const { policy, cutoffMs } = context;
-  if (cutoffMs !== undefined && image.created * 1000 > cutoffMs) {
+  if (cutoffMs !== undefined && image.createdMs > cutoffMs) {
     return keepImage(
       'too-recent',
       `runner-built action image created after ${new Date(cutoffMs).toISOString()} (older-than ${policy.olderThan?.text})`,
@@ -588,7 +600,7 @@ function newestPerRepository(
     clocks[displayRepository(repository)] = clock;
     const keyOf = (image: ImageInfo): [number, number] => {
       const arrived = arrival(image).ms;
-      return clock === 'created' ? [image.created * 1000, arrived] : [arrived, image.created * 1000];
+      return clock === 'created' ? [image.createdMs, arrived] : [arrived, image.createdMs];
     };
     const keyed = members.map((image) => ({ image, key: keyOf(image) }));
     keyed.sort((a, b) => b.key[0] - a.key[0] || b.key[1] - a.key[1]);

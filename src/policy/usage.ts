@@ -135,7 +135,7 @@ export function lastUsedTimes(
   }
   for (const c of containers) {
     if (!times.has(c.imageId)) continue;
-    bump(c.imageId, c.created * 1000);
+    bump(c.imageId, c.createdMs);
     bump(c.imageId, c.startedMs);
     bump(c.imageId, c.finishedMs);
     if (c.state === 'running' || c.state === 'paused' || c.state === 'restarting') bump(c.imageId, nowMs);

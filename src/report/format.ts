@@ -34,8 +34,8 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }
 
-export function formatAge(createdSeconds: number, nowMs: number): string {
-  const minutes = Math.max(0, Math.floor((nowMs / 1000 - createdSeconds) / 60));
+export function formatAge(createdMs: number, nowMs: number): string {
+  const minutes = Math.max(0, Math.floor((nowMs - createdMs) / 60_000));
   if (minutes < 60) return `${minutes}m`;
   if (minutes < 48 * 60) return `${Math.floor(minutes / 60)}h`;
   return `${Math.floor(minutes / 1440)}d`;

@@ -96,7 +96,7 @@ function imageEntry(r: ImageRow) {
     tags: r.image.repoTags,
     digests: r.image.repoDigests,
     class: r.runnerImage ? 'runner-image' : 'image',
-    created: new Date(r.image.created * 1000).toISOString(),
+    created: new Date(r.image.createdMs).toISOString(),
     ...(r.image.lastTagMs ? { lastTagged: new Date(r.image.lastTagMs).toISOString() } : {}),
     size: r.image.size,
     labels: r.image.labels,

@@ -281,7 +281,7 @@ function removedSection(s: Sections, nowMs: number): string[] {
       code(repository),
       tagsCell(r),
       code(shortId(r.image.id)),
-      formatAge(r.image.created, nowMs),
+      formatAge(r.image.createdMs, nowMs),
       formatBytes(r.image.size),
       escapeHtml(r.detail),
     ],
@@ -301,7 +301,7 @@ function otherImagesSection(others: ImageRow[], nowMs: number): string {
     table(['Tags', 'Image', 'Age', 'Size', 'Reason', 'Detail'], others, (r) => [
       tagsCell(r),
       code(shortId(r.image.id)),
-      formatAge(r.image.created, nowMs),
+      formatAge(r.image.createdMs, nowMs),
       formatBytes(r.image.size),
       `<b>${r.state === 'kept' ? escapeHtml(r.reason) : escapeHtml(r.state)}</b>`,
       escapeHtml(r.message ? `${r.detail}: ${r.message}` : r.detail),

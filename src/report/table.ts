@@ -72,14 +72,14 @@ function imageLines(s: Sections, nowMs: number, limit: number): string[] {
   const removedCells = s.removedByRepository.map(([, r]) => [
     shortId(r.image.id),
     plain(tags(r)),
-    formatAge(r.image.created, nowMs),
+    formatAge(r.image.createdMs, nowMs),
     formatBytes(r.image.size),
     plain(r.detail),
   ]);
   const keptCells = s.others.map((r) => [
     shortId(r.image.id),
     plain(tags(r)),
-    formatAge(r.image.created, nowMs),
+    formatAge(r.image.createdMs, nowMs),
     formatBytes(r.image.size),
     r.state === 'kept' ? r.reason : r.state,
     plain(r.message ? `${r.detail}: ${r.message}` : r.detail),
