@@ -31,6 +31,7 @@ import {
   STATE_FORMAT,
 } from '../src/policy/usage';
 import type { ContainerInfo, ImageInfo, Inventory } from '../src/types';
+import { factsOf } from './support/facts';
 import { inventoryOf } from './support/inventory';
 import { containerInfo, DAY_MS, hexOf as hex, imageInfo, withLayers } from './support/objects';
 
@@ -537,16 +538,8 @@ describe('the state file', () => {
 describe('the budget in the summary, the table and the JSON report', () => {
   const imgs = [image('a', 50), image('b', 40), image('c', 30)];
   const inv = inventory(imgs);
-  const facts = (plan: ReturnType<typeof planWithBudget>): RunFacts => ({
-    plan,
-    host: 'unix:///x.sock',
-    engine: inv.engine,
-    nowMs: NOW,
-    usageBefore: inv.usage,
-    measured: ['layers'],
-    timings: {},
-    warnings: [],
-  });
+  const facts = (plan: ReturnType<typeof planWithBudget>): RunFacts =>
+    factsOf(plan, NOW, { engine: inv.engine, usageBefore: inv.usage });
 
   it('shows each target against the state before and after, and where the budget is met, in order', () => {
     const plan = planWithBudget(

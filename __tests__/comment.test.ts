@@ -8,7 +8,8 @@ import { pullRequestOf } from '../src/github';
 import { commentMarker, MARKER_PREFIX, renderComment } from '../src/report/comment';
 import type { RunFacts } from '../src/report/facts';
 import { imageRows } from '../src/report/rows';
-import type { ImageDecision, ImageInfo, Plan } from '../src/types';
+import type { ImageDecision, ImageInfo } from '../src/types';
+import { factsOf, planOf } from './support/facts';
 import { DAY_MS, imageInfo } from './support/objects';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
@@ -24,31 +25,7 @@ function image(tags: string[], size: number): ImageInfo {
 }
 
 function facts(decisions: ImageDecision[], extra: Partial<RunFacts> = {}): RunFacts {
-  const plan: Plan = {
-    mode: 'report',
-    images: decisions,
-    cascade: [],
-    noPrune: [],
-    untagOnly: [],
-    objects: [],
-    estimate: { images: 7_000_000, containers: 0, volumes: 0, buildCache: 0, total: 7_000_000 },
-    estimatedBytes: 7_000_000,
-    estimateExact: true,
-    estimateMethod: { method: 'layer-graph', exact: true, note: 'Exact.' },
-    unmatchedProtect: [],
-  };
-  return {
-    plan,
-    host: 'unix:///x.sock',
-    engine: { name: 'docker', version: '20.10.24', apiVersion: '1.41', imageStore: 'classic', id: 'test' },
-    nowMs: NOW,
-    usageBefore: { layers: 0, containers: 0, volumes: 0, buildCache: 0 },
-    measured: ['layers'],
-    timings: {},
-    warnings: [],
-    diskFreeBefore: 1_000_000_000,
-    ...extra,
-  };
+  return factsOf(planOf(decisions, 7_000_000), NOW, { diskFreeBefore: 1_000_000_000, ...extra });
 }
 
 const remove = (img: ImageInfo, detail = 'unused'): ImageDecision => ({

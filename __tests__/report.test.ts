@@ -7,6 +7,7 @@ import { imageRows } from '../src/report/rows';
 import { escapeHtml, renderSummary } from '../src/report/summary';
 import { renderTable } from '../src/report/table';
 import type { ImageDecision, ImageInfo, Plan } from '../src/types';
+import { factsOf, planOf } from './support/facts';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 let seq = 0;
@@ -27,29 +28,9 @@ function image(tags: string[], labels: Record<string, string> = {}): ImageInfo {
 }
 
 function facts(decisions: ImageDecision[], mode: Plan['mode'] = 'report'): RunFacts {
-  const plan: Plan = {
-    mode,
-    images: decisions,
-    cascade: [],
-    noPrune: [],
-    untagOnly: [],
-    objects: [],
-    estimate: { images: 1234, containers: 0, volumes: 0, buildCache: 0, total: 1234 },
-    estimatedBytes: 1234,
-    estimateExact: true,
-    estimateMethod: { method: 'layer-graph', exact: true, note: 'Exact.' },
-    unmatchedProtect: [],
-  };
-  return {
-    plan,
-    host: 'unix:///x.sock',
-    engine: { name: 'docker', version: '20.10.24', apiVersion: '1.41', imageStore: 'classic', id: 'test' },
-    nowMs: NOW,
+  return factsOf(planOf(decisions, 1234, { mode }), NOW, {
     usageBefore: { layers: 5000, containers: 0, volumes: 0, buildCache: 0 },
-    measured: ['layers'],
-    timings: {},
-    warnings: [],
-  };
+  });
 }
 
 const remove = (img: ImageInfo): ImageDecision => ({

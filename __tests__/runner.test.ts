@@ -10,6 +10,7 @@ import { imageRows } from '../src/report/rows';
 import { renderSummary } from '../src/report/summary';
 import { renderTable } from '../src/report/table';
 import type { ContainerInfo, ImageInfo } from '../src/types';
+import { factsOf } from './support/facts';
 import { inventoryOf } from './support/inventory';
 import { containerInfo, DAY_MS, hexOf, imageInfo, withLayers } from './support/objects';
 
@@ -151,16 +152,7 @@ describe('planRemovals: runner-built action images', () => {
   it('is a class of its own in the summary, the table and the JSON report', () => {
     const plan = planRemovals(inv, policy({ protect }), NOW);
     const rows = imageRows(plan);
-    const facts: RunFacts = {
-      plan,
-      host: 'unix:///x.sock',
-      engine: inv.engine,
-      nowMs: NOW,
-      usageBefore: inv.usage,
-      measured: ['layers'],
-      timings: {},
-      warnings: [],
-    };
+    const facts = factsOf(plan, NOW, { engine: inv.engine, usageBefore: inv.usage });
     expect(300 + 200 + newest.size).toBe(3500);
     const line = 'runner-built action images: 3, 3.50 kB';
     expect(runnerImagesLine(facts, rows)).toBe(line);

@@ -9,6 +9,7 @@ import type { RunFacts } from '../src/report/facts';
 import { imageRows, type ImageRow } from '../src/report/rows';
 import { renderSummary } from '../src/report/summary';
 import type { ImageInfo, Inventory, RemovalResult } from '../src/types';
+import { factsOf as runFacts } from './support/facts';
 import { inventoryOf } from './support/inventory';
 import { DAY_MS, hexOf, imageInfo, withLayers } from './support/objects';
 
@@ -56,18 +57,12 @@ function longNameFleet(): ImageInfo[] {
 }
 
 function factsOf(inventory: Inventory, policy: Policy): RunFacts {
-  const plan = planRemovals(inventory, policy, NOW);
-  return {
-    plan,
+  return runFacts(planRemovals(inventory, policy, NOW), NOW, {
     host: 'unix:///var/run/docker.sock',
     engine: inventory.engine,
-    nowMs: NOW,
     usageBefore: inventory.usage,
-    measured: ['layers'],
     diskFreeBefore: 10_000_000_000,
-    timings: {},
-    warnings: [],
-  };
+  });
 }
 
 const policy = (keepRecent: number, mode: Policy['mode'] = 'report'): Policy => ({

@@ -3,12 +3,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { renderComment } from '../src/report/comment';
 import { removalAnnotations } from '../src/report/annotations';
-import type { RunFacts } from '../src/report/facts';
 import { imageRows } from '../src/report/rows';
 import { renderSummary } from '../src/report/summary';
 import { renderTable } from '../src/report/table';
 import { neutralise, neutraliseJson, neutraliseLines } from '../src/text';
-import type { ImageDecision, ImageInfo, ObjectDecision, Plan } from '../src/types';
+import type { ImageDecision, ImageInfo, ObjectDecision } from '../src/types';
+import { factsOf, planOf } from './support/facts';
 import { DAY_MS, imageInfo } from './support/objects';
 
 const ZWSP = '\u200b';
@@ -148,32 +148,14 @@ describe('the renderers neutralise what the daemon and images say', () => {
     { image: image(1, [`evil/${hostile}:1`], {}), action: 'remove', reason: 'remove', detail: 'unused' },
     { image: image(2, ['ok/app:1'], { l: hostile }), action: 'keep', reason: 'protected', detail: hostile },
   ];
-  const plan: Plan = {
-    mode: 'report',
-    images: decisions,
-    cascade: [],
-    noPrune: [],
-    untagOnly: [],
-    objects: [network('n1', 'remove'), network('n2', 'keep')],
-    estimate: { images: 1000, containers: 0, volumes: 0, buildCache: 0, total: 1000 },
-    estimatedBytes: 1000,
-    estimateExact: true,
-    estimateMethod: { method: 'layer-graph', exact: true, note: 'Exact.' },
-    unmatchedProtect: [],
-  };
-  const facts: RunFacts = {
-    plan,
-    host: 'unix:///x.sock',
-    engine: { name: 'docker', version: '20.10.24', apiVersion: '1.41', imageStore: 'classic', id: 'test' },
-    nowMs: NOW,
+  const plan = planOf(decisions, 1000, { objects: [network('n1', 'remove'), network('n2', 'keep')] });
+  const facts = factsOf(plan, NOW, {
     usageBefore: { layers: 5000, containers: 0, volumes: 0, buildCache: 0 },
-    measured: ['layers'],
-    timings: {},
     warnings: [
       `could not remove network n3: error while removing network: network ${hostile} has active endpoints`,
     ],
     failures: [hostile],
-  };
+  });
   const rows = imageRows(plan);
   const annotations = removalAnnotations(rows).flatMap((a) => [a.title, a.message]);
 
