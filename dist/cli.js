@@ -30723,6 +30723,25 @@ function pushTo(map, key, value) {
     else
         map.set(key, [value]);
 }
+/** The sum of `values`. */
+function sum(values) {
+    let total = 0;
+    for (const value of values)
+        total += value;
+    return total;
+}
+/** The sum of `of(item)` over `items`. */
+function sumOf(items, of) {
+    let total = 0;
+    for (const item of items)
+        total += of(item);
+    return total;
+}
+/** Whether a Docker API version (`1.41`) is at least `major.minor`. */
+function apiAtLeast(version, major, minor) {
+    const [m, n] = version.split('.').map(Number);
+    return m > major || (m === major && n >= minor);
+}
 
 ;// CONCATENATED MODULE: ./src/report/rows.ts
 // Rows: each image's and each other object's final state, the plan's decision combined with what the
@@ -30825,12 +30844,13 @@ function groupByRepository(rows) {
 // runner-built images' totals.
 
 
+
 /** Measured bytes freed: the daemon's totals before minus after, over the classes this run cleans. */
 function measuredBytes(facts) {
     const after = facts.usageAfter;
     if (!after)
         return undefined;
-    return facts.measured.reduce((n, key) => n + (facts.usageBefore[key] - after[key]), 0);
+    return sumOf(facts.measured, (key) => facts.usageBefore[key] - after[key]);
 }
 /**
  * The whole plan's estimate as a range: the other classes (containers, volumes, build cache) as they are,
@@ -31392,6 +31412,7 @@ async function mapPool(items, limit, fn) {
 // A layer's identity in storage is its chain (the diff IDs below it and itself), so two images share
 // a layer only when they share the whole prefix up to it. Bytes freed by removing a set of images are
 // the sizes of the chains that no image left behind still has.
+
 /** Chain keys of an image, bottom layer first: key i identifies layers[0..i]. */
 function chainKeys(image) {
     const keys = [];
@@ -31537,7 +31558,7 @@ function planLayerSizing(images, df, sizesAreLayerTotals = true) {
                 continue;
             const sized = layerSizesFromHistory(image.layers, steps);
             // Where an image's Size is its layers' total (the classic store), it checks the history's sizes.
-            if (sizesAreLayerTotals && sized.sizes.reduce((n, x) => n + x, 0) !== image.size)
+            if (sizesAreLayerTotals && sum(sized.sizes) !== image.size)
                 sized.exact = false;
             keysOf.get(image.id).forEach((key, i) => known.set(key, { size: sized.sizes[i], exact: sized.exact }));
             result.set(image.id, sized);
@@ -31551,8 +31572,7 @@ function planLayerSizing(images, df, sizesAreLayerTotals = true) {
             const sizes = keys.map((key, i) => (i < k ? (known.get(key)?.size ?? 0) : 0));
             if (k < keys.length && d)
                 sizes[k] = d.size - d.shared;
-            const exact = keys.slice(0, k).every((key) => known.get(key)?.exact === true) &&
-                sizes.reduce((n, s) => n + s, 0) === image.size;
+            const exact = keys.slice(0, k).every((key) => known.get(key)?.exact === true) && sum(sizes) === image.size;
             result.set(image.id, { sizes, exact });
         }
         return result;
@@ -31595,7 +31615,7 @@ function uniqueContent(images, df) {
             continue;
         const keys = chainKeys(image);
         const ownSnapshots = image.layerSizes.reduce((n, size, i) => n + (refs.get(keys[i]) === 1 ? size : 0), 0);
-        const content = image.size - image.layerSizes.reduce((n, size) => n + size, 0);
+        const content = image.size - sum(image.layerSizes);
         const own = d.size - d.shared - ownSnapshots;
         if (own >= 0 && own <= content)
             result.set(image.id, { own: own + (index ?? 0), shared: content - own });
@@ -31695,7 +31715,7 @@ function estimateMethod(store, gone, remaining, layersExact) {
 /** Snapshots exact; the content beyond what `blobs` counts between nothing and all of it. */
 function boundedContent(gone, remaining) {
     const low = layerBytesFreed(gone, remaining) + blobBytesFreed(gone, remaining);
-    const unknownContent = gone.reduce((n, image) => n + (image.contentSize ?? 0), 0);
+    const unknownContent = sumOf(gone, (image) => image.contentSize ?? 0);
     const counted = gone.some((image) => image.contentSharedOnly !== undefined);
     return {
         method: 'layer-graph+content-bounded',
@@ -31811,6 +31831,7 @@ const keepAs = (reason, detail) => ({
     reason,
     detail,
 });
+/** A container's first name, else its short ID. */
 const nameOf = (c) => c.names[0] ?? c.id.slice(0, 12);
 /**
  * Classes are planned in the order they are cleaned (containers, images, networks, build cache,
@@ -31862,7 +31883,7 @@ function planVolumes(inventory, policy, removedContainers, builders) {
     return inventory.volumes.map((v) => decideVolume(v, inventory.containers, removedContainers, policy, inventory.engine.apiVersion, builderVolumes.get(v.name)));
 }
 function estimateOf(images, objects, buildCache) {
-    const removedBytes = (kind) => objects.filter((o) => o.kind === kind && o.action === 'remove').reduce((n, o) => n + o.size, 0);
+    const removedBytes = (kind) => sumOf(objects.filter((o) => o.kind === kind && o.action === 'remove'), (o) => o.size);
     const containers = removedBytes('container');
     const volumes = removedBytes('volume');
     return { images, containers, volumes, buildCache, total: images + containers + volumes + buildCache };
@@ -31985,8 +32006,7 @@ const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
 function isAnonymousVolume(v, apiVersion) {
     if (Object.hasOwn(v.labels, ANONYMOUS_LABEL))
         return true;
-    const [major, minor] = apiVersion.split('.').map(Number);
-    return (major < 1 || (major === 1 && minor < 42)) && /^[0-9a-f]{64}$/.test(v.name);
+    return !apiAtLeast(apiVersion, 1, 42) && /^[0-9a-f]{64}$/.test(v.name);
 }
 function decideVolume(v, all, removed, policy, apiVersion, 
 /** Set when it is the state volume of a builder removed in this run: it goes too, unless still used. */
@@ -32033,7 +32053,7 @@ function planBuildCache(records, policy, cutoffMs, nowMs) {
     if ((policy.buildCache ?? 'none') === 'none')
         return undefined;
     const own = (r) => (r.shared ? 0 : r.size);
-    let total = records.reduce((n, r) => n + own(r), 0);
+    let total = sumOf(records, own);
     const cut = policy.budgetCut?.everything ? 'none' : policy.budgetCut?.buildCache;
     const keep = typeof cut === 'number' ? Math.max(cut, policy.buildCacheKeep ?? 0) : policy.buildCacheKeep;
     // The grace period moves the cutoff: a record used within min-age stays (Docker's `until` is "unused for").
@@ -32332,6 +32352,7 @@ function cascadeParents(removed, byId, children, usedBy, protectedIds) {
 // from the API: an inode budget is measured on the filesystem during the prune, after each removal.
 
 
+
 function hasBudget(policy) {
     return policy.freeSpace !== undefined || policy.freeInodes !== undefined || policy.maxUsage !== undefined;
 }
@@ -32469,7 +32490,6 @@ function resolveTargets(policy, before) {
         };
     return { starts, targets, triggeredBy, unmeasurable, needBytes: Math.max(...needs), needInodes };
 }
-const budget_nameOf = (c) => c.names[0] ?? c.id.slice(0, 12);
 const imageName = (image) => image.repoTags.length > 0 ? image.repoTags.join(' ') : image.id.replace(/^sha256:/, '').slice(0, 12);
 /** Containers' finish (else creation) time, for "oldest finished first". */
 const finishedOf = (c) => (c.finishedMs ? c.finishedMs : c.createdMs);
@@ -32491,7 +32511,7 @@ function budgetOrder(inventory, base, policy, nowMs, ctx, needBytes) {
     let freed = 0;
     for (const c of containers) {
         candidates.push({
-            step: { kind: 'container', id: c.id, name: budget_nameOf(c), lastUsedMs: finishedOf(c) },
+            step: { kind: 'container', id: c.id, name: nameOf(c), lastUsedMs: finishedOf(c) },
             take: () => {
                 freed += c.sizeRw;
                 return c.sizeRw;
@@ -32501,7 +32521,7 @@ function budgetOrder(inventory, base, policy, nowMs, ctx, needBytes) {
     // The build cache goes by one prune down to a size (keep-storage): as much of it, least recently used
     // first, as the budget still needs after the containers (all of it for an inode budget).
     const records = inventory.buildCache;
-    const own = records.reduce((n, r) => n + (r.shared ? 0 : r.size), 0);
+    const own = sumOf(records, (r) => (r.shared ? 0 : r.size));
     const cacheFreed = (keep) => planBuildCache(records, { ...policy, budgetCut: cutKeeping(keep) }, base.cutoffMs, nowMs)
         ?.estimatedBytes ?? 0;
     if (base.buildCache && base.buildCache.candidates > 0 && base.buildCache.estimatedBytes > 0) {
@@ -32652,7 +32672,7 @@ function holdingSpace(plan, inventory) {
             held.push({ kind: o.kind, name: o.name, bytes: o.size, reason: `${o.reason}: ${o.detail}` });
         }
     }
-    const inUse = inventory.buildCache.filter((r) => r.inUse && !r.shared).reduce((n, r) => n + r.size, 0);
+    const inUse = sumOf(inventory.buildCache.filter((r) => r.inUse && !r.shared), (r) => r.size);
     if (inUse > 0)
         held.push({ kind: 'build-cache', name: 'build cache in use', bytes: inUse, reason: 'in-use' });
     return held.sort((a, b) => b.bytes - a.bytes || a.name.localeCompare(b.name)).slice(0, 5);
@@ -32828,7 +32848,7 @@ function lossOf(error) {
 async function applyPlan(docker, plan, concurrency, stopper, onProgress = () => { }) {
     const remove = removerOf(docker, plan);
     const groups = deletionGroups(plan);
-    const total = groups.reduce((n, g) => n + g.length, 0);
+    const total = sumOf(groups, (g) => g.length);
     let done = 0;
     const perGroup = await mapPool(groups, concurrency, async (group) => {
         const results = [];
@@ -32883,8 +32903,7 @@ async function pruneBuildCache(docker, plan) {
         // pruned, least recently used first, down to that size. Measured on
         // Docker 28.5 (API 1.51): max-used-space alone frees what keep-storage frees on 1.41-1.45; with
         // reserved-space set to the same figure it freed half of that.
-        const [major, minor] = (plan.apiVersion ?? '1.41').split('.').map(Number);
-        if (major > 1 || (major === 1 && minor >= 48)) {
+        if (apiAtLeast(plan.apiVersion ?? '1.41', 1, 48)) {
             query['max-used-space'] = plan.keepStorage;
         }
         else
@@ -34165,6 +34184,7 @@ function layersCountContent(version) {
 
 
 
+
 /** Engine, version, API version and image store from `/version` and `/info`. */
 function engineOf(version, info) {
     const podman = (version.Components ?? []).find((c) => /podman/i.test(c.Name));
@@ -34196,14 +34216,15 @@ const msOf = (iso) => (iso ? Math.floor(Date.parse(iso) / 1000) * 1000 || 0 : 0)
  * daemon sends them (exact, and what every API version up to 1.52 sends), else API 1.52's per-type totals.
  */
 function usageOf(df) {
-    const sum = (values) => values.reduce((n, v) => n + (v > 0 ? v : 0), 0);
+    // A size the daemon could not compute is -1: counted as nothing.
+    const positive = (values) => sumOf(values, (v) => (v > 0 ? v : 0));
     const total = (usage) => Math.max(0, usage?.TotalSize ?? 0);
     return {
         layers: df.LayersSize ?? total(df.ImageUsage),
-        containers: df.Containers ? sum(df.Containers.map((c) => c.SizeRw ?? 0)) : total(df.ContainerUsage),
-        volumes: df.Volumes ? sum(df.Volumes.map((v) => v.UsageData?.Size ?? 0)) : total(df.VolumeUsage),
+        containers: df.Containers ? positive(df.Containers.map((c) => c.SizeRw ?? 0)) : total(df.ContainerUsage),
+        volumes: df.Volumes ? positive(df.Volumes.map((v) => v.UsageData?.Size ?? 0)) : total(df.VolumeUsage),
         buildCache: df.BuildCache
-            ? sum(df.BuildCache.filter((r) => !r.Shared).map((r) => r.Size))
+            ? positive(df.BuildCache.filter((r) => !r.Shared).map((r) => r.Size))
             : total(df.BuildCacheUsage),
     };
 }
@@ -34470,7 +34491,7 @@ function storeSizes(present, imageStore) {
         summary.Id,
         {
             sizes: sizes,
-            exact: imageStore !== 'classic' || sizes.reduce((n, x) => n + x, 0) === summary.Size,
+            exact: imageStore !== 'classic' || sum(sizes) === summary.Size,
         },
     ]));
 }
@@ -34536,7 +34557,7 @@ async function readContainerTimes(reader, containers) {
 /** One image from its list entry and its layers, on an `imageStore` (Docker's or Podman's). */
 function toImageInfo(summary, imageStore, parts) {
     const layerSizes = parts.sized?.sizes ?? parts.layers.map(() => 0);
-    const layerTotal = layerSizes.reduce((n, size) => n + size, 0);
+    const layerTotal = sum(layerSizes);
     // What the image holds besides its layers: Podman's metadata, or the containerd store's content.
     const extra = Math.max(0, summary.Size - layerTotal);
     return {
@@ -34559,7 +34580,7 @@ function toImageInfo(summary, imageStore, parts) {
 function containersOf(containers, df, engine, images, times) {
     const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
     const sizeRootFs = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRootFs ?? 0]));
-    const unpacked = new Map(images.map((image) => [image.id, image.layerSizes.reduce((n, x) => n + x, 0)]));
+    const unpacked = new Map(images.map((image) => [image.id, sum(image.layerSizes)]));
     const snapshotsCounted = snapshotsInLayersSize(engine);
     return containers.map((c) => toContainerInfo(c, containerBytes(c, snapshotsCounted, sizeRw, sizeRootFs, unpacked), times.get(c.Id)));
 }

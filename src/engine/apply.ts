@@ -4,7 +4,7 @@
 
 import { isConnectionError, isRunTimeLimit, statusOf, type DockerApi } from './docker';
 import { mapPool } from './pool';
-import { pushTo } from '../collections';
+import { apiAtLeast, pushTo, sumOf } from '../collections';
 import { budgetMet, type Measured } from '../policy/budget';
 import type {
   BuildCachePlan,
@@ -153,7 +153,7 @@ export async function applyPlan(
 ): Promise<RemovalResult[]> {
   const remove = removerOf(docker, plan);
   const groups = deletionGroups(plan);
-  const total = groups.reduce((n, g) => n + g.length, 0);
+  const total = sumOf(groups, (g) => g.length);
   let done = 0;
   const perGroup = await mapPool(groups, concurrency, async (group) => {
     const results: RemovalResult[] = [];
@@ -218,8 +218,7 @@ export async function pruneBuildCache(docker: DockerApi, plan: BuildCachePlan): 
     // pruned, least recently used first, down to that size. Measured on
     // Docker 28.5 (API 1.51): max-used-space alone frees what keep-storage frees on 1.41-1.45; with
     // reserved-space set to the same figure it freed half of that.
-    const [major, minor] = (plan.apiVersion ?? '1.41').split('.').map(Number);
-    if (major > 1 || (major === 1 && minor >= 48)) {
+    if (apiAtLeast(plan.apiVersion ?? '1.41', 1, 48)) {
       query['max-used-space'] = plan.keepStorage;
     } else query['keep-storage'] = plan.keepStorage;
   }

@@ -43,6 +43,7 @@ import type {
   Usage,
 } from '../types';
 import { messageOf } from '../errors';
+import { sum, sumOf } from '../collections';
 
 interface ApiImageSummary {
   Id: string;
@@ -180,14 +181,15 @@ const msOf = (iso: string | undefined) => (iso ? Math.floor(Date.parse(iso) / 10
  * daemon sends them (exact, and what every API version up to 1.52 sends), else API 1.52's per-type totals.
  */
 export function usageOf(df: ApiDiskUsage): Usage {
-  const sum = (values: number[]) => values.reduce((n, v) => n + (v > 0 ? v : 0), 0);
+  // A size the daemon could not compute is -1: counted as nothing.
+  const positive = (values: number[]) => sumOf(values, (v) => (v > 0 ? v : 0));
   const total = (usage: ApiTypeUsage | null | undefined) => Math.max(0, usage?.TotalSize ?? 0);
   return {
     layers: df.LayersSize ?? total(df.ImageUsage),
-    containers: df.Containers ? sum(df.Containers.map((c) => c.SizeRw ?? 0)) : total(df.ContainerUsage),
-    volumes: df.Volumes ? sum(df.Volumes.map((v) => v.UsageData?.Size ?? 0)) : total(df.VolumeUsage),
+    containers: df.Containers ? positive(df.Containers.map((c) => c.SizeRw ?? 0)) : total(df.ContainerUsage),
+    volumes: df.Volumes ? positive(df.Volumes.map((v) => v.UsageData?.Size ?? 0)) : total(df.VolumeUsage),
     buildCache: df.BuildCache
-      ? sum(df.BuildCache.filter((r) => !r.Shared).map((r) => r.Size))
+      ? positive(df.BuildCache.filter((r) => !r.Shared).map((r) => r.Size))
       : total(df.BuildCacheUsage),
   };
 }
@@ -563,7 +565,7 @@ function storeSizes(present: PresentImage[], imageStore: ImageStore): Map<string
       summary.Id,
       {
         sizes: sizes!,
-        exact: imageStore !== 'classic' || sizes!.reduce((n, x) => n + x, 0) === summary.Size,
+        exact: imageStore !== 'classic' || sum(sizes!) === summary.Size,
       },
     ]),
   );
@@ -691,7 +693,7 @@ interface ImageParts {
 /** One image from its list entry and its layers, on an `imageStore` (Docker's or Podman's). */
 function toImageInfo(summary: ApiImageSummary, imageStore: ImageStore, parts: ImageParts): ImageInfo {
   const layerSizes = parts.sized?.sizes ?? parts.layers.map(() => 0);
-  const layerTotal = layerSizes.reduce((n, size) => n + size, 0);
+  const layerTotal = sum(layerSizes);
   // What the image holds besides its layers: Podman's metadata, or the containerd store's content.
   const extra = Math.max(0, summary.Size - layerTotal);
   return {
@@ -721,7 +723,7 @@ function containersOf(
 ): ContainerInfo[] {
   const sizeRw = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRw ?? 0]));
   const sizeRootFs = new Map((df.Containers ?? []).map((c) => [c.Id, c.SizeRootFs ?? 0]));
-  const unpacked = new Map(images.map((image) => [image.id, image.layerSizes.reduce((n, x) => n + x, 0)]));
+  const unpacked = new Map(images.map((image) => [image.id, sum(image.layerSizes)]));
   const snapshotsCounted = snapshotsInLayersSize(engine);
   return containers.map((c) =>
     toContainerInfo(c, containerBytes(c, snapshotsCounted, sizeRw, sizeRootFs, unpacked), times.get(c.Id)),

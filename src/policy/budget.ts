@@ -8,7 +8,8 @@
 // from the API: an inode budget is measured on the filesystem during the prune, after each removal.
 
 import { chainKeys } from './estimate';
-import { planBuildCache, planRemovals, type BudgetCut, type Policy } from './plan';
+import { nameOf, planBuildCache, planRemovals, type BudgetCut, type Policy } from './plan';
+import { sumOf } from '../collections';
 import type {
   BudgetLines,
   BudgetPlan,
@@ -195,7 +196,6 @@ interface Candidate {
   take(): number;
 }
 
-const nameOf = (c: ContainerInfo) => c.names[0] ?? c.id.slice(0, 12);
 const imageName = (image: ImageInfo) =>
   image.repoTags.length > 0 ? image.repoTags.join(' ') : image.id.replace(/^sha256:/, '').slice(0, 12);
 
@@ -243,7 +243,7 @@ export function budgetOrder(
   // The build cache goes by one prune down to a size (keep-storage): as much of it, least recently used
   // first, as the budget still needs after the containers (all of it for an inode budget).
   const records = inventory.buildCache;
-  const own = records.reduce((n, r) => n + (r.shared ? 0 : r.size), 0);
+  const own = sumOf(records, (r) => (r.shared ? 0 : r.size));
   const cacheFreed = (keep: number) =>
     planBuildCache(records, { ...policy, budgetCut: cutKeeping(keep) }, base.cutoffMs, nowMs)
       ?.estimatedBytes ?? 0;
@@ -394,7 +394,10 @@ function holdingSpace(plan: Plan, inventory: Inventory): BudgetPlan['holding'] {
       held.push({ kind: o.kind, name: o.name, bytes: o.size, reason: `${o.reason}: ${o.detail}` });
     }
   }
-  const inUse = inventory.buildCache.filter((r) => r.inUse && !r.shared).reduce((n, r) => n + r.size, 0);
+  const inUse = sumOf(
+    inventory.buildCache.filter((r) => r.inUse && !r.shared),
+    (r) => r.size,
+  );
   if (inUse > 0)
     held.push({ kind: 'build-cache', name: 'build cache in use', bytes: inUse, reason: 'in-use' });
   return held.sort((a, b) => b.bytes - a.bytes || a.name.localeCompare(b.name)).slice(0, 5);

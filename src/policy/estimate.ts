@@ -4,6 +4,7 @@
 // the sizes of the chains that no image left behind still has.
 
 import type { EngineInfo, EstimateMethod, ImageInfo, ImageStore } from '../types';
+import { sum, sumOf } from '../collections';
 
 /** Chain keys of an image, bottom layer first: key i identifies layers[0..i]. */
 export function chainKeys(image: Pick<ImageInfo, 'layers'>): string[] {
@@ -153,7 +154,7 @@ export function planLayerSizing(images: Sizable[], df: Map<string, DfImage>, siz
       if (!steps) continue;
       const sized = layerSizesFromHistory(image.layers, steps);
       // Where an image's Size is its layers' total (the classic store), it checks the history's sizes.
-      if (sizesAreLayerTotals && sized.sizes.reduce((n, x) => n + x, 0) !== image.size) sized.exact = false;
+      if (sizesAreLayerTotals && sum(sized.sizes) !== image.size) sized.exact = false;
       keysOf.get(image.id)!.forEach((key, i) => known.set(key, { size: sized.sizes[i], exact: sized.exact }));
       result.set(image.id, sized);
     }
@@ -165,8 +166,7 @@ export function planLayerSizing(images: Sizable[], df: Map<string, DfImage>, siz
       const sizes = keys.map((key, i) => (i < k ? (known.get(key)?.size ?? 0) : 0));
       if (k < keys.length && d) sizes[k] = d.size - d.shared;
       const exact =
-        keys.slice(0, k).every((key) => known.get(key)?.exact === true) &&
-        sizes.reduce((n, s) => n + s, 0) === image.size;
+        keys.slice(0, k).every((key) => known.get(key)?.exact === true) && sum(sizes) === image.size;
       result.set(image.id, { sizes, exact });
     }
     return result;
@@ -221,7 +221,7 @@ export function uniqueContent(
     if (!sound) continue;
     const keys = chainKeys(image);
     const ownSnapshots = image.layerSizes.reduce((n, size, i) => n + (refs.get(keys[i]) === 1 ? size : 0), 0);
-    const content = image.size - image.layerSizes.reduce((n, size) => n + size, 0);
+    const content = image.size - sum(image.layerSizes);
     const own = d.size - d.shared - ownSnapshots;
     if (own >= 0 && own <= content) result.set(image.id, { own: own + (index ?? 0), shared: content - own });
   }
@@ -341,7 +341,7 @@ export function estimateMethod(
 /** Snapshots exact; the content beyond what `blobs` counts between nothing and all of it. */
 function boundedContent(gone: ImageInfo[], remaining: ImageInfo[]): EstimateMethod {
   const low = layerBytesFreed(gone, remaining) + blobBytesFreed(gone, remaining);
-  const unknownContent = gone.reduce((n, image) => n + (image.contentSize ?? 0), 0);
+  const unknownContent = sumOf(gone, (image) => image.contentSize ?? 0);
   const counted = gone.some((image) => image.contentSharedOnly !== undefined);
   return {
     method: 'layer-graph+content-bounded',

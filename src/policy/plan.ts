@@ -35,7 +35,7 @@ import type {
   ServiceImage,
   VolumeInfo,
 } from '../types';
-import { pushTo } from '../collections';
+import { apiAtLeast, pushTo, sumOf } from '../collections';
 
 export type Policy = Pick<Inputs, 'mode' | 'images' | 'olderThan' | 'protect' | 'keepRecent'> &
   Partial<
@@ -90,7 +90,8 @@ const keepAs = (reason: ObjectDecision['reason'], detail: string): Verdict => ({
   reason,
   detail,
 });
-const nameOf = (c: ContainerInfo) => c.names[0] ?? c.id.slice(0, 12);
+/** A container's first name, else its short ID. */
+export const nameOf = (c: ContainerInfo) => c.names[0] ?? c.id.slice(0, 12);
 
 /**
  * Classes are planned in the order they are cleaned (containers, images, networks, build cache,
@@ -165,7 +166,10 @@ function planVolumes(
 
 function estimateOf(images: number, objects: ObjectDecision[], buildCache: number): Plan['estimate'] {
   const removedBytes = (kind: ObjectDecision['kind']) =>
-    objects.filter((o) => o.kind === kind && o.action === 'remove').reduce((n, o) => n + o.size, 0);
+    sumOf(
+      objects.filter((o) => o.kind === kind && o.action === 'remove'),
+      (o) => o.size,
+    );
   const containers = removedBytes('container');
   const volumes = removedBytes('volume');
   return { images, containers, volumes, buildCache, total: images + containers + volumes + buildCache };
@@ -303,8 +307,7 @@ const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
 /** Anonymous volumes carry a label from API 1.42 on; older daemons give them a random 64-hex name. */
 export function isAnonymousVolume(v: VolumeInfo, apiVersion: string): boolean {
   if (Object.hasOwn(v.labels, ANONYMOUS_LABEL)) return true;
-  const [major, minor] = apiVersion.split('.').map(Number);
-  return (major < 1 || (major === 1 && minor < 42)) && /^[0-9a-f]{64}$/.test(v.name);
+  return !apiAtLeast(apiVersion, 1, 42) && /^[0-9a-f]{64}$/.test(v.name);
 }
 
 function decideVolume(
@@ -356,7 +359,7 @@ export function planBuildCache(
 ): BuildCachePlan | undefined {
   if ((policy.buildCache ?? 'none') === 'none') return undefined;
   const own = (r: BuildCacheRecord) => (r.shared ? 0 : r.size);
-  let total = records.reduce((n, r) => n + own(r), 0);
+  let total = sumOf(records, own);
   const cut = policy.budgetCut?.everything ? 'none' : policy.budgetCut?.buildCache;
   const keep = typeof cut === 'number' ? Math.max(cut, policy.buildCacheKeep ?? 0) : policy.buildCacheKeep;
   // The grace period moves the cutoff: a record used within min-age stays (Docker's `until` is "unused for").

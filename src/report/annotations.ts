@@ -3,6 +3,7 @@
 import { neutralise } from '../text';
 import { formatBytes, shortId } from './format';
 import { groupByRepository, type ImageRow } from './rows';
+import { sumOf } from '../collections';
 
 export interface Annotation {
   title: string;
@@ -44,7 +45,7 @@ export function removalAnnotations(rows: ImageRow[], limit = 10): Annotation[] {
     .map(([repository, members]) => ({
       repository,
       members,
-      bytes: members.reduce((n, r) => n + r.image.size, 0),
+      bytes: sumOf(members, (r) => r.image.size),
     }))
     .sort((a, b) => b.bytes - a.bytes || a.repository.localeCompare(b.repository));
   const name = ({ image }: ImageRow) => {
@@ -66,7 +67,7 @@ export function removalAnnotations(rows: ImageRow[], limit = 10): Annotation[] {
   }));
   const rest = groups.slice(shown.length);
   if (rest.length > 0) {
-    const count = rest.reduce((n, g) => n + g.members.length, 0);
+    const count = sumOf(rest, (g) => g.members.length);
     notes.push({
       title: `Would remove ${count} more image(s) in ${rest.length} more repositories`,
       message: joinWithin(

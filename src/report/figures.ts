@@ -5,6 +5,7 @@ import type { ObjectDecision, Plan } from '../types';
 import type { RunFacts } from './facts';
 import { formatBytes } from './format';
 import { isGoing, objectRows, type FinalState, type ImageRow } from './rows';
+import { sumOf } from '../collections';
 
 export interface Totals {
   /** Image IDs removed (prune) or that would be removed (report). */
@@ -35,7 +36,7 @@ export interface Totals {
 export function measuredBytes(facts: RunFacts): number | undefined {
   const after = facts.usageAfter;
   if (!after) return undefined;
-  return facts.measured.reduce((n, key) => n + (facts.usageBefore[key] - after[key]), 0);
+  return sumOf(facts.measured, (key) => facts.usageBefore[key] - after[key]);
 }
 
 /**
