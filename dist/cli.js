@@ -31909,14 +31909,16 @@ function unmatchedProtect(inventory, policy) {
         !objectsForProtection.some((o) => findObjectProtection([rule], o)))
         .map((rule) => rule.entry);
 }
+/** A container decision's fields that are the container's own. */
+const containerBase = (c) => ({
+    kind: 'container',
+    id: c.id,
+    name: nameOf(c),
+    createdMs: c.createdMs,
+    size: c.sizeRw,
+});
 function decideContainer(c, policy, cutoffMs, nowMs) {
-    const base = {
-        kind: 'container',
-        id: c.id,
-        name: nameOf(c),
-        createdMs: c.createdMs,
-        size: c.sizeRw,
-    };
+    const base = containerBase(c);
     const verdict = (() => {
         if ((policy.containers ?? 'none') === 'none')
             return keepAs('not-selected', 'containers is none');
@@ -31947,13 +31949,7 @@ function decideContainer(c, policy, cutoffMs, nowMs) {
  * not protected, and it was created (and, as far as buildx knows, last used) before the cutoff.
  */
 function decideBuilder(c, b, policy, cutoffMs) {
-    const base = {
-        kind: 'container',
-        id: c.id,
-        name: nameOf(c),
-        createdMs: c.createdMs,
-        size: c.sizeRw,
-    };
+    const base = containerBase(c);
     const known = b.known === undefined ? '' : b.known ? ', known to buildx' : ', unknown to buildx';
     const verdict = (() => {
         if (b.current)

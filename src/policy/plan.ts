@@ -204,19 +204,22 @@ function unmatchedProtect(inventory: Inventory, policy: Policy): string[] {
     .map((rule) => rule.entry);
 }
 
+/** A container decision's fields that are the container's own. */
+const containerBase = (c: ContainerInfo) => ({
+  kind: 'container' as const,
+  id: c.id,
+  name: nameOf(c),
+  createdMs: c.createdMs,
+  size: c.sizeRw,
+});
+
 function decideContainer(
   c: ContainerInfo,
   policy: Policy,
   cutoffMs: number | undefined,
   nowMs: number,
 ): ObjectDecision {
-  const base = {
-    kind: 'container' as const,
-    id: c.id,
-    name: nameOf(c),
-    createdMs: c.createdMs,
-    size: c.sizeRw,
-  };
+  const base = containerBase(c);
   const verdict = ((): Verdict => {
     if ((policy.containers ?? 'none') === 'none') return keepAs('not-selected', 'containers is none');
     // Only containers that are not running: exited, dead or never started.
@@ -248,13 +251,7 @@ function decideContainer(
  * not protected, and it was created (and, as far as buildx knows, last used) before the cutoff.
  */
 function decideBuilder(c: ContainerInfo, b: BuilderInfo, policy: Policy, cutoffMs: number): ObjectDecision {
-  const base = {
-    kind: 'container' as const,
-    id: c.id,
-    name: nameOf(c),
-    createdMs: c.createdMs,
-    size: c.sizeRw,
-  };
+  const base = containerBase(c);
   const known = b.known === undefined ? '' : b.known ? ', known to buildx' : ', unknown to buildx';
   const verdict = ((): Verdict => {
     if (b.current) return keepAs('in-use', `the current job's buildx builder ${b.builder}`);
