@@ -10,7 +10,7 @@ import type { RunFacts } from '../src/report/facts';
 import { imageRows } from '../src/report/rows';
 import type { ImageDecision, ImageInfo } from '../src/types';
 import { factsOf, planOf } from './support/facts';
-import { DAY_MS, imageInfo } from './support/objects';
+import { DAY_MS, imageInfo, withLayers } from './support/objects';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 let seq = 0;
@@ -20,7 +20,8 @@ function image(tags: string[], size: number): ImageInfo {
     id: `sha256:${seq.toString(16).padStart(64, 'c')}`,
     repoTags: tags,
     createdMs: NOW - DAY_MS,
-    size,
+    // One layer of its own: its unique bytes are its size.
+    ...withLayers([[`sha256:layer-${seq}`, size]]),
   });
 }
 

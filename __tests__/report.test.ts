@@ -8,6 +8,8 @@ import { escapeHtml, renderSummary } from '../src/report/summary';
 import { renderTable } from '../src/report/table';
 import type { ImageDecision, ImageInfo, Plan } from '../src/types';
 import { factsOf, planOf } from './support/facts';
+import { imageInfo, withLayers } from './support/objects';
+import { bytesFreed, uniqueBytes } from '../src/policy/estimate';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 let seq = 0;
@@ -176,5 +178,92 @@ describe('pull request annotations', () => {
     const text = notes.map((n) => `${n.title} ${n.message}`).join('\n');
     for (let i = 0; i < repos; i++) expect(text).toMatch(new RegExp(`team/repo${i}\\b`));
     if (repos > 10) expect(notes[9].title).toContain(`${repos - 9} more image(s)`);
+  });
+});
+
+describe('the size column: what removing that image alone frees', () => {
+  const base: [string, number] = ['sha256:base', 5_000_000];
+  const a = imageInfo({
+    id: 'sha256:a',
+    repoTags: ['app/a:1'],
+    ...withLayers([base, ['sha256:a1', 300_000]]),
+  });
+  const b = imageInfo({
+    id: 'sha256:b',
+    repoTags: ['app/b:1'],
+    ...withLayers([base, ['sha256:b1', 200_000]]),
+  });
+  const solo = imageInfo({
+    id: 'sha256:solo',
+    repoTags: ['app/solo:1'],
+    ...withLayers([['sha256:solo1', 70_000]]),
+    blobs: [{ key: 'config-solo', size: 1_000 }],
+  });
+  const all = [a, b, solo];
+
+  it('is each image’s unique bytes, as bytesFreed gives for it alone; shared layers count in none', () => {
+    const unique = uniqueBytes(all);
+    for (const image of all) {
+      expect(unique.get(image.id)).toBe(
+        bytesFreed(
+          [image],
+          all.filter((other) => other !== image),
+        ),
+      );
+    }
+    expect([...unique.values()]).toEqual([300_000, 200_000, 71_000]);
+  });
+
+  it('is the UNIQUE column of the table and the summary and uniqueBytes in the JSON report; size stays whole', () => {
+    const f = facts([remove(a), remove(b), remove(solo)]);
+    const rows = imageRows(f.plan);
+    const table = renderTable(f, rows);
+    expect(table).toMatch(/IMAGE\s+TAGS\s+AGE\s+UNIQUE\s+WHY/);
+    expect(table).toMatch(/app\/a:1\s+\S+\s+300\.0 kB/);
+    expect(table).toContain('UNIQUE: bytes no other image shares');
+    expect(table).not.toContain('5.30 MB');
+    expect(renderSummary(f, rows)).toContain('<th>Unique</th>');
+    const entries = buildReport(f, rows).images as { tags: string[]; size: number; uniqueBytes: number }[];
+    expect(entries.map((e) => [e.tags[0], e.size, e.uniqueBytes])).toEqual([
+      ['app/a:1', 5_300_000, 300_000],
+      ['app/b:1', 5_200_000, 200_000],
+      ['app/solo:1', 70_000, 71_000],
+    ]);
+  });
+});
+
+describe('the command’s kept list past a screenful', () => {
+  const keep = (img: ImageInfo, reason: ImageDecision['reason']): ImageDecision => ({
+    image: img,
+    action: 'keep',
+    reason,
+    detail: `kept: ${reason}`,
+  });
+
+  it('is one line per reason, most first, with a count, the unique bytes and a few names', () => {
+    const kept = [
+      ...Array.from({ length: 30 }, (_, i) => keep(image([`app/recent:${i}`]), 'keep-recent')),
+      ...Array.from({ length: 11 }, (_, i) => keep(image([`app/used:${i}`]), 'in-use')),
+    ];
+    const f = facts(kept);
+    const table = renderTable(f, imageRows(f.plan));
+    expect(table).toContain('Kept and other images (41), by reason');
+    const lines = table.split('\n');
+    const at = lines.findIndex((l) => /REASON\s+IMAGES\s+UNIQUE\s+FOR EXAMPLE/.test(l));
+    expect(lines[at + 1]).toMatch(
+      /^ {2}keep-recent\s+30\s+0 B\s+app\/recent:0, app\/recent:1, app\/recent:2, … 27 more$/,
+    );
+    expect(lines[at + 2]).toMatch(
+      /^ {2}in-use\s+11\s+0 B\s+app\/used:0, app\/used:1, app\/used:2, … 8 more$/,
+    );
+    expect(table).not.toContain('kept: keep-recent');
+  });
+
+  it('lists each image with its detail up to a screenful', () => {
+    const kept = Array.from({ length: 40 }, (_, i) => keep(image([`app/recent:${i}`]), 'keep-recent'));
+    const f = facts(kept);
+    const table = renderTable(f, imageRows(f.plan));
+    expect(table).toContain('Kept and other images (40)\n');
+    expect(table.split('\n').filter((l) => l.includes('kept: keep-recent'))).toHaveLength(40);
   });
 });

@@ -30568,6 +30568,36 @@ function renderMetrics(pass, previous = '') {
     return out.join('\n') + '\n';
 }
 
+;// CONCATENATED MODULE: ./src/collections.ts
+// Small helpers over built-in collections, shared by every layer.
+/** Appends `value` to the list under `key`, creating the list on first use. */
+function pushTo(map, key, value) {
+    const list = map.get(key);
+    if (list)
+        list.push(value);
+    else
+        map.set(key, [value]);
+}
+/** The sum of `values`. */
+function sum(values) {
+    let total = 0;
+    for (const value of values)
+        total += value;
+    return total;
+}
+/** The sum of `of(item)` over `items`. */
+function sumOf(items, of) {
+    let total = 0;
+    for (const item of items)
+        total += of(item);
+    return total;
+}
+/** Whether a Docker API version (`1.41`) is at least `major.minor`. */
+function apiAtLeast(version, major, minor) {
+    const [m, n] = version.split('.').map(Number);
+    return m > major || (m === major && n >= minor);
+}
+
 ;// CONCATENATED MODULE: ./src/report/format.ts
 // Units and names as people read them: bytes, ages, short image IDs, the engine.
 const STORE_NAMES = {
@@ -30713,700 +30743,6 @@ function budgetStepCells(b, nowMs) {
     ]);
 }
 
-;// CONCATENATED MODULE: ./src/collections.ts
-// Small helpers over built-in collections, shared by every layer.
-/** Appends `value` to the list under `key`, creating the list on first use. */
-function pushTo(map, key, value) {
-    const list = map.get(key);
-    if (list)
-        list.push(value);
-    else
-        map.set(key, [value]);
-}
-/** The sum of `values`. */
-function sum(values) {
-    let total = 0;
-    for (const value of values)
-        total += value;
-    return total;
-}
-/** The sum of `of(item)` over `items`. */
-function sumOf(items, of) {
-    let total = 0;
-    for (const item of items)
-        total += of(item);
-    return total;
-}
-/** Whether a Docker API version (`1.41`) is at least `major.minor`. */
-function apiAtLeast(version, major, minor) {
-    const [m, n] = version.split('.').map(Number);
-    return m > major || (m === major && n >= minor);
-}
-
-;// CONCATENATED MODULE: ./src/report/rows.ts
-// Rows: each image's and each other object's final state, the plan's decision combined with what the
-// daemon answered, and the images grouped by repository.
-
-
-/** The states of an image that goes (or would go): removed, or its tags removed. */
-const GOING = new Set(['removed', 'would-remove', 'untagged']);
-/** Whether the image goes: removed, untagged, or would be removed. */
-const isGoing = (row) => GOING.has(row.state);
-/** Each image's final state: the plan's decision combined with what the daemon answered. */
-function imageRows(plan, results) {
-    const byId = new Map((results ?? []).map((r) => [r.id, r]));
-    const deleted = new Set((results ?? []).flatMap((r) => r.deleted));
-    const cascade = new Set(plan.cascade);
-    return plan.images.map((d) => {
-        const row = {
-            image: d.image,
-            reason: d.reason,
-            detail: d.detail,
-            ...(d.runnerImage ? { runnerImage: true } : {}),
-        };
-        if (d.action === 'keep')
-            return { ...row, state: 'kept' };
-        if (!results)
-            return { ...row, state: 'would-remove' };
-        if (cascade.has(d.image.id)) {
-            return deleted.has(d.image.id)
-                ? { ...row, state: 'removed' }
-                : {
-                    ...row,
-                    state: 'kept',
-                    detail: 'untagged parent that Docker kept (another child or reference remains)',
-                };
-        }
-        const result = byId.get(d.image.id);
-        switch (result?.status) {
-            case 'removed':
-                return { ...row, state: 'removed' };
-            case 'untagged':
-                return { ...row, state: 'untagged' };
-            case 'gone':
-                return { ...row, state: 'gone', message: result.message };
-            case 'conflict':
-                // A container (or a reference) appeared since the plan: the daemon refused, the image stays.
-                return {
-                    ...row,
-                    state: 'kept',
-                    reason: 'in-use',
-                    detail: 'in use since the plan',
-                    message: result.message,
-                };
-            case 'error':
-                return { ...row, state: 'failed', message: result.message };
-            default:
-                return { ...row, state: 'failed', message: 'not attempted' };
-        }
-    });
-}
-/** Each container, network and volume: its decision combined with what the daemon answered. */
-function objectRows(plan, results) {
-    const byKey = new Map((results ?? []).map((r) => [`${r.kind}/${r.id}`, r]));
-    return plan.objects.map((decision) => {
-        if (decision.action === 'keep')
-            return { decision, state: 'kept' };
-        if (!results)
-            return { decision, state: 'would-remove' };
-        const result = byKey.get(`${decision.kind}/${decision.id}`);
-        switch (result?.status) {
-            case 'removed':
-                return { decision, state: 'removed' };
-            case 'gone':
-                return { decision, state: 'gone', message: result.message };
-            case 'conflict':
-                return { decision: { ...decision, reason: 'in-use' }, state: 'kept', message: result.message };
-            case 'error':
-                return { decision, state: 'failed', message: result.message };
-            default:
-                return { decision, state: 'failed', message: 'not attempted' };
-        }
-    });
-}
-/** Repository an image is listed under: that of its first tag as people write it, or `<untagged>`. */
-function repositoryKey(image) {
-    if (image.repoTags.length === 0)
-        return '<untagged>';
-    return displayRepository(repositoryOf(image.repoTags[0]));
-}
-function groupByRepository(rows) {
-    const groups = new Map();
-    for (const row of rows) {
-        const key = repositoryKey(row.image);
-        pushTo(groups, key, row);
-    }
-    return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
-}
-
-;// CONCATENATED MODULE: ./src/report/figures.ts
-// Figures: the totals of a run, the estimate's range, the measured bytes and which figure to trust, and the
-// runner-built images' totals.
-
-
-
-/** Measured bytes freed: the daemon's totals before minus after, over the classes this run cleans. */
-function measuredBytes(facts) {
-    const after = facts.usageAfter;
-    if (!after)
-        return undefined;
-    return sumOf(facts.measured, (key) => facts.usageBefore[key] - after[key]);
-}
-/**
- * The whole plan's estimate as a range: the other classes (containers, volumes, build cache) as they are,
- * plus the image bytes' bounds where the method gives bounds; otherwise both ends are the estimate.
- */
-function estimateRange(plan) {
-    const { estimate, estimateMethod } = plan;
-    const others = estimate.total - estimate.images;
-    return {
-        low: others + (estimateMethod.low ?? estimate.images),
-        high: others + (estimateMethod.high ?? estimate.images),
-    };
-}
-/** Whether the estimate is a range rather than one figure. */
-const isBounded = (range) => range.low !== range.high;
-/**
- * One sentence on which figure to trust when the estimate is a range: after a prune the measured figure
- * (the daemon's own totals); before one, the low end is what is certainly freed and the high end the most.
- */
-function figureToTrust(range, measured) {
-    const between = `between ${formatBytes(range.low)} and ${formatBytes(range.high)}`;
-    return measured === undefined
-        ? `Which figure to trust: ${formatBytes(range.low)} is certainly freed and ${formatBytes(range.high)} at most; a prune measures what it frees.`
-        : `Which figure to trust: the measured ${formatBytes(measured)}, what the prune freed by Docker’s own totals; the estimate could only say ${between}.`;
-}
-function totalsOf(facts, rows) {
-    const count = (...states) => rows.filter((r) => states.includes(r.state)).length;
-    const objects = objectRows(facts.plan, facts.objectResults);
-    const removedOf = (kind) => objects.filter((o) => o.decision.kind === kind && (o.state === 'removed' || o.state === 'would-remove'))
-        .length;
-    const untagOnly = new Set(facts.plan.untagOnly);
-    return {
-        removed: facts.results
-            ? count('removed')
-            : rows.filter((r) => r.state === 'would-remove' && !untagOnly.has(r.image.id)).length,
-        untagged: facts.results ? count('untagged') : rows.filter((r) => untagOnly.has(r.image.id)).length,
-        kept: count('kept'),
-        gone: count('gone'),
-        failed: count('failed'),
-        removedContainers: removedOf('container'),
-        removedNetworks: removedOf('network'),
-        removedVolumes: removedOf('volume'),
-        buildCacheBytes: facts.buildCacheResult?.reclaimedBytes ??
-            (facts.results ? 0 : (facts.plan.buildCache?.estimatedBytes ?? 0)),
-        estimatedBytes: facts.plan.estimate.total,
-        estimatedBytesLow: estimateRange(facts.plan).low,
-        estimatedBytesHigh: estimateRange(facts.plan).high,
-        reclaimedBytes: measuredBytes(facts) ?? 0,
-    };
-}
-/**
- * Runner-built action images removed (or that would be), and the layer bytes they alone free (the plan's
- * estimate; the measured figure covers every class).
- */
-function runnerImageTotals(facts, rows) {
-    const count = rows.filter((r) => r.runnerImage && isGoing(r)).length;
-    return { count, estimatedBytes: facts.plan.runnerImages?.bytes ?? 0 };
-}
-/** `runner-built action images: 3, 1.20 MB`, when the run removes (or would remove) any. */
-function runnerImagesLine(facts, rows) {
-    const { count, estimatedBytes } = runnerImageTotals(facts, rows);
-    return count > 0 ? `runner-built action images: ${count}, ${formatBytes(estimatedBytes)}` : undefined;
-}
-
-;// CONCATENATED MODULE: ./src/report/sections.ts
-// What the job summary, the command's table and the pull-request comment say, decided once: the headline
-// and the sections, computed from the run's facts and rows; each renderer only renders them.
-
-
-
-
-/**
- * The run in three plain-text pieces, shared by the job summary, the command's table and the pull-request
- * comment: what was (or would be) done, the bytes, and the daemon with its disk.
- */
-function headline(facts, totals) {
-    const prune = facts.plan.mode === 'prune';
-    const measured = measuredBytes(facts);
-    const method = facts.plan.estimateMethod;
-    const range = { low: totals.estimatedBytesLow, high: totals.estimatedBytesHigh };
-    const estimate = isBounded(range)
-        ? `${formatBytes(range.low)}–${formatBytes(range.high)}`
-        : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
-    const others = [
-        [totals.removedContainers, 'container(s)'],
-        [totals.removedNetworks, 'network(s)'],
-        [totals.removedVolumes, 'volume(s)'],
-    ]
-        .filter(([n]) => n > 0)
-        .map(([n, what]) => `${n} ${what}`);
-    const what = [`${totals.removed} image(s)`, ...others].join(', ');
-    const disk = (bytes) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
-    return {
-        action: prune
-            ? `Removed ${what}, reclaimed ${measured === undefined ? 'an unknown amount' : formatBytes(measured)}`
-            : `Would remove ${what}, freeing ${estimate}`,
-        rest: (prune ? `(estimated ${estimate}) · ` : '· ') +
-            `kept ${totals.kept} image(s)` +
-            (totals.failed > 0 ? ` · ${totals.failed} not removed` : ''),
-        daemon: `${describeEngine(facts.engine)} · free disk ${disk(facts.diskFreeBefore)}` +
-            (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
-            (facts.dataRootDisk
-                ? ` (${facts.diskPlace?.holds === 'data-path' ? 'data-path' : 'containerd snapshots'} ${facts.diskPlace?.path})` +
-                    ` · data root ${facts.dataRootDisk.path} ${disk(facts.dataRootDisk.freeBefore)} free` +
-                    (prune ? ` before, ${disk(facts.dataRootDisk.freeAfter)} after` : '')
-                : '') +
-            (facts.plan.cutoffMs === undefined
-                ? ''
-                : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`),
-    };
-}
-/** The sections of a run, for the summary and the table. */
-function sectionsOf(facts, rows) {
-    const totals = totalsOf(facts, rows);
-    const prune = facts.plan.mode === 'prune';
-    const measured = measuredBytes(facts);
-    const range = estimateRange(facts.plan);
-    const budget = facts.plan.budget;
-    const removed = rows.filter(isGoing);
-    return {
-        prune,
-        title: `safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`,
-        totals,
-        head: headline(facts, totals),
-        measured,
-        range,
-        ...(isBounded(range) ? { trust: figureToTrust(range, prune ? measured : undefined) } : {}),
-        runner: runnerImagesLine(facts, rows),
-        ...(budget
-            ? { budget: { lines: budgetLines(budget), steps: budgetStepCells(budget, facts.nowMs) } }
-            : {}),
-        removed,
-        removedByRepository: groupByRepository(removed).flatMap(([repository, members]) => members.map((r) => [repository, r])),
-        others: rows.filter((r) => !isGoing(r)),
-        failed: rows.filter((r) => r.state === 'failed'),
-        objects: objectRows(facts.plan, facts.objectResults).filter((r) => r.decision.reason !== 'not-selected'),
-        ...(facts.plan.buildCache
-            ? { buildCache: { plan: facts.plan.buildCache, result: facts.buildCacheResult } }
-            : {}),
-    };
-}
-/**
- * The build cache in one sentence, `escape` applied to the daemon's and the plan's text: what the plan
- * prunes, its estimate, and what the daemon freed or why it did not prune.
- */
-function buildCacheSentence({ plan, result }, escape) {
-    return (`${escape(plan.detail)}; estimated ${formatBytes(plan.estimatedBytes)}` +
-        (result
-            ? result.status === 'removed'
-                ? `, the daemon freed ${formatBytes(result.reclaimedBytes)}`
-                : `, not pruned (${escape(result.message ?? result.status)})`
-            : ''));
-}
-
-;// CONCATENATED MODULE: ./src/text.ts
-// Text from the daemon or from images (tags, labels, names, error messages) made safe for every place it
-// is shown: the log the Actions runner reads for workflow commands, a terminal, the job summary and the
-// pull-request comment. One function for all of them, applied where the text leaves the program.
-/**
- * The runner honours `::cmd::` at a line start (and mid-line on some versions) and the legacy `##[cmd]`
- * anywhere in a line. A zero-width space between the two characters breaks both and reads the same.
- */
-const COMMAND_COLON = /:(?=:)/g;
-const COMMAND_HASH = /#(?=#\[)/g;
-/** Line breaks, including the ones JavaScript, Unicode and some terminals know besides \n and \r. */
-const LINE_BREAKS = /[\r\n\u2028\u2029\u0085]+/g;
-/**
- * Shown as `\uXXXX`: C0 and C1 controls (ESC starts every terminal sequence; once shown, the rest of the
- * sequence is plain text), DEL, and the bidi controls that make a name read other than it is.
- */
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-const visible = (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-/**
- * One line of inert text: line breaks and tabs become a space; controls and bidi controls are shown
- * as `\uXXXX`; `::` and `##[` get a zero-width space. Ordinary text (any script) is unchanged, and so is
- * text that went through it already.
- */
-function neutralise(text) {
-    return text
-        .replace(LINE_BREAKS, ' ')
-        .replace(/\t/g, ' ')
-        .replace(UNSAFE, visible)
-        .replace(COMMAND_COLON, ':\u200b')
-        .replace(COMMAND_HASH, '#\u200b');
-}
-/** Each line of a text we composed (a table, a report), its line breaks kept. */
-function neutraliseLines(text) {
-    return text.split('\n').map(neutralise).join('\n');
-}
-/**
- * JSON text (one line, from JSON.stringify) for a stream the runner reads: the same characters escaped
- * as JSON `\uXXXX`, so a program parses exactly the same values. Outside strings JSON has no `:` followed
- * by `:`, no `#`, and no such characters, so every match is inside a string, where the escape is valid.
- */
-function neutraliseJson(json) {
-    return json
-        .replace(/[\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, visible)
-        .replace(COMMAND_COLON, '\\u003a')
-        .replace(COMMAND_HASH, '\\u0023');
-}
-
-;// CONCATENATED MODULE: ./src/report/table.ts
-// The command's report for a person: plain text columns, as a pure function of the run's facts. User
-// strings are neutralised (src/text.ts) field by field, so columns line up and a hostile name cannot move
-// the cursor, forge lines or carry a workflow command.
-
-
-
-function columns(headers, rows, limit) {
-    const shown = rows.slice(0, limit);
-    const widths = headers.map((h, i) => Math.min(60, Math.max(h.length, ...shown.map((r) => r[i].length))));
-    const line = (cells) => cells
-        .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
-        .join('  ')
-        .trimEnd();
-    const out = [line(headers), ...shown.map(line)].map((l) => `  ${l}`);
-    if (rows.length > limit)
-        out.push(`  … and ${rows.length - limit} more (--json or the report file has them all)`);
-    return out;
-}
-const tags = (row) => (row.image.repoTags.length > 0 ? row.image.repoTags.join(' ') : '<untagged>');
-/** The run as text: headline, daemon, removed and kept images with reasons, other classes, warnings. */
-function renderTable(facts, rows, limit = 200) {
-    const s = sectionsOf(facts, rows);
-    return ([
-        ...headLines(facts, s),
-        ...(s.budget ? budgetSection(s.budget, s.prune, limit) : []),
-        ...imageLines(s, facts.nowMs, limit),
-        ...objectLines(s, limit),
-    ].join('\n') + '\n');
-}
-/** The title, the headline, the daemon, the estimate, the runner images, failures and warnings. */
-function headLines(facts, s) {
-    return [
-        s.title,
-        neutralise(`${s.head.action} ${s.head.rest}`),
-        `Daemon ${neutralise(facts.host)}: ${neutralise(s.head.daemon)}`,
-        `Estimate method: ${neutralise(facts.plan.estimateMethod.method)}`,
-        ...(s.trust ? [s.trust] : []),
-        ...(s.runner ? [neutralise(s.runner)] : []),
-        ...(facts.failures ?? []).map((failure) => `FAILED: ${neutralise(failure)}`),
-        ...facts.warnings.map((warning) => `warning: ${neutralise(warning)}`),
-    ];
-}
-/** The budget's lines, and its removals in order. */
-function budgetSection(budget, prune, limit) {
-    const out = ['', 'Budget', ...budget.lines.map((line) => `  ${neutralise(line)}`)];
-    if (budget.steps.length > 0) {
-        out.push('', `${prune ? 'Removed' : 'Would remove'} in budget order (${budget.steps.length})`);
-        out.push(...columns(['#', 'KIND', 'NAME', 'LAST USED', 'FREES', 'TOTAL', ''], budget.steps.map((cells) => cells.map(neutralise)), limit));
-    }
-    return out;
-}
-/** The images that go (by repository), then the kept and other images with their reasons. */
-function imageLines(s, nowMs, limit) {
-    const removedCells = s.removedByRepository.map(([, r]) => [
-        shortId(r.image.id),
-        neutralise(tags(r)),
-        formatAge(r.image.createdMs, nowMs),
-        formatBytes(r.image.size),
-        neutralise(r.detail),
-    ]);
-    const keptCells = s.others.map((r) => [
-        shortId(r.image.id),
-        neutralise(tags(r)),
-        formatAge(r.image.createdMs, nowMs),
-        formatBytes(r.image.size),
-        r.state === 'kept' ? r.reason : r.state,
-        neutralise(r.message ? `${r.detail}: ${r.message}` : r.detail),
-    ]);
-    return [
-        '',
-        `${s.prune ? 'Removed' : 'Would remove'} (${s.removed.length} images)`,
-        ...(removedCells.length
-            ? columns(['IMAGE', 'TAGS', 'AGE', 'SIZE', 'WHY'], removedCells, limit)
-            : ['  nothing']),
-        '',
-        `Kept and other images (${s.others.length})`,
-        ...(keptCells.length
-            ? columns(['IMAGE', 'TAGS', 'AGE', 'SIZE', 'REASON', 'DETAIL'], keptCells, limit)
-            : []),
-    ];
-}
-/** Containers, networks and volumes of the classes this run cleans, and the build cache. */
-function objectLines(s, limit) {
-    const out = [];
-    if (s.objects.length > 0) {
-        out.push('', `Containers, networks and volumes (${s.objects.length})`);
-        out.push(...columns(['KIND', 'NAME', 'SIZE', 'STATE', 'REASON', 'DETAIL'], s.objects.map((r) => [
-            r.decision.kind,
-            neutralise(r.decision.name),
-            formatBytes(r.decision.size),
-            r.state,
-            r.decision.reason,
-            neutralise(r.message ? `${r.decision.detail}: ${r.message}` : r.decision.detail),
-        ]), limit));
-    }
-    if (s.buildCache)
-        out.push('', `Build cache: ${buildCacheSentence(s.buildCache, neutralise)}`);
-    return out;
-}
-
-;// CONCATENATED MODULE: external "node:http"
-const external_node_http_namespaceObject = require("node:http");
-var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_namespaceObject);
-;// CONCATENATED MODULE: external "node:https"
-const external_node_https_namespaceObject = require("node:https");
-var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_namespaceObject);
-// EXTERNAL MODULE: ./node_modules/docker-modem/lib/modem.js
-var lib_modem = __nccwpck_require__(7133);
-var modem_default = /*#__PURE__*/__nccwpck_require__.n(lib_modem);
-;// CONCATENATED MODULE: ./src/engine/docker.ts
-// The one place that talks HTTP to the Docker daemon. Everything goes through docker-modem (dockerode's
-// transport) so the same code serves unix sockets, tcp (with TLS from DOCKER_TLS_VERIFY /
-// DOCKER_CERT_PATH) and ssh. The modem alone, not dockerode: dockerode loads its gRPC session code
-// (grpc-js, protobufjs) at startup, which no request here uses and which took most of a cold start.
-
-
-
-
-
-
-
-/** The daemon's message, with the request it answered when known: `GET /system/df: snapshot … not found`. */
-function describeError(error) {
-    const request = error?.request;
-    return request ? `${request}: ${messageOf(error)}` : messageOf(error);
-}
-function statusOf(error) {
-    return error?.statusCode;
-}
-const DEFAULT_HOST = 'unix:///var/run/docker.sock';
-/** A reachable daemon answers `/_ping` in well under a second; a dead or silent host is given this long. */
-const PING_TIMEOUT_MS = 10_000;
-/** No HTTP status: the connection failed, was reset or timed out (the daemon may be gone). */
-function isConnectionError(error) {
-    return statusOf(error) === undefined;
-}
-/** The code of the error every request fails with once the whole run's time limit has passed. */
-const RUN_TIME_LIMIT = 'SDP_RUN_TIME_LIMIT';
-function isRunTimeLimit(error) {
-    return error?.code === RUN_TIME_LIMIT;
-}
-/**
- * Why an answer to `/_ping` shows that the host is not a Docker daemon, or undefined when the failure is
- * one of reaching it (refused, reset, timed out) or a server error.
- */
-function notDocker(error) {
-    const code = String(error?.code ?? '');
-    // Node's HTTP parser: the bytes that came back are not an HTTP response.
-    if (code.startsWith('HPE_'))
-        return `it answered with bytes that are not HTTP (${messageOf(error)})`;
-    // A 5xx may be a daemon (or a proxy in front of one) in trouble; any other status is not Docker's.
-    const status = statusOf(error);
-    // Docker's TLS port answering plain HTTP: a daemon, reached the wrong way (see tlsAdvice).
-    if (/HTTP request to an HTTPS server/i.test(messageOf(error)))
-        return undefined;
-    if (status !== undefined && status < 500)
-        return `it answered /_ping with HTTP ${status}, not Docker's 200 "OK"`;
-    return undefined;
-}
-/**
- * TLS the way the docker CLI reads it: any non-empty DOCKER_TLS_VERIFY turns it on, and DOCKER_CERT_PATH
- * (default ~/.docker) holds ca.pem, cert.pem and key.pem. dockerode only knows DOCKER_TLS_VERIFY=1 and
- * reads the files while connecting; a missing one is an error here that says which and where.
- */
-function prepareTls(host, env) {
-    if (!host.startsWith('tcp://'))
-        return;
-    const verify = (env.DOCKER_TLS_VERIFY ?? '') !== '';
-    if (verify)
-        env.DOCKER_TLS_VERIFY = '1';
-    if (verify && !env.DOCKER_CERT_PATH)
-        env.DOCKER_CERT_PATH = (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.homedir)(), '.docker');
-    if (!env.DOCKER_CERT_PATH)
-        return;
-    const missing = ['ca.pem', 'cert.pem', 'key.pem'].filter((file) => !(0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(env.DOCKER_CERT_PATH, file)));
-    if (missing.length > 0) {
-        throw new InputError('DOCKER_CERT_PATH', env.DOCKER_CERT_PATH, `lacks ${missing.join(', ')}: TLS to ${host} needs the CA (ca.pem) and this client's certificate and ` +
-            'key (cert.pem, key.pem) there, as the docker CLI reads them');
-    }
-}
-/** What to check when a TLS connection to `host` failed, or undefined when the failure is not TLS's. */
-function tlsAdvice(error, host) {
-    const code = String(error?.code ?? '');
-    const message = messageOf(error);
-    const certPath = process.env.DOCKER_CERT_PATH ?? '~/.docker';
-    if (/HTTP request to an HTTPS server/i.test(message)) {
-        return `${host} speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem`;
-    }
-    if (/wrong version number|packet length too long|WRONG_VERSION_NUMBER/i.test(`${code} ${message}`)) {
-        return `${host} does not speak TLS: unset DOCKER_TLS_VERIFY or use the daemon's TLS port`;
-    }
-    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code) || /certificate/i.test(message)) {
-        if (/ALTNAME/.test(code) || /altnames|does not match/i.test(message)) {
-            return `the daemon's certificate does not name ${host}: connect by a name or address its certificate lists`;
-        }
-        if (/alert|bad certificate|certificate required|unknown ca/i.test(message)) {
-            return `the daemon refused this client's certificate: check that ${certPath}/cert.pem and key.pem are signed by the CA the daemon trusts (its --tlscacert)`;
-        }
-        return `the daemon's certificate could not be verified: check that ${certPath}/ca.pem is the CA that signed it`;
-    }
-    return undefined;
-}
-function connectDocker(host, options) {
-    const resolved = resolveHost(host);
-    // No custom http.Agent: docker-modem formats every request's options with util.inspect (even with
-    // debugging off), and an agent in them makes each call cost ~9 ms instead of ~0.2 ms. Node's global
-    // agent keeps connections alive; the callers bound the concurrency.
-    const modem = new (modem_default())({ timeout: options.timeoutMs });
-    const pingTimeoutMs = Math.min(PING_TIMEOUT_MS, options.timeoutMs);
-    const probeModem = newConnectionsModem(pingTimeoutMs);
-    const limit = runTimeLimit(options, resolved);
-    const dial = dialer(limit, options.timeoutMs);
-    const ping = () => pingDaemon(dial, probeModem, resolved, pingTimeoutMs);
-    return {
-        host: resolved,
-        request: (method, path, query) => dial(modem, method, path, query),
-        ping,
-        async probe() {
-            await ping();
-            // The image store answers too (a reference no image has: the daemon walks its list, sends none).
-            const filters = JSON.stringify({ reference: ['safe-docker-prune.invalid/probe:none'] });
-            await dial(probeModem, 'GET', '/images/json', { filters }, pingTimeoutMs);
-        },
-        timeLeft: () => limit.deadline - Date.now(),
-        close() {
-            if (limit.timer)
-                clearTimeout(limit.timer);
-            // Idle keep-alive sockets must not hold the process open after the run.
-            external_node_http_default().globalAgent.destroy();
-            external_node_https_default().globalAgent.destroy();
-        },
-    };
-}
-/** The daemon's address: `host`, else DOCKER_HOST, else the default socket; with its TLS prepared (see prepareTls). */
-function resolveHost(host) {
-    // docker-modem reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
-    // gets the same parsing as the environment variable.
-    if (host)
-        process.env.DOCKER_HOST = host;
-    const resolved = host ?? process.env.DOCKER_HOST ?? DEFAULT_HOST;
-    prepareTls(resolved, process.env);
-    return resolved;
-}
-/**
- * A modem for the checks, whose requests go over new connections (no keep-alive): a daemon that is
- * shutting down has closed its listener but still answers on the connections the run already holds.
- */
-function newConnectionsModem(timeoutMs) {
-    const client = new (modem_default())({ timeout: timeoutMs });
-    const fields = client;
-    fields.agent =
-        fields.protocol === 'https'
-            ? new (external_node_https_default()).Agent({ keepAlive: false })
-            : new (external_node_http_default()).Agent({ keepAlive: false });
-    return client;
-}
-function runTimeLimit(options, resolved) {
-    const deadline = options.runTimeoutMs === undefined ? Infinity : Date.now() + options.runTimeoutMs;
-    const pending = new Set();
-    const error = () => Object.assign(new Error(`the run reached its time limit (${Math.round((options.runTimeoutMs ?? 0) / 1000)} s` +
-        `${options.runLimitRule ? `, ${options.runLimitRule}` : ''}) waiting for the daemon at ${resolved}`), { code: RUN_TIME_LIMIT });
-    // (Beyond what a timer can hold, ~24 days, only requests started later check it.)
-    const timer = deadline - Date.now() > 2 ** 31 - 1
-        ? undefined
-        : setTimeout(() => {
-            for (const fail of pending)
-                fail(error());
-            pending.clear();
-        }, deadline - Date.now());
-    timer?.unref();
-    return { deadline, pending, error, timer };
-}
-/** The answers taken as success, and the others' reason, as docker-modem reads them. */
-const STATUS_CODES = {
-    200: true,
-    201: true,
-    204: true,
-    400: 'bad parameter',
-    403: 'forbidden',
-    404: 'not found',
-    409: 'conflict',
-    500: 'server error',
-};
-/** Requests that fail at the run's time limit (see runTimeLimit) and say why they failed (see requestError). */
-function dialer(limit, defaultTimeoutMs) {
-    return (client, method, path, query, timeoutMs = defaultTimeoutMs) => new Promise((resolve, reject) => {
-        if (Date.now() >= limit.deadline)
-            return reject(limit.error());
-        limit.pending.add(reject);
-        const started = Date.now();
-        client.dial({
-            path: `${path}?`,
-            method,
-            // A POST would also send its options as the JSON body; these endpoints take none.
-            options: method === 'POST' ? { _query: query ?? {}, _body: {} } : (query ?? {}),
-            statusCodes: STATUS_CODES,
-        }, (err, data) => {
-            limit.pending.delete(reject);
-            if (!err)
-                return resolve(data);
-            reject(requestError(err, started, timeoutMs, `${method} ${path}`));
-        });
-    });
-}
-/** What a failed request rejects with: a timeout said as one, a daemon's answer with the request it answered. */
-function requestError(err, started, timeoutMs, request) {
-    // docker-modem ends a request that saw no byte for `timeout` with a bare "socket hang up".
-    if (isConnectionError(err) && Date.now() - started >= timeoutMs - 50) {
-        const seconds = Math.round(timeoutMs / 100) / 10;
-        return Object.assign(new Error(`no answer within ${seconds} s`), {
-            code: 'ETIMEDOUT',
-        });
-    }
-    // Which call failed, for messages that would otherwise not say (the daemon's text rarely does).
-    if (!isConnectionError(err))
-        Object.assign(err, { request });
-    return err;
-}
-/** Rejects unless `/_ping` at `resolved` answers Docker's "OK", saying what answered where it is not Docker. */
-async function pingDaemon(dial, client, resolved, timeoutMs) {
-    let answer;
-    try {
-        answer = await dial(client, 'GET', '/_ping', undefined, timeoutMs);
-    }
-    catch (error) {
-        const why = notDocker(error);
-        if (why)
-            throw new Error(`${resolved} is not a Docker daemon: ${why}`);
-        throw error;
-    }
-    // Docker answers the plain text OK; anything else is some other HTTP server.
-    const text = String(answer).trim();
-    if (text !== 'OK') {
-        const what = /^<(!doctype|html)/i.test(text) ? 'an HTML page' : JSON.stringify(text.slice(0, 40));
-        throw new Error(`${resolved} is not a Docker daemon: it answered /_ping with ${what}, not Docker's "OK"`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/pool.ts
-/** Maps `items` through `fn` with at most `limit` calls in flight, keeping the order of results. */
-async function mapPool(items, limit, fn) {
-    const results = new Array(items.length);
-    let next = 0;
-    const worker = async () => {
-        while (next < items.length) {
-            const index = next++;
-            results[index] = await fn(items[index], index);
-        }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-    return results;
-}
-
 ;// CONCATENATED MODULE: ./src/policy/estimate.ts
 // The layer graph: exact bytes a removal frees.
 // A layer's identity in storage is its chain (the diff IDs below it and itself), so two images share
@@ -31430,6 +30766,35 @@ function chainKeys(image) {
  */
 function bytesFreed(removed, remaining) {
     return layerBytesFreed(removed, remaining) + blobBytesFreed(removed, remaining);
+}
+/**
+ * Each image's unique bytes: its layer chains and other stored objects that no other image references,
+ * what removing that image alone frees (`bytesFreed([image], the others)` for every image at once).
+ * Bytes two images share count in neither: they go only with the last image that has them.
+ */
+function uniqueBytes(images) {
+    const users = new Map();
+    const count = (key) => users.set(key, (users.get(key) ?? 0) + 1);
+    for (const image of images) {
+        for (const key of chainKeys(image))
+            count(key);
+        for (const key of new Set((image.blobs ?? []).map((blob) => `blob:${blob.key}`)))
+            count(key);
+    }
+    const unique = new Map();
+    for (const image of images) {
+        let bytes = 0;
+        chainKeys(image).forEach((key, i) => {
+            if (users.get(key) === 1)
+                bytes += image.layerSizes[i] ?? 0;
+        });
+        const blobs = new Map((image.blobs ?? []).map((blob) => [blob.key, blob.size]));
+        for (const [key, size] of blobs)
+            if (users.get(`blob:${key}`) === 1)
+                bytes += size;
+        unique.set(image.id, bytes);
+    }
+    return unique;
 }
 /** The stored objects besides layers (`ImageInfo.blobs`) that only removed images reference. */
 function blobBytesFreed(removed, remaining) {
@@ -31743,6 +31108,705 @@ function snapshotsInLayersSize(engine) {
         return false;
     const major = Number(/^(\d+)\./.exec(engine.version)?.[1]);
     return !(major >= 29);
+}
+
+;// CONCATENATED MODULE: ./src/report/rows.ts
+// Rows: each image's and each other object's final state, the plan's decision combined with what the
+// daemon answered, and the images grouped by repository.
+
+
+
+/** The states of an image that goes (or would go): removed, or its tags removed. */
+const GOING = new Set(['removed', 'would-remove', 'untagged']);
+/** Whether the image goes: removed, untagged, or would be removed. */
+const isGoing = (row) => GOING.has(row.state);
+/** Each image's final state: the plan's decision combined with what the daemon answered. */
+function imageRows(plan, results) {
+    const byId = new Map((results ?? []).map((r) => [r.id, r]));
+    const deleted = new Set((results ?? []).flatMap((r) => r.deleted));
+    const cascade = new Set(plan.cascade);
+    const unique = uniqueBytes(plan.images.map((d) => d.image));
+    return plan.images.map((d) => {
+        const row = {
+            image: d.image,
+            uniqueBytes: unique.get(d.image.id) ?? 0,
+            reason: d.reason,
+            detail: d.detail,
+            ...(d.runnerImage ? { runnerImage: true } : {}),
+        };
+        if (d.action === 'keep')
+            return { ...row, state: 'kept' };
+        if (!results)
+            return { ...row, state: 'would-remove' };
+        if (cascade.has(d.image.id)) {
+            return deleted.has(d.image.id)
+                ? { ...row, state: 'removed' }
+                : {
+                    ...row,
+                    state: 'kept',
+                    detail: 'untagged parent that Docker kept (another child or reference remains)',
+                };
+        }
+        const result = byId.get(d.image.id);
+        switch (result?.status) {
+            case 'removed':
+                return { ...row, state: 'removed' };
+            case 'untagged':
+                return { ...row, state: 'untagged' };
+            case 'gone':
+                return { ...row, state: 'gone', message: result.message };
+            case 'conflict':
+                // A container (or a reference) appeared since the plan: the daemon refused, the image stays.
+                return {
+                    ...row,
+                    state: 'kept',
+                    reason: 'in-use',
+                    detail: 'in use since the plan',
+                    message: result.message,
+                };
+            case 'error':
+                return { ...row, state: 'failed', message: result.message };
+            default:
+                return { ...row, state: 'failed', message: 'not attempted' };
+        }
+    });
+}
+/** Each container, network and volume: its decision combined with what the daemon answered. */
+function objectRows(plan, results) {
+    const byKey = new Map((results ?? []).map((r) => [`${r.kind}/${r.id}`, r]));
+    return plan.objects.map((decision) => {
+        if (decision.action === 'keep')
+            return { decision, state: 'kept' };
+        if (!results)
+            return { decision, state: 'would-remove' };
+        const result = byKey.get(`${decision.kind}/${decision.id}`);
+        switch (result?.status) {
+            case 'removed':
+                return { decision, state: 'removed' };
+            case 'gone':
+                return { decision, state: 'gone', message: result.message };
+            case 'conflict':
+                return { decision: { ...decision, reason: 'in-use' }, state: 'kept', message: result.message };
+            case 'error':
+                return { decision, state: 'failed', message: result.message };
+            default:
+                return { decision, state: 'failed', message: 'not attempted' };
+        }
+    });
+}
+/** Repository an image is listed under: that of its first tag as people write it, or `<untagged>`. */
+function repositoryKey(image) {
+    if (image.repoTags.length === 0)
+        return '<untagged>';
+    return displayRepository(repositoryOf(image.repoTags[0]));
+}
+function groupByRepository(rows) {
+    const groups = new Map();
+    for (const row of rows) {
+        const key = repositoryKey(row.image);
+        pushTo(groups, key, row);
+    }
+    return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
+}
+
+;// CONCATENATED MODULE: ./src/report/figures.ts
+// Figures: the totals of a run, the estimate's range, the measured bytes and which figure to trust, and the
+// runner-built images' totals.
+
+
+
+/** Measured bytes freed: the daemon's totals before minus after, over the classes this run cleans. */
+function measuredBytes(facts) {
+    const after = facts.usageAfter;
+    if (!after)
+        return undefined;
+    return sumOf(facts.measured, (key) => facts.usageBefore[key] - after[key]);
+}
+/**
+ * The whole plan's estimate as a range: the other classes (containers, volumes, build cache) as they are,
+ * plus the image bytes' bounds where the method gives bounds; otherwise both ends are the estimate.
+ */
+function estimateRange(plan) {
+    const { estimate, estimateMethod } = plan;
+    const others = estimate.total - estimate.images;
+    return {
+        low: others + (estimateMethod.low ?? estimate.images),
+        high: others + (estimateMethod.high ?? estimate.images),
+    };
+}
+/** Whether the estimate is a range rather than one figure. */
+const isBounded = (range) => range.low !== range.high;
+/**
+ * One sentence on which figure to trust when the estimate is a range: after a prune the measured figure
+ * (the daemon's own totals); before one, the low end is what is certainly freed and the high end the most.
+ */
+function figureToTrust(range, measured) {
+    const between = `between ${formatBytes(range.low)} and ${formatBytes(range.high)}`;
+    return measured === undefined
+        ? `Which figure to trust: ${formatBytes(range.low)} is certainly freed and ${formatBytes(range.high)} at most; a prune measures what it frees.`
+        : `Which figure to trust: the measured ${formatBytes(measured)}, what the prune freed by Docker’s own totals; the estimate could only say ${between}.`;
+}
+function totalsOf(facts, rows) {
+    const count = (...states) => rows.filter((r) => states.includes(r.state)).length;
+    const objects = objectRows(facts.plan, facts.objectResults);
+    const removedOf = (kind) => objects.filter((o) => o.decision.kind === kind && (o.state === 'removed' || o.state === 'would-remove'))
+        .length;
+    const untagOnly = new Set(facts.plan.untagOnly);
+    return {
+        removed: facts.results
+            ? count('removed')
+            : rows.filter((r) => r.state === 'would-remove' && !untagOnly.has(r.image.id)).length,
+        untagged: facts.results ? count('untagged') : rows.filter((r) => untagOnly.has(r.image.id)).length,
+        kept: count('kept'),
+        gone: count('gone'),
+        failed: count('failed'),
+        removedContainers: removedOf('container'),
+        removedNetworks: removedOf('network'),
+        removedVolumes: removedOf('volume'),
+        buildCacheBytes: facts.buildCacheResult?.reclaimedBytes ??
+            (facts.results ? 0 : (facts.plan.buildCache?.estimatedBytes ?? 0)),
+        estimatedBytes: facts.plan.estimate.total,
+        estimatedBytesLow: estimateRange(facts.plan).low,
+        estimatedBytesHigh: estimateRange(facts.plan).high,
+        reclaimedBytes: measuredBytes(facts) ?? 0,
+    };
+}
+/**
+ * Runner-built action images removed (or that would be), and the layer bytes they alone free (the plan's
+ * estimate; the measured figure covers every class).
+ */
+function runnerImageTotals(facts, rows) {
+    const count = rows.filter((r) => r.runnerImage && isGoing(r)).length;
+    return { count, estimatedBytes: facts.plan.runnerImages?.bytes ?? 0 };
+}
+/** `runner-built action images: 3, 1.20 MB`, when the run removes (or would remove) any. */
+function runnerImagesLine(facts, rows) {
+    const { count, estimatedBytes } = runnerImageTotals(facts, rows);
+    return count > 0 ? `runner-built action images: ${count}, ${formatBytes(estimatedBytes)}` : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/report/sections.ts
+// What the job summary, the command's table and the pull-request comment say, decided once: the headline
+// and the sections, computed from the run's facts and rows; each renderer only renders them.
+
+
+
+
+/** What the UNIQUE column means, said once under the images that go. */
+const UNIQUE_NOTE = 'UNIQUE: bytes no other image shares, what removing that image alone frees; layers that only images going share are freed too, and counted in the total';
+/**
+ * The run in three plain-text pieces, shared by the job summary, the command's table and the pull-request
+ * comment: what was (or would be) done, the bytes, and the daemon with its disk.
+ */
+function headline(facts, totals) {
+    const prune = facts.plan.mode === 'prune';
+    const measured = measuredBytes(facts);
+    const method = facts.plan.estimateMethod;
+    const range = { low: totals.estimatedBytesLow, high: totals.estimatedBytesHigh };
+    const estimate = isBounded(range)
+        ? `${formatBytes(range.low)}–${formatBytes(range.high)}`
+        : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
+    const others = [
+        [totals.removedContainers, 'container(s)'],
+        [totals.removedNetworks, 'network(s)'],
+        [totals.removedVolumes, 'volume(s)'],
+    ]
+        .filter(([n]) => n > 0)
+        .map(([n, what]) => `${n} ${what}`);
+    const what = [`${totals.removed} image(s)`, ...others].join(', ');
+    const disk = (bytes) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
+    return {
+        action: prune
+            ? `Removed ${what}, reclaimed ${measured === undefined ? 'an unknown amount' : formatBytes(measured)}`
+            : `Would remove ${what}, freeing ${estimate}`,
+        rest: (prune ? `(estimated ${estimate}) · ` : '· ') +
+            `kept ${totals.kept} image(s)` +
+            (totals.failed > 0 ? ` · ${totals.failed} not removed` : ''),
+        daemon: `${describeEngine(facts.engine)} · free disk ${disk(facts.diskFreeBefore)}` +
+            (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
+            (facts.dataRootDisk
+                ? ` (${facts.diskPlace?.holds === 'data-path' ? 'data-path' : 'containerd snapshots'} ${facts.diskPlace?.path})` +
+                    ` · data root ${facts.dataRootDisk.path} ${disk(facts.dataRootDisk.freeBefore)} free` +
+                    (prune ? ` before, ${disk(facts.dataRootDisk.freeAfter)} after` : '')
+                : '') +
+            (facts.plan.cutoffMs === undefined
+                ? ''
+                : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`),
+    };
+}
+/** The sections of a run, for the summary and the table. */
+function sectionsOf(facts, rows) {
+    const totals = totalsOf(facts, rows);
+    const prune = facts.plan.mode === 'prune';
+    const measured = measuredBytes(facts);
+    const range = estimateRange(facts.plan);
+    const budget = facts.plan.budget;
+    const removed = rows.filter(isGoing);
+    return {
+        prune,
+        title: `safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`,
+        totals,
+        head: headline(facts, totals),
+        measured,
+        range,
+        ...(isBounded(range) ? { trust: figureToTrust(range, prune ? measured : undefined) } : {}),
+        runner: runnerImagesLine(facts, rows),
+        ...(budget
+            ? { budget: { lines: budgetLines(budget), steps: budgetStepCells(budget, facts.nowMs) } }
+            : {}),
+        removed,
+        removedByRepository: groupByRepository(removed).flatMap(([repository, members]) => members.map((r) => [repository, r])),
+        others: rows.filter((r) => !isGoing(r)),
+        failed: rows.filter((r) => r.state === 'failed'),
+        objects: objectRows(facts.plan, facts.objectResults).filter((r) => r.decision.reason !== 'not-selected'),
+        ...(facts.plan.buildCache
+            ? { buildCache: { plan: facts.plan.buildCache, result: facts.buildCacheResult } }
+            : {}),
+    };
+}
+/**
+ * The build cache in one sentence, `escape` applied to the daemon's and the plan's text: what the plan
+ * prunes, its estimate, and what the daemon freed or why it did not prune.
+ */
+function buildCacheSentence({ plan, result }, escape) {
+    return (`${escape(plan.detail)}; estimated ${formatBytes(plan.estimatedBytes)}` +
+        (result
+            ? result.status === 'removed'
+                ? `, the daemon freed ${formatBytes(result.reclaimedBytes)}`
+                : `, not pruned (${escape(result.message ?? result.status)})`
+            : ''));
+}
+
+;// CONCATENATED MODULE: ./src/text.ts
+// Text from the daemon or from images (tags, labels, names, error messages) made safe for every place it
+// is shown: the log the Actions runner reads for workflow commands, a terminal, the job summary and the
+// pull-request comment. One function for all of them, applied where the text leaves the program.
+/**
+ * The runner honours `::cmd::` at a line start (and mid-line on some versions) and the legacy `##[cmd]`
+ * anywhere in a line. A zero-width space between the two characters breaks both and reads the same.
+ */
+const COMMAND_COLON = /:(?=:)/g;
+const COMMAND_HASH = /#(?=#\[)/g;
+/** Line breaks, including the ones JavaScript, Unicode and some terminals know besides \n and \r. */
+const LINE_BREAKS = /[\r\n\u2028\u2029\u0085]+/g;
+/**
+ * Shown as `\uXXXX`: C0 and C1 controls (ESC starts every terminal sequence; once shown, the rest of the
+ * sequence is plain text), DEL, and the bidi controls that make a name read other than it is.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const visible = (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+/**
+ * One line of inert text: line breaks and tabs become a space; controls and bidi controls are shown
+ * as `\uXXXX`; `::` and `##[` get a zero-width space. Ordinary text (any script) is unchanged, and so is
+ * text that went through it already.
+ */
+function neutralise(text) {
+    return text
+        .replace(LINE_BREAKS, ' ')
+        .replace(/\t/g, ' ')
+        .replace(UNSAFE, visible)
+        .replace(COMMAND_COLON, ':\u200b')
+        .replace(COMMAND_HASH, '#\u200b');
+}
+/** Each line of a text we composed (a table, a report), its line breaks kept. */
+function neutraliseLines(text) {
+    return text.split('\n').map(neutralise).join('\n');
+}
+/**
+ * JSON text (one line, from JSON.stringify) for a stream the runner reads: the same characters escaped
+ * as JSON `\uXXXX`, so a program parses exactly the same values. Outside strings JSON has no `:` followed
+ * by `:`, no `#`, and no such characters, so every match is inside a string, where the escape is valid.
+ */
+function neutraliseJson(json) {
+    return json
+        .replace(/[\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, visible)
+        .replace(COMMAND_COLON, '\\u003a')
+        .replace(COMMAND_HASH, '\\u0023');
+}
+
+;// CONCATENATED MODULE: ./src/report/table.ts
+// The command's report for a person: plain text columns, as a pure function of the run's facts. User
+// strings are neutralised (src/text.ts) field by field, so columns line up and a hostile name cannot move
+// the cursor, forge lines or carry a workflow command.
+
+
+
+
+function columns(headers, rows, limit) {
+    const shown = rows.slice(0, limit);
+    const widths = headers.map((h, i) => Math.min(60, Math.max(h.length, ...shown.map((r) => r[i].length))));
+    const line = (cells) => cells
+        .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
+        .join('  ')
+        .trimEnd();
+    const out = [line(headers), ...shown.map(line)].map((l) => `  ${l}`);
+    if (rows.length > limit)
+        out.push(`  … and ${rows.length - limit} more (--json or the report file has them all)`);
+    return out;
+}
+const tags = (row) => (row.image.repoTags.length > 0 ? row.image.repoTags.join(' ') : '<untagged>');
+/** The run as text: headline, daemon, removed and kept images with reasons, other classes, warnings. */
+function renderTable(facts, rows, limit = 200) {
+    const s = sectionsOf(facts, rows);
+    return ([
+        ...headLines(facts, s),
+        ...(s.budget ? budgetSection(s.budget, s.prune, limit) : []),
+        ...imageLines(s, facts.nowMs, limit),
+        ...objectLines(s, limit),
+    ].join('\n') + '\n');
+}
+/** The title, the headline, the daemon, the estimate, the runner images, failures and warnings. */
+function headLines(facts, s) {
+    return [
+        s.title,
+        neutralise(`${s.head.action} ${s.head.rest}`),
+        `Daemon ${neutralise(facts.host)}: ${neutralise(s.head.daemon)}`,
+        `Estimate method: ${neutralise(facts.plan.estimateMethod.method)}`,
+        ...(s.trust ? [s.trust] : []),
+        ...(s.runner ? [neutralise(s.runner)] : []),
+        ...(facts.failures ?? []).map((failure) => `FAILED: ${neutralise(failure)}`),
+        ...facts.warnings.map((warning) => `warning: ${neutralise(warning)}`),
+    ];
+}
+/** The budget's lines, and its removals in order. */
+function budgetSection(budget, prune, limit) {
+    const out = ['', 'Budget', ...budget.lines.map((line) => `  ${neutralise(line)}`)];
+    if (budget.steps.length > 0) {
+        out.push('', `${prune ? 'Removed' : 'Would remove'} in budget order (${budget.steps.length})`);
+        out.push(...columns(['#', 'KIND', 'NAME', 'LAST USED', 'FREES', 'TOTAL', ''], budget.steps.map((cells) => cells.map(neutralise)), limit));
+    }
+    return out;
+}
+/** The images that go (by repository), then the kept and other images with their reasons. */
+function imageLines(s, nowMs, limit) {
+    const removedCells = s.removedByRepository.map(([, r]) => [
+        shortId(r.image.id),
+        neutralise(tags(r)),
+        formatAge(r.image.createdMs, nowMs),
+        formatBytes(r.uniqueBytes),
+        neutralise(r.detail),
+    ]);
+    const keptCells = (s.others.length > SCREEN ? [] : s.others).map((r) => [
+        shortId(r.image.id),
+        neutralise(tags(r)),
+        formatAge(r.image.createdMs, nowMs),
+        formatBytes(r.uniqueBytes),
+        r.state === 'kept' ? r.reason : r.state,
+        neutralise(r.message ? `${r.detail}: ${r.message}` : r.detail),
+    ]);
+    return [
+        '',
+        `${s.prune ? 'Removed' : 'Would remove'} (${s.removed.length} images)`,
+        ...(removedCells.length
+            ? [...columns(['IMAGE', 'TAGS', 'AGE', 'UNIQUE', 'WHY'], removedCells, limit), `  ${UNIQUE_NOTE}`]
+            : ['  nothing']),
+        '',
+        ...(s.others.length > SCREEN
+            ? keptByReason(s.others, limit)
+            : [
+                `Kept and other images (${s.others.length})`,
+                ...(keptCells.length
+                    ? columns(['IMAGE', 'TAGS', 'AGE', 'UNIQUE', 'REASON', 'DETAIL'], keptCells, limit)
+                    : []),
+            ]),
+    ];
+}
+/** Past this many, the kept images are one line per reason: a person reads a screenful, not a list. */
+const SCREEN = 40;
+const EXAMPLES = 3;
+/** The kept and other images by reason (or state), most first: how many, their unique bytes, a few names. */
+function keptByReason(others, limit) {
+    const groups = new Map();
+    for (const r of others)
+        pushTo(groups, r.state === 'kept' ? r.reason : r.state, r);
+    const rows = [...groups]
+        .sort(([a, x], [b, y]) => y.length - x.length || a.localeCompare(b))
+        .map(([reason, members]) => {
+        const names = members.slice(0, EXAMPLES).map((r) => neutralise(r.image.repoTags[0] ?? shortId(r.image.id)));
+        const more = members.length > EXAMPLES ? `, … ${members.length - EXAMPLES} more` : '';
+        return [
+            reason,
+            String(members.length),
+            formatBytes(sumOf(members, (r) => r.uniqueBytes)),
+            names.join(', ') + more,
+        ];
+    });
+    return [
+        `Kept and other images (${others.length}), by reason (--json or the report file lists each with its detail)`,
+        ...columns(['REASON', 'IMAGES', 'UNIQUE', 'FOR EXAMPLE'], rows, limit),
+    ];
+}
+/** Containers, networks and volumes of the classes this run cleans, and the build cache. */
+function objectLines(s, limit) {
+    const out = [];
+    if (s.objects.length > 0) {
+        out.push('', `Containers, networks and volumes (${s.objects.length})`);
+        out.push(...columns(['KIND', 'NAME', 'SIZE', 'STATE', 'REASON', 'DETAIL'], s.objects.map((r) => [
+            r.decision.kind,
+            neutralise(r.decision.name),
+            formatBytes(r.decision.size),
+            r.state,
+            r.decision.reason,
+            neutralise(r.message ? `${r.decision.detail}: ${r.message}` : r.decision.detail),
+        ]), limit));
+    }
+    if (s.buildCache)
+        out.push('', `Build cache: ${buildCacheSentence(s.buildCache, neutralise)}`);
+    return out;
+}
+
+;// CONCATENATED MODULE: external "node:http"
+const external_node_http_namespaceObject = require("node:http");
+var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_namespaceObject);
+;// CONCATENATED MODULE: external "node:https"
+const external_node_https_namespaceObject = require("node:https");
+var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_namespaceObject);
+// EXTERNAL MODULE: ./node_modules/docker-modem/lib/modem.js
+var lib_modem = __nccwpck_require__(7133);
+var modem_default = /*#__PURE__*/__nccwpck_require__.n(lib_modem);
+;// CONCATENATED MODULE: ./src/engine/docker.ts
+// The one place that talks HTTP to the Docker daemon. Everything goes through docker-modem (dockerode's
+// transport) so the same code serves unix sockets, tcp (with TLS from DOCKER_TLS_VERIFY /
+// DOCKER_CERT_PATH) and ssh. The modem alone, not dockerode: dockerode loads its gRPC session code
+// (grpc-js, protobufjs) at startup, which no request here uses and which took most of a cold start.
+
+
+
+
+
+
+
+/** The daemon's message, with the request it answered when known: `GET /system/df: snapshot … not found`. */
+function describeError(error) {
+    const request = error?.request;
+    return request ? `${request}: ${messageOf(error)}` : messageOf(error);
+}
+function statusOf(error) {
+    return error?.statusCode;
+}
+const DEFAULT_HOST = 'unix:///var/run/docker.sock';
+/** A reachable daemon answers `/_ping` in well under a second; a dead or silent host is given this long. */
+const PING_TIMEOUT_MS = 10_000;
+/** No HTTP status: the connection failed, was reset or timed out (the daemon may be gone). */
+function isConnectionError(error) {
+    return statusOf(error) === undefined;
+}
+/** The code of the error every request fails with once the whole run's time limit has passed. */
+const RUN_TIME_LIMIT = 'SDP_RUN_TIME_LIMIT';
+function isRunTimeLimit(error) {
+    return error?.code === RUN_TIME_LIMIT;
+}
+/**
+ * Why an answer to `/_ping` shows that the host is not a Docker daemon, or undefined when the failure is
+ * one of reaching it (refused, reset, timed out) or a server error.
+ */
+function notDocker(error) {
+    const code = String(error?.code ?? '');
+    // Node's HTTP parser: the bytes that came back are not an HTTP response.
+    if (code.startsWith('HPE_'))
+        return `it answered with bytes that are not HTTP (${messageOf(error)})`;
+    // A 5xx may be a daemon (or a proxy in front of one) in trouble; any other status is not Docker's.
+    const status = statusOf(error);
+    // Docker's TLS port answering plain HTTP: a daemon, reached the wrong way (see tlsAdvice).
+    if (/HTTP request to an HTTPS server/i.test(messageOf(error)))
+        return undefined;
+    if (status !== undefined && status < 500)
+        return `it answered /_ping with HTTP ${status}, not Docker's 200 "OK"`;
+    return undefined;
+}
+/**
+ * TLS the way the docker CLI reads it: any non-empty DOCKER_TLS_VERIFY turns it on, and DOCKER_CERT_PATH
+ * (default ~/.docker) holds ca.pem, cert.pem and key.pem. dockerode only knows DOCKER_TLS_VERIFY=1 and
+ * reads the files while connecting; a missing one is an error here that says which and where.
+ */
+function prepareTls(host, env) {
+    if (!host.startsWith('tcp://'))
+        return;
+    const verify = (env.DOCKER_TLS_VERIFY ?? '') !== '';
+    if (verify)
+        env.DOCKER_TLS_VERIFY = '1';
+    if (verify && !env.DOCKER_CERT_PATH)
+        env.DOCKER_CERT_PATH = (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.homedir)(), '.docker');
+    if (!env.DOCKER_CERT_PATH)
+        return;
+    const missing = ['ca.pem', 'cert.pem', 'key.pem'].filter((file) => !(0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(env.DOCKER_CERT_PATH, file)));
+    if (missing.length > 0) {
+        throw new InputError('DOCKER_CERT_PATH', env.DOCKER_CERT_PATH, `lacks ${missing.join(', ')}: TLS to ${host} needs the CA (ca.pem) and this client's certificate and ` +
+            'key (cert.pem, key.pem) there, as the docker CLI reads them');
+    }
+}
+/** What to check when a TLS connection to `host` failed, or undefined when the failure is not TLS's. */
+function tlsAdvice(error, host) {
+    const code = String(error?.code ?? '');
+    const message = messageOf(error);
+    const certPath = process.env.DOCKER_CERT_PATH ?? '~/.docker';
+    if (/HTTP request to an HTTPS server/i.test(message)) {
+        return `${host} speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem`;
+    }
+    if (/wrong version number|packet length too long|WRONG_VERSION_NUMBER/i.test(`${code} ${message}`)) {
+        return `${host} does not speak TLS: unset DOCKER_TLS_VERIFY or use the daemon's TLS port`;
+    }
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code) || /certificate/i.test(message)) {
+        if (/ALTNAME/.test(code) || /altnames|does not match/i.test(message)) {
+            return `the daemon's certificate does not name ${host}: connect by a name or address its certificate lists`;
+        }
+        if (/alert|bad certificate|certificate required|unknown ca/i.test(message)) {
+            return `the daemon refused this client's certificate: check that ${certPath}/cert.pem and key.pem are signed by the CA the daemon trusts (its --tlscacert)`;
+        }
+        return `the daemon's certificate could not be verified: check that ${certPath}/ca.pem is the CA that signed it`;
+    }
+    return undefined;
+}
+function connectDocker(host, options) {
+    const resolved = resolveHost(host);
+    // No custom http.Agent: docker-modem formats every request's options with util.inspect (even with
+    // debugging off), and an agent in them makes each call cost ~9 ms instead of ~0.2 ms. Node's global
+    // agent keeps connections alive; the callers bound the concurrency.
+    const modem = new (modem_default())({ timeout: options.timeoutMs });
+    const pingTimeoutMs = Math.min(PING_TIMEOUT_MS, options.timeoutMs);
+    const probeModem = newConnectionsModem(pingTimeoutMs);
+    const limit = runTimeLimit(options, resolved);
+    const dial = dialer(limit, options.timeoutMs);
+    const ping = () => pingDaemon(dial, probeModem, resolved, pingTimeoutMs);
+    return {
+        host: resolved,
+        request: (method, path, query) => dial(modem, method, path, query),
+        ping,
+        async probe() {
+            await ping();
+            // The image store answers too (a reference no image has: the daemon walks its list, sends none).
+            const filters = JSON.stringify({ reference: ['safe-docker-prune.invalid/probe:none'] });
+            await dial(probeModem, 'GET', '/images/json', { filters }, pingTimeoutMs);
+        },
+        timeLeft: () => limit.deadline - Date.now(),
+        close() {
+            if (limit.timer)
+                clearTimeout(limit.timer);
+            // Idle keep-alive sockets must not hold the process open after the run.
+            external_node_http_default().globalAgent.destroy();
+            external_node_https_default().globalAgent.destroy();
+        },
+    };
+}
+/** The daemon's address: `host`, else DOCKER_HOST, else the default socket; with its TLS prepared (see prepareTls). */
+function resolveHost(host) {
+    // docker-modem reads DOCKER_HOST (and its TLS variables) itself; setting it is how an explicit host
+    // gets the same parsing as the environment variable.
+    if (host)
+        process.env.DOCKER_HOST = host;
+    const resolved = host ?? process.env.DOCKER_HOST ?? DEFAULT_HOST;
+    prepareTls(resolved, process.env);
+    return resolved;
+}
+/**
+ * A modem for the checks, whose requests go over new connections (no keep-alive): a daemon that is
+ * shutting down has closed its listener but still answers on the connections the run already holds.
+ */
+function newConnectionsModem(timeoutMs) {
+    const client = new (modem_default())({ timeout: timeoutMs });
+    const fields = client;
+    fields.agent =
+        fields.protocol === 'https'
+            ? new (external_node_https_default()).Agent({ keepAlive: false })
+            : new (external_node_http_default()).Agent({ keepAlive: false });
+    return client;
+}
+function runTimeLimit(options, resolved) {
+    const deadline = options.runTimeoutMs === undefined ? Infinity : Date.now() + options.runTimeoutMs;
+    const pending = new Set();
+    const error = () => Object.assign(new Error(`the run reached its time limit (${Math.round((options.runTimeoutMs ?? 0) / 1000)} s` +
+        `${options.runLimitRule ? `, ${options.runLimitRule}` : ''}) waiting for the daemon at ${resolved}`), { code: RUN_TIME_LIMIT });
+    // (Beyond what a timer can hold, ~24 days, only requests started later check it.)
+    const timer = deadline - Date.now() > 2 ** 31 - 1
+        ? undefined
+        : setTimeout(() => {
+            for (const fail of pending)
+                fail(error());
+            pending.clear();
+        }, deadline - Date.now());
+    timer?.unref();
+    return { deadline, pending, error, timer };
+}
+/** The answers taken as success, and the others' reason, as docker-modem reads them. */
+const STATUS_CODES = {
+    200: true,
+    201: true,
+    204: true,
+    400: 'bad parameter',
+    403: 'forbidden',
+    404: 'not found',
+    409: 'conflict',
+    500: 'server error',
+};
+/** Requests that fail at the run's time limit (see runTimeLimit) and say why they failed (see requestError). */
+function dialer(limit, defaultTimeoutMs) {
+    return (client, method, path, query, timeoutMs = defaultTimeoutMs) => new Promise((resolve, reject) => {
+        if (Date.now() >= limit.deadline)
+            return reject(limit.error());
+        limit.pending.add(reject);
+        const started = Date.now();
+        client.dial({
+            path: `${path}?`,
+            method,
+            // A POST would also send its options as the JSON body; these endpoints take none.
+            options: method === 'POST' ? { _query: query ?? {}, _body: {} } : (query ?? {}),
+            statusCodes: STATUS_CODES,
+        }, (err, data) => {
+            limit.pending.delete(reject);
+            if (!err)
+                return resolve(data);
+            reject(requestError(err, started, timeoutMs, `${method} ${path}`));
+        });
+    });
+}
+/** What a failed request rejects with: a timeout said as one, a daemon's answer with the request it answered. */
+function requestError(err, started, timeoutMs, request) {
+    // docker-modem ends a request that saw no byte for `timeout` with a bare "socket hang up".
+    if (isConnectionError(err) && Date.now() - started >= timeoutMs - 50) {
+        const seconds = Math.round(timeoutMs / 100) / 10;
+        return Object.assign(new Error(`no answer within ${seconds} s`), {
+            code: 'ETIMEDOUT',
+        });
+    }
+    // Which call failed, for messages that would otherwise not say (the daemon's text rarely does).
+    if (!isConnectionError(err))
+        Object.assign(err, { request });
+    return err;
+}
+/** Rejects unless `/_ping` at `resolved` answers Docker's "OK", saying what answered where it is not Docker. */
+async function pingDaemon(dial, client, resolved, timeoutMs) {
+    let answer;
+    try {
+        answer = await dial(client, 'GET', '/_ping', undefined, timeoutMs);
+    }
+    catch (error) {
+        const why = notDocker(error);
+        if (why)
+            throw new Error(`${resolved} is not a Docker daemon: ${why}`);
+        throw error;
+    }
+    // Docker answers the plain text OK; anything else is some other HTTP server.
+    const text = String(answer).trim();
+    if (text !== 'OK') {
+        const what = /^<(!doctype|html)/i.test(text) ? 'an HTML page' : JSON.stringify(text.slice(0, 40));
+        throw new Error(`${resolved} is not a Docker daemon: it answered /_ping with ${what}, not Docker's "OK"`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/pool.ts
+/** Maps `items` through `fn` with at most `limit` calls in flight, keeping the order of results. */
+async function mapPool(items, limit, fn) {
+    const results = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+        while (next < items.length) {
+            const index = next++;
+            results[index] = await fn(items[index], index);
+        }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+    return results;
 }
 
 ;// CONCATENATED MODULE: ./src/policy/age.ts
@@ -35040,6 +35104,7 @@ function imageEntry(r) {
         created: new Date(r.image.createdMs).toISOString(),
         ...(r.image.lastTagMs ? { lastTagged: new Date(r.image.lastTagMs).toISOString() } : {}),
         size: r.image.size,
+        uniqueBytes: r.uniqueBytes,
         labels: r.image.labels,
         state: r.state,
         reason: r.reason,
@@ -35399,7 +35464,8 @@ function planOf({ inventory, policy, nowMs, disk, lastUsed }, stepsDone) {
 async function planPass({ hooks, timed }, planning) {
     return timed('Plan', 'planMs', async () => {
         const plan = planOf(planning);
-        planLines(plan).forEach((line) => hooks.info(line));
+        const say = hooks.decision ?? hooks.info;
+        planLines(plan).forEach((line) => say(line));
         return plan;
     });
 }
@@ -35813,6 +35879,8 @@ async function pass(cl, inputs, io) {
     const inActions = io.env.GITHUB_ACTIONS === 'true';
     const hooks = {
         info: (line) => io.err(`${neutralise(line)}\n`),
+        // The table (or the JSON) says every decision once: the plan's log lines would say each twice.
+        decision: () => undefined,
         warn: (message) => io.err(`warning: ${neutralise(message)}\n`),
         group: async (title, fn) => {
             // Workflow commands only inside Actions, and never on a JSON stdout.

@@ -30607,268 +30607,6 @@ function apiAtLeast(version, major, minor) {
     return m > major || (m === major && n >= minor);
 }
 
-;// CONCATENATED MODULE: ./src/report/rows.ts
-// Rows: each image's and each other object's final state, the plan's decision combined with what the
-// daemon answered, and the images grouped by repository.
-
-
-/** The states of an image that goes (or would go): removed, or its tags removed. */
-const GOING = new Set(['removed', 'would-remove', 'untagged']);
-/** Whether the image goes: removed, untagged, or would be removed. */
-const isGoing = (row) => GOING.has(row.state);
-/** Each image's final state: the plan's decision combined with what the daemon answered. */
-function imageRows(plan, results) {
-    const byId = new Map((results ?? []).map((r) => [r.id, r]));
-    const deleted = new Set((results ?? []).flatMap((r) => r.deleted));
-    const cascade = new Set(plan.cascade);
-    return plan.images.map((d) => {
-        const row = {
-            image: d.image,
-            reason: d.reason,
-            detail: d.detail,
-            ...(d.runnerImage ? { runnerImage: true } : {}),
-        };
-        if (d.action === 'keep')
-            return { ...row, state: 'kept' };
-        if (!results)
-            return { ...row, state: 'would-remove' };
-        if (cascade.has(d.image.id)) {
-            return deleted.has(d.image.id)
-                ? { ...row, state: 'removed' }
-                : {
-                    ...row,
-                    state: 'kept',
-                    detail: 'untagged parent that Docker kept (another child or reference remains)',
-                };
-        }
-        const result = byId.get(d.image.id);
-        switch (result?.status) {
-            case 'removed':
-                return { ...row, state: 'removed' };
-            case 'untagged':
-                return { ...row, state: 'untagged' };
-            case 'gone':
-                return { ...row, state: 'gone', message: result.message };
-            case 'conflict':
-                // A container (or a reference) appeared since the plan: the daemon refused, the image stays.
-                return {
-                    ...row,
-                    state: 'kept',
-                    reason: 'in-use',
-                    detail: 'in use since the plan',
-                    message: result.message,
-                };
-            case 'error':
-                return { ...row, state: 'failed', message: result.message };
-            default:
-                return { ...row, state: 'failed', message: 'not attempted' };
-        }
-    });
-}
-/** Each container, network and volume: its decision combined with what the daemon answered. */
-function objectRows(plan, results) {
-    const byKey = new Map((results ?? []).map((r) => [`${r.kind}/${r.id}`, r]));
-    return plan.objects.map((decision) => {
-        if (decision.action === 'keep')
-            return { decision, state: 'kept' };
-        if (!results)
-            return { decision, state: 'would-remove' };
-        const result = byKey.get(`${decision.kind}/${decision.id}`);
-        switch (result?.status) {
-            case 'removed':
-                return { decision, state: 'removed' };
-            case 'gone':
-                return { decision, state: 'gone', message: result.message };
-            case 'conflict':
-                return { decision: { ...decision, reason: 'in-use' }, state: 'kept', message: result.message };
-            case 'error':
-                return { decision, state: 'failed', message: result.message };
-            default:
-                return { decision, state: 'failed', message: 'not attempted' };
-        }
-    });
-}
-/** Repository an image is listed under: that of its first tag as people write it, or `<untagged>`. */
-function repositoryKey(image) {
-    if (image.repoTags.length === 0)
-        return '<untagged>';
-    return displayRepository(repositoryOf(image.repoTags[0]));
-}
-function groupByRepository(rows) {
-    const groups = new Map();
-    for (const row of rows) {
-        const key = repositoryKey(row.image);
-        pushTo(groups, key, row);
-    }
-    return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
-}
-
-;// CONCATENATED MODULE: ./src/report/figures.ts
-// Figures: the totals of a run, the estimate's range, the measured bytes and which figure to trust, and the
-// runner-built images' totals.
-
-
-
-/** Measured bytes freed: the daemon's totals before minus after, over the classes this run cleans. */
-function measuredBytes(facts) {
-    const after = facts.usageAfter;
-    if (!after)
-        return undefined;
-    return sumOf(facts.measured, (key) => facts.usageBefore[key] - after[key]);
-}
-/**
- * The whole plan's estimate as a range: the other classes (containers, volumes, build cache) as they are,
- * plus the image bytes' bounds where the method gives bounds; otherwise both ends are the estimate.
- */
-function estimateRange(plan) {
-    const { estimate, estimateMethod } = plan;
-    const others = estimate.total - estimate.images;
-    return {
-        low: others + (estimateMethod.low ?? estimate.images),
-        high: others + (estimateMethod.high ?? estimate.images),
-    };
-}
-/** Whether the estimate is a range rather than one figure. */
-const isBounded = (range) => range.low !== range.high;
-/**
- * One sentence on which figure to trust when the estimate is a range: after a prune the measured figure
- * (the daemon's own totals); before one, the low end is what is certainly freed and the high end the most.
- */
-function figureToTrust(range, measured) {
-    const between = `between ${formatBytes(range.low)} and ${formatBytes(range.high)}`;
-    return measured === undefined
-        ? `Which figure to trust: ${formatBytes(range.low)} is certainly freed and ${formatBytes(range.high)} at most; a prune measures what it frees.`
-        : `Which figure to trust: the measured ${formatBytes(measured)}, what the prune freed by Docker’s own totals; the estimate could only say ${between}.`;
-}
-function totalsOf(facts, rows) {
-    const count = (...states) => rows.filter((r) => states.includes(r.state)).length;
-    const objects = objectRows(facts.plan, facts.objectResults);
-    const removedOf = (kind) => objects.filter((o) => o.decision.kind === kind && (o.state === 'removed' || o.state === 'would-remove'))
-        .length;
-    const untagOnly = new Set(facts.plan.untagOnly);
-    return {
-        removed: facts.results
-            ? count('removed')
-            : rows.filter((r) => r.state === 'would-remove' && !untagOnly.has(r.image.id)).length,
-        untagged: facts.results ? count('untagged') : rows.filter((r) => untagOnly.has(r.image.id)).length,
-        kept: count('kept'),
-        gone: count('gone'),
-        failed: count('failed'),
-        removedContainers: removedOf('container'),
-        removedNetworks: removedOf('network'),
-        removedVolumes: removedOf('volume'),
-        buildCacheBytes: facts.buildCacheResult?.reclaimedBytes ??
-            (facts.results ? 0 : (facts.plan.buildCache?.estimatedBytes ?? 0)),
-        estimatedBytes: facts.plan.estimate.total,
-        estimatedBytesLow: estimateRange(facts.plan).low,
-        estimatedBytesHigh: estimateRange(facts.plan).high,
-        reclaimedBytes: measuredBytes(facts) ?? 0,
-    };
-}
-/**
- * Runner-built action images removed (or that would be), and the layer bytes they alone free (the plan's
- * estimate; the measured figure covers every class).
- */
-function runnerImageTotals(facts, rows) {
-    const count = rows.filter((r) => r.runnerImage && isGoing(r)).length;
-    return { count, estimatedBytes: facts.plan.runnerImages?.bytes ?? 0 };
-}
-/** `runner-built action images: 3, 1.20 MB`, when the run removes (or would remove) any. */
-function runnerImagesLine(facts, rows) {
-    const { count, estimatedBytes } = runnerImageTotals(facts, rows);
-    return count > 0 ? `runner-built action images: ${count}, ${formatBytes(estimatedBytes)}` : undefined;
-}
-
-;// CONCATENATED MODULE: ./src/report/sections.ts
-// What the job summary, the command's table and the pull-request comment say, decided once: the headline
-// and the sections, computed from the run's facts and rows; each renderer only renders them.
-
-
-
-
-/**
- * The run in three plain-text pieces, shared by the job summary, the command's table and the pull-request
- * comment: what was (or would be) done, the bytes, and the daemon with its disk.
- */
-function headline(facts, totals) {
-    const prune = facts.plan.mode === 'prune';
-    const measured = measuredBytes(facts);
-    const method = facts.plan.estimateMethod;
-    const range = { low: totals.estimatedBytesLow, high: totals.estimatedBytesHigh };
-    const estimate = isBounded(range)
-        ? `${formatBytes(range.low)}–${formatBytes(range.high)}`
-        : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
-    const others = [
-        [totals.removedContainers, 'container(s)'],
-        [totals.removedNetworks, 'network(s)'],
-        [totals.removedVolumes, 'volume(s)'],
-    ]
-        .filter(([n]) => n > 0)
-        .map(([n, what]) => `${n} ${what}`);
-    const what = [`${totals.removed} image(s)`, ...others].join(', ');
-    const disk = (bytes) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
-    return {
-        action: prune
-            ? `Removed ${what}, reclaimed ${measured === undefined ? 'an unknown amount' : formatBytes(measured)}`
-            : `Would remove ${what}, freeing ${estimate}`,
-        rest: (prune ? `(estimated ${estimate}) · ` : '· ') +
-            `kept ${totals.kept} image(s)` +
-            (totals.failed > 0 ? ` · ${totals.failed} not removed` : ''),
-        daemon: `${describeEngine(facts.engine)} · free disk ${disk(facts.diskFreeBefore)}` +
-            (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
-            (facts.dataRootDisk
-                ? ` (${facts.diskPlace?.holds === 'data-path' ? 'data-path' : 'containerd snapshots'} ${facts.diskPlace?.path})` +
-                    ` · data root ${facts.dataRootDisk.path} ${disk(facts.dataRootDisk.freeBefore)} free` +
-                    (prune ? ` before, ${disk(facts.dataRootDisk.freeAfter)} after` : '')
-                : '') +
-            (facts.plan.cutoffMs === undefined
-                ? ''
-                : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`),
-    };
-}
-/** The sections of a run, for the summary and the table. */
-function sectionsOf(facts, rows) {
-    const totals = totalsOf(facts, rows);
-    const prune = facts.plan.mode === 'prune';
-    const measured = measuredBytes(facts);
-    const range = estimateRange(facts.plan);
-    const budget = facts.plan.budget;
-    const removed = rows.filter(isGoing);
-    return {
-        prune,
-        title: `safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`,
-        totals,
-        head: headline(facts, totals),
-        measured,
-        range,
-        ...(isBounded(range) ? { trust: figureToTrust(range, prune ? measured : undefined) } : {}),
-        runner: runnerImagesLine(facts, rows),
-        ...(budget
-            ? { budget: { lines: budgetLines(budget), steps: budgetStepCells(budget, facts.nowMs) } }
-            : {}),
-        removed,
-        removedByRepository: groupByRepository(removed).flatMap(([repository, members]) => members.map((r) => [repository, r])),
-        others: rows.filter((r) => !isGoing(r)),
-        failed: rows.filter((r) => r.state === 'failed'),
-        objects: objectRows(facts.plan, facts.objectResults).filter((r) => r.decision.reason !== 'not-selected'),
-        ...(facts.plan.buildCache
-            ? { buildCache: { plan: facts.plan.buildCache, result: facts.buildCacheResult } }
-            : {}),
-    };
-}
-/**
- * The build cache in one sentence, `escape` applied to the daemon's and the plan's text: what the plan
- * prunes, its estimate, and what the daemon freed or why it did not prune.
- */
-function buildCacheSentence({ plan, result }, escape) {
-    return (`${escape(plan.detail)}; estimated ${formatBytes(plan.estimatedBytes)}` +
-        (result
-            ? result.status === 'removed'
-                ? `, the daemon freed ${formatBytes(result.reclaimedBytes)}`
-                : `, not pruned (${escape(result.message ?? result.status)})`
-            : ''));
-}
-
 ;// CONCATENATED MODULE: ./src/policy/estimate.ts
 // The layer graph: exact bytes a removal frees.
 // A layer's identity in storage is its chain (the diff IDs below it and itself), so two images share
@@ -30892,6 +30630,35 @@ function chainKeys(image) {
  */
 function bytesFreed(removed, remaining) {
     return layerBytesFreed(removed, remaining) + blobBytesFreed(removed, remaining);
+}
+/**
+ * Each image's unique bytes: its layer chains and other stored objects that no other image references,
+ * what removing that image alone frees (`bytesFreed([image], the others)` for every image at once).
+ * Bytes two images share count in neither: they go only with the last image that has them.
+ */
+function uniqueBytes(images) {
+    const users = new Map();
+    const count = (key) => users.set(key, (users.get(key) ?? 0) + 1);
+    for (const image of images) {
+        for (const key of chainKeys(image))
+            count(key);
+        for (const key of new Set((image.blobs ?? []).map((blob) => `blob:${blob.key}`)))
+            count(key);
+    }
+    const unique = new Map();
+    for (const image of images) {
+        let bytes = 0;
+        chainKeys(image).forEach((key, i) => {
+            if (users.get(key) === 1)
+                bytes += image.layerSizes[i] ?? 0;
+        });
+        const blobs = new Map((image.blobs ?? []).map((blob) => [blob.key, blob.size]));
+        for (const [key, size] of blobs)
+            if (users.get(`blob:${key}`) === 1)
+                bytes += size;
+        unique.set(image.id, bytes);
+    }
+    return unique;
 }
 /** The stored objects besides layers (`ImageInfo.blobs`) that only removed images reference. */
 function blobBytesFreed(removed, remaining) {
@@ -31207,6 +30974,273 @@ function snapshotsInLayersSize(engine) {
     return !(major >= 29);
 }
 
+;// CONCATENATED MODULE: ./src/report/rows.ts
+// Rows: each image's and each other object's final state, the plan's decision combined with what the
+// daemon answered, and the images grouped by repository.
+
+
+
+/** The states of an image that goes (or would go): removed, or its tags removed. */
+const GOING = new Set(['removed', 'would-remove', 'untagged']);
+/** Whether the image goes: removed, untagged, or would be removed. */
+const isGoing = (row) => GOING.has(row.state);
+/** Each image's final state: the plan's decision combined with what the daemon answered. */
+function imageRows(plan, results) {
+    const byId = new Map((results ?? []).map((r) => [r.id, r]));
+    const deleted = new Set((results ?? []).flatMap((r) => r.deleted));
+    const cascade = new Set(plan.cascade);
+    const unique = uniqueBytes(plan.images.map((d) => d.image));
+    return plan.images.map((d) => {
+        const row = {
+            image: d.image,
+            uniqueBytes: unique.get(d.image.id) ?? 0,
+            reason: d.reason,
+            detail: d.detail,
+            ...(d.runnerImage ? { runnerImage: true } : {}),
+        };
+        if (d.action === 'keep')
+            return { ...row, state: 'kept' };
+        if (!results)
+            return { ...row, state: 'would-remove' };
+        if (cascade.has(d.image.id)) {
+            return deleted.has(d.image.id)
+                ? { ...row, state: 'removed' }
+                : {
+                    ...row,
+                    state: 'kept',
+                    detail: 'untagged parent that Docker kept (another child or reference remains)',
+                };
+        }
+        const result = byId.get(d.image.id);
+        switch (result?.status) {
+            case 'removed':
+                return { ...row, state: 'removed' };
+            case 'untagged':
+                return { ...row, state: 'untagged' };
+            case 'gone':
+                return { ...row, state: 'gone', message: result.message };
+            case 'conflict':
+                // A container (or a reference) appeared since the plan: the daemon refused, the image stays.
+                return {
+                    ...row,
+                    state: 'kept',
+                    reason: 'in-use',
+                    detail: 'in use since the plan',
+                    message: result.message,
+                };
+            case 'error':
+                return { ...row, state: 'failed', message: result.message };
+            default:
+                return { ...row, state: 'failed', message: 'not attempted' };
+        }
+    });
+}
+/** Each container, network and volume: its decision combined with what the daemon answered. */
+function objectRows(plan, results) {
+    const byKey = new Map((results ?? []).map((r) => [`${r.kind}/${r.id}`, r]));
+    return plan.objects.map((decision) => {
+        if (decision.action === 'keep')
+            return { decision, state: 'kept' };
+        if (!results)
+            return { decision, state: 'would-remove' };
+        const result = byKey.get(`${decision.kind}/${decision.id}`);
+        switch (result?.status) {
+            case 'removed':
+                return { decision, state: 'removed' };
+            case 'gone':
+                return { decision, state: 'gone', message: result.message };
+            case 'conflict':
+                return { decision: { ...decision, reason: 'in-use' }, state: 'kept', message: result.message };
+            case 'error':
+                return { decision, state: 'failed', message: result.message };
+            default:
+                return { decision, state: 'failed', message: 'not attempted' };
+        }
+    });
+}
+/** Repository an image is listed under: that of its first tag as people write it, or `<untagged>`. */
+function repositoryKey(image) {
+    if (image.repoTags.length === 0)
+        return '<untagged>';
+    return displayRepository(repositoryOf(image.repoTags[0]));
+}
+function groupByRepository(rows) {
+    const groups = new Map();
+    for (const row of rows) {
+        const key = repositoryKey(row.image);
+        pushTo(groups, key, row);
+    }
+    return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
+}
+
+;// CONCATENATED MODULE: ./src/report/figures.ts
+// Figures: the totals of a run, the estimate's range, the measured bytes and which figure to trust, and the
+// runner-built images' totals.
+
+
+
+/** Measured bytes freed: the daemon's totals before minus after, over the classes this run cleans. */
+function measuredBytes(facts) {
+    const after = facts.usageAfter;
+    if (!after)
+        return undefined;
+    return sumOf(facts.measured, (key) => facts.usageBefore[key] - after[key]);
+}
+/**
+ * The whole plan's estimate as a range: the other classes (containers, volumes, build cache) as they are,
+ * plus the image bytes' bounds where the method gives bounds; otherwise both ends are the estimate.
+ */
+function estimateRange(plan) {
+    const { estimate, estimateMethod } = plan;
+    const others = estimate.total - estimate.images;
+    return {
+        low: others + (estimateMethod.low ?? estimate.images),
+        high: others + (estimateMethod.high ?? estimate.images),
+    };
+}
+/** Whether the estimate is a range rather than one figure. */
+const isBounded = (range) => range.low !== range.high;
+/**
+ * One sentence on which figure to trust when the estimate is a range: after a prune the measured figure
+ * (the daemon's own totals); before one, the low end is what is certainly freed and the high end the most.
+ */
+function figureToTrust(range, measured) {
+    const between = `between ${formatBytes(range.low)} and ${formatBytes(range.high)}`;
+    return measured === undefined
+        ? `Which figure to trust: ${formatBytes(range.low)} is certainly freed and ${formatBytes(range.high)} at most; a prune measures what it frees.`
+        : `Which figure to trust: the measured ${formatBytes(measured)}, what the prune freed by Docker’s own totals; the estimate could only say ${between}.`;
+}
+function totalsOf(facts, rows) {
+    const count = (...states) => rows.filter((r) => states.includes(r.state)).length;
+    const objects = objectRows(facts.plan, facts.objectResults);
+    const removedOf = (kind) => objects.filter((o) => o.decision.kind === kind && (o.state === 'removed' || o.state === 'would-remove'))
+        .length;
+    const untagOnly = new Set(facts.plan.untagOnly);
+    return {
+        removed: facts.results
+            ? count('removed')
+            : rows.filter((r) => r.state === 'would-remove' && !untagOnly.has(r.image.id)).length,
+        untagged: facts.results ? count('untagged') : rows.filter((r) => untagOnly.has(r.image.id)).length,
+        kept: count('kept'),
+        gone: count('gone'),
+        failed: count('failed'),
+        removedContainers: removedOf('container'),
+        removedNetworks: removedOf('network'),
+        removedVolumes: removedOf('volume'),
+        buildCacheBytes: facts.buildCacheResult?.reclaimedBytes ??
+            (facts.results ? 0 : (facts.plan.buildCache?.estimatedBytes ?? 0)),
+        estimatedBytes: facts.plan.estimate.total,
+        estimatedBytesLow: estimateRange(facts.plan).low,
+        estimatedBytesHigh: estimateRange(facts.plan).high,
+        reclaimedBytes: measuredBytes(facts) ?? 0,
+    };
+}
+/**
+ * Runner-built action images removed (or that would be), and the layer bytes they alone free (the plan's
+ * estimate; the measured figure covers every class).
+ */
+function runnerImageTotals(facts, rows) {
+    const count = rows.filter((r) => r.runnerImage && isGoing(r)).length;
+    return { count, estimatedBytes: facts.plan.runnerImages?.bytes ?? 0 };
+}
+/** `runner-built action images: 3, 1.20 MB`, when the run removes (or would remove) any. */
+function runnerImagesLine(facts, rows) {
+    const { count, estimatedBytes } = runnerImageTotals(facts, rows);
+    return count > 0 ? `runner-built action images: ${count}, ${formatBytes(estimatedBytes)}` : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/report/sections.ts
+// What the job summary, the command's table and the pull-request comment say, decided once: the headline
+// and the sections, computed from the run's facts and rows; each renderer only renders them.
+
+
+
+
+/** What the UNIQUE column means, said once under the images that go. */
+const UNIQUE_NOTE = 'UNIQUE: bytes no other image shares, what removing that image alone frees; layers that only images going share are freed too, and counted in the total';
+/**
+ * The run in three plain-text pieces, shared by the job summary, the command's table and the pull-request
+ * comment: what was (or would be) done, the bytes, and the daemon with its disk.
+ */
+function headline(facts, totals) {
+    const prune = facts.plan.mode === 'prune';
+    const measured = measuredBytes(facts);
+    const method = facts.plan.estimateMethod;
+    const range = { low: totals.estimatedBytesLow, high: totals.estimatedBytesHigh };
+    const estimate = isBounded(range)
+        ? `${formatBytes(range.low)}–${formatBytes(range.high)}`
+        : `${formatBytes(totals.estimatedBytes)}${method.exact ? '' : ' (approximate)'}`;
+    const others = [
+        [totals.removedContainers, 'container(s)'],
+        [totals.removedNetworks, 'network(s)'],
+        [totals.removedVolumes, 'volume(s)'],
+    ]
+        .filter(([n]) => n > 0)
+        .map(([n, what]) => `${n} ${what}`);
+    const what = [`${totals.removed} image(s)`, ...others].join(', ');
+    const disk = (bytes) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
+    return {
+        action: prune
+            ? `Removed ${what}, reclaimed ${measured === undefined ? 'an unknown amount' : formatBytes(measured)}`
+            : `Would remove ${what}, freeing ${estimate}`,
+        rest: (prune ? `(estimated ${estimate}) · ` : '· ') +
+            `kept ${totals.kept} image(s)` +
+            (totals.failed > 0 ? ` · ${totals.failed} not removed` : ''),
+        daemon: `${describeEngine(facts.engine)} · free disk ${disk(facts.diskFreeBefore)}` +
+            (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
+            (facts.dataRootDisk
+                ? ` (${facts.diskPlace?.holds === 'data-path' ? 'data-path' : 'containerd snapshots'} ${facts.diskPlace?.path})` +
+                    ` · data root ${facts.dataRootDisk.path} ${disk(facts.dataRootDisk.freeBefore)} free` +
+                    (prune ? ` before, ${disk(facts.dataRootDisk.freeAfter)} after` : '')
+                : '') +
+            (facts.plan.cutoffMs === undefined
+                ? ''
+                : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`),
+    };
+}
+/** The sections of a run, for the summary and the table. */
+function sectionsOf(facts, rows) {
+    const totals = totalsOf(facts, rows);
+    const prune = facts.plan.mode === 'prune';
+    const measured = measuredBytes(facts);
+    const range = estimateRange(facts.plan);
+    const budget = facts.plan.budget;
+    const removed = rows.filter(isGoing);
+    return {
+        prune,
+        title: `safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`,
+        totals,
+        head: headline(facts, totals),
+        measured,
+        range,
+        ...(isBounded(range) ? { trust: figureToTrust(range, prune ? measured : undefined) } : {}),
+        runner: runnerImagesLine(facts, rows),
+        ...(budget
+            ? { budget: { lines: budgetLines(budget), steps: budgetStepCells(budget, facts.nowMs) } }
+            : {}),
+        removed,
+        removedByRepository: groupByRepository(removed).flatMap(([repository, members]) => members.map((r) => [repository, r])),
+        others: rows.filter((r) => !isGoing(r)),
+        failed: rows.filter((r) => r.state === 'failed'),
+        objects: objectRows(facts.plan, facts.objectResults).filter((r) => r.decision.reason !== 'not-selected'),
+        ...(facts.plan.buildCache
+            ? { buildCache: { plan: facts.plan.buildCache, result: facts.buildCacheResult } }
+            : {}),
+    };
+}
+/**
+ * The build cache in one sentence, `escape` applied to the daemon's and the plan's text: what the plan
+ * prunes, its estimate, and what the daemon freed or why it did not prune.
+ */
+function buildCacheSentence({ plan, result }, escape) {
+    return (`${escape(plan.detail)}; estimated ${formatBytes(plan.estimatedBytes)}` +
+        (result
+            ? result.status === 'removed'
+                ? `, the daemon freed ${formatBytes(result.reclaimedBytes)}`
+                : `, not pruned (${escape(result.message ?? result.status)})`
+            : ''));
+}
+
 ;// CONCATENATED MODULE: ./src/text.ts
 // Text from the daemon or from images (tags, labels, names, error messages) made safe for every place it
 // is shown: the log the Actions runner reads for workflow commands, a terminal, the job summary and the
@@ -31479,12 +31513,12 @@ function removedSection(s, nowMs) {
     const title = `### ${s.prune ? 'Removed' : 'Would be removed'} (${s.removed.length})`;
     if (s.removed.length === 0)
         return [title, 'Nothing.'];
-    const list = table(['Repository', 'Tags', 'Image', 'Age', 'Size', 'Why'], s.removedByRepository, ([repository, r]) => [
+    const list = table(['Repository', 'Tags', 'Image', 'Age', 'Unique', 'Why'], s.removedByRepository, ([repository, r]) => [
         code(repository),
         tagsCell(r),
         code(shortId(r.image.id)),
         formatAge(r.image.createdMs, nowMs),
-        formatBytes(r.image.size),
+        formatBytes(r.uniqueBytes),
         escapeHtml(r.detail),
     ]);
     return [
@@ -31492,16 +31526,17 @@ function removedSection(s, nowMs) {
         s.removed.length > OPEN_ROWS
             ? `<details><summary>By repository (${s.removed.length})</summary>\n\n${list}\n\n</details>`
             : list,
+        `<sub>${UNIQUE_NOTE.replace(/^UNIQUE/, 'Unique')}.</sub>`,
     ];
 }
 /** Kept and other images, with the reason (collapsed). */
 function otherImagesSection(others, nowMs) {
     return (`<details><summary>Kept and other images (${others.length})</summary>\n\n` +
-        table(['Tags', 'Image', 'Age', 'Size', 'Reason', 'Detail'], others, (r) => [
+        table(['Tags', 'Image', 'Age', 'Unique', 'Reason', 'Detail'], others, (r) => [
             tagsCell(r),
             code(shortId(r.image.id)),
             formatAge(r.image.createdMs, nowMs),
-            formatBytes(r.image.size),
+            formatBytes(r.uniqueBytes),
             `<b>${r.state === 'kept' ? escapeHtml(r.reason) : escapeHtml(r.state)}</b>`,
             escapeHtml(r.message ? `${r.detail}: ${r.message}` : r.detail),
         ]) +
@@ -31568,7 +31603,7 @@ function renderComment(facts, rows, marker) {
     }
     if (runner)
         out.push(escapeHtml(runner));
-    const going = [...removed].sort((a, b) => b.image.size - a.image.size || a.image.id.localeCompare(b.image.id));
+    const going = [...removed].sort((a, b) => b.uniqueBytes - a.uniqueBytes || a.image.id.localeCompare(b.image.id));
     if (going.length > 0) {
         const cell = (r) => {
             const tags = r.image.repoTags.slice(0, comment_MAX_TAGS).map((t) => `<code>${escapeHtml(t)}</code>`);
@@ -31580,9 +31615,9 @@ function renderComment(facts, rows, marker) {
         };
         const lines = going
             .slice(0, BIGGEST)
-            .map((r) => `<tr><td>${cell(r)}</td><td>${formatBytes(r.image.size)}</td><td>${escapeHtml(r.detail)}</td></tr>`);
+            .map((r) => `<tr><td>${cell(r)}</td><td>${formatBytes(r.uniqueBytes)}</td><td>${escapeHtml(r.detail)}</td></tr>`);
         out.push(`${prune ? 'Biggest removed' : 'Biggest to remove'} (${Math.min(BIGGEST, going.length)} of ${going.length}):\n\n` +
-            `<table>\n<tr><th>Image</th><th>Size</th><th>Why</th></tr>\n${lines.join('\n')}\n</table>`);
+            `<table>\n<tr><th>Image</th><th>Unique</th><th>Why</th></tr>\n${lines.join('\n')}\n</table>`);
     }
     out.push(`<sub>${escapeHtml(head.daemon)} · the job summary and the JSON report have every image and reason</sub>`);
     return out.join('\n\n') + '\n';
@@ -35347,6 +35382,7 @@ function imageEntry(r) {
         created: new Date(r.image.createdMs).toISOString(),
         ...(r.image.lastTagMs ? { lastTagged: new Date(r.image.lastTagMs).toISOString() } : {}),
         size: r.image.size,
+        uniqueBytes: r.uniqueBytes,
         labels: r.image.labels,
         state: r.state,
         reason: r.reason,
@@ -35706,7 +35742,8 @@ function planOf({ inventory, policy, nowMs, disk, lastUsed }, stepsDone) {
 async function planPass({ hooks, timed }, planning) {
     return timed('Plan', 'planMs', async () => {
         const plan = planOf(planning);
-        planLines(plan).forEach((line) => hooks.info(line));
+        const say = hooks.decision ?? hooks.info;
+        planLines(plan).forEach((line) => say(line));
         return plan;
     });
 }

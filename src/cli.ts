@@ -108,6 +108,8 @@ async function pass(cl: CommandLine, inputs: Inputs, io: Io): Promise<number> {
   const inActions = io.env.GITHUB_ACTIONS === 'true';
   const hooks: RunHooks = {
     info: (line) => io.err(`${neutralise(line)}\n`),
+    // The table (or the JSON) says every decision once: the plan's log lines would say each twice.
+    decision: () => undefined,
     warn: (message) => io.err(`warning: ${neutralise(message)}\n`),
     group: async (title, fn) => {
       // Workflow commands only inside Actions, and never on a JSON stdout.

@@ -73,6 +73,11 @@ const RUN_LIMIT_FACTOR = 10;
 /** What a front door does with the pass's progress: log lines, warnings, and named phases. */
 export interface RunHooks {
   info(line: string): void;
+  /**
+   * One line per decision of the plan (and the budget's lines); `info` when absent. The command leaves
+   * them out: the table it prints has one line per decision already.
+   */
+  decision?(line: string): void;
   warn(message: string): void;
   group<T>(title: string, fn: () => Promise<T>): Promise<T>;
 }
@@ -406,7 +411,8 @@ function planOf({ inventory, policy, nowMs, disk, lastUsed }: Planning, stepsDon
 async function planPass({ hooks, timed }: Pass, planning: Planning): Promise<Plan> {
   return timed('Plan', 'planMs', async () => {
     const plan = planOf(planning);
-    planLines(plan).forEach((line) => hooks.info(line));
+    const say = hooks.decision ?? hooks.info;
+    planLines(plan).forEach((line) => say(line));
     return plan;
   });
 }

@@ -26,6 +26,31 @@ export function bytesFreed(removed: ImageInfo[], remaining: ImageInfo[]): number
   return layerBytesFreed(removed, remaining) + blobBytesFreed(removed, remaining);
 }
 
+/**
+ * Each image's unique bytes: its layer chains and other stored objects that no other image references,
+ * what removing that image alone frees (`bytesFreed([image], the others)` for every image at once).
+ * Bytes two images share count in neither: they go only with the last image that has them.
+ */
+export function uniqueBytes(images: ImageInfo[]): Map<string, number> {
+  const users = new Map<string, number>();
+  const count = (key: string) => users.set(key, (users.get(key) ?? 0) + 1);
+  for (const image of images) {
+    for (const key of chainKeys(image)) count(key);
+    for (const key of new Set((image.blobs ?? []).map((blob) => `blob:${blob.key}`))) count(key);
+  }
+  const unique = new Map<string, number>();
+  for (const image of images) {
+    let bytes = 0;
+    chainKeys(image).forEach((key, i) => {
+      if (users.get(key) === 1) bytes += image.layerSizes[i] ?? 0;
+    });
+    const blobs = new Map((image.blobs ?? []).map((blob) => [blob.key, blob.size]));
+    for (const [key, size] of blobs) if (users.get(`blob:${key}`) === 1) bytes += size;
+    unique.set(image.id, bytes);
+  }
+  return unique;
+}
+
 /** The stored objects besides layers (`ImageInfo.blobs`) that only removed images reference. */
 export function blobBytesFreed(removed: ImageInfo[], remaining: ImageInfo[]): number {
   const kept = new Set<string>();

@@ -44,7 +44,7 @@ export function renderComment(facts: RunFacts, rows: ImageRow[], marker: string)
   if (runner) out.push(escapeHtml(runner));
 
   const going = [...removed].sort(
-    (a, b) => b.image.size - a.image.size || a.image.id.localeCompare(b.image.id),
+    (a, b) => b.uniqueBytes - a.uniqueBytes || a.image.id.localeCompare(b.image.id),
   );
   if (going.length > 0) {
     const cell = (r: ImageRow) => {
@@ -58,11 +58,11 @@ export function renderComment(facts: RunFacts, rows: ImageRow[], marker: string)
       .slice(0, BIGGEST)
       .map(
         (r) =>
-          `<tr><td>${cell(r)}</td><td>${formatBytes(r.image.size)}</td><td>${escapeHtml(r.detail)}</td></tr>`,
+          `<tr><td>${cell(r)}</td><td>${formatBytes(r.uniqueBytes)}</td><td>${escapeHtml(r.detail)}</td></tr>`,
       );
     out.push(
       `${prune ? 'Biggest removed' : 'Biggest to remove'} (${Math.min(BIGGEST, going.length)} of ${going.length}):\n\n` +
-        `<table>\n<tr><th>Image</th><th>Size</th><th>Why</th></tr>\n${lines.join('\n')}\n</table>`,
+        `<table>\n<tr><th>Image</th><th>Unique</th><th>Why</th></tr>\n${lines.join('\n')}\n</table>`,
     );
   }
   out.push(

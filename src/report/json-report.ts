@@ -99,6 +99,7 @@ function imageEntry(r: ImageRow) {
     created: new Date(r.image.createdMs).toISOString(),
     ...(r.image.lastTagMs ? { lastTagged: new Date(r.image.lastTagMs).toISOString() } : {}),
     size: r.image.size,
+    uniqueBytes: r.uniqueBytes,
     labels: r.image.labels,
     state: r.state,
     reason: r.reason,

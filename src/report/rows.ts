@@ -2,6 +2,7 @@
 // daemon answered, and the images grouped by repository.
 
 import { pushTo } from '../collections';
+import { uniqueBytes } from '../policy/estimate';
 import { displayRepository, repositoryOf } from '../policy/protect';
 import type {
   ImageDecision,
@@ -25,6 +26,8 @@ export interface ImageRow {
   message?: string;
   /** A runner-built action image (a class of its own). */
   runnerImage?: boolean;
+  /** Bytes no other image shares: what removing this image alone frees (uniqueBytes). */
+  uniqueBytes: number;
 }
 
 /** The states of an image that goes (or would go): removed, or its tags removed. */
@@ -38,9 +41,11 @@ export function imageRows(plan: Plan, results?: RemovalResult[]): ImageRow[] {
   const byId = new Map((results ?? []).map((r) => [r.id, r]));
   const deleted = new Set((results ?? []).flatMap((r) => r.deleted));
   const cascade = new Set(plan.cascade);
+  const unique = uniqueBytes(plan.images.map((d) => d.image));
   return plan.images.map((d: ImageDecision): ImageRow => {
     const row = {
       image: d.image,
+      uniqueBytes: unique.get(d.image.id) ?? 0,
       reason: d.reason,
       detail: d.detail,
       ...(d.runnerImage ? { runnerImage: true } : {}),

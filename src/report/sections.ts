@@ -16,6 +16,10 @@ import {
 import { describeEngine, formatBytes } from './format';
 import { groupByRepository, isGoing, objectRows, type ImageRow, type ObjectRow } from './rows';
 
+/** What the UNIQUE column means, said once under the images that go. */
+export const UNIQUE_NOTE =
+  'UNIQUE: bytes no other image shares, what removing that image alone frees; layers that only images going share are freed too, and counted in the total';
+
 /** The run in three plain-text pieces: what was (or would be) done, the bytes, the daemon with its disk. */
 export interface Headline {
   action: string;

@@ -10,7 +10,7 @@ import { isBounded } from './figures';
 import { formatAge, formatBytes, shortId } from './format';
 import type { FailureReport } from './json-report';
 import type { ImageRow } from './rows';
-import { buildCacheSentence, sectionsOf, type Sections } from './sections';
+import { buildCacheSentence, sectionsOf, UNIQUE_NOTE, type Sections } from './sections';
 
 /**
  * Escapes for HTML text and attributes, plus the characters Markdown would act on, of text neutralised
@@ -275,14 +275,14 @@ function removedSection(s: Sections, nowMs: number): string[] {
   const title = `### ${s.prune ? 'Removed' : 'Would be removed'} (${s.removed.length})`;
   if (s.removed.length === 0) return [title, 'Nothing.'];
   const list = table(
-    ['Repository', 'Tags', 'Image', 'Age', 'Size', 'Why'],
+    ['Repository', 'Tags', 'Image', 'Age', 'Unique', 'Why'],
     s.removedByRepository,
     ([repository, r]) => [
       code(repository),
       tagsCell(r),
       code(shortId(r.image.id)),
       formatAge(r.image.createdMs, nowMs),
-      formatBytes(r.image.size),
+      formatBytes(r.uniqueBytes),
       escapeHtml(r.detail),
     ],
   );
@@ -291,6 +291,7 @@ function removedSection(s: Sections, nowMs: number): string[] {
     s.removed.length > OPEN_ROWS
       ? `<details><summary>By repository (${s.removed.length})</summary>\n\n${list}\n\n</details>`
       : list,
+    `<sub>${UNIQUE_NOTE.replace(/^UNIQUE/, 'Unique')}.</sub>`,
   ];
 }
 
@@ -298,11 +299,11 @@ function removedSection(s: Sections, nowMs: number): string[] {
 function otherImagesSection(others: ImageRow[], nowMs: number): string {
   return (
     `<details><summary>Kept and other images (${others.length})</summary>\n\n` +
-    table(['Tags', 'Image', 'Age', 'Size', 'Reason', 'Detail'], others, (r) => [
+    table(['Tags', 'Image', 'Age', 'Unique', 'Reason', 'Detail'], others, (r) => [
       tagsCell(r),
       code(shortId(r.image.id)),
       formatAge(r.image.createdMs, nowMs),
-      formatBytes(r.image.size),
+      formatBytes(r.uniqueBytes),
       `<b>${r.state === 'kept' ? escapeHtml(r.reason) : escapeHtml(r.state)}</b>`,
       escapeHtml(r.message ? `${r.detail}: ${r.message}` : r.detail),
     ]) +

@@ -2,10 +2,11 @@
 // strings are neutralised (src/text.ts) field by field, so columns line up and a hostile name cannot move
 // the cursor, forge lines or carry a workflow command.
 
+import { pushTo, sumOf } from '../collections';
 import type { RunFacts } from './facts';
 import { formatAge, formatBytes, shortId } from './format';
 import type { ImageRow } from './rows';
-import { buildCacheSentence, sectionsOf, type Sections } from './sections';
+import { buildCacheSentence, sectionsOf, UNIQUE_NOTE, type Sections } from './sections';
 import { neutralise as plain } from '../text';
 
 function columns(headers: string[], rows: string[][], limit: number): string[] {
@@ -73,14 +74,14 @@ function imageLines(s: Sections, nowMs: number, limit: number): string[] {
     shortId(r.image.id),
     plain(tags(r)),
     formatAge(r.image.createdMs, nowMs),
-    formatBytes(r.image.size),
+    formatBytes(r.uniqueBytes),
     plain(r.detail),
   ]);
-  const keptCells = s.others.map((r) => [
+  const keptCells = (s.others.length > SCREEN ? [] : s.others).map((r) => [
     shortId(r.image.id),
     plain(tags(r)),
     formatAge(r.image.createdMs, nowMs),
-    formatBytes(r.image.size),
+    formatBytes(r.uniqueBytes),
     r.state === 'kept' ? r.reason : r.state,
     plain(r.message ? `${r.detail}: ${r.message}` : r.detail),
   ]);
@@ -88,13 +89,43 @@ function imageLines(s: Sections, nowMs: number, limit: number): string[] {
     '',
     `${s.prune ? 'Removed' : 'Would remove'} (${s.removed.length} images)`,
     ...(removedCells.length
-      ? columns(['IMAGE', 'TAGS', 'AGE', 'SIZE', 'WHY'], removedCells, limit)
+      ? [...columns(['IMAGE', 'TAGS', 'AGE', 'UNIQUE', 'WHY'], removedCells, limit), `  ${UNIQUE_NOTE}`]
       : ['  nothing']),
     '',
-    `Kept and other images (${s.others.length})`,
-    ...(keptCells.length
-      ? columns(['IMAGE', 'TAGS', 'AGE', 'SIZE', 'REASON', 'DETAIL'], keptCells, limit)
-      : []),
+    ...(s.others.length > SCREEN
+      ? keptByReason(s.others, limit)
+      : [
+          `Kept and other images (${s.others.length})`,
+          ...(keptCells.length
+            ? columns(['IMAGE', 'TAGS', 'AGE', 'UNIQUE', 'REASON', 'DETAIL'], keptCells, limit)
+            : []),
+        ]),
+  ];
+}
+
+/** Past this many, the kept images are one line per reason: a person reads a screenful, not a list. */
+const SCREEN = 40;
+const EXAMPLES = 3;
+
+/** The kept and other images by reason (or state), most first: how many, their unique bytes, a few names. */
+function keptByReason(others: ImageRow[], limit: number): string[] {
+  const groups = new Map<string, ImageRow[]>();
+  for (const r of others) pushTo(groups, r.state === 'kept' ? r.reason : r.state, r);
+  const rows = [...groups]
+    .sort(([a, x], [b, y]) => y.length - x.length || a.localeCompare(b))
+    .map(([reason, members]) => {
+      const names = members.slice(0, EXAMPLES).map((r) => plain(r.image.repoTags[0] ?? shortId(r.image.id)));
+      const more = members.length > EXAMPLES ? `, … ${members.length - EXAMPLES} more` : '';
+      return [
+        reason,
+        String(members.length),
+        formatBytes(sumOf(members, (r) => r.uniqueBytes)),
+        names.join(', ') + more,
+      ];
+    });
+  return [
+    `Kept and other images (${others.length}), by reason (--json or the report file lists each with its detail)`,
+    ...columns(['REASON', 'IMAGES', 'UNIQUE', 'FOR EXAMPLE'], rows, limit),
   ];
 }
 
