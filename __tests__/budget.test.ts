@@ -264,6 +264,27 @@ describe('planWithBudget: candidates in budget order until every budget is met',
     ]);
   });
 
+  it('counts each held byte once: images their unique bytes, the layers kept images share apart', () => {
+    const base: [string, number][] = [['base', 100 * MB]];
+    const used = image('used', 60, 20, {}, base);
+    const other = image('other', 60, 30, { labels: { keep: '1' } }, base);
+    const full = inventory([used, other], [container('svc', used, 'running')]);
+    const plan = planWithBudget(
+      full,
+      policy({ freeSpace: bytes(400 * MB), protect: [{ kind: 'label', entry: 'label=keep', key: 'keep' }] }),
+      NOW,
+      ctx({ disk: disk(100) }),
+    );
+    const held = plan.budget!.holding;
+    expect(held.map((h) => [h.name, h.bytes])).toEqual([
+      ['layers kept images share', 100 * MB],
+      ['repo/other:1', 30 * MB],
+      ['repo/used:1', 20 * MB],
+    ]);
+    // Together: every byte of the kept images, once (their whole sizes would add to 250 MB).
+    expect(held.reduce((n, h) => n + h.bytes, 0)).toBe(150 * MB);
+  });
+
   it('meets max-usage from the daemon usage alone, with no filesystem visible', () => {
     const plan = planWithBudget(inv, policy({ maxUsage: 35 * MB }), NOW, ctx());
     expect(plan.budget!.needBytes).toBe(15 * MB);

@@ -32850,18 +32850,27 @@ function layerGraph(images, cascade = new Set()) {
         },
     };
 }
-/** The largest objects the plan keeps (for any reason but budget-met), which hold the space the budget lacks. */
+/**
+ * The largest objects the plan keeps (for any reason but budget-met), which hold the space the budget
+ * lacks. Each byte counts once: an image holds its unique bytes, and the layers kept images share are one
+ * entry of their own.
+ */
 function holdingSpace(plan, inventory) {
     const held = [];
-    for (const d of plan.images) {
-        if (d.action === 'keep' && d.reason !== 'budget-met') {
-            held.push({
-                kind: 'image',
-                name: imageName(d.image),
-                bytes: d.image.size,
-                reason: `${d.reason}: ${d.detail}`,
-            });
-        }
+    const unique = uniqueBytes(inventory.images);
+    const kept = plan.images.filter((d) => d.action === 'keep' && d.reason !== 'budget-met');
+    for (const d of kept.filter((k) => (unique.get(k.image.id) ?? 0) > 0)) {
+        held.push({
+            kind: 'image',
+            name: imageName(d.image),
+            bytes: unique.get(d.image.id) ?? 0,
+            reason: `${d.reason}: ${d.detail}`,
+        });
+    }
+    const keptImages = kept.map((d) => d.image);
+    const shared = bytesFreed(keptImages, []) - sumOf(keptImages, (image) => unique.get(image.id) ?? 0);
+    if (shared > 0) {
+        held.push({ kind: 'image', name: 'layers kept images share', bytes: shared, reason: 'shared' });
     }
     for (const o of plan.objects) {
         if (o.action === 'keep' && o.reason !== 'budget-met' && o.size > 0) {

@@ -7,7 +7,7 @@
 // graph of estimate.ts), so the report lists exactly what a prune removes. Inodes cannot be estimated
 // from the API: an inode budget is measured on the filesystem during the prune, after each removal.
 
-import { chainKeys } from './estimate';
+import { bytesFreed, chainKeys, uniqueBytes } from './estimate';
 import { nameOf, planBuildCache, planRemovals, type BudgetCut, type Policy } from './plan';
 import { sumOf } from '../collections';
 import type {
@@ -376,18 +376,27 @@ export function layerGraph(images: ImageInfo[], cascade: ReadonlySet<string> = n
   };
 }
 
-/** The largest objects the plan keeps (for any reason but budget-met), which hold the space the budget lacks. */
+/**
+ * The largest objects the plan keeps (for any reason but budget-met), which hold the space the budget
+ * lacks. Each byte counts once: an image holds its unique bytes, and the layers kept images share are one
+ * entry of their own.
+ */
 function holdingSpace(plan: Plan, inventory: Inventory): BudgetPlan['holding'] {
   const held: BudgetPlan['holding'] = [];
-  for (const d of plan.images) {
-    if (d.action === 'keep' && d.reason !== 'budget-met') {
-      held.push({
-        kind: 'image',
-        name: imageName(d.image),
-        bytes: d.image.size,
-        reason: `${d.reason}: ${d.detail}`,
-      });
-    }
+  const unique = uniqueBytes(inventory.images);
+  const kept = plan.images.filter((d) => d.action === 'keep' && d.reason !== 'budget-met');
+  for (const d of kept.filter((k) => (unique.get(k.image.id) ?? 0) > 0)) {
+    held.push({
+      kind: 'image',
+      name: imageName(d.image),
+      bytes: unique.get(d.image.id) ?? 0,
+      reason: `${d.reason}: ${d.detail}`,
+    });
+  }
+  const keptImages = kept.map((d) => d.image);
+  const shared = bytesFreed(keptImages, []) - sumOf(keptImages, (image) => unique.get(image.id) ?? 0);
+  if (shared > 0) {
+    held.push({ kind: 'image', name: 'layers kept images share', bytes: shared, reason: 'shared' });
   }
   for (const o of plan.objects) {
     if (o.action === 'keep' && o.reason !== 'budget-met' && o.size > 0) {
