@@ -10,6 +10,9 @@ import type { ImageDecision, ImageInfo, Plan } from '../src/types';
 import { factsOf, planOf } from './support/facts';
 import { imageInfo, withLayers } from './support/objects';
 import { bytesFreed, uniqueBytes } from '../src/policy/estimate';
+import { planRemovals, type Policy } from '../src/policy/plan';
+import { parseProtectEntry } from '../src/policy/protect';
+import { inventoryOf } from './support/inventory';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 let seq = 0;
@@ -265,5 +268,44 @@ describe('the command’s kept list past a screenful', () => {
     const table = renderTable(f, imageRows(f.plan));
     expect(table).toContain('Kept and other images (40)\n');
     expect(table.split('\n').filter((l) => l.includes('kept: keep-recent'))).toHaveLength(40);
+  });
+});
+
+describe('untagged parents that go with an image: folded into its row, counted apart', () => {
+  // A legacy build: app:1 on two untagged parents, each a layer more; tool:1 shares the bottom layer.
+  const L1: [string, number] = ['sha256:l1', 1_000_000];
+  const L2: [string, number] = ['sha256:l2', 200_000];
+  const L3: [string, number] = ['sha256:l3', 30_000];
+  const p1 = imageInfo({ id: 'sha256:p1', ...withLayers([L1]) });
+  const p2 = imageInfo({ id: 'sha256:p2', parentId: p1.id, ...withLayers([L1, L2]) });
+  const app = imageInfo({
+    id: 'sha256:app',
+    repoTags: ['app:1'],
+    parentId: p2.id,
+    ...withLayers([L1, L2, L3]),
+  });
+  const tool = imageInfo({ id: 'sha256:tool', repoTags: ['tool:1'], ...withLayers([L1, ['sha256:t', 5]]) });
+  const policy: Policy = {
+    mode: 'report',
+    images: 'unused',
+    protect: [parseProtectEntry('tool')],
+    keepRecent: 0,
+  };
+  const plan = planRemovals(inventoryOf([p1, p2, app, tool]), policy, NOW);
+
+  it('shows one row for the image, with its parents’ bytes, and counts them apart in the headline', () => {
+    expect(plan.cascade.sort()).toEqual([p1.id, p2.id].sort());
+    const f = factsOf(plan, NOW);
+    const rows = imageRows(plan);
+    const table = renderTable(f, rows);
+    expect(table).toContain('Would remove 1 image(s) (+2 untagged parent image(s)), freeing 230.0 kB');
+    expect(table).toContain('Would remove (1 images)');
+    // L1 stays with tool:1; L2 and L3 go with app:1 and its parents.
+    expect(table).toMatch(/app:1\s+\S+\s+230\.0 kB\s+.*; \+2 untagged parent images with it/);
+    expect(renderSummary(f, rows)).toContain('### Would be removed (1)');
+    // The JSON report still lists every image with its own state.
+    expect((buildReport(f, rows).images as { id: string }[]).map((i) => i.id).sort()).toEqual(
+      [p1.id, p2.id, app.id, tool.id].sort(),
+    );
   });
 });

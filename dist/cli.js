@@ -30636,113 +30636,6 @@ function formatAge(createdMs, nowMs) {
     return `${Math.floor(minutes / 1440)}d`;
 }
 
-;// CONCATENATED MODULE: ./src/report/budget-lines.ts
-// The budget as text: its lines (targets, what must be freed, where it is met or why not) and its
-// removals in order as cells, shared by the log, the command's table and the job summary.
-
-/**
- * The budget in plain lines, shared by the log, the command's table and the job summary: each target
- * against the state before (and after a prune), what must be freed, and where it is met or why not.
- */
-function budgetLines(b) {
-    const out = targetLines(b);
-    if (b.metAtStart)
-        out.push('every budget line is met already: nothing is removed');
-    else if (b.unmeasurable.length > 0 && b.steps.length === 0 && b.needBytes === 0) {
-        out.push('no budget can be measured here: nothing is removed');
-    }
-    else
-        out.push(...removalLines(b));
-    if (b.metAfterPrune !== undefined) {
-        out.push(b.metAfterPrune ? 'after the prune: every budget is met' : 'after the prune: the budget is NOT met');
-    }
-    return out;
-}
-/** `5 GB before, 9 GB after` (after only when measured). */
-const then = (now, later) => `${now} before${later === undefined ? '' : `, ${later} after`}`;
-/** A watermark: the line that starts removal, beside the target where it stops. */
-const startOf = (start, target) => start && start.text !== target.text && start.figure !== undefined
-    ? `, removal starts below ${start.figure} (${start.text})`
-    : '';
-/** Each target (free space, free inodes, daemon usage) against the state before, and after a prune. */
-function targetLines(b) {
-    const out = [];
-    const after = b.after;
-    const { freeSpace, freeInodes, maxUsage } = b.targets;
-    const starts = b.starts ?? b.targets;
-    if (freeSpace) {
-        out.push(freeSpace.bytes === undefined
-            ? `free space ${freeSpace.text}: cannot be measured here`
-            : `free space ≥ ${formatBytes(freeSpace.bytes)} (${freeSpace.text}` +
-                startOf(starts.freeSpace && {
-                    text: starts.freeSpace.text,
-                    figure: starts.freeSpace.bytes === undefined ? undefined : formatBytes(starts.freeSpace.bytes),
-                }, freeSpace) +
-                '): ' +
-                then(`${formatBytes(b.before.freeBytes ?? 0)} free`, after?.freeBytes === undefined ? undefined : formatBytes(after.freeBytes)));
-    }
-    if (freeInodes) {
-        out.push(freeInodes.inodes === undefined
-            ? `free inodes ${freeInodes.text}: cannot be measured here`
-            : `free inodes ≥ ${freeInodes.inodes} (${freeInodes.text}` +
-                startOf(starts.freeInodes && {
-                    text: starts.freeInodes.text,
-                    figure: starts.freeInodes.inodes === undefined ? undefined : String(starts.freeInodes.inodes),
-                }, freeInodes) +
-                '): ' +
-                then(`${b.before.freeInodes ?? 0} free`, after?.freeInodes === undefined ? undefined : String(after.freeInodes)));
-    }
-    if (maxUsage) {
-        out.push(`daemon usage ≤ ${formatBytes(maxUsage.bytes)}` +
-            (starts.maxUsage && starts.maxUsage.bytes !== maxUsage.bytes
-                ? ` (removal starts above ${formatBytes(starts.maxUsage.bytes)})`
-                : '') +
-            ': ' +
-            then(`${formatBytes(b.before.usage)} used`, after ? formatBytes(after.usage) : undefined));
-    }
-    return out;
-}
-/** What crossed, what must be freed, where it is met or why it cannot be, and what holds space. */
-function removalLines(b) {
-    const out = [];
-    const total = b.steps.at(-1)?.runningTotal ?? 0;
-    if (b.triggeredBy?.length) {
-        out.push(`crossed: ${b.triggeredBy.join(', ')}; removing until every target is met`);
-    }
-    out.push(`to free: ${formatBytes(b.needBytes)}` +
-        (b.needInodes ? ` and ${b.needInodes} inodes (measured during the prune, after each removal)` : ''));
-    if (b.metAfter !== undefined) {
-        out.push(`met after removal ${b.metAfter} of ${b.steps.length} (running total ${formatBytes(total)}); ` +
-            `${b.notNeeded} more candidate(s) kept: budget met`);
-    }
-    else if (b.shortfallBytes > 0) {
-        out.push(`cannot be met: every allowed removal (${b.steps.length}) frees ${formatBytes(total)}, ` +
-            `${formatBytes(b.shortfallBytes)} short`);
-    }
-    else if (b.needInodes) {
-        out.push(`${b.steps.length} removal(s) at most, in order, stopping once the inodes are free`);
-    }
-    for (const h of b.holding)
-        out.push(`held by ${h.kind} ${h.name}: ${formatBytes(h.bytes)}, ${h.reason}`);
-    return out;
-}
-/** The budget's removals in order, as text cells: #, kind, name, last used, bytes, running total, met. */
-function budgetStepCells(b, nowMs) {
-    return b.steps.map((step, i) => [
-        String(i + 1),
-        step.kind,
-        step.name,
-        step.lastUsedMs
-            ? `${formatAge(step.lastUsedMs / 1000, nowMs)} ago`
-            : step.kind === 'build-cache'
-                ? ''
-                : 'never',
-        formatBytes(step.bytes),
-        formatBytes(step.runningTotal),
-        b.metAfter === i + 1 ? 'budget met' : '',
-    ]);
-}
-
 ;// CONCATENATED MODULE: ./src/policy/estimate.ts
 // The layer graph: exact bytes a removal frees.
 // A layer's identity in storage is its chain (the diff IDs below it and itself), so two images share
@@ -30795,6 +30688,34 @@ function uniqueBytes(images) {
         unique.set(image.id, bytes);
     }
     return unique;
+}
+/**
+ * The unique bytes of each group of images taken together (an image with the untagged parents that go
+ * with it): the layer chains and stored objects that only members of the group reference. Groups must
+ * not overlap; `all` is every image.
+ */
+function groupUniqueBytes(all, groups) {
+    const users = new Map();
+    const count = (key) => users.set(key, (users.get(key) ?? 0) + 1);
+    const keysOf = (image) => [
+        ...chainKeys(image).map((key, i) => [key, image.layerSizes[i] ?? 0]),
+        ...new Map((image.blobs ?? []).map((blob) => [`blob:${blob.key}`, blob.size])),
+    ];
+    for (const image of all)
+        for (const [key] of keysOf(image))
+            count(key);
+    return groups.map((group) => {
+        const within = new Map();
+        for (const image of group) {
+            for (const [key, size] of keysOf(image))
+                within.set(key, { members: (within.get(key)?.members ?? 0) + 1, size });
+        }
+        let bytes = 0;
+        for (const [key, { members, size }] of within)
+            if (users.get(key) === members)
+                bytes += size;
+        return bytes;
+    });
 }
 /** The stored objects besides layers (`ImageInfo.blobs`) that only removed images reference. */
 function blobBytesFreed(removed, remaining) {
@@ -31110,6 +31031,113 @@ function snapshotsInLayersSize(engine) {
     return !(major >= 29);
 }
 
+;// CONCATENATED MODULE: ./src/report/budget-lines.ts
+// The budget as text: its lines (targets, what must be freed, where it is met or why not) and its
+// removals in order as cells, shared by the log, the command's table and the job summary.
+
+/**
+ * The budget in plain lines, shared by the log, the command's table and the job summary: each target
+ * against the state before (and after a prune), what must be freed, and where it is met or why not.
+ */
+function budgetLines(b) {
+    const out = targetLines(b);
+    if (b.metAtStart)
+        out.push('every budget line is met already: nothing is removed');
+    else if (b.unmeasurable.length > 0 && b.steps.length === 0 && b.needBytes === 0) {
+        out.push('no budget can be measured here: nothing is removed');
+    }
+    else
+        out.push(...removalLines(b));
+    if (b.metAfterPrune !== undefined) {
+        out.push(b.metAfterPrune ? 'after the prune: every budget is met' : 'after the prune: the budget is NOT met');
+    }
+    return out;
+}
+/** `5 GB before, 9 GB after` (after only when measured). */
+const then = (now, later) => `${now} before${later === undefined ? '' : `, ${later} after`}`;
+/** A watermark: the line that starts removal, beside the target where it stops. */
+const startOf = (start, target) => start && start.text !== target.text && start.figure !== undefined
+    ? `, removal starts below ${start.figure} (${start.text})`
+    : '';
+/** Each target (free space, free inodes, daemon usage) against the state before, and after a prune. */
+function targetLines(b) {
+    const out = [];
+    const after = b.after;
+    const { freeSpace, freeInodes, maxUsage } = b.targets;
+    const starts = b.starts ?? b.targets;
+    if (freeSpace) {
+        out.push(freeSpace.bytes === undefined
+            ? `free space ${freeSpace.text}: cannot be measured here`
+            : `free space ≥ ${formatBytes(freeSpace.bytes)} (${freeSpace.text}` +
+                startOf(starts.freeSpace && {
+                    text: starts.freeSpace.text,
+                    figure: starts.freeSpace.bytes === undefined ? undefined : formatBytes(starts.freeSpace.bytes),
+                }, freeSpace) +
+                '): ' +
+                then(`${formatBytes(b.before.freeBytes ?? 0)} free`, after?.freeBytes === undefined ? undefined : formatBytes(after.freeBytes)));
+    }
+    if (freeInodes) {
+        out.push(freeInodes.inodes === undefined
+            ? `free inodes ${freeInodes.text}: cannot be measured here`
+            : `free inodes ≥ ${freeInodes.inodes} (${freeInodes.text}` +
+                startOf(starts.freeInodes && {
+                    text: starts.freeInodes.text,
+                    figure: starts.freeInodes.inodes === undefined ? undefined : String(starts.freeInodes.inodes),
+                }, freeInodes) +
+                '): ' +
+                then(`${b.before.freeInodes ?? 0} free`, after?.freeInodes === undefined ? undefined : String(after.freeInodes)));
+    }
+    if (maxUsage) {
+        out.push(`daemon usage ≤ ${formatBytes(maxUsage.bytes)}` +
+            (starts.maxUsage && starts.maxUsage.bytes !== maxUsage.bytes
+                ? ` (removal starts above ${formatBytes(starts.maxUsage.bytes)})`
+                : '') +
+            ': ' +
+            then(`${formatBytes(b.before.usage)} used`, after ? formatBytes(after.usage) : undefined));
+    }
+    return out;
+}
+/** What crossed, what must be freed, where it is met or why it cannot be, and what holds space. */
+function removalLines(b) {
+    const out = [];
+    const total = b.steps.at(-1)?.runningTotal ?? 0;
+    if (b.triggeredBy?.length) {
+        out.push(`crossed: ${b.triggeredBy.join(', ')}; removing until every target is met`);
+    }
+    out.push(`to free: ${formatBytes(b.needBytes)}` +
+        (b.needInodes ? ` and ${b.needInodes} inodes (measured during the prune, after each removal)` : ''));
+    if (b.metAfter !== undefined) {
+        out.push(`met after removal ${b.metAfter} of ${b.steps.length} (running total ${formatBytes(total)}); ` +
+            `${b.notNeeded} more candidate(s) kept: budget met`);
+    }
+    else if (b.shortfallBytes > 0) {
+        out.push(`cannot be met: every allowed removal (${b.steps.length}) frees ${formatBytes(total)}, ` +
+            `${formatBytes(b.shortfallBytes)} short`);
+    }
+    else if (b.needInodes) {
+        out.push(`${b.steps.length} removal(s) at most, in order, stopping once the inodes are free`);
+    }
+    for (const h of b.holding)
+        out.push(`held by ${h.kind} ${h.name}: ${formatBytes(h.bytes)}, ${h.reason}`);
+    return out;
+}
+/** The budget's removals in order, as text cells: #, kind, name, last used, bytes, running total, met. */
+function budgetStepCells(b, nowMs) {
+    return b.steps.map((step, i) => [
+        String(i + 1),
+        step.kind,
+        step.name,
+        step.lastUsedMs
+            ? `${formatAge(step.lastUsedMs / 1000, nowMs)} ago`
+            : step.kind === 'build-cache'
+                ? ''
+                : 'never',
+        formatBytes(step.bytes),
+        formatBytes(step.runningTotal),
+        b.metAfter === i + 1 ? 'budget met' : '',
+    ]);
+}
+
 ;// CONCATENATED MODULE: ./src/report/rows.ts
 // Rows: each image's and each other object's final state, the plan's decision combined with what the
 // daemon answered, and the images grouped by repository.
@@ -31292,13 +31320,14 @@ function runnerImagesLine(facts, rows) {
 
 
 
+
 /** What the UNIQUE column means, said once under the images that go. */
 const UNIQUE_NOTE = 'UNIQUE: bytes no other image shares, what removing that image alone frees; layers that only images going share are freed too, and counted in the total';
 /**
  * The run in three plain-text pieces, shared by the job summary, the command's table and the pull-request
  * comment: what was (or would be) done, the bytes, and the daemon with its disk.
  */
-function headline(facts, totals) {
+function headline(facts, totals, parents = 0) {
     const prune = facts.plan.mode === 'prune';
     const measured = measuredBytes(facts);
     const method = facts.plan.estimateMethod;
@@ -31313,7 +31342,11 @@ function headline(facts, totals) {
     ]
         .filter(([n]) => n > 0)
         .map(([n, what]) => `${n} ${what}`);
-    const what = [`${totals.removed} image(s)`, ...others].join(', ');
+    // Untagged parents going with their image are counted apart, as Docker's own prune counts images.
+    const images = parents > 0
+        ? `${totals.removed - parents} image(s) (+${parents} untagged parent image(s))`
+        : `${totals.removed} image(s)`;
+    const what = [images, ...others].join(', ');
     const disk = (bytes) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
     return {
         action: prune
@@ -31341,12 +31374,12 @@ function sectionsOf(facts, rows) {
     const measured = measuredBytes(facts);
     const range = estimateRange(facts.plan);
     const budget = facts.plan.budget;
-    const removed = rows.filter(isGoing);
+    const { removed, parents } = foldParents(rows.filter(isGoing), rows);
     return {
         prune,
         title: `safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`,
         totals,
-        head: headline(facts, totals),
+        head: headline(facts, totals, parents),
         measured,
         range,
         ...(isBounded(range) ? { trust: figureToTrust(range, prune ? measured : undefined) } : {}),
@@ -31363,6 +31396,50 @@ function sectionsOf(facts, rows) {
             ? { buildCache: { plan: facts.plan.buildCache, result: facts.buildCacheResult } }
             : {}),
     };
+}
+/**
+ * Folds each untagged parent that goes with an image (Docker deletes it with its last child) into the
+ * row of the nearest image below it that goes for a reason of its own; parents with no such image keep
+ * their rows. Returns the rows in order and how many parents were folded.
+ */
+function foldParents(going, all) {
+    const byId = new Map(all.map((r) => [r.image.id, r]));
+    const goingIds = new Set(going.map((r) => r.image.id));
+    const isParent = (r) => r.reason === 'parent';
+    const folded = new Set();
+    const families = new Map();
+    for (const r of going) {
+        if (isParent(r))
+            continue;
+        const family = [r];
+        for (let p = byId.get(r.image.parentId); p; p = byId.get(p.image.parentId)) {
+            if (!goingIds.has(p.image.id) || !isParent(p) || folded.has(p.image.id))
+                break;
+            folded.add(p.image.id);
+            family.push(p);
+        }
+        if (family.length > 1)
+            families.set(r.image.id, family);
+    }
+    if (families.size === 0)
+        return { removed: going, parents: 0 };
+    const groups = [...families.values()];
+    const bytes = groupUniqueBytes(all.map((r) => r.image), groups.map((family) => family.map((r) => r.image)));
+    const unique = new Map(groups.map((family, i) => [family[0].image.id, bytes[i]]));
+    const removed = going
+        .filter((r) => !folded.has(r.image.id))
+        .map((r) => {
+        const family = families.get(r.image.id);
+        if (!family)
+            return r;
+        const n = family.length - 1;
+        return {
+            ...r,
+            detail: `${r.detail}; +${n} untagged parent image${n === 1 ? '' : 's'} with it`,
+            uniqueBytes: unique.get(r.image.id) ?? r.uniqueBytes,
+        };
+    });
+    return { removed, parents: folded.size };
 }
 /**
  * The build cache in one sentence, `escape` applied to the daemon's and the plan's text: what the plan

@@ -51,6 +51,31 @@ export function uniqueBytes(images: ImageInfo[]): Map<string, number> {
   return unique;
 }
 
+/**
+ * The unique bytes of each group of images taken together (an image with the untagged parents that go
+ * with it): the layer chains and stored objects that only members of the group reference. Groups must
+ * not overlap; `all` is every image.
+ */
+export function groupUniqueBytes(all: ImageInfo[], groups: ImageInfo[][]): number[] {
+  const users = new Map<string, number>();
+  const count = (key: string) => users.set(key, (users.get(key) ?? 0) + 1);
+  const keysOf = (image: ImageInfo) => [
+    ...chainKeys(image).map((key, i) => [key, image.layerSizes[i] ?? 0] as const),
+    ...new Map((image.blobs ?? []).map((blob) => [`blob:${blob.key}`, blob.size])),
+  ];
+  for (const image of all) for (const [key] of keysOf(image)) count(key);
+  return groups.map((group) => {
+    const within = new Map<string, { members: number; size: number }>();
+    for (const image of group) {
+      for (const [key, size] of keysOf(image))
+        within.set(key, { members: (within.get(key)?.members ?? 0) + 1, size });
+    }
+    let bytes = 0;
+    for (const [key, { members, size }] of within) if (users.get(key) === members) bytes += size;
+    return bytes;
+  });
+}
+
 /** The stored objects besides layers (`ImageInfo.blobs`) that only removed images reference. */
 export function blobBytesFreed(removed: ImageInfo[], remaining: ImageInfo[]): number {
   const kept = new Set<string>();

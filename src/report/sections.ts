@@ -1,6 +1,7 @@
 // What the job summary, the command's table and the pull-request comment say, decided once: the headline
 // and the sections, computed from the run's facts and rows; each renderer only renders them.
 
+import { groupUniqueBytes } from '../policy/estimate';
 import type { BuildCachePlan, BuildCacheResult } from '../types';
 import { budgetLines, budgetStepCells } from './budget-lines';
 import type { RunFacts } from './facts';
@@ -31,7 +32,7 @@ export interface Headline {
  * The run in three plain-text pieces, shared by the job summary, the command's table and the pull-request
  * comment: what was (or would be) done, the bytes, and the daemon with its disk.
  */
-export function headline(facts: RunFacts, totals: Totals): Headline {
+export function headline(facts: RunFacts, totals: Totals, parents = 0): Headline {
   const prune = facts.plan.mode === 'prune';
   const measured = measuredBytes(facts);
   const method = facts.plan.estimateMethod;
@@ -48,7 +49,12 @@ export function headline(facts: RunFacts, totals: Totals): Headline {
   )
     .filter(([n]) => n > 0)
     .map(([n, what]) => `${n} ${what}`);
-  const what = [`${totals.removed} image(s)`, ...others].join(', ');
+  // Untagged parents going with their image are counted apart, as Docker's own prune counts images.
+  const images =
+    parents > 0
+      ? `${totals.removed - parents} image(s) (+${parents} untagged parent image(s))`
+      : `${totals.removed} image(s)`;
+  const what = [images, ...others].join(', ');
   const disk = (bytes: number | undefined) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
   return {
     action: prune
@@ -98,7 +104,10 @@ export interface Sections {
   runner?: string;
   /** With a budget: its lines, and its removals in order as cells (none when it removes nothing). */
   budget?: { lines: string[]; steps: string[][] };
-  /** Images that go (removed, untagged, would be removed), in the plan's order. */
+  /**
+   * Images that go (removed, untagged, would be removed), in the plan's order; the untagged parents that go
+   * with an image are folded into its row (its detail says how many; its unique bytes are theirs together).
+   */
   removed: ImageRow[];
   /** The same, grouped by repository (repositories in order), each with its repository. */
   removedByRepository: (readonly [string, ImageRow])[];
@@ -118,12 +127,12 @@ export function sectionsOf(facts: RunFacts, rows: ImageRow[]): Sections {
   const measured = measuredBytes(facts);
   const range = estimateRange(facts.plan);
   const budget = facts.plan.budget;
-  const removed = rows.filter(isGoing);
+  const { removed, parents } = foldParents(rows.filter(isGoing), rows);
   return {
     prune,
     title: `safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`,
     totals,
-    head: headline(facts, totals),
+    head: headline(facts, totals, parents),
     measured,
     range,
     ...(isBounded(range) ? { trust: figureToTrust(range, prune ? measured : undefined) } : {}),
@@ -142,6 +151,49 @@ export function sectionsOf(facts: RunFacts, rows: ImageRow[]): Sections {
       ? { buildCache: { plan: facts.plan.buildCache, result: facts.buildCacheResult } }
       : {}),
   };
+}
+
+/**
+ * Folds each untagged parent that goes with an image (Docker deletes it with its last child) into the
+ * row of the nearest image below it that goes for a reason of its own; parents with no such image keep
+ * their rows. Returns the rows in order and how many parents were folded.
+ */
+function foldParents(going: ImageRow[], all: ImageRow[]): { removed: ImageRow[]; parents: number } {
+  const byId = new Map(all.map((r) => [r.image.id, r]));
+  const goingIds = new Set(going.map((r) => r.image.id));
+  const isParent = (r: ImageRow) => r.reason === 'parent';
+  const folded = new Set<string>();
+  const families = new Map<string, ImageRow[]>();
+  for (const r of going) {
+    if (isParent(r)) continue;
+    const family = [r];
+    for (let p = byId.get(r.image.parentId); p; p = byId.get(p.image.parentId)) {
+      if (!goingIds.has(p.image.id) || !isParent(p) || folded.has(p.image.id)) break;
+      folded.add(p.image.id);
+      family.push(p);
+    }
+    if (family.length > 1) families.set(r.image.id, family);
+  }
+  if (families.size === 0) return { removed: going, parents: 0 };
+  const groups = [...families.values()];
+  const bytes = groupUniqueBytes(
+    all.map((r) => r.image),
+    groups.map((family) => family.map((r) => r.image)),
+  );
+  const unique = new Map(groups.map((family, i) => [family[0].image.id, bytes[i]]));
+  const removed = going
+    .filter((r) => !folded.has(r.image.id))
+    .map((r) => {
+      const family = families.get(r.image.id);
+      if (!family) return r;
+      const n = family.length - 1;
+      return {
+        ...r,
+        detail: `${r.detail}; +${n} untagged parent image${n === 1 ? '' : 's'} with it`,
+        uniqueBytes: unique.get(r.image.id) ?? r.uniqueBytes,
+      };
+    });
+  return { removed, parents: folded.size };
 }
 
 /**
