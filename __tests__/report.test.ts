@@ -309,3 +309,34 @@ describe('untagged parents that go with an image: folded into its row, counted a
     );
   });
 });
+
+describe('untagged parents kept for an image: folded into its kept row', () => {
+  const tp = imageInfo({ id: 'sha256:tp', ...withLayers([['sha256:t0', 1_000]]) });
+  const tool = imageInfo({
+    id: 'sha256:tool',
+    repoTags: ['tool:1'],
+    parentId: tp.id,
+    ...withLayers([
+      ['sha256:t0', 1_000],
+      ['sha256:t1', 20],
+    ]),
+  });
+  const policy: Policy = {
+    mode: 'report',
+    images: 'unused',
+    protect: [parseProtectEntry('tool')],
+    keepRecent: 0,
+  };
+  const plan = planRemovals(inventoryOf([tp, tool]), policy, NOW);
+
+  it('one kept row, the parent counted apart', () => {
+    expect(plan.images.map((d) => [d.image.id, d.action, d.reason])).toEqual([
+      [tp.id, 'keep', 'parent'],
+      [tool.id, 'keep', 'protected'],
+    ]);
+    const table = renderTable(factsOf(plan, NOW), imageRows(plan));
+    expect(table).toContain('kept 1 image(s) (+1 untagged parent image(s))');
+    expect(table).toContain('Kept and other images (1)');
+    expect(table).toMatch(/tool:1\s+\S+\s+1\.02 kB\s+protected\s+.*; \+1 untagged parent image with it/);
+  });
+});

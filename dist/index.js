@@ -30432,8 +30432,24 @@ function readInputs(get, env, nowMs = Date.now()) {
     return inputs;
 }
 
+;// CONCATENATED MODULE: ./src/units.ts
+// Units a person reads: sizes in decimal units, as Docker prints them (1 kB = 1000 bytes).
+/** `1.23 MB`, `20.0 kB`, `512 B`. */
+function formatBytes(bytes) {
+    const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+    let value = bytes;
+    let unit = 0;
+    while (Math.abs(value) >= 1000 && unit < units.length - 1) {
+        value /= 1000;
+        unit++;
+    }
+    return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
 ;// CONCATENATED MODULE: ./src/report/format.ts
 // Units and names as people read them: bytes, ages, short image IDs, the engine.
+// Sizes are formatted by the shared ground (src/units.ts) so the policy and the engine say them alike.
+
 const STORE_NAMES = {
     classic: 'classic image store',
     containerd: 'containerd image store',
@@ -30451,16 +30467,6 @@ function shortId(id) {
     return id.replace(/^sha256:/, '').slice(0, 12);
 }
 /** Decimal units, as Docker prints them. */
-function formatBytes(bytes) {
-    const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-    let value = bytes;
-    let unit = 0;
-    while (Math.abs(value) >= 1000 && unit < units.length - 1) {
-        value /= 1000;
-        unit++;
-    }
-    return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
-}
 function formatAge(createdMs, nowMs) {
     const minutes = Math.max(0, Math.floor((nowMs - createdMs) / 60_000));
     if (minutes < 60)
@@ -31191,7 +31197,7 @@ const UNIQUE_NOTE = 'UNIQUE: bytes no other image shares, what removing that ima
  * The run in three plain-text pieces, shared by the job summary, the command's table and the pull-request
  * comment: what was (or would be) done, the bytes, and the daemon with its disk.
  */
-function headline(facts, totals, parents = 0) {
+function headline(facts, totals, parents = { going: 0, kept: 0 }) {
     const prune = facts.plan.mode === 'prune';
     const measured = measuredBytes(facts);
     const method = facts.plan.estimateMethod;
@@ -31207,9 +31213,7 @@ function headline(facts, totals, parents = 0) {
         .filter(([n]) => n > 0)
         .map(([n, what]) => `${n} ${what}`);
     // Untagged parents going with their image are counted apart, as Docker's own prune counts images.
-    const images = parents > 0
-        ? `${totals.removed - parents} image(s) (+${parents} untagged parent image(s))`
-        : `${totals.removed} image(s)`;
+    const images = counted(totals.removed, parents.going);
     const what = [images, ...others].join(', ');
     const disk = (bytes) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
     return {
@@ -31217,7 +31221,7 @@ function headline(facts, totals, parents = 0) {
             ? `Removed ${what}, reclaimed ${measured === undefined ? 'an unknown amount' : formatBytes(measured)}`
             : `Would remove ${what}, freeing ${estimate}`,
         rest: (prune ? `(estimated ${estimate}) · ` : '· ') +
-            `kept ${totals.kept} image(s)` +
+            `kept ${counted(totals.kept, parents.kept)}` +
             (totals.failed > 0 ? ` · ${totals.failed} not removed` : ''),
         daemon: `${describeEngine(facts.engine)} · free disk ${disk(facts.diskFreeBefore)}` +
             (prune ? ` before, ${disk(facts.diskFreeAfter)} after` : '') +
@@ -31231,6 +31235,8 @@ function headline(facts, totals, parents = 0) {
                 : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`),
     };
 }
+/** `4 image(s) (+2 untagged parent image(s))`: images, with the untagged parents among them apart. */
+const counted = (all, parents) => parents > 0 ? `${all - parents} image(s) (+${parents} untagged parent image(s))` : `${all} image(s)`;
 /** The sections of a run, for the summary and the table. */
 function sectionsOf(facts, rows) {
     const totals = totalsOf(facts, rows);
@@ -31238,12 +31244,13 @@ function sectionsOf(facts, rows) {
     const measured = measuredBytes(facts);
     const range = estimateRange(facts.plan);
     const budget = facts.plan.budget;
-    const { removed, parents } = foldParents(rows.filter(isGoing), rows);
+    const { folded: removed, parents } = foldParents(rows.filter(isGoing), rows);
+    const { folded: others, parents: keptParents } = foldParents(rows.filter((r) => !isGoing(r)), rows);
     return {
         prune,
         title: `safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`,
         totals,
-        head: headline(facts, totals, parents),
+        head: headline(facts, totals, { going: parents, kept: keptParents }),
         measured,
         range,
         ...(isBounded(range) ? { trust: figureToTrust(range, prune ? measured : undefined) } : {}),
@@ -31253,7 +31260,7 @@ function sectionsOf(facts, rows) {
             : {}),
         removed,
         removedByRepository: groupByRepository(removed).flatMap(([repository, members]) => members.map((r) => [repository, r])),
-        others: rows.filter((r) => !isGoing(r)),
+        others,
         failed: rows.filter((r) => r.state === 'failed'),
         objects: objectRows(facts.plan, facts.objectResults).filter((r) => r.decision.reason !== 'not-selected'),
         ...(facts.plan.buildCache
@@ -31262,22 +31269,23 @@ function sectionsOf(facts, rows) {
     };
 }
 /**
- * Folds each untagged parent that goes with an image (Docker deletes it with its last child) into the
- * row of the nearest image below it that goes for a reason of its own; parents with no such image keep
- * their rows. Returns the rows in order and how many parents were folded.
+ * Folds each untagged parent in `list` (the images that go, or the others) into the row of the nearest
+ * image below it in the same list that is there for a reason of its own: Docker deletes such a parent
+ * with its last child, and keeps it while one stays. Parents with no such image keep their rows. Returns
+ * the rows in order and how many parents were folded.
  */
-function foldParents(going, all) {
+function foldParents(list, all) {
     const byId = new Map(all.map((r) => [r.image.id, r]));
-    const goingIds = new Set(going.map((r) => r.image.id));
+    const listed = new Set(list.map((r) => r.image.id));
     const isParent = (r) => r.reason === 'parent';
     const folded = new Set();
     const families = new Map();
-    for (const r of going) {
+    for (const r of list) {
         if (isParent(r))
             continue;
         const family = [r];
         for (let p = byId.get(r.image.parentId); p; p = byId.get(p.image.parentId)) {
-            if (!goingIds.has(p.image.id) || !isParent(p) || folded.has(p.image.id))
+            if (!listed.has(p.image.id) || !isParent(p) || folded.has(p.image.id))
                 break;
             folded.add(p.image.id);
             family.push(p);
@@ -31286,11 +31294,11 @@ function foldParents(going, all) {
             families.set(r.image.id, family);
     }
     if (families.size === 0)
-        return { removed: going, parents: 0 };
+        return { folded: list, parents: 0 };
     const groups = [...families.values()];
     const bytes = groupUniqueBytes(all.map((r) => r.image), groups.map((family) => family.map((r) => r.image)));
     const unique = new Map(groups.map((family, i) => [family[0].image.id, bytes[i]]));
-    const removed = going
+    const rows = list
         .filter((r) => !folded.has(r.image.id))
         .map((r) => {
         const family = families.get(r.image.id);
@@ -31303,7 +31311,7 @@ function foldParents(going, all) {
             uniqueBytes: unique.get(r.image.id) ?? r.uniqueBytes,
         };
     });
-    return { removed, parents: folded.size };
+    return { folded: rows, parents: folded.size };
 }
 /**
  * The build cache in one sentence, `escape` applied to the daemon's and the plan's text: what the plan
@@ -32091,6 +32099,7 @@ function rankingClock(members) {
 
 
 
+
 const BUDGET_MET = 'not needed: the budget is met before its turn';
 /** `buildx-builders: stale` without `older-than`: builders idle this long are stale. */
 const BUILDER_DEFAULT_AGE_MS = 24 * 3_600_000;
@@ -32353,7 +32362,7 @@ function planBuildCache(records, policy, cutoffMs, nowMs) {
         estimatedBytes: freed,
         detail: `${candidates} of ${records.length} record(s)` +
             (cutoffMs === undefined ? '' : `, last used before ${new Date(cutoffMs).toISOString()}`) +
-            (keep === undefined ? '' : `, keeping ${keep} bytes of the most recently used`) +
+            (keep === undefined ? '' : `, keeping ${formatBytes(keep)} of the most recently used`) +
             (cut === 'none' ? ` (${BUDGET_MET})` : typeof cut === 'number' ? ' (as much as the budget needs)' : ''),
     };
 }
@@ -33004,6 +33013,7 @@ function budgetMetAfter(budget, after) {
 
 
 
+
 /**
  * Images related by parent links are deleted one after another, children first: Docker removes an
  * untagged parent with its last child, and two siblings deleted at once can each see the other and
@@ -33438,7 +33448,7 @@ async function executeBudget(docker, plan, concurrency, phase, log, measure) {
                 }
             }
             freed = step.runningTotal;
-            log(`${stepsDone}/${budget.steps.length}: ${step.kind} ${step.name}, running total ${freed} bytes`);
+            log(`${stepsDone}/${budget.steps.length}: ${step.kind} ${step.name}, running total ${formatBytes(freed)}`);
         }
     });
     // Steps not attempted because the daemon went away: reported like executePlan's.
@@ -34123,7 +34133,7 @@ function readCappedSync(file, cap, reads) {
             n = (0,external_node_fs_namespaceObject.readSync)(fd, buffer, length, buffer.length - length, length);
         }
         // More than fstat said: written meanwhile, so neither this text nor its size can be trusted.
-        return length > stats.size ? undefined : counted(reads, buffer.subarray(0, length), stats.size);
+        return length > stats.size ? undefined : layerstore_counted(reads, buffer.subarray(0, length), stats.size);
     }
     catch {
         return undefined;
@@ -34150,11 +34160,11 @@ async function readCapped(file, cap, reads, json = false) {
         // A layer blob (gzip, tar) is told by its first byte, without reading the rest.
         let length = json ? (await handle.read(buffer, 0, 1, 0)).bytesRead : 0;
         if (json && length === 1 && buffer[0] !== 0x7b)
-            return counted(reads, buffer.subarray(0, 1), stats.size);
+            return layerstore_counted(reads, buffer.subarray(0, 1), stats.size);
         for (let n = 1; n > 0 && length < buffer.length; length += n) {
             n = (await handle.read(buffer, length, buffer.length - length, length)).bytesRead;
         }
-        return length > stats.size ? undefined : counted(reads, buffer.subarray(0, length), stats.size);
+        return length > stats.size ? undefined : layerstore_counted(reads, buffer.subarray(0, length), stats.size);
     }
     catch {
         return undefined;
@@ -34163,7 +34173,7 @@ async function readCapped(file, cap, reads, json = false) {
         await handle.close();
     }
 }
-function counted(reads, data, size) {
+function layerstore_counted(reads, data, size) {
     if (reads) {
         reads.files++;
         reads.bytes += data.length;

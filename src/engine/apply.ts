@@ -5,6 +5,7 @@
 import { isConnectionError, isRunTimeLimit, statusOf, type DockerApi } from './docker';
 import { mapPool } from './pool';
 import { apiAtLeast, pushTo, sumOf } from '../collections';
+import { formatBytes } from '../units';
 import { budgetMet, type Measured } from '../policy/budget';
 import type {
   BuildCachePlan,
@@ -532,7 +533,9 @@ export async function executeBudget(
         }
       }
       freed = step.runningTotal;
-      log(`${stepsDone}/${budget.steps.length}: ${step.kind} ${step.name}, running total ${freed} bytes`);
+      log(
+        `${stepsDone}/${budget.steps.length}: ${step.kind} ${step.name}, running total ${formatBytes(freed)}`,
+      );
     }
   });
   // Steps not attempted because the daemon went away: reported like executePlan's.

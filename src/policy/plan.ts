@@ -36,6 +36,7 @@ import type {
   VolumeInfo,
 } from '../types';
 import { apiAtLeast, pushTo, sumOf } from '../collections';
+import { formatBytes } from '../units';
 
 export type Policy = Pick<Inputs, 'mode' | 'images' | 'olderThan' | 'protect' | 'keepRecent'> &
   Partial<
@@ -382,7 +383,7 @@ export function planBuildCache(
     detail:
       `${candidates} of ${records.length} record(s)` +
       (cutoffMs === undefined ? '' : `, last used before ${new Date(cutoffMs).toISOString()}`) +
-      (keep === undefined ? '' : `, keeping ${keep} bytes of the most recently used`) +
+      (keep === undefined ? '' : `, keeping ${formatBytes(keep)} of the most recently used`) +
       (cut === 'none' ? ` (${BUDGET_MET})` : typeof cut === 'number' ? ' (as much as the budget needs)' : ''),
   };
 }

@@ -2,6 +2,9 @@
 
 import type { EngineInfo } from '../types';
 
+// Sizes are formatted by the shared ground (src/units.ts) so the policy and the engine say them alike.
+export { formatBytes } from '../units';
+
 const STORE_NAMES: Record<EngineInfo['imageStore'], string> = {
   classic: 'classic image store',
   containerd: 'containerd image store',
@@ -23,17 +26,6 @@ export function shortId(id: string): string {
 }
 
 /** Decimal units, as Docker prints them. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (Math.abs(value) >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
-}
-
 export function formatAge(createdMs: number, nowMs: number): string {
   const minutes = Math.max(0, Math.floor((nowMs - createdMs) / 60_000));
   if (minutes < 60) return `${minutes}m`;

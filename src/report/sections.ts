@@ -32,7 +32,11 @@ export interface Headline {
  * The run in three plain-text pieces, shared by the job summary, the command's table and the pull-request
  * comment: what was (or would be) done, the bytes, and the daemon with its disk.
  */
-export function headline(facts: RunFacts, totals: Totals, parents = 0): Headline {
+export function headline(
+  facts: RunFacts,
+  totals: Totals,
+  parents: { going: number; kept: number } = { going: 0, kept: 0 },
+): Headline {
   const prune = facts.plan.mode === 'prune';
   const measured = measuredBytes(facts);
   const method = facts.plan.estimateMethod;
@@ -50,10 +54,7 @@ export function headline(facts: RunFacts, totals: Totals, parents = 0): Headline
     .filter(([n]) => n > 0)
     .map(([n, what]) => `${n} ${what}`);
   // Untagged parents going with their image are counted apart, as Docker's own prune counts images.
-  const images =
-    parents > 0
-      ? `${totals.removed - parents} image(s) (+${parents} untagged parent image(s))`
-      : `${totals.removed} image(s)`;
+  const images = counted(totals.removed, parents.going);
   const what = [images, ...others].join(', ');
   const disk = (bytes: number | undefined) => (bytes === undefined ? 'unknown' : formatBytes(bytes));
   return {
@@ -62,7 +63,7 @@ export function headline(facts: RunFacts, totals: Totals, parents = 0): Headline
       : `Would remove ${what}, freeing ${estimate}`,
     rest:
       (prune ? `(estimated ${estimate}) · ` : '· ') +
-      `kept ${totals.kept} image(s)` +
+      `kept ${counted(totals.kept, parents.kept)}` +
       (totals.failed > 0 ? ` · ${totals.failed} not removed` : ''),
     daemon:
       `${describeEngine(facts.engine)} · free disk ${disk(facts.diskFreeBefore)}` +
@@ -77,6 +78,10 @@ export function headline(facts: RunFacts, totals: Totals, parents = 0): Headline
         : ` · candidates created before ${new Date(facts.plan.cutoffMs).toISOString()}`),
   };
 }
+
+/** `4 image(s) (+2 untagged parent image(s))`: images, with the untagged parents among them apart. */
+const counted = (all: number, parents: number) =>
+  parents > 0 ? `${all - parents} image(s) (+${parents} untagged parent image(s))` : `${all} image(s)`;
 
 /** The build cache as the summary and the table state it: what the plan prunes, and what came of it. */
 export interface BuildCacheSection {
@@ -111,7 +116,7 @@ export interface Sections {
   removed: ImageRow[];
   /** The same, grouped by repository (repositories in order), each with its repository. */
   removedByRepository: (readonly [string, ImageRow])[];
-  /** Every other image: kept, gone, failed. */
+  /** Every other image: kept, gone, failed; untagged parents kept for an image folded into its row. */
   others: ImageRow[];
   /** Images the daemon failed to remove. */
   failed: ImageRow[];
@@ -127,12 +132,16 @@ export function sectionsOf(facts: RunFacts, rows: ImageRow[]): Sections {
   const measured = measuredBytes(facts);
   const range = estimateRange(facts.plan);
   const budget = facts.plan.budget;
-  const { removed, parents } = foldParents(rows.filter(isGoing), rows);
+  const { folded: removed, parents } = foldParents(rows.filter(isGoing), rows);
+  const { folded: others, parents: keptParents } = foldParents(
+    rows.filter((r) => !isGoing(r)),
+    rows,
+  );
   return {
     prune,
     title: `safe-docker-prune: ${prune ? 'prune' : 'report (nothing was removed)'}`,
     totals,
-    head: headline(facts, totals, parents),
+    head: headline(facts, totals, { going: parents, kept: keptParents }),
     measured,
     range,
     ...(isBounded(range) ? { trust: figureToTrust(range, prune ? measured : undefined) } : {}),
@@ -144,7 +153,7 @@ export function sectionsOf(facts: RunFacts, rows: ImageRow[]): Sections {
     removedByRepository: groupByRepository(removed).flatMap(([repository, members]) =>
       members.map((r) => [repository, r] as const),
     ),
-    others: rows.filter((r) => !isGoing(r)),
+    others,
     failed: rows.filter((r) => r.state === 'failed'),
     objects: objectRows(facts.plan, facts.objectResults).filter((r) => r.decision.reason !== 'not-selected'),
     ...(facts.plan.buildCache
@@ -154,34 +163,35 @@ export function sectionsOf(facts: RunFacts, rows: ImageRow[]): Sections {
 }
 
 /**
- * Folds each untagged parent that goes with an image (Docker deletes it with its last child) into the
- * row of the nearest image below it that goes for a reason of its own; parents with no such image keep
- * their rows. Returns the rows in order and how many parents were folded.
+ * Folds each untagged parent in `list` (the images that go, or the others) into the row of the nearest
+ * image below it in the same list that is there for a reason of its own: Docker deletes such a parent
+ * with its last child, and keeps it while one stays. Parents with no such image keep their rows. Returns
+ * the rows in order and how many parents were folded.
  */
-function foldParents(going: ImageRow[], all: ImageRow[]): { removed: ImageRow[]; parents: number } {
+function foldParents(list: ImageRow[], all: ImageRow[]): { folded: ImageRow[]; parents: number } {
   const byId = new Map(all.map((r) => [r.image.id, r]));
-  const goingIds = new Set(going.map((r) => r.image.id));
+  const listed = new Set(list.map((r) => r.image.id));
   const isParent = (r: ImageRow) => r.reason === 'parent';
   const folded = new Set<string>();
   const families = new Map<string, ImageRow[]>();
-  for (const r of going) {
+  for (const r of list) {
     if (isParent(r)) continue;
     const family = [r];
     for (let p = byId.get(r.image.parentId); p; p = byId.get(p.image.parentId)) {
-      if (!goingIds.has(p.image.id) || !isParent(p) || folded.has(p.image.id)) break;
+      if (!listed.has(p.image.id) || !isParent(p) || folded.has(p.image.id)) break;
       folded.add(p.image.id);
       family.push(p);
     }
     if (family.length > 1) families.set(r.image.id, family);
   }
-  if (families.size === 0) return { removed: going, parents: 0 };
+  if (families.size === 0) return { folded: list, parents: 0 };
   const groups = [...families.values()];
   const bytes = groupUniqueBytes(
     all.map((r) => r.image),
     groups.map((family) => family.map((r) => r.image)),
   );
   const unique = new Map(groups.map((family, i) => [family[0].image.id, bytes[i]]));
-  const removed = going
+  const rows = list
     .filter((r) => !folded.has(r.image.id))
     .map((r) => {
       const family = families.get(r.image.id);
@@ -193,7 +203,7 @@ function foldParents(going: ImageRow[], all: ImageRow[]): { removed: ImageRow[];
         uniqueBytes: unique.get(r.image.id) ?? r.uniqueBytes,
       };
     });
-  return { removed, parents: folded.size };
+  return { folded: rows, parents: folded.size };
 }
 
 /**
