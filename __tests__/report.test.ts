@@ -340,3 +340,44 @@ describe('untagged parents kept for an image: folded into its kept row', () => {
     expect(table).toMatch(/tool:1\s+\S+\s+1\.02 kB\s+protected\s+.*; \+1 untagged parent image with it/);
   });
 });
+
+describe('the disk at a glance: a Mermaid pie in the job summary', () => {
+  const GB = 1e9;
+
+  it('report mode: free, what the run would free, what stays used', () => {
+    const f = facts([remove(image(['app/old:1']))]);
+    f.diskTotal = 100 * GB;
+    f.diskFreeBefore = 20 * GB;
+    f.plan.estimate = { images: 5 * GB, containers: 0, volumes: 0, buildCache: 0, total: 5 * GB };
+    expect(renderSummary(f, imageRows(f.plan))).toContain(
+      [
+        '```mermaid',
+        "pie showData title Disk holding Docker's data, 100.0 GB (GB)",
+        '    "Free" : 20.00',
+        '    "This run would free" : 5.00',
+        '    "Used, staying" : 75.00',
+        '```',
+      ].join('\n'),
+    );
+  });
+
+  it('prune mode: what the filesystem measured after, not the estimate', () => {
+    const f = facts([remove(image(['app/old:1']))], 'prune');
+    f.diskTotal = 100 * GB;
+    f.diskFreeBefore = 20 * GB;
+    f.diskFreeAfter = 23.5 * GB;
+    const summary = renderSummary(f, imageRows(f.plan, []));
+    expect(summary).toContain('"Free before" : 20.00');
+    expect(summary).toContain('"Freed by this run" : 3.50');
+    expect(summary).toContain('"Used, staying" : 76.50');
+  });
+
+  it('none where the disk cannot be measured (a remote daemon) or was not measured after a prune', () => {
+    const remote = facts([]);
+    expect(renderSummary(remote, [])).not.toContain('mermaid');
+    const pruned = facts([], 'prune');
+    pruned.diskTotal = 100 * GB;
+    pruned.diskFreeBefore = 20 * GB;
+    expect(renderSummary(pruned, [])).not.toContain('mermaid');
+  });
+});

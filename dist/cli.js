@@ -35756,6 +35756,7 @@ function factsOf({ inputs, docker, timings }, end, decided, warnings) {
         usageAfter: after.usage,
         measured: measuredClasses(inputs),
         diskFreeBefore: disk.before?.freeBytes,
+        diskTotal: disk.before?.totalBytes,
         diskFreeAfter: after.disk?.freeBytes,
         inodesFreeBefore: disk.before?.freeInodes,
         inodesFreeAfter: after.disk?.freeInodes,

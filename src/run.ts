@@ -677,6 +677,7 @@ function factsOf(
     usageAfter: after.usage,
     measured: measuredClasses(inputs),
     diskFreeBefore: disk.before?.freeBytes,
+    diskTotal: disk.before?.totalBytes,
     diskFreeAfter: after.disk?.freeBytes,
     inodesFreeBefore: disk.before?.freeInodes,
     inodesFreeAfter: after.disk?.freeInodes,

@@ -28,6 +28,8 @@ export interface RunFacts {
   measured: (keyof Usage)[];
   /** Free bytes of the disk holding Docker's data; undefined when unknown (a remote daemon). */
   diskFreeBefore?: number;
+  /** The size of that filesystem, bytes; undefined when unknown. */
+  diskTotal?: number;
   diskFreeAfter?: number;
   /** Free inodes of that filesystem; undefined when unknown. */
   inodesFreeBefore?: number;

@@ -150,6 +150,7 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
   return (
     [
       ...headSection(facts, s),
+      ...diskChart(facts, s),
       ...estimateSection(facts, s),
       ...(s.budget ? budgetSection(s.budget, s.prune) : []),
       ...warningSection(facts.warnings, s.failed),
@@ -158,6 +159,34 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
       ...objectSections(s, facts.results !== undefined),
     ].join('\n\n') + '\n'
   );
+}
+
+/**
+ * The disk holding Docker's data at a glance (a Mermaid pie, which GitHub renders in job summaries): free,
+ * what this run frees (measured after a prune, else the estimate) and what stays used. Only with the
+ * filesystem's size and free space known (not for a remote daemon).
+ */
+export function diskChart(facts: RunFacts, s: Sections): string[] {
+  const total = facts.diskTotal;
+  const before = facts.diskFreeBefore;
+  if (!total || before === undefined) return [];
+  const after = s.prune ? facts.diskFreeAfter : undefined;
+  if (s.prune && after === undefined) return [];
+  const frees = Math.min(Math.max(0, after !== undefined ? after - before : s.range.low), total - before);
+  const slices: [string, number][] = [
+    [s.prune ? 'Free before' : 'Free', before],
+    [s.prune ? 'Freed by this run' : 'This run would free', frees],
+    ['Used, staying', total - before - frees],
+  ];
+  const gb = (bytes: number) => (bytes / 1e9).toFixed(2);
+  return [
+    [
+      '```mermaid',
+      `pie showData title Disk holding Docker's data, ${formatBytes(total)} (GB)`,
+      ...slices.map(([label, bytes]) => `    "${label}" : ${gb(Math.max(0, bytes))}`),
+      '```',
+    ].join('\n'),
+  ];
 }
 
 /** The title, the headline, the daemon, the runner images, why the run fails and the gates. */
