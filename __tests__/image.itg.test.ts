@@ -4,17 +4,24 @@
 // libraries ldd lists for it, imported under the Dockerfile's exact FROM name; the real Dockerfile is
 // built against that daemon with the legacy builder (which uses the local base, never pulls) from a
 // context of what `npm pack` ships; then the image runs with the private daemon's socket mounted, in
-// report mode, and must report that daemon's images and remove nothing. The image does not depend on
+// report mode, and must report that daemon's images and remove nothing. Then it runs as
+// deploy/kubernetes/daemonset.yaml runs it (its args, env, user and mounts; a read-only root and a /tmp of
+// its own), writing its metrics into a textfile directory that Debian's node_exporter then serves: every
+// series the file holds comes back with its value. The image does not depend on
 // the engine that runs it: checked on docker20 only, as the npm package is (pack.itg.test.ts).
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { readFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { recordRun, repoRoot } from './support/action';
+import { collectRun, recordRun, repoRoot } from './support/action';
 import { currentEngine, describeDocker, startDaemon, type PrivateDaemon } from './support/daemon';
 import { imageState, loadFleet, sampleFleet } from './support/fleet';
+
+// A real YAML parser, from the js-yaml package eslint already brings (as docs.test.ts uses it).
+const yaml = createRequire(__filename)('js-yaml') as { load(text: string): unknown };
 
 const root = repoRoot();
 const ENGINE = 'docker20';
@@ -91,6 +98,57 @@ async function packContext(): Promise<string> {
     await copyFile(path.join(root, file), path.join(context, file));
   }
   return context;
+}
+
+/** node_exporter as Debian packages it (prometheus-node-exporter). */
+const NODE_EXPORTER = '/usr/bin/prometheus-node-exporter';
+
+interface DaemonSetPod {
+  securityContext: { runAsUser: number; runAsGroup: number };
+  containers: {
+    args: string[];
+    env: { name: string; value: string }[];
+    volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+  }[];
+}
+
+/** deploy/kubernetes/daemonset.yaml's pod. */
+async function daemonSetPod(): Promise<DaemonSetPod> {
+  const text = await readFile(path.join(root, 'deploy/kubernetes/daemonset.yaml'), 'utf8');
+  return (yaml.load(text) as { spec: { template: { spec: DaemonSetPod } } }).spec.template.spec;
+}
+
+/** `name{labels}` (labels sorted) to value, of every safe_docker_prune_* sample in Prometheus text. */
+function series(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [, name, labels, value] of text.matchAll(/^(safe_docker_prune_\w+)\{(.*)\} (\S+)$/gm)) {
+    const sorted = [...labels.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => `${m[1]}="${m[2]}"`).sort();
+    out.set(`${name}{${sorted.join(',')}}`, Number(value));
+  }
+  return out;
+}
+
+/** The port node_exporter says it listens on (it binds 127.0.0.1:0, so the kernel picked a free one). */
+function listeningPort(exporter: ChildProcess): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    let said = '';
+    exporter.stderr!.on('data', (chunk) => {
+      said += chunk;
+      const port = /msg="Listening on" address=127\.0\.0\.1:(\d+)/.exec(said)?.[1];
+      if (port) resolve(Number(port));
+    });
+    exporter.once('close', () => resolve(undefined));
+  });
+}
+
+/** Polls `check` every 200 ms until it gives a value, up to `tries` times. */
+async function poll<T>(check: () => Promise<T | undefined>, tries: number): Promise<T | undefined> {
+  for (let i = 0; i < tries; i++) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return undefined;
 }
 
 describeDocker(
@@ -182,6 +240,79 @@ describeDocker(
       });
       expect(denied.stdout + denied.stderr).toMatch(/EACCES|permission denied/i);
     }, 120_000);
+
+    it('runs as the DaemonSet runs it (its args, user, read-only root, /tmp, mounts); node_exporter reads its metrics', async () => {
+      const pod = await daemonSetPod();
+      const [container] = pod.containers;
+      const mountOf = (name: string) => container.volumeMounts.find((m) => m.name === name)!.mountPath;
+      // The node's textfile directory, prepared as docs/fleet.md says (writable by gid 1000).
+      const textfile = path.join(temp, 'textfile');
+      await mkdir(textfile, { mode: 0o775 });
+      await chown(textfile, 0, pod.securityContext.runAsGroup);
+      await chmod(textfile, 0o775);
+      const name = 'sdp-daemonset';
+      const started = await daemon.cli([
+        ...['run', '-d', '--name', name, '--network', 'none', '--read-only', '--tmpfs', '/tmp'],
+        ...['--user', `${pod.securityContext.runAsUser}:${pod.securityContext.runAsGroup}`],
+        ...['--group-add', String(socketGroup), '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges'],
+        ...container.env.flatMap((e) => ['-e', `${e.name}=${e.value}`]),
+        ...['-v', `${daemon.socket}:${mountOf('docker-socket')}`, '-v', `${textfile}:${mountOf('textfile')}`],
+        // The data root at its own path, read-only, as the manifest mounts the node's /var/lib/docker.
+        ...['-v', `${daemon.dataRoot}:${daemon.dataRoot}:ro`],
+        ...['-e', 'SAFE_DOCKER_PRUNE_MIN_AGE=0', '-e', 'SAFE_DOCKER_PRUNE_RUNNER_IMAGES_MIN_AGE=0'],
+        tag,
+        ...container.args,
+      ]);
+      expect({ code: started.code, stderr: started.stderr }).toMatchObject({ code: 0 });
+      const metricsFile = path.join(textfile, 'safe_docker_prune.prom');
+      // The first pass of the loop writes the file; the loop then waits for its next interval.
+      const metrics = await poll(() => readFile(metricsFile, 'utf8'), 600);
+      const stopped = await daemon.cli(['stop', '-t', '120', name], { timeoutMs: 180_000 });
+      const state = (await daemon.docker.getContainer(name).inspect()).State;
+      const logs = await daemon.cli(['logs', name]);
+      await daemon.cli(['rm', '-f', name]);
+      expect({ stopped: stopped.code, exit: state.ExitCode, logs: logs.stderr.slice(-2000) }).toMatchObject({
+        stopped: 0,
+        exit: 0,
+      });
+      expect(metrics).toMatch(
+        /^safe_docker_prune_success\{daemon="unix:\/\/\/var\/run\/docker.sock",mode="report"\} 1$/m,
+      );
+      expect(metrics).toMatch(/^safe_docker_prune_disk_free_bytes\{daemon="[^"]*",when="before"\} \d+$/m);
+      expect(metrics).toMatch(/^safe_docker_prune_removed\{[^}]*kind="images"\} [1-9]\d*$/m);
+      expect((await stat(metricsFile)).uid).toBe(pod.securityContext.runAsUser);
+
+      // node_exporter's textfile collector on that directory, read back over HTTP.
+      if (spawnSync('test', ['-x', NODE_EXPORTER]).status !== 0) {
+        const why = `${NODE_EXPORTER} is missing (apt-get install prometheus-node-exporter)`;
+        if (process.env.SDP_REQUIRE_DOCKER === '1') throw new Error(why);
+        console.warn(`${why}: the metrics file was not read back through node_exporter`);
+        return;
+      }
+      const exporter = spawn(NODE_EXPORTER, [
+        ...['--collector.disable-defaults', '--collector.textfile'],
+        ...[`--collector.textfile.directory=${textfile}`, '--web.listen-address=127.0.0.1:0'],
+      ]);
+      const listening = listeningPort(exporter);
+      const exited = collectRun(exporter, 'prometheus-node-exporter');
+      try {
+        const port = await listening;
+        expect(port).toBeDefined();
+        const scraped = await poll(async () => {
+          const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+          return res.ok ? res.text() : undefined;
+        }, 150);
+        expect(scraped).toMatch(/^node_textfile_scrape_error 0$/m);
+        // node_exporter sorts the labels and writes numbers its own way: compare series and values.
+        const ours = series(metrics!);
+        expect(ours.size).toBeGreaterThan(10);
+        const theirs = series(scraped!);
+        for (const [key, value] of ours) expect([key, theirs.get(key)]).toEqual([key, value]);
+      } finally {
+        exporter.kill('SIGTERM');
+        await exited;
+      }
+    }, 300_000);
   },
   ['run-containers', 'legacy-build', 'unix-socket', 'docker'],
 );
