@@ -6,7 +6,16 @@
 // name, and with SDP_REQUIRE_DOCKER=1 (CI) a missing promtool fails the run instead.
 import { describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { parseCommandLine } from '../src/flags';
@@ -368,6 +377,23 @@ if (!promtool && process.env.SDP_REQUIRE_DOCKER === '1') {
         code: 0,
         out: expect.stringContaining('SUCCESS'),
       });
+    });
+
+    it("parses every dashboard query as PromQL (as recording rules, the variables set to '.*')", () => {
+      const exprs = panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr.replace(/\$\w+/g, '.*')));
+      const dir = mkdtempSync(path.join(tmpdir(), 'sdp-dashboard-'));
+      try {
+        const file = path.join(dir, 'dashboard.rules.yml');
+        const records = exprs.map((expr, i) => ({ record: `dashboard:query_${i}`, expr }));
+        writeFileSync(file, JSON.stringify({ groups: [{ name: 'dashboard', rules: records }] }));
+        const r = run(['check', 'rules', file]);
+        expect({ code: r.status, out: r.stdout + r.stderr }).toEqual({
+          code: 0,
+          out: expect.stringContaining(`SUCCESS: ${exprs.length} rules found`),
+        });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('passes the rules unit tests: each alert fires where it should and nowhere else', () => {
