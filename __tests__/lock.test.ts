@@ -31,6 +31,8 @@ function deadPid(): number {
 }
 
 const OPTIONS = { waitMs: 0, staleMs: 60_000 };
+/** A live process that is not this one, as another run holding a lock would be. */
+const OTHER = process.ppid;
 
 describe('takeLock', () => {
   it('takes a free lock, writes its pid, and releases only its own', async () => {
@@ -45,20 +47,20 @@ describe('takeLock', () => {
 
   it('waits for a live holder up to waitMs, telling who holds it, then says busy', async () => {
     const file = join(dir, 'held.lock');
-    writeFileSync(file, `${process.pid} aaaaaaaaaaaa\n`);
+    writeFileSync(file, `${OTHER} aaaaaaaaaaaa\n`);
     const seen: (number | undefined)[] = [];
     const start = Date.now();
     const attempt = await takeLock(file, { ...OPTIONS, waitMs: 300, onHeld: (pid) => seen.push(pid) });
-    expect(attempt).toEqual({ kind: 'busy', pid: process.pid });
+    expect(attempt).toEqual({ kind: 'busy', pid: OTHER });
     expect(Date.now() - start).toBeGreaterThanOrEqual(300);
     expect(seen.length).toBeGreaterThan(1);
-    expect(new Set(seen)).toEqual(new Set([process.pid]));
-    expect(readFileSync(file, 'utf8')).toBe(`${process.pid} aaaaaaaaaaaa\n`);
+    expect(new Set(seen)).toEqual(new Set([OTHER]));
+    expect(readFileSync(file, 'utf8')).toBe(`${OTHER} aaaaaaaaaaaa\n`);
   });
 
   it('takes it once the holder releases it during the wait', async () => {
     const file = join(dir, 'released.lock');
-    writeFileSync(file, `${process.pid} aaaaaaaaaaaa\n`);
+    writeFileSync(file, `${OTHER} aaaaaaaaaaaa\n`);
     setTimeout(() => rmSync(file), 100);
     const attempt = await takeLock(file, { ...OPTIONS, waitMs: 5000 });
     expect(attempt.kind).toBe('taken');
@@ -69,10 +71,19 @@ describe('takeLock', () => {
     writeFileSync(gone, `${deadPid()} aaaaaaaaaaaa\n`);
     expect((await takeLock(gone, OPTIONS)).kind).toBe('taken');
     const old = join(dir, 'old.lock');
-    writeFileSync(old, `${process.pid} aaaaaaaaaaaa\n`);
+    writeFileSync(old, `${OTHER} aaaaaaaaaaaa\n`);
     const past = new Date(Date.now() - 120_000);
     utimesSync(old, past, past);
     expect((await takeLock(old, OPTIONS)).kind).toBe('taken');
+  });
+
+  it('takes over a lock with this process’s pid that another process wrote (pid 1 in a restarted container)', async () => {
+    const file = join(dir, 'mine.lock');
+    writeFileSync(file, `${process.pid} aaaaaaaaaaaa\n`);
+    const attempt = await takeLock(file, { ...OPTIONS, waitMs: 10_000 });
+    expect(attempt.kind).toBe('taken');
+    // One it does hold stays held, for this process too.
+    expect((await takeLock(file, OPTIONS)).kind).toBe('busy');
   });
 
   it('refuses a symlink at the lock name at once, without waiting or following it', async () => {
@@ -106,7 +117,7 @@ describe('holdCleanLock: one prune of a daemon at a time', () => {
 
   it('skips (reports only) after lock-wait, bounded by half the time limit, and says so', async () => {
     const file = join(dir, 'clean.lock');
-    writeFileSync(file, `${process.pid} aaaaaaaaaaaa\n`);
+    writeFileSync(file, `${OTHER} aaaaaaaaaaaa\n`);
     const lines: string[] = [];
     const held = await holdCleanLock(
       inputs({ lockFile: file, lockWaitMs: 60_000, timeLimitMs: 400 }),
@@ -116,11 +127,11 @@ describe('holdCleanLock: one prune of a daemon at a time', () => {
     expect(held.skip).toBe(true);
     expect(held.lock).toBeUndefined();
     expect(held.warnings).toEqual([
-      `another clean-up of this daemon (pid ${process.pid}) held the lock ${file} for 200ms (lock-wait): ` +
+      `another clean-up of this daemon (pid ${OTHER}) held the lock ${file} for 200ms (lock-wait): ` +
         'this run removed nothing and reports what it would remove',
     ]);
     expect(lines).toEqual([
-      `another clean-up of this daemon holds ${file} (pid ${process.pid}): waiting up to 200ms`,
+      `another clean-up of this daemon holds ${file} (pid ${OTHER}): waiting up to 200ms`,
     ]);
   });
 

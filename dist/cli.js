@@ -29371,12 +29371,12 @@ var __webpack_exports__ = {};
 
 ;// CONCATENATED MODULE: external "node:crypto"
 const external_node_crypto_namespaceObject = require("node:crypto");
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = require("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = require("node:path");
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = require("node:fs");
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = require("node:fs/promises");
 ;// CONCATENATED MODULE: ./src/engine/files.ts
 // Files the tool writes and reads back, often as root, in folders other users may write to (/tmp, a
 // runner's tool cache, a textfile collector's folder). One set of primitives for the state file, its
@@ -29519,8 +29519,6 @@ async function privateDir(dir) {
     }
 }
 
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = require("node:os");
 ;// CONCATENATED MODULE: ./src/errors.ts
 /** A bad action input. The message names the input and the value so the user can find and fix it. */
 class InputError extends Error {
@@ -29560,6 +29558,82 @@ function messageOf(error) {
     return (e?.json?.message ?? e?.message ?? String(error)).trim();
 }
 
+;// CONCATENATED MODULE: ./src/engine/lock.ts
+// Lock files: an exclusive file holding the owner's pid and a random token, taken over when stale (its
+// owner gone, or older than a bound), waited on up to a bound. Used for the usage history's writes and
+// for the clean-up lock that keeps two prunes of one daemon (job hooks, a schedule, a loop) from running
+// at once. Anything at the lock's name that is not a regular file of ours is refused, never waited on.
+
+
+
+
+/**
+ * This process's mark, the first half of every token it writes: a lock with our pid but another mark is an
+ * earlier process's that had the same pid (pid 1 in a restarted container, whose /tmp survives).
+ */
+const MARK = (0,external_node_crypto_namespaceObject.randomBytes)(3).toString('hex');
+async function takeLock(file, options) {
+    const token = `${process.pid} ${MARK}${(0,external_node_crypto_namespaceObject.randomBytes)(3).toString('hex')}\n`;
+    const deadline = Date.now() + options.waitMs;
+    let pause = 20;
+    let pid;
+    for (;;) {
+        try {
+            if (await createExclusive(file, token))
+                return { kind: 'taken', lock: { release: () => release(file, token) } };
+        }
+        catch (error) {
+            return { kind: 'error', message: messageOf(error) };
+        }
+        // An unreadable lock (read error) counts as held: waited on until the deadline.
+        const found = await readOwnRegularFile(file).catch(() => undefined);
+        if (found?.kind === 'refused')
+            return { kind: 'refused', why: found.why };
+        if (found?.kind === 'missing')
+            continue; // released meanwhile: take it
+        if (found?.kind === 'read') {
+            if (isStale(found.text, found.mtimeMs, options.staleMs)) {
+                await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
+                continue;
+            }
+            pid = Number(found.text.split(' ')[0]) || undefined;
+        }
+        options.onHeld?.(pid);
+        if (Date.now() >= deadline)
+            return { kind: 'busy', pid };
+        await new Promise((resolve) => setTimeout(resolve, pause + Math.random() * pause));
+        pause = Math.min(pause * 2, options.pollMs ?? 1000);
+    }
+}
+async function release(file, token) {
+    const found = await readOwnRegularFile(file).catch(() => undefined);
+    if (found?.kind === 'read' && found.text === token)
+        await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
+}
+/**
+ * Left by a run that died: older than `staleMs`, or its pid is gone, or its pid is ours but not its mark (an
+ * earlier process with the same pid).
+ */
+function isStale(text, mtimeMs, staleMs) {
+    if (Date.now() - mtimeMs > staleMs)
+        return true;
+    const pid = Number(text.split(' ')[0]);
+    if (!(pid > 0))
+        return false; // being written this instant
+    // Judged only when whole (pid, token, newline): a file being written this instant is not judged yet.
+    if (pid === process.pid)
+        return /^\d+ [0-9a-f]{12}\n$/.test(text) && !text.startsWith(`${pid} ${MARK}`);
+    try {
+        process.kill(pid, 0);
+        return false;
+    }
+    catch (error) {
+        return error.code === 'ESRCH';
+    }
+}
+
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = require("node:os");
 ;// CONCATENATED MODULE: ./src/policy/protect.ts
 // `protect` entries: reference patterns, image IDs and labels, and matching them against images.
 
@@ -33663,68 +33737,6 @@ async function checkDataPath(path) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/engine/lock.ts
-// Lock files: an exclusive file holding the owner's pid and a random token, taken over when stale (its
-// owner gone, or older than a bound), waited on up to a bound. Used for the usage history's writes and
-// for the clean-up lock that keeps two prunes of one daemon (job hooks, a schedule, a loop) from running
-// at once. Anything at the lock's name that is not a regular file of ours is refused, never waited on.
-
-
-
-
-async function takeLock(file, options) {
-    const token = `${process.pid} ${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}\n`;
-    const deadline = Date.now() + options.waitMs;
-    let pause = 20;
-    let pid;
-    for (;;) {
-        try {
-            if (await createExclusive(file, token))
-                return { kind: 'taken', lock: { release: () => release(file, token) } };
-        }
-        catch (error) {
-            return { kind: 'error', message: messageOf(error) };
-        }
-        // An unreadable lock (read error) counts as held: waited on until the deadline.
-        const held = await readOwnRegularFile(file).catch(() => undefined);
-        if (held?.kind === 'refused')
-            return { kind: 'refused', why: held.why };
-        if (held?.kind === 'missing')
-            continue; // released meanwhile: take it
-        if (held?.kind === 'read') {
-            if (isStale(held.text, held.mtimeMs, options.staleMs)) {
-                await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
-                continue;
-            }
-            pid = Number(held.text.split(' ')[0]) || undefined;
-        }
-        options.onHeld?.(pid);
-        if (Date.now() >= deadline)
-            return { kind: 'busy', pid };
-        await new Promise((resolve) => setTimeout(resolve, pause + Math.random() * pause));
-        pause = Math.min(pause * 2, options.pollMs ?? 1000);
-    }
-}
-async function release(file, token) {
-    const held = await readOwnRegularFile(file).catch(() => undefined);
-    if (held?.kind === 'read' && held.text === token)
-        await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
-}
-function isStale(text, mtimeMs, staleMs) {
-    if (Date.now() - mtimeMs > staleMs)
-        return true;
-    const pid = Number(text.split(' ')[0]);
-    if (!(pid > 0))
-        return false; // being written this instant
-    try {
-        process.kill(pid, 0);
-        return false;
-    }
-    catch (error) {
-        return error.code === 'ESRCH';
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/engine/gates.ts
 // Safety gates: containers that must be running, and healthy when they have a healthcheck, before
 // anything is planned and again after a prune.
@@ -36112,38 +36124,17 @@ async function acquireLoopLock(env, host) {
         return `cannot take the loop lock: ${refused}`;
     const key = (0,external_node_crypto_namespaceObject.createHash)('sha256').update(host).digest('hex').slice(0, 16);
     const file = (0,external_node_path_namespaceObject.join)(dir, `loop-${key}.lock`);
-    const token = `${process.pid}\n`;
-    for (let attempt = 0; attempt < 2; attempt++) {
-        try {
-            if (await createExclusive(file, token))
-                return { release: () => releaseLoopLock(file, token) };
-            const held = await readOwnRegularFile(file);
-            if (held.kind === 'refused')
-                return `the loop lock ${file} is refused (${held.why}); remove it`;
-            const pid = held.kind === 'read' ? Number(held.text.trim()) : 0;
-            if (pid > 0 && pid !== process.pid && alive(pid)) {
-                return `another safe-docker-prune loop (pid ${pid}) is already running against ${host} (lock ${file})`;
-            }
-            await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
-        }
-        catch (error) {
-            return `cannot take the loop lock ${file}: ${messageOf(error)}`;
-        }
-    }
-    return `cannot take the loop lock ${file}`;
-}
-async function releaseLoopLock(file, token) {
-    const held = await readOwnRegularFile(file).catch(() => undefined);
-    if (held?.kind === 'read' && held.text === token)
-        await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
-}
-function alive(pid) {
-    try {
-        process.kill(pid, 0);
-        return true;
-    }
-    catch (error) {
-        return error.code === 'EPERM';
+    // A loop runs for as long as it is left to: only a gone owner makes its lock stale, and nobody waits.
+    const attempt = await takeLock(file, { waitMs: 0, staleMs: Infinity });
+    switch (attempt.kind) {
+        case 'taken':
+            return attempt.lock;
+        case 'refused':
+            return `the loop lock ${file} is refused (${attempt.why}); remove it`;
+        case 'busy':
+            return `another safe-docker-prune loop${attempt.pid ? ` (pid ${attempt.pid})` : ''} is already running against ${host} (lock ${file})`;
+        case 'error':
+            return `cannot take the loop lock ${file}: ${attempt.message}`;
     }
 }
 

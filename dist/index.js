@@ -33980,8 +33980,13 @@ async function privateDir(dir) {
 
 
 
+/**
+ * This process's mark, the first half of every token it writes: a lock with our pid but another mark is an
+ * earlier process's that had the same pid (pid 1 in a restarted container, whose /tmp survives).
+ */
+const MARK = (0,external_node_crypto_.randomBytes)(3).toString('hex');
 async function takeLock(file, options) {
-    const token = `${process.pid} ${(0,external_node_crypto_.randomBytes)(6).toString('hex')}\n`;
+    const token = `${process.pid} ${MARK}${(0,external_node_crypto_.randomBytes)(3).toString('hex')}\n`;
     const deadline = Date.now() + options.waitMs;
     let pause = 20;
     let pid;
@@ -33994,17 +33999,17 @@ async function takeLock(file, options) {
             return { kind: 'error', message: messageOf(error) };
         }
         // An unreadable lock (read error) counts as held: waited on until the deadline.
-        const held = await readOwnRegularFile(file).catch(() => undefined);
-        if (held?.kind === 'refused')
-            return { kind: 'refused', why: held.why };
-        if (held?.kind === 'missing')
+        const found = await readOwnRegularFile(file).catch(() => undefined);
+        if (found?.kind === 'refused')
+            return { kind: 'refused', why: found.why };
+        if (found?.kind === 'missing')
             continue; // released meanwhile: take it
-        if (held?.kind === 'read') {
-            if (isStale(held.text, held.mtimeMs, options.staleMs)) {
+        if (found?.kind === 'read') {
+            if (isStale(found.text, found.mtimeMs, options.staleMs)) {
                 await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
                 continue;
             }
-            pid = Number(held.text.split(' ')[0]) || undefined;
+            pid = Number(found.text.split(' ')[0]) || undefined;
         }
         options.onHeld?.(pid);
         if (Date.now() >= deadline)
@@ -34014,16 +34019,23 @@ async function takeLock(file, options) {
     }
 }
 async function release(file, token) {
-    const held = await readOwnRegularFile(file).catch(() => undefined);
-    if (held?.kind === 'read' && held.text === token)
+    const found = await readOwnRegularFile(file).catch(() => undefined);
+    if (found?.kind === 'read' && found.text === token)
         await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
 }
+/**
+ * Left by a run that died: older than `staleMs`, or its pid is gone, or its pid is ours but not its mark (an
+ * earlier process with the same pid).
+ */
 function isStale(text, mtimeMs, staleMs) {
     if (Date.now() - mtimeMs > staleMs)
         return true;
     const pid = Number(text.split(' ')[0]);
     if (!(pid > 0))
         return false; // being written this instant
+    // Judged only when whole (pid, token, newline): a file being written this instant is not judged yet.
+    if (pid === process.pid)
+        return /^\d+ [0-9a-f]{12}\n$/.test(text) && !text.startsWith(`${pid} ${MARK}`);
     try {
         process.kill(pid, 0);
         return false;

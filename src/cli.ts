@@ -3,10 +3,10 @@
 // translates: every rule, message and number comes from the shared engine.
 
 import { createHash } from 'node:crypto';
-import { unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type DockerApi } from './engine/docker';
-import { createExclusive, privateDir, readOwnRegularFile, writeFileAtomic } from './engine/files';
+import { privateDir, readOwnRegularFile, writeFileAtomic } from './engine/files';
+import { takeLock, type Lock } from './engine/lock';
 import { helpText, parseCommandLine, type CommandLine } from './flags';
 import { DaemonUnreachableError, InputError, messageOf, UsageError } from './errors';
 import { privateDirOf, readInputs } from './policy/inputs';
@@ -236,40 +236,22 @@ async function loop(cl: CommandLine, inputs: Inputs, io: Io): Promise<number> {
  * when another live loop holds it; a stale one (its process gone) is taken over. In a shared folder any
  * local user could plant a lock (or a FIFO) and stop every loop from starting.
  */
-async function acquireLoopLock(env: Io['env'], host: string): Promise<{ release(): Promise<void> } | string> {
+async function acquireLoopLock(env: Io['env'], host: string): Promise<Lock | string> {
   const dir = privateDirOf(env);
   const refused = await privateDir(dir);
   if (refused) return `cannot take the loop lock: ${refused}`;
   const key = createHash('sha256').update(host).digest('hex').slice(0, 16);
   const file = join(dir, `loop-${key}.lock`);
-  const token = `${process.pid}\n`;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      if (await createExclusive(file, token)) return { release: () => releaseLoopLock(file, token) };
-      const held = await readOwnRegularFile(file);
-      if (held.kind === 'refused') return `the loop lock ${file} is refused (${held.why}); remove it`;
-      const pid = held.kind === 'read' ? Number(held.text.trim()) : 0;
-      if (pid > 0 && pid !== process.pid && alive(pid)) {
-        return `another safe-docker-prune loop (pid ${pid}) is already running against ${host} (lock ${file})`;
-      }
-      await unlink(file).catch(() => undefined);
-    } catch (error) {
-      return `cannot take the loop lock ${file}: ${messageOf(error)}`;
-    }
-  }
-  return `cannot take the loop lock ${file}`;
-}
-
-async function releaseLoopLock(file: string, token: string): Promise<void> {
-  const held = await readOwnRegularFile(file).catch(() => undefined);
-  if (held?.kind === 'read' && held.text === token) await unlink(file).catch(() => undefined);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  // A loop runs for as long as it is left to: only a gone owner makes its lock stale, and nobody waits.
+  const attempt = await takeLock(file, { waitMs: 0, staleMs: Infinity });
+  switch (attempt.kind) {
+    case 'taken':
+      return attempt.lock;
+    case 'refused':
+      return `the loop lock ${file} is refused (${attempt.why}); remove it`;
+    case 'busy':
+      return `another safe-docker-prune loop${attempt.pid ? ` (pid ${attempt.pid})` : ''} is already running against ${host} (lock ${file})`;
+    case 'error':
+      return `cannot take the loop lock ${file}: ${attempt.message}`;
   }
 }
