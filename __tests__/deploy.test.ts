@@ -52,6 +52,11 @@ const fullPass: MetricsPass = {
   inodesFreeAfter: 2e5,
   budgetMet: true,
   budgetShortfallBytes: 0,
+  secondsToFull: 32_400,
+  secondsToInodesFull: Infinity,
+  forecastSamples: 5,
+  refetchedImages: 2,
+  refetchedBytes: 3e9,
 };
 
 /** Each metric renderMetrics writes, with every label name and the values each label takes. */
@@ -168,6 +173,8 @@ describe('Prometheus alert rules (deploy/prometheus)', () => {
     uses('SafeDockerPruneBudgetShortfall', 'safe_docker_prune_budget_shortfall_bytes');
     uses('SafeDockerPruneDiskFreeLow', 'safe_docker_prune_disk_free_bytes');
     uses('SafeDockerPruneDiskFillingUp', 'predict_linear(node_filesystem_avail_bytes');
+    uses('SafeDockerPruneDiskFullSoon', 'safe_docker_prune_disk_full_seconds');
+    uses('SafeDockerPruneRefetching', 'safe_docker_prune_refetched_bytes');
     for (const rule of rules) {
       expect([rule.alert, rule.labels?.severity]).toEqual([
         rule.alert,

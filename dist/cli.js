@@ -30582,8 +30582,29 @@ function metricsOf(outcome, { inputs, ok, endedMs, durationMs }) {
         inodesFreeAfter: facts?.inodesFreeAfter,
         budgetMet: budget && (budget.metAfterPrune ?? budget.metAtStart),
         budgetShortfallBytes: budget?.shortfallBytes,
+        ...trendMetrics(facts),
     };
 }
+function trendMetrics(facts) {
+    const trend = facts?.trend;
+    if (!trend)
+        return {};
+    const f = trend.forecast;
+    const seconds = (ms) => (ms === undefined ? Infinity : Math.round(ms / 1000));
+    return {
+        ...(f
+            ? {
+                secondsToFull: seconds(f.msToFull),
+                secondsToInodesFull: seconds(f.msToInodesFull),
+                forecastSamples: f.samples,
+            }
+            : {}),
+        refetchedImages: trend.refetch.count,
+        refetchedBytes: trend.refetch.bytes,
+    };
+}
+/** A sample value as the text format writes it (+Inf for a disk that is not filling). */
+const value = (n) => (n === Infinity ? '+Inf' : String(n));
 /** A label value escaped as the text format wants it. */
 function label(value) {
     return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
@@ -30601,8 +30622,8 @@ function renderMetrics(pass, previous = '') {
         if (present.length === 0)
             return;
         out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-        for (const [labels, value] of present)
-            out.push(`${name}{${labels}} ${value}`);
+        for (const [labels, n] of present)
+            out.push(`${name}{${labels}} ${value(n)}`);
     };
     const mode = `mode="${label(pass.mode)}"`;
     metric('safe_docker_prune_success', 'gauge', 'Whether the last pass succeeded (1) or failed (0).', [
@@ -30632,6 +30653,7 @@ function renderMetrics(pass, previous = '') {
         [d, pass.budgetMet === undefined ? undefined : pass.budgetMet ? 1 : 0],
     ]);
     metric('safe_docker_prune_budget_shortfall_bytes', 'gauge', 'Bytes the disk budget lacks after every allowed removal.', [[d, pass.budgetShortfallBytes]]);
+    trendMetricLines(pass, d, metric);
     metric('safe_docker_prune_duration_seconds', 'gauge', 'How long the last pass took.', [
         [d, Math.round(pass.durationMs) / 1000],
     ]);
@@ -30640,6 +30662,18 @@ function renderMetrics(pass, previous = '') {
         [d, pass.ok ? Math.floor(pass.endedMs / 1000) : carried === undefined ? undefined : Number(carried)],
     ]);
     return out.join('\n') + '\n';
+}
+/** The forecast's and the re-fetches' metrics. */
+function trendMetricLines(pass, d, metric) {
+    metric('safe_docker_prune_disk_full_seconds', 'gauge', 'Seconds until the disk is full at the rate it filled between recent runs (+Inf: not filling), by resource.', [
+        [`${d},resource="bytes"`, pass.secondsToFull],
+        [`${d},resource="inodes"`, pass.secondsToInodesFull],
+    ]);
+    metric('safe_docker_prune_disk_forecast_samples', 'gauge', 'Runs the disk forecast rests on.', [
+        [d, pass.forecastSamples],
+    ]);
+    metric('safe_docker_prune_refetched_images', 'gauge', 'Images this tool removed that were pulled or built again within 7 days.', [[d, pass.refetchedImages]]);
+    metric('safe_docker_prune_refetched_bytes', 'gauge', 'Bytes the removals of the re-fetched images freed (downloaded or built again).', [[d, pass.refetchedBytes]]);
 }
 
 ;// CONCATENATED MODULE: ./src/collections.ts
@@ -31584,10 +31618,44 @@ function neutraliseJson(json) {
         .replace(COMMAND_HASH, '\\u0023');
 }
 
+;// CONCATENATED MODULE: ./src/report/trend-lines.ts
+// The disk trend as a person reads it, for the summary and the command's table alike: when the disk will
+// be full at the rate it fills between runs, and what this tool removed that came back.
+
+/** A span as formatAge writes ages (42m, 9h, 3d). */
+const span = (ms) => formatAge(0, ms);
+/** The trend's lines; none when the history could not be written. */
+function trendLines(trend) {
+    if (!trend)
+        return [];
+    const lines = [];
+    const f = trend.forecast;
+    if (f) {
+        const basis = `from ${f.samples} runs over ${span(f.spanMs)}`;
+        const bytes = f.msToFull === undefined
+            ? `not filling (${formatBytes(-f.bytesPerHour)}/h freed between runs)`
+            : `full in about ${span(f.msToFull)} at ${formatBytes(f.bytesPerHour)}/h`;
+        const inodes = f.msToInodesFull === undefined
+            ? 'inodes not filling'
+            : `inodes full in about ${span(f.msToInodesFull)}`;
+        lines.push(`Disk forecast: ${bytes}; ${inodes} (${basis}, linear, what runs removed left out)`);
+    }
+    else {
+        lines.push('Disk forecast: not yet (it needs two runs a minute or more apart that measured this filesystem)');
+    }
+    const r = trend.refetch;
+    lines.push(`Re-fetched within ${span(r.windowMs)}: ${r.count} image(s), ${formatBytes(r.bytes)}` +
+        (r.count > 0
+            ? ` (${r.newCount} found by this run): removed by this tool, then pulled or built again; a budget or keep-recent this tight costs downloads`
+            : ' (images this tool removed that came back)'));
+    return lines;
+}
+
 ;// CONCATENATED MODULE: ./src/report/table.ts
 // The command's report for a person: plain text columns, as a pure function of the run's facts. User
 // strings are neutralised (src/text.ts) field by field, so columns line up and a hostile name cannot move
 // the cursor, forge lines or carry a workflow command.
+
 
 
 
@@ -31611,6 +31679,7 @@ function renderTable(facts, rows, limit = 200) {
     return ([
         ...headLines(facts, s),
         ...(s.budget ? budgetSection(s.budget, s.prune, limit) : []),
+        ...trendSection(facts),
         ...imageLines(s, facts.nowMs, limit),
         ...objectLines(s, limit),
     ].join('\n') + '\n');
@@ -31627,6 +31696,11 @@ function headLines(facts, s) {
         ...(facts.failures ?? []).map((failure) => `FAILED: ${neutralise(failure)}`),
         ...facts.warnings.map((warning) => `warning: ${neutralise(warning)}`),
     ];
+}
+/** The disk forecast and the re-fetches. */
+function trendSection(facts) {
+    const lines = trendLines(facts.trend);
+    return lines.length > 0 ? ['', 'Disk trend', ...lines.map((line) => `  ${neutralise(line)}`)] : [];
 }
 /** The budget's lines, and its removals in order. */
 function budgetSection(budget, prune, limit) {
@@ -34910,12 +34984,102 @@ async function readPodmanImage(docker, summary) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/policy/trend.ts
+// The disk over time and the cost of removing, as pure functions of the usage history (src/policy/usage.ts):
+// a time-to-full forecast from the free space each run recorded, and the images this tool removed that
+// came back (pulled or built again) soon after, which is pure cost: a budget set too tight.
+/** How long samples and removals are kept, and the window re-fetches are counted in. */
+const TREND_WINDOW_MS = 7 * 86_400_000;
+/** Samples kept per daemon (a run every few minutes fills it in hours; older ones then go first). */
+const MAX_SAMPLES = 200;
+/** Removals remembered per daemon, the newest kept; re-fetch events likewise. */
+const MAX_REMOVED = 2000;
+/**
+ * Time to full, linear over the recent history: the free bytes (and inodes) the host consumed between one
+ * run's end and the next run's start, summed, over the time those gaps span. What runs removed is not
+ * consumption, so a prune's jump does not hide the trend. Undefined with fewer than two samples of this
+ * filesystem, or gaps shorter than a minute in all.
+ */
+function forecastOf(samples, now) {
+    let bytes = 0;
+    let inodes = 0;
+    let spanMs = 0;
+    for (let i = 1; i < samples.length; i++) {
+        const from = samples[i - 1];
+        const to = samples[i];
+        const fromMs = from.afterMs ?? from.ms;
+        if (to.ms <= fromMs)
+            continue;
+        bytes += (from.freeBytesAfter ?? from.freeBytes) - to.freeBytes;
+        inodes += (from.freeInodesAfter ?? from.freeInodes) - to.freeInodes;
+        spanMs += to.ms - fromMs;
+    }
+    if (samples.length < 2 || spanMs < 60_000)
+        return undefined;
+    const perMs = bytes / spanMs;
+    const inodesPerMs = inodes / spanMs;
+    return {
+        samples: samples.length,
+        spanMs,
+        bytesPerHour: Math.round(perMs * 3_600_000),
+        ...(perMs > 0 ? { msToFull: Math.round(Math.max(0, now.freeBytes) / perMs) } : {}),
+        inodesPerHour: Math.round(inodesPerMs * 3_600_000),
+        ...(inodesPerMs > 0 ? { msToInodesFull: Math.round(Math.max(0, now.freeInodes) / inodesPerMs) } : {}),
+    };
+}
+/**
+ * The images of `removed` that `present` (ID to tags) holds again, each counted once: by its ID, else by
+ * a tag it had (then once per removed image, the first tag found); only removals before `nowMs` count.
+ * Returns them and what stays removed.
+ */
+function findRefetches(removed, present, nowMs) {
+    // Only removals before this sighting: a run that listed the images before another run removed one
+    // must not count it as back.
+    const still = Object.fromEntries(Object.entries(removed).filter(([, r]) => r.ms < nowMs));
+    const later = Object.fromEntries(Object.entries(removed).filter(([, r]) => r.ms >= nowMs));
+    const found = [];
+    for (const id of present.keys()) {
+        const gone = still[id];
+        if (!gone)
+            continue;
+        found.push({ id, bytes: gone.bytes, removedMs: gone.ms, seenMs: nowMs });
+        delete still[id];
+    }
+    const byTag = new Map();
+    for (const [id, gone] of Object.entries(still))
+        for (const tag of gone.tags)
+            byTag.set(tag, id);
+    for (const [id, tags] of present) {
+        for (const tag of tags) {
+            const was = byTag.get(tag);
+            if (!was || !still[was])
+                continue;
+            found.push({ id, tag, bytes: still[was].bytes, removedMs: still[was].ms, seenMs: nowMs });
+            delete still[was];
+        }
+    }
+    return { found, still: { ...still, ...later } };
+}
+/** The re-fetches in the window, from the history as this run recorded it. */
+function refetchSummary(history, nowMs) {
+    const within = (history?.refetched ?? []).filter((r) => nowMs - r.seenMs <= TREND_WINDOW_MS);
+    const recent = [...within].sort((a, b) => b.seenMs - a.seenMs);
+    return {
+        windowMs: TREND_WINDOW_MS,
+        count: within.length,
+        bytes: within.reduce((n, r) => n + r.bytes, 0),
+        newCount: within.filter((r) => r.seenMs === nowMs).length,
+        recent: recent.slice(0, 20),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/policy/usage.ts
 // Usage history, as pure functions: what the state file holds, how a run's observation is recorded in
 // it, and when each image was last used. The file itself is read and written by src/engine/state.ts.
 //
 // The history only ever orders candidates (least recently used first); it never makes an image a
 // candidate. So a missing, foreign or corrupt file costs ordering quality, never safety.
+
 const STATE_FORMAT = 'safe-docker-prune/usage';
 const STATE_VERSION = 1;
 /** Daemons kept in one file, the most recently seen first (tests and CI start many short-lived ones). */
@@ -34962,16 +35126,42 @@ function parseState(text) {
                 ? { firstSeenMs: first, lastUsedMs: Number(last) }
                 : { firstSeenMs: first };
         }
-        daemons[id] = { updatedMs: Number(entry?.updatedMs) || 0, images };
+        daemons[id] = {
+            updatedMs: Number(entry?.updatedMs) || 0,
+            images,
+            ...trendOf(entry),
+        };
     }
     return { state: { format: STATE_FORMAT, version: STATE_VERSION, daemons } };
+}
+const finite = (...values) => values.every((v) => typeof v === 'number' && Number.isFinite(v));
+const strings = (v) => Array.isArray(v) && v.every((t) => typeof t === 'string');
+/** The trend parts of a daemon's entry, each record kept only when every number in it is finite. */
+function trendOf(entry) {
+    const disk = (Array.isArray(entry?.disk) ? entry.disk : []).filter((d) => typeof d?.path === 'string' &&
+        finite(d.ms, d.freeBytes, d.freeInodes) &&
+        (d.afterMs === undefined || finite(d.afterMs, d.freeBytesAfter, d.freeInodesAfter)));
+    const removed = {};
+    const given = entry?.removed && typeof entry.removed === 'object' ? entry.removed : {};
+    for (const [id, r] of Object.entries(given)) {
+        if (finite(r?.ms, r?.bytes) && strings(r.tags))
+            removed[id] = { ms: r.ms, bytes: r.bytes, tags: r.tags };
+    }
+    const refetched = (Array.isArray(entry?.refetched) ? entry.refetched : []).filter((r) => typeof r?.id === 'string' &&
+        (r.tag === undefined || typeof r.tag === 'string') &&
+        finite(r.bytes, r.removedMs, r.seenMs));
+    return {
+        ...(disk.length > 0 ? { disk } : {}),
+        ...(Object.keys(removed).length > 0 ? { removed } : {}),
+        ...(refetched.length > 0 ? { refetched } : {}),
+    };
 }
 /**
  * `state` with `seen` recorded: images in use now are used now; each image keeps the first time it was
  * seen; images no longer present are dropped. Applied to what the file holds at the moment of writing
  * (under its lock), so two runs at once both land.
  */
-function recordUsage(state, seen) {
+function usage_recordUsage(state, seen) {
     const before = state.daemons[seen.daemonId]?.images ?? {};
     const inUse = new Set(seen.inUse);
     const images = {};
@@ -34981,11 +35171,63 @@ function recordUsage(state, seen) {
         const last = Math.max(old?.lastUsedMs ?? -Infinity, inUse.has(id) ? seen.nowMs : -Infinity);
         images[id] = Number.isFinite(last) ? { firstSeenMs, lastUsedMs: last } : { firstSeenMs };
     }
-    const daemons = { ...state.daemons, [seen.daemonId]: { updatedMs: seen.nowMs, images } };
+    const entry = {
+        updatedMs: seen.nowMs,
+        images,
+        ...recordTrend(state.daemons[seen.daemonId], seen),
+    };
+    return withDaemon(state, seen.daemonId, entry);
+}
+/** `state` with `entry` as the daemon's, the most recently updated MAX_DAEMONS kept. */
+function withDaemon(state, daemonId, entry) {
+    const daemons = { ...state.daemons, [daemonId]: entry };
     const kept = Object.entries(daemons)
         .sort(([, a], [, b]) => b.updatedMs - a.updatedMs)
         .slice(0, MAX_DAEMONS);
     return { format: STATE_FORMAT, version: STATE_VERSION, daemons: Object.fromEntries(kept) };
+}
+const recent = (ms, nowMs) => nowMs - ms <= TREND_WINDOW_MS;
+/**
+ * The trend after a run's start: its disk sample appended (a new path starts the series again), the
+ * removed images it sees again moved to the re-fetched, everything older than the window dropped.
+ */
+function recordTrend(old, seen) {
+    const removed = Object.fromEntries(Object.entries(old?.removed ?? {}).filter(([, r]) => recent(r.ms, seen.nowMs)));
+    const present = new Map(seen.images.map((id) => [id, seen.tags?.[id] ?? []]));
+    const { found, still } = findRefetches(removed, present, seen.nowMs);
+    const refetched = [...(old?.refetched ?? []), ...found]
+        .filter((r) => recent(r.seenMs, seen.nowMs))
+        .slice(-MAX_REMOVED);
+    let disk = (old?.disk ?? []).filter((d) => recent(d.ms, seen.nowMs) && (!seen.disk || d.path === seen.disk.path));
+    if (seen.disk)
+        disk = [...disk, { ms: seen.nowMs, ...seen.disk }].slice(-MAX_SAMPLES);
+    return {
+        ...(disk.length > 0 ? { disk } : {}),
+        ...(Object.keys(still).length > 0 ? { removed: still } : {}),
+        ...(refetched.length > 0 ? { refetched } : {}),
+    };
+}
+/** `state` with a prune's removals remembered (the newest MAX_REMOVED) and its disk sample completed. */
+function recordRemovals(state, done) {
+    const old = state.daemons[done.daemonId];
+    if (!old)
+        return state;
+    const removed = { ...(old.removed ?? {}) };
+    for (const { id, ...r } of done.removed)
+        removed[id] = r;
+    const kept = Object.entries(removed)
+        .sort(([, a], [, b]) => b.ms - a.ms)
+        .slice(0, MAX_REMOVED);
+    const after = done.diskAfter;
+    const disk = (old.disk ?? []).map((d) => d.ms === done.startMs && after
+        ? { ...d, afterMs: done.nowMs, freeBytesAfter: after.freeBytes, freeInodesAfter: after.freeInodes }
+        : d);
+    const entry = {
+        ...old,
+        ...(disk.length > 0 ? { disk } : {}),
+        ...(kept.length > 0 ? { removed: Object.fromEntries(kept) } : {}),
+    };
+    return withDaemon(state, done.daemonId, entry);
 }
 /**
  * When each image was last used, epoch ms: the latest of the history's last use, its containers'
@@ -35070,34 +35312,42 @@ async function readState(dir) {
     };
 }
 /**
- * Records one run's observation: takes the lock, reads the file as it is now, records, writes a temporary
- * file and renames it over. Resolves to a warning when it could not (the run goes on).
+ * Records one run's observation (see updateState). Resolves to a warning when it could not (the run goes on).
  */
 async function writeState(dir, seen) {
+    return (await updateState(dir, (state) => recordUsage(state, seen))).warning;
+}
+/**
+ * Changes the file: takes the lock, reads the file as it is now, applies `change`, writes a temporary file
+ * and renames it over. Resolves to the state written, or a warning when it could not (the run goes on).
+ */
+async function updateState(dir, change) {
     const file = (0,external_node_path_namespaceObject.join)(dir, STATE_FILE);
     try {
         await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
     }
     catch (error) {
-        return `could not create the state folder ${dir}: ${messageOf(error)}; usage was not recorded`;
+        return {
+            warning: `could not create the state folder ${dir}: ${messageOf(error)}; usage was not recorded`,
+        };
     }
     const lock = await acquireLock(`${file}.lock`);
     if (typeof lock === 'string')
-        return `${lock}; usage was not recorded this run`;
+        return { warning: `${lock}; usage was not recorded this run` };
     try {
         const current = await readState(dir);
         if (current.refused)
-            return `${file} is refused (${current.refused}); usage was not recorded`;
+            return { warning: `${file} is refused (${current.refused}); usage was not recorded` };
         if (current.foreign)
-            return `${file} is not a usage history of this tool; usage was not recorded`;
-        const next = recordUsage(current.state, seen);
+            return { warning: `${file} is not a usage history of this tool; usage was not recorded` };
+        const next = change(current.state);
         try {
             await writeFileAtomic(file, JSON.stringify(next) + '\n');
         }
         catch (error) {
-            return `could not write the usage history ${file}: ${messageOf(error)}`;
+            return { warning: `could not write the usage history ${file}: ${messageOf(error)}` };
         }
-        return undefined;
+        return { state: next };
     }
     finally {
         await lock.release();
@@ -35116,6 +35366,71 @@ async function acquireLock(file) {
         case 'busy':
             return `the usage history is locked by another run (${file})`;
     }
+}
+
+;// CONCATENATED MODULE: ./src/history.ts
+// The pass's two writes of the usage history (src/engine/state.ts): what it saw at its start (images, their
+// use and tags, the filesystem), then after a prune what it removed and the filesystem after. From the
+// history as written come the forecast and the re-fetches the report shows (src/policy/trend.ts).
+
+
+
+
+/** Record usage: this run's sightings and its filesystem into the history; a warning when they could not be. */
+async function recordStart(stateDir, inventory, daemonKey, disk, nowMs) {
+    const before = disk.before;
+    const seen = {
+        daemonId: daemonKey,
+        images: inventory.images.map((image) => image.id),
+        inUse: inventory.containers.map((c) => c.imageId),
+        tags: Object.fromEntries(inventory.images.map((image) => [image.id, image.repoTags])),
+        nowMs,
+        ...(disk.path && before
+            ? { disk: { path: disk.path, freeBytes: before.freeBytes, freeInodes: before.freeInodes } }
+            : {}),
+    };
+    const written = await updateState(stateDir, (state) => usage_recordUsage(state, seen));
+    return {
+        daemonKey,
+        nowMs,
+        usage: written.state?.daemons[daemonKey],
+        warnings: written.warning ? [written.warning] : [],
+    };
+}
+/**
+ * After a prune: the images it removed (with the bytes each freed alone, else its size) are remembered for
+ * the re-fetch window, and the filesystem after completes this run's sample. A warning when it could not.
+ */
+async function recordPrune(stateDir, recorded, plan, results, after) {
+    if (!recorded.usage)
+        return undefined;
+    const nowMs = Date.now();
+    const removed = imageRows(plan, results)
+        .filter((row) => row.state === 'removed')
+        .map((row) => ({
+        id: row.image.id,
+        ms: nowMs,
+        bytes: row.uniqueBytes || row.image.size,
+        tags: row.image.repoTags,
+    }));
+    const done = {
+        daemonId: recorded.daemonKey,
+        startMs: recorded.nowMs,
+        nowMs,
+        removed,
+        ...(after ? { diskAfter: { freeBytes: after.freeBytes, freeInodes: after.freeInodes } } : {}),
+    };
+    return (await updateState(stateDir, (state) => recordRemovals(state, done))).warning;
+}
+/** The trend as this run recorded it, the forecast from the free space now (after a prune, as measured). */
+function history_trendOf(recorded, now) {
+    if (!recorded.usage)
+        return undefined;
+    const samples = recorded.usage.disk ?? [];
+    return {
+        ...(now ? { forecast: forecastOf(samples, now) } : {}),
+        refetch: refetchSummary(recorded.usage, recorded.nowMs),
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/report/json-report.ts
@@ -35157,7 +35472,39 @@ function buildReport(facts, rows) {
             ? { ...facts.plan.buildCache, result: facts.buildCacheResult ?? null }
             : null,
         budget: facts.plan.budget ?? null,
+        trend: json_report_trendOf(facts),
         timings: facts.timings,
+    };
+}
+/** The report's `trend`: the disk forecast (null until the history has two runs) and the re-fetches. */
+function json_report_trendOf({ trend }) {
+    if (!trend)
+        return null;
+    const f = trend.forecast;
+    return {
+        forecast: f
+            ? {
+                samples: f.samples,
+                spanSeconds: Math.round(f.spanMs / 1000),
+                bytesPerHour: f.bytesPerHour,
+                secondsToFull: f.msToFull === undefined ? null : Math.round(f.msToFull / 1000),
+                inodesPerHour: f.inodesPerHour,
+                secondsToInodesFull: f.msToInodesFull === undefined ? null : Math.round(f.msToInodesFull / 1000),
+            }
+            : null,
+        refetched: {
+            windowSeconds: trend.refetch.windowMs / 1000,
+            count: trend.refetch.count,
+            bytes: trend.refetch.bytes,
+            foundThisRun: trend.refetch.newCount,
+            recent: trend.refetch.recent.map((r) => ({
+                id: r.id,
+                tag: r.tag ?? null,
+                bytes: r.bytes,
+                removedAt: new Date(r.removedMs).toISOString(),
+                seenAt: new Date(r.seenMs).toISOString(),
+            })),
+        },
     };
 }
 /** The report's `daemon`: where it is and what it is. */
@@ -35324,6 +35671,7 @@ function buildFailureReport(run) {
 
 
 
+
 /**
  * Requests in flight at once. The inventory's reads gain up to 16 (500 inspects 0.17 s at 8, 0.14 s at
  * 16). The deletes are bound by the daemon, and how many it takes at once depends on its image store
@@ -35394,11 +35742,8 @@ async function onePass(inputs, docker, hooks, lockWarnings) {
     const disk = await diskBefore(pass, inventory);
     const planning = planningOf(inputs, inventory, history, disk, nowMs);
     let plan = await planPass(pass, planning);
-    const warnings = [
-        ...lockWarnings,
-        ...passWarnings(inventory, history, plan),
-        ...(await run_recordUsage(pass, inventory, history, nowMs)),
-    ];
+    const recorded = await run_recordUsage(pass, inventory, history, disk, nowMs);
+    const warnings = [...lockWarnings, ...passWarnings(inventory, history, plan), ...recorded.warnings];
     warnings.forEach((w) => hooks.warn(w));
     let executed;
     let after = {};
@@ -35410,10 +35755,16 @@ async function onePass(inputs, docker, hooks, lockWarnings) {
             if (gatesAfterPrune)
                 gates.after = gatesAfterPrune;
         }
+        const unrecorded = await recordPrune(inputs.stateDir, recorded, plan, executed.results, after.disk);
+        if (unrecorded) {
+            hooks.warn(unrecorded);
+            warnings.push(unrecorded);
+        }
     }
     const decided = verdict({ inputs, gates, executed, budget: plan.budget });
     decided.warnings.forEach((w) => hooks.warn(w));
-    const facts = factsOf(pass, { inventory, nowMs, disk, plan, executed, after, gates }, decided, warnings);
+    const trend = history_trendOf(recorded, after.disk ?? disk.before);
+    const facts = factsOf(pass, { inventory, nowMs, disk, plan, executed, after, gates, trend }, decided, warnings);
     const outcome = await finish(inputs, facts, gates, pass.timings, decided.failures);
     hooks.info(closingLine(inputs, outcome.totals, after.usage));
     return outcome;
@@ -35600,15 +35951,10 @@ function passWarnings(inventory, history, plan) {
         ...(plan.budget?.unmeasurable ?? []),
     ];
 }
-/** Record usage: this run's sightings into the history; a warning when they could not be recorded. */
-async function run_recordUsage({ inputs }, inventory, history, nowMs) {
-    const recorded = await writeState(inputs.stateDir, {
-        daemonId: history.daemonKey,
-        images: inventory.images.map((image) => image.id),
-        inUse: inventory.containers.map((c) => c.imageId),
-        nowMs,
-    });
-    return recorded ? [recorded] : [];
+/** Record usage: this run's sightings and its filesystem into the history (src/history.ts). */
+async function run_recordUsage({ inputs }, inventory, history, disk, nowMs) {
+    const place = { path: disk.places.measured?.path, before: disk.before };
+    return recordStart(inputs.stateDir, inventory, history.daemonKey, place, nowMs);
 }
 /**
  * Prune: removes the plan, or a budget's steps while the filesystem still needs them (then plans again
@@ -35780,6 +36126,7 @@ function factsOf({ inputs, docker, timings }, end, decided, warnings) {
             inodesFreeBefore: disk.dataRootBefore?.freeInodes,
             inodesFreeAfter: after.dataRoot?.freeInodes,
         },
+        ...(end.trend ? { trend: end.trend } : {}),
         timings,
         warnings: [...warnings, ...decided.warnings],
         gates: end.gates,

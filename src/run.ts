@@ -14,7 +14,9 @@ import { connectDocker, describeError, tlsAdvice, type DockerApi } from './engin
 import { checkGates } from './engine/gates';
 import { DaemonUnreachableError, InputError, InventoryError, messageOf } from './errors';
 import { measureUsage, takeInventory } from './engine/inventory';
-import { readState, writeState } from './engine/state';
+import { readState } from './engine/state';
+import { recordPrune, recordStart, trendOf, type Recorded } from './history';
+import type { Trend } from './policy/trend';
 import { defaultReportFile, privateDirOf } from './policy/inputs';
 import { budgetMetAfter, daemonUsage, hasBudget, planWithBudget, type BudgetPolicy } from './policy/budget';
 import { durationText, type FirstSeen } from './policy/age';
@@ -151,11 +153,8 @@ async function onePass(
   const disk = await diskBefore(pass, inventory);
   const planning = planningOf(inputs, inventory, history, disk, nowMs);
   let plan = await planPass(pass, planning);
-  const warnings = [
-    ...lockWarnings,
-    ...passWarnings(inventory, history, plan),
-    ...(await recordUsage(pass, inventory, history, nowMs)),
-  ];
+  const recorded = await recordUsage(pass, inventory, history, disk, nowMs);
+  const warnings = [...lockWarnings, ...passWarnings(inventory, history, plan), ...recorded.warnings];
   warnings.forEach((w) => hooks.warn(w));
 
   let executed: Executed | undefined;
@@ -167,11 +166,22 @@ async function onePass(
       const gatesAfterPrune = await gatesAfter(pass);
       if (gatesAfterPrune) gates.after = gatesAfterPrune;
     }
+    const unrecorded = await recordPrune(inputs.stateDir, recorded, plan, executed.results, after.disk);
+    if (unrecorded) {
+      hooks.warn(unrecorded);
+      warnings.push(unrecorded);
+    }
   }
   const decided = verdict({ inputs, gates, executed, budget: plan.budget });
   decided.warnings.forEach((w) => hooks.warn(w));
 
-  const facts = factsOf(pass, { inventory, nowMs, disk, plan, executed, after, gates }, decided, warnings);
+  const trend = trendOf(recorded, after.disk ?? disk.before);
+  const facts = factsOf(
+    pass,
+    { inventory, nowMs, disk, plan, executed, after, gates, trend },
+    decided,
+    warnings,
+  );
   const outcome = await finish(inputs, facts, gates, pass.timings, decided.failures);
   hooks.info(closingLine(inputs, outcome.totals!, after.usage));
   return outcome;
@@ -444,20 +454,16 @@ function passWarnings(inventory: Inventory, history: History, plan: Plan): strin
   ];
 }
 
-/** Record usage: this run's sightings into the history; a warning when they could not be recorded. */
+/** Record usage: this run's sightings and its filesystem into the history (src/history.ts). */
 async function recordUsage(
   { inputs }: Pass,
   inventory: Inventory,
   history: History,
+  disk: Disk,
   nowMs: number,
-): Promise<string[]> {
-  const recorded = await writeState(inputs.stateDir, {
-    daemonId: history.daemonKey,
-    images: inventory.images.map((image) => image.id),
-    inUse: inventory.containers.map((c) => c.imageId),
-    nowMs,
-  });
-  return recorded ? [recorded] : [];
+): Promise<Recorded> {
+  const place = { path: disk.places.measured?.path, before: disk.before };
+  return recordStart(inputs.stateDir, inventory, history.daemonKey, place, nowMs);
 }
 
 /**
@@ -660,6 +666,7 @@ function factsOf(
     executed?: Executed;
     after: Measurement;
     gates: GateReport;
+    trend?: Trend;
   },
   decided: Verdict,
   warnings: string[],
@@ -689,6 +696,7 @@ function factsOf(
       inodesFreeBefore: disk.dataRootBefore?.freeInodes,
       inodesFreeAfter: after.dataRoot?.freeInodes,
     },
+    ...(end.trend ? { trend: end.trend } : {}),
     timings,
     warnings: [...warnings, ...decided.warnings],
     gates: end.gates,

@@ -64,29 +64,43 @@ export async function readState(dir: string): Promise<ReadState> {
 }
 
 /**
- * Records one run's observation: takes the lock, reads the file as it is now, records, writes a temporary
- * file and renames it over. Resolves to a warning when it could not (the run goes on).
+ * Records one run's observation (see updateState). Resolves to a warning when it could not (the run goes on).
  */
 export async function writeState(dir: string, seen: Observation): Promise<string | undefined> {
+  return (await updateState(dir, (state) => recordUsage(state, seen))).warning;
+}
+
+/**
+ * Changes the file: takes the lock, reads the file as it is now, applies `change`, writes a temporary file
+ * and renames it over. Resolves to the state written, or a warning when it could not (the run goes on).
+ */
+export async function updateState(
+  dir: string,
+  change: (state: UsageState) => UsageState,
+): Promise<{ state?: UsageState; warning?: string }> {
   const file = join(dir, STATE_FILE);
   try {
     await mkdir(dir, { recursive: true });
   } catch (error) {
-    return `could not create the state folder ${dir}: ${messageOf(error)}; usage was not recorded`;
+    return {
+      warning: `could not create the state folder ${dir}: ${messageOf(error)}; usage was not recorded`,
+    };
   }
   const lock = await acquireLock(`${file}.lock`);
-  if (typeof lock === 'string') return `${lock}; usage was not recorded this run`;
+  if (typeof lock === 'string') return { warning: `${lock}; usage was not recorded this run` };
   try {
     const current = await readState(dir);
-    if (current.refused) return `${file} is refused (${current.refused}); usage was not recorded`;
-    if (current.foreign) return `${file} is not a usage history of this tool; usage was not recorded`;
-    const next = recordUsage(current.state, seen);
+    if (current.refused)
+      return { warning: `${file} is refused (${current.refused}); usage was not recorded` };
+    if (current.foreign)
+      return { warning: `${file} is not a usage history of this tool; usage was not recorded` };
+    const next = change(current.state);
     try {
       await writeFileAtomic(file, JSON.stringify(next) + '\n');
     } catch (error) {
-      return `could not write the usage history ${file}: ${messageOf(error)}`;
+      return { warning: `could not write the usage history ${file}: ${messageOf(error)}` };
     }
-    return undefined;
+    return { state: next };
   } finally {
     await lock.release();
   }

@@ -5,6 +5,7 @@
 // candidate. So a missing, foreign or corrupt file costs ordering quality, never safety.
 
 import type { ContainerInfo, ImageInfo } from '../types';
+import { findRefetches, MAX_REMOVED, MAX_SAMPLES, TREND_WINDOW_MS, type Refetch } from './trend';
 
 export const STATE_FORMAT = 'safe-docker-prune/usage';
 export const STATE_VERSION = 1;
@@ -18,9 +19,35 @@ export interface ImageUsage {
   lastUsedMs?: number;
 }
 
+/** The measured filesystem as one run found it: at its start, and after its prune. */
+export interface DiskSample {
+  ms: number;
+  /** The path measured: a sample of another path starts the series again. */
+  path: string;
+  freeBytes: number;
+  freeInodes: number;
+  afterMs?: number;
+  freeBytesAfter?: number;
+  freeInodesAfter?: number;
+}
+
+/** An image this tool removed, remembered for the re-fetch window. */
+export interface RemovedImage {
+  ms: number;
+  /** What its removal freed (the plan's exact estimate), else its size. */
+  bytes: number;
+  tags: string[];
+}
+
 export interface DaemonUsage {
   updatedMs: number;
   images: Record<string, ImageUsage>;
+  /** Oldest first, within TREND_WINDOW_MS, of one path. */
+  disk?: DiskSample[];
+  /** By image ID. */
+  removed?: Record<string, RemovedImage>;
+  /** Removed images seen again, oldest first, within TREND_WINDOW_MS. */
+  refetched?: Refetch[];
 }
 
 export interface UsageState {
@@ -75,9 +102,44 @@ export function parseState(text: string): {
         ? { firstSeenMs: first, lastUsedMs: Number(last) }
         : { firstSeenMs: first };
     }
-    daemons[id] = { updatedMs: Number((entry as DaemonUsage)?.updatedMs) || 0, images };
+    daemons[id] = {
+      updatedMs: Number((entry as DaemonUsage)?.updatedMs) || 0,
+      images,
+      ...trendOf(entry as DaemonUsage),
+    };
   }
   return { state: { format: STATE_FORMAT, version: STATE_VERSION, daemons } };
+}
+
+const finite = (...values: unknown[]) => values.every((v) => typeof v === 'number' && Number.isFinite(v));
+const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((t) => typeof t === 'string');
+
+/** The trend parts of a daemon's entry, each record kept only when every number in it is finite. */
+function trendOf(
+  entry: Partial<DaemonUsage> | undefined,
+): Pick<DaemonUsage, 'disk' | 'removed' | 'refetched'> {
+  const disk = (Array.isArray(entry?.disk) ? entry.disk : []).filter(
+    (d: DiskSample) =>
+      typeof d?.path === 'string' &&
+      finite(d.ms, d.freeBytes, d.freeInodes) &&
+      (d.afterMs === undefined || finite(d.afterMs, d.freeBytesAfter, d.freeInodesAfter)),
+  );
+  const removed: Record<string, RemovedImage> = {};
+  const given = entry?.removed && typeof entry.removed === 'object' ? entry.removed : {};
+  for (const [id, r] of Object.entries(given)) {
+    if (finite(r?.ms, r?.bytes) && strings(r.tags)) removed[id] = { ms: r.ms, bytes: r.bytes, tags: r.tags };
+  }
+  const refetched = (Array.isArray(entry?.refetched) ? entry.refetched : []).filter(
+    (r: Refetch) =>
+      typeof r?.id === 'string' &&
+      (r.tag === undefined || typeof r.tag === 'string') &&
+      finite(r.bytes, r.removedMs, r.seenMs),
+  );
+  return {
+    ...(disk.length > 0 ? { disk } : {}),
+    ...(Object.keys(removed).length > 0 ? { removed } : {}),
+    ...(refetched.length > 0 ? { refetched } : {}),
+  };
 }
 
 /** What one run saw of one daemon. */
@@ -88,6 +150,10 @@ export interface Observation {
   /** Images a container (running, stopped or created) refers to now. */
   inUse: string[];
   nowMs: number;
+  /** Each present image's tags, for re-fetches by tag (without them, re-fetches are found by ID only). */
+  tags?: Record<string, string[]>;
+  /** The measured filesystem at the run's start. */
+  disk?: Omit<DiskSample, 'ms'>;
 }
 
 /**
@@ -105,11 +171,83 @@ export function recordUsage(state: UsageState, seen: Observation): UsageState {
     const last = Math.max(old?.lastUsedMs ?? -Infinity, inUse.has(id) ? seen.nowMs : -Infinity);
     images[id] = Number.isFinite(last) ? { firstSeenMs, lastUsedMs: last } : { firstSeenMs };
   }
-  const daemons = { ...state.daemons, [seen.daemonId]: { updatedMs: seen.nowMs, images } };
+  const entry: DaemonUsage = {
+    updatedMs: seen.nowMs,
+    images,
+    ...recordTrend(state.daemons[seen.daemonId], seen),
+  };
+  return withDaemon(state, seen.daemonId, entry);
+}
+
+/** `state` with `entry` as the daemon's, the most recently updated MAX_DAEMONS kept. */
+function withDaemon(state: UsageState, daemonId: string, entry: DaemonUsage): UsageState {
+  const daemons = { ...state.daemons, [daemonId]: entry };
   const kept = Object.entries(daemons)
     .sort(([, a], [, b]) => b.updatedMs - a.updatedMs)
     .slice(0, MAX_DAEMONS);
   return { format: STATE_FORMAT, version: STATE_VERSION, daemons: Object.fromEntries(kept) };
+}
+
+const recent = (ms: number, nowMs: number) => nowMs - ms <= TREND_WINDOW_MS;
+
+/**
+ * The trend after a run's start: its disk sample appended (a new path starts the series again), the
+ * removed images it sees again moved to the re-fetched, everything older than the window dropped.
+ */
+function recordTrend(
+  old: DaemonUsage | undefined,
+  seen: Observation,
+): Omit<DaemonUsage, 'updatedMs' | 'images'> {
+  const removed = Object.fromEntries(
+    Object.entries(old?.removed ?? {}).filter(([, r]) => recent(r.ms, seen.nowMs)),
+  );
+  const present = new Map(seen.images.map((id) => [id, seen.tags?.[id] ?? []]));
+  const { found, still } = findRefetches(removed, present, seen.nowMs);
+  const refetched = [...(old?.refetched ?? []), ...found]
+    .filter((r) => recent(r.seenMs, seen.nowMs))
+    .slice(-MAX_REMOVED);
+  let disk = (old?.disk ?? []).filter(
+    (d) => recent(d.ms, seen.nowMs) && (!seen.disk || d.path === seen.disk.path),
+  );
+  if (seen.disk) disk = [...disk, { ms: seen.nowMs, ...seen.disk }].slice(-MAX_SAMPLES);
+  return {
+    ...(disk.length > 0 ? { disk } : {}),
+    ...(Object.keys(still).length > 0 ? { removed: still } : {}),
+    ...(refetched.length > 0 ? { refetched } : {}),
+  };
+}
+
+/** What a prune did, for the history: the images it removed, and the filesystem after. */
+export interface Removals {
+  daemonId: string;
+  /** The run's start (its observation's `nowMs`), which names its disk sample. */
+  startMs: number;
+  nowMs: number;
+  removed: (RemovedImage & { id: string })[];
+  diskAfter?: { freeBytes: number; freeInodes: number };
+}
+
+/** `state` with a prune's removals remembered (the newest MAX_REMOVED) and its disk sample completed. */
+export function recordRemovals(state: UsageState, done: Removals): UsageState {
+  const old = state.daemons[done.daemonId];
+  if (!old) return state;
+  const removed = { ...(old.removed ?? {}) };
+  for (const { id, ...r } of done.removed) removed[id] = r;
+  const kept = Object.entries(removed)
+    .sort(([, a], [, b]) => b.ms - a.ms)
+    .slice(0, MAX_REMOVED);
+  const after = done.diskAfter;
+  const disk = (old.disk ?? []).map((d) =>
+    d.ms === done.startMs && after
+      ? { ...d, afterMs: done.nowMs, freeBytesAfter: after.freeBytes, freeInodesAfter: after.freeInodes }
+      : d,
+  );
+  const entry: DaemonUsage = {
+    ...old,
+    ...(disk.length > 0 ? { disk } : {}),
+    ...(kept.length > 0 ? { removed: Object.fromEntries(kept) } : {}),
+  };
+  return withDaemon(state, done.daemonId, entry);
 }
 
 /**

@@ -40,7 +40,39 @@ export function buildReport(facts: RunFacts, rows: ImageRow[]) {
       ? { ...facts.plan.buildCache, result: facts.buildCacheResult ?? null }
       : null,
     budget: facts.plan.budget ?? null,
+    trend: trendOf(facts),
     timings: facts.timings,
+  };
+}
+
+/** The report's `trend`: the disk forecast (null until the history has two runs) and the re-fetches. */
+function trendOf({ trend }: RunFacts) {
+  if (!trend) return null;
+  const f = trend.forecast;
+  return {
+    forecast: f
+      ? {
+          samples: f.samples,
+          spanSeconds: Math.round(f.spanMs / 1000),
+          bytesPerHour: f.bytesPerHour,
+          secondsToFull: f.msToFull === undefined ? null : Math.round(f.msToFull / 1000),
+          inodesPerHour: f.inodesPerHour,
+          secondsToInodesFull: f.msToInodesFull === undefined ? null : Math.round(f.msToInodesFull / 1000),
+        }
+      : null,
+    refetched: {
+      windowSeconds: trend.refetch.windowMs / 1000,
+      count: trend.refetch.count,
+      bytes: trend.refetch.bytes,
+      foundThisRun: trend.refetch.newCount,
+      recent: trend.refetch.recent.map((r) => ({
+        id: r.id,
+        tag: r.tag ?? null,
+        bytes: r.bytes,
+        removedAt: new Date(r.removedMs).toISOString(),
+        seenAt: new Date(r.seenMs).toISOString(),
+      })),
+    },
   };
 }
 

@@ -26,6 +26,13 @@ export interface MetricsPass {
   budgetMet?: boolean;
   /** With a budget: bytes it lacks even after every allowed removal. */
   budgetShortfallBytes?: number;
+  /** The forecast: seconds until the disk (inodes) is full, Infinity when not filling; its sample count. */
+  secondsToFull?: number;
+  secondsToInodesFull?: number;
+  forecastSamples?: number;
+  /** Images removed by this tool and seen again within the window, and the bytes their removals freed. */
+  refetchedImages?: number;
+  refetchedBytes?: number;
 }
 
 /** How a pass ran, beside what it did: its inputs, whether it succeeded, when it ended, how long it took. */
@@ -71,8 +78,30 @@ export function metricsOf(
     inodesFreeAfter: facts?.inodesFreeAfter,
     budgetMet: budget && (budget.metAfterPrune ?? budget.metAtStart),
     budgetShortfallBytes: budget?.shortfallBytes,
+    ...trendMetrics(facts),
   };
 }
+
+function trendMetrics(facts: RunFacts | undefined): Partial<MetricsPass> {
+  const trend = facts?.trend;
+  if (!trend) return {};
+  const f = trend.forecast;
+  const seconds = (ms: number | undefined) => (ms === undefined ? Infinity : Math.round(ms / 1000));
+  return {
+    ...(f
+      ? {
+          secondsToFull: seconds(f.msToFull),
+          secondsToInodesFull: seconds(f.msToInodesFull),
+          forecastSamples: f.samples,
+        }
+      : {}),
+    refetchedImages: trend.refetch.count,
+    refetchedBytes: trend.refetch.bytes,
+  };
+}
+
+/** A sample value as the text format writes it (+Inf for a disk that is not filling). */
+const value = (n: number) => (n === Infinity ? '+Inf' : String(n));
 
 /** A label value escaped as the text format wants it. */
 function label(value: string): string {
@@ -92,7 +121,7 @@ export function renderMetrics(pass: MetricsPass, previous = ''): string {
     const present = samples.filter((s): s is [string, number] => s[1] !== undefined);
     if (present.length === 0) return;
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, value] of present) out.push(`${name}{${labels}} ${value}`);
+    for (const [labels, n] of present) out.push(`${name}{${labels}} ${value(n)}`);
   };
   const mode = `mode="${label(pass.mode)}"`;
   metric('safe_docker_prune_success', 'gauge', 'Whether the last pass succeeded (1) or failed (0).', [
@@ -142,6 +171,7 @@ export function renderMetrics(pass: MetricsPass, previous = ''): string {
     'Bytes the disk budget lacks after every allowed removal.',
     [[d, pass.budgetShortfallBytes]],
   );
+  trendMetricLines(pass, d, metric);
   metric('safe_docker_prune_duration_seconds', 'gauge', 'How long the last pass took.', [
     [d, Math.round(pass.durationMs) / 1000],
   ]);
@@ -150,4 +180,34 @@ export function renderMetrics(pass: MetricsPass, previous = ''): string {
     [d, pass.ok ? Math.floor(pass.endedMs / 1000) : carried === undefined ? undefined : Number(carried)],
   ]);
   return out.join('\n') + '\n';
+}
+
+type Emit = (name: string, type: string, help: string, samples: [string, number | undefined][]) => void;
+
+/** The forecast's and the re-fetches' metrics. */
+function trendMetricLines(pass: MetricsPass, d: string, metric: Emit) {
+  metric(
+    'safe_docker_prune_disk_full_seconds',
+    'gauge',
+    'Seconds until the disk is full at the rate it filled between recent runs (+Inf: not filling), by resource.',
+    [
+      [`${d},resource="bytes"`, pass.secondsToFull],
+      [`${d},resource="inodes"`, pass.secondsToInodesFull],
+    ],
+  );
+  metric('safe_docker_prune_disk_forecast_samples', 'gauge', 'Runs the disk forecast rests on.', [
+    [d, pass.forecastSamples],
+  ]);
+  metric(
+    'safe_docker_prune_refetched_images',
+    'gauge',
+    'Images this tool removed that were pulled or built again within 7 days.',
+    [[d, pass.refetchedImages]],
+  );
+  metric(
+    'safe_docker_prune_refetched_bytes',
+    'gauge',
+    'Bytes the removals of the re-fetched images freed (downloaded or built again).',
+    [[d, pass.refetchedBytes]],
+  );
 }

@@ -1,6 +1,7 @@
 // The job summary, as a pure function of the run's facts. Tables are HTML with every user-controlled
 // string entity-escaped on one line, so tags, labels and names cannot change the summary's structure.
 
+import { trendLines } from './trend-lines';
 import { snapshotsInLayersSize } from '../policy/estimate';
 import { neutralise } from '../text';
 import type { GateResult } from '../types';
@@ -153,6 +154,7 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
       ...diskChart(facts, s),
       ...estimateSection(facts, s),
       ...(s.budget ? budgetSection(s.budget, s.prune) : []),
+      ...trendSection(facts),
       ...warningSection(facts.warnings, s.failed),
       ...removedSection(s, facts.nowMs),
       otherImagesSection(s.others, facts.nowMs),
@@ -187,6 +189,12 @@ export function diskChart(facts: RunFacts, s: Sections): string[] {
       '```',
     ].join('\n'),
   ];
+}
+
+/** The disk forecast and the re-fetches (src/report/trend-lines.ts). */
+function trendSection(facts: RunFacts): string[] {
+  const lines = trendLines(facts.trend);
+  return lines.length > 0 ? ['### Disk trend', lines.map(escapeHtml).join('<br>\n')] : [];
 }
 
 /** The title, the headline, the daemon, the runner images, why the run fails and the gates. */

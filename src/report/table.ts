@@ -8,6 +8,7 @@ import { formatAge, formatBytes, shortId } from './format';
 import type { ImageRow } from './rows';
 import { buildCacheSentence, sectionsOf, UNIQUE_NOTE, type Sections } from './sections';
 import { neutralise as plain } from '../text';
+import { trendLines } from './trend-lines';
 
 function columns(headers: string[], rows: string[][], limit: number): string[] {
   const shown = rows.slice(0, limit);
@@ -32,6 +33,7 @@ export function renderTable(facts: RunFacts, rows: ImageRow[], limit = 200): str
     [
       ...headLines(facts, s),
       ...(s.budget ? budgetSection(s.budget, s.prune, limit) : []),
+      ...trendSection(facts),
       ...imageLines(s, facts.nowMs, limit),
       ...objectLines(s, limit),
     ].join('\n') + '\n'
@@ -50,6 +52,12 @@ function headLines(facts: RunFacts, s: Sections): string[] {
     ...(facts.failures ?? []).map((failure) => `FAILED: ${plain(failure)}`),
     ...facts.warnings.map((warning) => `warning: ${plain(warning)}`),
   ];
+}
+
+/** The disk forecast and the re-fetches. */
+function trendSection(facts: RunFacts): string[] {
+  const lines = trendLines(facts.trend);
+  return lines.length > 0 ? ['', 'Disk trend', ...lines.map((line) => `  ${plain(line)}`)] : [];
 }
 
 /** The budget's lines, and its removals in order. */
