@@ -47,6 +47,7 @@ describe('readInputs defaults', () => {
       olderThan: undefined,
       protect: [],
       keepRecent: 2,
+      keepRecentBy: 'created',
       minAgeMs: 3_600_000,
       runnerImagesMinAgeMs: 6 * 3_600_000,
       dockerHost: undefined,
@@ -328,6 +329,22 @@ describe('keep-recent', () => {
       'keep-recent',
       value,
       'is not a whole number of 0 or more',
+    ),
+  );
+});
+
+describe('keep-recent-by', () => {
+  it('is created by default, or used', () => {
+    expect(read({}).keepRecentBy).toBe('created');
+    expect(read({ 'keep-recent-by': 'used' }).keepRecentBy).toBe('used');
+  });
+
+  it.each(['deployed', 'Used', 'created,used'])('rejects %s', (value) =>
+    expectInputError(
+      () => read({ 'keep-recent-by': value }),
+      'keep-recent-by',
+      value,
+      'is not one of: created, used',
     ),
   );
 });

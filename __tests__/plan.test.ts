@@ -205,6 +205,55 @@ describe('planRemovals: one decision and reason per image', () => {
   });
 });
 
+describe('keep-recent-by: used keeps what was deployed, however many builds came after it', () => {
+  // Deployed: v1 (a container used it 3 days ago, now gone) and v2 (used 5 days ago); v3 and v4 are
+  // newer builds that never ran. tools/ci never ran at all.
+  const v1 = image(['shop/web:v1'], 30);
+  const v2 = image(['shop/web:v2'], 20);
+  const v3 = image(['shop/web:v3'], 10);
+  const v4 = image(['shop/web:v4'], 5);
+  const ci1 = image(['tools/ci:1'], 9);
+  const ci2 = image(['tools/ci:2'], 8);
+  const inv = inventory([v1, v2, v3, v4, ci1, ci2]);
+  const lastUse = new Map([
+    [v1.id, NOW - 3 * DAY_MS],
+    [v2.id, NOW - 5 * DAY_MS],
+  ]);
+
+  it('ranks by last use by a container; never used ones after, newest first', () => {
+    expect(decisionsOf(inv, { keepRecent: 1, keepRecentBy: 'used', lastUse })).toEqual({
+      'shop/web:v1': 'keep:keep-recent',
+      'shop/web:v2': 'remove:remove',
+      'shop/web:v3': 'remove:remove',
+      'shop/web:v4': 'remove:remove',
+      'tools/ci:1': 'remove:remove',
+      'tools/ci:2': 'keep:keep-recent',
+    });
+    expect(decisionsOf(inv, { keepRecent: 3, keepRecentBy: 'used', lastUse })).toMatchObject({
+      'shop/web:v1': 'keep:keep-recent',
+      'shop/web:v2': 'keep:keep-recent',
+      'shop/web:v3': 'remove:remove',
+      'shop/web:v4': 'keep:keep-recent',
+    });
+    const plan = planRemovals(inv, policy({ keepRecent: 1, keepRecentBy: 'used', lastUse }), NOW);
+    expect(plan.images.find((d) => d.image === v1)?.detail).toBe(
+      '#1 most recently used of shop/web (keep-recent 1, by last use by a container, then creation)',
+    );
+    expect(plan.images.find((d) => d.image === ci2)?.detail).toBe(
+      '#1 newest of tools/ci (keep-recent 1, by last use by a container, then creation)',
+    );
+  });
+
+  it('created (the default) keeps the newest builds, and the deployed image goes', () => {
+    for (const p of [{ keepRecentBy: 'created' as const, lastUse }, {}]) {
+      expect(decisionsOf(inv, { keepRecent: 1, ...p })).toMatchObject({
+        'shop/web:v1': 'remove:remove',
+        'shop/web:v4': 'keep:keep-recent',
+      });
+    }
+  });
+});
+
 describe('legacy-builder parents', () => {
   // base:1 <- p1 (untagged) <- p2 (untagged) <- app:1 ; p1 <- q (untagged) <- app:2 (in use)
   const base = image(['base:1'], 10, [['b', 100]]);

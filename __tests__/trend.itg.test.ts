@@ -80,6 +80,16 @@ describeDocker(
         expect(second.summary).toMatch(/Disk forecast: full in about \d+h at 4\d\.\d+ MB\/h/);
         expect(second.summary).toContain('from 2 runs over 1h');
 
+        // The planted file is space the daemon does not account for: the data root is a filesystem of its
+        // own, so its used bytes are the filesystem's; the daemon's figures did not move.
+        const u1 = first.report.disk.unaccounted;
+        const u2 = second.report.disk.unaccounted;
+        expect(u1).toMatchObject({ path: daemon.dataRoot, method: 'filesystem', complete: true });
+        expect(u2.accountedBytes).toBe(u1.accountedBytes);
+        expect(u2.unaccountedBytes - u1.unaccountedBytes).toBeGreaterThanOrEqual(40 * MB);
+        expect(u2.unaccountedBytes - u1.unaccountedBytes).toBeLessThan(41 * MB);
+        expect(second.summary).toMatch(/Not accounted for by the daemon under \S+: 4\d\.\d+ MB/);
+
         // The command's metrics file carries it for Prometheus (a third run: three samples).
         const metrics = join(stateDir, 'sdp.prom');
         const cli = spawn(
@@ -99,6 +109,8 @@ describeDocker(
         expect(text).toMatch(/^safe_docker_prune_disk_full_seconds\{daemon="[^"]+",resource="bytes"\} \d+$/m);
         expect(text).toMatch(/^safe_docker_prune_disk_forecast_samples\{daemon="[^"]+"\} 3$/m);
         expect(text).toMatch(/^safe_docker_prune_refetched_images\{daemon="[^"]+"\} 0$/m);
+        const unaccounted = /^safe_docker_prune_unaccounted_bytes\{daemon="[^"]+"\} (\d+)$/m.exec(text);
+        expect(Number(unaccounted?.[1])).toBeGreaterThanOrEqual(40 * MB);
       } finally {
         rmSync(planted, { force: true });
       }

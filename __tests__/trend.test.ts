@@ -1,6 +1,11 @@
 // The disk forecast and the re-fetch count as pure functions of the usage history, how a run's start and
 // its prune record them, and how the report, the metrics, the summary and the table show them.
-import { describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { unaccountedOf, usedUnder } from '../src/engine/unaccounted';
 import { forecastOf, findRefetches, refetchSummary, TREND_WINDOW_MS, type Trend } from '../src/policy/trend';
 import {
   emptyState,
@@ -247,5 +252,56 @@ describe('the trend in the report, the metrics, the summary and the table', () =
     );
     expect(renderSummary(facts, [])).toContain('### Disk trend\n\nDisk forecast: full in about 9h');
     expect(renderTable(facts, [])).toContain('Disk trend\n  Disk forecast: full in about 9h');
+  });
+});
+
+describe('usedUnder: what the disk holds under the data root', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sdp-used-'));
+    mkdirSync(join(dir, 'a', 'b'), { recursive: true });
+    writeFileSync(join(dir, 'a', 'one'), Buffer.alloc(300_000, 1));
+    writeFileSync(join(dir, 'a', 'b', 'two'), Buffer.alloc(100_000, 2));
+    linkSync(join(dir, 'a', 'one'), join(dir, 'hardlink'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('sums allocated blocks as du -sx does, a hard-linked file once', async () => {
+    const used = await usedUnder(dir, { walk: true });
+    const du = Number(execFileSync('du', ['-sxB1', dir], { encoding: 'utf8' }).split('\t')[0]);
+    expect(used).toEqual({ path: dir, method: 'walk', usedBytes: du, complete: true });
+    expect(du).toBeGreaterThanOrEqual(400_000);
+    expect(du).toBeLessThan(700_000);
+  });
+
+  it('stops at its bound and says the figure is a lower bound; walks only when asked', async () => {
+    const cut = await usedUnder(dir, { walk: true, limit: { ms: 60_000, entries: 2 } });
+    expect(cut).toMatchObject({ method: 'walk', complete: false });
+    expect(await usedUnder(dir, { walk: false })).toEqual({
+      path: dir,
+      why: 'it shares its filesystem with other files, and its files are summed only in a run with a budget',
+    });
+    expect(await usedUnder(join(dir, 'missing'), { walk: true })).toEqual({
+      path: join(dir, 'missing'),
+      why: 'it could not be read (ENOENT)',
+    });
+  });
+
+  it('is the difference from the daemon’s figures in the report and the metrics', () => {
+    const u = unaccountedOf(
+      { path: '/var/lib/docker', method: 'filesystem', usedBytes: 33e9, complete: true },
+      { layers: 12e9, containers: 0.4e9, volumes: 0.2e9, buildCache: 0 },
+    );
+    expect(u.accountedBytes).toBe(12.6e9);
+    expect(u.unaccountedBytes).toBeCloseTo(20.4e9, -3);
+    const facts = factsOf(planOf([], 0), T0, { unaccounted: u });
+    expect(buildReport(facts, []).disk.unaccounted).toEqual(u);
+    const run = { inputs: { mode: 'report' as const }, ok: true, endedMs: T0, durationMs: 1 };
+    expect(renderMetrics(metricsOf({ facts }, run))).toContain(
+      `safe_docker_prune_unaccounted_bytes{daemon="unix:///x.sock"} ${u.unaccountedBytes}\n`,
+    );
+    expect(renderTable(facts, [])).toContain(
+      'Not accounted for by the daemon under /var/lib/docker: 20.4 GB (33.0 GB used, its own filesystem; the daemon counts 12.6 GB)',
+    );
   });
 });

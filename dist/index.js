@@ -29933,6 +29933,12 @@ const INPUT_SPECS = [
         help: 'per repository, the N newest images stay (rollback)',
     },
     {
+        name: 'keep-recent-by',
+        default: 'created',
+        values: 'created|used',
+        help: 'keep-recent ranks by creation, or by last use by a container (what was deployed)',
+    },
+    {
         name: 'docker-host',
         default: '',
         values: 'unix://PATH|tcp://HOST:PORT|ssh://USER@HOST',
@@ -30090,6 +30096,7 @@ function envNameOf(input) {
     return `SAFE_DOCKER_PRUNE_${input.toUpperCase().replace(/-/g, '_')}`;
 }
 const MODES = ['report', 'prune'];
+const KEEP_RECENT_BY = ['created', 'used'];
 const SCOPES = ['none', 'dangling', 'unused'];
 const CONTAINER_SCOPES = ['none', 'stopped'];
 const NETWORK_SCOPES = ['none', 'unused'];
@@ -30386,6 +30393,7 @@ function readInputs(get, env, nowMs = Date.now()) {
         olderThan: olderThan ? parseAgeLimit('older-than', olderThan) : undefined,
         protect: parseProtect(get('protect')),
         keepRecent: parseKeepRecent(read('keep-recent')),
+        keepRecentBy: oneOf('keep-recent-by', read('keep-recent-by'), KEEP_RECENT_BY, 'created'),
         minAgeMs: parseMinAge('min-age', read('min-age'), '1h'),
         runnerImagesMinAgeMs: parseMinAge('runner-images-min-age', read('runner-images-min-age'), '6h'),
         dockerHost: host
@@ -31358,6 +31366,23 @@ function trendLines(trend) {
             : ' (images this tool removed that came back)'));
     return lines;
 }
+/** The data root's space the daemon does not account for, as one line; none when it is not on this machine. */
+function unaccountedLines(u) {
+    if (!u)
+        return [];
+    if ('why' in u)
+        return [`Not accounted for by the daemon under ${u.path}: not measured (${u.why})`];
+    const how = u.method === 'filesystem'
+        ? 'its own filesystem'
+        : u.complete
+            ? 'its files summed'
+            : 'the files summed before the walk stopped at its bound: at least';
+    return [
+        `Not accounted for by the daemon under ${u.path}: ${formatBytes(u.unaccountedBytes)} ` +
+            `(${formatBytes(u.usedBytes)} used, ${how}; the daemon counts ${formatBytes(u.accountedBytes)}): ` +
+            "logs, orphaned layers, the daemon's own files and files others put there; never removed",
+    ];
+}
 
 ;// CONCATENATED MODULE: ./src/text.ts
 // Text from the daemon or from images (tags, labels, names, error messages) made safe for every place it
@@ -31568,7 +31593,7 @@ function diskChart(facts, s) {
 }
 /** The disk forecast and the re-fetches (src/report/trend-lines.ts). */
 function trendSection(facts) {
-    const lines = trendLines(facts.trend);
+    const lines = [...trendLines(facts.trend), ...unaccountedLines(facts.unaccounted)];
     return lines.length > 0 ? ['### Disk trend', lines.map(escapeHtml).join('<br>\n')] : [];
 }
 /** The title, the headline, the daemon, the runner images, why the run fails and the gates. */
@@ -32445,7 +32470,8 @@ const keepImage = (reason, detail) => ({
 function planImages(images, containers, policy, cutoffMs, nowMs, services = []) {
     const byId = new Map(images.map((image) => [image.id, image]));
     const arrival = (image) => arrivalOf(image, policy.firstSeen, nowMs);
-    const { ranks: recent, clocks } = newestPerRepository(images, policy.keepRecent, arrival);
+    const byUse = policy.keepRecentBy === 'used' ? (policy.lastUse ?? new Map()) : undefined;
+    const { ranks: recent, clocks } = newestPerRepository(images, policy.keepRecent, arrival, byUse);
     const context = {
         policy,
         cutoffMs,
@@ -32584,9 +32610,10 @@ function removalDetail(scope, image) {
  * detail saying where they rank, and the clock that ranked each repository. Images are ranked by creation
  * time, then by arrival on this host; where creation times say nothing (reproducible-build stamps, see
  * rankingClock) by arrival, then creation. Never by ID: images tied with the last one kept on both
- * clocks are kept too, since nothing tells which of them is newer.
+ * clocks are kept too, since nothing tells which of them is newer. With `byUse` (`keep-recent-by: used`),
+ * the images a container used most recently rank first, the never used after them by those clocks.
  */
-function newestPerRepository(images, count, arrival) {
+function newestPerRepository(images, count, arrival, byUse) {
     const ranks = new Map();
     const clocks = {};
     if (count <= 0)
@@ -32605,18 +32632,23 @@ function newestPerRepository(images, count, arrival) {
         clocks[displayRepository(repository)] = clock;
         const keyOf = (image) => {
             const arrived = arrival(image).ms;
-            return clock === 'created' ? [image.createdMs, arrived] : [arrived, image.createdMs];
+            const key = clock === 'created' ? [image.createdMs, arrived] : [arrived, image.createdMs];
+            return byUse ? [byUse.get(image.id) ?? 0, ...key] : key;
         };
         const keyed = members.map((image) => ({ image, key: keyOf(image) }));
-        keyed.sort((a, b) => b.key[0] - a.key[0] || b.key[1] - a.key[1]);
+        const order = (a, b) => b.reduce((d, x, i) => d || x - a[i], 0);
+        keyed.sort((a, b) => order(a.key, b.key));
         const last = keyed[Math.min(count, keyed.length) - 1].key;
+        const by = byUse
+            ? `by last use by a container, then ${clock === 'created' ? 'creation' : 'arrival'}`
+            : clock === 'created'
+                ? 'by creation, then arrival'
+                : 'by arrival on this host: their creation times are all alike or before 2000';
         keyed.forEach(({ image, key }, i) => {
-            const tied = i >= count && key[0] === last[0] && key[1] === last[1];
+            const tied = i >= count && order(key, last) === 0;
             if ((i < count || tied) && !ranks.has(image.id)) {
-                const by = clock === 'created'
-                    ? 'by creation, then arrival'
-                    : 'by arrival on this host: their creation times are all alike or before 2000';
-                ranks.set(image.id, `#${tied ? count : i + 1} newest of ${displayRepository(repository)} (keep-recent ${count}, ${by}${tied ? ', tied' : ''})`);
+                const what = byUse && (byUse.get(image.id) ?? 0) > 0 ? 'most recently used' : 'newest';
+                ranks.set(image.id, `#${tied ? count : i + 1} ${what} of ${displayRepository(repository)} (keep-recent ${count}, ${by}${tied ? ', tied' : ''})`);
             }
         });
     }
@@ -35504,11 +35536,19 @@ function recordRemovals(state, done) {
     return withDaemon(state, done.daemonId, entry);
 }
 /**
- * When each image was last used, epoch ms: the latest of the history's last use, its containers'
- * created, started and finished times (a running container: now) and when it was last tagged.
- * Times in the future (a clock that jumped, a hand-edited file) count as now.
+ * When each image was last used, epoch ms: the latest of its last use by a container (containerUseTimes)
+ * and when it was last tagged.
  */
 function lastUsedTimes(images, containers, history, nowMs) {
+    return containerUseTimes(images, containers, history, nowMs, true);
+}
+/**
+ * When a container last used each image, epoch ms (0: never seen used): the latest of the history's last
+ * use and its containers' created, started and finished times (a running container: now); with
+ * `tagged`, also when it was last tagged. Times in the future (a clock that jumped, a hand-edited file)
+ * count as now.
+ */
+function containerUseTimes(images, containers, history, nowMs, tagged = false) {
     const times = new Map();
     const bump = (id, ms) => {
         if (ms === undefined || !Number.isFinite(ms) || ms <= 0)
@@ -35518,7 +35558,8 @@ function lastUsedTimes(images, containers, history, nowMs) {
     for (const image of images) {
         times.set(image.id, 0);
         bump(image.id, history?.images[image.id]?.lastUsedMs);
-        bump(image.id, image.lastTagMs);
+        if (tagged)
+            bump(image.id, image.lastTagMs);
     }
     for (const c of containers) {
         if (!times.has(c.imageId))
@@ -35640,6 +35681,104 @@ async function acquireLock(file) {
         case 'busy':
             return `the usage history is locked by another run (${file})`;
     }
+}
+
+;// CONCATENATED MODULE: ./src/engine/unaccounted.ts
+// Space under the data root that the daemon does not account for: the filesystem's used bytes there beside
+// the daemon's own figures (layers, containers' writable layers, volumes, build cache). The rest is logs,
+// orphaned layers, the daemon's databases and files others put there: reported, never deleted.
+//
+// Where the data root is a filesystem of its own (a mount point), its used bytes are the filesystem's
+// (statfs, no permission needed). Elsewhere the folder is walked, as `du -sx` does (allocated blocks, each
+// hard-linked file once, not crossing into other filesystems), within a bound of time and entries: the
+// runner's account cannot read the data root, and a huge one is not walked whole on every run.
+
+
+
+const WALK_LIMIT = { ms: 2000, entries: 500_000 };
+/**
+ * What the filesystem uses under `path`, or why it cannot be known from here. A folder that is not a
+ * filesystem of its own is walked only when `walk` is set (a run with a budget, whose disk matters).
+ */
+async function usedUnder(path, { walk: mayWalk, limit = WALK_LIMIT }) {
+    try {
+        if (isMountPoint(path)) {
+            const fs = await (0,promises_namespaceObject.statfs)(path);
+            return { path, method: 'filesystem', usedBytes: (fs.blocks - fs.bfree) * fs.bsize, complete: true };
+        }
+        if (!mayWalk) {
+            return {
+                path,
+                why: 'it shares its filesystem with other files, and its files are summed only in a run with a budget',
+            };
+        }
+        return { path, method: 'walk', ...walk(path, limit) };
+    }
+    catch (error) {
+        const code = error.code;
+        return {
+            path,
+            why: code === 'EACCES' || code === 'EPERM'
+                ? 'this account cannot read the data root (run as root to measure it)'
+                : `it could not be read (${code ?? 'error'})`,
+        };
+    }
+}
+/** The daemon's figures beside what the disk holds. */
+function unaccountedOf(used, usage) {
+    const accountedBytes = usage.layers + usage.containers + usage.volumes + usage.buildCache;
+    return { ...used, accountedBytes, unaccountedBytes: used.usedBytes - accountedBytes };
+}
+function isMountPoint(path) {
+    const parent = (0,external_node_path_namespaceObject.dirname)(path);
+    return parent === path || (0,external_node_fs_namespaceObject.statSync)(path).dev !== (0,external_node_fs_namespaceObject.statSync)(parent).dev;
+}
+/** `du -sx`: allocated bytes of everything under `root` on its filesystem, hard links once, bounded. */
+function walk(root, limit) {
+    const deadline = Date.now() + limit.ms;
+    const top = (0,external_node_fs_namespaceObject.lstatSync)(root);
+    const seen = new Set();
+    let usedBytes = top.blocks * 512;
+    let entries = 0;
+    let complete = true;
+    const folders = [root];
+    while (folders.length > 0) {
+        const folder = folders.pop();
+        let dir;
+        try {
+            dir = (0,external_node_fs_namespaceObject.opendirSync)(folder);
+        }
+        catch (error) {
+            if (folder === root)
+                throw error;
+            complete = false; // an unreadable folder is left out, as du reports and goes on: a lower bound
+            continue;
+        }
+        try {
+            for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
+                if (++entries > limit.entries || (entries % 1024 === 0 && Date.now() > deadline)) {
+                    return { usedBytes, complete: false };
+                }
+                const path = (0,external_node_path_namespaceObject.join)(folder, entry.name);
+                const s = (0,external_node_fs_namespaceObject.lstatSync)(path, { throwIfNoEntry: false });
+                if (!s || s.dev !== top.dev)
+                    continue;
+                if (s.nlink > 1 && !s.isDirectory()) {
+                    const key = `${s.ino}`;
+                    if (seen.has(key))
+                        continue;
+                    seen.add(key);
+                }
+                usedBytes += s.blocks * 512;
+                if (s.isDirectory())
+                    folders.push(path);
+            }
+        }
+        finally {
+            dir.closeSync();
+        }
+    }
+    return { usedBytes, complete };
 }
 
 ;// CONCATENATED MODULE: ./src/history.ts
@@ -35801,6 +35940,7 @@ function diskOf(facts) {
         freeAfter: facts.diskFreeAfter ?? null,
         inodesFreeBefore: facts.inodesFreeBefore ?? null,
         inodesFreeAfter: facts.inodesFreeAfter ?? null,
+        unaccounted: facts.unaccounted ?? null,
         path: facts.diskPlace?.path ?? null,
         holds: facts.diskPlace?.holds ?? null,
         why: facts.diskPlace?.why ?? null,
@@ -35923,6 +36063,7 @@ function buildFailureReport(run) {
 // One pass of the shared engine: daemon check, safety gates, inventory, plan, removal, measurement and
 // the JSON report. Both front doors (the action, src/action.ts, and the command, src/cli.ts) call this
 // and only translate: inputs or flags in, outputs, summary, table or exit codes out.
+
 
 
 
@@ -36178,12 +36319,33 @@ async function diskBefore({ inputs, docker }, inventory) {
     const places = await locateDisk(docker.host, inventory, inputs.dataPath);
     const before = await diskStats(places.measured?.path);
     const dataRootBefore = await diskStats(places.dataRoot?.path);
-    return { places, before, dataRootBefore };
+    return { places, before, dataRootBefore, unaccounted: await unaccountedBefore(inputs, inventory, places) };
+}
+/**
+ * The data root's space the daemon does not account for (src/engine/unaccounted.ts), where the data root
+ * is on this machine and holds the images: not on the containerd store, whose images are in containerd's
+ * root, beside content the daemon's figures count differently.
+ */
+async function unaccountedBefore(inputs, inventory, places) {
+    const root = places.dataRoot ?? (places.measured?.holds === 'data-root' ? places.measured : undefined);
+    if (!root)
+        return undefined;
+    if (inventory.engine.imageStore === 'containerd') {
+        return { path: root.path, why: "on the containerd image store the images are in containerd's root" };
+    }
+    const used = await usedUnder(root.path, { walk: hasBudget(inputs) });
+    return 'why' in used ? used : unaccountedOf(used, inventory.usage);
 }
 function planningOf(inputs, inventory, history, disk, nowMs) {
     return {
         inventory,
-        policy: { ...inputs, firstSeen: firstSeenOf(history.usage) },
+        policy: {
+            ...inputs,
+            firstSeen: firstSeenOf(history.usage),
+            ...(inputs.keepRecentBy === 'used'
+                ? { lastUse: containerUseTimes(inventory.images, inventory.containers, history.usage, nowMs) }
+                : {}),
+        },
         nowMs,
         disk: disk.before,
         lastUsed: lastUsedTimes(inventory.images, inventory.containers, history.usage, nowMs),
@@ -36393,6 +36555,7 @@ function factsOf({ inputs, docker, timings }, end, decided, warnings) {
         inodesFreeBefore: disk.before?.freeInodes,
         inodesFreeAfter: after.disk?.freeInodes,
         diskPlace: disk.places.measured,
+        ...(disk.unaccounted ? { unaccounted: disk.unaccounted } : {}),
         dataRootDisk: disk.places.dataRoot && {
             path: disk.places.dataRoot.path,
             freeBefore: disk.dataRootBefore?.freeBytes,
@@ -36427,7 +36590,9 @@ function timesNeeded(inputs) {
             inputs.minAgeMs > 0 ||
             (inputs.runnerImages === 'unused' && inputs.runnerImagesMinAgeMs > 0) ||
             (inputs.images === 'unused' && inputs.keepRecent > 0),
-        containerTimes: budgeted || (inputs.minAgeMs > 0 && inputs.containers === 'stopped'),
+        containerTimes: budgeted ||
+            (inputs.minAgeMs > 0 && inputs.containers === 'stopped') ||
+            (inputs.keepRecentBy === 'used' && inputs.keepRecent > 0),
     };
 }
 /**

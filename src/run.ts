@@ -15,12 +15,13 @@ import { checkGates } from './engine/gates';
 import { DaemonUnreachableError, InputError, InventoryError, messageOf } from './errors';
 import { measureUsage, takeInventory } from './engine/inventory';
 import { readState } from './engine/state';
+import { unaccountedOf, usedUnder, type NotMeasured, type Unaccounted } from './engine/unaccounted';
 import { recordPrune, recordStart, trendOf, type Recorded } from './history';
 import type { Trend } from './policy/trend';
 import { defaultReportFile, privateDirOf } from './policy/inputs';
 import { budgetMetAfter, daemonUsage, hasBudget, planWithBudget, type BudgetPolicy } from './policy/budget';
 import { durationText, type FirstSeen } from './policy/age';
-import { lastUsedTimes, type DaemonUsage } from './policy/usage';
+import { containerUseTimes, lastUsedTimes, type DaemonUsage } from './policy/usage';
 import { budgetLines } from './report/budget-lines';
 import type { GateReport, RunFacts } from './report/facts';
 import { totalsOf, type Totals } from './report/figures';
@@ -378,13 +379,34 @@ interface Disk {
   places: DiskPlaces;
   before?: DiskStats;
   dataRootBefore?: DiskStats;
+  /** The data root's space the daemon does not account for, or why it is not known; undefined: not local. */
+  unaccounted?: Unaccounted | NotMeasured;
 }
 
 async function diskBefore({ inputs, docker }: Pass, inventory: Inventory): Promise<Disk> {
   const places = await locateDisk(docker.host, inventory, inputs.dataPath);
   const before = await diskStats(places.measured?.path);
   const dataRootBefore = await diskStats(places.dataRoot?.path);
-  return { places, before, dataRootBefore };
+  return { places, before, dataRootBefore, unaccounted: await unaccountedBefore(inputs, inventory, places) };
+}
+
+/**
+ * The data root's space the daemon does not account for (src/engine/unaccounted.ts), where the data root
+ * is on this machine and holds the images: not on the containerd store, whose images are in containerd's
+ * root, beside content the daemon's figures count differently.
+ */
+async function unaccountedBefore(
+  inputs: Inputs,
+  inventory: Inventory,
+  places: DiskPlaces,
+): Promise<Unaccounted | NotMeasured | undefined> {
+  const root = places.dataRoot ?? (places.measured?.holds === 'data-root' ? places.measured : undefined);
+  if (!root) return undefined;
+  if (inventory.engine.imageStore === 'containerd') {
+    return { path: root.path, why: "on the containerd image store the images are in containerd's root" };
+  }
+  const used = await usedUnder(root.path, { walk: hasBudget(inputs) });
+  return 'why' in used ? used : unaccountedOf(used, inventory.usage);
 }
 
 /** What the plan is made of: a plan again after a budgeted prune met its budget sooner is the same. */
@@ -405,7 +427,13 @@ function planningOf(
 ): Planning {
   return {
     inventory,
-    policy: { ...inputs, firstSeen: firstSeenOf(history.usage) },
+    policy: {
+      ...inputs,
+      firstSeen: firstSeenOf(history.usage),
+      ...(inputs.keepRecentBy === 'used'
+        ? { lastUse: containerUseTimes(inventory.images, inventory.containers, history.usage, nowMs) }
+        : {}),
+    },
     nowMs,
     disk: disk.before,
     lastUsed: lastUsedTimes(inventory.images, inventory.containers, history.usage, nowMs),
@@ -689,6 +717,7 @@ function factsOf(
     inodesFreeBefore: disk.before?.freeInodes,
     inodesFreeAfter: after.disk?.freeInodes,
     diskPlace: disk.places.measured,
+    ...(disk.unaccounted ? { unaccounted: disk.unaccounted } : {}),
     dataRootDisk: disk.places.dataRoot && {
       path: disk.places.dataRoot.path,
       freeBefore: disk.dataRootBefore?.freeBytes,
@@ -728,7 +757,10 @@ function timesNeeded(inputs: Inputs): { tagTimes: boolean; containerTimes: boole
       inputs.minAgeMs > 0 ||
       (inputs.runnerImages === 'unused' && inputs.runnerImagesMinAgeMs > 0) ||
       (inputs.images === 'unused' && inputs.keepRecent > 0),
-    containerTimes: budgeted || (inputs.minAgeMs > 0 && inputs.containers === 'stopped'),
+    containerTimes:
+      budgeted ||
+      (inputs.minAgeMs > 0 && inputs.containers === 'stopped') ||
+      (inputs.keepRecentBy === 'used' && inputs.keepRecent > 0),
   };
 }
 

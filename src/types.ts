@@ -37,12 +37,16 @@ export type ProtectRule =
   | { kind: 'id'; entry: string; /** lower-case hex without `sha256:`, 12 to 64 digits */ prefix: string }
   | { kind: 'label'; entry: string; key: string; value?: string };
 
+export type KeepRecentBy = 'created' | 'used';
+
 export interface Inputs {
   mode: Mode;
   images: ImageScope;
   olderThan?: AgeLimit;
   protect: ProtectRule[];
   keepRecent: number;
+  /** What `keep-recent` ranks by: creation (the newest builds), or last use by a container (deployments). */
+  keepRecentBy: KeepRecentBy;
   /**
    * Grace period (`min-age`), ms: an image, container or build-cache record that arrived or was last used
    * this recently is kept (`too-recent`); 0 turns it off.

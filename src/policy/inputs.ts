@@ -9,6 +9,7 @@ import type {
   BuildxBuilderScope,
   ContainerScope,
   ImageScope,
+  KeepRecentBy,
   Inputs,
   Mode,
   NetworkScope,
@@ -75,6 +76,12 @@ export const INPUT_SPECS: readonly InputSpec[] = [
     default: '2',
     values: 'N',
     help: 'per repository, the N newest images stay (rollback)',
+  },
+  {
+    name: 'keep-recent-by',
+    default: 'created',
+    values: 'created|used',
+    help: 'keep-recent ranks by creation, or by last use by a container (what was deployed)',
   },
   {
     name: 'docker-host',
@@ -237,6 +244,7 @@ export function envNameOf(input: string): string {
 }
 
 const MODES: readonly Mode[] = ['report', 'prune'];
+const KEEP_RECENT_BY: readonly KeepRecentBy[] = ['created', 'used'];
 const SCOPES: readonly ImageScope[] = ['none', 'dangling', 'unused'];
 const CONTAINER_SCOPES: readonly ContainerScope[] = ['none', 'stopped'];
 const NETWORK_SCOPES: readonly NetworkScope[] = ['none', 'unused'];
@@ -569,6 +577,7 @@ export function readInputs(
     olderThan: olderThan ? parseAgeLimit('older-than', olderThan) : undefined,
     protect: parseProtect(get('protect')),
     keepRecent: parseKeepRecent(read('keep-recent')),
+    keepRecentBy: oneOf('keep-recent-by', read('keep-recent-by'), KEEP_RECENT_BY, 'created'),
     minAgeMs: parseMinAge('min-age', read('min-age'), '1h'),
     runnerImagesMinAgeMs: parseMinAge('runner-images-min-age', read('runner-images-min-age'), '6h'),
     dockerHost: host

@@ -51,8 +51,11 @@ export type Policy = Pick<Inputs, 'mode' | 'images' | 'olderThan' | 'protect' | 
       | 'volumes'
       | 'runnerImages'
       | 'buildxBuilders'
+      | 'keepRecentBy'
     >
   > & {
+    /** With `keep-recent-by: used`: when a container last used each image (see containerUseTimes), epoch ms. */
+    lastUse?: Map<string, number>;
     /** Candidates a budget does not need (see src/policy/budget.ts). */
     budgetCut?: BudgetCut;
     /** The usage history's first sightings, where an earlier run's history exists (see FirstSeen). */
@@ -421,7 +424,8 @@ function planImages(
 ) {
   const byId = new Map(images.map((image) => [image.id, image]));
   const arrival = (image: ImageInfo) => arrivalOf(image, policy.firstSeen, nowMs);
-  const { ranks: recent, clocks } = newestPerRepository(images, policy.keepRecent, arrival);
+  const byUse = policy.keepRecentBy === 'used' ? (policy.lastUse ?? new Map<string, number>()) : undefined;
+  const { ranks: recent, clocks } = newestPerRepository(images, policy.keepRecent, arrival, byUse);
   const context: ImageContext = {
     policy,
     cutoffMs,
@@ -578,12 +582,14 @@ function removalDetail(scope: Policy['images'], image: ImageInfo): string {
  * detail saying where they rank, and the clock that ranked each repository. Images are ranked by creation
  * time, then by arrival on this host; where creation times say nothing (reproducible-build stamps, see
  * rankingClock) by arrival, then creation. Never by ID: images tied with the last one kept on both
- * clocks are kept too, since nothing tells which of them is newer.
+ * clocks are kept too, since nothing tells which of them is newer. With `byUse` (`keep-recent-by: used`),
+ * the images a container used most recently rank first, the never used after them by those clocks.
  */
 function newestPerRepository(
   images: ImageInfo[],
   count: number,
   arrival: (image: ImageInfo) => { ms: number },
+  byUse?: Map<string, number>,
 ): { ranks: Map<string, string>; clocks: Record<string, 'created' | 'arrival'> } {
   const ranks = new Map<string, string>();
   const clocks: Record<string, 'created' | 'arrival'> = {};
@@ -599,23 +605,27 @@ function newestPerRepository(
   for (const [repository, members] of byRepository) {
     const clock = rankingClock(members);
     clocks[displayRepository(repository)] = clock;
-    const keyOf = (image: ImageInfo): [number, number] => {
+    const keyOf = (image: ImageInfo): number[] => {
       const arrived = arrival(image).ms;
-      return clock === 'created' ? [image.createdMs, arrived] : [arrived, image.createdMs];
+      const key = clock === 'created' ? [image.createdMs, arrived] : [arrived, image.createdMs];
+      return byUse ? [byUse.get(image.id) ?? 0, ...key] : key;
     };
     const keyed = members.map((image) => ({ image, key: keyOf(image) }));
-    keyed.sort((a, b) => b.key[0] - a.key[0] || b.key[1] - a.key[1]);
+    const order = (a: number[], b: number[]) => b.reduce((d, x, i) => d || x - a[i], 0);
+    keyed.sort((a, b) => order(a.key, b.key));
     const last = keyed[Math.min(count, keyed.length) - 1].key;
+    const by = byUse
+      ? `by last use by a container, then ${clock === 'created' ? 'creation' : 'arrival'}`
+      : clock === 'created'
+        ? 'by creation, then arrival'
+        : 'by arrival on this host: their creation times are all alike or before 2000';
     keyed.forEach(({ image, key }, i) => {
-      const tied = i >= count && key[0] === last[0] && key[1] === last[1];
+      const tied = i >= count && order(key, last) === 0;
       if ((i < count || tied) && !ranks.has(image.id)) {
-        const by =
-          clock === 'created'
-            ? 'by creation, then arrival'
-            : 'by arrival on this host: their creation times are all alike or before 2000';
+        const what = byUse && (byUse.get(image.id) ?? 0) > 0 ? 'most recently used' : 'newest';
         ranks.set(
           image.id,
-          `#${tied ? count : i + 1} newest of ${displayRepository(repository)} (keep-recent ${count}, ${by}${tied ? ', tied' : ''})`,
+          `#${tied ? count : i + 1} ${what} of ${displayRepository(repository)} (keep-recent ${count}, ${by}${tied ? ', tied' : ''})`,
         );
       }
     });

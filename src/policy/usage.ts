@@ -251,15 +251,30 @@ export function recordRemovals(state: UsageState, done: Removals): UsageState {
 }
 
 /**
- * When each image was last used, epoch ms: the latest of the history's last use, its containers'
- * created, started and finished times (a running container: now) and when it was last tagged.
- * Times in the future (a clock that jumped, a hand-edited file) count as now.
+ * When each image was last used, epoch ms: the latest of its last use by a container (containerUseTimes)
+ * and when it was last tagged.
  */
 export function lastUsedTimes(
   images: ImageInfo[],
   containers: ContainerInfo[],
   history: DaemonUsage | undefined,
   nowMs: number,
+): Map<string, number> {
+  return containerUseTimes(images, containers, history, nowMs, true);
+}
+
+/**
+ * When a container last used each image, epoch ms (0: never seen used): the latest of the history's last
+ * use and its containers' created, started and finished times (a running container: now); with
+ * `tagged`, also when it was last tagged. Times in the future (a clock that jumped, a hand-edited file)
+ * count as now.
+ */
+export function containerUseTimes(
+  images: ImageInfo[],
+  containers: ContainerInfo[],
+  history: DaemonUsage | undefined,
+  nowMs: number,
+  tagged = false,
 ): Map<string, number> {
   const times = new Map<string, number>();
   const bump = (id: string, ms: number | undefined) => {
@@ -269,7 +284,7 @@ export function lastUsedTimes(
   for (const image of images) {
     times.set(image.id, 0);
     bump(image.id, history?.images[image.id]?.lastUsedMs);
-    bump(image.id, image.lastTagMs);
+    if (tagged) bump(image.id, image.lastTagMs);
   }
   for (const c of containers) {
     if (!times.has(c.imageId)) continue;

@@ -1,5 +1,6 @@
 // The run's facts: what one pass planned, did and measured, the input of every renderer.
 
+import type { NotMeasured, Unaccounted } from '../engine/unaccounted';
 import type { Trend } from '../policy/trend';
 import type {
   DataRootDisk,
@@ -39,6 +40,8 @@ export interface RunFacts {
   diskPlace?: DiskPlace;
   /** The data root's figures when the measured path is on another filesystem (the containerd store's root). */
   dataRootDisk?: DataRootDisk;
+  /** The data root's space the daemon does not account for (src/engine/unaccounted.ts), or why not known. */
+  unaccounted?: Unaccounted | NotMeasured;
   /** The disk forecast and the re-fetches, from the usage history (undefined when it could not be written). */
   trend?: Trend;
   timings: Record<string, number>;

@@ -97,6 +97,7 @@ function diskOf(facts: RunFacts) {
     freeAfter: facts.diskFreeAfter ?? null,
     inodesFreeBefore: facts.inodesFreeBefore ?? null,
     inodesFreeAfter: facts.inodesFreeAfter ?? null,
+    unaccounted: facts.unaccounted ?? null,
     path: facts.diskPlace?.path ?? null,
     holds: facts.diskPlace?.holds ?? null,
     why: facts.diskPlace?.why ?? null,

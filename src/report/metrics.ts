@@ -33,6 +33,8 @@ export interface MetricsPass {
   /** Images removed by this tool and seen again within the window, and the bytes their removals freed. */
   refetchedImages?: number;
   refetchedBytes?: number;
+  /** Bytes used under the data root that the daemon does not account for (a lower bound when not complete). */
+  unaccountedBytes?: number;
 }
 
 /** How a pass ran, beside what it did: its inputs, whether it succeeded, when it ended, how long it took. */
@@ -79,6 +81,9 @@ export function metricsOf(
     budgetMet: budget && (budget.metAfterPrune ?? budget.metAtStart),
     budgetShortfallBytes: budget?.shortfallBytes,
     ...trendMetrics(facts),
+    ...(facts?.unaccounted && !('why' in facts.unaccounted)
+      ? { unaccountedBytes: facts.unaccounted.unaccountedBytes }
+      : {}),
   };
 }
 
@@ -194,6 +199,12 @@ function trendMetricLines(pass: MetricsPass, d: string, metric: Emit) {
       [`${d},resource="bytes"`, pass.secondsToFull],
       [`${d},resource="inodes"`, pass.secondsToInodesFull],
     ],
+  );
+  metric(
+    'safe_docker_prune_unaccounted_bytes',
+    'gauge',
+    'Bytes used under the data root that the daemon does not account for (logs, orphaned layers, other files).',
+    [[d, pass.unaccountedBytes]],
   );
   metric('safe_docker_prune_disk_forecast_samples', 'gauge', 'Runs the disk forecast rests on.', [
     [d, pass.forecastSamples],

@@ -1,7 +1,7 @@
 // The job summary, as a pure function of the run's facts. Tables are HTML with every user-controlled
 // string entity-escaped on one line, so tags, labels and names cannot change the summary's structure.
 
-import { trendLines } from './trend-lines';
+import { trendLines, unaccountedLines } from './trend-lines';
 import { snapshotsInLayersSize } from '../policy/estimate';
 import { neutralise } from '../text';
 import type { GateResult } from '../types';
@@ -193,7 +193,7 @@ export function diskChart(facts: RunFacts, s: Sections): string[] {
 
 /** The disk forecast and the re-fetches (src/report/trend-lines.ts). */
 function trendSection(facts: RunFacts): string[] {
-  const lines = trendLines(facts.trend);
+  const lines = [...trendLines(facts.trend), ...unaccountedLines(facts.unaccounted)];
   return lines.length > 0 ? ['### Disk trend', lines.map(escapeHtml).join('<br>\n')] : [];
 }
 

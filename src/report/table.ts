@@ -8,7 +8,7 @@ import { formatAge, formatBytes, shortId } from './format';
 import type { ImageRow } from './rows';
 import { buildCacheSentence, sectionsOf, UNIQUE_NOTE, type Sections } from './sections';
 import { neutralise as plain } from '../text';
-import { trendLines } from './trend-lines';
+import { trendLines, unaccountedLines } from './trend-lines';
 
 function columns(headers: string[], rows: string[][], limit: number): string[] {
   const shown = rows.slice(0, limit);
@@ -56,7 +56,7 @@ function headLines(facts: RunFacts, s: Sections): string[] {
 
 /** The disk forecast and the re-fetches. */
 function trendSection(facts: RunFacts): string[] {
-  const lines = trendLines(facts.trend);
+  const lines = [...trendLines(facts.trend), ...unaccountedLines(facts.unaccounted)];
   return lines.length > 0 ? ['', 'Disk trend', ...lines.map((line) => `  ${plain(line)}`)] : [];
 }
 

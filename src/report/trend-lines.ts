@@ -1,6 +1,7 @@
 // The disk trend as a person reads it, for the summary and the command's table alike: when the disk will
 // be full at the rate it fills between runs, and what this tool removed that came back.
 
+import type { NotMeasured, Unaccounted } from '../engine/unaccounted';
 import type { Trend } from '../policy/trend';
 import { formatAge, formatBytes } from './format';
 
@@ -36,4 +37,21 @@ export function trendLines(trend: Trend | undefined): string[] {
         : ' (images this tool removed that came back)'),
   );
   return lines;
+}
+
+/** The data root's space the daemon does not account for, as one line; none when it is not on this machine. */
+export function unaccountedLines(u: Unaccounted | NotMeasured | undefined): string[] {
+  if (!u) return [];
+  if ('why' in u) return [`Not accounted for by the daemon under ${u.path}: not measured (${u.why})`];
+  const how =
+    u.method === 'filesystem'
+      ? 'its own filesystem'
+      : u.complete
+        ? 'its files summed'
+        : 'the files summed before the walk stopped at its bound: at least';
+  return [
+    `Not accounted for by the daemon under ${u.path}: ${formatBytes(u.unaccountedBytes)} ` +
+      `(${formatBytes(u.usedBytes)} used, ${how}; the daemon counts ${formatBytes(u.accountedBytes)}): ` +
+      "logs, orphaned layers, the daemon's own files and files others put there; never removed",
+  ];
 }
