@@ -57,6 +57,7 @@ const fullPass: MetricsPass = {
   forecastSamples: 5,
   refetchedImages: 2,
   refetchedBytes: 3e9,
+  unaccountedBytes: 2e9,
 };
 
 /** Each metric renderMetrics writes, with every label name and the values each label takes. */
@@ -231,6 +232,8 @@ describe('Grafana dashboard (deploy/grafana)', () => {
       'Images removed / kept',
       'Run status and duration',
       'Budget met',
+      'Time to full (forecast)',
+      'Re-fetched and unaccounted',
       'Hosts',
     ])
       expect(titles).toContain(title);
