@@ -34476,7 +34476,8 @@ function engineOf(version, info) {
         version: podman?.Version ?? version.Version ?? 'unknown',
         apiVersion: version.ApiVersion,
         imageStore,
-        id: info.ID ?? '',
+        // Podman's compatible /info gives a new random ID on every call: no ID at all is more honest.
+        id: podman ? '' : (info.ID ?? ''),
     };
 }
 /** Dangling images show `<none>:<none>` (API < 1.45), `null` or `[]` depending on the daemon. */
@@ -36038,9 +36039,18 @@ async function readBuilders(docker, inputs, inventory, info) {
             : `; buildx knows ${listing.builders.map((b) => b.name).join(', ') || 'none'}`));
     return builders;
 }
+/**
+ * The daemon's key in the usage history: Docker's ID (`/info`, stable across restarts); Podman, which has
+ * none, by its storage root; else the address.
+ */
+function daemonKeyOf(inventory, host) {
+    if (inventory.engine.id)
+        return inventory.engine.id;
+    return inventory.engine.name === 'podman' && inventory.rootDir ? `podman:${inventory.rootDir}` : host;
+}
 /** History: the usage this daemon's earlier runs recorded (every run records, in any mode). */
 async function readHistory({ inputs, docker }, inventory) {
-    const daemonKey = inventory.engine.id || docker.host;
+    const daemonKey = daemonKeyOf(inventory, docker.host);
     const read = await readState(inputs.stateDir);
     const warnings = read.warning && (hasBudget(inputs) || !read.warning.startsWith('no usage history')) ? [read.warning] : [];
     return { daemonKey, usage: read.state.daemons[daemonKey], warnings };

@@ -365,9 +365,18 @@ interface History {
   warnings: string[];
 }
 
+/**
+ * The daemon's key in the usage history: Docker's ID (`/info`, stable across restarts); Podman, which has
+ * none, by its storage root; else the address.
+ */
+function daemonKeyOf(inventory: Inventory, host: string): string {
+  if (inventory.engine.id) return inventory.engine.id;
+  return inventory.engine.name === 'podman' && inventory.rootDir ? `podman:${inventory.rootDir}` : host;
+}
+
 /** History: the usage this daemon's earlier runs recorded (every run records, in any mode). */
 async function readHistory({ inputs, docker }: Pass, inventory: Inventory): Promise<History> {
-  const daemonKey = inventory.engine.id || docker.host;
+  const daemonKey = daemonKeyOf(inventory, docker.host);
   const read = await readState(inputs.stateDir);
   const warnings =
     read.warning && (hasBudget(inputs) || !read.warning.startsWith('no usage history')) ? [read.warning] : [];

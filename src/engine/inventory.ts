@@ -157,7 +157,8 @@ export function engineOf(version: ApiVersion, info: ApiInfo): EngineInfo {
     version: podman?.Version ?? version.Version ?? 'unknown',
     apiVersion: version.ApiVersion,
     imageStore,
-    id: info.ID ?? '',
+    // Podman's compatible /info gives a new random ID on every call: no ID at all is more honest.
+    id: podman ? '' : (info.ID ?? ''),
   };
 }
 
