@@ -67,6 +67,18 @@ describe('forecastOf: time to full, linear over the gaps between runs', () => {
     expect(f.msToInodesFull).toBe(20 * H);
   });
 
+  it('orders the runs by their starts, whatever order they were written in', () => {
+    // The run that started at 1h pruned 6 GB and finished last: 1 GB consumed in the first hour, 2 GB in
+    // the 1.5 hours after its prune: 3 GB over 2.5 hours.
+    const pruned = sample(1, 39, { afterMs: T0 + 1.5 * H, freeBytesAfter: 45 * GB, freeInodesAfter: 1000 });
+    const samples = [sample(0, 40), sample(3, 43), pruned];
+    expect(forecastOf(samples, { freeBytes: 43 * GB, freeInodes: 1000 })).toMatchObject({
+      samples: 3,
+      spanMs: 2.5 * H,
+      bytesPerHour: 1.2 * GB,
+    });
+  });
+
   it('says not filling when the disk empties by itself, and nothing from one sample or a gap under a minute', () => {
     const f = forecastOf([sample(0, 10), sample(2, 12)], { freeBytes: 12 * GB, freeInodes: 1000 })!;
     expect(f.bytesPerHour).toBe(-GB);

@@ -35037,7 +35037,9 @@ const MAX_REMOVED = 2000;
  * consumption, so a prune's jump does not hide the trend. Undefined with fewer than two samples of this
  * filesystem, or gaps shorter than a minute in all.
  */
-function forecastOf(samples, now) {
+function forecastOf(given, now) {
+    // In order of their starts: two runs at once write theirs in the order they finish.
+    const samples = [...given].sort((a, b) => a.ms - b.ms);
     let bytes = 0;
     let inodes = 0;
     let spanMs = 0;

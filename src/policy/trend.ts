@@ -35,7 +35,9 @@ export interface FreeNow {
  * consumption, so a prune's jump does not hide the trend. Undefined with fewer than two samples of this
  * filesystem, or gaps shorter than a minute in all.
  */
-export function forecastOf(samples: DiskSample[], now: FreeNow): Forecast | undefined {
+export function forecastOf(given: DiskSample[], now: FreeNow): Forecast | undefined {
+  // In order of their starts: two runs at once write theirs in the order they finish.
+  const samples = [...given].sort((a, b) => a.ms - b.ms);
   let bytes = 0;
   let inodes = 0;
   let spanMs = 0;
