@@ -30005,13 +30005,13 @@ const INPUT_SPECS = [
         name: 'free-space',
         default: '',
         values: 'SIZE|PERCENT%',
-        help: "budget: free space wanted on the data root's filesystem (20GB, 15GiB, 15%); least recently used goes first, stopping once met",
+        help: 'budget: free space wanted on the filesystem holding the images (see data-path): 20GB, 15GiB, 15%; least recently used goes first, stopping once met',
     },
     {
         name: 'free-inodes',
         default: '',
         values: 'N|PERCENT%',
-        help: "budget: free inodes wanted on the data root's filesystem (100000, 10%)",
+        help: 'budget: free inodes wanted on the filesystem holding the images (see data-path): 100000, 10%',
     },
     {
         name: 'max-usage',
