@@ -2,7 +2,7 @@
 // the forecast from a history of recorded runs (files planted under the data root between them), and
 // images this tool removed that come back (loaded again by ID, or a tag rebuilt as another image).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from '@jest/globals';
@@ -79,16 +79,6 @@ describeDocker(
         expect(f.secondsToFull).toBeLessThan(((free.bavail * free.bsize) / (39 * MB)) * 3600);
         expect(second.summary).toMatch(/Disk forecast: full in about \d+h at 4\d\.\d+ MB\/h/);
         expect(second.summary).toContain('from 2 runs over 1h');
-
-        // The planted file is space the daemon does not account for: the data root is a filesystem of its
-        // own, so its used bytes are the filesystem's; the daemon's figures did not move.
-        const u1 = first.report.disk.unaccounted;
-        const u2 = second.report.disk.unaccounted;
-        expect(u1).toMatchObject({ path: daemon.dataRoot, method: 'filesystem', complete: true });
-        expect(u2.accountedBytes).toBe(u1.accountedBytes);
-        expect(u2.unaccountedBytes - u1.unaccountedBytes).toBeGreaterThanOrEqual(40 * MB);
-        expect(u2.unaccountedBytes - u1.unaccountedBytes).toBeLessThan(41 * MB);
-        expect(second.summary).toMatch(/Not accounted for by the daemon under \S+: 4\d\.\d+ MB/);
 
         // The command's metrics file carries it for Prometheus (a third run: three samples).
         const metrics = join(stateDir, 'sdp.prom');
@@ -173,3 +163,44 @@ describeDocker('images removed by a prune that come back', () => {
     expect(again.report.trend.refetched).toMatchObject({ count: 2, foundThisRun: 0 });
   });
 });
+
+describeDocker(
+  'space under the data root the daemon does not account for (a 300 MB tmpfs of its own)',
+  () => {
+    beforeAll(async () => {
+      daemon = (await startDaemon('unaccounted', undefined, {
+        dataRootFs: { type: 'tmpfs', size: '300m' },
+      }))!;
+      stateDir = mkdtempSync(join(tmpdir(), 'sdp-unaccounted-'));
+      await loadImages(daemon.docker, [image('u', 'trend/u:1')]);
+    }, 60_000);
+    afterAll(async () => {
+      await daemon?.stop();
+      rmSync(stateDir, { recursive: true, force: true });
+    });
+
+    it('grows by exactly the files planted there; the daemon’s figures do not move; nothing is removed', async () => {
+      const first = await run({ mode: 'report' });
+      expect(first.code).toBe(0);
+      const planted = join(daemon.dataRoot, 'planted-by-another-job');
+      writeFileSync(planted, Buffer.alloc(40 * MB, 1));
+      try {
+        const second = await run({ mode: 'prune', images: 'dangling' });
+        expect(second.code).toBe(0);
+        const u1 = first.report.disk.unaccounted;
+        const u2 = second.report.disk.unaccounted;
+        // The data root is a filesystem of its own: its used bytes are the filesystem's.
+        expect(u1).toMatchObject({ path: daemon.dataRoot, method: 'filesystem', complete: true });
+        expect(u1.accountedBytes).toBeGreaterThan(0);
+        expect(u2.accountedBytes).toBe(u1.accountedBytes);
+        expect(u2.unaccountedBytes - u1.unaccountedBytes).toBeGreaterThanOrEqual(40 * MB);
+        expect(u2.unaccountedBytes - u1.unaccountedBytes).toBeLessThan(41 * MB);
+        expect(second.summary).toMatch(/Not accounted for by the daemon under \S+: [\d.]+ MB/);
+        expect(statSync(planted).size).toBe(40 * MB);
+      } finally {
+        rmSync(planted, { force: true });
+      }
+    });
+  },
+  ['unix-socket'],
+);

@@ -36331,23 +36331,27 @@ async function diskBefore({ inputs, docker }, inventory) {
     const places = await locateDisk(docker.host, inventory, inputs.dataPath);
     const before = await diskStats(places.measured?.path);
     const dataRootBefore = await diskStats(places.dataRoot?.path);
-    return { places, before, dataRootBefore, unaccounted: await unaccountedBefore(inputs, inventory, places) };
+    const unaccounted = await unaccountedBefore(inputs, inventory, places, docker.host);
+    return { places, before, dataRootBefore, unaccounted };
 }
 /**
  * The data root's space the daemon does not account for (src/engine/unaccounted.ts), where the data root
- * is on this machine and holds the images: not on the containerd store, whose images are in containerd's
- * root, beside content the daemon's figures count differently.
+ * is on this machine and holds the images. On the containerd store that is where containerd's root is
+ * dockerd's own (`<data-root>/containerd/daemon`); a containerd root elsewhere may hold other clients'
+ * images too, and is not measured.
  */
-async function unaccountedBefore(inputs, inventory, places) {
-    const root = places.dataRoot ?? (places.measured?.holds === 'data-root' ? places.measured : undefined);
-    if (!root)
+async function unaccountedBefore(inputs, inventory, places, host) {
+    const root = inventory.rootDir;
+    if (!isLocalDataRoot(host, root))
         return undefined;
-    if (inventory.engine.imageStore === 'containerd') {
-        return { path: root.path, why: "on the containerd image store the images are in containerd's root" };
+    const snapshots = places.measured?.holds === 'snapshots' ? places.measured.path : undefined;
+    if (inventory.engine.imageStore === 'containerd' && !(snapshots && isInside(snapshots, root))) {
+        return { path: root, why: "the images are in containerd's root, outside the data root" };
     }
-    const used = await usedUnder(root.path, { walk: hasBudget(inputs) });
+    const used = await usedUnder(root, { walk: hasBudget(inputs) });
     return 'why' in used ? used : unaccountedOf(used, inventory.usage);
 }
+const isInside = (path, folder) => path.startsWith(folder.endsWith('/') ? folder : `${folder}/`);
 function planningOf(inputs, inventory, history, disk, nowMs) {
     return {
         inventory,

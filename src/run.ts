@@ -7,7 +7,14 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { executeBudget, executePlan, type Executed, type Phase } from './engine/apply';
 import { inspectBuilders, listBuildxBuilders } from './engine/buildx';
-import { checkDataPath, diskStats, locateDisk, type DiskPlaces, type DiskStats } from './engine/disk';
+import {
+  checkDataPath,
+  diskStats,
+  isLocalDataRoot,
+  locateDisk,
+  type DiskPlaces,
+  type DiskStats,
+} from './engine/disk';
 import { privateDir, writeFileAtomic } from './engine/files';
 import { takeLock, type Lock } from './engine/lock';
 import { connectDocker, describeError, tlsAdvice, type DockerApi } from './engine/docker';
@@ -396,27 +403,34 @@ async function diskBefore({ inputs, docker }: Pass, inventory: Inventory): Promi
   const places = await locateDisk(docker.host, inventory, inputs.dataPath);
   const before = await diskStats(places.measured?.path);
   const dataRootBefore = await diskStats(places.dataRoot?.path);
-  return { places, before, dataRootBefore, unaccounted: await unaccountedBefore(inputs, inventory, places) };
+  const unaccounted = await unaccountedBefore(inputs, inventory, places, docker.host);
+  return { places, before, dataRootBefore, unaccounted };
 }
 
 /**
  * The data root's space the daemon does not account for (src/engine/unaccounted.ts), where the data root
- * is on this machine and holds the images: not on the containerd store, whose images are in containerd's
- * root, beside content the daemon's figures count differently.
+ * is on this machine and holds the images. On the containerd store that is where containerd's root is
+ * dockerd's own (`<data-root>/containerd/daemon`); a containerd root elsewhere may hold other clients'
+ * images too, and is not measured.
  */
 async function unaccountedBefore(
   inputs: Inputs,
   inventory: Inventory,
   places: DiskPlaces,
+  host: string,
 ): Promise<Unaccounted | NotMeasured | undefined> {
-  const root = places.dataRoot ?? (places.measured?.holds === 'data-root' ? places.measured : undefined);
-  if (!root) return undefined;
-  if (inventory.engine.imageStore === 'containerd') {
-    return { path: root.path, why: "on the containerd image store the images are in containerd's root" };
+  const root = inventory.rootDir;
+  if (!isLocalDataRoot(host, root)) return undefined;
+  const snapshots = places.measured?.holds === 'snapshots' ? places.measured.path : undefined;
+  if (inventory.engine.imageStore === 'containerd' && !(snapshots && isInside(snapshots, root))) {
+    return { path: root, why: "the images are in containerd's root, outside the data root" };
   }
-  const used = await usedUnder(root.path, { walk: hasBudget(inputs) });
+  const used = await usedUnder(root, { walk: hasBudget(inputs) });
   return 'why' in used ? used : unaccountedOf(used, inventory.usage);
 }
+
+const isInside = (path: string, folder: string) =>
+  path.startsWith(folder.endsWith('/') ? folder : `${folder}/`);
 
 /** What the plan is made of: a plan again after a budgeted prune met its budget sooner is the same. */
 interface Planning {

@@ -216,7 +216,7 @@ async function sameFilesystem(a: string, b: string): Promise<boolean> {
 }
 
 /** The one rule for measuring a disk at all: a daemon on this machine (a unix socket) and its data root here. */
-function isLocalDataRoot(host: string, rootDir: string): boolean {
+export function isLocalDataRoot(host: string, rootDir: string): boolean {
   return host.startsWith('unix://') && isDataRoot(rootDir);
 }
 
