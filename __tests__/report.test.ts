@@ -6,7 +6,7 @@ import { buildReport } from '../src/report/json-report';
 import { imageRows } from '../src/report/rows';
 import { escapeHtml, renderSummary } from '../src/report/summary';
 import { renderTable } from '../src/report/table';
-import type { ImageDecision, ImageInfo, Plan } from '../src/types';
+import type { BudgetPlan, ImageDecision, ImageInfo, Plan } from '../src/types';
 import { factsOf, planOf } from './support/facts';
 import { imageInfo, withLayers } from './support/objects';
 import { bytesFreed, uniqueBytes } from '../src/policy/estimate';
@@ -370,6 +370,78 @@ describe('the disk at a glance: a Mermaid pie in the job summary', () => {
     expect(summary).toContain('"Free before" : 20.00');
     expect(summary).toContain('"Freed by this run" : 3.50');
     expect(summary).toContain('"Used, staying" : 76.50');
+  });
+
+  it('with a free-space budget: free before and after as bars against the line and its target', () => {
+    const f = facts([remove(image(['app/old:1']))], 'prune');
+    f.diskTotal = 100 * GB;
+    f.diskFreeBefore = 12 * GB;
+    f.diskFreeAfter = 27.5 * GB;
+    const budget = (lines: Pick<BudgetPlan, 'starts' | 'targets'>): BudgetPlan => ({
+      ...lines,
+      triggeredBy: ['free-space'],
+      before: { freeBytes: 12 * GB, totalBytes: 100 * GB, usage: 50 * GB },
+      needBytes: 13 * GB,
+      metAtStart: false,
+      steps: [],
+      notNeeded: 0,
+      shortfallBytes: 0,
+      holding: [],
+      unmeasurable: [],
+    });
+    f.plan.budget = budget({
+      starts: { freeSpace: { text: '15GB', bytes: 15 * GB } },
+      targets: { freeSpace: { text: '25GB', bytes: 25 * GB } },
+    });
+    expect(renderSummary(f, imageRows(f.plan, []))).toContain(
+      [
+        '```mermaid',
+        'xychart-beta',
+        '    title "Free space (GB): bars before and after; lines free-space 15.00 and its target 25.00"',
+        '    x-axis ["Before", "After"]',
+        '    y-axis "GB" 0 --> 100.00',
+        '    bar [12.00, 27.50]',
+        '    line [15.00, 15.00]',
+        '    line [25.00, 25.00]',
+        '```',
+      ].join('\n'),
+    );
+    // Without a free-space line (an inode budget, max-usage), none.
+    f.plan.budget = budget({
+      starts: { maxUsage: { text: '40GB', bytes: 40 * GB } },
+      targets: { maxUsage: { text: '40GB', bytes: 40 * GB } },
+    });
+    expect(renderSummary(f, imageRows(f.plan, []))).not.toContain('xychart');
+  });
+
+  it('what the run frees by class, when it cleans more than one: estimated, or measured after a prune', () => {
+    const f = facts([remove(image(['app/old:1']))]);
+    f.plan.estimate = {
+      images: 5 * GB,
+      containers: 0.5 * GB,
+      volumes: 0,
+      buildCache: 2 * GB,
+      total: 7.5 * GB,
+    };
+    expect(renderSummary(f, imageRows(f.plan))).toContain(
+      [
+        '```mermaid',
+        'pie showData title What this run would free, estimated, by class (GB)',
+        '    "Images" : 5.00',
+        '    "Containers" : 0.50',
+        '    "Build cache" : 2.00',
+        '```',
+      ].join('\n'),
+    );
+    const p = facts([remove(image(['app/old:1']))], 'prune');
+    p.usageBefore = { layers: 9 * GB, containers: GB, volumes: 0, buildCache: 3 * GB };
+    p.usageAfter = { layers: 5 * GB, containers: GB, volumes: 0, buildCache: 1 * GB };
+    const summary = renderSummary(p, imageRows(p.plan, []));
+    expect(summary).toContain('pie showData title What this run freed, measured, by class (GB)');
+    expect(summary).toContain('"Images" : 4.00\n    "Build cache" : 2.00\n```');
+    // One class only: the disk pie says it all.
+    f.plan.estimate = { images: 5 * GB, containers: 0, volumes: 0, buildCache: 0, total: 5 * GB };
+    expect(renderSummary(f, imageRows(f.plan))).not.toContain('by class');
   });
 
   it('none where the disk cannot be measured (a remote daemon) or was not measured after a prune', () => {

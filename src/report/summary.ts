@@ -152,6 +152,8 @@ export function renderSummary(facts: RunFacts, rows: ImageRow[]): string {
     [
       ...headSection(facts, s),
       ...diskChart(facts, s),
+      ...budgetChart(facts, s),
+      ...classChart(facts, s),
       ...estimateSection(facts, s),
       ...(s.budget ? budgetSection(s.budget, s.prune) : []),
       ...trendSection(facts),
@@ -195,6 +197,65 @@ export function diskChart(facts: RunFacts, s: Sections): string[] {
 function trendSection(facts: RunFacts): string[] {
   const lines = [...trendLines(facts.trend), ...unaccountedLines(facts.unaccounted)];
   return lines.length > 0 ? ['### Disk trend', lines.map(escapeHtml).join('<br>\n')] : [];
+}
+
+const gb = (bytes: number) => (Math.max(0, bytes) / 1e9).toFixed(2);
+
+/**
+ * Free space before and after (after a prune as measured, in a report as the estimate frees it) against
+ * the budget's free-space line and target (a Mermaid bar chart with two lines), when the budget has them.
+ */
+export function budgetChart(facts: RunFacts, s: Sections): string[] {
+  const budget = facts.plan.budget;
+  const start = budget?.starts.freeSpace?.bytes;
+  const target = budget?.targets.freeSpace?.bytes ?? start;
+  const total = facts.diskTotal;
+  const before = facts.diskFreeBefore;
+  if (start === undefined || target === undefined || !total || before === undefined) return [];
+  const after = s.prune ? facts.diskFreeAfter : before + s.range.low;
+  if (after === undefined) return [];
+  const top = Math.max(total, start, target);
+  return [
+    [
+      '```mermaid',
+      'xychart-beta',
+      `    title "Free space (GB): bars before and ${s.prune ? 'after' : 'after, estimated'}; lines free-space ${gb(start)} and its target ${gb(target)}"`,
+      `    x-axis ["Before", "${s.prune ? 'After' : 'After (estimated)'}"]`,
+      `    y-axis "GB" 0 --> ${gb(top)}`,
+      `    bar [${gb(before)}, ${gb(after)}]`,
+      `    line [${gb(start)}, ${gb(start)}]`,
+      `    line [${gb(target)}, ${gb(target)}]`,
+      '```',
+    ].join('\n'),
+  ];
+}
+
+/**
+ * What the run frees by class, when it cleans more than one (a Mermaid pie): after a prune as the daemon
+ * measured each class go down, else the estimate.
+ */
+export function classChart(facts: RunFacts, s: Sections): string[] {
+  const before = facts.usageBefore;
+  const after = facts.usageAfter;
+  const measured = s.prune && after !== undefined;
+  const e = facts.plan.estimate;
+  const slices: [string, number][] = [
+    ['Images', measured ? before.layers - after.layers : e.images],
+    ['Containers', measured ? before.containers - after.containers : e.containers],
+    ['Volumes', measured ? before.volumes - after.volumes : e.volumes],
+    ['Build cache', measured ? before.buildCache - after.buildCache : e.buildCache],
+  ];
+  const shown = slices.filter(([, bytes]) => bytes > 0);
+  if (shown.length < 2) return [];
+  const how = measured ? 'freed, measured' : s.prune ? 'freed, estimated' : 'would free, estimated';
+  return [
+    [
+      '```mermaid',
+      `pie showData title What this run ${how}, by class (GB)`,
+      ...shown.map(([label, bytes]) => `    "${label}" : ${gb(bytes)}`),
+      '```',
+    ].join('\n'),
+  ];
 }
 
 /** The title, the headline, the daemon, the runner images, why the run fails and the gates. */
