@@ -185,13 +185,13 @@ describeDocker('jobs in flight on a shared daemon', () => {
       // Docker 26.1's containerd store: deleting any image while a load of one that shares its layer blobs is
       // in flight can collect a blob the load still needs ("content digest …: not found" as the load ends).
       // Docker's own prune fails every job here that way (the next test); nothing but removing nothing avoids
-      // it, so there such a failed load is the engine's, logged, and only that kind is allowed.
-      const engineFaults =
-        daemon.engine === 'docker26-containerd'
-          ? failures.filter((f) => /: preparing: .*content digest sha256:[0-9a-f]{64}: not found/.test(f))
-          : [];
+      // it, so there such a failed load is the engine's, logged, and only that kind is allowed. Docker 28.5's
+      // containerd store does it too, more rarely (one load in one of three CI runs, at 5e6c218).
+      const engineFaults = ['docker26-containerd', 'docker-sid-containerd'].includes(daemon.engine)
+        ? failures.filter((f) => /: preparing: .*content digest sha256:[0-9a-f]{64}: not found/.test(f))
+        : [];
       if (engineFaults.length > 0)
-        console.log(`Docker 26.1 lost blobs of loads in flight:\n${engineFaults.join('\n')}`);
+        console.log(`${daemon.engine} lost blobs of loads in flight:\n${engineFaults.join('\n')}`);
       expect(failures.filter((f) => !engineFaults.includes(f))).toEqual([]);
       expect(runs).toBeGreaterThan(2);
       expect(codes.every((code) => code === 0)).toBe(true);
