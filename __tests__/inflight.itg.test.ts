@@ -126,6 +126,15 @@ async function tagsById(): Promise<Map<string, string[]>> {
   return new Map(images.map((i) => [i.Id, tagsOf(i).sort()]));
 }
 
+/** The loads in flight an engine itself fails when any image is deleted meanwhile (see the first test). */
+const CONTAINERD_LOST_BLOB = /: preparing: .*content digest sha256:[0-9a-f]{64}: not found/;
+const ENGINE_FAULTS: Record<string, RegExp> = {
+  'docker26-containerd': CONTAINERD_LOST_BLOB,
+  'docker-sid-containerd': CONTAINERD_LOST_BLOB,
+  podman:
+    /: preparing: .*checking if image .* is dangling: locating item named .*manifest.* file does not exist/,
+};
+
 /** Runs `cleanup` again and again until `until` settles; returns how many runs it made. */
 async function repeatedly(cleanup: () => Promise<void>, until: Promise<unknown>): Promise<number> {
   let done = false;
@@ -187,11 +196,16 @@ describeDocker('jobs in flight on a shared daemon', () => {
       // Docker's own prune fails every job here that way (the next test); nothing but removing nothing avoids
       // it, so there such a failed load is the engine's, logged, and only that kind is allowed. Docker 28.5's
       // containerd store does it too, more rarely (one load in one of three CI runs, at 5e6c218).
-      const engineFaults = ['docker26-containerd', 'docker-sid-containerd'].includes(daemon.engine)
-        ? failures.filter((f) => /: preparing: .*content digest sha256:[0-9a-f]{64}: not found/.test(f))
-        : [];
+      // Podman 4.3's load checks every image in the store for being dangling after it loads, and fails the
+      // load when another image's files go meanwhile ("checking if image … is dangling: locating item named
+      // \"manifest\" for image with ID …: file does not exist"): one load in one of six runs here, and one CI
+      // run at c269d39. Any image deleted while a load is in flight does it, so it is the engine's too.
+      const engineFault = ENGINE_FAULTS[daemon.engine];
+      const engineFaults = engineFault ? failures.filter((f) => engineFault.test(f)) : [];
       if (engineFaults.length > 0)
-        console.log(`${daemon.engine} lost blobs of loads in flight:\n${engineFaults.join('\n')}`);
+        console.log(
+          `${daemon.engine} failed loads in flight (the engine fault above):\n${engineFaults.join('\n')}`,
+        );
       expect(failures.filter((f) => !engineFaults.includes(f))).toEqual([]);
       expect(runs).toBeGreaterThan(2);
       expect(codes.every((code) => code === 0)).toBe(true);
