@@ -6,8 +6,18 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { connectDocker, type DockerApi } from '../src/engine/docker';
-import { takeInventory, targetsOf, withUniqueContent, type ApiDiskUsage } from '../src/engine/inventory';
-import { sharedSizeCountsContent } from '../src/policy/estimate';
+import {
+  measureUsage,
+  takeInventory,
+  targetsOf,
+  withUniqueContent,
+  type ApiDiskUsage,
+} from '../src/engine/inventory';
+import {
+  layerSizesFromHistory,
+  sharedSizeCountsContent,
+  snapshotsInLayersSize,
+} from '../src/policy/estimate';
 import type { ImageInfo } from '../src/types';
 import { currentEngine, describeDocker, ENGINES, startDaemon, type PrivateDaemon } from './support/daemon';
 import { loadFleet, sampleFleet } from './support/fleet';
@@ -110,6 +120,15 @@ function truthOf(images: ImageInfo[]): Map<string, { own: number; shared: number
 let daemon: PrivateDaemon;
 let api: DockerApi;
 
+/** `api`, telling `seen` of each request before it is made. */
+const recording = (seen: (path: string, query?: Record<string, unknown>) => void): DockerApi => ({
+  ...api,
+  request: (method, path, query) => {
+    seen(path, query);
+    return api.request(method, path, query);
+  },
+});
+
 describeDocker("the containerd store's content counted from the API", () => {
   if (ENGINES[currentEngine()].imageStore !== 'containerd') {
     it.skip(`[skipped on ${currentEngine()}: needs the containerd image store]`, () => undefined);
@@ -126,6 +145,47 @@ describeDocker("the containerd store's content counted from the API", () => {
     api?.close();
     await daemon?.stop();
   }, 60_000);
+
+  it("the image bytes are the daemon's own: on Docker 29 computed from the layers and blobs read, /system/df asked without its image part", async () => {
+    const asked: string[] = [];
+    const inventory = await takeInventory(
+      recording((path, query) => {
+        if (path === '/system/df') asked.push(String(query?.type ?? 'all'));
+      }),
+      4,
+    );
+    // Nothing changes between the two: the daemon's whole /system/df, as a prune's measure asks it.
+    const measured = await measureUsage(api, inventory);
+    expect(inventory.usage.layers).toBeGreaterThan(0);
+    expect(inventory.usage.layers).toBe(measured.layers);
+    // The fleet's images are single manifests and indexes of one present platform: none needs the part.
+    const computed = !snapshotsInLayersSize(inventory.engine);
+    expect(asked).toEqual([computed ? 'container,volume,build-cache' : 'all']);
+  }, 120_000);
+
+  it("each layer's size read from containerd's snapshot database is what its history says, and no history is asked", async () => {
+    const histories: string[] = [];
+    const inventory = await takeInventory(
+      recording((path) => {
+        if (path.endsWith('/history')) histories.push(path);
+      }),
+      4,
+    );
+    expect(histories).toEqual([]);
+    expect(inventory.images.length).toBeGreaterThan(5);
+    for (const image of inventory.images) {
+      const steps = await api.request<{ Size: number }[]>('GET', `/images/${image.id}/history`);
+      const fromHistory = layerSizesFromHistory(
+        image.layers,
+        steps.map((s) => s.Size),
+      );
+      expect({ id: image.id, sizes: image.layerSizes, exact: image.layerSizesExact }).toEqual({
+        id: image.id,
+        sizes: fromHistory.sizes,
+        exact: true,
+      });
+    }
+  }, 120_000);
 
   it('splits every image’s content as the content store holds it (Docker 29.5+); earlier, not at all', async () => {
     // Root reads the content store: the truth. The API path is what a user who cannot read it takes.

@@ -320,8 +320,17 @@ describe('takeInventory over a crafted content store', () => {
   const store = contentStore();
   afterAll(() => rmSync(store.root, { recursive: true, force: true }));
 
-  /** A DockerApi answering the inventory's reads for a containerd-store daemon whose data root is `root`. */
-  function fakeDocker(images: { id: string; target: string; size: number }[]): DockerApi {
+  /** The layers every image's inspect gives (an index's: the platform's the daemon picks). */
+  const INSPECTED = [`sha256:${'e'.repeat(64)}`, `sha256:${'f'.repeat(64)}`];
+  /**
+   * A DockerApi answering the inventory's reads for a containerd-store daemon whose data root is `root`, of
+   * `version`; each history's steps are 300 and 200 bytes. `asked` records each request with its query.
+   */
+  function fakeDocker(
+    images: { id: string; target: string; size: number }[],
+    version = '28.5.2',
+    asked: string[] = [],
+  ): DockerApi {
     const answers: Record<string, unknown> = {
       '/images/json': images.map((i) => ({
         Id: i.id,
@@ -335,17 +344,18 @@ describe('takeInventory over a crafted content store', () => {
         Driver: 'overlayfs',
         DriverStatus: [['driver-type', 'io.containerd.snapshotter.v1']],
       },
-      '/version': { Version: '28.5.2', ApiVersion: '1.51' },
+      '/version': { Version: version, ApiVersion: '1.51' },
       '/containers/json': [],
       '/networks': [],
-      '/system/df': { LayersSize: 0, Images: [], Containers: [], Volumes: [], BuildCache: [] },
+      '/system/df': { LayersSize: 4242, Images: [], Containers: [], Volumes: [], BuildCache: [] },
     };
     return {
       host: 'unix:///tmp/fake.sock',
-      request: async <T>(_method: string, path: string) => {
+      request: async <T>(_method: string, path: string, query?: Record<string, unknown>) => {
+        asked.push(query?.type ? `${path} ${String(query.type)}` : path);
         if (path in answers) return answers[path] as T;
-        if (/^\/images\/[^/]+\/json$/.test(path)) return { RootFS: { Layers: [] } } as T;
-        if (/^\/images\/[^/]+\/history$/.test(path)) return [] as T;
+        if (/^\/images\/[^/]+\/json$/.test(path)) return { RootFS: { Layers: INSPECTED } } as T;
+        if (/^\/images\/[^/]+\/history$/.test(path)) return [{ Size: 300 }, { Size: 200 }] as T;
         throw Object.assign(new Error(`unexpected ${path}`), { statusCode: 404 });
       },
       ping: async () => undefined,
@@ -371,11 +381,81 @@ describe('takeInventory over a crafted content store', () => {
     const [first, second] = inventory.images;
     expect(asMap(first.blobs)).toEqual(sizes(good.all));
     expect(second.blobs).toBeUndefined();
-    expect(second.contentSize).toBe(7777);
+    expect(second.contentSize).toBe(7777 - 300 - 200); // the list's Size less its layers (its history)
     expect(inventory.contentExact).toBe(false);
     expect(inventory.warnings).toEqual([
       expect.stringContaining(`is 100 MiB (${HUGE} bytes), over the 4 MiB cap for one read`),
     ]);
+  });
+
+  describe("Docker 29's containerd store: /system/df without its image part where the inventory has it", () => {
+    const listed = (...images: Desc[]) => images.map((d) => ({ id: d.digest, target: d.digest, size: 1 }));
+    const dfAsked = (asked: string[]) => asked.filter((a) => a.startsWith('/system/df'));
+
+    it('LayersSize is each layer chain once (its history size) plus each present blob once', async () => {
+      // Two images over one shared first layer: three chains (200 shared, 300 each of their own; the
+      // history lists the newest step first).
+      const shared = store.put(OCI_LAYER, 'shared layer');
+      const diffIds = (own: string) => [`sha256:${'1'.repeat(64)}`, `sha256:${own.repeat(64)}`];
+      const config = (own: string) =>
+        store.put(OCI_CONFIG, JSON.stringify({ rootfs: { type: 'layers', diff_ids: diffIds(own) } }));
+      const image = (own: string) => {
+        const c = config(own);
+        const layer = store.put(OCI_LAYER, `layer ${own}`);
+        return {
+          c,
+          layer,
+          manifest: store.json(OCI_MANIFEST, { schemaVersion: 2, config: c, layers: [shared, layer] }),
+        };
+      };
+      const a = image('a');
+      const b = image('b');
+      const asked: string[] = [];
+      const inventory = await takeInventory(fakeDocker(listed(a.manifest, b.manifest), '29.7.2', asked), 2);
+      const blobs = [shared, a.c, a.layer, a.manifest, b.c, b.layer, b.manifest];
+      expect(inventory.usage.layers).toBe(200 + 300 + 300 + blobs.reduce((n, d) => n + d.size, 0));
+      expect(dfAsked(asked)).toEqual(['/system/df container,volume,build-cache']);
+    });
+
+    it('asks for the image part after all when an image has two platforms here (its history sizes one)', async () => {
+      const amd64 = store.image('two-amd64');
+      const arm64 = store.image('two-arm64');
+      const plat = (d: Desc, architecture: string) => ({ ...d, platform: { os: 'linux', architecture } });
+      const index = store.json(OCI_INDEX, {
+        schemaVersion: 2,
+        manifests: [plat(amd64.manifest, 'amd64'), plat(arm64.manifest, 'arm64')],
+      });
+      const asked: string[] = [];
+      const inventory = await takeInventory(fakeDocker(listed(index), '29.7.2', asked), 2);
+      expect(inventory.usage.layers).toBe(4242);
+      expect(dfAsked(asked)).toEqual(['/system/df container,volume,build-cache', '/system/df image']);
+      expect(inventory.phases?.dfImagesMs).toBeGreaterThanOrEqual(0);
+    });
+
+    it('an attestation is no platform; before Docker 29, and where the store is not readable, df is asked whole', async () => {
+      const amd64 = store.image('att-amd64');
+      const attestation = store.put(
+        OCI_MANIFEST,
+        JSON.stringify({
+          schemaVersion: 2,
+          config: amd64.config,
+          layers: [{ ...store.put('application/vnd.in-toto+json', '{}') }],
+        }),
+      );
+      const index = store.json(OCI_INDEX, {
+        schemaVersion: 2,
+        manifests: [
+          { ...amd64.manifest, platform: { os: 'linux', architecture: 'amd64' } },
+          { ...attestation, platform: { os: 'unknown', architecture: 'unknown' } },
+        ],
+      });
+      const asked: string[] = [];
+      await takeInventory(fakeDocker(listed(index), '29.7.2', asked), 2);
+      expect(dfAsked(asked)).toEqual(['/system/df container,volume,build-cache']);
+      const before: string[] = [];
+      expect((await takeInventory(fakeDocker(listed(index), '28.5.2', before), 2)).usage.layers).toBe(4242);
+      expect(dfAsked(before)).toEqual(['/system/df']);
+    });
   });
 });
 

@@ -9,7 +9,7 @@ import { configLayers, readImageBlobs, referrers, rootsOf } from '../src/engine/
 import { bytesFreed, blobBytesFreed, estimateMethod, layerBytesFreed } from '../src/policy/estimate';
 import { connectDocker, describeError } from '../src/engine/docker';
 import { deleteConnections } from '../src/run';
-import { diskUsage, engineOf, podmanLayerTotal, storeUsage, usageOf } from '../src/engine/inventory';
+import { diskUsage, engineOf, imageGraphBytes, storeUsage, usageOf } from '../src/engine/inventory';
 import { snapshotsInLayersSize } from '../src/policy/estimate';
 import type { ImageInfo } from '../src/types';
 import { imageInfo, withLayers } from './support/objects';
@@ -135,7 +135,7 @@ describe('content-store blobs and Podman metadata', () => {
   it('Podman: the layer total counts each chain once plus every image’s metadata', () => {
     const p1 = image('p1', [base, ['sha256:a', 100]], { blobs: [{ key: 'metadata:p1', size: 7 }] });
     const p2 = image('p2', [base], { blobs: [{ key: 'metadata:p2', size: 3 }] });
-    expect(podmanLayerTotal([p1, p2])).toBe(1000 + 100 + 7 + 3);
+    expect(imageGraphBytes([p1, p2])).toBe(1000 + 100 + 7 + 3);
   });
 });
 

@@ -2,7 +2,8 @@
 // (the action runs as root on the daemon's host): each image's manifest, config and layer blobs, with
 // their exact sizes. The Docker API does not list an image's blobs, only their total.
 
-import { readdir, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   API_INSTEAD,
@@ -43,16 +44,18 @@ interface ManifestOrIndex {
  * the first image's blob (not this machine's daemon, or not readable).
  */
 export async function contentStoreFor(rootDir: string, targets: string[]): Promise<string | undefined> {
-  const candidates = [
-    ...(rootDir ? [join(rootDir, 'containerd', 'daemon', 'io.containerd.content.v1.content')] : []),
-    '/var/lib/containerd/io.containerd.content.v1.content',
-  ];
   if (targets.length === 0) return undefined;
-  for (const dir of candidates) {
+  for (const dir of contentCandidates(rootDir)) {
     if (await blobSize(dir, targets[0])) return dir;
   }
   return undefined;
 }
+
+/** Where a content store may be: dockerd's own containerd's, then a system containerd's. */
+const contentCandidates = (rootDir: string) => [
+  ...(rootDir ? [join(rootDir, 'containerd', 'daemon', 'io.containerd.content.v1.content')] : []),
+  '/var/lib/containerd/io.containerd.content.v1.content',
+];
 
 function blobPath(dir: string, digest: string): string | undefined {
   const match = /^(sha256|sha512):([0-9a-f]{64,128})$/.exec(digest);
@@ -192,6 +195,10 @@ interface ImageRead {
   expanded: Map<string, boolean>;
   documents: number;
   descriptors: number;
+  /** Image manifests present (a platform each; attestations' left out). */
+  manifests: number;
+  /** Bytes of the indexes among the blobs. */
+  indexBytes: number;
 }
 
 const newImageRead = (target: string): ImageRead => ({
@@ -200,6 +207,8 @@ const newImageRead = (target: string): ImageRead => ({
   expanded: new Map(),
   documents: 0,
   descriptors: 0,
+  manifests: 0,
+  indexBytes: 0,
 });
 
 /** A blob only sized, never read (layers, configs, and whatever an index lists that is not JSON). */
@@ -243,6 +252,7 @@ async function expand(
   }
   const doc = read.doc;
   if (INDEX_TYPES.has(doc.mediaType ?? '') || doc.manifests) {
+    image.indexBytes += read.size;
     // Only the platforms (and attestations) present here take space; only JSON is read.
     for (const m of descriptorsOf(doc.manifests, image, digest)) {
       if (m.mediaType === undefined || JSON_TYPE.test(String(m.mediaType))) {
@@ -251,15 +261,14 @@ async function expand(
     }
     return true;
   }
-  for (const d of descriptorsOf(
-    [doc.config, ...(Array.isArray(doc.layers) ? doc.layers : [])],
-    image,
-    digest,
-  )) {
-    await addBlob(dir, d, image);
-  }
+  const layers = descriptorsOf(doc.layers, image, digest);
+  for (const d of descriptorsOf([doc.config], image, digest).concat(layers)) await addBlob(dir, d, image);
+  // An attestation (BuildKit's provenance or SBOM) is a manifest of in-toto layers, never unpacked.
+  if (!layers.some((d) => IN_TOTO.test(String(d.mediaType)))) image.manifests++;
   return true;
 }
+
+const IN_TOTO = /^application\/vnd\.in-toto\+json$/;
 
 /**
  * The blobs an image references that are present in the content store, from its target (the digest of
@@ -274,9 +283,35 @@ export async function readImageBlobs(
   parents?: () => Promise<Map<string, string[]>>,
   reads = storeReads(),
 ): Promise<Blob[] | undefined> {
+  return (await readImageContent(dir, target, parents, reads))?.blobs;
+}
+
+/**
+ * An image's blobs (see readImageBlobs), how many image manifests (platforms) of it are present, and the
+ * bytes of its indexes among them (the image list's Size leaves those out).
+ */
+export interface ImageContent {
+  blobs: Blob[];
+  manifests: number;
+  indexBytes: number;
+}
+
+/** readImageBlobs, with the image's count of present image manifests. */
+export async function readImageContent(
+  dir: string,
+  target: string,
+  parents?: () => Promise<Map<string, string[]>>,
+  reads = storeReads(),
+): Promise<ImageContent | undefined> {
   try {
     const image = await readImage(dir, target, parents, reads);
-    return image && [...image.blobs].map(([digest, size]) => ({ key: digest, size }));
+    return (
+      image && {
+        blobs: [...image.blobs].map(([digest, size]) => ({ key: digest, size })),
+        manifests: image.manifests,
+        indexBytes: image.indexBytes,
+      }
+    );
   } catch (error) {
     if (!(error instanceof StoreLimit)) throw error;
     warnOnce(reads, limitWarning(error));
@@ -335,6 +370,23 @@ export async function configLayers(
     warnOnce(reads, limitWarning(error));
     return undefined;
   }
+}
+
+/**
+ * Whether a content store this machine can read is where the daemon keeps it (see contentStoreFor): the
+ * blobs' folder can be listed. Checked before the image list is in, so it names no blob.
+ */
+export async function contentStoreReadable(rootDir: string): Promise<boolean> {
+  for (const dir of contentCandidates(rootDir)) {
+    if (
+      await access(join(dir, 'blobs', 'sha256'), constants.R_OK | constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return true;
+  }
+  return false;
 }
 
 /** Bytes of every blob in the content store. */

@@ -1,0 +1,187 @@
+// The containerd store's snapshot sizes read from disk where this machine can read them (root on the
+// daemon's host), instead of one history request per image. containerd's snapshotters (overlayfs, native)
+// record each committed snapshot's size in their own database, `metadata.db` beside the snapshots: a bbolt
+// file whose bucket `v1` → `snapshots` holds one bucket per snapshot, keyed `<namespace>/<n>/<name>`, with
+// `kind` (one byte, 3 for committed) and `size` (a signed varint) set at commit (containerd
+// core/snapshots/storage/bolt.go). A committed snapshot never changes, and its size there is the one the
+// API's image history gives (the snapshotter's Usage). Docker names an image layer's snapshot by its chain ID
+// in the namespace `moby`. Read-only, from a copy in memory, never locked: containerd holds the file open.
+// Anything unexpected in the file ends the read (the histories are asked instead).
+
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Past this size the file is not read (the histories are asked): about 300 bytes per snapshot. */
+export const SNAPSHOT_DB_MAX_BYTES = 64 * 1024 * 1024;
+
+const BRANCH = 0x01;
+const LEAF = 0x02;
+const META = 0x04;
+const BUCKET_ENTRY = 0x01;
+const MAGIC = 0xed0cdaed;
+const COMMITTED = 3;
+/** Pages visited per read: a loop in a damaged file ends here. */
+const MAX_PAGES = 1_000_000;
+
+class BoltError extends Error {}
+
+/** A bbolt file in memory: its pages, and how many a read has visited. */
+interface Bolt {
+  buf: Buffer;
+  pageSize: number;
+  visited: number;
+}
+
+/** FNV-1a, 64 bits: bbolt's meta checksum. */
+function fnv64a(bytes: Buffer): bigint {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of bytes) hash = BigInt.asUintN(64, (hash ^ BigInt(byte)) * 0x100000001b3n);
+  return hash;
+}
+
+/** The meta page at `offset`: its root bucket's page and its transaction, when it is valid. */
+function metaAt(buf: Buffer, offset: number): { root: number; pageSize: number; txid: bigint } | undefined {
+  if (offset + 16 + 64 > buf.length || buf.readUInt16LE(offset + 8) !== META) return undefined;
+  const m = offset + 16;
+  if (buf.readUInt32LE(m) !== MAGIC || buf.readUInt32LE(m + 4) !== 2) return undefined;
+  if (buf.readBigUInt64LE(m + 56) !== fnv64a(buf.subarray(m, m + 56))) return undefined;
+  return {
+    root: Number(buf.readBigUInt64LE(m + 16)),
+    pageSize: buf.readUInt32LE(m + 8),
+    txid: buf.readBigUInt64LE(m + 48),
+  };
+}
+
+/** The file's root bucket page, from the newer of its two valid meta pages. */
+function openBolt(buf: Buffer): { bolt: Bolt; root: Buffer } {
+  const first = metaAt(buf, 0);
+  const pageSize = first?.pageSize ?? 4096;
+  if (pageSize < 512 || pageSize > 65536) throw new BoltError(`page size ${pageSize}`);
+  const metas = [first, metaAt(buf, pageSize)].filter((m) => m !== undefined);
+  if (metas.length === 0) throw new BoltError('no valid meta page');
+  const meta = metas.reduce((a, b) => (b.txid > a.txid ? b : a));
+  const bolt = { buf, pageSize, visited: 0 };
+  return { bolt, root: pageAt(bolt, meta.root) };
+}
+
+/** Page `id` of the file, with its overflow pages. */
+function pageAt(bolt: Bolt, id: number): Buffer {
+  const offset = id * bolt.pageSize;
+  if (id < 2 || offset + 16 > bolt.buf.length) throw new BoltError(`page ${id} is outside the file`);
+  if (Number(bolt.buf.readBigUInt64LE(offset)) !== id) throw new BoltError(`page ${id} is not itself`);
+  const end = offset + (bolt.buf.readUInt32LE(offset + 12) + 1) * bolt.pageSize;
+  if (end > bolt.buf.length) throw new BoltError(`page ${id} runs past the file`);
+  return bolt.buf.subarray(offset, end);
+}
+
+interface Entry {
+  key: Buffer;
+  value: Buffer;
+  bucket: boolean;
+}
+
+/** Every key of the bucket whose root page is `page`, in order, descending its branch pages. */
+function entries(bolt: Bolt, page: Buffer, depth = 0): Entry[] {
+  if (++bolt.visited > MAX_PAGES || depth > 64) throw new BoltError('too many pages');
+  const flags = page.readUInt16LE(8);
+  const count = page.readUInt16LE(10);
+  if (flags !== BRANCH && flags !== LEAF) throw new BoltError(`page of kind ${flags} inside a bucket`);
+  if (16 + count * 16 > page.length) throw new BoltError('elements past the page');
+  const out: Entry[] = [];
+  for (let i = 0; i < count; i++) {
+    const e = 16 + i * 16;
+    if (flags === BRANCH) {
+      out.push(...entries(bolt, pageAt(bolt, Number(page.readBigUInt64LE(e + 8))), depth + 1));
+    } else {
+      const pos = e + page.readUInt32LE(e + 4);
+      const ksize = page.readUInt32LE(e + 8);
+      const vsize = page.readUInt32LE(e + 12);
+      if (pos + ksize + vsize > page.length) throw new BoltError('an element runs past its page');
+      out.push({
+        key: page.subarray(pos, pos + ksize),
+        value: page.subarray(pos + ksize, pos + ksize + vsize),
+        bucket: (page.readUInt32LE(e) & BUCKET_ENTRY) !== 0,
+      });
+    }
+  }
+  return out;
+}
+
+/** The root page of a nested bucket from its entry: a page of the file, or inline after its header. */
+function bucketPage(bolt: Bolt, entry: Entry): Buffer {
+  if (!entry.bucket || entry.value.length < 16) throw new BoltError(`${entry.key.toString()} is no bucket`);
+  const root = Number(entry.value.readBigUInt64LE(0));
+  if (root !== 0) return pageAt(bolt, root);
+  if (entry.value.length < 32) throw new BoltError('an inline bucket without its page');
+  return entry.value.subarray(16);
+}
+
+/** The bucket `name` in the bucket at `page`; undefined when it has none. */
+function child(bolt: Bolt, page: Buffer, name: string): Buffer | undefined {
+  const entry = entries(bolt, page).find((e) => e.bucket && e.key.toString('latin1') === name);
+  return entry && bucketPage(bolt, entry);
+}
+
+/** A signed (zigzag) varint, as Go's binary.PutVarint writes it. */
+export function readVarint(bytes: Buffer): number | undefined {
+  let value = 0n;
+  for (let i = 0; i < bytes.length && i < 10; i++) {
+    value |= BigInt(bytes[i] & 0x7f) << BigInt(7 * i);
+    if ((bytes[i] & 0x80) === 0) {
+      const signed = value & 1n ? -(value >> 1n) - 1n : value >> 1n;
+      return Number(signed);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The committed snapshots' sizes in a snapshotter's bbolt database `buf`, by name, for the namespace
+ * `namespace`. A name seen twice in it (a snapshot removed and made again under another key) is left out.
+ * Throws a BoltError on anything unexpected.
+ */
+export function committedSizes(buf: Buffer, namespace: string): Map<string, number> {
+  const { bolt, root } = openBolt(buf);
+  const v1 = child(bolt, root, 'v1');
+  const snapshots = v1 && child(bolt, v1, 'snapshots');
+  const sizes = new Map<string, number>();
+  const twice = new Set<string>();
+  if (!snapshots) return sizes;
+  const prefix = `${namespace}/`;
+  for (const entry of entries(bolt, snapshots)) {
+    const key = entry.key.toString('latin1');
+    if (!entry.bucket || !key.startsWith(prefix)) continue;
+    const name = /^[^/]+\/\d+\/(.+)$/.exec(key)?.[1];
+    if (!name) continue;
+    const fields = new Map(
+      entries(bolt, bucketPage(bolt, entry)).map((e) => [e.key.toString('latin1'), e.value]),
+    );
+    if (fields.get('kind')?.[0] !== COMMITTED) continue;
+    const size = readVarint(fields.get('size') ?? Buffer.alloc(0));
+    if (size === undefined || size < 0) continue;
+    if (sizes.has(name)) twice.add(name);
+    sizes.set(name, size);
+  }
+  for (const name of twice) sizes.delete(name);
+  return sizes;
+}
+
+/**
+ * The sizes of the committed snapshots of Docker's namespace, by name (a layer's chain ID), from the
+ * snapshotter `driver`'s database beside the content store `contentDir`; undefined where it is absent,
+ * unreadable, over SNAPSHOT_DB_MAX_BYTES or not as expected.
+ */
+export async function readSnapshotSizes(
+  contentDir: string,
+  driver: string,
+): Promise<Map<string, number> | undefined> {
+  if (!/^[a-z0-9.-]+$/i.test(driver)) return undefined;
+  const file = join(contentDir, '..', `io.containerd.snapshotter.v1.${driver}`, 'metadata.db');
+  try {
+    if ((await stat(file)).size > SNAPSHOT_DB_MAX_BYTES) return undefined;
+    return committedSizes(await readFile(file), 'moby');
+  } catch (error) {
+    if (error instanceof BoltError || (error as NodeJS.ErrnoException).code !== undefined) return undefined;
+    throw error;
+  }
+}
