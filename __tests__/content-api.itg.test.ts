@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { connectDocker, type DockerApi } from '../src/engine/docker';
 import {
+  apiTimeMs,
   measureUsage,
   takeInventory,
   targetsOf,
@@ -183,6 +184,39 @@ describeDocker("the containerd store's content counted from the API", () => {
         id: image.id,
         sizes: fromHistory.sizes,
         exact: true,
+      });
+    }
+  }, 120_000);
+
+  it("each image's last tag time read from containerd's metadata is its inspect's; only indexes are inspected", async () => {
+    const inspects: string[] = [];
+    const inventory = await takeInventory(
+      recording((path) => {
+        if (/^\/images\/[^/]+\/json$/.test(path)) inspects.push(path);
+      }),
+      4,
+      { tagTimes: true },
+    );
+    // Only where the list names no single manifest (Docker 26.1's API 1.45 names none; an index's platform
+    // is the daemon's choice) does the inspect give the layers.
+    const listed = await api.request<{ Id: string; Descriptor?: { digest?: string; mediaType?: string } }[]>(
+      'GET',
+      '/images/json',
+      { all: true },
+    );
+    const needInspect = listed
+      .filter((s) => !s.Descriptor?.digest || /index|manifest\.list/.test(s.Descriptor.mediaType ?? ''))
+      .map((s) => `/images/${s.Id}/json`);
+    expect(inspects.sort()).toEqual(needInspect.sort());
+    if (listed.some((s) => s.Descriptor?.digest)) expect(needInspect.length).toBeLessThan(listed.length);
+    for (const image of inventory.images) {
+      const inspect = await api.request<{ Metadata?: { LastTagTime?: string } }>(
+        'GET',
+        `/images/${image.id}/json`,
+      );
+      expect({ id: image.id, lastTagMs: image.lastTagMs }).toEqual({
+        id: image.id,
+        lastTagMs: apiTimeMs(inspect.Metadata?.LastTagTime),
       });
     }
   }, 120_000);

@@ -34811,19 +34811,23 @@ function layersCountContent(version) {
     return Number(/^(\d+)/.exec(version)?.[1] ?? 0) >= 28;
 }
 
-;// CONCATENATED MODULE: ./src/engine/snapshots.ts
-// The containerd store's snapshot sizes read from disk where this machine can read them (root on the
-// daemon's host), instead of one history request per image. containerd's snapshotters (overlayfs, native)
-// record each committed snapshot's size in their own database, `metadata.db` beside the snapshots: a bbolt
-// file whose bucket `v1` → `snapshots` holds one bucket per snapshot, keyed `<namespace>/<n>/<name>`, with
-// `kind` (one byte, 3 for committed) and `size` (a signed varint) set at commit (containerd
-// core/snapshots/storage/bolt.go). A committed snapshot never changes, and its size there is the one the
-// API's image history gives (the snapshotter's Usage). Docker names an image layer's snapshot by its chain ID
-// in the namespace `moby`. Read-only, from a copy in memory, never locked: containerd holds the file open.
-// Anything unexpected in the file ends the read (the histories are asked instead).
+;// CONCATENATED MODULE: ./src/engine/containerd-db.ts
+// containerd's own databases read from disk where this machine can read them (root on the daemon's host),
+// instead of one API request per image. Both are bbolt files, read-only from a copy in memory and never
+// locked (containerd holds them open); anything unexpected in a file ends its read, and the API is asked
+// instead.
+// - The snapshotter's (overlayfs, native) `metadata.db` beside the snapshots: bucket `v1` → `snapshots`
+//   holds one bucket per snapshot, keyed `<namespace>/<n>/<name>`, with `kind` (one byte, 3 for committed)
+//   and `size` (a signed varint) set at commit (containerd core/snapshots/storage/bolt.go). A committed
+//   snapshot never changes, and its size there is the one the API's image history gives (the snapshotter's
+//   Usage). Docker names an image layer's snapshot by its chain ID, in the namespace `moby`.
+// - containerd's metadata `meta.db`: `v1` → namespace → `images` → image name → `target` → `digest`, and
+//   `updatedat` (Go's binary time) (containerd core/metadata/buckets.go). Docker's inspect gives as an
+//   image's LastTagTime the latest `updatedat` of the records naming its target (moby
+//   daemon/containerd/image_inspect.go).
 
 
-/** Past this size the file is not read (the histories are asked): about 300 bytes per snapshot. */
+/** Past this size a database is not read (the API is asked): a few hundred bytes per snapshot or image. */
 const SNAPSHOT_DB_MAX_BYTES = 64 * 1024 * 1024;
 const BRANCH = 0x01;
 const LEAF = 0x02;
@@ -34962,10 +34966,10 @@ function committedSizes(buf, namespace) {
         const name = /^[^/]+\/\d+\/(.+)$/.exec(key)?.[1];
         if (!name)
             continue;
-        const fields = new Map(entries(bolt, bucketPage(bolt, entry)).map((e) => [e.key.toString('latin1'), e.value]));
-        if (fields.get('kind')?.[0] !== COMMITTED)
+        const fields = fieldsOf(bolt, entry);
+        if (fields.get('kind')?.value[0] !== COMMITTED)
             continue;
-        const size = readVarint(fields.get('size') ?? Buffer.alloc(0));
+        const size = readVarint(fields.get('size')?.value ?? Buffer.alloc(0));
         if (size === undefined || size < 0)
             continue;
         if (sizes.has(name))
@@ -34985,10 +34989,64 @@ async function readSnapshotSizes(contentDir, driver) {
     if (!/^[a-z0-9.-]+$/i.test(driver))
         return undefined;
     const file = (0,external_node_path_namespaceObject.join)(contentDir, '..', `io.containerd.snapshotter.v1.${driver}`, 'metadata.db');
+    return readDb(file, (buf) => committedSizes(buf, 'moby'));
+}
+/** Seconds from Go's zero time (January 1, year 1, UTC) to the Unix epoch. */
+const GO_EPOCH_OFFSET_S = 62135596800n;
+/** A time as Go's time.MarshalBinary writes it (version 1 or 2), as epoch ms; undefined when it is not one. */
+function goTimeMs(bytes) {
+    if (!bytes || !((bytes[0] === 1 && bytes.length === 15) || (bytes[0] === 2 && bytes.length === 16))) {
+        return undefined;
+    }
+    const seconds = bytes.readBigInt64BE(1) - GO_EPOCH_OFFSET_S;
+    return Number(seconds) * 1000 + Math.floor(bytes.readInt32BE(9) / 1e6);
+}
+/** The fields of the bucket of `entry`: values, and nested buckets' pages, by key. */
+function fieldsOf(bolt, entry) {
+    return new Map(entries(bolt, bucketPage(bolt, entry)).map((e) => [e.key.toString('latin1'), e]));
+}
+/**
+ * When each image target was last tagged in the namespace `namespace` of containerd's metadata database
+ * `buf`: the latest `updatedat` of the image records naming it, by target digest. Throws a BoltError on
+ * anything unexpected.
+ */
+function targetTagTimes(buf, namespace) {
+    const { bolt, root } = openBolt(buf);
+    const v1 = child(bolt, root, 'v1');
+    const ns = v1 && child(bolt, v1, namespace);
+    const images = ns && child(bolt, ns, 'images');
+    const times = new Map();
+    if (!images)
+        return times;
+    for (const record of entries(bolt, images)) {
+        if (!record.bucket)
+            continue;
+        const fields = fieldsOf(bolt, record);
+        const target = fields.get('target');
+        const digest = target?.bucket
+            ? fieldsOf(bolt, target).get('digest')?.value.toString('latin1')
+            : undefined;
+        const updated = goTimeMs(fields.get('updatedat')?.value);
+        if (!digest || updated === undefined)
+            throw new BoltError(`image record ${record.key.toString()} unread`);
+        times.set(digest, Math.max(times.get(digest) ?? 0, updated));
+    }
+    return times;
+}
+/**
+ * When each image target of Docker's namespace was last tagged (see targetTagTimes), from containerd's
+ * metadata database beside the content store `contentDir`; undefined where it is absent, unreadable,
+ * over SNAPSHOT_DB_MAX_BYTES or not as expected.
+ */
+async function readTagTimes(contentDir) {
+    return readDb((0,external_node_path_namespaceObject.join)(contentDir, '..', 'io.containerd.metadata.v1.bolt', 'meta.db'), (buf) => targetTagTimes(buf, 'moby'));
+}
+/** `parse` of the bbolt file `file`; undefined where it is absent, unreadable, too large or not as expected. */
+async function readDb(file, parse) {
     try {
         if ((await (0,promises_namespaceObject.stat)(file)).size > SNAPSHOT_DB_MAX_BYTES)
             return undefined;
-        return committedSizes(await (0,promises_namespaceObject.readFile)(file), 'moby');
+        return parse(await (0,promises_namespaceObject.readFile)(file));
     }
     catch (error) {
         if (error instanceof BoltError || error.code !== undefined)
@@ -35152,8 +35210,9 @@ async function serviceImages(docker, info) {
 }
 /**
  * `tagTimes`: also read when each image was last tagged (its arrival, for the grace period, keep-recent and
- * a budget's order; on the containerd store that takes an inspect per image). `containerTimes`: when each
- * container that is not running last started and finished (the grace period, a budget's order).
+ * a budget's order; on the containerd store an inspect per image where its metadata is not readable here).
+ * `containerTimes`: when each container that is not running last started and finished (the grace period,
+ * a budget's order).
  */
 async function takeInventory(docker, concurrency, opts = {}) {
     const takenAt = Date.now();
@@ -35218,7 +35277,7 @@ async function readDaemon(reader, tagTimes) {
     const { docker, done } = reader;
     const listing = listImages(docker).then((list) => done('listMs', list));
     const infoRead = docker.request('GET', '/info');
-    const storeReading = Promise.all([listing, infoRead]).then(([summaries, info]) => findImageStore(summaries, info, reader.reads));
+    const storeReading = Promise.all([listing, infoRead]).then(([summaries, info]) => findImageStore(summaries, info, reader.reads, tagTimes));
     const inspecting = Promise.all([listing, storeReading])
         .then(([summaries, store]) => readAllLayers(reader, summaries, store, tagTimes))
         .then((all) => done('inspectMs', all));
@@ -35289,12 +35348,13 @@ async function withImagePart(reader, df, images, contents) {
  * Where the image store is on this machine and readable, each image's layers are read from it rather
  * than asked for one inspect per image: the classic store's image and layer databases (with the
  * layers' sizes, so no history either), or the containerd store's content, whose manifest the list
- * names (API 1.46+; a budget also needs the last tag time, which only the inspect gives there).
+ * names (API 1.46+), with the last tag time a run may need from containerd's metadata (readTagTimes).
  */
-async function findImageStore(summaries, info, reads) {
+async function findImageStore(summaries, info, reads, tagTimes) {
     const root = info.DockerRootDir ?? '';
     if (summaries.some((s) => s.Descriptor?.digest)) {
-        return { content: await contentStoreFor(root, summaries.map(target)) };
+        const content = await contentStoreFor(root, summaries.map(target));
+        return { content, tagged: content && tagTimes ? await readTagTimes(content) : undefined };
     }
     if (isContainerdStore(info.DriverStatus))
         return {};
@@ -35316,11 +35376,13 @@ async function readLayers(reader, store, summary, chainSizes, tagTimes) {
         store.podman?.get(summary.Id);
     if (stored)
         return { ...stored, fromStore: true };
-    const layers = store.content && !tagTimes && summary.Descriptor?.digest
-        ? await configLayers(store.content, summary.Descriptor.digest, reader.reads)
+    const digest = summary.Descriptor?.digest;
+    const tagged = digest && tagTimes ? store.tagged?.get(digest) : 0;
+    const layers = store.content && digest && tagged !== undefined
+        ? await configLayers(store.content, digest, reader.reads)
         : undefined;
     if (layers)
-        return { layers, lastTagMs: 0, fromStore: true };
+        return { layers, lastTagMs: Math.max(0, tagged ?? 0), fromStore: true };
     return inspectLayers(reader.docker, summary.Id);
 }
 /** One image's layers and last tag time from its inspect; undefined when it is gone. */

@@ -35,7 +35,7 @@ import {
   type StoreReads,
 } from './layerstore';
 import { mapPool } from './pool';
-import { readSnapshotSizes } from './snapshots';
+import { readSnapshotSizes, readTagTimes } from './containerd-db';
 import type {
   Blob,
   ContainerInfo,
@@ -324,8 +324,9 @@ async function serviceImages(docker: DockerApi, info: ApiInfo): Promise<ServiceI
 
 /**
  * `tagTimes`: also read when each image was last tagged (its arrival, for the grace period, keep-recent and
- * a budget's order; on the containerd store that takes an inspect per image). `containerTimes`: when each
- * container that is not running last started and finished (the grace period, a budget's order).
+ * a budget's order; on the containerd store an inspect per image where its metadata is not readable here).
+ * `containerTimes`: when each container that is not running last started and finished (the grace period,
+ * a budget's order).
  */
 export async function takeInventory(
   docker: DockerApi,
@@ -432,7 +433,7 @@ async function readDaemon(reader: Reader, tagTimes: boolean | undefined) {
   const listing = listImages(docker).then((list) => done('listMs', list));
   const infoRead = docker.request<ApiInfo>('GET', '/info');
   const storeReading = Promise.all([listing, infoRead]).then(([summaries, info]) =>
-    findImageStore(summaries, info, reader.reads),
+    findImageStore(summaries, info, reader.reads, tagTimes),
   );
   const inspecting = Promise.all([listing, storeReading])
     .then(([summaries, store]) => readAllLayers(reader, summaries, store, tagTimes))
@@ -516,6 +517,8 @@ async function withImagePart(
 interface StoreAccess {
   /** The containerd store's content folder. */
   content?: string;
+  /** When each image target was last tagged, from containerd's metadata (see readTagTimes). */
+  tagged?: Map<string, number>;
   /** The classic store's folder (see classicStoreFor). */
   classic?: string;
   podman?: Map<string, StoredImage>;
@@ -525,16 +528,18 @@ interface StoreAccess {
  * Where the image store is on this machine and readable, each image's layers are read from it rather
  * than asked for one inspect per image: the classic store's image and layer databases (with the
  * layers' sizes, so no history either), or the containerd store's content, whose manifest the list
- * names (API 1.46+; a budget also needs the last tag time, which only the inspect gives there).
+ * names (API 1.46+), with the last tag time a run may need from containerd's metadata (readTagTimes).
  */
 async function findImageStore(
   summaries: ApiImageSummary[],
   info: ApiInfo,
   reads: StoreReads,
+  tagTimes: boolean | undefined,
 ): Promise<StoreAccess> {
   const root = info.DockerRootDir ?? '';
   if (summaries.some((s) => s.Descriptor?.digest)) {
-    return { content: await contentStoreFor(root, summaries.map(target)) };
+    const content = await contentStoreFor(root, summaries.map(target));
+    return { content, tagged: content && tagTimes ? await readTagTimes(content) : undefined };
   }
   if (isContainerdStore(info.DriverStatus)) return {};
   const classic = classicStoreFor(root, info.Driver ?? '', summaries[0]?.Id);
@@ -569,11 +574,13 @@ async function readLayers(
     // Podman records no tag time (its LastTagTime is always zero): its store serves either way.
     store.podman?.get(summary.Id);
   if (stored) return { ...stored, fromStore: true };
+  const digest = summary.Descriptor?.digest;
+  const tagged = digest && tagTimes ? store.tagged?.get(digest) : 0;
   const layers =
-    store.content && !tagTimes && summary.Descriptor?.digest
-      ? await configLayers(store.content, summary.Descriptor.digest, reader.reads)
+    store.content && digest && tagged !== undefined
+      ? await configLayers(store.content, digest, reader.reads)
       : undefined;
-  if (layers) return { layers, lastTagMs: 0, fromStore: true };
+  if (layers) return { layers, lastTagMs: Math.max(0, tagged ?? 0), fromStore: true };
   return inspectLayers(reader.docker, summary.Id);
 }
 

@@ -1,17 +1,21 @@
-// The containerd store's snapshot sizes read from disk where this machine can read them (root on the
-// daemon's host), instead of one history request per image. containerd's snapshotters (overlayfs, native)
-// record each committed snapshot's size in their own database, `metadata.db` beside the snapshots: a bbolt
-// file whose bucket `v1` → `snapshots` holds one bucket per snapshot, keyed `<namespace>/<n>/<name>`, with
-// `kind` (one byte, 3 for committed) and `size` (a signed varint) set at commit (containerd
-// core/snapshots/storage/bolt.go). A committed snapshot never changes, and its size there is the one the
-// API's image history gives (the snapshotter's Usage). Docker names an image layer's snapshot by its chain ID
-// in the namespace `moby`. Read-only, from a copy in memory, never locked: containerd holds the file open.
-// Anything unexpected in the file ends the read (the histories are asked instead).
+// containerd's own databases read from disk where this machine can read them (root on the daemon's host),
+// instead of one API request per image. Both are bbolt files, read-only from a copy in memory and never
+// locked (containerd holds them open); anything unexpected in a file ends its read, and the API is asked
+// instead.
+// - The snapshotter's (overlayfs, native) `metadata.db` beside the snapshots: bucket `v1` → `snapshots`
+//   holds one bucket per snapshot, keyed `<namespace>/<n>/<name>`, with `kind` (one byte, 3 for committed)
+//   and `size` (a signed varint) set at commit (containerd core/snapshots/storage/bolt.go). A committed
+//   snapshot never changes, and its size there is the one the API's image history gives (the snapshotter's
+//   Usage). Docker names an image layer's snapshot by its chain ID, in the namespace `moby`.
+// - containerd's metadata `meta.db`: `v1` → namespace → `images` → image name → `target` → `digest`, and
+//   `updatedat` (Go's binary time) (containerd core/metadata/buckets.go). Docker's inspect gives as an
+//   image's LastTagTime the latest `updatedat` of the records naming its target (moby
+//   daemon/containerd/image_inspect.go).
 
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** Past this size the file is not read (the histories are asked): about 300 bytes per snapshot. */
+/** Past this size a database is not read (the API is asked): a few hundred bytes per snapshot or image. */
 export const SNAPSHOT_DB_MAX_BYTES = 64 * 1024 * 1024;
 
 const BRANCH = 0x01;
@@ -153,11 +157,9 @@ export function committedSizes(buf: Buffer, namespace: string): Map<string, numb
     if (!entry.bucket || !key.startsWith(prefix)) continue;
     const name = /^[^/]+\/\d+\/(.+)$/.exec(key)?.[1];
     if (!name) continue;
-    const fields = new Map(
-      entries(bolt, bucketPage(bolt, entry)).map((e) => [e.key.toString('latin1'), e.value]),
-    );
-    if (fields.get('kind')?.[0] !== COMMITTED) continue;
-    const size = readVarint(fields.get('size') ?? Buffer.alloc(0));
+    const fields = fieldsOf(bolt, entry);
+    if (fields.get('kind')?.value[0] !== COMMITTED) continue;
+    const size = readVarint(fields.get('size')?.value ?? Buffer.alloc(0));
     if (size === undefined || size < 0) continue;
     if (sizes.has(name)) twice.add(name);
     sizes.set(name, size);
@@ -177,9 +179,68 @@ export async function readSnapshotSizes(
 ): Promise<Map<string, number> | undefined> {
   if (!/^[a-z0-9.-]+$/i.test(driver)) return undefined;
   const file = join(contentDir, '..', `io.containerd.snapshotter.v1.${driver}`, 'metadata.db');
+  return readDb(file, (buf) => committedSizes(buf, 'moby'));
+}
+
+/** Seconds from Go's zero time (January 1, year 1, UTC) to the Unix epoch. */
+const GO_EPOCH_OFFSET_S = 62_135_596_800n;
+
+/** A time as Go's time.MarshalBinary writes it (version 1 or 2), as epoch ms; undefined when it is not one. */
+export function goTimeMs(bytes: Buffer | undefined): number | undefined {
+  if (!bytes || !((bytes[0] === 1 && bytes.length === 15) || (bytes[0] === 2 && bytes.length === 16))) {
+    return undefined;
+  }
+  const seconds = bytes.readBigInt64BE(1) - GO_EPOCH_OFFSET_S;
+  return Number(seconds) * 1000 + Math.floor(bytes.readInt32BE(9) / 1e6);
+}
+
+/** The fields of the bucket of `entry`: values, and nested buckets' pages, by key. */
+function fieldsOf(bolt: Bolt, entry: Entry): Map<string, Entry> {
+  return new Map(entries(bolt, bucketPage(bolt, entry)).map((e) => [e.key.toString('latin1'), e]));
+}
+
+/**
+ * When each image target was last tagged in the namespace `namespace` of containerd's metadata database
+ * `buf`: the latest `updatedat` of the image records naming it, by target digest. Throws a BoltError on
+ * anything unexpected.
+ */
+export function targetTagTimes(buf: Buffer, namespace: string): Map<string, number> {
+  const { bolt, root } = openBolt(buf);
+  const v1 = child(bolt, root, 'v1');
+  const ns = v1 && child(bolt, v1, namespace);
+  const images = ns && child(bolt, ns, 'images');
+  const times = new Map<string, number>();
+  if (!images) return times;
+  for (const record of entries(bolt, images)) {
+    if (!record.bucket) continue;
+    const fields = fieldsOf(bolt, record);
+    const target = fields.get('target');
+    const digest = target?.bucket
+      ? fieldsOf(bolt, target).get('digest')?.value.toString('latin1')
+      : undefined;
+    const updated = goTimeMs(fields.get('updatedat')?.value);
+    if (!digest || updated === undefined) throw new BoltError(`image record ${record.key.toString()} unread`);
+    times.set(digest, Math.max(times.get(digest) ?? 0, updated));
+  }
+  return times;
+}
+
+/**
+ * When each image target of Docker's namespace was last tagged (see targetTagTimes), from containerd's
+ * metadata database beside the content store `contentDir`; undefined where it is absent, unreadable,
+ * over SNAPSHOT_DB_MAX_BYTES or not as expected.
+ */
+export async function readTagTimes(contentDir: string): Promise<Map<string, number> | undefined> {
+  return readDb(join(contentDir, '..', 'io.containerd.metadata.v1.bolt', 'meta.db'), (buf) =>
+    targetTagTimes(buf, 'moby'),
+  );
+}
+
+/** `parse` of the bbolt file `file`; undefined where it is absent, unreadable, too large or not as expected. */
+async function readDb<T>(file: string, parse: (buf: Buffer) => T): Promise<T | undefined> {
   try {
     if ((await stat(file)).size > SNAPSHOT_DB_MAX_BYTES) return undefined;
-    return committedSizes(await readFile(file), 'moby');
+    return parse(await readFile(file));
   } catch (error) {
     if (error instanceof BoltError || (error as NodeJS.ErrnoException).code !== undefined) return undefined;
     throw error;

@@ -1,11 +1,18 @@
-// containerd's snapshot database read as bbolt lays it out (src/engine/snapshots.ts): files written here
+// containerd's snapshot database read as bbolt lays it out (src/engine/containerd-db.ts): files written here
 // page by page as bbolt writes them (meta pages with their checksum, leaf and branch pages, inline and
 // page-rooted buckets), then damaged: every damage ends the read, never a wrong size. The reader against
 // a real containerd's file is in content-api.itg.test.ts.
 import { describe, expect, it } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { committedSizes, readSnapshotSizes, readVarint } from '../src/engine/snapshots';
+import {
+  committedSizes,
+  goTimeMs,
+  readSnapshotSizes,
+  readTagTimes,
+  readVarint,
+  targetTagTimes,
+} from '../src/engine/containerd-db';
 
 const PAGE = 4096;
 
@@ -209,6 +216,90 @@ describe("containerd's snapshot database", () => {
       expect(await readSnapshotSizes(content, '../x')).toBeUndefined();
       writeFileSync(join(root, 'io.containerd.snapshotter.v1.overlayfs', 'metadata.db'), 'not bolt');
       expect(await readSnapshotSizes(content, 'overlayfs')).toBeUndefined();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Go's time.MarshalBinary (version 1, UTC): seconds since year 1, nanoseconds, zone offset -1 (UTC). */
+function goTime(ms: number): Buffer {
+  const b = Buffer.alloc(15);
+  b[0] = 1;
+  b.writeBigInt64BE(BigInt(Math.floor(ms / 1000)) + 62_135_596_800n, 1);
+  b.writeInt32BE((ms % 1000) * 1e6 + 789, 9);
+  b.writeInt16BE(-1, 13);
+  return b;
+}
+
+/** containerd's metadata database with `records` in the namespace `moby` (inline buckets throughout). */
+function metaDb(records: { name: string; digest: string; updatedMs: number }[], ns = 'moby'): Buffer {
+  const image = (r: (typeof records)[number]): Item => ({
+    key: r.name,
+    bucket: {
+      items: [
+        { key: 'createdat', value: goTime(0) },
+        { key: 'target', bucket: { items: [{ key: 'digest', value: Buffer.from(r.digest) }] } },
+        { key: 'updatedat', value: goTime(r.updatedMs) },
+      ],
+    },
+  });
+  const v1: Item = {
+    key: 'v1',
+    bucket: {
+      items: [{ key: ns, bucket: { items: [{ key: 'images', bucket: { items: records.map(image) } }] } }],
+    },
+  };
+  return file(
+    new Map([
+      [0, meta(0, 3, 4)],
+      [1, meta(1, 3, 3)],
+      [2, header(2, 0x10, 0)],
+      [3, leaf(3, [v1])],
+    ]),
+  );
+}
+
+describe("containerd's image records", () => {
+  it("each target's last tag time: the latest update of the records naming it (a dangling one too)", () => {
+    const db = metaDb([
+      { name: 'docker.io/library/app:1', digest: chain(1), updatedMs: 1_700_000_000_123 },
+      { name: 'docker.io/library/app:latest', digest: chain(1), updatedMs: 1_700_000_500_456 },
+      { name: `moby-dangling@${chain(2)}`, digest: chain(2), updatedMs: 1_600_000_000_000 },
+    ]);
+    expect(targetTagTimes(db, 'moby')).toEqual(
+      new Map([
+        [chain(1), 1_700_000_500_456],
+        [chain(2), 1_600_000_000_000],
+      ]),
+    );
+    expect(targetTagTimes(db, 'k8s.io')).toEqual(new Map());
+  });
+
+  it('a record without its target or time ends the read; Go times of both versions, nothing else', () => {
+    const db = metaDb([{ name: 'a', digest: chain(1), updatedMs: 5 }]);
+    const damaged = Buffer.from(db);
+    damaged.write('updatedzz', damaged.indexOf('updatedat'), 'latin1');
+    expect(() => targetTagTimes(damaged, 'moby')).toThrow('image record a unread');
+    const v2 = Buffer.concat([goTime(1_234_567), Buffer.from([0])]);
+    v2[0] = 2;
+    expect(goTimeMs(v2)).toBe(1_234_567);
+    expect(goTimeMs(goTime(-5000))).toBe(-5000);
+    expect(goTimeMs(Buffer.from([1, 2, 3]))).toBeUndefined();
+    expect(goTimeMs(undefined)).toBeUndefined();
+  });
+
+  it('readTagTimes: containerd’s meta.db beside the content store; none when it is absent', async () => {
+    const root = mkdtempSync('/tmp/sdp-metadb-');
+    try {
+      const content = join(root, 'io.containerd.content.v1.content');
+      expect(await readTagTimes(content)).toBeUndefined();
+      mkdirSync(join(root, 'io.containerd.metadata.v1.bolt'));
+      writeFileSync(
+        join(root, 'io.containerd.metadata.v1.bolt', 'meta.db'),
+        metaDb([{ name: 'a', digest: chain(3), updatedMs: 77_000 }]),
+      );
+      expect(await readTagTimes(content)).toEqual(new Map([[chain(3), 77_000]]));
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
