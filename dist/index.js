@@ -35958,30 +35958,32 @@ function recordRemovals(state, done) {
     return withDaemon(state, done.daemonId, entry);
 }
 /**
- * When each image was last used, epoch ms: the latest of its last use by a container (containerUseTimes)
- * and when it was last tagged.
+ * When each image was last used, epoch ms: the latest of its last use by a container (`used`, see
+ * containerUseTimes) and when it was last tagged.
  */
-function lastUsedTimes(images, containers, history, nowMs) {
-    return containerUseTimes(images, containers, history, nowMs, true);
+function lastUsedTimes(images, containers, history, nowMs, used = containerUseTimes(images, containers, history, nowMs)) {
+    const times = new Map(used);
+    for (const image of images)
+        bumpTime(times, image.id, image.lastTagMs, nowMs);
+    return times;
+}
+/** `times` with `id` at `ms` where that is later (a time in the future counts as now; none, 0 or less: no time). */
+function bumpTime(times, id, ms, nowMs) {
+    if (ms === undefined || !Number.isFinite(ms) || ms <= 0)
+        return;
+    times.set(id, Math.max(times.get(id) ?? 0, Math.min(ms, nowMs)));
 }
 /**
  * When a container last used each image, epoch ms (0: never seen used): the latest of the history's last
- * use and its containers' created, started and finished times (a running container: now); with
- * `tagged`, also when it was last tagged. Times in the future (a clock that jumped, a hand-edited file)
- * count as now.
+ * use and its containers' created, started and finished times (a running container: now). Times in the
+ * future (a clock that jumped, a hand-edited file) count as now.
  */
-function containerUseTimes(images, containers, history, nowMs, tagged = false) {
+function containerUseTimes(images, containers, history, nowMs) {
     const times = new Map();
-    const bump = (id, ms) => {
-        if (ms === undefined || !Number.isFinite(ms) || ms <= 0)
-            return;
-        times.set(id, Math.max(times.get(id) ?? 0, Math.min(ms, nowMs)));
-    };
+    const bump = (id, ms) => bumpTime(times, id, ms, nowMs);
     for (const image of images) {
         times.set(image.id, 0);
         bump(image.id, history?.images[image.id]?.lastUsedMs);
-        if (tagged)
-            bump(image.id, image.lastTagMs);
     }
     for (const c of containers) {
         if (!times.has(c.imageId))
@@ -36210,7 +36212,6 @@ function walk(root, limit) {
 
 
 
-
 /** Record usage: this run's sightings and its filesystem into the history; a warning when they could not be. */
 async function recordStart(stateDir, inventory, daemonKey, disk, nowMs) {
     const before = disk.before;
@@ -36233,14 +36234,15 @@ async function recordStart(stateDir, inventory, daemonKey, disk, nowMs) {
     };
 }
 /**
- * After a prune: the images it removed (with the bytes each freed alone, else its size) are remembered for
- * the re-fetch window, and the filesystem after completes this run's sample. A warning when it could not.
+ * After a prune: the images it removed (from its report's `rows`, with the bytes each freed alone, else its
+ * size) are remembered for the re-fetch window, and the filesystem after completes this run's sample. A
+ * warning when it could not.
  */
-async function recordPrune(stateDir, recorded, plan, results, after) {
+async function recordPrune(stateDir, recorded, rows, after) {
     if (!recorded.usage)
         return undefined;
     const nowMs = Date.now();
-    const removed = imageRows(plan, results)
+    const removed = rows
         .filter((row) => row.state === 'removed')
         .map((row) => ({
         id: row.image.id,
@@ -36584,6 +36586,7 @@ async function onePass(inputs, docker, hooks, lockWarnings) {
     warnings.forEach((w) => hooks.warn(w));
     let executed;
     let after = {};
+    let rows;
     if (inputs.mode === 'prune') {
         ({ executed, plan } = await prune(pass, planning, plan, disk));
         if (!executed.stopped) {
@@ -36592,7 +36595,8 @@ async function onePass(inputs, docker, hooks, lockWarnings) {
             if (gatesAfterPrune)
                 gates.after = gatesAfterPrune;
         }
-        const unrecorded = await recordPrune(inputs.stateDir, recorded, plan, executed.results, after.disk);
+        rows = imageRows(plan, executed.results);
+        const unrecorded = await recordPrune(inputs.stateDir, recorded, rows, after.disk);
         if (unrecorded) {
             hooks.warn(unrecorded);
             warnings.push(unrecorded);
@@ -36602,7 +36606,7 @@ async function onePass(inputs, docker, hooks, lockWarnings) {
     decided.warnings.forEach((w) => hooks.warn(w));
     const trend = history_trendOf(recorded, after.disk ?? disk.before);
     const facts = factsOf(pass, { inventory, nowMs, disk, plan, executed, after, gates, trend }, decided, warnings);
-    const outcome = await finish(inputs, facts, gates, pass.timings, decided.failures);
+    const outcome = await finish(inputs, facts, gates, pass.timings, decided.failures, rows);
     hooks.info(closingLine(inputs, outcome.totals, after.usage));
     return outcome;
 }
@@ -36772,18 +36776,18 @@ async function unaccountedBefore(inputs, inventory, places, host) {
 }
 const isInside = (path, folder) => path.startsWith(folder.endsWith('/') ? folder : `${folder}/`);
 function planningOf(inputs, inventory, history, disk, nowMs) {
+    const { images, containers } = inventory;
+    const used = containerUseTimes(images, containers, history.usage, nowMs);
     return {
         inventory,
         policy: {
             ...inputs,
             firstSeen: firstSeenOf(history.usage),
-            ...(inputs.keepRecentBy === 'used'
-                ? { lastUse: containerUseTimes(inventory.images, inventory.containers, history.usage, nowMs) }
-                : {}),
+            ...(inputs.keepRecentBy === 'used' ? { lastUse: used } : {}),
         },
         nowMs,
         disk: disk.before,
-        lastUsed: lastUsedTimes(inventory.images, inventory.containers, history.usage, nowMs),
+        lastUsed: lastUsedTimes(images, containers, history.usage, nowMs, used),
     };
 }
 /** The plan (budgeted when a budget is given); after `stepsDone` steps, the plan of a prune that met it. */
@@ -37051,9 +37055,12 @@ function measuredClasses(inputs) {
 function describe(image, id) {
     return image && image.repoTags.length > 0 ? `${image.repoTags.join(' ')} (${shortId(id)})` : shortId(id);
 }
-/** Rows, totals and the JSON report of the pass, written to the report file. */
-async function finish(inputs, facts, gates, timings, failures) {
-    const rows = facts ? imageRows(facts.plan, facts.results) : [];
+/**
+ * Rows (`known`: those a prune already made of the pass's plan and results), totals and the JSON report of
+ * the pass, written to the report file.
+ */
+async function finish(inputs, facts, gates, timings, failures, known) {
+    const rows = facts ? (known ?? imageRows(facts.plan, facts.results)) : [];
     const totals = facts ? totalsOf(facts, rows) : undefined;
     timings.totalMs = Math.round(performance.now());
     const report = facts

@@ -6,8 +6,8 @@ import type { DiskStats } from './engine/disk';
 import { updateState } from './engine/state';
 import { recordRemovals, recordUsage, type DaemonUsage } from './policy/usage';
 import { forecastOf, refetchSummary, type Trend } from './policy/trend';
-import { imageRows } from './report/rows';
-import type { Inventory, Plan, RemovalResult } from './types';
+import type { ImageRow } from './report/rows';
+import type { Inventory } from './types';
 
 /** What this run recorded at its start: the daemon's history as written, or a warning. */
 export interface Recorded {
@@ -46,19 +46,19 @@ export async function recordStart(
 }
 
 /**
- * After a prune: the images it removed (with the bytes each freed alone, else its size) are remembered for
- * the re-fetch window, and the filesystem after completes this run's sample. A warning when it could not.
+ * After a prune: the images it removed (from its report's `rows`, with the bytes each freed alone, else its
+ * size) are remembered for the re-fetch window, and the filesystem after completes this run's sample. A
+ * warning when it could not.
  */
 export async function recordPrune(
   stateDir: string,
   recorded: Recorded,
-  plan: Plan,
-  results: RemovalResult[],
+  rows: ImageRow[],
   after: DiskStats | undefined,
 ): Promise<string | undefined> {
   if (!recorded.usage) return undefined;
   const nowMs = Date.now();
-  const removed = imageRows(plan, results)
+  const removed = rows
     .filter((row) => row.state === 'removed')
     .map((row) => ({
       id: row.image.id,

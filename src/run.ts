@@ -167,6 +167,7 @@ async function onePass(
 
   let executed: Executed | undefined;
   let after: Measurement = {};
+  let rows: ImageRow[] | undefined;
   if (inputs.mode === 'prune') {
     ({ executed, plan } = await prune(pass, planning, plan, disk));
     if (!executed.stopped) {
@@ -174,7 +175,8 @@ async function onePass(
       const gatesAfterPrune = await gatesAfter(pass);
       if (gatesAfterPrune) gates.after = gatesAfterPrune;
     }
-    const unrecorded = await recordPrune(inputs.stateDir, recorded, plan, executed.results, after.disk);
+    rows = imageRows(plan, executed.results);
+    const unrecorded = await recordPrune(inputs.stateDir, recorded, rows, after.disk);
     if (unrecorded) {
       hooks.warn(unrecorded);
       warnings.push(unrecorded);
@@ -190,7 +192,7 @@ async function onePass(
     decided,
     warnings,
   );
-  const outcome = await finish(inputs, facts, gates, pass.timings, decided.failures);
+  const outcome = await finish(inputs, facts, gates, pass.timings, decided.failures, rows);
   hooks.info(closingLine(inputs, outcome.totals!, after.usage));
   return outcome;
 }
@@ -448,18 +450,18 @@ function planningOf(
   disk: Disk,
   nowMs: number,
 ): Planning {
+  const { images, containers } = inventory;
+  const used = containerUseTimes(images, containers, history.usage, nowMs);
   return {
     inventory,
     policy: {
       ...inputs,
       firstSeen: firstSeenOf(history.usage),
-      ...(inputs.keepRecentBy === 'used'
-        ? { lastUse: containerUseTimes(inventory.images, inventory.containers, history.usage, nowMs) }
-        : {}),
+      ...(inputs.keepRecentBy === 'used' ? { lastUse: used } : {}),
     },
     nowMs,
     disk: disk.before,
-    lastUsed: lastUsedTimes(inventory.images, inventory.containers, history.usage, nowMs),
+    lastUsed: lastUsedTimes(images, containers, history.usage, nowMs, used),
   };
 }
 
@@ -810,15 +812,19 @@ function describe(image: ImageInfo | undefined, id: string): string {
   return image && image.repoTags.length > 0 ? `${image.repoTags.join(' ')} (${shortId(id)})` : shortId(id);
 }
 
-/** Rows, totals and the JSON report of the pass, written to the report file. */
+/**
+ * Rows (`known`: those a prune already made of the pass's plan and results), totals and the JSON report of
+ * the pass, written to the report file.
+ */
 async function finish(
   inputs: Inputs,
   facts: RunFacts | undefined,
   gates: GateReport,
   timings: Record<string, number>,
   failures: string[],
+  known?: ImageRow[],
 ): Promise<Outcome> {
-  const rows = facts ? imageRows(facts.plan, facts.results) : [];
+  const rows = facts ? (known ?? imageRows(facts.plan, facts.results)) : [];
   const totals = facts ? totalsOf(facts, rows) : undefined;
   timings.totalMs = Math.round(performance.now());
   const report: Record<string, unknown> = facts

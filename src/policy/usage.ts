@@ -251,40 +251,43 @@ export function recordRemovals(state: UsageState, done: Removals): UsageState {
 }
 
 /**
- * When each image was last used, epoch ms: the latest of its last use by a container (containerUseTimes)
- * and when it was last tagged.
+ * When each image was last used, epoch ms: the latest of its last use by a container (`used`, see
+ * containerUseTimes) and when it was last tagged.
  */
 export function lastUsedTimes(
   images: ImageInfo[],
   containers: ContainerInfo[],
   history: DaemonUsage | undefined,
   nowMs: number,
+  used = containerUseTimes(images, containers, history, nowMs),
 ): Map<string, number> {
-  return containerUseTimes(images, containers, history, nowMs, true);
+  const times = new Map(used);
+  for (const image of images) bumpTime(times, image.id, image.lastTagMs, nowMs);
+  return times;
+}
+
+/** `times` with `id` at `ms` where that is later (a time in the future counts as now; none, 0 or less: no time). */
+function bumpTime(times: Map<string, number>, id: string, ms: number | undefined, nowMs: number): void {
+  if (ms === undefined || !Number.isFinite(ms) || ms <= 0) return;
+  times.set(id, Math.max(times.get(id) ?? 0, Math.min(ms, nowMs)));
 }
 
 /**
  * When a container last used each image, epoch ms (0: never seen used): the latest of the history's last
- * use and its containers' created, started and finished times (a running container: now); with
- * `tagged`, also when it was last tagged. Times in the future (a clock that jumped, a hand-edited file)
- * count as now.
+ * use and its containers' created, started and finished times (a running container: now). Times in the
+ * future (a clock that jumped, a hand-edited file) count as now.
  */
 export function containerUseTimes(
   images: ImageInfo[],
   containers: ContainerInfo[],
   history: DaemonUsage | undefined,
   nowMs: number,
-  tagged = false,
 ): Map<string, number> {
   const times = new Map<string, number>();
-  const bump = (id: string, ms: number | undefined) => {
-    if (ms === undefined || !Number.isFinite(ms) || ms <= 0) return;
-    times.set(id, Math.max(times.get(id) ?? 0, Math.min(ms, nowMs)));
-  };
+  const bump = (id: string, ms: number | undefined) => bumpTime(times, id, ms, nowMs);
   for (const image of images) {
     times.set(image.id, 0);
     bump(image.id, history?.images[image.id]?.lastUsedMs);
-    if (tagged) bump(image.id, image.lastTagMs);
   }
   for (const c of containers) {
     if (!times.has(c.imageId)) continue;
