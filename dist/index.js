@@ -34900,7 +34900,10 @@ function entries(bolt, page, depth = 0) {
     for (let i = 0; i < count; i++) {
         const e = 16 + i * 16;
         if (flags === BRANCH) {
-            out.push(...entries(bolt, pageAt(bolt, Number(page.readBigUInt64LE(e + 8))), depth + 1));
+            // Appended one by one: a bucket of many thousands of keys would overflow a spread's arguments.
+            for (const entry of entries(bolt, pageAt(bolt, Number(page.readBigUInt64LE(e + 8))), depth + 1)) {
+                out.push(entry);
+            }
         }
         else {
             const pos = e + page.readUInt32LE(e + 4);
