@@ -6,12 +6,16 @@ import { describe, expect, it } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  bufferSource,
   committedSizes,
   goTimeMs,
+  READ_ATTEMPTS,
+  readSettled,
   readSnapshotSizes,
   readTagTimes,
   readVarint,
   targetTagTimes,
+  type Source,
 } from '../src/engine/containerd-db';
 
 const PAGE = 4096;
@@ -190,9 +194,57 @@ describe("containerd's snapshot database", () => {
     const past = Buffer.from(good);
     past.writeUInt32LE(PAGE * 2, 4 * PAGE + 16 + 12);
     expect(() => committedSizes(past, 'moby')).toThrow('an element runs past its page');
+    const runsPast = Buffer.from(good);
+    runsPast.writeUInt32LE(5, 4 * PAGE + 12);
+    expect(() => committedSizes(runsPast, 'moby')).toThrow('page 4 runs past the file');
+    const huge = Buffer.from(good);
+    huge.writeUInt32LE(0xffffffff, 4 * PAGE + 12);
+    expect(() => committedSizes(huge, 'moby')).toThrow('page 4 has 4294967295 overflow pages');
     const loop = Buffer.from(good);
     branch(4, [{ key: 'a', page: 4 }]).copy(loop, 4 * PAGE);
     expect(() => committedSizes(loop, 'moby')).toThrow('too many pages');
+  });
+
+  it('reads only the pages it needs, however large the file', () => {
+    const db = Buffer.concat([database([snapshot(`moby/1/${chain(1)}`, 3, 5)]), Buffer.alloc(1000 * PAGE)]);
+    let bytesRead = 0;
+    const counted: Source = {
+      read(offset, length) {
+        bytesRead += length;
+        return bufferSource(db).read(offset, length);
+      },
+    };
+    expect(committedSizes(counted, 'moby')).toEqual(new Map([[chain(1), 5]]));
+    // Both meta pages' heads twice (at the start and the end), the root page and the snapshots' page.
+    expect(bytesRead).toBe(4 * (16 + 64) + 2 * PAGE);
+  });
+
+  it('a read a commit overtook is taken again; one overtaken every time ends the read', () => {
+    /** The file, where a commit (a newer meta page 1, the same root) lands at each of the first `commits` reads of the root page. */
+    const committing = (commits: number): Source => {
+      const db = database([snapshot(`moby/1/${chain(1)}`, 3, 5)]);
+      let txid = 4;
+      let made = 0;
+      return {
+        read(offset, length) {
+          if (offset === 3 * PAGE && made < commits) {
+            made++;
+            meta(1, 3, ++txid).copy(db, PAGE);
+          }
+          return bufferSource(db).read(offset, length);
+        },
+      };
+    };
+    expect(() => committedSizes(committing(1), 'moby')).toThrow('a newer transaction committed meanwhile');
+    expect(readSettled(committing(1), (source) => committedSizes(source, 'moby'))).toEqual(
+      new Map([[chain(1), 5]]),
+    );
+    expect(readSettled(committing(READ_ATTEMPTS - 1), (source) => committedSizes(source, 'moby')).size).toBe(
+      1,
+    );
+    expect(() => readSettled(committing(READ_ATTEMPTS), (source) => committedSizes(source, 'moby'))).toThrow(
+      'a newer transaction committed meanwhile',
+    );
   });
 
   it('signed varints as Go writes them', () => {

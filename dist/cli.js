@@ -34482,9 +34482,12 @@ function layersCountContent(version) {
 
 ;// CONCATENATED MODULE: ./src/engine/containerd-db.ts
 // containerd's own databases read from disk where this machine can read them (root on the daemon's host),
-// instead of one API request per image. Both are bbolt files, read-only from a copy in memory and never
-// locked (containerd holds them open); anything unexpected in a file ends its read, and the API is asked
-// instead.
+// instead of one API request per image. Both are bbolt files, read page by page as a read needs them
+// (about a page per image or snapshot, however large the file: containerd's meta.db grows past 100 MB on
+// a busy host and never shrinks) and never locked (containerd holds them open). A read is of one transaction: the newest
+// meta page's, checked again at its end, since containerd reuses that transaction's pages only after a
+// newer one commits; a read a commit overtook is taken again, at most READ_ATTEMPTS times. Anything
+// unexpected in a file ends its read, and the API is asked instead.
 // - The snapshotter's (overlayfs, native) `metadata.db` beside the snapshots: bucket `v1` → `snapshots`
 //   holds one bucket per snapshot, keyed `<namespace>/<n>/<name>`, with `kind` (one byte, 3 for committed)
 //   and `size` (a signed varint) set at commit (containerd core/snapshots/storage/bolt.go). A committed
@@ -34496,8 +34499,9 @@ function layersCountContent(version) {
 //   daemon/containerd/image_inspect.go).
 
 
-/** Past this size a database is not read (the API is asked): a few hundred bytes per snapshot or image. */
-const SNAPSHOT_DB_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Reads of one file a commit may overtake before the API is asked instead. */
+const READ_ATTEMPTS = 3;
 const BRANCH = 0x01;
 const LEAF = 0x02;
 const META = 0x04;
@@ -34506,7 +34510,34 @@ const MAGIC = 0xed0cdaed;
 const COMMITTED = 3;
 /** Pages visited per read: a loop in a damaged file ends here. */
 const MAX_PAGES = 1_000_000;
+/** One page with its overflow pages: containerd's records are far smaller. */
+const MAX_PAGE_BYTES = 16 * 1024 * 1024;
 class BoltError extends Error {
+}
+/** A newer transaction committed while a read was under way: its pages may have been reused. */
+class Overtaken extends BoltError {
+}
+/** A file already in memory (the tests' files). */
+function bufferSource(buf) {
+    return {
+        read(offset, length) {
+            if (offset + length > buf.length)
+                throw new BoltError(`${offset + length} bytes past the file's end`);
+            return buf.subarray(offset, offset + length);
+        },
+    };
+}
+/** An open file, read where a page is needed. */
+function fileSource(fd) {
+    return {
+        read(offset, length) {
+            const bytes = Buffer.alloc(length);
+            if ((0,external_node_fs_namespaceObject.readSync)(fd, bytes, 0, length, offset) !== length) {
+                throw new BoltError(`${offset + length} bytes past the file's end`);
+            }
+            return bytes;
+        },
+    };
 }
 /** FNV-1a, 64 bits: bbolt's meta checksum. */
 function fnv64a(bytes) {
@@ -34516,44 +34547,78 @@ function fnv64a(bytes) {
     return hash;
 }
 /** The meta page at `offset`: its root bucket's page and its transaction, when it is valid. */
-function metaAt(buf, offset) {
-    if (offset + 16 + 64 > buf.length || buf.readUInt16LE(offset + 8) !== META)
+function metaAt(source, offset) {
+    let page;
+    try {
+        page = source.read(offset, 16 + 64);
+    }
+    catch (error) {
+        if (error instanceof BoltError)
+            return undefined;
+        throw error;
+    }
+    if (page.readUInt16LE(8) !== META)
         return undefined;
-    const m = offset + 16;
-    if (buf.readUInt32LE(m) !== MAGIC || buf.readUInt32LE(m + 4) !== 2)
+    const m = page.subarray(16);
+    if (m.readUInt32LE(0) !== MAGIC || m.readUInt32LE(4) !== 2)
         return undefined;
-    if (buf.readBigUInt64LE(m + 56) !== fnv64a(buf.subarray(m, m + 56)))
+    if (m.readBigUInt64LE(56) !== fnv64a(m.subarray(0, 56)))
         return undefined;
-    return {
-        root: Number(buf.readBigUInt64LE(m + 16)),
-        pageSize: buf.readUInt32LE(m + 8),
-        txid: buf.readBigUInt64LE(m + 48),
-    };
+    return { root: Number(m.readBigUInt64LE(16)), pageSize: m.readUInt32LE(8), txid: m.readBigUInt64LE(48) };
 }
-/** The file's root bucket page, from the newer of its two valid meta pages. */
-function openBolt(buf) {
-    const first = metaAt(buf, 0);
+/** The newer of the file's two valid meta pages. */
+function newestMeta(source) {
+    const first = metaAt(source, 0);
     const pageSize = first?.pageSize ?? 4096;
     if (pageSize < 512 || pageSize > 65536)
         throw new BoltError(`page size ${pageSize}`);
-    const metas = [first, metaAt(buf, pageSize)].filter((m) => m !== undefined);
+    const metas = [first, metaAt(source, pageSize)].filter((m) => m !== undefined);
     if (metas.length === 0)
         throw new BoltError('no valid meta page');
-    const meta = metas.reduce((a, b) => (b.txid > a.txid ? b : a));
-    const bolt = { buf, pageSize, visited: 0 };
-    return { bolt, root: pageAt(bolt, meta.root) };
+    return metas.reduce((a, b) => (b.txid > a.txid ? b : a));
+}
+/**
+ * `read` of the file's newest transaction, from its root bucket's page. Its pages are the transaction's
+ * as long as no newer one has committed (containerd reuses them only after that), so the meta pages are
+ * read again at the end: a read a commit overtook throws Overtaken.
+ */
+function inTransaction(source, read) {
+    const meta = newestMeta(source);
+    const bolt = { source, pageSize: meta.pageSize, visited: 0 };
+    const result = read(bolt, pageAt(bolt, meta.root));
+    if (newestMeta(source).txid !== meta.txid)
+        throw new Overtaken('a newer transaction committed meanwhile');
+    return result;
 }
 /** Page `id` of the file, with its overflow pages. */
 function pageAt(bolt, id) {
-    const offset = id * bolt.pageSize;
-    if (id < 2 || offset + 16 > bolt.buf.length)
+    if (id < 2 || !Number.isSafeInteger(id * bolt.pageSize))
         throw new BoltError(`page ${id} is outside the file`);
-    if (Number(bolt.buf.readBigUInt64LE(offset)) !== id)
+    const offset = id * bolt.pageSize;
+    let page;
+    try {
+        page = bolt.source.read(offset, bolt.pageSize);
+    }
+    catch (error) {
+        if (error instanceof BoltError)
+            throw new BoltError(`page ${id} is outside the file`);
+        throw error;
+    }
+    if (Number(page.readBigUInt64LE(0)) !== id)
         throw new BoltError(`page ${id} is not itself`);
-    const end = offset + (bolt.buf.readUInt32LE(offset + 12) + 1) * bolt.pageSize;
-    if (end > bolt.buf.length)
-        throw new BoltError(`page ${id} runs past the file`);
-    return bolt.buf.subarray(offset, end);
+    const overflow = page.readUInt32LE(12);
+    if (overflow === 0)
+        return page;
+    if ((overflow + 1) * bolt.pageSize > MAX_PAGE_BYTES)
+        throw new BoltError(`page ${id} has ${overflow} overflow pages`);
+    try {
+        return bolt.source.read(offset, (overflow + 1) * bolt.pageSize);
+    }
+    catch (error) {
+        if (error instanceof BoltError)
+            throw new BoltError(`page ${id} runs past the file`);
+        throw error;
+    }
 }
 /** Every key of the bucket whose root page is `page`, in order, descending its branch pages. */
 function entries(bolt, page, depth = 0) {
@@ -34618,12 +34683,15 @@ function readVarint(bytes) {
     return undefined;
 }
 /**
- * The committed snapshots' sizes in a snapshotter's bbolt database `buf`, by name, for the namespace
+ * The committed snapshots' sizes in a snapshotter's bbolt database `file`, by name, for the namespace
  * `namespace`. A name seen twice in it (a snapshot removed and made again under another key) is left out.
  * Throws a BoltError on anything unexpected.
  */
-function committedSizes(buf, namespace) {
-    const { bolt, root } = openBolt(buf);
+function committedSizes(file, namespace) {
+    return inTransaction(sourceOf(file), (bolt, root) => snapshotSizes(bolt, root, namespace));
+}
+const sourceOf = (file) => (Buffer.isBuffer(file) ? bufferSource(file) : file);
+function snapshotSizes(bolt, root, namespace) {
     const v1 = child(bolt, root, 'v1');
     const snapshots = v1 && child(bolt, v1, 'snapshots');
     const sizes = new Map();
@@ -34655,13 +34723,13 @@ function committedSizes(buf, namespace) {
 /**
  * The sizes of the committed snapshots of Docker's namespace, by name (a layer's chain ID), from the
  * snapshotter `driver`'s database beside the content store `contentDir`; undefined where it is absent,
- * unreadable, over SNAPSHOT_DB_MAX_BYTES or not as expected.
+ * unreadable or not as expected.
  */
 async function readSnapshotSizes(contentDir, driver) {
     if (!/^[a-z0-9.-]+$/i.test(driver))
         return undefined;
     const file = (0,external_node_path_namespaceObject.join)(contentDir, '..', `io.containerd.snapshotter.v1.${driver}`, 'metadata.db');
-    return readDb(file, (buf) => committedSizes(buf, 'moby'));
+    return readDb(file, (source) => committedSizes(source, 'moby'));
 }
 /** Seconds from Go's zero time (January 1, year 1, UTC) to the Unix epoch. */
 const GO_EPOCH_OFFSET_S = 62135596800n;
@@ -34679,11 +34747,13 @@ function fieldsOf(bolt, entry) {
 }
 /**
  * When each image target was last tagged in the namespace `namespace` of containerd's metadata database
- * `buf`: the latest `updatedat` of the image records naming it, by target digest. Throws a BoltError on
+ * `file`: the latest `updatedat` of the image records naming it, by target digest. Throws a BoltError on
  * anything unexpected.
  */
-function targetTagTimes(buf, namespace) {
-    const { bolt, root } = openBolt(buf);
+function targetTagTimes(file, namespace) {
+    return inTransaction(sourceOf(file), (bolt, root) => tagTimes(bolt, root, namespace));
+}
+function tagTimes(bolt, root, namespace) {
     const v1 = child(bolt, root, 'v1');
     const ns = v1 && child(bolt, v1, namespace);
     const images = ns && child(bolt, ns, 'images');
@@ -34707,23 +34777,41 @@ function targetTagTimes(buf, namespace) {
 }
 /**
  * When each image target of Docker's namespace was last tagged (see targetTagTimes), from containerd's
- * metadata database beside the content store `contentDir`; undefined where it is absent, unreadable,
- * over SNAPSHOT_DB_MAX_BYTES or not as expected.
+ * metadata database beside the content store `contentDir`; undefined where it is absent, unreadable
+ * or not as expected.
  */
 async function readTagTimes(contentDir) {
-    return readDb((0,external_node_path_namespaceObject.join)(contentDir, '..', 'io.containerd.metadata.v1.bolt', 'meta.db'), (buf) => targetTagTimes(buf, 'moby'));
+    return readDb((0,external_node_path_namespaceObject.join)(contentDir, '..', 'io.containerd.metadata.v1.bolt', 'meta.db'), (source) => targetTagTimes(source, 'moby'));
 }
-/** `parse` of the bbolt file `file`; undefined where it is absent, unreadable, too large or not as expected. */
+/** `parse` of `source`, taken again where a commit overtook it: at most READ_ATTEMPTS reads. */
+function readSettled(source, parse) {
+    for (let attempt = 1;; attempt++) {
+        try {
+            return parse(source);
+        }
+        catch (error) {
+            if (!(error instanceof Overtaken) || attempt >= READ_ATTEMPTS)
+                throw error;
+        }
+    }
+}
+/**
+ * `parse` of the bbolt file `file` (see readSettled); undefined where it is absent, unreadable, overtaken
+ * at every read or not as expected.
+ */
 async function readDb(file, parse) {
+    let handle;
     try {
-        if ((await (0,promises_namespaceObject.stat)(file)).size > SNAPSHOT_DB_MAX_BYTES)
-            return undefined;
-        return parse(await (0,promises_namespaceObject.readFile)(file));
+        handle = await (0,promises_namespaceObject.open)(file, 'r');
+        return readSettled(fileSource(handle.fd), parse);
     }
     catch (error) {
         if (error instanceof BoltError || error.code !== undefined)
             return undefined;
         throw error;
+    }
+    finally {
+        await handle?.close();
     }
 }
 

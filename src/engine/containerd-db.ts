@@ -1,7 +1,10 @@
 // containerd's own databases read from disk where this machine can read them (root on the daemon's host),
-// instead of one API request per image. Both are bbolt files, read-only from a copy in memory and never
-// locked (containerd holds them open); anything unexpected in a file ends its read, and the API is asked
-// instead.
+// instead of one API request per image. Both are bbolt files, read page by page as a read needs them
+// (about a page per image or snapshot, however large the file: containerd's meta.db grows past 100 MB on
+// a busy host and never shrinks) and never locked (containerd holds them open). A read is of one transaction: the newest
+// meta page's, checked again at its end, since containerd reuses that transaction's pages only after a
+// newer one commits; a read a commit overtook is taken again, at most READ_ATTEMPTS times. Anything
+// unexpected in a file ends its read, and the API is asked instead.
 // - The snapshotter's (overlayfs, native) `metadata.db` beside the snapshots: bucket `v1` → `snapshots`
 //   holds one bucket per snapshot, keyed `<namespace>/<n>/<name>`, with `kind` (one byte, 3 for committed)
 //   and `size` (a signed varint) set at commit (containerd core/snapshots/storage/bolt.go). A committed
@@ -12,11 +15,12 @@
 //   image's LastTagTime the latest `updatedat` of the records naming its target (moby
 //   daemon/containerd/image_inspect.go).
 
-import { readFile, stat } from 'node:fs/promises';
+import { readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** Past this size a database is not read (the API is asked): a few hundred bytes per snapshot or image. */
-export const SNAPSHOT_DB_MAX_BYTES = 64 * 1024 * 1024;
+/** Reads of one file a commit may overtake before the API is asked instead. */
+export const READ_ATTEMPTS = 3;
 
 const BRANCH = 0x01;
 const LEAF = 0x02;
@@ -26,12 +30,45 @@ const MAGIC = 0xed0cdaed;
 const COMMITTED = 3;
 /** Pages visited per read: a loop in a damaged file ends here. */
 const MAX_PAGES = 1_000_000;
+/** One page with its overflow pages: containerd's records are far smaller. */
+const MAX_PAGE_BYTES = 16 * 1024 * 1024;
 
 class BoltError extends Error {}
 
-/** A bbolt file in memory: its pages, and how many a read has visited. */
+/** A newer transaction committed while a read was under way: its pages may have been reused. */
+class Overtaken extends BoltError {}
+
+/** Where a read takes a file's bytes: `length` bytes at `offset`, or a BoltError where the file has fewer. */
+export interface Source {
+  read(offset: number, length: number): Buffer;
+}
+
+/** A file already in memory (the tests' files). */
+export function bufferSource(buf: Buffer): Source {
+  return {
+    read(offset, length) {
+      if (offset + length > buf.length) throw new BoltError(`${offset + length} bytes past the file's end`);
+      return buf.subarray(offset, offset + length);
+    },
+  };
+}
+
+/** An open file, read where a page is needed. */
+function fileSource(fd: number): Source {
+  return {
+    read(offset, length) {
+      const bytes = Buffer.alloc(length);
+      if (readSync(fd, bytes, 0, length, offset) !== length) {
+        throw new BoltError(`${offset + length} bytes past the file's end`);
+      }
+      return bytes;
+    },
+  };
+}
+
+/** The file's pages as a read sees them, and how many it has visited. */
 interface Bolt {
-  buf: Buffer;
+  source: Source;
   pageSize: number;
   visited: number;
 }
@@ -43,39 +80,74 @@ function fnv64a(bytes: Buffer): bigint {
   return hash;
 }
 
-/** The meta page at `offset`: its root bucket's page and its transaction, when it is valid. */
-function metaAt(buf: Buffer, offset: number): { root: number; pageSize: number; txid: bigint } | undefined {
-  if (offset + 16 + 64 > buf.length || buf.readUInt16LE(offset + 8) !== META) return undefined;
-  const m = offset + 16;
-  if (buf.readUInt32LE(m) !== MAGIC || buf.readUInt32LE(m + 4) !== 2) return undefined;
-  if (buf.readBigUInt64LE(m + 56) !== fnv64a(buf.subarray(m, m + 56))) return undefined;
-  return {
-    root: Number(buf.readBigUInt64LE(m + 16)),
-    pageSize: buf.readUInt32LE(m + 8),
-    txid: buf.readBigUInt64LE(m + 48),
-  };
+interface Meta {
+  root: number;
+  pageSize: number;
+  txid: bigint;
 }
 
-/** The file's root bucket page, from the newer of its two valid meta pages. */
-function openBolt(buf: Buffer): { bolt: Bolt; root: Buffer } {
-  const first = metaAt(buf, 0);
+/** The meta page at `offset`: its root bucket's page and its transaction, when it is valid. */
+function metaAt(source: Source, offset: number): Meta | undefined {
+  let page: Buffer;
+  try {
+    page = source.read(offset, 16 + 64);
+  } catch (error) {
+    if (error instanceof BoltError) return undefined;
+    throw error;
+  }
+  if (page.readUInt16LE(8) !== META) return undefined;
+  const m = page.subarray(16);
+  if (m.readUInt32LE(0) !== MAGIC || m.readUInt32LE(4) !== 2) return undefined;
+  if (m.readBigUInt64LE(56) !== fnv64a(m.subarray(0, 56))) return undefined;
+  return { root: Number(m.readBigUInt64LE(16)), pageSize: m.readUInt32LE(8), txid: m.readBigUInt64LE(48) };
+}
+
+/** The newer of the file's two valid meta pages. */
+function newestMeta(source: Source): Meta {
+  const first = metaAt(source, 0);
   const pageSize = first?.pageSize ?? 4096;
   if (pageSize < 512 || pageSize > 65536) throw new BoltError(`page size ${pageSize}`);
-  const metas = [first, metaAt(buf, pageSize)].filter((m) => m !== undefined);
+  const metas = [first, metaAt(source, pageSize)].filter((m) => m !== undefined);
   if (metas.length === 0) throw new BoltError('no valid meta page');
-  const meta = metas.reduce((a, b) => (b.txid > a.txid ? b : a));
-  const bolt = { buf, pageSize, visited: 0 };
-  return { bolt, root: pageAt(bolt, meta.root) };
+  return metas.reduce((a, b) => (b.txid > a.txid ? b : a));
+}
+
+/**
+ * `read` of the file's newest transaction, from its root bucket's page. Its pages are the transaction's
+ * as long as no newer one has committed (containerd reuses them only after that), so the meta pages are
+ * read again at the end: a read a commit overtook throws Overtaken.
+ */
+function inTransaction<T>(source: Source, read: (bolt: Bolt, root: Buffer) => T): T {
+  const meta = newestMeta(source);
+  const bolt = { source, pageSize: meta.pageSize, visited: 0 };
+  const result = read(bolt, pageAt(bolt, meta.root));
+  if (newestMeta(source).txid !== meta.txid) throw new Overtaken('a newer transaction committed meanwhile');
+  return result;
 }
 
 /** Page `id` of the file, with its overflow pages. */
 function pageAt(bolt: Bolt, id: number): Buffer {
+  if (id < 2 || !Number.isSafeInteger(id * bolt.pageSize))
+    throw new BoltError(`page ${id} is outside the file`);
   const offset = id * bolt.pageSize;
-  if (id < 2 || offset + 16 > bolt.buf.length) throw new BoltError(`page ${id} is outside the file`);
-  if (Number(bolt.buf.readBigUInt64LE(offset)) !== id) throw new BoltError(`page ${id} is not itself`);
-  const end = offset + (bolt.buf.readUInt32LE(offset + 12) + 1) * bolt.pageSize;
-  if (end > bolt.buf.length) throw new BoltError(`page ${id} runs past the file`);
-  return bolt.buf.subarray(offset, end);
+  let page: Buffer;
+  try {
+    page = bolt.source.read(offset, bolt.pageSize);
+  } catch (error) {
+    if (error instanceof BoltError) throw new BoltError(`page ${id} is outside the file`);
+    throw error;
+  }
+  if (Number(page.readBigUInt64LE(0)) !== id) throw new BoltError(`page ${id} is not itself`);
+  const overflow = page.readUInt32LE(12);
+  if (overflow === 0) return page;
+  if ((overflow + 1) * bolt.pageSize > MAX_PAGE_BYTES)
+    throw new BoltError(`page ${id} has ${overflow} overflow pages`);
+  try {
+    return bolt.source.read(offset, (overflow + 1) * bolt.pageSize);
+  } catch (error) {
+    if (error instanceof BoltError) throw new BoltError(`page ${id} runs past the file`);
+    throw error;
+  }
 }
 
 interface Entry {
@@ -143,12 +215,17 @@ export function readVarint(bytes: Buffer): number | undefined {
 }
 
 /**
- * The committed snapshots' sizes in a snapshotter's bbolt database `buf`, by name, for the namespace
+ * The committed snapshots' sizes in a snapshotter's bbolt database `file`, by name, for the namespace
  * `namespace`. A name seen twice in it (a snapshot removed and made again under another key) is left out.
  * Throws a BoltError on anything unexpected.
  */
-export function committedSizes(buf: Buffer, namespace: string): Map<string, number> {
-  const { bolt, root } = openBolt(buf);
+export function committedSizes(file: Buffer | Source, namespace: string): Map<string, number> {
+  return inTransaction(sourceOf(file), (bolt, root) => snapshotSizes(bolt, root, namespace));
+}
+
+const sourceOf = (file: Buffer | Source) => (Buffer.isBuffer(file) ? bufferSource(file) : file);
+
+function snapshotSizes(bolt: Bolt, root: Buffer, namespace: string): Map<string, number> {
   const v1 = child(bolt, root, 'v1');
   const snapshots = v1 && child(bolt, v1, 'snapshots');
   const sizes = new Map<string, number>();
@@ -174,7 +251,7 @@ export function committedSizes(buf: Buffer, namespace: string): Map<string, numb
 /**
  * The sizes of the committed snapshots of Docker's namespace, by name (a layer's chain ID), from the
  * snapshotter `driver`'s database beside the content store `contentDir`; undefined where it is absent,
- * unreadable, over SNAPSHOT_DB_MAX_BYTES or not as expected.
+ * unreadable or not as expected.
  */
 export async function readSnapshotSizes(
   contentDir: string,
@@ -182,7 +259,7 @@ export async function readSnapshotSizes(
 ): Promise<Map<string, number> | undefined> {
   if (!/^[a-z0-9.-]+$/i.test(driver)) return undefined;
   const file = join(contentDir, '..', `io.containerd.snapshotter.v1.${driver}`, 'metadata.db');
-  return readDb(file, (buf) => committedSizes(buf, 'moby'));
+  return readDb(file, (source) => committedSizes(source, 'moby'));
 }
 
 /** Seconds from Go's zero time (January 1, year 1, UTC) to the Unix epoch. */
@@ -204,11 +281,14 @@ function fieldsOf(bolt: Bolt, entry: Entry): Map<string, Entry> {
 
 /**
  * When each image target was last tagged in the namespace `namespace` of containerd's metadata database
- * `buf`: the latest `updatedat` of the image records naming it, by target digest. Throws a BoltError on
+ * `file`: the latest `updatedat` of the image records naming it, by target digest. Throws a BoltError on
  * anything unexpected.
  */
-export function targetTagTimes(buf: Buffer, namespace: string): Map<string, number> {
-  const { bolt, root } = openBolt(buf);
+export function targetTagTimes(file: Buffer | Source, namespace: string): Map<string, number> {
+  return inTransaction(sourceOf(file), (bolt, root) => tagTimes(bolt, root, namespace));
+}
+
+function tagTimes(bolt: Bolt, root: Buffer, namespace: string): Map<string, number> {
   const v1 = child(bolt, root, 'v1');
   const ns = v1 && child(bolt, v1, namespace);
   const images = ns && child(bolt, ns, 'images');
@@ -230,22 +310,39 @@ export function targetTagTimes(buf: Buffer, namespace: string): Map<string, numb
 
 /**
  * When each image target of Docker's namespace was last tagged (see targetTagTimes), from containerd's
- * metadata database beside the content store `contentDir`; undefined where it is absent, unreadable,
- * over SNAPSHOT_DB_MAX_BYTES or not as expected.
+ * metadata database beside the content store `contentDir`; undefined where it is absent, unreadable
+ * or not as expected.
  */
 export async function readTagTimes(contentDir: string): Promise<Map<string, number> | undefined> {
-  return readDb(join(contentDir, '..', 'io.containerd.metadata.v1.bolt', 'meta.db'), (buf) =>
-    targetTagTimes(buf, 'moby'),
+  return readDb(join(contentDir, '..', 'io.containerd.metadata.v1.bolt', 'meta.db'), (source) =>
+    targetTagTimes(source, 'moby'),
   );
 }
 
-/** `parse` of the bbolt file `file`; undefined where it is absent, unreadable, too large or not as expected. */
-async function readDb<T>(file: string, parse: (buf: Buffer) => T): Promise<T | undefined> {
+/** `parse` of `source`, taken again where a commit overtook it: at most READ_ATTEMPTS reads. */
+export function readSettled<T>(source: Source, parse: (source: Source) => T): T {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return parse(source);
+    } catch (error) {
+      if (!(error instanceof Overtaken) || attempt >= READ_ATTEMPTS) throw error;
+    }
+  }
+}
+
+/**
+ * `parse` of the bbolt file `file` (see readSettled); undefined where it is absent, unreadable, overtaken
+ * at every read or not as expected.
+ */
+async function readDb<T>(file: string, parse: (source: Source) => T): Promise<T | undefined> {
+  let handle;
   try {
-    if ((await stat(file)).size > SNAPSHOT_DB_MAX_BYTES) return undefined;
-    return parse(await readFile(file));
+    handle = await open(file, 'r');
+    return readSettled(fileSource(handle.fd), parse);
   } catch (error) {
     if (error instanceof BoltError || (error as NodeJS.ErrnoException).code !== undefined) return undefined;
     throw error;
+  } finally {
+    await handle?.close();
   }
 }
