@@ -96,10 +96,12 @@ describeDocker('the npm package, installed from its tarball with no registry', (
     const files = packed.files.map((f) => f.path).sort();
     expect(packed.filename).toBe(`safe-docker-prune-${pkg.version}.tgz`);
     expect(files).toEqual(
-      expect.arrayContaining(['package.json', 'README.md', 'CHANGELOG.md', 'dist/cli.js']),
+      expect.arrayContaining(['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'dist/cli.js']),
     );
     expect(
-      files.filter((f) => !/^(dist\/(cli\.js|\d+\.index\.js|licenses\.txt)|package\.json|\w+\.md)$/.test(f)),
+      files.filter(
+        (f) => !/^(dist\/(cli\.js|\d+\.index\.js|licenses\.txt)|package\.json|\w+\.md|LICENSE)$/.test(f),
+      ),
     ).toEqual([]);
   });
 
