@@ -3,6 +3,7 @@
 // page-rooted buckets), then damaged: every damage ends the read, never a wrong size. The reader against
 // a real containerd's file is in content-api.itg.test.ts.
 import { describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -267,6 +268,10 @@ describe("containerd's snapshot database", () => {
       expect(await readSnapshotSizes(content, 'native')).toBeUndefined();
       expect(await readSnapshotSizes(content, '../x')).toBeUndefined();
       writeFileSync(join(root, 'io.containerd.snapshotter.v1.overlayfs', 'metadata.db'), 'not bolt');
+      expect(await readSnapshotSizes(content, 'overlayfs')).toBeUndefined();
+      // A FIFO at the name: no read that waits for a writer, and nothing read.
+      rmSync(join(root, 'io.containerd.snapshotter.v1.overlayfs', 'metadata.db'));
+      execFileSync('mkfifo', [join(root, 'io.containerd.snapshotter.v1.overlayfs', 'metadata.db')]);
       expect(await readSnapshotSizes(content, 'overlayfs')).toBeUndefined();
     } finally {
       rmSync(root, { recursive: true, force: true });

@@ -1,10 +1,10 @@
 // containerd's own databases read from disk where this machine can read them (root on the daemon's host),
 // instead of one API request per image. Both are bbolt files, read page by page as a read needs them
 // (about a page per image or snapshot, however large the file: containerd's meta.db grows past 100 MB on
-// a busy host and never shrinks) and never locked (containerd holds them open). A read is of one transaction: the newest
-// meta page's, checked again at its end, since containerd reuses that transaction's pages only after a
-// newer one commits; a read a commit overtook is taken again, at most READ_ATTEMPTS times. Anything
-// unexpected in a file ends its read, and the API is asked instead.
+// a busy host and never shrinks) and never locked (containerd holds them open). A read is of one
+// transaction: the newest meta page's, checked again at its end, since containerd reuses that
+// transaction's pages only after a newer one commits; a read a commit overtook is taken again, at most
+// READ_ATTEMPTS times. Anything unexpected in a file ends its read, and the API is asked instead.
 // - The snapshotter's (overlayfs, native) `metadata.db` beside the snapshots: bucket `v1` → `snapshots`
 //   holds one bucket per snapshot, keyed `<namespace>/<n>/<name>`, with `kind` (one byte, 3 for committed)
 //   and `size` (a signed varint) set at commit (containerd core/snapshots/storage/bolt.go). A committed
@@ -15,7 +15,7 @@
 //   image's LastTagTime the latest `updatedat` of the records naming its target (moby
 //   daemon/containerd/image_inspect.go).
 
-import { readSync } from 'node:fs';
+import { constants, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -331,13 +331,15 @@ export function readSettled<T>(source: Source, parse: (source: Source) => T): T 
 }
 
 /**
- * `parse` of the bbolt file `file` (see readSettled); undefined where it is absent, unreadable, overtaken
- * at every read or not as expected.
+ * `parse` of the bbolt file `file` (see readSettled); undefined where it is absent, no regular file,
+ * unreadable, overtaken at every read or not as expected.
  */
 async function readDb<T>(file: string, parse: (source: Source) => T): Promise<T | undefined> {
   let handle;
   try {
-    handle = await open(file, 'r');
+    // Without blocking on a FIFO planted at the name; then only a regular file is read.
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    if (!(await handle.stat()).isFile()) return undefined;
     return readSettled(fileSource(handle.fd), parse);
   } catch (error) {
     if (error instanceof BoltError || (error as NodeJS.ErrnoException).code !== undefined) return undefined;
