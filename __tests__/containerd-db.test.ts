@@ -220,6 +220,17 @@ describe("containerd's snapshot database", () => {
     expect(bytesRead).toBe(4 * (16 + 64) + 2 * PAGE);
   });
 
+  it('reads a page with its overflow pages: a leaf longer than one page', () => {
+    const snaps = Array.from({ length: 80 }, (_, i) => snapshot(`moby/${i}/${chain(i)}`, 3, i * 10));
+    const big = leaf(4, snaps);
+    const overflow = Math.ceil(big.length / PAGE) - 1;
+    expect(overflow).toBeGreaterThan(0);
+    big.writeUInt32LE(overflow, 12);
+    const db = Buffer.concat([database([]), Buffer.alloc(overflow * PAGE)]);
+    big.copy(db, 4 * PAGE);
+    expect(committedSizes(db, 'moby')).toEqual(new Map(snaps.map((_, i) => [chain(i), i * 10])));
+  });
+
   it('a read a commit overtook is taken again; one overtaken every time ends the read', () => {
     /** The file, where a commit (a newer meta page 1, the same root) lands at each of the first `commits` reads of the root page. */
     const committing = (commits: number): Source => {

@@ -34862,7 +34862,8 @@ function bufferSource(buf) {
 function fileSource(fd) {
     return {
         read(offset, length) {
-            const bytes = Buffer.alloc(length);
+            // Filled whole by the read, or thrown away.
+            const bytes = Buffer.allocUnsafe(length);
             if ((0,external_node_fs_namespaceObject.readSync)(fd, bytes, 0, length, offset) !== length) {
                 throw new BoltError(`${offset + length} bytes past the file's end`);
             }
@@ -34943,7 +34944,8 @@ function pageAt(bolt, id) {
     if ((overflow + 1) * bolt.pageSize > MAX_PAGE_BYTES)
         throw new BoltError(`page ${id} has ${overflow} overflow pages`);
     try {
-        return bolt.source.read(offset, (overflow + 1) * bolt.pageSize);
+        // The overflow pages only: the first is read already.
+        return Buffer.concat([page, bolt.source.read(offset + bolt.pageSize, overflow * bolt.pageSize)]);
     }
     catch (error) {
         if (error instanceof BoltError)

@@ -57,7 +57,8 @@ export function bufferSource(buf: Buffer): Source {
 function fileSource(fd: number): Source {
   return {
     read(offset, length) {
-      const bytes = Buffer.alloc(length);
+      // Filled whole by the read, or thrown away.
+      const bytes = Buffer.allocUnsafe(length);
       if (readSync(fd, bytes, 0, length, offset) !== length) {
         throw new BoltError(`${offset + length} bytes past the file's end`);
       }
@@ -143,7 +144,8 @@ function pageAt(bolt: Bolt, id: number): Buffer {
   if ((overflow + 1) * bolt.pageSize > MAX_PAGE_BYTES)
     throw new BoltError(`page ${id} has ${overflow} overflow pages`);
   try {
-    return bolt.source.read(offset, (overflow + 1) * bolt.pageSize);
+    // The overflow pages only: the first is read already.
+    return Buffer.concat([page, bolt.source.read(offset + bolt.pageSize, overflow * bolt.pageSize)]);
   } catch (error) {
     if (error instanceof BoltError) throw new BoltError(`page ${id} runs past the file`);
     throw error;
