@@ -3,66 +3,24 @@
 // RepoDigests entry, as `docker pull postgres@sha256:…` leaves it. `protect: NAME` and
 // `protect: NAME@sha256:…` keep it, and keep-recent counts it in its repository.
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { runAction } from './support/action';
 import { describeDocker, startDaemon, type PrivateDaemon } from './support/daemon';
 import { busyboxImage, clearDaemon, loadImages } from './support/fleet';
-import { unusedPort } from './support/proxy';
+import { startRegistry, type Registry } from './support/registry';
 
-const REGISTRY = '/usr/bin/docker-registry';
 const LONG = 180_000;
 let daemon: PrivateDaemon;
-let registry: ChildProcess | undefined;
-let dir: string;
+let registry: Registry | undefined;
 let host: string;
-
-/** A registry of this test's own on 127.0.0.1 (Docker trusts loopback registries without TLS). */
-async function startRegistry(): Promise<string> {
-  if (!existsSync(REGISTRY)) {
-    if (process.env.SDP_REQUIRE_DOCKER === '1')
-      throw new Error(`${REGISTRY} is missing (apt-get install docker-registry)`);
-    return '';
-  }
-  dir = mkdtempSync(join(tmpdir(), 'sdp-registry-'));
-  const port = await unusedPort();
-  const config = join(dir, 'config.yml');
-  writeFileSync(
-    config,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: error',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${dir}/data`,
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      '',
-    ].join('\n'),
-  );
-  registry = spawn(REGISTRY, ['serve', config], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const ok = await fetch(`http://127.0.0.1:${port}/v2/`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return `127.0.0.1:${port}`;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('the registry did not answer within 10 s');
-}
 
 beforeAll(async () => {
   daemon = (await startDaemon('digests'))!;
-  host = daemon && (await startRegistry());
+  registry = daemon && (await startRegistry());
+  host = registry?.host ?? '';
 }, LONG);
 afterAll(async () => {
-  registry?.kill('SIGTERM');
+  registry?.stop();
   await daemon?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describeDocker(

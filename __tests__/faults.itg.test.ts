@@ -133,8 +133,9 @@ describeDocker('faults: unreachable daemons and failing API calls', () => {
       await resetFleet();
       const before = await imageState(daemon.docker);
       const p = await proxy();
+      // The networks: every inventory asks for them (Podman's image list is read from its files as root).
       p.rule = (req) =>
-        req.method === 'GET' && /^(\/v[\d.]+)?\/images\/json/.test(req.path) ? { kind: 'hang' } : undefined;
+        req.method === 'GET' && /^(\/v[\d.]+)?\/networks/.test(req.path) ? { kind: 'hang' } : undefined;
       const run = await runAction({
         host: p.host,
         inputs: { ...PRUNE, 'api-timeout': '3s' },

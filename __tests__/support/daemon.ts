@@ -171,7 +171,9 @@ export type Feature =
   /** `docker build` with BuildKit (build cache records). */
   | 'buildkit'
   /** A Docker daemon (not Podman's compatible API). */
-  | 'docker';
+  | 'docker'
+  /** Podman's Docker-compatible API (its store is containers/storage). */
+  | 'podman';
 
 export function engineHas(engine: EngineName, feature: Feature): boolean {
   const spec: EngineSpec = ENGINES[engine];
@@ -188,6 +190,8 @@ export function engineHas(engine: EngineName, feature: Feature): boolean {
       return spec.buildKit;
     case 'docker':
       return spec.kind === 'docker';
+    case 'podman':
+      return spec.kind === 'podman';
   }
 }
 

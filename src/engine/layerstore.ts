@@ -311,7 +311,11 @@ export async function readPodmanStore(
 }
 
 /** One of Podman's JSON lists, when a regular file under its cap; undefined otherwise (the API is asked). */
-async function readPodmanList<T>(folder: string, name: string, reads?: StoreReads): Promise<T[] | undefined> {
+export async function readPodmanList<T>(
+  folder: string,
+  name: string,
+  reads?: StoreReads,
+): Promise<T[] | undefined> {
   const read = await readCapped(join(folder, name), STORE_LIMITS.podmanBytes, reads);
   if (read && 'over' in read)
     warnOnce(reads, overCap(`Podman's ${name}`, read.over, STORE_LIMITS.podmanBytes));
