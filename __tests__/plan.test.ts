@@ -347,6 +347,47 @@ describe('legacy-builder parents', () => {
     expect(plan.cascade).toEqual([]);
     expect(plan.estimatedBytes).toBe(30);
   });
+
+  const podman = (images: ImageInfo[]) =>
+    inventory(images, [], {
+      engine: { name: 'podman', version: '4.3.1', apiVersion: '1.41', imageStore: 'podman', id: '' },
+    });
+
+  it('on Podman, which ignores noprune, an image whose delete would take a protected untagged parent stays', () => {
+    const plan = planRemovals(
+      podman([base, p1, p2, app1]),
+      policy({ protect: [parseProtectEntry(p1.id)] }),
+      NOW,
+    );
+    const app = plan.images.find((d) => d.image.id === app1.id)!;
+    expect(app).toMatchObject({ action: 'keep', reason: 'protected' });
+    expect(app.detail).toBe(
+      `its untagged parent ${p1.id.slice(7, 19)} is protected, and Podman deletes an untagged parent with its last child`,
+    );
+    // base:1 loses its tags only (its layers stay with app:1); nothing goes with app:1, noprune is not sent.
+    expect(plan.images.filter((d) => d.action === 'remove').map((d) => d.image.id)).toEqual([base.id]);
+    expect([plan.cascade, plan.noPrune, plan.estimatedBytes]).toEqual([[], [], 0]);
+  });
+
+  it('on Podman, a protected parent another child keeps, or a tagged one between, lets the image go', () => {
+    // q keeps p1 while app:2 stays (in use here through its child list): app:1's walk stops at p1's other child.
+    const withOther = planRemovals(
+      inventory([base, p1, p2, app1, q, app2], [container('c', app2)], {
+        engine: { name: 'podman', version: '5.8.6', apiVersion: '1.41', imageStore: 'podman', id: '' },
+      }),
+      policy({ protect: [parseProtectEntry(p1.id)] }),
+      NOW,
+    );
+    expect(withOther.images.find((d) => d.image.id === app1.id)).toMatchObject({ action: 'remove' });
+    expect(withOther.cascade).toEqual([p2.id]);
+    // base:1 is tagged: Podman's walk stops below it, protected or not.
+    const tagged = planRemovals(
+      podman([base, p1, p2, app1]),
+      policy({ protect: [parseProtectEntry('base')] }),
+      NOW,
+    );
+    expect(tagged.images.find((d) => d.image.id === app1.id)).toMatchObject({ action: 'remove' });
+  });
 });
 
 describe('exact bytes from the layer graph', () => {

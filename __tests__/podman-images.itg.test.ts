@@ -157,6 +157,44 @@ describeDocker(
       },
       LONG,
     );
+
+    it(
+      'a protected untagged parent stays when its child goes: Podman deletes an untagged parent with its last child',
+      async () => {
+        await clearDaemon(daemon.docker);
+        const layer = (key: string) => ({ key: `pc-${key}`, bytes: 4096 });
+        const ids = await loadImages(daemon.docker, [
+          { tags: [], name: 'base', layers: [layer('a')], created: T, labels: { keep: '1' } },
+          { tags: ['pc/app:1'], layers: [layer('a'), layer('b')], created: T },
+          { tags: [], name: 'plain-base', layers: [layer('x')], created: T },
+          { tags: ['pc/other:1'], layers: [layer('x'), layer('y')], created: T },
+        ]);
+        const run = await runAction({
+          host: daemon.host,
+          inputs: {
+            mode: 'prune',
+            images: 'unused',
+            'keep-recent': '0',
+            'min-age': '0',
+            protect: 'label=keep',
+          },
+        });
+        expect(run.code).toBe(0);
+        const left = new Set((await listAllImages(daemon.docker)).map((i) => i.Id));
+        // The protected parent and the child it needs stay; the unprotected pair goes, parent with child.
+        expect([ids.get('base'), ids.get('pc/app:1')].map((id) => left.has(id!))).toEqual([true, true]);
+        expect([ids.get('plain-base'), ids.get('pc/other:1')].map((id) => left.has(id!))).toEqual([
+          false,
+          false,
+        ]);
+        const rows = run.report.images as { id: string; state: string; reason: string; detail: string }[];
+        expect(rows.find((r) => r.id === ids.get('pc/app:1'))).toMatchObject({
+          state: 'kept',
+          reason: 'protected',
+        });
+      },
+      LONG,
+    );
   },
   ['podman'],
 );

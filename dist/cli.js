@@ -32179,7 +32179,9 @@ function planRemovals(inventory, policy, nowMs) {
     });
     const removedContainers = new Set(containerDecisions.filter((d) => d.action === 'remove').map((d) => d.id));
     const containers = inventory.containers.filter((c) => !removedContainers.has(c.id));
-    const imagePlan = planImages(inventory.images, containers, policy, cutoffMs, nowMs, inventory.services);
+    const imagePlan = planImages(inventory.images, containers, policy, cutoffMs, nowMs, inventory.services, {
+        noPruneHonoured: inventory.engine.imageStore !== 'podman',
+    });
     const networkDecisions = inventory.networks.map((n) => decideNetwork(n, containers, policy));
     const cache = planBuildCache(inventory.buildCache, policy, cutoffMs, nowMs);
     const buildCache = cache && { ...cache, apiVersion: inventory.engine.apiVersion };
@@ -32413,7 +32415,7 @@ const keepImage = (reason, detail) => ({
     detail,
 });
 /** Images, with the containers that stay after this run. */
-function planImages(images, containers, policy, cutoffMs, nowMs, services = []) {
+function planImages(images, containers, policy, cutoffMs, nowMs, services = [], engine = { noPruneHonoured: true }) {
     const byId = new Map(images.map((image) => [image.id, image]));
     const arrival = (image) => arrivalOf(image, policy.firstSeen, nowMs);
     const byUse = policy.keepRecentBy === 'used' ? (policy.lastUse ?? new Map()) : undefined;
@@ -32434,7 +32436,9 @@ function planImages(images, containers, policy, cutoffMs, nowMs, services = []) 
         ...decideImage(image, context),
         ...(runnerScope && isRunnerImage(image) ? { runnerImage: true } : {}),
     }));
-    const { cascade, noPrune, untagOnly, goneIds } = settleParents(decisions, byId, context);
+    if (!engine.noPruneHonoured)
+        keepAboveProtectedParents(decisions, byId, context);
+    const { cascade, noPrune, untagOnly, goneIds } = settleParents(decisions, byId, context, engine);
     const gone = (image) => goneIds.has(image.id);
     return {
         images: decisions,
@@ -32525,12 +32529,43 @@ function tooRecent(image, graceMs, input, context) {
     return keepImage('too-recent', `${ARRIVED_BY[arrived.by]} ${ago(arrived.ms, context.nowMs)} (${input} ${durationText(graceMs)})`);
 }
 /**
+ * Where `noprune` is not honoured (Podman), an image whose delete would take a protected untagged parent
+ * with it stays: the engine's walk up from a deleted image goes on through untagged parents left without
+ * children, none used by a container (the plan's cascade, computed here as if nothing were protected).
+ * Asked again until no protected image is in that cascade, since a kept image keeps its parents' children.
+ */
+function keepAboveProtectedParents(decisions, byId, context) {
+    const decisionOf = new Map(decisions.map((d) => [d.image.id, d]));
+    const parentOf = (id) => byId.get(byId.get(id)?.parentId ?? '');
+    for (;;) {
+        const removed = decisions.filter((d) => d.action === 'remove').map((d) => d.image.id);
+        const { cascade } = cascadeParents(new Set(removed), byId, context.children, context.usedBy, new Set());
+        const cascaded = new Set(cascade);
+        const hit = new Set(cascade.filter((id) => decisionOf.get(id)?.reason === 'protected'));
+        if (hit.size === 0)
+            return;
+        for (const id of removed) {
+            let p = parentOf(id);
+            while (p && cascaded.has(p.id) && !hit.has(p.id))
+                p = parentOf(p.id);
+            if (!p || !hit.has(p.id))
+                continue;
+            Object.assign(decisionOf.get(id), {
+                action: 'keep',
+                reason: 'protected',
+                detail: `its untagged parent ${p.id.slice(7, 19)} is protected, and Podman deletes an untagged parent with its last child`,
+            });
+        }
+    }
+}
+/**
  * The parents' part: untagged parents Docker deletes with their last child go too, and a removed image
  * whose children stay loses only its tags. Updates the decisions to say so.
  */
-function settleParents(decisions, byId, context) {
+function settleParents(decisions, byId, context, engine) {
     const removed = new Set(decisions.filter((d) => d.action === 'remove').map((d) => d.image.id));
-    const protectedIds = new Set(decisions.filter((d) => d.reason === 'protected').map((d) => d.image.id));
+    // Without noprune the engine's cascade is its own: keepAboveProtectedParents kept it off protected images.
+    const protectedIds = new Set(engine.noPruneHonoured ? decisions.filter((d) => d.reason === 'protected').map((d) => d.image.id) : []);
     const { cascade, noPrune } = cascadeParents(removed, byId, context.children, context.usedBy, protectedIds);
     const goneIds = new Set([...removed, ...cascade]);
     const untagOnly = [...removed].filter((id) => (context.children.get(id) ?? []).some((child) => !goneIds.has(child)));
@@ -35589,7 +35624,7 @@ function toImageInfo(summary, imageStore, parts) {
         createdMs: summary.Created * 1000,
         size: summary.Size,
         labels: summary.Labels ?? {},
-        parentId: summary.ParentId ?? '',
+        parentId: parentIdOf(summary.ParentId),
         layers: parts.layers,
         layerSizes,
         layerSizesExact: parts.sized?.exact ?? false,
@@ -35597,6 +35632,13 @@ function toImageInfo(summary, imageStore, parts) {
         ...(imageStore === 'podman' ? { blobs: [{ key: `metadata:${summary.Id}`, size: extra }] } : {}),
         ...(imageStore === 'containerd' ? (parts.blobs ? { blobs: parts.blobs } : { contentSize: extra }) : {}),
     };
+}
+/**
+ * A parent's ID as the images' own: Podman's compatible list gives it without `sha256:` (4.3 and 5.8),
+ * which left Podman's parents unseen.
+ */
+function parentIdOf(parentId) {
+    return parentId && /^[0-9a-f]{64}$/.test(parentId) ? `sha256:${parentId}` : (parentId ?? '');
 }
 /** The containers, each sized as the daemon's usage counts it (see containerBytes), with `times` where read. */
 function containersOf(containers, df, engine, images, times) {

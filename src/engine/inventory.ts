@@ -872,7 +872,7 @@ function toImageInfo(summary: ApiImageSummary, imageStore: ImageStore, parts: Im
     createdMs: summary.Created * 1000,
     size: summary.Size,
     labels: summary.Labels ?? {},
-    parentId: summary.ParentId ?? '',
+    parentId: parentIdOf(summary.ParentId),
     layers: parts.layers,
     layerSizes,
     layerSizesExact: parts.sized?.exact ?? false,
@@ -880,6 +880,14 @@ function toImageInfo(summary: ApiImageSummary, imageStore: ImageStore, parts: Im
     ...(imageStore === 'podman' ? { blobs: [{ key: `metadata:${summary.Id}`, size: extra }] } : {}),
     ...(imageStore === 'containerd' ? (parts.blobs ? { blobs: parts.blobs } : { contentSize: extra }) : {}),
   };
+}
+
+/**
+ * A parent's ID as the images' own: Podman's compatible list gives it without `sha256:` (4.3 and 5.8),
+ * which left Podman's parents unseen.
+ */
+export function parentIdOf(parentId: string | undefined): string {
+  return parentId && /^[0-9a-f]{64}$/.test(parentId) ? `sha256:${parentId}` : (parentId ?? '');
 }
 
 /** The containers, each sized as the daemon's usage counts it (see containerBytes), with `times` where read. */

@@ -119,7 +119,9 @@ export function planRemovals(inventory: Inventory, policy: Policy, nowMs: number
   const removedContainers = new Set(containerDecisions.filter((d) => d.action === 'remove').map((d) => d.id));
   const containers = inventory.containers.filter((c) => !removedContainers.has(c.id));
 
-  const imagePlan = planImages(inventory.images, containers, policy, cutoffMs, nowMs, inventory.services);
+  const imagePlan = planImages(inventory.images, containers, policy, cutoffMs, nowMs, inventory.services, {
+    noPruneHonoured: inventory.engine.imageStore !== 'podman',
+  });
   const networkDecisions = inventory.networks.map((n) => decideNetwork(n, containers, policy));
   const cache = planBuildCache(inventory.buildCache, policy, cutoffMs, nowMs);
   const buildCache = cache && { ...cache, apiVersion: inventory.engine.apiVersion };
@@ -421,6 +423,7 @@ function planImages(
   cutoffMs: number | undefined,
   nowMs: number,
   services: ServiceImage[] = [],
+  engine: EngineDeletes = { noPruneHonoured: true },
 ) {
   const byId = new Map(images.map((image) => [image.id, image]));
   const arrival = (image: ImageInfo) => arrivalOf(image, policy.firstSeen, nowMs);
@@ -442,7 +445,8 @@ function planImages(
     ...decideImage(image, context),
     ...(runnerScope && isRunnerImage(image) ? { runnerImage: true } : {}),
   }));
-  const { cascade, noPrune, untagOnly, goneIds } = settleParents(decisions, byId, context);
+  if (!engine.noPruneHonoured) keepAboveProtectedParents(decisions, byId, context);
+  const { cascade, noPrune, untagOnly, goneIds } = settleParents(decisions, byId, context, engine);
   const gone = (image: ImageInfo) => goneIds.has(image.id);
   return {
     images: decisions,
@@ -548,13 +552,63 @@ function tooRecent(
   );
 }
 
+/** How the engine's image delete treats parents. */
+interface EngineDeletes {
+  /**
+   * Whether a delete's `noprune` keeps an untagged parent the child leaves childless. Podman's compatible
+   * API ignores it (podman v4.3.1 and v5.8.2 compat/images_remove.go: "not supported") and deletes that
+   * parent with its child, as libimage's removeRecursive does.
+   */
+  noPruneHonoured: boolean;
+}
+
+/**
+ * Where `noprune` is not honoured (Podman), an image whose delete would take a protected untagged parent
+ * with it stays: the engine's walk up from a deleted image goes on through untagged parents left without
+ * children, none used by a container (the plan's cascade, computed here as if nothing were protected).
+ * Asked again until no protected image is in that cascade, since a kept image keeps its parents' children.
+ */
+function keepAboveProtectedParents(
+  decisions: ImageDecision[],
+  byId: Map<string, ImageInfo>,
+  context: ImageContext,
+): void {
+  const decisionOf = new Map(decisions.map((d) => [d.image.id, d]));
+  const parentOf = (id: string) => byId.get(byId.get(id)?.parentId ?? '');
+  for (;;) {
+    const removed = decisions.filter((d) => d.action === 'remove').map((d) => d.image.id);
+    const { cascade } = cascadeParents(new Set(removed), byId, context.children, context.usedBy, new Set());
+    const cascaded = new Set(cascade);
+    const hit = new Set(cascade.filter((id) => decisionOf.get(id)?.reason === 'protected'));
+    if (hit.size === 0) return;
+    for (const id of removed) {
+      let p = parentOf(id);
+      while (p && cascaded.has(p.id) && !hit.has(p.id)) p = parentOf(p.id);
+      if (!p || !hit.has(p.id)) continue;
+      Object.assign(decisionOf.get(id)!, {
+        action: 'keep',
+        reason: 'protected',
+        detail: `its untagged parent ${p.id.slice(7, 19)} is protected, and Podman deletes an untagged parent with its last child`,
+      });
+    }
+  }
+}
+
 /**
  * The parents' part: untagged parents Docker deletes with their last child go too, and a removed image
  * whose children stay loses only its tags. Updates the decisions to say so.
  */
-function settleParents(decisions: ImageDecision[], byId: Map<string, ImageInfo>, context: ImageContext) {
+function settleParents(
+  decisions: ImageDecision[],
+  byId: Map<string, ImageInfo>,
+  context: ImageContext,
+  engine: EngineDeletes,
+) {
   const removed = new Set(decisions.filter((d) => d.action === 'remove').map((d) => d.image.id));
-  const protectedIds = new Set(decisions.filter((d) => d.reason === 'protected').map((d) => d.image.id));
+  // Without noprune the engine's cascade is its own: keepAboveProtectedParents kept it off protected images.
+  const protectedIds = new Set(
+    engine.noPruneHonoured ? decisions.filter((d) => d.reason === 'protected').map((d) => d.image.id) : [],
+  );
   const { cascade, noPrune } = cascadeParents(removed, byId, context.children, context.usedBy, protectedIds);
   const goneIds = new Set([...removed, ...cascade]);
   const untagOnly = [...removed].filter((id) =>
