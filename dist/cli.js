@@ -34551,7 +34551,7 @@ async function readPodmanImages(rootDir, driver, reads) {
         return undefined;
     try {
         const layers = layerIndex(layerRecords);
-        const images = await Promise.all(records.map((r) => podman_images_readImage(imagesDir, r, reads)));
+        const images = records.map((r) => podman_images_readImage(imagesDir, r, reads));
         return listOf(images, layers);
     }
     catch (error) {
@@ -34577,7 +34577,7 @@ function layerIndex(records) {
     }
     return layers;
 }
-async function podman_images_readImage(dir, r, reads) {
+function podman_images_readImage(dir, r, reads) {
     if (!isString(r?.id) || !HEX.test(r.id))
         unknown('an image ID');
     if (r['mapped-top-layers'] !== undefined && strings(r['mapped-top-layers']).length > 0) {
@@ -34593,16 +34593,20 @@ async function podman_images_readImage(dir, r, reads) {
         return Number.isSafeInteger(size) && size >= 0 ? total + size : unknown('a size');
     }, 0);
     const createdS = unixSeconds(isString(r.created) ? r.created : unknown('a creation time'));
-    const manifestList = !topLayer && isIndex(await readBigData(dir, r.id, 'manifest', reads));
+    const manifestList = !topLayer && isIndex(readBigData(dir, r.id, 'manifest', reads));
     const image = { hex: r.id, topLayer, names, digests, createdS, bigDataBytes, manifestList };
     if (manifestList)
         return image;
-    const config = await readBigData(dir, r.id, `sha256:${r.id}`, reads);
+    const config = readBigData(dir, r.id, `sha256:${r.id}`, reads);
     return { ...image, config: config === undefined ? unknown('a config') : configFacts(config) };
 }
-/** One of an image's big-data items, parsed; undefined when it has none of that name. */
-async function readBigData(dir, hex, key, reads) {
-    const read = await readCapped((0,external_node_path_namespaceObject.join)(dir, hex, bigDataFileName(key)), STORE_LIMITS.documentBytes, reads);
+/**
+ * One of an image's big-data items, parsed; undefined when it has none of that name. Read synchronously,
+ * as the classic store's small files are: one or two files of a few KiB per image, thousands of them on a
+ * busy host, which read all at once would also hold thousands of descriptors open.
+ */
+function readBigData(dir, hex, key, reads) {
+    const read = readCappedSync((0,external_node_path_namespaceObject.join)(dir, hex, bigDataFileName(key)), STORE_LIMITS.documentBytes, reads);
     if (!read || 'over' in read)
         return undefined;
     try {
@@ -35391,13 +35395,21 @@ async function readDaemon(reader, tagTimes) {
  * asked with sizes (`sized`: the same sizes, 3.3 s against df's 14 s at 500 images on Podman 4.3, whose
  * df sizes every image again, a part the inventory never uses: Podman's image bytes are the layer
  * graph's), and where there are volumes, df itself (Podman sizes a volume by a walk of its files, and
- * only df does that walk).
+ * only df does that walk). Podman's df gives each volume its size and users but an empty driver, no
+ * labels and no time (podman v4.3.1 compat/system.go): those come from `/volumes`, for the volumes df lists.
  */
 async function podmanDiskUsage(docker, sized) {
-    const volumes = await docker.request('GET', '/volumes');
-    if ((volumes.Volumes ?? []).length > 0)
-        return diskUsage(docker);
-    return { LayersSize: 0, Images: [], Containers: await sized, Volumes: [], BuildCache: [] };
+    const listed = (await docker.request('GET', '/volumes')).Volumes ?? [];
+    if (listed.length === 0) {
+        return { LayersSize: 0, Images: [], Containers: await sized, Volumes: [], BuildCache: [] };
+    }
+    const df = await diskUsage(docker);
+    const byName = new Map(listed.map((v) => [v.Name, v]));
+    const volumes = (df.Volumes ?? []).map((v) => {
+        const own = byName.get(v.Name);
+        return own ? { ...v, Driver: own.Driver, Labels: own.Labels, CreatedAt: own.CreatedAt } : v;
+    });
+    return { ...df, Volumes: volumes };
 }
 /** `/system/df`'s parts besides the images' (API 1.42+). */
 const OTHER_TYPES = ['container', 'volume', 'build-cache'];

@@ -7,7 +7,13 @@
 // exactly makes it give up, and the API is asked instead.
 
 import { join } from 'node:path';
-import { readCapped, readPodmanList, STORE_LIMITS, type StoredImage, type StoreReads } from './layerstore';
+import {
+  readCappedSync,
+  readPodmanList,
+  STORE_LIMITS,
+  type StoredImage,
+  type StoreReads,
+} from './layerstore';
 
 /** One entry of the image list, as the Docker-compatible list gives it. */
 export interface PodmanSummary {
@@ -105,7 +111,7 @@ export async function readPodmanImages(
   if (!records || !layerRecords) return undefined;
   try {
     const layers = layerIndex(layerRecords);
-    const images = await Promise.all(records.map((r) => readImage(imagesDir, r, reads)));
+    const images = records.map((r) => readImage(imagesDir, r, reads));
     return listOf(images, layers);
   } catch (error) {
     if (error instanceof Unknown) return undefined;
@@ -136,7 +142,7 @@ function layerIndex(records: LayerRecord[]): Map<string, Layer> {
   return layers;
 }
 
-async function readImage(dir: string, r: ImageRecord, reads?: StoreReads): Promise<Image> {
+function readImage(dir: string, r: ImageRecord, reads?: StoreReads): Image {
   if (!isString(r?.id) || !HEX.test(r.id)) unknown('an image ID');
   if (r['mapped-top-layers'] !== undefined && strings(r['mapped-top-layers']).length > 0) {
     unknown('ID-mapped layers');
@@ -152,16 +158,20 @@ async function readImage(dir: string, r: ImageRecord, reads?: StoreReads): Promi
     return Number.isSafeInteger(size) && (size as number) >= 0 ? total + (size as number) : unknown('a size');
   }, 0);
   const createdS = unixSeconds(isString(r.created) ? r.created : unknown('a creation time'));
-  const manifestList = !topLayer && isIndex(await readBigData(dir, r.id, 'manifest', reads));
+  const manifestList = !topLayer && isIndex(readBigData(dir, r.id, 'manifest', reads));
   const image: Image = { hex: r.id, topLayer, names, digests, createdS, bigDataBytes, manifestList };
   if (manifestList) return image;
-  const config = await readBigData(dir, r.id, `sha256:${r.id}`, reads);
+  const config = readBigData(dir, r.id, `sha256:${r.id}`, reads);
   return { ...image, config: config === undefined ? unknown('a config') : configFacts(config) };
 }
 
-/** One of an image's big-data items, parsed; undefined when it has none of that name. */
-async function readBigData(dir: string, hex: string, key: string, reads?: StoreReads): Promise<unknown> {
-  const read = await readCapped(join(dir, hex, bigDataFileName(key)), STORE_LIMITS.documentBytes, reads);
+/**
+ * One of an image's big-data items, parsed; undefined when it has none of that name. Read synchronously,
+ * as the classic store's small files are: one or two files of a few KiB per image, thousands of them on a
+ * busy host, which read all at once would also hold thousands of descriptors open.
+ */
+function readBigData(dir: string, hex: string, key: string, reads?: StoreReads): unknown {
+  const read = readCappedSync(join(dir, hex, bigDataFileName(key)), STORE_LIMITS.documentBytes, reads);
   if (!read || 'over' in read) return undefined;
   try {
     return JSON.parse(read.data.toString('utf8'));
