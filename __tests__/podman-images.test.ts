@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bigDataFileName, readPodmanImages, unixSeconds } from '../src/engine/podman-images';
+import { storeReads } from '../src/engine/layerstore';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const hex = (c: string) => c.repeat(64);
@@ -176,6 +177,8 @@ describe("Podman's image list from its files", () => {
       (s) => Object.assign(s.images[0], { names: ['app:1'], digest: `sha256:${sha('m')}` }),
     ],
     ['its time is not one', (s) => (s.images[0].created = 'yesterday')],
+    ['its config is no object', (s) => (s.data[hex('a')][`sha256:${hex('a')}`] = null)],
+    ['a digest is not one', (s) => (s.images[0].digest = 'md5:abc')],
     ['its ID is no digest', (s) => (s.images[0].id = '../../etc')],
     [
       'its labels are not strings',
@@ -189,10 +192,25 @@ describe("Podman's image list from its files", () => {
     expect(await readPodmanImages(write(s), 'overlay')).toBeUndefined();
   });
 
-  it('gives up on a driver name that is no folder name, and a root that is not there', async () => {
+  it('gives up on a driver name that is no folder name, a root that is not there, and past the time limit', async () => {
     const dir = write(store([a()], layers));
     expect(await readPodmanImages(dir, '../overlay')).toBeUndefined();
     expect(await readPodmanImages(join(dir, 'none'), 'overlay')).toBeUndefined();
+    // Past the run's time limit nothing more is read: the API is asked.
+    expect(
+      await readPodmanImages(
+        dir,
+        'overlay',
+        storeReads(() => 0),
+      ),
+    ).toBeUndefined();
+    expect(
+      await readPodmanImages(
+        dir,
+        'overlay',
+        storeReads(() => 1000),
+      ),
+    ).toBeDefined();
   });
 });
 

@@ -34917,6 +34917,10 @@ function podman_images_readImage(dir, r, reads) {
     const topLayer = r.layer === undefined || r.layer === '' ? '' : isString(r.layer) ? r.layer : unknown('a layer');
     const names = strings(r.names);
     const digests = [...strings(r.digests), ...(isString(r.digest) && r.digest ? [r.digest] : [])];
+    if (digests.some((d) => !podman_images_DIGEST.test(d)))
+        unknown('a digest');
+    if (reads && reads.timeLeft() <= 0)
+        unknown('the time limit');
     const bigData = strings(r['big-data-names']);
     const sizes = (r['big-data-sizes'] ?? {});
     const bigDataBytes = bigData.reduce((total, name) => {
@@ -34968,6 +34972,8 @@ function isIndex(manifest) {
     return Array.isArray(doc.manifests) && doc.layers === undefined;
 }
 function configFacts(doc) {
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc))
+        unknown('a config');
     const config = doc;
     const diffIds = strings(config?.rootfs?.diff_ids);
     const history = config.history === undefined || config.history === null ? [] : config.history;

@@ -151,6 +151,8 @@ function readImage(dir: string, r: ImageRecord, reads?: StoreReads): Image {
     r.layer === undefined || r.layer === '' ? '' : isString(r.layer) ? r.layer : unknown('a layer');
   const names = strings(r.names);
   const digests = [...strings(r.digests), ...(isString(r.digest) && r.digest ? [r.digest] : [])];
+  if (digests.some((d) => !DIGEST.test(d))) unknown('a digest');
+  if (reads && reads.timeLeft() <= 0) unknown('the time limit');
   const bigData = strings(r['big-data-names']);
   const sizes = (r['big-data-sizes'] ?? {}) as Record<string, unknown>;
   const bigDataBytes = bigData.reduce((total, name) => {
@@ -202,6 +204,7 @@ function isIndex(manifest: unknown): boolean {
 }
 
 function configFacts(doc: unknown): ConfigFacts {
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) unknown('a config');
   const config = doc as {
     rootfs?: { diff_ids?: unknown };
     history?: unknown;
