@@ -132,7 +132,7 @@ const ENGINE_FAULTS: Record<string, RegExp> = {
   'docker26-containerd': CONTAINERD_LOST_BLOB,
   'docker-sid-containerd': CONTAINERD_LOST_BLOB,
   podman:
-    /: preparing: .*checking if image .* is dangling: locating item named .*manifest.* file does not exist/,
+    /: preparing: .*(checking if image .* is dangling|retrieving parent of image .*): locating item named .*manifest.* file does not exist/,
 };
 
 /** Runs `cleanup` again and again until `until` settles; returns how many runs it made. */
@@ -198,8 +198,9 @@ describeDocker('jobs in flight on a shared daemon', () => {
       // containerd store does it too, more rarely (one load in one of three CI runs, at 5e6c218).
       // Podman 4.3's load checks every image in the store for being dangling after it loads, and fails the
       // load when another image's files go meanwhile ("checking if image … is dangling: locating item named
-      // \"manifest\" for image with ID …: file does not exist"): one load in one of six runs here, and one CI
-      // run at c269d39. Any image deleted while a load is in flight does it, so it is the engine's too.
+      // \"manifest\" for image with ID …: file does not exist"; or, from the same layer tree, "retrieving parent
+      // of image …: locating item named …", seen once at 2830b38): one load in one of six runs here, and one
+      // CI run at c269d39. Any image deleted while a load is in flight does it, so it is the engine's too.
       const engineFault = ENGINE_FAULTS[daemon.engine];
       const engineFaults = engineFault ? failures.filter((f) => engineFault.test(f)) : [];
       if (engineFaults.length > 0)

@@ -7,6 +7,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bigDataFileName, readPodmanImages, unixSeconds } from '../src/engine/podman-images';
 import { storeReads } from '../src/engine/layerstore';
+import { takeInventory } from '../src/engine/inventory';
+import { hostname } from 'node:os';
+import { fakeDaemon } from './support/fakeDaemon';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const hex = (c: string) => c.repeat(64);
@@ -227,5 +230,42 @@ describe('the helpers', () => {
     expect(unixSeconds('2025-03-01T10:00:00.999999999Z')).toBe(1740823200);
     expect(unixSeconds('2025-03-01T11:00:00+01:00')).toBe(1740823200);
     expect(unixSeconds('1969-12-31T23:59:59.5Z')).toBe(-1);
+  });
+});
+
+describe("the inventory takes Podman's files only as the daemon's own", () => {
+  const a = image(hex('a'), 'B', config(['A', 'B'], ['a', 'b']), { names: ['localhost/app:1'] });
+  const listed = {
+    Id: `sha256:${hex('a')}`,
+    RepoTags: ['localhost/app:1'],
+    Created: 1,
+    Size: 1,
+    ParentId: '',
+  };
+  const podman = (dir: string, info: Record<string, unknown>, host?: string) =>
+    fakeDaemon({
+      host,
+      routes: {
+        'GET /version': { ApiVersion: '1.41', Components: [{ Name: 'Podman Engine', Version: '4.3.1' }] },
+        'GET /info': { Name: hostname(), DockerRootDir: dir, Driver: 'overlay', Images: 1, ...info },
+        'GET /images/json': [listed],
+        'GET /containers/json': [],
+        'GET /networks': [],
+        'GET /volumes': { Volumes: [] },
+      },
+    });
+
+  it.each<[string, Record<string, unknown>, string | undefined, boolean]>([
+    ['on this machine, counting as many images', {}, undefined, true],
+    ['over TCP', {}, 'tcp://127.0.0.1:2375', false],
+    ['of another host name', { Name: 'elsewhere' }, undefined, false],
+    ['counting another number of images', { Images: 2 }, undefined, false],
+  ])('%s', async (_, info, host, fromFiles) => {
+    const docker = podman(write(store([a], [layer('A'), layer('B', 'A', 50)])), info, host);
+    const inventory = await takeInventory(docker, 2);
+    expect(docker.callsTo('GET', /^\/images\/json$/).length).toBe(fromFiles ? 0 : 1);
+    expect(inventory.podmanFiles).toBe(fromFiles ? true : undefined);
+    expect(inventory.images.map((i) => i.id)).toEqual([`sha256:${hex('a')}`]);
+    expect(docker.callsTo('GET', /^\/system\/df$/)).toEqual([]);
   });
 });

@@ -34552,7 +34552,7 @@ async function readPodmanImages(rootDir, driver, reads) {
     try {
         const layers = layerIndex(layerRecords);
         const images = records.map((r) => podman_images_readImage(imagesDir, r, reads));
-        return listOf(images, layers);
+        return { ...listOf(images, layers), records: records.length };
     }
     catch (error) {
         if (error instanceof Unknown)
@@ -35138,6 +35138,7 @@ async function readDb(file, parse) {
 
 
 
+
 const podmanComponent = (version) => (version.Components ?? []).find((c) => /podman/i.test(c.Name));
 const isPodman = (version) => podmanComponent(version) !== undefined;
 /** Engine, version, API version and image store from `/version` and `/info`. */
@@ -35292,7 +35293,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
     const { phases, done } = phaseClock();
     // Reads from the image store on disk: bounded, and stopped at the run's time limit.
     const reader = { docker, concurrency, reads: layerstore_storeReads(() => docker.timeLeft()), done };
-    const { version, info, summaries, containers, networks, df: dfRead, inspected, services, store, } = await readDaemon(reader, opts.tagTimes);
+    const { version, info, summaries, containers, networks, df: dfRead, inspected, services, store, podmanFiles, } = await readDaemon(reader, opts.tagTimes);
     const present = presentImages(summaries, inspected);
     const engine = { ...engineOf(version, info), layersReadFrom: layersReadFrom(present) };
     const imageStore = engine.imageStore;
@@ -35323,6 +35324,7 @@ async function takeInventory(docker, concurrency, opts = {}) {
         engine,
         contentExact: imageStore === 'containerd' ? images.every((image) => image.contentSize === undefined) : undefined,
         contentOutsideLayers: outside,
+        ...(podmanFiles ? { podmanFiles } : {}),
         services,
         ...(storeWarnings(reader.reads).length > 0 ? { warnings: storeWarnings(reader.reads) } : {}),
         takenAt,
@@ -35353,7 +35355,7 @@ async function readDaemon(reader, tagTimes) {
     const versionRead = docker.request('GET', '/version');
     const infoRead = docker.request('GET', '/info');
     const podmanRead = versionRead.then((version) => isPodman(version)
-        ? infoRead.then((info) => readPodmanImages(info.DockerRootDir ?? '', info.Driver ?? '', reader.reads))
+        ? infoRead.then((info) => podmanImagesHere(docker.host, info, reader.reads))
         : undefined);
     const listing = podmanRead
         .then((podman) => podman?.summaries ?? listImages(docker))
@@ -35394,7 +35396,21 @@ async function readDaemon(reader, tagTimes) {
         inspected,
         services,
         store: await storeReading,
+        podmanFiles: (await podmanRead) !== undefined,
     };
+}
+/**
+ * Podman's image list from its store's files (see readPodmanImages), only where they are the daemon's own:
+ * a daemon on this machine's unix socket, of this machine's host name, whose `/info` counts as many images
+ * as images.json holds. A store at the same path of another machine (a service over ssh or TCP, a VM's
+ * socket forwarded here) is not taken for the daemon's, nor a read an image came or went during: the API
+ * is asked.
+ */
+async function podmanImagesHere(host, info, reads) {
+    if (!host.startsWith('unix://') || !info.Name || info.Name !== (0,external_node_os_namespaceObject.hostname)())
+        return undefined;
+    const files = await readPodmanImages(info.DockerRootDir ?? '', info.Driver ?? '', reads);
+    return files && files.records === info.Images ? files : undefined;
 }
 /**
  * What the inventory takes from Podman's `/system/df`: the containers' sizes, from the container list
@@ -35800,7 +35816,9 @@ async function diskUsage(docker, waits = { busy: 50, busyMs: 200, vanished: 20, 
  */
 async function measureUsage(docker, inventory) {
     const podman = inventory.engine.imageStore === 'podman';
-    const files = podman ? await readPodmanImages(inventory.rootDir, inventory.driver ?? '') : undefined;
+    const files = inventory.podmanFiles
+        ? await readPodmanImages(inventory.rootDir, inventory.driver ?? '')
+        : undefined;
     const df = podman
         ? await podmanDiskUsage(docker, docker.request('GET', '/containers/json', { all: true, size: true }))
         : await diskUsage(docker);

@@ -291,6 +291,8 @@ export interface Inventory {
    * Docker 28): the measured image bytes add its size, read from disk, before and after.
    */
   contentOutsideLayers?: string;
+  /** Podman's image list was read from its store's files, checked as the daemon's own (see podmanImagesHere). */
+  podmanFiles?: boolean;
   /** Epoch milliseconds when the inventory was taken. */
   takenAt: number;
   /** When each of the inventory's reads finished, ms after it began (listMs, dfMs, inspectMs, …). */

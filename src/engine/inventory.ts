@@ -35,7 +35,8 @@ import {
   type StoreReads,
 } from './layerstore';
 import { mapPool } from './pool';
-import { readPodmanImages } from './podman-images';
+import { readPodmanImages, type PodmanImages } from './podman-images';
+import { hostname } from 'node:os';
 import { readSnapshotSizes, readTagTimes } from './containerd-db';
 import type {
   Blob,
@@ -130,6 +131,10 @@ interface ApiVersion {
 
 interface ApiInfo {
   ID?: string;
+  /** The daemon's host name. */
+  Name?: string;
+  /** How many images its store holds. */
+  Images?: number;
   DockerRootDir?: string;
   /** The storage driver (`overlay2`), which names the classic store's folder below the data root. */
   Driver?: string;
@@ -352,6 +357,7 @@ export async function takeInventory(
     inspected,
     services,
     store,
+    podmanFiles,
   } = await readDaemon(reader, opts.tagTimes);
   const present = presentImages(summaries, inspected);
   const engine: EngineInfo = { ...engineOf(version, info), layersReadFrom: layersReadFrom(present) };
@@ -398,6 +404,7 @@ export async function takeInventory(
     contentExact:
       imageStore === 'containerd' ? images.every((image) => image.contentSize === undefined) : undefined,
     contentOutsideLayers: outside,
+    ...(podmanFiles ? { podmanFiles } : {}),
     services,
     ...(storeWarnings(reader.reads).length > 0 ? { warnings: storeWarnings(reader.reads) } : {}),
     takenAt,
@@ -441,7 +448,7 @@ async function readDaemon(reader: Reader, tagTimes: boolean | undefined) {
   const infoRead = docker.request<ApiInfo>('GET', '/info');
   const podmanRead = versionRead.then((version) =>
     isPodman(version)
-      ? infoRead.then((info) => readPodmanImages(info.DockerRootDir ?? '', info.Driver ?? '', reader.reads))
+      ? infoRead.then((info) => podmanImagesHere(docker.host, info, reader.reads))
       : undefined,
   );
   const listing = podmanRead
@@ -486,7 +493,25 @@ async function readDaemon(reader: Reader, tagTimes: boolean | undefined) {
     inspected,
     services,
     store: await storeReading,
+    podmanFiles: (await podmanRead) !== undefined,
   };
+}
+
+/**
+ * Podman's image list from its store's files (see readPodmanImages), only where they are the daemon's own:
+ * a daemon on this machine's unix socket, of this machine's host name, whose `/info` counts as many images
+ * as images.json holds. A store at the same path of another machine (a service over ssh or TCP, a VM's
+ * socket forwarded here) is not taken for the daemon's, nor a read an image came or went during: the API
+ * is asked.
+ */
+async function podmanImagesHere(
+  host: string,
+  info: ApiInfo,
+  reads: StoreReads,
+): Promise<PodmanImages | undefined> {
+  if (!host.startsWith('unix://') || !info.Name || info.Name !== hostname()) return undefined;
+  const files = await readPodmanImages(info.DockerRootDir ?? '', info.Driver ?? '', reads);
+  return files && files.records === info.Images ? files : undefined;
 }
 
 /**
@@ -1085,7 +1110,9 @@ export async function diskUsage(
  */
 export async function measureUsage(docker: DockerApi, inventory: Inventory): Promise<Usage> {
   const podman = inventory.engine.imageStore === 'podman';
-  const files = podman ? await readPodmanImages(inventory.rootDir, inventory.driver ?? '') : undefined;
+  const files = inventory.podmanFiles
+    ? await readPodmanImages(inventory.rootDir, inventory.driver ?? '')
+    : undefined;
   const df = podman
     ? await podmanDiskUsage(
         docker,

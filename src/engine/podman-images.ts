@@ -30,6 +30,8 @@ export interface PodmanSummary {
 export interface PodmanImages {
   summaries: PodmanSummary[];
   stored: Map<string, StoredImage>;
+  /** How many image records images.json holds (manifest lists too): what Podman's `/info` counts. */
+  records: number;
 }
 
 interface ImageRecord {
@@ -112,7 +114,7 @@ export async function readPodmanImages(
   try {
     const layers = layerIndex(layerRecords);
     const images = records.map((r) => readImage(imagesDir, r, reads));
-    return listOf(images, layers);
+    return { ...listOf(images, layers), records: records.length };
   } catch (error) {
     if (error instanceof Unknown) return undefined;
     throw error;
@@ -284,7 +286,7 @@ function repoDigests(image: Image): string[] {
   return [...out];
 }
 
-function listOf(images: Image[], layers: Map<string, Layer>): PodmanImages {
+function listOf(images: Image[], layers: Map<string, Layer>): Omit<PodmanImages, 'records'> {
   // libimage's layer tree: the images on each (top) layer, in the store's order, and those without one.
   const onLayer = new Map<string, Image[]>();
   const empty: Image[] = [];
