@@ -1,5 +1,6 @@
 // The command's entry (bundled as dist/cli.js): `node dist/cli.js --mode report`.
 import { main } from './cli';
+import { keepYoungGenerationSmall } from './heap';
 
 main(process.argv.slice(2)).then(
   (code) => {
@@ -10,3 +11,5 @@ main(process.argv.slice(2)).then(
     process.exitCode = 1;
   },
 );
+// Once the start-up work is queued (src/heap.ts).
+setImmediate(keepYoungGenerationSmall);
