@@ -2,6 +2,7 @@
 // `image prune -a -f` on identical fleets, per engine and fleet size, several rounds, side by side.
 //   npm run bench -- [--engines docker20,docker-sid-containerd,podman] [--sizes 500,5000] [--rounds 3]
 //                    [--users root,runner]   (runner: the action as an unprivileged user in the docker group)
+//                    [--sides action,engine,report]  (what each round times; the ratios need the engine's)
 //   npm run bench -- --budget-plan      (only the budget's planning time for 5,000 images, no daemon)
 // Each fleet is loaded once per engine (cached across runs in ~/.cache/safe-docker-prune/bench), its data
 // root saved, and restored before every timed run, so each run meets the same daemon state, freshly
@@ -38,7 +39,12 @@ interface Options {
   rounds: number;
   /** Who runs the action: root, and/or the runner's account (which reads every image through the API). */
   users: ('root' | 'runner')[];
+  /** What each round times: the action's prune, the engine's prune, the action's report (default: all). */
+  sides: Side[];
 }
+
+const SIDES = ['action', 'engine', 'report'] as const;
+type Side = (typeof SIDES)[number];
 
 /** One timed run of the action, with what bench/measure.cjs saw. */
 interface ActionSample {
@@ -76,9 +82,16 @@ const CACHE = path.join(homedir(), '.cache/safe-docker-prune/bench');
 const MEASURE = path.join(repoRoot(), 'bench/measure.cjs');
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { engines: ['docker20'], sizes: [500], rounds: 3, users: ['root'] };
+  const opts: Options = {
+    engines: ['docker20'],
+    sizes: [500],
+    rounds: 3,
+    users: ['root'],
+    sides: [...SIDES],
+  };
   const usage =
-    'usage: bench [--engines a,b|all] [--sizes 500,5000] [--rounds N] [--users root,runner] | --budget-plan';
+    'usage: bench [--engines a,b|all] [--sizes 500,5000] [--rounds N] [--users root,runner] ' +
+    '[--sides action,engine,report] | --budget-plan';
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i];
     const value = argv[++i] ?? '';
@@ -87,6 +100,11 @@ function parseArgs(argv: string[]): Options {
       if (users.length === 0 || users.some((u) => u !== 'root' && u !== 'runner'))
         throw new Error(`--users: "${value}" is not a list of root and runner\n${usage}`);
       opts.users = [...new Set(users)] as Options['users'];
+    } else if (key === '--sides') {
+      const sides = value.split(',').filter(Boolean);
+      if (sides.length === 0 || sides.some((x) => !(SIDES as readonly string[]).includes(x)))
+        throw new Error(`--sides: "${value}" is not a list of ${SIDES.join(', ')}\n${usage}`);
+      opts.sides = SIDES.filter((x) => sides.includes(x));
     } else if (key === '--engines') {
       const names =
         value === 'all'
@@ -131,7 +149,13 @@ async function main(): Promise<void> {
   for (const engine of opts.engines) {
     for (const size of opts.sizes) {
       for (const user of opts.users) {
-        const result = await benchCase(engine, size, opts.rounds, user === 'runner' ? account : undefined);
+        const result = await benchCase(
+          engine,
+          size,
+          opts.rounds,
+          opts.sides,
+          user === 'runner' ? account : undefined,
+        );
         cases.push(result);
         printCase(result);
       }
@@ -200,6 +224,7 @@ async function benchCase(
   engine: EngineName,
   size: number,
   rounds: number,
+  sides: Side[],
   account?: RunnerAccount,
 ): Promise<Case> {
   const { fleet, seed, dir, keep, buildMs } = await seededFleet(engine, size);
@@ -218,11 +243,10 @@ async function benchCase(
     reportRatios: [],
     notes: [],
   };
-  const sides = ['action', 'engine', 'report'] as const;
   for (let r = 0; r < rounds; r++) {
     // Rotate the order, so that no side always runs first (or right after another's I/O).
     const order = sides.map((_, i) => sides[(i + r) % sides.length]);
-    const round: Partial<Record<(typeof sides)[number], number>> = {};
+    const round: Partial<Record<Side, number>> = {};
     for (const side of order) {
       const daemon = await restored(engine, seed, dir);
       try {
@@ -269,8 +293,10 @@ async function benchCase(
         await daemon.stop();
       }
     }
-    result.ratios.push(round.action! / round.engine!);
-    result.reportRatios.push(round.report! / round.engine!);
+    if (round.engine !== undefined) {
+      if (round.action !== undefined) result.ratios.push(round.action / round.engine);
+      if (round.report !== undefined) result.reportRatios.push(round.report / round.engine);
+    }
   }
   await removeDir(dir).catch(() => undefined);
   return result;
@@ -377,6 +403,12 @@ function printCase(c: Case): void {
   console.log(
     `  peak memory (prune): ${spread(
       a((s) => s.peakMb),
+      (mb) => `${Math.round(mb)} MB`,
+    )}`,
+  );
+  console.log(
+    `  peak memory (report): ${spread(
+      a((s) => s.peakMb, c.report),
       (mb) => `${Math.round(mb)} MB`,
     )}`,
   );

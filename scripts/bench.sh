@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark the bundled action against the engine's own `image prune -a` on private daemons (needs root; see bench/bench.ts).
 # Usage: npm run bench -- [--engines docker20,docker-sid,docker-sid-containerd,podman|all] [--sizes 500,5000] [--rounds N]
-#                         [--users root,runner]
+#                         [--users root,runner] [--sides action,engine,report]
 #        npm run bench -- --budget-plan; SDP_ACTION=path/to/index.js times another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
