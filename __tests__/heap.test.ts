@@ -3,8 +3,10 @@
 // memory (docs/speed.md, Memory). The bundles run in a node of their own (SDP_NODE: the Node 24 GitHub
 // runs the action with) under a probe that records the flags they set and, as the process exits, makes
 // garbage and prints the largest capacity the new space reached.
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { youngGenerationIsUsers } from '../src/heap';
 
@@ -12,6 +14,9 @@ const root = path.resolve(__dirname, '..');
 const probe = path.join(__dirname, 'support/young-generation-probe.cjs');
 const node = process.env.SDP_NODE ?? process.execPath;
 const MB = 1024 * 1024;
+// The action writes its report under HOME: a folder of the test's own, not the user's.
+const home = mkdtempSync(path.join(tmpdir(), 'sdp-heap-'));
+afterAll(() => rmSync(home, { recursive: true, force: true }));
 
 interface Probed {
   /** The flags the bundle set, each with the connections started before it. */
@@ -24,7 +29,7 @@ function probed(argv: string[], env: Record<string, string> = {}, nodeArgs: stri
     cwd: root,
     encoding: 'utf8',
     timeout: 60_000,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: home, ...env },
   });
   const found = /new-space-max=(\d+)/.exec(run.stderr);
   if (!found) throw new Error(`no probe line (exit ${run.status}): ${run.stderr}`);

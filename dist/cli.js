@@ -37533,16 +37533,10 @@ function youngGenerationIsUsers(env, execArgv) {
         OWN_FLAG.test(env.NODE_OPTIONS ?? '') ||
         execArgv.some((arg) => OWN_FLAG.test(arg)));
 }
-/** Keeps the young generation at its starting size, unless the user chose otherwise. */
+/** Keeps the young generation at the size it has now, unless the user chose its size. */
 function keepYoungGenerationSmall() {
-    if (youngGenerationIsUsers(process.env, process.execArgv))
-        return;
-    try {
+    if (!youngGenerationIsUsers(process.env, process.execArgv))
         (0,external_node_v8_namespaceObject.setFlagsFromString)('--semi-space-growth-factor=1');
-    }
-    catch {
-        // A node whose V8 flags are frozen after start: the run goes on with V8's own sizing.
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/bin.ts

@@ -21,12 +21,8 @@ export function youngGenerationIsUsers(env: Record<string, string | undefined>, 
   );
 }
 
-/** Keeps the young generation at its starting size, unless the user chose otherwise. */
+/** Keeps the young generation at the size it has now, unless the user chose its size. */
 export function keepYoungGenerationSmall(): void {
-  if (youngGenerationIsUsers(process.env, process.execArgv)) return;
-  try {
+  if (!youngGenerationIsUsers(process.env, process.execArgv))
     setFlagsFromString('--semi-space-growth-factor=1');
-  } catch {
-    // A node whose V8 flags are frozen after start: the run goes on with V8's own sizing.
-  }
 }

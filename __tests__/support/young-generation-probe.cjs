@@ -2,7 +2,7 @@
 // garbage at a high rate with a share that survives a few collections (what grows V8's young generation),
 // then prints on stderr the largest capacity the new space reached, in bytes (`new-space-max=N`): what
 // it holds and can still take, V8's own capacity (space_size counts pages kept aside as well).
-// It also reports, as `set-flags=… at connect N`, every V8 flag the bundle sets and how many connections
+// It also reports, as `set-flags=… after N connection(s)`, every V8 flag the bundle sets and how many connections
 // had been started by then (the entries set theirs after the first request is on its way).
 'use strict';
 const net = require('node:net');
