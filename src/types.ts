@@ -293,6 +293,8 @@ export interface Inventory {
   contentOutsideLayers?: string;
   /** Podman's image list was read from its store's files, checked as the daemon's own (see podmanImagesHere). */
   podmanFiles?: boolean;
+  /** Podman's containers were sized from its store's files (see podman-containers.ts), the list asked unsized. */
+  podmanContainerFiles?: boolean;
   /** Epoch milliseconds when the inventory was taken. */
   takenAt: number;
   /** When each of the inventory's reads finished, ms after it began (listMs, dfMs, inspectMs, …). */

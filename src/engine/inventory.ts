@@ -36,6 +36,7 @@ import {
 } from './layerstore';
 import { mapPool } from './pool';
 import { readPodmanImages, type PodmanImages } from './podman-images';
+import { readContainerSizes, sizedByDiff, sizesReadable, type PodmanService } from './podman-containers';
 import { hostname } from 'node:os';
 import { readSnapshotSizes, readTagTimes } from './containerd-db';
 import type {
@@ -358,6 +359,7 @@ export async function takeInventory(
     services,
     store,
     podmanFiles,
+    podmanContainerFiles,
   } = await readDaemon(reader, opts.tagTimes);
   const present = presentImages(summaries, inspected);
   const engine: EngineInfo = { ...engineOf(version, info), layersReadFrom: layersReadFrom(present) };
@@ -405,6 +407,7 @@ export async function takeInventory(
       imageStore === 'containerd' ? images.every((image) => image.contentSize === undefined) : undefined,
     contentOutsideLayers: outside,
     ...(podmanFiles ? { podmanFiles } : {}),
+    ...(podmanContainerFiles ? { podmanContainerFiles } : {}),
     services,
     ...(storeWarnings(reader.reads).length > 0 ? { warnings: storeWarnings(reader.reads) } : {}),
     takenAt,
@@ -455,12 +458,20 @@ async function readDaemon(reader: Reader, tagTimes: boolean | undefined) {
     .then((podman) => podman?.summaries ?? listImages(docker))
     .then((list) => done('listMs', list));
   // On Podman with their sizes, which podmanDiskUsage takes instead of /system/df's.
-  const containersRead = versionRead.then((version) =>
-    docker.request<ApiContainerSummary[]>('GET', '/containers/json', {
-      all: true,
-      ...(isPodman(version) && { size: true }),
-    }),
-  );
+  const podmanSized = versionRead.then(async (version) => {
+    if (!isPodman(version)) return undefined;
+    // Where the service may size its containers as the files do, listed without sizes while the image
+    // files are read. Handled now: where it is not used (the sized list is asked), its failure is that
+    // list's to report.
+    const listed = sizedByDiff(engineOf(version, {}).version) ? unsized(docker) : undefined;
+    listed?.catch(() => undefined);
+    const [info, files] = await Promise.all([infoRead, podmanRead]);
+    return sizedPodmanContainers(docker, files && podmanService(version, info), {
+      reads: reader.reads,
+      listed,
+    });
+  });
+  const containersRead = podmanSized.then((podman) => podman?.containers ?? unsized(docker));
   const storeReading = Promise.all([listing, infoRead, podmanRead]).then(([summaries, info, podman]) =>
     podman ? { podman: podman.stored } : findImageStore(summaries, info, reader.reads, tagTimes),
   );
@@ -494,8 +505,54 @@ async function readDaemon(reader: Reader, tagTimes: boolean | undefined) {
     services,
     store: await storeReading,
     podmanFiles: (await podmanRead) !== undefined,
+    podmanContainerFiles: (await podmanSized)?.fromFiles ?? false,
   };
 }
+
+/** What the service says of itself that tells whether its containers' sizes can be read (see sizesReadable). */
+function podmanService(version: ApiVersion, info: ApiInfo): PodmanService {
+  return {
+    version: engineOf(version, info).version,
+    rootDir: info.DockerRootDir ?? '',
+    driver: info.Driver ?? '',
+    driverStatus: info.DriverStatus,
+  };
+}
+
+/**
+ * Podman's containers with their sizes: on a service whose store's files are this machine's own (see
+ * podmanImagesHere; `service` is given only then), listed without sizes and sized from those files where
+ * they size them as the service does (see readContainerSizes; on Podman 4.3 with 100 containers at 500
+ * images the unsized list takes 0.5 s and the sized one 2.6–2.8 s, as it sizes each container's whole
+ * root file system too); else the list asked with sizes.
+ * `listed`: the list without sizes, asked ahead; `readable`: the service was already found to size its
+ * containers so (a measure after an inventory).
+ */
+async function sizedPodmanContainers(
+  docker: DockerApi,
+  service: PodmanService | undefined,
+  opts: { reads?: StoreReads; listed?: Promise<ApiContainerSummary[]>; readable?: boolean } = {},
+): Promise<{ containers: ApiContainerSummary[]; fromFiles: boolean }> {
+  if (service && (opts.readable || sizesReadable(service))) {
+    const listed = await (opts.listed ?? unsized(docker));
+    const sizes = await readContainerSizes(
+      service.rootDir,
+      service.driver,
+      listed.map((c) => c.Id),
+      opts.reads,
+    );
+    if (sizes) return { containers: listed.map((c) => ({ ...c, SizeRw: sizes.get(c.Id) })), fromFiles: true };
+  }
+  const containers = await docker.request<ApiContainerSummary[]>('GET', '/containers/json', {
+    all: true,
+    size: true,
+  });
+  return { containers, fromFiles: false };
+}
+
+/** The containers without their sizes. */
+const unsized = (docker: DockerApi) =>
+  docker.request<ApiContainerSummary[]>('GET', '/containers/json', { all: true });
 
 /**
  * Podman's image list from its store's files (see readPodmanImages), only where they are the daemon's own:
@@ -1113,10 +1170,18 @@ export async function measureUsage(docker: DockerApi, inventory: Inventory): Pro
   const files = inventory.podmanFiles
     ? await readPodmanImages(inventory.rootDir, inventory.driver ?? '')
     : undefined;
+  const service = inventory.podmanContainerFiles
+    ? {
+        version: inventory.engine.version,
+        rootDir: inventory.rootDir,
+        driver: inventory.driver ?? '',
+        driverStatus: [],
+      }
+    : undefined;
   const df = podman
     ? await podmanDiskUsage(
         docker,
-        docker.request<ApiContainerSummary[]>('GET', '/containers/json', { all: true, size: true }),
+        sizedPodmanContainers(docker, service, { readable: true }).then((sized) => sized.containers),
       )
     : await diskUsage(docker);
   const usage = await storeUsage(inventory.engine, usageOf(df), [], inventory.contentOutsideLayers);
