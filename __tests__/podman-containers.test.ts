@@ -100,6 +100,17 @@ describe('readContainerSizes', () => {
     expect(await readContainerSizes(root, 'overlay', [CONTAINER])).toBeUndefined();
   });
 
+  it('sizes a layer without a parent only where it has no lower folders, as the driver does', async () => {
+    store({ top: 'hello' });
+    writeFileSync(join(root, 'overlay-layers/layers.json'), JSON.stringify([{ id: LAYER }]));
+    expect(await readContainerSizes(root, 'overlay', [CONTAINER])).toBeUndefined();
+    rmSync(join(root, 'overlay', LAYER, 'lower'));
+    expect(await readContainerSizes(root, 'overlay', [CONTAINER])).toEqual(new Map([[CONTAINER, 5]]));
+    // A lower file that is a link is not followed.
+    symlinkSync(join(root, 'elsewhere'), join(root, 'overlay', LAYER, 'lower'));
+    expect(await readContainerSizes(root, 'overlay', [CONTAINER])).toBeUndefined();
+  });
+
   it('gives up on a container it has no record of (one made from a root file system), or a bad ID', async () => {
     store();
     expect(await readContainerSizes(root, 'overlay', [hex('d')])).toBeUndefined();

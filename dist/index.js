@@ -35194,23 +35194,22 @@ async function readContainerSizes(rootDir, driver, ids, reads) {
 }
 /** A failed file system call (ENOENT, EACCES, …): it carries an error code. */
 const isFsError = (error) => typeof error === 'object' && error !== null && typeof error.code === 'string';
+/** A layer's `lower` file: its lower folders' links, `l/` and 26 characters each, up to 500 of them. */
+const LOWER_BYTES = 16 * 1024;
+/** Whether anything is at `file` (not followed if a symlink). */
+const podman_containers_exists = (file) => (0,promises_namespaceObject.lstat)(file).then(() => true, () => false);
 /**
  * The overlay driver's isParent: the layer's first lower directory is its parent's (a layer without a
  * parent has none). Otherwise Podman diffs the naive way, which this reader does not.
  */
 async function lowerIsParent(home, layer, parent) {
-    let lower;
-    try {
-        lower = await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(home, layer, 'lower'), 'utf8');
-    }
-    catch (error) {
-        if (error.code === 'ENOENT')
-            return parent === '';
-        throw error;
-    }
-    if (parent === '')
+    const file = (0,external_node_path_namespaceObject.join)(home, layer, 'lower');
+    const read = await readCapped(file, LOWER_BYTES);
+    if (!read)
+        return parent === '' && !(await podman_containers_exists(file));
+    if (parent === '' || 'over' in read)
         return false;
-    const first = lower.split(':')[0];
+    const first = read.data.toString('utf8').split(':')[0];
     // Each lower is a link under `l/`, to `../<layer>/diff`, resolved as the driver does.
     if (!/^l\/[A-Za-z0-9]+$/.test(first))
         return false;

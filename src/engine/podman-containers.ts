@@ -14,9 +14,9 @@
 // vanished during the walk) makes it give up, and the API is asked instead. From 4.6 Podman sizes the
 // container differently (containers/storage ContainerSize) and answers the list quickly: the API is asked.
 
-import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { readPodmanList, type StoreReads } from './layerstore';
+import { readCapped, readPodmanList, type StoreReads } from './layerstore';
 import { mapPool } from './pool';
 
 interface ContainerRecord {
@@ -106,20 +106,26 @@ export async function readContainerSizes(
 const isFsError = (error: unknown) =>
   typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string';
 
+/** A layer's `lower` file: its lower folders' links, `l/` and 26 characters each, up to 500 of them. */
+const LOWER_BYTES = 16 * 1024;
+
+/** Whether anything is at `file` (not followed if a symlink). */
+const exists = (file: string) =>
+  lstat(file).then(
+    () => true,
+    () => false,
+  );
+
 /**
  * The overlay driver's isParent: the layer's first lower directory is its parent's (a layer without a
  * parent has none). Otherwise Podman diffs the naive way, which this reader does not.
  */
 async function lowerIsParent(home: string, layer: string, parent: string): Promise<boolean> {
-  let lower: string;
-  try {
-    lower = await readFile(join(home, layer, 'lower'), 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return parent === '';
-    throw error;
-  }
-  if (parent === '') return false;
-  const first = lower.split(':')[0];
+  const file = join(home, layer, 'lower');
+  const read = await readCapped(file, LOWER_BYTES);
+  if (!read) return parent === '' && !(await exists(file));
+  if (parent === '' || 'over' in read) return false;
+  const first = read.data.toString('utf8').split(':')[0];
   // Each lower is a link under `l/`, to `../<layer>/diff`, resolved as the driver does.
   if (!/^l\/[A-Za-z0-9]+$/.test(first)) return false;
   const target = await readlink(join(home, first));
