@@ -3,6 +3,7 @@
 // named as buildx names them (`buildx_buildkit_<builder>0`, state volume `<name>_state`), idle (one
 // process, as buildkitd idles) or busy (several). buildx itself (Debian's docker-buildx plugin, from
 // the engine cache) registers builders without starting them, so `docker buildx ls` lists them.
+import type Dockerode from 'dockerode';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -49,6 +50,20 @@ async function builder(name: string, state: 'idle' | 'busy' | 'exited', stateVol
   });
   await container.start();
   if (state === 'exited') await container.wait();
+  else await settled(container, state === 'idle' ? 1 : 3);
+}
+
+/**
+ * Until the container runs `count` processes: its shell installs busybox's links before it sleeps, and a
+ * builder the action looks at during that install counts as busy (seen on a loaded machine).
+ */
+async function settled(container: Dockerode.Container, count: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const top = (await container.top()) as { Processes?: string[][] };
+    if ((top.Processes ?? []).length === count) return;
+    await sleep(50);
+  }
+  throw new Error(`container ${container.id} never settled to ${count} process(es)`);
 }
 
 async function names(): Promise<{ containers: string[]; volumes: string[] }> {
